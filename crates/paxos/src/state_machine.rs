@@ -1,0 +1,37 @@
+//! The replicated state machine as the engine sees it.
+//!
+//! The engine applies chosen commands in slot order and never looks inside
+//! them: operations and replies are opaque bytes whose meaning belongs to the
+//! state machine (the key-value store, the coordination tree, a shard).
+
+/// A deterministic state machine driven by the replicated log.
+///
+/// Every replica applies the same operations in the same order, so every
+/// implementation must be a pure function of its prior state and the
+/// operation: no clock, no randomness, no I/O, no iteration over hash maps
+/// with per-process seeds.
+pub trait StateMachine {
+    /// Applies one chosen write and returns its reply.
+    fn apply(&mut self, op: &[u8]) -> Vec<u8>;
+
+    /// Answers a read without changing state. The engine calls this only
+    /// when it knows the read is linearizable (a valid lease) or in log
+    /// order.
+    fn query(&self, op: &[u8]) -> Vec<u8>;
+
+    /// Serializes the whole state. `restore(snapshot())` must give an equal
+    /// state.
+    fn snapshot(&self) -> Vec<u8>;
+
+    /// Replaces the whole state with a snapshot taken by `snapshot`.
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), RestoreError>;
+
+    /// A digest of the state, equal on every replica that applied the same
+    /// prefix. Checkers compare it; it need not be cryptographic.
+    fn digest(&self) -> u64;
+}
+
+/// A snapshot could not be decoded.
+#[derive(Debug, thiserror::Error)]
+#[error("snapshot is corrupt: {0}")]
+pub struct RestoreError(pub String);
