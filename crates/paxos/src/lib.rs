@@ -7,7 +7,33 @@
 //! disk-write completions, client commands) go in; typed actions (persist,
 //! send, reply) come out. The runtime, the simulator and the model checker
 //! all drive the same code.
+//!
+//! Where things live: `acceptor` (promises and accepts), `leader`
+//! (elections, proposals, heartbeats, lease), `replica` (learning, applying,
+//! snapshots, catch-up), `node` (state, step, persistence handshake),
+//! `durable` (what is on disk and how it is replayed).
 
+mod acceptor;
+pub mod action;
+pub mod bugs;
+pub mod config;
+pub mod durable;
+mod hash;
+mod leader;
+pub mod message;
+mod node;
+mod replica;
+mod rng;
 pub mod state_machine;
+pub mod types;
 
+pub use action::{Action, Event, Input, Outcome};
+pub use bugs::{Bug, Bugs};
+pub use config::EngineConfig;
+pub use durable::{ClientRecord, DurableState, Record, Snapshot};
+pub use hash::{digest, Fnv64};
+pub use message::Message;
+pub use node::Node;
+pub use rng::Rng;
 pub use state_machine::{RestoreError, StateMachine};
+pub use types::{Ballot, ClientId, Command, Config, ConfigChange, Micros, NodeId, Slot, Value};

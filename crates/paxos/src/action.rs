@@ -1,0 +1,120 @@
+//! What goes into the engine and what comes out.
+
+use crate::durable::Record;
+use crate::message::Message;
+use crate::types::{Ballot, ClientId, Command, ConfigChange, NodeId, Slot};
+
+/// Inputs, each stamped with the node's local time when it is stepped.
+#[derive(Clone, Debug)]
+pub enum Input {
+    /// Time passed; timers may fire.
+    Tick,
+    /// A message from a peer.
+    Message { from: NodeId, msg: Message },
+    /// Every `Persist` up to and including `id` is durable.
+    Persisted { id: u64 },
+    /// A client write (or any command that must go through the log).
+    Command(Command),
+    /// A linearizable read, served under the leader's lease.
+    Read {
+        client: ClientId,
+        id: u64,
+        op: Vec<u8>,
+    },
+    /// An operator asks for a membership change.
+    Reconfigure { id: u64, change: ConfigChange },
+}
+
+/// The outcome of a client request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The state machine's reply.
+    Ok(Vec<u8>),
+    /// This node is not the leader; try the hinted one.
+    NotLeader { leader: Option<NodeId> },
+    /// A queue is full; retry later.
+    Busy,
+    /// The command's sequence number is older than the client's latest:
+    /// the client moved on and its reply is gone.
+    Stale,
+    /// The request is not valid (a membership change that is not allowed).
+    Rejected(String),
+}
+
+/// Facts for traces and checkers, emitted only when `EngineConfig::events`
+/// is on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    PreVoteStarted {
+        ballot: Ballot,
+    },
+    ElectionStarted {
+        ballot: Ballot,
+    },
+    BecameLeader {
+        ballot: Ballot,
+        from_slot: Slot,
+    },
+    SteppedDown {
+        ballot: Ballot,
+        reason: &'static str,
+    },
+    /// This node (as leader) saw a majority accept `slot`.
+    Chosen {
+        slot: Slot,
+        ballot: Ballot,
+        value: u64,
+    },
+    /// This replica applied `slot`; `value` is the value's digest and
+    /// `state` the state machine's digest after it.
+    Applied {
+        slot: Slot,
+        value: u64,
+        state: u64,
+    },
+    SnapshotTaken {
+        slot: Slot,
+    },
+    SnapshotInstalled {
+        slot: Slot,
+    },
+    LeaseRead {
+        client: ClientId,
+        id: u64,
+    },
+}
+
+/// What the runtime must do.
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// Append these records durably (fsync), then step `Persisted { id }`.
+    /// Ids increase by one; completing `id` completes every smaller one.
+    Persist {
+        id: u64,
+        records: Vec<Record>,
+    },
+    /// Send a message. The engine only emits it once whatever it depends
+    /// on is durable.
+    Send {
+        to: NodeId,
+        msg: Message,
+    },
+    /// Answer a client command.
+    Reply {
+        client: ClientId,
+        seq: u64,
+        outcome: Outcome,
+    },
+    /// Answer a read.
+    ReadReply {
+        client: ClientId,
+        id: u64,
+        outcome: Outcome,
+    },
+    /// Answer a membership change.
+    ReconfigReply {
+        id: u64,
+        outcome: Outcome,
+    },
+    Event(Event),
+}

@@ -1,0 +1,70 @@
+//! Deliberately broken engines. With the `broken` feature a test can turn
+//! on one bug and require the simulator to find a violation; without the
+//! feature `Bugs::has` is always false and the compiler removes the
+//! branches.
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Bug {
+    /// The acceptor accepts values in ballots below its promise.
+    AcceptLowerBallot,
+    /// On restart the acceptor forgets what it promised.
+    ForgetPromiseOnRestart,
+    /// Promises and accepts are sent before they are on disk.
+    SendBeforePersist,
+    /// One vote short of a majority counts as chosen.
+    MinorityQuorum,
+    /// The leader's lease ignores clock drift.
+    LeaseWithoutDriftMargin,
+}
+
+impl Bug {
+    pub const ALL: [Bug; 5] = [
+        Bug::AcceptLowerBallot,
+        Bug::ForgetPromiseOnRestart,
+        Bug::SendBeforePersist,
+        Bug::MinorityQuorum,
+        Bug::LeaseWithoutDriftMargin,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Bug::AcceptLowerBallot => "accept-lower-ballot",
+            Bug::ForgetPromiseOnRestart => "forget-promise-on-restart",
+            Bug::SendBeforePersist => "send-before-persist",
+            Bug::MinorityQuorum => "minority-quorum",
+            Bug::LeaseWithoutDriftMargin => "lease-without-drift-margin",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Bug> {
+        Bug::ALL.into_iter().find(|b| b.name() == name)
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Bugs {
+    #[cfg(feature = "broken")]
+    enabled: std::collections::BTreeSet<Bug>,
+}
+
+impl Bugs {
+    #[inline]
+    pub fn has(&self, _bug: Bug) -> bool {
+        #[cfg(feature = "broken")]
+        {
+            self.enabled.contains(&_bug)
+        }
+        #[cfg(not(feature = "broken"))]
+        {
+            false
+        }
+    }
+
+    /// An engine with `bug` in it.
+    #[cfg(feature = "broken")]
+    pub fn with(bug: Bug) -> Self {
+        Bugs {
+            enabled: [bug].into_iter().collect(),
+        }
+    }
+}

@@ -1,0 +1,108 @@
+//! The engine's knobs. Every limit the engine enforces is here, with what
+//! happens when it is reached.
+
+use crate::types::Micros;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct EngineConfig {
+    /// How often the leader sends heartbeats (commit point, lease renewal).
+    pub heartbeat_interval_us: Micros,
+    /// A follower that hears no leader for a random time in
+    /// `[election_timeout_us, 2 * election_timeout_us)` starts an election.
+    /// A leader that hears from no majority for this long steps down.
+    pub election_timeout_us: Micros,
+    /// An acceptor that hears from a leader refuses to help any other
+    /// candidate for this long (its own clock). Must not exceed the
+    /// election timeout, or elections would wait on refusals.
+    pub lease_us: Micros,
+    /// The largest rate at which two clocks may drift apart, in parts per
+    /// million. The leader's lease is shortened by it; if real drift
+    /// exceeds it, lease reads may be stale (and only they).
+    pub drift_ppm_max: u64,
+    /// Proposals in flight (proposed, not yet chosen) at most; commands
+    /// beyond it wait in the queue.
+    pub window_slots: u64,
+    /// Commands waiting for a slot at most; beyond it commands are refused
+    /// with `Busy`.
+    pub queue_commands_max: usize,
+    /// Commands per slot at most.
+    pub batch_commands_max: usize,
+    /// Approximate bytes of commands per slot at most.
+    pub batch_bytes_max: usize,
+    /// Reads waiting for a lease at most; beyond it reads get `Busy`.
+    pub reads_waiting_max: usize,
+    /// A proposal not chosen after this long is sent again.
+    pub resend_interval_us: Micros,
+    /// Take a snapshot every this many applied slots.
+    pub snapshot_interval_slots: u64,
+    /// Keep this many slots of log below a snapshot for cheap catch-up.
+    pub log_retain_slots: u64,
+    /// Chosen entries per catch-up reply at most.
+    pub catchup_entries_max: usize,
+    /// Exactly-once table size at most; the least recently active client
+    /// is forgotten first.
+    pub clients_max: usize,
+    /// A learner may be promoted when it lags the leader's commit point by
+    /// at most this many slots.
+    pub promote_lag_slots_max: u64,
+    /// Emit `Action::Event`s for traces and checkers.
+    pub events: bool,
+    /// Deliberate bugs, for proving that checkers catch them.
+    pub bugs: crate::bugs::Bugs,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            heartbeat_interval_us: 50_000,
+            election_timeout_us: 500_000,
+            lease_us: 400_000,
+            drift_ppm_max: 50_000,
+            window_slots: 32,
+            queue_commands_max: 10_000,
+            batch_commands_max: 512,
+            batch_bytes_max: 1 << 20,
+            reads_waiting_max: 10_000,
+            resend_interval_us: 100_000,
+            snapshot_interval_slots: 1_000,
+            log_retain_slots: 200,
+            catchup_entries_max: 256,
+            clients_max: 100_000,
+            promote_lag_slots_max: 50,
+            events: false,
+            bugs: crate::bugs::Bugs::default(),
+        }
+    }
+}
+
+impl EngineConfig {
+    /// The leader's lease, in its own clock, measured from when it sent the
+    /// heartbeat a majority acknowledged. Acceptors hold off other leaders
+    /// for `lease_us` of their clock from when they received it, which is
+    /// later in real time; with clocks that drift by at most `rho` the
+    /// leader's safe length is `lease_us * (1 - rho) / (1 + rho)`.
+    pub fn leader_lease_us(&self) -> Micros {
+        if self.bugs.has(crate::bugs::Bug::LeaseWithoutDriftMargin) {
+            return self.lease_us;
+        }
+        let rho = self.drift_ppm_max.min(500_000);
+        self.lease_us * (1_000_000 - rho) / (1_000_000 + rho)
+    }
+
+    /// Checks the relations between knobs that safety or liveness need.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.lease_us > self.election_timeout_us {
+            return Err("lease_us must not exceed election_timeout_us".into());
+        }
+        if self.heartbeat_interval_us * 3 > self.lease_us {
+            return Err("heartbeat_interval_us must be at most a third of lease_us".into());
+        }
+        if self.window_slots == 0 || self.batch_commands_max == 0 {
+            return Err("window_slots and batch_commands_max must be positive".into());
+        }
+        if self.snapshot_interval_slots == 0 {
+            return Err("snapshot_interval_slots must be positive".into());
+        }
+        Ok(())
+    }
+}

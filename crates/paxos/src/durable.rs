@@ -1,0 +1,138 @@
+//! What a node keeps on disk, as records appended to a log, and the fold
+//! that rebuilds the durable state from them on restart.
+//!
+//! Invariant: the in-memory state a node acts on is never "ahead" of this
+//! durable state in anything another node was told. A promise or an
+//! accepted value leaves the node only after the record that holds it is
+//! durable (see `Node::on_persisted`).
+
+use crate::types::{Ballot, ClientId, Config, Slot, Value};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The last reply given to one client, for exactly-once commands.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ClientRecord {
+    pub seq: u64,
+    pub reply: Vec<u8>,
+    /// Slot of the client's last command: the oldest are evicted first
+    /// when the table is full.
+    pub slot: Slot,
+}
+
+/// The state machine and everything the replica derives from the log, as
+/// of `last_slot`. Everything in it is chosen.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub last_slot: Slot,
+    pub config: Config,
+    pub clients: BTreeMap<ClientId, ClientRecord>,
+    pub state: Vec<u8>,
+}
+
+/// One durable record.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Record {
+    /// The acceptor promised not to accept below `ballot`.
+    Promise(Ballot),
+    /// The acceptor accepted `value` in `ballot` at `slot` (implies a
+    /// promise of `ballot`).
+    Accept {
+        slot: Slot,
+        ballot: Ballot,
+        value: Value,
+    },
+    /// A value learned as chosen from another replica (catch-up).
+    Learned { slot: Slot, value: Value },
+    /// Every slot up to here is chosen.
+    Commit(Slot),
+    /// A snapshot; log entries at or below its slot are dropped.
+    Snapshot(Box<Snapshot>),
+}
+
+/// One slot of the acceptor's log as it is on disk.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DurableEntry {
+    pub ballot: Ballot,
+    pub value: Value,
+    pub chosen: bool,
+}
+
+/// Everything a node recovers from disk.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DurableState {
+    pub promised: Ballot,
+    pub snapshot: Option<Snapshot>,
+    pub log: BTreeMap<Slot, DurableEntry>,
+    pub commit: Slot,
+}
+
+impl DurableState {
+    /// Folds one record into the state. Replaying every record of a log in
+    /// order gives the state that log describes.
+    pub fn apply(&mut self, record: &Record) {
+        match record {
+            Record::Promise(b) => self.promised = self.promised.max(*b),
+            Record::Accept {
+                slot,
+                ballot,
+                value,
+            } => {
+                self.promised = self.promised.max(*ballot);
+                if *slot <= self.snapshot_slot() {
+                    return;
+                }
+                let chosen = self.log.get(slot).is_some_and(|e| e.chosen);
+                self.log.insert(
+                    *slot,
+                    DurableEntry {
+                        ballot: *ballot,
+                        value: value.clone(),
+                        chosen,
+                    },
+                );
+            }
+            Record::Learned { slot, value } => {
+                if *slot <= self.snapshot_slot() {
+                    return;
+                }
+                let ballot = self.log.get(slot).map(|e| e.ballot).unwrap_or_default();
+                self.log.insert(
+                    *slot,
+                    DurableEntry {
+                        ballot,
+                        value: value.clone(),
+                        chosen: true,
+                    },
+                );
+            }
+            Record::Commit(slot) => {
+                self.commit = self.commit.max(*slot);
+                for (_, e) in self.log.range_mut(..=*slot) {
+                    e.chosen = true;
+                }
+            }
+            Record::Snapshot(snap) => {
+                if snap.last_slot <= self.snapshot_slot() {
+                    return;
+                }
+                self.log = self.log.split_off(&(snap.last_slot + 1));
+                self.commit = self.commit.max(snap.last_slot);
+                self.snapshot = Some((**snap).clone());
+            }
+        }
+    }
+
+    pub fn snapshot_slot(&self) -> Slot {
+        self.snapshot.as_ref().map_or(0, |s| s.last_slot)
+    }
+
+    /// The state a list of records describes.
+    pub fn replay<'a>(records: impl IntoIterator<Item = &'a Record>) -> Self {
+        let mut state = DurableState::default();
+        for r in records {
+            state.apply(r);
+        }
+        state
+    }
+}

@@ -1,0 +1,931 @@
+//! The leader's rules: pre-vote and election (phase 1 once for all slots
+//! from the first unchosen), pipelined proposals (phase 2 with a bounded
+//! window, a batch of commands per slot), heartbeats and the lease,
+//! stepping down, client commands, reads and membership changes.
+
+use crate::action::{Action, Event, Outcome};
+use crate::durable::Record;
+use crate::message::{Message, Reported};
+use crate::node::{Deferred, Entry, Node, Role};
+use crate::state_machine::StateMachine;
+use crate::types::{Ballot, ClientId, Command, Config, ConfigChange, Micros, NodeId, Slot, Value};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// Heartbeats remembered for measuring the lease.
+const HEARTBEATS_REMEMBERED: usize = 64;
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Proposal {
+    pub value: Value,
+    pub accepted: BTreeSet<NodeId>,
+    pub sent_at: Micros,
+}
+
+/// Phase 1 in progress.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Preparing {
+    pub from_slot: Slot,
+    pub promises: BTreeMap<NodeId, (Slot, Vec<Reported>)>,
+    pub self_promised: bool,
+    /// Someone compacted past `from_slot`: we fetch chosen values up to
+    /// here before we may propose.
+    pub catchup_to: Option<Slot>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Leader {
+    pub ballot: Ballot,
+    pub started: Micros,
+    pub preparing: Option<Preparing>,
+    pub next_slot: Slot,
+    pub proposals: BTreeMap<Slot, Proposal>,
+    pub queue: VecDeque<Command>,
+    pub reads: VecDeque<(ClientId, u64, Vec<u8>)>,
+    /// The no-op that opens this leadership; reads wait until it applied.
+    pub noop_slot: Slot,
+    pub heartbeat_seq: u64,
+    pub heartbeat_sent: VecDeque<(u64, Micros)>,
+    pub last_heartbeat: Micros,
+    pub acked_seq: BTreeMap<NodeId, u64>,
+    pub heard_at: BTreeMap<NodeId, Micros>,
+    pub lease_until: Micros,
+    pub follower_commit: BTreeMap<NodeId, Slot>,
+    /// A membership change asked for and not yet proposed.
+    pub reconfig: Option<(u64, ConfigChange)>,
+    /// The proposed change's request id and slot.
+    pub reconfig_slot: Option<(u64, Slot)>,
+}
+
+impl<S: StateMachine> Node<S> {
+    // ---- election ----
+
+    pub(crate) fn start_pre_vote(&mut self) {
+        self.reset_election_deadline();
+        // We no longer hear the leader: stop sending clients to it.
+        self.leader = None;
+        if !self.config.voters.contains(&self.id) {
+            return;
+        }
+        let round = self.max_round_seen.max(self.promised.round) + 1;
+        let ballot = Ballot::new(round, self.id);
+        self.event(Event::PreVoteStarted { ballot });
+        self.role = Role::Candidate {
+            ballot,
+            granted: [self.id].into_iter().collect(),
+        };
+        let voters: Vec<NodeId> = self.config.voters.iter().copied().collect();
+        for v in voters {
+            self.send(v, Message::PreVote { ballot });
+        }
+        self.check_pre_votes();
+    }
+
+    pub(crate) fn on_pre_vote_reply(&mut self, from: NodeId, ballot: Ballot, granted: bool) {
+        if let Role::Candidate {
+            ballot: b,
+            granted: g,
+        } = &mut self.role
+        {
+            if *b == ballot && granted {
+                g.insert(from);
+            }
+        }
+        self.check_pre_votes();
+    }
+
+    fn check_pre_votes(&mut self) {
+        let Role::Candidate { ballot, granted } = &self.role else {
+            return;
+        };
+        if !self.is_quorum(&self.config, granted) {
+            return;
+        }
+        let ballot = *ballot;
+        if ballot <= self.promised {
+            self.role = Role::Follower;
+            return;
+        }
+        self.start_prepare(ballot);
+    }
+
+    fn start_prepare(&mut self, ballot: Ballot) {
+        self.event(Event::ElectionStarted { ballot });
+        self.promised = ballot;
+        self.max_round_seen = self.max_round_seen.max(ballot.round);
+        self.persist(Record::Promise(ballot));
+        self.defer(Deferred::SelfPromised(ballot));
+        self.leader = None;
+        let from_slot = self.commit + 1;
+        self.role = Role::Leader(Box::new(Leader {
+            ballot,
+            started: self.now,
+            preparing: Some(Preparing {
+                from_slot,
+                promises: BTreeMap::new(),
+                self_promised: false,
+                catchup_to: None,
+            }),
+            next_slot: from_slot,
+            proposals: BTreeMap::new(),
+            queue: VecDeque::new(),
+            reads: VecDeque::new(),
+            noop_slot: Slot::MAX,
+            heartbeat_seq: 0,
+            heartbeat_sent: VecDeque::new(),
+            last_heartbeat: self.now,
+            acked_seq: BTreeMap::new(),
+            heard_at: BTreeMap::new(),
+            lease_until: 0,
+            follower_commit: BTreeMap::new(),
+            reconfig: None,
+            reconfig_slot: None,
+        }));
+        let voters: Vec<NodeId> = self.config.voters.iter().copied().collect();
+        for v in voters {
+            self.send(v, Message::Prepare { ballot, from_slot });
+        }
+    }
+
+    /// Restarts phase 1 in the same ballot after catching up.
+    fn restart_prepare(&mut self) {
+        let from_slot = self.commit + 1;
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
+        let ballot = l.ballot;
+        let self_promised = l.preparing.as_ref().is_some_and(|p| p.self_promised);
+        l.preparing = Some(Preparing {
+            from_slot,
+            promises: BTreeMap::new(),
+            self_promised,
+            catchup_to: None,
+        });
+        l.next_slot = from_slot;
+        if self_promised {
+            self.record_own_promise();
+        }
+        let voters: Vec<NodeId> = self.config.voters.iter().copied().collect();
+        for v in voters {
+            self.send(v, Message::Prepare { ballot, from_slot });
+        }
+    }
+
+    pub(crate) fn on_self_promised(&mut self, ballot: Ballot) {
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
+        if l.ballot != ballot {
+            return;
+        }
+        if let Some(p) = &mut l.preparing {
+            p.self_promised = true;
+        }
+        self.record_own_promise();
+        self.check_promises();
+    }
+
+    fn record_own_promise(&mut self) {
+        let Role::Leader(l) = &self.role else {
+            return;
+        };
+        let Some(p) = &l.preparing else {
+            return;
+        };
+        let accepted = self
+            .log
+            .range(p.from_slot..)
+            .map(|(slot, e)| Reported {
+                slot: *slot,
+                ballot: e.ballot,
+                value: e.value.clone(),
+                chosen: e.chosen,
+            })
+            .collect();
+        let me = self.id;
+        let compacted = self.compacted;
+        if let Role::Leader(l) = &mut self.role {
+            if let Some(p) = &mut l.preparing {
+                p.promises.insert(me, (compacted, accepted));
+            }
+        }
+    }
+
+    pub(crate) fn on_promise(
+        &mut self,
+        from: NodeId,
+        ballot: Ballot,
+        from_slot: Slot,
+        compacted_upto: Slot,
+        accepted: Vec<Reported>,
+    ) {
+        let now = self.now;
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
+        if l.ballot != ballot {
+            return;
+        }
+        l.heard_at.insert(from, now);
+        let Some(p) = &mut l.preparing else {
+            return;
+        };
+        if p.from_slot != from_slot {
+            return;
+        }
+        p.promises.insert(from, (compacted_upto, accepted));
+        self.check_promises();
+    }
+
+    /// The highest-ballot value reported for each slot (a value known
+    /// chosen wins outright), and the configurations those values imply.
+    fn merge_promises(&self, p: &Preparing) -> BTreeMap<Slot, Value> {
+        let mut best: BTreeMap<Slot, (bool, Ballot, Value)> = BTreeMap::new();
+        for (_, accepted) in p.promises.values() {
+            for r in accepted {
+                if r.slot < p.from_slot {
+                    continue;
+                }
+                let better = match best.get(&r.slot) {
+                    None => true,
+                    Some((chosen, b, _)) => !chosen && (r.chosen || r.ballot > *b),
+                };
+                if better {
+                    best.insert(r.slot, (r.chosen, r.ballot, r.value.clone()));
+                }
+            }
+        }
+        best.into_iter().map(|(s, (_, _, v))| (s, v)).collect()
+    }
+
+    /// The configurations that govern slots from `from_slot` on, if the
+    /// merged values were all chosen: every one needs a majority of
+    /// promises, because a change chosen by someone else may already be in
+    /// force for later slots.
+    fn config_chain(&self, merged: &BTreeMap<Slot, Value>) -> Vec<Config> {
+        let mut chain = vec![self.config.clone()];
+        for v in merged.values() {
+            if let Value::Reconfig(change) = v {
+                let last = chain.last().expect("chain is never empty");
+                if last.check(*change).is_ok() {
+                    let next = last.with(*change);
+                    chain.push(next);
+                }
+            }
+        }
+        chain
+    }
+
+    fn check_promises(&mut self) {
+        let Role::Leader(l) = &self.role else {
+            return;
+        };
+        let Some(p) = &l.preparing else {
+            return;
+        };
+        if !p.self_promised || p.catchup_to.is_some() {
+            return;
+        }
+        let ballot = l.ballot;
+        // Someone compacted slots we have not learned: fetch them first,
+        // since their accepted values are no longer reported.
+        if let Some((&node, &(compacted, _))) = p
+            .promises
+            .iter()
+            .filter(|(_, (c, _))| *c >= p.from_slot)
+            .max_by_key(|(_, (c, _))| *c)
+        {
+            if self.is_quorum(&self.config, p.promises.keys()) {
+                if let Role::Leader(l) = &mut self.role {
+                    if let Some(p) = &mut l.preparing {
+                        p.catchup_to = Some(compacted);
+                    }
+                }
+                self.catchup_sent_at = Some(self.now);
+                let from_slot = self.commit + 1;
+                self.send(node, Message::CatchupRequest { from_slot });
+            }
+            return;
+        }
+        let merged = self.merge_promises(p);
+        let chain = self.config_chain(&merged);
+        let mut missing = Vec::new();
+        let mut complete = true;
+        for c in &chain {
+            if !self.is_quorum(c, p.promises.keys()) {
+                complete = false;
+                missing.extend(c.voters.iter().filter(|v| !p.promises.contains_key(v)));
+            }
+        }
+        if !complete {
+            // A configuration we just learned of: ask its voters too.
+            let from_slot = p.from_slot;
+            for v in missing {
+                if !self.config.voters.contains(&v) {
+                    self.send(v, Message::Prepare { ballot, from_slot });
+                }
+            }
+            return;
+        }
+        self.become_leader(merged);
+    }
+
+    /// Phase 1 is done: re-propose every reported value in our ballot, fill
+    /// holes with no-ops, then propose a no-op that opens our leadership.
+    fn become_leader(&mut self, merged: BTreeMap<Slot, Value>) {
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
+        let p = l.preparing.take().expect("preparing");
+        let ballot = l.ballot;
+        let last = merged.keys().next_back().copied().unwrap_or(0);
+        let end = last.max(p.from_slot - 1);
+        l.next_slot = p.from_slot;
+        l.started = self.now;
+        self.leader = Some((self.id, ballot));
+        self.event(Event::BecameLeader {
+            ballot,
+            from_slot: p.from_slot,
+        });
+        for slot in p.from_slot..=end {
+            let value = merged.get(&slot).cloned().unwrap_or(Value::Noop);
+            self.propose(value);
+        }
+        let noop = self.propose(Value::Noop);
+        if let Role::Leader(l) = &mut self.role {
+            l.noop_slot = noop;
+            let members: Vec<NodeId> = self.config.members().collect();
+            for m in members {
+                l.heard_at.insert(m, self.now);
+            }
+        }
+        self.send_heartbeats();
+    }
+
+    // ---- phase 2 ----
+
+    /// The configuration that governs `slot`: the applied one, changed by
+    /// any change proposed in an earlier slot.
+    pub(crate) fn config_for(&self, slot: Slot) -> Config {
+        let mut config = self.config.clone();
+        if let Role::Leader(l) = &self.role {
+            for (_, p) in l.proposals.range(..slot) {
+                if let Value::Reconfig(change) = &p.value {
+                    if config.check(*change).is_ok() {
+                        config = config.with(*change);
+                    }
+                }
+            }
+        }
+        config
+    }
+
+    /// Proposes `value` in the next slot; returns the slot.
+    fn propose(&mut self, value: Value) -> Slot {
+        let now = self.now;
+        let Role::Leader(l) = &mut self.role else {
+            unreachable!("only a leader proposes");
+        };
+        let slot = l.next_slot;
+        l.next_slot += 1;
+        let ballot = l.ballot;
+        l.proposals.insert(
+            slot,
+            Proposal {
+                value: value.clone(),
+                accepted: BTreeSet::new(),
+                sent_at: now,
+            },
+        );
+        self.persist(Record::Accept {
+            slot,
+            ballot,
+            value: value.clone(),
+        });
+        self.log.insert(
+            slot,
+            Entry {
+                ballot,
+                value: value.clone(),
+                chosen: false,
+            },
+        );
+        self.defer(Deferred::SelfAccepted(ballot, slot));
+        let peers: Vec<NodeId> = self.config_for(slot + 1).members().collect();
+        let msg = Message::Accept {
+            ballot,
+            entries: vec![(slot, value)],
+            commit: self.commit,
+        };
+        for to in peers {
+            self.send(to, msg.clone());
+        }
+        slot
+    }
+
+    /// Moves queued commands and a pending membership change into slots,
+    /// within the window.
+    pub(crate) fn flush_proposals(&mut self) {
+        loop {
+            let Role::Leader(l) = &mut self.role else {
+                return;
+            };
+            if l.preparing.is_some() {
+                return;
+            }
+            if l.reconfig_slot.is_some_and(|(_, s)| s > self.commit) {
+                // A change in flight: later slots wait until it is chosen,
+                // so every slot's configuration is known when proposed.
+                return;
+            }
+            if l.reconfig.is_some() {
+                if !l.proposals.is_empty() {
+                    return;
+                }
+                let (id, change) = l.reconfig.take().expect("checked");
+                let slot = self.propose(Value::Reconfig(change));
+                if let Role::Leader(l) = &mut self.role {
+                    l.reconfig_slot = Some((id, slot));
+                }
+                return;
+            }
+            if l.queue.is_empty() || l.proposals.len() as u64 >= self.cfg.window_slots {
+                return;
+            }
+            let mut batch = Vec::new();
+            let mut bytes = 0;
+            while let Some(cmd) = l.queue.front() {
+                if batch.len() >= self.cfg.batch_commands_max
+                    || (!batch.is_empty() && bytes + cmd.op.len() > self.cfg.batch_bytes_max)
+                {
+                    break;
+                }
+                bytes += cmd.op.len();
+                batch.push(l.queue.pop_front().expect("front exists"));
+            }
+            self.propose(Value::Batch(batch));
+        }
+    }
+
+    pub(crate) fn on_self_accepted(&mut self, ballot: Ballot, slot: Slot) {
+        let me = self.id;
+        self.count_accept(me, ballot, slot);
+    }
+
+    pub(crate) fn on_accepted(
+        &mut self,
+        from: NodeId,
+        ballot: Ballot,
+        slots: Vec<Slot>,
+        commit: Slot,
+    ) {
+        let now = self.now;
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
+        if l.ballot != ballot {
+            return;
+        }
+        l.heard_at.insert(from, now);
+        let fc = l.follower_commit.entry(from).or_default();
+        *fc = (*fc).max(commit);
+        for slot in slots {
+            self.count_accept(from, ballot, slot);
+        }
+    }
+
+    fn count_accept(&mut self, from: NodeId, ballot: Ballot, slot: Slot) {
+        let config = self.config_for(slot);
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
+        if l.ballot != ballot {
+            return;
+        }
+        let Some(p) = l.proposals.get_mut(&slot) else {
+            return;
+        };
+        p.accepted.insert(from);
+        let accepted = p.accepted.clone();
+        if !self.is_quorum(&config, &accepted) {
+            return;
+        }
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
+        let p = l.proposals.remove(&slot).expect("present");
+        let digest = if self.cfg.events { p.value.digest() } else { 0 };
+        if let Some(e) = self.log.get_mut(&slot) {
+            e.chosen = true;
+        }
+        self.event(Event::Chosen {
+            slot,
+            ballot,
+            value: digest,
+        });
+        self.advance_commit();
+    }
+
+    pub(crate) fn on_nack(
+        &mut self,
+        _from: NodeId,
+        ballot: Ballot,
+        promised: Ballot,
+        _alive: bool,
+    ) {
+        self.max_round_seen = self.max_round_seen.max(promised.round);
+        match &self.role {
+            Role::Leader(l) if l.ballot == ballot && promised > ballot => {
+                self.step_down("preempted by a higher ballot");
+            }
+            _ => {}
+        }
+    }
+
+    // ---- heartbeats, lease, stepping down ----
+
+    pub(crate) fn leader_tick(&mut self) {
+        let now = self.now;
+        let timeout = self.cfg.election_timeout_us;
+        let Role::Leader(l) = &self.role else {
+            return;
+        };
+        if l.preparing.is_some() {
+            if now >= l.started + timeout {
+                self.step_down("phase 1 timed out");
+                self.reset_election_deadline();
+            }
+            return;
+        }
+        // A leader that hears no majority for an election timeout steps
+        // down rather than keep clients waiting on a cluster it cannot
+        // reach (and lets the connected part elect someone).
+        let heard: Vec<NodeId> = l
+            .heard_at
+            .iter()
+            .filter(|(_, t)| **t + timeout > now)
+            .map(|(n, _)| *n)
+            .chain([self.id])
+            .collect();
+        if now >= l.started + timeout && !self.is_quorum(&self.config, &heard) {
+            self.step_down("lost contact with a majority");
+            self.reset_election_deadline();
+            return;
+        }
+        if now >= l.last_heartbeat + self.cfg.heartbeat_interval_us {
+            self.send_heartbeats();
+        }
+        self.resend_proposals();
+    }
+
+    fn send_heartbeats(&mut self) {
+        let now = self.now;
+        let commit = self.commit;
+        let members: Vec<NodeId> = {
+            let Role::Leader(l) = &self.role else {
+                return;
+            };
+            let mut m: BTreeSet<NodeId> = self.config.members().collect();
+            m.extend(self.config_for(l.next_slot).members());
+            m.into_iter().collect()
+        };
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
+        l.heartbeat_seq += 1;
+        let seq = l.heartbeat_seq;
+        let ballot = l.ballot;
+        l.last_heartbeat = now;
+        l.heartbeat_sent.push_back((seq, now));
+        if l.heartbeat_sent.len() > HEARTBEATS_REMEMBERED {
+            l.heartbeat_sent.pop_front();
+        }
+        for m in members {
+            self.send(
+                m,
+                Message::Heartbeat {
+                    ballot,
+                    commit,
+                    seq,
+                },
+            );
+        }
+        self.update_lease();
+    }
+
+    fn resend_proposals(&mut self) {
+        let now = self.now;
+        let interval = self.cfg.resend_interval_us;
+        let commit = self.commit;
+        let Role::Leader(l) = &self.role else {
+            return;
+        };
+        let ballot = l.ballot;
+        let mut per_peer: BTreeMap<NodeId, Vec<(Slot, Value)>> = BTreeMap::new();
+        let stale: Vec<Slot> = l
+            .proposals
+            .iter()
+            .filter(|(_, p)| p.sent_at + interval <= now)
+            .map(|(s, _)| *s)
+            .take(self.cfg.catchup_entries_max)
+            .collect();
+        for slot in &stale {
+            let config = self.config_for(slot + 1);
+            let Role::Leader(l) = &self.role else {
+                return;
+            };
+            let p = &l.proposals[slot];
+            for m in config.members() {
+                if m != self.id && !p.accepted.contains(&m) {
+                    per_peer
+                        .entry(m)
+                        .or_default()
+                        .push((*slot, p.value.clone()));
+                }
+            }
+        }
+        if let Role::Leader(l) = &mut self.role {
+            for slot in &stale {
+                if let Some(p) = l.proposals.get_mut(slot) {
+                    p.sent_at = now;
+                }
+            }
+        }
+        for (to, entries) in per_peer {
+            self.send(
+                to,
+                Message::Accept {
+                    ballot,
+                    entries,
+                    commit,
+                },
+            );
+        }
+    }
+
+    pub(crate) fn on_heartbeat_ack(
+        &mut self,
+        from: NodeId,
+        ballot: Ballot,
+        seq: u64,
+        commit: Slot,
+    ) {
+        let now = self.now;
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
+        if l.ballot != ballot {
+            return;
+        }
+        l.heard_at.insert(from, now);
+        let acked = l.acked_seq.entry(from).or_default();
+        *acked = (*acked).max(seq);
+        let fc = l.follower_commit.entry(from).or_default();
+        *fc = (*fc).max(commit);
+        self.update_lease();
+    }
+
+    /// The lease runs from the send time of the newest heartbeat that a
+    /// majority of every configuration in force has acknowledged.
+    fn update_lease(&mut self) {
+        let lease = self.cfg.leader_lease_us();
+        let Role::Leader(l) = &self.role else {
+            return;
+        };
+        let mut configs = vec![self.config.clone()];
+        let next = self.config_for(l.next_slot);
+        if next != self.config {
+            configs.push(next);
+        }
+        let mut start: Option<u64> = None;
+        for c in &configs {
+            let mut seqs: Vec<u64> = c
+                .voters
+                .iter()
+                .map(|v| {
+                    if *v == self.id {
+                        l.heartbeat_seq
+                    } else {
+                        l.acked_seq.get(v).copied().unwrap_or(0)
+                    }
+                })
+                .collect();
+            seqs.sort_unstable_by(|a, b| b.cmp(a));
+            let q = c.quorum();
+            let need = if self.cfg.bugs.has(crate::bugs::Bug::MinorityQuorum) && q > 1 {
+                q - 1
+            } else {
+                q
+            };
+            let seq = seqs.get(need - 1).copied().unwrap_or(0);
+            start = Some(start.map_or(seq, |s| s.min(seq)));
+        }
+        let Some(seq) = start else {
+            return;
+        };
+        let sent = l
+            .heartbeat_sent
+            .iter()
+            .find(|(s, _)| *s == seq)
+            .map(|(_, t)| *t);
+        if let (Some(t), Role::Leader(l)) = (sent, &mut self.role) {
+            l.lease_until = l.lease_until.max(t + lease);
+        }
+    }
+
+    fn lease_valid(&self) -> bool {
+        match &self.role {
+            Role::Leader(l) => {
+                l.preparing.is_none() && self.now < l.lease_until && self.applied >= l.noop_slot
+            }
+            _ => false,
+        }
+    }
+
+    pub(crate) fn step_down(&mut self, reason: &'static str) {
+        let role = std::mem::replace(&mut self.role, Role::Follower);
+        let Role::Leader(l) = role else {
+            return;
+        };
+        self.leader = None;
+        self.event(Event::SteppedDown {
+            ballot: l.ballot,
+            reason,
+        });
+        let waiting = std::mem::take(&mut self.waiting);
+        for (client, seq) in waiting {
+            self.reply(client, seq, Outcome::NotLeader { leader: None });
+        }
+        for (client, id, _) in l.reads {
+            self.out.push(Action::ReadReply {
+                client,
+                id,
+                outcome: Outcome::NotLeader { leader: None },
+            });
+        }
+        let pending = l
+            .reconfig
+            .map(|(id, _)| id)
+            .or(l.reconfig_slot.map(|(id, _)| id));
+        if let Some(id) = pending {
+            self.out.push(Action::ReconfigReply {
+                id,
+                outcome: Outcome::NotLeader { leader: None },
+            });
+        }
+    }
+
+    // ---- clients ----
+
+    pub(crate) fn on_command(&mut self, cmd: Command) {
+        if !self.is_leader() {
+            let leader = self.leader_hint();
+            self.reply(cmd.client, cmd.seq, Outcome::NotLeader { leader });
+            return;
+        }
+        if let Some(rec) = self.clients.get(&cmd.client) {
+            if cmd.seq == rec.seq {
+                let reply = rec.reply.clone();
+                self.reply(cmd.client, cmd.seq, Outcome::Ok(reply));
+                return;
+            }
+            if cmd.seq < rec.seq {
+                self.reply(cmd.client, cmd.seq, Outcome::Stale);
+                return;
+            }
+        }
+        if self.waiting.contains(&(cmd.client, cmd.seq)) {
+            // A retry of a command already on its way into the log.
+            return;
+        }
+        let max = self.cfg.queue_commands_max;
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
+        if l.queue.len() >= max {
+            self.reply(cmd.client, cmd.seq, Outcome::Busy);
+            return;
+        }
+        self.waiting.insert((cmd.client, cmd.seq));
+        l.queue.push_back(cmd);
+    }
+
+    pub(crate) fn on_read(&mut self, client: ClientId, id: u64, op: Vec<u8>) {
+        if !self.is_leader() {
+            let leader = self.leader_hint();
+            self.out.push(Action::ReadReply {
+                client,
+                id,
+                outcome: Outcome::NotLeader { leader },
+            });
+            return;
+        }
+        let max = self.cfg.reads_waiting_max;
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
+        if l.reads.len() >= max {
+            self.out.push(Action::ReadReply {
+                client,
+                id,
+                outcome: Outcome::Busy,
+            });
+            return;
+        }
+        l.reads.push_back((client, id, op));
+    }
+
+    /// Answers waiting reads locally while the lease holds.
+    pub(crate) fn serve_reads(&mut self) {
+        if !self.lease_valid() {
+            return;
+        }
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
+        let reads = std::mem::take(&mut l.reads);
+        for (client, id, op) in reads {
+            let reply = self.sm.query(&op);
+            self.event(Event::LeaseRead { client, id });
+            self.out.push(Action::ReadReply {
+                client,
+                id,
+                outcome: Outcome::Ok(reply),
+            });
+        }
+    }
+
+    pub(crate) fn on_reconfigure(&mut self, id: u64, change: ConfigChange) {
+        let outcome = self.check_reconfigure(change);
+        if let Err(outcome) = outcome {
+            self.out.push(Action::ReconfigReply { id, outcome });
+            return;
+        }
+        if let Role::Leader(l) = &mut self.role {
+            l.reconfig = Some((id, change));
+        }
+    }
+
+    fn check_reconfigure(&self, change: ConfigChange) -> Result<(), Outcome> {
+        let Role::Leader(l) = &self.role else {
+            return Err(Outcome::NotLeader {
+                leader: self.leader_hint(),
+            });
+        };
+        if l.preparing.is_some() {
+            return Err(Outcome::Busy);
+        }
+        if l.reconfig.is_some() || l.reconfig_slot.is_some_and(|(_, s)| s > self.applied) {
+            return Err(Outcome::Rejected(
+                "another membership change is in progress".into(),
+            ));
+        }
+        let config = self.config_for(l.next_slot);
+        config.check(change).map_err(Outcome::Rejected)?;
+        if let ConfigChange::Promote(n) = change {
+            let lag = self
+                .commit
+                .saturating_sub(l.follower_commit.get(&n).copied().unwrap_or(0));
+            if lag > self.cfg.promote_lag_slots_max {
+                return Err(Outcome::Rejected(format!(
+                    "learner {n} lags {lag} slots behind; wait until it catches up"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Called by the replica after applying a membership change that this
+    /// leader proposed.
+    pub(crate) fn on_reconfig_applied(&mut self, slot: Slot) {
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
+        if let Some((id, s)) = l.reconfig_slot {
+            if s == slot {
+                l.reconfig_slot = None;
+                self.out.push(Action::ReconfigReply {
+                    id,
+                    outcome: Outcome::Ok(Vec::new()),
+                });
+            }
+        }
+        if !self.config.voters.contains(&self.id) {
+            self.step_down("removed from the configuration");
+        }
+    }
+
+    /// Phase 1 was waiting for catch-up; see whether it can go on.
+    pub(crate) fn on_caught_up(&mut self) {
+        let Role::Leader(l) = &self.role else {
+            return;
+        };
+        let Some(p) = &l.preparing else {
+            return;
+        };
+        if let Some(to) = p.catchup_to {
+            if self.commit >= to {
+                self.restart_prepare();
+            }
+        }
+    }
+}

@@ -1,0 +1,483 @@
+//! One node: its state, the step function, persistence plumbing and timers.
+//!
+//! The roles' handlers live in `acceptor.rs`, `leader.rs` and `replica.rs`
+//! as further `impl` blocks of `Node`.
+
+use crate::action::{Action, Event, Input, Outcome};
+use crate::bugs::Bug;
+use crate::config::EngineConfig;
+use crate::durable::{ClientRecord, DurableState, Record, Snapshot};
+use crate::leader::Leader;
+use crate::message::Message;
+use crate::rng::Rng;
+use crate::state_machine::StateMachine;
+use crate::types::{Ballot, ClientId, Config, Micros, NodeId, Slot, Value};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// One slot of the acceptor's log in memory.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct Entry {
+    pub ballot: Ballot,
+    pub value: Value,
+    pub chosen: bool,
+}
+
+/// What a node is doing about leadership.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Role {
+    Follower,
+    /// Asking for pre-votes in `ballot`; nothing is promised yet.
+    Candidate {
+        ballot: Ballot,
+        granted: BTreeSet<NodeId>,
+    },
+    Leader(Box<Leader>),
+}
+
+/// Work that waits for a `Persist` to complete.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub(crate) enum Deferred {
+    Send {
+        to: NodeId,
+        msg: Message,
+    },
+    /// The leader's own promise of `ballot` is durable: it counts.
+    SelfPromised(Ballot),
+    /// The leader's own accept of `slot` in `ballot` is durable: it counts.
+    SelfAccepted(Ballot, Slot),
+}
+
+/// A Multi-Paxos node: acceptor, replica and potential leader.
+#[derive(Clone, Debug)]
+pub struct Node<S> {
+    pub(crate) id: NodeId,
+    pub(crate) cfg: EngineConfig,
+    pub(crate) rng: Rng,
+    pub(crate) now: Micros,
+
+    // Acceptor.
+    pub(crate) promised: Ballot,
+    pub(crate) log: BTreeMap<Slot, Entry>,
+    /// Slots at or below this were dropped from `log` (all chosen).
+    pub(crate) compacted: Slot,
+
+    // Replica.
+    pub(crate) sm: S,
+    pub(crate) snapshot: Option<Snapshot>,
+    /// Every slot at or below is chosen and present (in log or snapshot).
+    pub(crate) commit: Slot,
+    pub(crate) applied: Slot,
+    /// The configuration as of `applied`.
+    pub(crate) config: Config,
+    pub(crate) clients: BTreeMap<ClientId, ClientRecord>,
+    /// `(last slot, client)` for evicting the least recently active client.
+    pub(crate) clients_by_slot: BTreeSet<(Slot, ClientId)>,
+    /// Commands received from clients here, answered when applied.
+    pub(crate) waiting: BTreeSet<(ClientId, u64)>,
+    /// The highest commit point a leader told us about.
+    pub(crate) known_commit: Slot,
+    pub(crate) catchup_sent_at: Option<Micros>,
+
+    // Leadership.
+    pub(crate) role: Role,
+    /// The leader we follow and its ballot.
+    pub(crate) leader: Option<(NodeId, Ballot)>,
+    /// Until then this acceptor refuses to help any candidate but the
+    /// leader: the acceptor's half of the leader lease.
+    pub(crate) contact_until: Micros,
+    pub(crate) election_deadline: Micros,
+    pub(crate) max_round_seen: u64,
+
+    // Persistence.
+    pub(crate) next_persist_id: u64,
+    pub(crate) persisted_id: u64,
+    pub(crate) records: Vec<Record>,
+    pub(crate) deferred: VecDeque<(u64, Deferred)>,
+    pub(crate) out: Vec<Action>,
+}
+
+impl<S: StateMachine> Node<S> {
+    /// A brand-new node with an empty disk. Bootstrap voters pass the
+    /// initial configuration; a node that will join later passes an empty
+    /// one and learns the configuration by catching up.
+    pub fn new(
+        id: NodeId,
+        cfg: EngineConfig,
+        initial: Config,
+        sm: S,
+        seed: u64,
+        now: Micros,
+    ) -> Self {
+        Self::recover(id, cfg, initial, DurableState::default(), sm, seed, now)
+    }
+
+    /// A node restarting from what its disk holds. `sm` is a fresh state
+    /// machine; the snapshot, if any, is restored into it.
+    pub fn recover(
+        id: NodeId,
+        cfg: EngineConfig,
+        initial: Config,
+        durable: DurableState,
+        sm: S,
+        seed: u64,
+        now: Micros,
+    ) -> Self {
+        assert!(id != 0, "node id 0 is reserved");
+        let promised = if cfg.bugs.has(Bug::ForgetPromiseOnRestart) {
+            Ballot::ZERO
+        } else {
+            durable.promised
+        };
+        let mut node = Node {
+            id,
+            rng: Rng::new(seed ^ id.wrapping_mul(0x2545_f491_4f6c_dd1d)),
+            now,
+            promised,
+            log: BTreeMap::new(),
+            compacted: 0,
+            sm,
+            snapshot: None,
+            commit: 0,
+            applied: 0,
+            config: initial,
+            clients: BTreeMap::new(),
+            clients_by_slot: BTreeSet::new(),
+            waiting: BTreeSet::new(),
+            known_commit: 0,
+            catchup_sent_at: None,
+            role: Role::Follower,
+            leader: None,
+            // After a restart the acceptor does not remember which leader it
+            // promised a lease to, so it helps nobody for a whole lease.
+            contact_until: now + cfg.lease_us,
+            election_deadline: 0,
+            max_round_seen: promised.round,
+            next_persist_id: 1,
+            persisted_id: 0,
+            records: Vec::new(),
+            deferred: VecDeque::new(),
+            out: Vec::new(),
+            cfg,
+        };
+        if let Some(snap) = durable.snapshot {
+            // A snapshot we wrote ourselves failed to decode: the disk is
+            // corrupt and continuing would diverge.
+            node.sm
+                .restore(&snap.state)
+                .expect("own durable snapshot must restore");
+            node.install_snapshot_state(snap);
+        }
+        for (slot, e) in durable.log {
+            node.max_round_seen = node.max_round_seen.max(e.ballot.round);
+            node.log.insert(
+                slot,
+                Entry {
+                    ballot: e.ballot,
+                    value: e.value,
+                    chosen: e.chosen || slot <= durable.commit,
+                },
+            );
+        }
+        node.reset_election_deadline();
+        node.advance_commit();
+        // Replaying chosen entries emits no records worth keeping.
+        node.out.clear();
+        node.records.clear();
+        node
+    }
+
+    /// Feeds one input at local time `now` and returns the actions to
+    /// execute, in order.
+    pub fn step(&mut self, now: Micros, input: Input) -> Vec<Action> {
+        self.now = self.now.max(now);
+        match input {
+            Input::Tick => self.on_tick(),
+            Input::Message { from, msg } => self.on_message(from, msg),
+            Input::Persisted { id } => self.on_persisted(id),
+            Input::Command(cmd) => self.on_command(cmd),
+            Input::Read { client, id, op } => self.on_read(client, id, op),
+            Input::Reconfigure { id, change } => self.on_reconfigure(id, change),
+        }
+        self.after_step();
+        std::mem::take(&mut self.out)
+    }
+
+    fn on_message(&mut self, from: NodeId, msg: Message) {
+        if from == self.id || from == 0 {
+            return;
+        }
+        if let Some(b) = msg.ballot() {
+            self.max_round_seen = self.max_round_seen.max(b.round);
+        }
+        match msg {
+            Message::PreVote { ballot } => self.on_pre_vote(from, ballot),
+            Message::PreVoteReply { ballot, granted } => {
+                self.on_pre_vote_reply(from, ballot, granted)
+            }
+            Message::Prepare { ballot, from_slot } => self.on_prepare(from, ballot, from_slot),
+            Message::Promise {
+                ballot,
+                from_slot,
+                compacted_upto,
+                accepted,
+            } => self.on_promise(from, ballot, from_slot, compacted_upto, accepted),
+            Message::Nack {
+                ballot,
+                promised,
+                leader_alive,
+            } => self.on_nack(from, ballot, promised, leader_alive),
+            Message::Accept {
+                ballot,
+                entries,
+                commit,
+            } => self.on_accept(from, ballot, entries, commit),
+            Message::Accepted {
+                ballot,
+                slots,
+                commit,
+            } => self.on_accepted(from, ballot, slots, commit),
+            Message::Heartbeat {
+                ballot,
+                commit,
+                seq,
+            } => self.on_heartbeat(from, ballot, commit, seq),
+            Message::HeartbeatAck {
+                ballot,
+                seq,
+                commit,
+            } => self.on_heartbeat_ack(from, ballot, seq, commit),
+            Message::CatchupRequest { from_slot } => self.on_catchup_request(from, from_slot),
+            Message::CatchupReply {
+                snapshot,
+                entries,
+                commit,
+            } => self.on_catchup_reply(from, snapshot, entries, commit),
+        }
+    }
+
+    fn on_tick(&mut self) {
+        if self.is_leader() {
+            self.leader_tick();
+        } else if self.now >= self.election_deadline {
+            self.start_pre_vote();
+        }
+        self.maybe_request_catchup();
+    }
+
+    // ---- persistence plumbing ----
+
+    /// Queues a record for this step's `Persist`.
+    pub(crate) fn persist(&mut self, record: Record) {
+        self.records.push(record);
+    }
+
+    /// Holds `item` until everything persisted so far in this step (and
+    /// before it) is durable.
+    pub(crate) fn defer(&mut self, item: Deferred) {
+        if self.cfg.bugs.has(Bug::SendBeforePersist) {
+            self.run_deferred(item);
+            return;
+        }
+        self.deferred.push_back((self.next_persist_id, item));
+    }
+
+    fn on_persisted(&mut self, id: u64) {
+        if id >= self.next_persist_id {
+            // A completion for a write this incarnation never asked for.
+            return;
+        }
+        self.persisted_id = self.persisted_id.max(id);
+        self.release_deferred();
+    }
+
+    fn release_deferred(&mut self) {
+        while let Some((id, _)) = self.deferred.front() {
+            if *id > self.persisted_id {
+                break;
+            }
+            let (_, item) = self.deferred.pop_front().expect("front exists");
+            self.run_deferred(item);
+        }
+    }
+
+    fn run_deferred(&mut self, item: Deferred) {
+        match item {
+            Deferred::Send { to, msg } => self.out.push(Action::Send { to, msg }),
+            Deferred::SelfPromised(ballot) => self.on_self_promised(ballot),
+            Deferred::SelfAccepted(ballot, slot) => self.on_self_accepted(ballot, slot),
+        }
+    }
+
+    fn after_step(&mut self) {
+        self.flush_proposals();
+        if self.is_leader() {
+            self.serve_reads();
+        }
+        self.maybe_snapshot();
+        if self.records.is_empty() {
+            // Nothing new to write: whatever was deferred in this step only
+            // waits for earlier writes.
+            let last = self.next_persist_id - 1;
+            for (id, _) in self.deferred.iter_mut().rev() {
+                if *id != self.next_persist_id {
+                    break;
+                }
+                *id = last;
+            }
+            self.release_deferred();
+        } else {
+            let id = self.next_persist_id;
+            self.next_persist_id += 1;
+            let records = std::mem::take(&mut self.records);
+            // Sends must follow the write they depend on in the action list
+            // only when released; persist goes first so the runtime starts
+            // the disk write as early as possible.
+            self.out.insert(0, Action::Persist { id, records });
+        }
+    }
+
+    // ---- helpers shared by the roles ----
+
+    pub(crate) fn send(&mut self, to: NodeId, msg: Message) {
+        if to != self.id {
+            self.out.push(Action::Send { to, msg });
+        }
+    }
+
+    pub(crate) fn event(&mut self, event: Event) {
+        if self.cfg.events {
+            self.out.push(Action::Event(event));
+        }
+    }
+
+    pub(crate) fn reset_election_deadline(&mut self) {
+        let t = self.cfg.election_timeout_us;
+        self.election_deadline = self.now + self.rng.range(t, 2 * t);
+    }
+
+    /// A majority of `config`'s voters among `nodes`.
+    pub(crate) fn is_quorum<'a>(
+        &self,
+        config: &Config,
+        nodes: impl IntoIterator<Item = &'a NodeId>,
+    ) -> bool {
+        let votes = nodes
+            .into_iter()
+            .filter(|n| config.voters.contains(n))
+            .count();
+        let mut need = config.quorum();
+        if self.cfg.bugs.has(Bug::MinorityQuorum) && need > 1 {
+            need -= 1;
+        }
+        votes >= need
+    }
+
+    /// The leader to send clients to: only one heard within the lease,
+    /// so two nodes that lost their leader never bounce clients between
+    /// each other.
+    pub(crate) fn leader_hint(&self) -> Option<NodeId> {
+        match self.leader {
+            Some((n, _)) if n == self.id || self.now < self.contact_until => Some(n),
+            _ => None,
+        }
+    }
+
+    pub(crate) fn reply(&mut self, client: ClientId, seq: u64, outcome: Outcome) {
+        self.out.push(Action::Reply {
+            client,
+            seq,
+            outcome,
+        });
+    }
+
+    // ---- read-only views for runtimes, simulators and checkers ----
+
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+    pub fn is_leader(&self) -> bool {
+        matches!(self.role, Role::Leader(_))
+    }
+    /// Leading with phase 1 done.
+    pub fn is_active_leader(&self) -> bool {
+        matches!(&self.role, Role::Leader(l) if l.preparing.is_none())
+    }
+    pub fn role_name(&self) -> &'static str {
+        match &self.role {
+            Role::Follower => "follower",
+            Role::Candidate { .. } => "candidate",
+            Role::Leader(l) if l.preparing.is_some() => "preparing",
+            Role::Leader(_) => "leader",
+        }
+    }
+    pub fn promised(&self) -> Ballot {
+        self.promised
+    }
+    pub fn leader(&self) -> Option<NodeId> {
+        self.leader_hint()
+    }
+    pub fn commit(&self) -> Slot {
+        self.commit
+    }
+    pub fn applied(&self) -> Slot {
+        self.applied
+    }
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+    pub fn state_machine(&self) -> &S {
+        &self.sm
+    }
+    pub fn state_digest(&self) -> u64 {
+        self.sm.digest()
+    }
+    pub fn snapshot_slot(&self) -> Slot {
+        self.snapshot.as_ref().map_or(0, |s| s.last_slot)
+    }
+    /// Chosen values this replica knows, at or below its commit point and
+    /// still in its log.
+    pub fn chosen_values(&self) -> impl Iterator<Item = (Slot, &Value)> + '_ {
+        self.log
+            .range(..=self.commit)
+            .filter(|(_, e)| e.chosen)
+            .map(|(s, e)| (*s, &e.value))
+    }
+    /// The log entry at `slot`: ballot, value and whether known chosen.
+    pub fn log_entry(&self, slot: Slot) -> Option<(Ballot, &Value, bool)> {
+        self.log.get(&slot).map(|e| (e.ballot, &e.value, e.chosen))
+    }
+    /// The log's slot range currently held in memory.
+    pub fn log_len(&self) -> usize {
+        self.log.len()
+    }
+    /// When the leader's lease ends (its clock), if it holds one.
+    pub fn lease_until(&self) -> Option<Micros> {
+        match &self.role {
+            Role::Leader(l) => Some(l.lease_until),
+            _ => None,
+        }
+    }
+    /// Writes in progress (persist requests not yet completed).
+    pub fn persist_backlog(&self) -> u64 {
+        self.next_persist_id - 1 - self.persisted_id
+    }
+
+    /// A hash of the whole protocol state, for the exhaustive search.
+    pub fn fingerprint(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = crate::hash::Fnv64::default();
+        self.promised.hash(&mut h);
+        self.log.hash(&mut h);
+        self.compacted.hash(&mut h);
+        self.commit.hash(&mut h);
+        self.applied.hash(&mut h);
+        self.sm.digest().hash(&mut h);
+        self.role.hash(&mut h);
+        self.leader.hash(&mut h);
+        self.deferred.hash(&mut h);
+        self.persisted_id.hash(&mut h);
+        self.next_persist_id.hash(&mut h);
+        self.known_commit.hash(&mut h);
+        h.finish()
+    }
+}

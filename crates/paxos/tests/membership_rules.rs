@@ -1,0 +1,235 @@
+//! Membership change rules, each test named after the sentence it checks.
+//!
+//! From DESIGN.md: the cluster changes one node at a time; a new node joins
+//! as a learner and catches up before it votes. A change is proposed alone
+//! (it governs every slot after its own), answered once applied, and only
+//! one change is in progress at a time. A learner that lags too far behind
+//! is not promoted.
+
+mod common;
+
+use common::*;
+use synod_paxos::{Action, ConfigChange, EngineConfig, Input, Message, Outcome, Record, Value};
+
+fn reconfigure(id: u64, change: ConfigChange) -> Input {
+    Input::Reconfigure { id, change }
+}
+
+fn reconfig_reply(id: u64, outcome: Outcome) -> Action {
+    Action::ReconfigReply { id, outcome }
+}
+
+fn accept(slot: u64, value: Value, commit: u64) -> Message {
+    Message::Accept {
+        ballot: ballot(1, 1),
+        entries: vec![(slot, value)],
+        commit,
+    }
+}
+
+fn accept_record(slot: u64, value: Value) -> Record {
+    Record::Accept {
+        slot,
+        ballot: ballot(1, 1),
+        value,
+    }
+}
+
+fn accepted(slot: u64, commit: u64) -> Input {
+    from(
+        2,
+        Message::Accepted {
+            ballot: ballot(1, 1),
+            slots: vec![slot],
+            commit,
+        },
+    )
+}
+
+#[test]
+fn add_learner_is_proposed_alone_and_answered_after_it_is_applied() {
+    let mut c = Cluster::new(&[1, 2, 3], cfg());
+    c.elect(1);
+    let add = Value::Reconfig(ConfigChange::AddLearner(4));
+
+    // The change governs later slots, so the new learner gets it too.
+    let actions = c.step(1, reconfigure(9, ConfigChange::AddLearner(4)));
+    assert_actions(
+        &actions,
+        &[
+            persist(4, vec![accept_record(2, add.clone())]),
+            send(2, accept(2, add.clone(), 1)),
+            send(3, accept(2, add.clone(), 1)),
+            send(4, accept(2, add, 1)),
+        ],
+    );
+
+    // Nothing shares the change's slot or follows it before it is chosen.
+    let x = command(7, 1, "a");
+    assert_actions(&c.step(1, Input::Command(x.clone())), &[]);
+    c.drop_messages();
+    assert_actions(&c.complete_writes(1), &[]);
+
+    let actions = c.step(1, accepted(2, 1));
+    assert_actions(
+        &actions,
+        &[
+            persist(5, vec![Record::Commit(2), accept_record(3, one(&x))]),
+            reconfig_reply(9, Outcome::Ok(vec![])),
+            send(2, accept(3, one(&x), 2)),
+            send(3, accept(3, one(&x), 2)),
+            send(4, accept(3, batch(&[x]), 2)),
+        ],
+    );
+    let mut expected = voters(&[1, 2, 3]);
+    expected.learners.insert(4);
+    assert_eq!(c.node(1).config(), &expected);
+}
+
+#[test]
+fn membership_change_waits_until_every_proposal_in_flight_is_chosen() {
+    let mut c = Cluster::new(&[1, 2, 3], cfg());
+    c.elect(1);
+    let x = command(7, 1, "a");
+    c.step(1, Input::Command(x));
+    assert_actions(&c.step(1, reconfigure(9, ConfigChange::AddLearner(4))), &[]);
+    c.drop_messages();
+    c.complete_writes(1);
+
+    let add = Value::Reconfig(ConfigChange::AddLearner(4));
+    let actions = c.step(1, accepted(2, 1));
+    assert_actions(
+        &actions,
+        &[
+            persist(5, vec![Record::Commit(2), accept_record(3, add.clone())]),
+            reply(7, 1, ok("1")),
+            send(2, accept(3, add.clone(), 2)),
+            send(3, accept(3, add.clone(), 2)),
+            send(4, accept(3, add, 2)),
+        ],
+    );
+}
+
+#[test]
+fn second_membership_change_while_one_is_in_progress_is_rejected() {
+    let mut c = Cluster::new(&[1, 2, 3], cfg());
+    c.elect(1);
+    c.step(1, reconfigure(9, ConfigChange::AddLearner(4)));
+    let actions = c.step(1, reconfigure(10, ConfigChange::AddLearner(5)));
+    assert_actions(
+        &actions,
+        &[reconfig_reply(
+            10,
+            Outcome::Rejected("another membership change is in progress".into()),
+        )],
+    );
+}
+
+#[test]
+fn promote_of_a_lagging_learner_is_rejected_with_a_message() {
+    let mut c = Cluster::new(
+        &[1, 2, 3],
+        EngineConfig {
+            promote_lag_slots_max: 1,
+            ..cfg()
+        },
+    );
+    c.elect(1);
+    c.step(1, reconfigure(9, ConfigChange::AddLearner(4)));
+    // Node 4 is not running: it hears nothing and stays at slot 0.
+    c.settle();
+    assert_eq!(c.node(1).commit(), 2);
+
+    let actions = c.step(1, reconfigure(10, ConfigChange::Promote(4)));
+    assert_actions(
+        &actions,
+        &[reconfig_reply(
+            10,
+            Outcome::Rejected("learner 4 lags 2 slots behind; wait until it catches up".into()),
+        )],
+    );
+}
+
+#[test]
+fn promote_of_a_node_that_is_not_a_learner_is_rejected() {
+    let mut c = Cluster::new(&[1, 2, 3], cfg());
+    c.elect(1);
+    let actions = c.step(1, reconfigure(10, ConfigChange::Promote(4)));
+    assert_actions(
+        &actions,
+        &[reconfig_reply(
+            10,
+            Outcome::Rejected("node 4 is not a learner".into()),
+        )],
+    );
+}
+
+#[test]
+fn reconfigure_at_a_follower_is_answered_not_leader() {
+    let mut c = Cluster::new(&[1, 2, 3], cfg());
+    c.elect(1);
+    c.now += cfg().heartbeat_interval_us;
+    c.tick(1);
+    c.settle();
+    let actions = c.step(2, reconfigure(9, ConfigChange::AddLearner(4)));
+    assert_actions(
+        &actions,
+        &[reconfig_reply(9, Outcome::NotLeader { leader: Some(1) })],
+    );
+}
+
+/// Leader 1 of {1, 2, 3} added learner 4, which is now running and has
+/// caught up through heartbeats and catch-up.
+fn cluster_with_caught_up_learner() -> Cluster {
+    let mut c = Cluster::new(
+        &[1, 2, 3],
+        EngineConfig {
+            promote_lag_slots_max: 1,
+            ..cfg()
+        },
+    );
+    c.elect(1);
+    c.step(1, reconfigure(9, ConfigChange::AddLearner(4)));
+    c.settle();
+    c.add_node(4, cfg());
+    for _ in 0..2 {
+        c.now += cfg().heartbeat_interval_us;
+        c.tick(1);
+        c.settle();
+    }
+    c
+}
+
+#[test]
+fn learner_that_caught_up_knows_the_whole_configuration_and_state() {
+    let c = cluster_with_caught_up_learner();
+    assert_eq!(c.node(4).applied(), 2);
+    assert_eq!(c.node(4).config(), c.node(1).config());
+    assert_eq!(c.node(4).state_digest(), c.node(1).state_digest());
+}
+
+#[test]
+fn caught_up_learner_is_promoted_and_then_votes() {
+    let mut c = cluster_with_caught_up_learner();
+    let promote = Value::Reconfig(ConfigChange::Promote(4));
+    let actions = c.step(1, reconfigure(10, ConfigChange::Promote(4)));
+    assert_actions(
+        &actions,
+        &[
+            persist(6, vec![accept_record(3, promote.clone())]),
+            send(2, accept(3, promote.clone(), 2)),
+            send(3, accept(3, promote.clone(), 2)),
+            send(4, accept(3, promote, 2)),
+        ],
+    );
+    c.settle();
+    c.now += cfg().heartbeat_interval_us;
+    c.tick(1);
+    c.settle();
+    let all = voters(&[1, 2, 3, 4]);
+    for id in [1, 2, 3, 4] {
+        assert_eq!(c.node(id).config(), &all, "node {id}");
+    }
+    assert!(c.replies.iter().any(|(n, a)| *n == 1
+        && format!("{a:?}") == format!("{:?}", reconfig_reply(10, Outcome::Ok(vec![])))));
+}

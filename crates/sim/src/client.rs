@@ -1,0 +1,113 @@
+//! Simulated clients: each runs one operation at a time against the
+//! key-value state machine, retries across nodes the way real clients do
+//! (same sequence number, so a retry is applied at most once), and records
+//! what it saw for the linearizability checker.
+
+use synod_kv::{KvOp, KvReply};
+use synod_paxos::{ClientId, NodeId, Rng};
+
+/// Keys written only by appends: their final value proves that no
+/// acknowledged append was lost and none was applied twice.
+pub const APPEND_KEYS: [&str; 2] = ["a0", "a1"];
+/// Keys written by puts and compare-and-sets.
+pub const REGISTER_KEYS: [&str; 2] = ["r0", "r1"];
+
+/// The operation a client is waiting on.
+#[derive(Clone, Debug)]
+pub struct Pending {
+    /// Index of the operation in the history.
+    pub history_index: usize,
+    pub op: KvOp,
+    /// Write sequence number, or the read id for reads.
+    pub seq: u64,
+    pub is_read: bool,
+    pub target: NodeId,
+    pub attempt: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct SimClient {
+    pub id: ClientId,
+    pub write_seq: u64,
+    pub read_id: u64,
+    pub pending: Option<Pending>,
+    pub leader_guess: NodeId,
+    /// Stop starting new operations (liveness phase wind-down).
+    pub done: bool,
+    pub completed: u64,
+    /// Sim time of the latest completed operation.
+    pub last_completed_at: u64,
+}
+
+impl SimClient {
+    pub fn new(id: ClientId, first_target: NodeId) -> Self {
+        SimClient {
+            id,
+            write_seq: 0,
+            read_id: 0,
+            pending: None,
+            leader_guess: first_target,
+            done: false,
+            completed: 0,
+            last_completed_at: 0,
+        }
+    }
+
+    /// A fresh random operation; appends carry a token unique to this
+    /// client and sequence number.
+    pub fn next_op(&mut self, rng: &mut Rng) -> (KvOp, bool) {
+        let roll = rng.range(0, 100);
+        let akey = APPEND_KEYS[rng.range(0, APPEND_KEYS.len() as u64) as usize];
+        let rkey = REGISTER_KEYS[rng.range(0, REGISTER_KEYS.len() as u64) as usize];
+        if roll < 35 {
+            let key = if roll < 20 { akey } else { rkey };
+            self.read_id += 1;
+            return (
+                KvOp::Get {
+                    key: key.as_bytes().to_vec(),
+                },
+                true,
+            );
+        }
+        self.write_seq += 1;
+        let op = if roll < 65 {
+            KvOp::Append {
+                key: akey.as_bytes().to_vec(),
+                value: token(self.id, self.write_seq).into_bytes(),
+            }
+        } else if roll < 85 {
+            KvOp::Put {
+                key: rkey.as_bytes().to_vec(),
+                value: format!("v{}.{}", self.id, self.write_seq).into_bytes(),
+            }
+        } else {
+            let expected = if rng.chance(0.3) {
+                None
+            } else {
+                Some(format!("v{}.{}", rng.range(1, 5), rng.range(1, 20)).into_bytes())
+            };
+            KvOp::Cas {
+                key: rkey.as_bytes().to_vec(),
+                expected,
+                new: format!("v{}.{}", self.id, self.write_seq).into_bytes(),
+            }
+        };
+        (op, false)
+    }
+
+    pub fn decode(reply: &[u8]) -> Option<KvReply> {
+        KvReply::decode(reply).ok()
+    }
+}
+
+/// The marker an append writes: fixed delimiters so tokens can be counted
+/// in the final value.
+pub fn token(client: ClientId, seq: u64) -> String {
+    format!("<{client}.{seq}>")
+}
+
+/// Splits an appended value back into its tokens.
+pub fn tokens(value: &[u8]) -> Vec<String> {
+    let text = String::from_utf8_lossy(value);
+    text.split_inclusive('>').map(str::to_string).collect()
+}

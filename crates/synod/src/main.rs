@@ -1,0 +1,32 @@
+//! The `synod` command.
+
+#[cfg(all(feature = "broken", not(debug_assertions)))]
+compile_error!("the `broken` feature builds deliberately unsafe engines; never in release builds");
+
+mod sim_cmd;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "synod",
+    version,
+    about = "A coordination service replicated with Multi-Paxos"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the deterministic simulator over seeds and check every run.
+    Sim(sim_cmd::SimArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Sim(args) => sim_cmd::run(args),
+    }
+}

@@ -1,0 +1,78 @@
+//! synod's durable storage: the write-ahead log and the snapshot store.
+//!
+//! # What it owns
+//!
+//! The files of one node's data directory:
+//!
+//! - `wal-<first index, 20 digits>.log`: log segments. Each holds records
+//!   `first index, first index + 1, ...` in the format of [`record`]
+//!   (16-byte header: u32 LE length, u32 LE CRC32C over length, index and
+//!   payload, u64 LE index; then the payload).
+//! - `snap-<index, 20 digits>.snap`: state-machine snapshots (format at
+//!   [`SnapshotStore`]), and their `.snap.tmp` files while being written.
+//!
+//! Record payloads are opaque bytes: the Paxos runtime serializes its
+//! persist records (promises, accepted values, chosen commands) into them.
+//! Indices are this node's own record numbers, assigned by the log from 1,
+//! not Paxos slots.
+//!
+//! # Invariants
+//!
+//! - Indices are contiguous, across segments too: no hole, ever.
+//! - Durable means fsynced: [`LogStorage::durable_index`] rises only after
+//!   the fsync returned. [`LogStorage::sync`] is group commit: one fsync for
+//!   every record appended since the last one.
+//! - A segment is fsynced whole before the next one is created, and every
+//!   creation, rename or removal of a file is followed by an fsync of the
+//!   directory. So only the last segment can end in a torn write.
+//! - A torn write at the end of the last segment is cut on open and
+//!   reported; damage anywhere else makes open fail with an error naming
+//!   the file and byte offset. The rule that tells the two apart follows.
+//! - Every record's size is checked against `record_bytes_max` and its
+//!   checksum verified when written and again whenever it is read.
+//! - After a failed write or fsync the log refuses all further writes
+//!   ([`WalError::Poisoned`]): the page cache may have dropped the failed
+//!   pages, so only a restart and recovery from disk tells what survived.
+//!
+//! # The torn-tail rule
+//!
+//! The first damaged record R (offset `o`, expected index `e`) of a segment
+//! is a torn tail, and is cut, only if (1) it is in the last segment, (2) it
+//! failed as an unfinished write can (truncated header or payload, length
+//! over the limit, checksum mismatch; not a checksum-valid record with the
+//! wrong index), and (3) no valid record, with an index in the range the
+//! records after R could carry, starts at any byte offset after `o` in that
+//! segment. A sync makes everything written before it durable, so an
+//! unfinished R means nothing from R on was ever reported durable; a durable
+//! R that rotted is followed by the valid records written after it, which
+//! (3) finds. Known blind spots (out-of-order writeback of an unsynced
+//! batch looks like corruption; a rotted last record looks torn) are
+//! discussed in the `scan` module source.
+//!
+//! # What it never does
+//!
+//! - It never reports a record durable before its fsync returned, and never
+//!   silently skips a damaged record that valid data follows.
+//! - It never interprets payloads, and never depends on other synod crates.
+//! - It does no async I/O and spawns no thread; the runtime calls it from
+//!   its disk task. One process owns a data directory (no file locking yet).
+//! - It never decides *when* to truncate: the caller truncates the log only
+//!   after the snapshot covering it was saved (which is durable on return).
+
+mod error;
+mod file_wal;
+mod fsutil;
+mod mem_log;
+pub mod record;
+mod scan;
+mod snapshot;
+mod storage;
+
+#[doc(hidden)]
+pub mod conformance;
+
+pub use error::{CorruptReason, SnapshotError, WalError, RESTORE_ADVICE};
+pub use file_wal::{FileWal, WalOptions};
+pub use mem_log::{MemDisk, MemLog};
+pub use snapshot::{Snapshot, SnapshotOptions, SnapshotStore};
+pub use storage::{LogStorage, Records, Recovery, TornTail};
