@@ -450,10 +450,11 @@ impl<S: StateMachine> Node<S> {
     pub fn log_len(&self) -> usize {
         self.log.len()
     }
-    /// When the leader's lease ends (its clock), if it holds one.
-    pub fn lease_until(&self) -> Option<Micros> {
+    /// When the leader's lease ends (its clock) and the ballot it leads
+    /// in, if it leads.
+    pub fn lease_until(&self) -> Option<(Ballot, Micros)> {
         match &self.role {
-            Role::Leader(l) => Some(l.lease_until),
+            Role::Leader(l) => Some((l.ballot, l.lease_until)),
             _ => None,
         }
     }

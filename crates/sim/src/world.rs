@@ -573,6 +573,7 @@ impl World {
             }
             Event::BecameLeader { ballot, from_slot } => {
                 self.stats.elections += 1;
+                self.check_no_other_lease(id, ballot);
                 self.note(format!(
                     "n{id}: LEADER in ballot {ballot} (phase 1 from slot {from_slot} done)"
                 ));
@@ -599,6 +600,35 @@ impl World {
                 ));
             }
             Event::LeaseRead { .. } => self.stats.lease_reads += 1,
+        }
+    }
+
+    /// Lease safety: a new leader may only finish phase 1 once every
+    /// other leader's lease has run out, in real time. (A broken lease
+    /// shows up here even when no client happened to read stale data.)
+    fn check_no_other_lease(&mut self, id: NodeId, ballot: synod_paxos::Ballot) {
+        let mut problems = Vec::new();
+        for (m, sn) in &self.nodes {
+            if *m == id {
+                continue;
+            }
+            let Some(node) = &sn.node else {
+                continue;
+            };
+            if let Some((theirs, until)) = node.lease_until() {
+                // A leader in a lower ballot loses its lease to us; one in a
+                // higher ballot (elected since) will preempt us.
+                let local = sn.local(self.now);
+                if theirs < ballot && until > local {
+                    problems.push(format!(
+                        "n{id} became leader in ballot {ballot} while n{m} still holds its lease of ballot {theirs} for {}us of its clock",
+                        until - local
+                    ));
+                }
+            }
+        }
+        for p in problems {
+            self.violation("lease", p);
         }
     }
 
