@@ -785,8 +785,7 @@ impl World {
         let n = ids.len();
         let kind = self.rng.range(0, 5);
         let mut blocked = BTreeSet::new();
-        let description;
-        match kind {
+        let description = match kind {
             0 => {
                 // Two halves.
                 let mut side = BTreeSet::new();
@@ -802,7 +801,7 @@ impl World {
                         }
                     }
                 }
-                description = format!("halves {side:?} | rest");
+                format!("halves {side:?} | rest")
             }
             1 => {
                 // The leader alone.
@@ -813,7 +812,7 @@ impl World {
                         blocked.insert((*b, l));
                     }
                 }
-                description = format!("leader n{l} isolated");
+                format!("leader n{l} isolated")
             }
             2 => {
                 // Majorities ring: everyone reaches its two ring neighbours
@@ -826,7 +825,7 @@ impl World {
                         }
                     }
                 }
-                description = "majorities ring".to_string();
+                "majorities ring".to_string()
             }
             3 => {
                 // One way: a node hears nobody but everyone hears it (or
@@ -842,14 +841,14 @@ impl World {
                         }
                     }
                 }
-                description = format!(
+                format!(
                     "one-way: n{x} {}",
                     if inbound {
                         "hears nobody"
                     } else {
                         "is heard by nobody"
                     }
-                );
+                )
             }
             _ => {
                 // A chain: two nodes cannot reach each other, a third
@@ -860,9 +859,9 @@ impl World {
                     blocked.insert((a, b));
                     blocked.insert((b, a));
                 }
-                description = format!("chain: n{a} and n{b} cut from each other");
+                format!("chain: n{a} and n{b} cut from each other")
             }
-        }
+        };
         self.blocked = blocked;
         self.note(format!("FAULT partition: {description}"));
         let dur = self.rng.range(200_000, 2_000_000);

@@ -97,6 +97,8 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         .as_ref()
         .map(|b| format!(" --bug {b}"))
         .unwrap_or_default();
+    // Broken engines refuse release builds, so their replay is a debug run.
+    let release = if args.bug.is_some() { "" } else { " --release" };
     let features = if args.bug.is_some() {
         " --features broken"
     } else {
@@ -157,11 +159,11 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
             }
             let _ = writeln!(
                 err,
-                "  replay: cargo run --release{features} -p synod -- sim --seed {} --profile {pname}{bug_flag} --trace",
+                "  replay: cargo run{release}{features} -p synod -- sim --seed {} --profile {pname}{bug_flag} --trace",
                 r.seed
             );
         }
-        if n % 100 == 0 && n < total {
+        if n.is_multiple_of(100) && n < total {
             let _ = writeln!(std::io::stderr(), "sim: {n}/{total} seeds done");
         }
     };
