@@ -20,3 +20,5 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== cargo test"
 cargo test --workspace
+echo "== exhaustive search against broken engines"
+cargo test -p synod-explore --features broken --test broken

@@ -288,21 +288,14 @@ impl World {
         h.finish()
     }
 
-    /// Every transition enabled in this state, cheapest-to-explore first.
-    /// Equal copies of a message give one delivery (and one drop): taking
-    /// either copy leads to the same state.
+    /// Every transition enabled in this state. Rare steps (submissions,
+    /// elections, crashes) come first, so that a depth-first search meets
+    /// their consequences early; the order changes no verdict of a
+    /// complete search. Equal copies of a message give one delivery (and
+    /// one drop): taking either copy leads to the same state.
     pub fn enabled(&self, setup: &Setup) -> Vec<Transition> {
         let cfg = &setup.explore;
         let mut out = Vec::new();
-        let distinct: Vec<usize> = (0..self.in_flight.len())
-            .filter(|&i| i == 0 || self.in_flight[i - 1].hash != self.in_flight[i].hash)
-            .collect();
-        out.extend(distinct.iter().map(|&i| Transition::Deliver(i)));
-        for (i, host) in self.hosts.iter().enumerate() {
-            if !host.writes.is_empty() {
-                out.push(Transition::Persisted(i));
-            }
-        }
         for command in 0..cfg.commands {
             if self.submitted & (1 << command) != 0 {
                 continue;
@@ -313,19 +306,36 @@ impl World {
                 }
             }
         }
-        if self.spent.timers < cfg.timer_budget {
+        let timers = self.spent.timers < cfg.timer_budget;
+        if timers {
+            // Followers' elections first: they are what challenges a leader.
+            out.extend(
+                (0..self.hosts.len())
+                    .rev()
+                    .map(|i| Transition::Timer(i, Timer::Election)),
+            );
+        }
+        if self.spent.crashes < cfg.crash_budget {
+            out.extend((0..self.hosts.len()).map(Transition::Crash));
+        }
+        for (i, host) in self.hosts.iter().enumerate() {
+            if !host.writes.is_empty() {
+                out.push(Transition::Persisted(i));
+            }
+        }
+        let distinct: Vec<usize> = (0..self.in_flight.len())
+            .filter(|&i| i == 0 || self.in_flight[i - 1].hash != self.in_flight[i].hash)
+            .collect();
+        out.extend(distinct.iter().map(|&i| Transition::Deliver(i)));
+        if timers {
             for (i, host) in self.hosts.iter().enumerate() {
                 if host.node.is_active_leader() {
                     out.push(Transition::Timer(i, Timer::Heartbeat));
                 }
-                out.push(Transition::Timer(i, Timer::Election));
             }
         }
         if self.spent.losses < cfg.loss_budget {
             out.extend(distinct.iter().map(|&i| Transition::Drop(i)));
-        }
-        if self.spent.crashes < cfg.crash_budget {
-            out.extend((0..self.hosts.len()).map(Transition::Crash));
         }
         out
     }
@@ -487,12 +497,11 @@ impl World {
                     host.writes.push_back((pid, records.len()));
                     host.disk.extend(records);
                 }
-                Action::Send { to, msg } => {
-                    if to != id && self.host_index(to).is_some() {
-                        let env = Rc::new(Envelope::new(id, to, msg));
-                        let at = self.in_flight.partition_point(|e| e.hash < env.hash);
-                        self.in_flight.insert(at, env);
-                    }
+                // Messages to itself or to strangers go nowhere.
+                Action::Send { to, msg } if to != id && self.host_index(to).is_some() => {
+                    let env = Rc::new(Envelope::new(id, to, msg));
+                    let at = self.in_flight.partition_point(|e| e.hash < env.hash);
+                    self.in_flight.insert(at, env);
                 }
                 Action::Event(Event::Chosen { slot, value, .. }) => {
                     let r = self.note_chosen(id, slot, value, "chose (leader saw a majority)");

@@ -479,6 +479,14 @@ impl<S: StateMachine> Node<S> {
         self.persisted_id.hash(&mut h);
         self.next_persist_id.hash(&mut h);
         self.known_commit.hash(&mut h);
+        self.max_round_seen.hash(&mut h);
+        self.catchup_sent_at.hash(&mut h);
+        self.contact_until.hash(&mut h);
+        self.election_deadline.hash(&mut h);
+        self.now.hash(&mut h);
+        self.waiting.hash(&mut h);
+        self.config.hash(&mut h);
+        self.clients.hash(&mut h);
         h.finish()
     }
 }

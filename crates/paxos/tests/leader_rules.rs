@@ -379,7 +379,7 @@ fn commit_point_is_piggybacked_on_the_next_heartbeat_and_followers_learn_it() {
                 Message::HeartbeatAck {
                     ballot: b,
                     seq: 2,
-                    commit: 0,
+                    commit: 1,
                 },
             ),
         ],
@@ -401,15 +401,16 @@ fn follower_learns_entries_accepted_in_the_leaders_ballot_and_requests_catchup_f
         &actions,
         &[
             persist(2, vec![Record::Commit(1)]),
+            send(1, Message::CatchupRequest { from_slot: 2 }),
+            // The ack reports the commit point just learned.
             send(
                 1,
                 Message::HeartbeatAck {
                     ballot: b,
                     seq: 1,
-                    commit: 0,
+                    commit: 1,
                 },
             ),
-            send(1, Message::CatchupRequest { from_slot: 2 }),
         ],
     );
     assert_eq!(n.commit(), 1);

@@ -108,7 +108,7 @@ fn duplicate_command_chosen_in_two_slots_is_applied_once() {
                 Message::HeartbeatAck {
                     ballot: b,
                     seq: 1,
-                    commit: 0,
+                    commit: 2,
                 },
             ),
         ],

@@ -17,11 +17,13 @@ mod checks;
 pub mod client;
 pub mod profile;
 pub mod report;
+pub mod scenario;
 pub mod sweep;
 pub mod world;
 
 pub use profile::Profile;
 pub use report::{RunReport, Stats, Violation};
+pub use scenario::Scenario;
 pub use sweep::{sweep, SweepOptions, SweepSummary};
 pub use world::{SimConfig, World};
 

@@ -33,6 +33,8 @@ pub struct Stats {
     pub sim_time_us: u64,
     /// Linearizability checks that ran out of search budget (not passes).
     pub lin_unknown: u64,
+    /// Operations served under a scripted partition.
+    pub scenario_ops: u64,
 }
 
 impl Stats {
@@ -50,6 +52,7 @@ impl Stats {
         self.reconfigs += o.reconfigs;
         self.sim_time_us += o.sim_time_us;
         self.lin_unknown += o.lin_unknown;
+        self.scenario_ops += o.scenario_ops;
     }
 }
 

@@ -22,6 +22,8 @@ const CLIENT_TIMEOUT_US: Time = 1_000_000;
 const CLIENT_LATENCY_US: (Time, Time) = (100, 1_000);
 const DISK_LATENCY_US: (Time, Time) = (50, 600);
 const ADMIN_EVERY_US: Time = 700_000;
+const SCRIPT_START_US: Time = 2_000_000;
+const SCRIPT_STEP_US: Time = 4_000_000;
 
 /// Everything a run is made of.
 #[derive(Clone, Debug)]
@@ -38,6 +40,8 @@ pub struct SimConfig {
     pub trace: bool,
     /// Also trace heartbeats and their acknowledgements.
     pub trace_heartbeats: bool,
+    /// A scripted partial-connectivity scenario instead of random faults.
+    pub scenario: Option<crate::scenario::Scenario>,
 }
 
 impl SimConfig {
@@ -64,6 +68,7 @@ impl SimConfig {
             engine,
             trace: false,
             trace_heartbeats: false,
+            scenario: None,
         }
     }
 }
@@ -100,6 +105,9 @@ enum Ev {
         attempt: u32,
     },
     Fault,
+    Script {
+        step: usize,
+    },
     Heal,
     Restart {
         node: NodeId,
@@ -197,6 +205,8 @@ pub struct World {
     admin_pending: Option<(u64, ConfigChange, NodeId, Time)>,
     admin_id: u64,
     grow: bool,
+    scenario_special: NodeId,
+    scenario_started: Time,
 }
 
 impl World {
@@ -226,6 +236,8 @@ impl World {
             admin_pending: None,
             admin_id: 0,
             grow: true,
+            scenario_special: 0,
+            scenario_started: 0,
             cfg,
         };
         for id in 1..=n {
@@ -238,8 +250,12 @@ impl World {
             let at = world.rng.range(0, 50_000);
             world.schedule(at, Ev::ClientWake { client });
         }
-        let first_fault = world.fault_delay();
-        world.schedule(first_fault, Ev::Fault);
+        if world.cfg.scenario.is_some() {
+            world.schedule(SCRIPT_START_US, Ev::Script { step: 0 });
+        } else {
+            let first_fault = world.fault_delay();
+            world.schedule(first_fault, Ev::Fault);
+        }
         if world.cfg.profile.churn {
             world.schedule(ADMIN_EVERY_US, Ev::Admin);
         }
@@ -406,6 +422,7 @@ impl World {
                 attempt,
             } => self.client_timeout(client, seq, attempt),
             Ev::Fault => self.inject_fault(),
+            Ev::Script { step } => self.script(step),
             Ev::Heal => self.heal_partition(),
             Ev::Restart { node } => self.restart(node),
             Ev::Resume { node } => self.resume(node),
@@ -487,7 +504,10 @@ impl World {
                             .log
                             .get(s)
                             .is_some_and(|e| e.ballot == *ballot || e.chosen);
-                        let chosen = node.log_entry(**s).is_some_and(|(_, _, c)| c);
+                        // Acknowledging a slot already known chosen is safe:
+                        // a majority holds it on disk already.
+                        let chosen = **s <= node.commit()
+                            || node.log_entry(**s).is_some_and(|(_, _, c)| c);
                         !on_disk && **s > durable.snapshot_slot() && !chosen
                     })
                     .map(|s| {
@@ -866,6 +886,69 @@ impl World {
         self.note(format!("FAULT partition: {description}"));
         let dur = self.rng.range(200_000, 2_000_000);
         self.schedule(self.now + dur, Ev::Heal);
+    }
+
+    /// Applies step `step` of the scripted scenario.
+    fn script(&mut self, step: usize) {
+        let Some(scenario) = self.cfg.scenario else {
+            return;
+        };
+        let Some(leader) = self.current_leader() else {
+            // Wait for a leader to script around.
+            self.schedule(self.now + 100_000, Ev::Script { step });
+            return;
+        };
+        let ids: Vec<NodeId> = self.nodes.keys().copied().collect();
+        if step == 0 {
+            let special = ids
+                .iter()
+                .copied()
+                .find(|n| *n != leader)
+                .expect("several nodes");
+            self.scenario_special = special;
+        }
+        let special = self.scenario_special;
+        match scenario.links(step, &ids, leader, special) {
+            Some(cut) => {
+                self.blocked = cut;
+                self.scenario_started = self.now;
+                self.note(format!(
+                    "SCENARIO {} step {step}: leader n{leader}, special node n{special}",
+                    scenario.name()
+                ));
+                self.schedule(self.now + SCRIPT_STEP_US, Ev::Script { step: step + 1 });
+            }
+            None => self.check_scenario_progress(scenario),
+        }
+    }
+
+    /// The last step of the scenario has held for a while: clients must
+    /// have been served under it, not only after it heals.
+    fn check_scenario_progress(&mut self, scenario: crate::scenario::Scenario) {
+        let since = self.scenario_started;
+        let grace = 4 * self.cfg.engine.election_timeout_us;
+        let served = self
+            .history
+            .iter()
+            .filter(|op| op.call >= since && op.ret.is_some_and(|r| r >= since + grace))
+            .count();
+        self.note(format!(
+            "SCENARIO {} held {:.1}s: {served} operations served after {:.1}s under it",
+            scenario.name(),
+            (self.now - since) as f64 / 1e6,
+            grace as f64 / 1e6
+        ));
+        if served == 0 {
+            self.violation(
+                "liveness",
+                format!(
+                    "no client was served under the {} partition after {} election timeouts",
+                    scenario.name(),
+                    4
+                ),
+            );
+        }
+        self.stats.scenario_ops += served as u64;
     }
 
     fn heal_partition(&mut self) {
