@@ -28,8 +28,8 @@ pub(crate) struct Preparing {
     pub promises: BTreeMap<NodeId, (Slot, Vec<Reported>)>,
     pub self_promised: bool,
     /// Someone compacted past `from_slot`: we fetch chosen values up to
-    /// here before we may propose.
-    pub catchup_to: Option<Slot>,
+    /// here, from that node, before we may propose.
+    pub catchup_to: Option<(Slot, NodeId)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -297,7 +297,7 @@ impl<S: StateMachine> Node<S> {
             if self.is_quorum(&self.config, p.promises.keys()) {
                 if let Role::Leader(l) = &mut self.role {
                     if let Some(p) = &mut l.preparing {
-                        p.catchup_to = Some(compacted);
+                        p.catchup_to = Some((compacted, node));
                     }
                 }
                 self.catchup_sent_at = Some(self.now);
@@ -365,14 +365,19 @@ impl<S: StateMachine> Node<S> {
 
     /// The configuration that governs `slot`: the applied one, changed by
     /// any change proposed in an earlier slot.
+    ///
+    /// The leader's log above the applied slot holds exactly its own
+    /// proposals and values already chosen, so a change chosen but not yet
+    /// applied (an earlier slot still open) still counts.
     pub(crate) fn config_for(&self, slot: Slot) -> Config {
         let mut config = self.config.clone();
-        if let Role::Leader(l) = &self.role {
-            for (_, p) in l.proposals.range(..slot) {
-                if let Value::Reconfig(change) = &p.value {
-                    if config.check(*change).is_ok() {
-                        config = config.with(*change);
-                    }
+        if !self.is_leader() || slot <= self.applied + 1 {
+            return config;
+        }
+        for (_, e) in self.log.range(self.applied + 1..slot) {
+            if let Value::Reconfig(change) = &e.value {
+                if config.check(*change).is_ok() {
+                    config = config.with(*change);
                 }
             }
         }
@@ -549,10 +554,20 @@ impl<S: StateMachine> Node<S> {
         let Role::Leader(l) = &self.role else {
             return;
         };
-        if l.preparing.is_some() {
+        if let Some(p) = &l.preparing {
             if now >= l.started + timeout {
                 self.step_down("phase 1 timed out");
                 self.reset_election_deadline();
+                return;
+            }
+            // A lost catch-up reply must not stall phase 1 until timeout.
+            let resend = self.cfg.resend_interval_us;
+            if let Some((_, node)) = p.catchup_to {
+                if self.catchup_sent_at.is_none_or(|t| t + resend <= now) {
+                    self.catchup_sent_at = Some(now);
+                    let from_slot = self.commit + 1;
+                    self.send(node, Message::CatchupRequest { from_slot });
+                }
             }
             return;
         }
@@ -922,7 +937,7 @@ impl<S: StateMachine> Node<S> {
         let Some(p) = &l.preparing else {
             return;
         };
-        if let Some(to) = p.catchup_to {
+        if let Some((to, _)) = p.catchup_to {
             if self.commit >= to {
                 self.restart_prepare();
             }

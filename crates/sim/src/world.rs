@@ -1322,7 +1322,10 @@ impl World {
                 self.schedule(self.now + think, Ev::ClientWake { client: id });
             }
             Outcome::NotLeader { leader } => {
-                let delay = if leader.is_some() { 1_000 } else { 30_000 };
+                // Follow a hint at once; with none (an election is on) back
+                // off a little more each time, as real clients do.
+                let backoff = 20_000 * u64::from(p.attempt.min(10) + 1);
+                let delay = if leader.is_some() { 1_000 } else { backoff };
                 self.client_retry(id, leader, delay);
             }
             Outcome::Busy => self.client_retry(id, Some(p.target), 30_000),

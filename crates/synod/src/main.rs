@@ -30,7 +30,7 @@ enum Command {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Sim(args) => sim_cmd::run(args),
+        Command::Sim(args) => sim_cmd::quiet_broken_pipe(sim_cmd::run(args)),
         Command::Explore(args) => explore_cmd::run(args),
     }
 }

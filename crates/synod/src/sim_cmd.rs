@@ -8,8 +8,8 @@ use synod_sim::{sweep, Profile, SimConfig, SweepOptions};
 
 #[derive(clap::Args)]
 pub struct SimArgs {
-    /// Seeds to run, as `A..B` (B excluded), `A..=B`, or one number.
-    #[arg(long, default_value = "1..101")]
+    /// Seeds to run, as `A..B` (both included) or one number.
+    #[arg(long, default_value = "1..100")]
     seeds: String,
     /// One seed (same as --seeds N).
     #[arg(long)]
@@ -42,11 +42,10 @@ pub fn parse_seeds(text: &str) -> anyhow::Result<std::ops::Range<u64>> {
             .parse()
             .with_context(|| format!("`{s}` is not a seed number"))
     };
-    if let Some((a, b)) = text.split_once("..=") {
-        return Ok(num(a)?..num(b)? + 1);
-    }
-    if let Some((a, b)) = text.split_once("..") {
-        let r = num(a)?..num(b)?;
+    // Both ends count: `1..1000` is a thousand seeds.
+    let bounds = text.split_once("..=").or_else(|| text.split_once(".."));
+    if let Some((a, b)) = bounds {
+        let r = num(a)?..num(b)? + 1;
         if r.is_empty() {
             bail!("seed range {text} is empty");
         }
@@ -64,6 +63,28 @@ fn tweak(cfg: &mut SimConfig) {
         cfg.engine.bugs = synod_paxos::Bugs::with(*bug);
     }
     let _ = cfg;
+}
+
+const TRACE_LEGEND: &str = "\
+# How to read this: [simulated time] event. nX is node X, `client C` a client.
+# A ballot R.N is round R of node N; higher ballots win. `pre-vote?` asks
+# whether peers would help (no state changes); `prepare`/`promise` is phase 1
+# for every slot from the first unchosen one; `accept`/`accepted` is phase 2
+# for one slot (S=value); a value is chosen once a majority accepted it.
+# Heartbeats carry the commit point and renew the lease (shown with
+# --trace-heartbeats). FAULT lines are injected faults.";
+
+/// `synod sim ... | head` closes the pipe early: that is not an error.
+pub fn quiet_broken_pipe(result: anyhow::Result<()>) -> anyhow::Result<()> {
+    match result {
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 pub fn run(args: SimArgs) -> anyhow::Result<()> {
@@ -115,6 +136,7 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         tweak(&mut cfg);
         let report = synod_sim::run(cfg);
         let mut out = std::io::stdout().lock();
+        writeln!(out, "{TRACE_LEGEND}")?;
         for line in &report.trace {
             writeln!(out, "{line}")?;
         }
@@ -173,4 +195,18 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
         std::process::exit(1);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_seeds;
+
+    #[test]
+    fn seed_ranges_include_both_ends() {
+        assert_eq!(parse_seeds("1..1000").unwrap(), 1..1001);
+        assert_eq!(parse_seeds("5..=7").unwrap(), 5..8);
+        assert_eq!(parse_seeds("42").unwrap(), 42..43);
+        assert!(parse_seeds("9..3").is_err());
+        assert!(parse_seeds("x..3").is_err());
+    }
 }
