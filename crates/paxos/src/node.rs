@@ -458,6 +458,14 @@ impl<S: StateMachine> Node<S> {
             _ => None,
         }
     }
+    /// The leader's view of each peer's commit point (empty unless
+    /// leading), for lag reports.
+    pub fn peer_commits(&self) -> Vec<(NodeId, Slot)> {
+        match &self.role {
+            Role::Leader(l) => l.follower_commit.iter().map(|(n, s)| (*n, *s)).collect(),
+            _ => Vec::new(),
+        }
+    }
     /// Writes in progress (persist requests not yet completed).
     pub fn persist_backlog(&self) -> u64 {
         self.next_persist_id - 1 - self.persisted_id

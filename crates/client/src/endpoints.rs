@@ -1,0 +1,141 @@
+//! The set of nodes the client knows, each with a lazily connected channel.
+
+use std::time::Duration;
+
+use tonic::transport::{Channel, Endpoint};
+
+use crate::ClientError;
+
+/// One node's client address and the channel to it.
+#[derive(Clone, Debug)]
+pub(crate) struct Node {
+    /// The normalized address, `http://host:port`.
+    pub(crate) addr: String,
+    /// A channel that connects on first use and reconnects after failures.
+    pub(crate) channel: Channel,
+}
+
+/// The known nodes: the ones given at connect time, then leaders learned
+/// from redirects, at most `max` in all.
+#[derive(Debug)]
+pub(crate) struct Endpoints {
+    nodes: Vec<Node>,
+    connect_timeout: Duration,
+    max: usize,
+}
+
+impl Endpoints {
+    /// Makes the set; fails on an empty list or an invalid address. Needs a
+    /// running tokio runtime (channels spawn a background task).
+    pub(crate) fn new(
+        addrs: Vec<String>,
+        connect_timeout: Duration,
+        max: usize,
+    ) -> Result<Endpoints, ClientError> {
+        if addrs.is_empty() {
+            return Err(ClientError::NoEndpoints);
+        }
+        let mut set = Endpoints {
+            nodes: Vec::new(),
+            connect_timeout,
+            max: max.max(addrs.len()),
+        };
+        for addr in addrs {
+            let addr = normalize(&addr);
+            if set.position(&addr).is_none() {
+                let node = set.open(addr)?;
+                set.nodes.push(node);
+            }
+        }
+        Ok(set)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub(crate) fn get(&self, index: usize) -> &Node {
+        &self.nodes[index]
+    }
+
+    /// The index of `addr`, adding it if it is new, valid and the set has
+    /// room; `None` otherwise.
+    pub(crate) fn find_or_add(&mut self, addr: &str) -> Option<usize> {
+        let addr = normalize(addr);
+        if let Some(index) = self.position(&addr) {
+            return Some(index);
+        }
+        if self.nodes.len() >= self.max {
+            return None;
+        }
+        let node = self.open(addr).ok()?;
+        self.nodes.push(node);
+        Some(self.nodes.len() - 1)
+    }
+
+    /// A node for `addr`: the known one, or a new one not added to the set.
+    pub(crate) fn lookup_or_open(&self, addr: &str) -> Result<Node, ClientError> {
+        let addr = normalize(addr);
+        match self.position(&addr) {
+            Some(index) => Ok(self.nodes[index].clone()),
+            None => self.open(addr),
+        }
+    }
+
+    fn position(&self, addr: &str) -> Option<usize> {
+        self.nodes.iter().position(|node| node.addr == addr)
+    }
+
+    fn open(&self, addr: String) -> Result<Node, ClientError> {
+        let endpoint =
+            Endpoint::from_shared(addr.clone()).map_err(|err| ClientError::InvalidEndpoint {
+                endpoint: addr.clone(),
+                reason: err.to_string(),
+            })?;
+        let channel = endpoint
+            .connect_timeout(self.connect_timeout)
+            .connect_lazy();
+        Ok(Node { addr, channel })
+    }
+}
+
+/// Adds `http://` when no scheme is given and drops trailing slashes, so
+/// that the same node given two ways is one endpoint.
+pub(crate) fn normalize(addr: &str) -> String {
+    let addr = addr.trim().trim_end_matches('/');
+    if addr.contains("://") {
+        addr.to_string()
+    } else {
+        format!("http://{addr}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_adds_a_scheme_and_drops_trailing_slashes() {
+        assert_eq!(normalize("127.0.0.1:7000"), "http://127.0.0.1:7000");
+        assert_eq!(normalize(" http://h:1/ "), "http://h:1");
+        assert_eq!(normalize("https://h:1"), "https://h:1");
+    }
+
+    #[tokio::test]
+    async fn the_same_node_given_twice_is_one_endpoint_and_the_set_is_bounded() {
+        let addrs = vec!["127.0.0.1:1".to_string(), "http://127.0.0.1:1/".to_string()];
+        let mut set = Endpoints::new(addrs, Duration::from_millis(10), 2).unwrap();
+        assert_eq!(set.len(), 1);
+        assert_eq!(set.find_or_add("127.0.0.1:2"), Some(1));
+        assert_eq!(set.find_or_add("http://127.0.0.1:2"), Some(1));
+        assert_eq!(set.find_or_add("127.0.0.1:3"), None, "the bound is 2");
+    }
+
+    #[tokio::test]
+    async fn no_endpoints_and_invalid_ones_are_errors() {
+        let none = Endpoints::new(Vec::new(), Duration::from_millis(10), 8);
+        assert!(matches!(none, Err(ClientError::NoEndpoints)));
+        let bad = Endpoints::new(vec!["http://bad host".into()], Duration::from_millis(10), 8);
+        assert!(matches!(bad, Err(ClientError::InvalidEndpoint { .. })));
+    }
+}

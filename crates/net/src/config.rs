@@ -1,0 +1,171 @@
+//! What a transport needs to know: who we are, where our peers listen, and
+//! a limit for every queue, frame and wait.
+
+use crate::codec::{BATCH_MESSAGES_MAX, FRAME_BYTES_LIMIT, FRAME_BYTES_MIN};
+use crate::error::NetError;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::time::Duration;
+use synod_paxos::NodeId;
+
+/// Default frame limit: 64 MiB, large enough for a catch-up reply that
+/// carries a state machine snapshot. A bigger length prefix closes the
+/// connection before any of the frame is buffered.
+pub const FRAME_BYTES_MAX_DEFAULT: usize = 64 * 1024 * 1024;
+
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    /// Peers of another cluster are refused at the handshake.
+    pub cluster_id: u64,
+    /// This node. Never zero, never in `peers`.
+    pub me: NodeId,
+    /// Where to accept peer connections (port 0: the OS picks one, see
+    /// `PeerTransport::local_addr`).
+    pub listen: SocketAddr,
+    /// Every other member and where it listens. Only these may connect to
+    /// us, and only these can be sent to.
+    pub peers: BTreeMap<NodeId, SocketAddr>,
+    /// Per peer: messages waiting to be written. When full, the oldest
+    /// queued message is dropped to make room for the new one.
+    pub queue_messages_max: usize,
+    /// Messages received but not yet taken by the server. When full, the
+    /// connections stop reading, and TCP pushes back on the senders.
+    pub inbound_messages_max: usize,
+    /// The largest frame written or accepted, length prefix excluded.
+    pub frame_bytes_max: usize,
+    /// A writer stops adding messages to a frame once it would exceed this
+    /// many bytes (a single larger message still goes alone, up to
+    /// `frame_bytes_max`).
+    pub batch_bytes_max: usize,
+    /// A writer puts at most this many messages in one frame; at most
+    /// `codec::BATCH_MESSAGES_MAX`, which receivers enforce.
+    pub batch_messages_max: usize,
+    /// First reconnect delay; delays double up to `backoff_max`.
+    pub backoff_min: Duration,
+    pub backoff_max: Duration,
+    /// A connect attempt that takes longer fails.
+    pub connect_timeout: Duration,
+    /// An inbound connection must deliver its hello within this time.
+    pub handshake_timeout: Duration,
+    /// Inbound connections open at once; more are closed on accept.
+    pub connections_inbound_max: usize,
+}
+
+impl NetConfig {
+    /// A config with the default limits.
+    pub fn new(
+        cluster_id: u64,
+        me: NodeId,
+        listen: SocketAddr,
+        peers: BTreeMap<NodeId, SocketAddr>,
+    ) -> Self {
+        NetConfig {
+            cluster_id,
+            me,
+            listen,
+            peers,
+            queue_messages_max: 4096,
+            inbound_messages_max: 4096,
+            frame_bytes_max: FRAME_BYTES_MAX_DEFAULT,
+            batch_bytes_max: 1024 * 1024,
+            batch_messages_max: 1024,
+            backoff_min: Duration::from_millis(50),
+            backoff_max: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(2),
+            handshake_timeout: Duration::from_secs(5),
+            connections_inbound_max: 64,
+        }
+    }
+
+    /// Checks every field; `PeerTransport::start` calls it.
+    pub fn validate(&self) -> Result<(), NetError> {
+        let fail = |what: String| Err(NetError::Config(what));
+        if self.me == 0 {
+            return fail("node id 0 is reserved; `me` must be non-zero".into());
+        }
+        validate_peers(self.me, &self.peers)?;
+        if self.queue_messages_max == 0 || self.inbound_messages_max == 0 {
+            return fail("queue_messages_max and inbound_messages_max must be at least 1".into());
+        }
+        if !(FRAME_BYTES_MIN..=FRAME_BYTES_LIMIT).contains(&self.frame_bytes_max) {
+            return fail(format!(
+                "frame_bytes_max {} must be within {FRAME_BYTES_MIN}..={FRAME_BYTES_LIMIT}",
+                self.frame_bytes_max
+            ));
+        }
+        if self.batch_bytes_max == 0 || self.batch_bytes_max > self.frame_bytes_max {
+            return fail(format!(
+                "batch_bytes_max {} must be within 1..=frame_bytes_max ({})",
+                self.batch_bytes_max, self.frame_bytes_max
+            ));
+        }
+        if !(1..=BATCH_MESSAGES_MAX).contains(&self.batch_messages_max) {
+            return fail(format!(
+                "batch_messages_max {} must be within 1..={BATCH_MESSAGES_MAX}",
+                self.batch_messages_max
+            ));
+        }
+        if self.backoff_min.is_zero() || self.backoff_min > self.backoff_max {
+            return fail("backoff_min must be non-zero and at most backoff_max".into());
+        }
+        if self.connect_timeout.is_zero() || self.handshake_timeout.is_zero() {
+            return fail("connect_timeout and handshake_timeout must be non-zero".into());
+        }
+        if self.connections_inbound_max == 0 {
+            return fail("connections_inbound_max must be at least 1".into());
+        }
+        Ok(())
+    }
+}
+
+/// A peer set must not name us or node 0.
+pub(crate) fn validate_peers(
+    me: NodeId,
+    peers: &BTreeMap<NodeId, SocketAddr>,
+) -> Result<(), NetError> {
+    if peers.contains_key(&me) {
+        return Err(NetError::Config(format!(
+            "the peer set names this node ({me}); list only the other members"
+        )));
+    }
+    if peers.contains_key(&0) {
+        return Err(NetError::Config("node id 0 is reserved".into()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> NetConfig {
+        NetConfig::new(1, 1, "127.0.0.1:0".parse().unwrap(), BTreeMap::new())
+    }
+
+    #[test]
+    fn the_defaults_are_valid() {
+        config().validate().unwrap();
+    }
+
+    #[test]
+    fn bad_limits_are_refused_with_a_reason() {
+        let mut c = config();
+        c.peers.insert(1, "127.0.0.1:1".parse().unwrap());
+        assert!(c.validate().is_err());
+        let mut c = config();
+        c.queue_messages_max = 0;
+        assert!(c.validate().is_err());
+        let mut c = config();
+        c.frame_bytes_max = 10;
+        assert!(c.validate().is_err());
+        let mut c = config();
+        c.batch_messages_max = BATCH_MESSAGES_MAX + 1;
+        assert!(c.validate().is_err());
+        let mut c = config();
+        c.backoff_min = c.backoff_max * 2;
+        assert!(c.validate().is_err());
+        let mut c = config();
+        c.me = 0;
+        assert!(c.validate().is_err());
+    }
+}

@@ -1,0 +1,225 @@
+//! The server's configuration file (TOML) and its checks.
+//!
+//! ```toml
+//! node_id = 1
+//! cluster_id = 7
+//! data_dir = "data/n1"
+//! peer_listen = "127.0.0.1:7001"
+//! client_listen = "127.0.0.1:8001"
+//!
+//! [members.1]
+//! peer = "127.0.0.1:7001"
+//! client = "127.0.0.1:8001"
+//! [members.2]
+//! peer = "127.0.0.1:7002"
+//! client = "127.0.0.1:8002"
+//!
+//! [engine]            # optional; defaults shown in EngineKnobs
+//! election_timeout_ms = 500
+//! ```
+
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use synod_paxos::{Config, EngineConfig, NodeId};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid: {reason}")]
+    Parse { path: PathBuf, reason: String },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Where one member listens.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Member {
+    /// Peer (Paxos) traffic.
+    pub peer: SocketAddr,
+    /// Client traffic (gRPC).
+    pub client: SocketAddr,
+}
+
+/// Engine timings and limits a operator may tune.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct EngineKnobs {
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_ms: u64,
+    pub lease_ms: u64,
+    pub drift_ppm_max: u64,
+    pub window_slots: u64,
+    pub snapshot_interval_slots: u64,
+    pub tick_ms: u64,
+}
+
+impl Default for EngineKnobs {
+    fn default() -> Self {
+        let e = EngineConfig::default();
+        EngineKnobs {
+            heartbeat_interval_ms: e.heartbeat_interval_us / 1000,
+            election_timeout_ms: e.election_timeout_us / 1000,
+            lease_ms: e.lease_us / 1000,
+            drift_ppm_max: e.drift_ppm_max,
+            window_slots: e.window_slots,
+            snapshot_interval_slots: 10_000,
+            tick_ms: 10,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub node_id: NodeId,
+    pub cluster_id: u64,
+    pub data_dir: PathBuf,
+    pub peer_listen: SocketAddr,
+    pub client_listen: SocketAddr,
+    /// Every member of the initial cluster, this node included, by id.
+    /// Keys are node ids written as strings (TOML table keys).
+    pub members: BTreeMap<String, Member>,
+    /// This node joins an existing cluster as a learner: it starts with no
+    /// configuration and learns it from the leader.
+    #[serde(default)]
+    pub join: bool,
+    #[serde(default)]
+    pub engine: EngineKnobs,
+}
+
+impl ServerConfig {
+    pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let cfg: ServerConfig = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// Members by numeric id.
+    pub fn members(&self) -> Result<BTreeMap<NodeId, Member>, ConfigError> {
+        self.members
+            .iter()
+            .map(|(k, m)| {
+                let id: NodeId = k.parse().map_err(|_| {
+                    ConfigError::Invalid(format!(
+                        "member key `{k}` is not a node id (a positive integer)"
+                    ))
+                })?;
+                if id == 0 {
+                    return Err(ConfigError::Invalid("node id 0 is reserved".into()));
+                }
+                Ok((id, m.clone()))
+            })
+            .collect()
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let members = self.members()?;
+        if self.node_id == 0 {
+            return Err(ConfigError::Invalid("node_id must be positive".into()));
+        }
+        if !members.contains_key(&self.node_id) {
+            return Err(ConfigError::Invalid(format!(
+                "node_id {} is not listed under [members.{}]",
+                self.node_id, self.node_id
+            )));
+        }
+        self.engine_config()
+            .validate()
+            .map_err(|e| ConfigError::Invalid(format!("[engine]: {e}")))?;
+        if self.engine.tick_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "[engine] tick_ms must be positive".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn engine_config(&self) -> EngineConfig {
+        let k = &self.engine;
+        EngineConfig {
+            heartbeat_interval_us: k.heartbeat_interval_ms * 1000,
+            election_timeout_us: k.election_timeout_ms * 1000,
+            lease_us: k.lease_ms * 1000,
+            drift_ppm_max: k.drift_ppm_max,
+            window_slots: k.window_slots,
+            snapshot_interval_slots: k.snapshot_interval_slots,
+            // Engine events are only logged at debug level.
+            events: tracing::enabled!(tracing::Level::DEBUG),
+            ..EngineConfig::default()
+        }
+    }
+
+    /// The configuration the cluster boots with: every member votes,
+    /// unless this node joins an existing cluster.
+    pub fn initial_config(&self) -> Result<Config, ConfigError> {
+        if self.join {
+            return Ok(Config::default());
+        }
+        Ok(Config::new(self.members()?.into_keys()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+node_id = 1
+cluster_id = 7
+data_dir = "d"
+peer_listen = "127.0.0.1:7001"
+client_listen = "127.0.0.1:8001"
+[members.1]
+peer = "127.0.0.1:7001"
+client = "127.0.0.1:8001"
+[members.2]
+peer = "127.0.0.1:7002"
+client = "127.0.0.1:8002"
+[engine]
+election_timeout_ms = 800
+"#;
+
+    #[test]
+    fn a_good_file_parses_with_defaults_for_what_it_omits() {
+        let cfg: ServerConfig = toml::from_str(GOOD).unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.engine.election_timeout_ms, 800);
+        assert_eq!(cfg.engine.lease_ms, 400);
+        assert_eq!(cfg.initial_config().unwrap(), Config::new([1, 2]));
+    }
+
+    #[test]
+    fn a_node_missing_from_members_is_refused_with_the_reason() {
+        let text = GOOD.replace("node_id = 1", "node_id = 3");
+        let cfg: ServerConfig = toml::from_str(&text).unwrap();
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("node_id 3 is not listed"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let text = format!("{GOOD}\nbogus = 1\n");
+        assert!(toml::from_str::<ServerConfig>(&text).is_err());
+    }
+
+    #[test]
+    fn engine_timings_that_break_the_lease_rules_are_refused() {
+        let text = GOOD.replace("election_timeout_ms = 800", "election_timeout_ms = 100");
+        let cfg: ServerConfig = toml::from_str(&text).unwrap();
+        assert!(cfg.validate().unwrap_err().to_string().contains("lease_us"));
+    }
+}

@@ -1,0 +1,57 @@
+//! The disk thread: engine `Persist` actions go in, one fsync covers all of
+//! those waiting (group commit), and the highest completed id comes back.
+//! A failed write stops the node: continuing could send a promise that is
+//! not on disk.
+
+use std::path::Path;
+use synod_paxos::{DurableState, Record};
+use synod_storage::{NodeStorage, OpenReport, StorageError, StorageOptions};
+use tokio::sync::mpsc;
+
+/// Persist requests waiting for the disk thread at most; the engine task
+/// waits (backpressure) when it is full.
+pub const DISK_QUEUE_MAX: usize = 1024;
+
+pub enum DiskEvent {
+    /// Every persist up to and including this id is durable.
+    Persisted(u64),
+    /// The disk failed; the node must stop.
+    Failed(StorageError),
+}
+
+pub struct Disk {
+    pub requests: mpsc::Sender<(u64, Vec<Record>)>,
+    pub thread: std::thread::JoinHandle<()>,
+}
+
+/// Opens the data directory (blocking) and recovers the durable state.
+pub fn open(dir: &Path) -> Result<(NodeStorage, DurableState, OpenReport), StorageError> {
+    NodeStorage::open(dir, StorageOptions::default())
+}
+
+/// Starts the disk thread over an opened storage.
+pub fn start(mut storage: NodeStorage, events: mpsc::Sender<DiskEvent>) -> Disk {
+    let (requests, mut rx) = mpsc::channel::<(u64, Vec<Record>)>(DISK_QUEUE_MAX);
+    let thread = std::thread::Builder::new()
+        .name("synod-disk".into())
+        .spawn(move || {
+            while let Some(first) = rx.blocking_recv() {
+                let mut batch = vec![first];
+                while let Ok(more) = rx.try_recv() {
+                    batch.push(more);
+                }
+                let last = batch.last().map(|(id, _)| *id).expect("non-empty");
+                let slices: Vec<&[Record]> = batch.iter().map(|(_, r)| r.as_slice()).collect();
+                let event = match storage.persist(&slices) {
+                    Ok(()) => DiskEvent::Persisted(last),
+                    Err(e) => DiskEvent::Failed(e),
+                };
+                let failed = matches!(event, DiskEvent::Failed(_));
+                if events.blocking_send(event).is_err() || failed {
+                    return;
+                }
+            }
+        })
+        .expect("spawning the disk thread");
+    Disk { requests, thread }
+}

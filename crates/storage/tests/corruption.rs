@@ -1,0 +1,254 @@
+//! Damage that no crash explains makes open fail, with an error that names
+//! the file (and byte offset or record index) and tells the operator what
+//! to do; a failed call leaves the storage refusing every later one.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use synod_paxos::{Ballot, Command, DurableState, Record, Value};
+use synod_storage::{NodeStorage, StorageError, SNAPSHOT_DIR, WAL_DIR};
+use synod_wal::{FileWal, LogStorage, SnapshotError, SnapshotStore, WalError};
+
+/// The advice every "do not start from this data" error carries.
+const WIPE: &str = "wiping its data directory and letting it rejoin";
+
+fn open_err(dir: &Path) -> StorageError {
+    match NodeStorage::open(dir, no_size_compaction()) {
+        Ok(_) => panic!("open of damaged {} succeeded", dir.display()),
+        Err(e) => e,
+    }
+}
+
+/// Persists random records (no compaction) until the WAL has `segments`
+/// segments; returns the records.
+fn fill(dir: &Path, seed: u64, segments: usize) -> Vec<Record> {
+    let mut rng = SplitMix64(seed);
+    let mut model = Vec::new();
+    let mut progress = 0;
+    let (mut storage, _, _) = open(dir, no_size_compaction());
+    while storage.wal_segment_paths().len() < segments {
+        let batches = without_snapshots(random_batches(&mut rng, 2, 3, &mut progress));
+        persist_grouped(&mut storage, &mut rng, &batches, &mut model);
+    }
+    model
+}
+
+fn flip(path: &Path, offset: u64) {
+    let mut bytes = std::fs::read(path).expect("read");
+    bytes[offset as usize] ^= 0x20;
+    std::fs::write(path, bytes).expect("write");
+}
+
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    files_ending(&dir.join(WAL_DIR), ".log")
+}
+
+#[test]
+fn a_flipped_byte_in_an_early_segment_refuses_to_start_naming_file_and_offset() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    fill(dir.path(), 21, 4);
+    let segment = segments(dir.path())[1].clone();
+    let ends = record_ends(&std::fs::read(&segment).unwrap());
+    assert!(ends.len() >= 3, "the segment holds several records");
+    let record = ends.len() / 2;
+    let offset = ends[record - 1];
+    flip(&segment, offset + 16 + (ends[record] - offset - 16) / 2);
+
+    let err = open_err(dir.path());
+    match &err {
+        StorageError::Wal(WalError::Corrupt {
+            path, offset: at, ..
+        }) => {
+            assert_eq!(path, &segment);
+            assert_eq!(*at, offset);
+        }
+        other => panic!("expected WAL corruption, got {other:?}"),
+    }
+    let message = err.to_string();
+    assert!(
+        message.contains(&segment.display().to_string()),
+        "{message}"
+    );
+    assert!(
+        message.contains(&format!("byte offset {offset}")),
+        "{message}"
+    );
+    assert!(message.contains(WIPE), "{message}");
+}
+
+#[test]
+fn a_flipped_byte_before_valid_records_of_the_last_segment_is_not_a_torn_tail() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    fill(dir.path(), 22, 2);
+    // Valid records must follow the damaged one in the same segment.
+    let (mut storage, _, _) = open(dir.path(), no_size_compaction());
+    while record_ends(&std::fs::read(storage.wal_segment_paths().pop().unwrap()).unwrap()).len() < 2
+    {
+        storage.persist(&[&[Record::Commit(1)]]).expect("persist");
+    }
+    drop(storage);
+    let segment = segments(dir.path()).pop().unwrap();
+    flip(&segment, 16);
+    let err = open_err(dir.path());
+    assert!(
+        matches!(&err, StorageError::Wal(WalError::Corrupt { path, offset: 0, .. }) if path == &segment),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains(WIPE));
+}
+
+fn compacted_dir(seed: u64) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    fill(dir.path(), seed, 3);
+    let (mut storage, _, _) = open(dir.path(), no_size_compaction());
+    storage
+        .persist(&[&[Record::Promise(Ballot::new(7, 1))]])
+        .expect("persist");
+    storage.compact().expect("compact");
+    drop(storage);
+    let snap = files_ending(&dir.path().join(SNAPSHOT_DIR), ".snap")
+        .pop()
+        .expect("a snapshot");
+    (dir, snap)
+}
+
+#[test]
+fn a_corrupt_storage_snapshot_refuses_to_start_naming_the_file() {
+    let (dir, snap) = compacted_dir(23);
+    let len = snap.metadata().unwrap().len();
+    flip(&snap, 32 + (len - 32) / 2);
+    let err = open_err(dir.path());
+    assert!(
+        matches!(&err, StorageError::Snapshot(SnapshotError::Corrupt { path, .. }) if path == &snap),
+        "{err:?}"
+    );
+    let message = err.to_string();
+    assert!(message.contains(&snap.display().to_string()), "{message}");
+    assert!(message.contains(WIPE), "{message}");
+}
+
+#[test]
+fn a_snapshot_that_passes_its_checksum_but_does_not_decode_names_the_file() {
+    let (dir, snap) = compacted_dir(24);
+    let index = snapshot_index_of(&snap);
+    let mut store = SnapshotStore::open(dir.path().join(SNAPSHOT_DIR), Default::default()).unwrap();
+    for data in [&b"\x01not a durable state"[..], b"\x02", b""] {
+        store.save(index, data).unwrap();
+        let err = open_err(dir.path());
+        assert!(
+            matches!(&err, StorageError::SnapshotDecode { path, .. } if path == &snap),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(message.contains(&snap.display().to_string()), "{message}");
+        assert!(message.contains("wipe the data directory"), "{message}");
+    }
+}
+
+fn snapshot_index_of(snap: &Path) -> u64 {
+    let name = snap.file_name().unwrap().to_str().unwrap();
+    name["snap-".len()..name.len() - ".snap".len()]
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn a_record_that_passes_its_checksum_but_does_not_decode_names_file_and_index() {
+    for payload in [&b"\x01\xff\xff\xff\xff\xff"[..], b"\x63future format", b""] {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let model = fill(dir.path(), 25, 2);
+        let (mut wal, _) =
+            FileWal::open(dir.path().join(WAL_DIR), no_size_compaction().wal).expect("open WAL");
+        let index = wal.append(payload).expect("append");
+        wal.sync().expect("sync");
+        assert_eq!(index, model.len() as u64 + 1);
+        drop(wal);
+        let segment = segments(dir.path()).pop().unwrap();
+        let err = open_err(dir.path());
+        assert!(
+            matches!(&err, StorageError::RecordDecode { path, index: i, .. }
+                if path == &segment && *i == index),
+            "{err:?}"
+        );
+        let message = err.to_string();
+        assert!(
+            message.contains(&segment.display().to_string()),
+            "{message}"
+        );
+        assert!(
+            message.contains(&format!("WAL record {index}")),
+            "{message}"
+        );
+    }
+}
+
+#[test]
+fn a_wal_wiped_behind_its_snapshot_refuses_to_start() {
+    let (dir, snap) = compacted_dir(26);
+    std::fs::remove_dir_all(dir.path().join(WAL_DIR)).unwrap();
+    let err = open_err(dir.path());
+    assert!(
+        matches!(&err, StorageError::SnapshotAheadOfWal { path, wal_last_index: 0, .. } if path == &snap),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains(WIPE));
+}
+
+#[test]
+fn a_wiped_snapshot_directory_refuses_to_start() {
+    let (dir, _) = compacted_dir(27);
+    std::fs::remove_dir_all(dir.path().join(SNAPSHOT_DIR)).unwrap();
+    let err = open_err(dir.path());
+    assert!(
+        matches!(
+            &err,
+            StorageError::WalGap {
+                snapshot: None,
+                snapshot_index: 0,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains(WIPE));
+}
+
+#[test]
+fn after_a_failed_persist_every_call_is_refused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut options = no_size_compaction();
+    options.wal.record_bytes_max = 64;
+    let (mut storage, _, _) = NodeStorage::open(dir.path(), options.clone()).expect("open");
+    let small = Record::Promise(Ballot::new(1, 1));
+    storage
+        .persist(&[std::slice::from_ref(&small)])
+        .expect("persist");
+    let big = Record::Accept {
+        slot: 1,
+        ballot: Ballot::new(1, 1),
+        value: Value::Batch(vec![Command {
+            client: 1,
+            seq: 1,
+            op: vec![7; 100],
+        }]),
+    };
+    let err = storage
+        .persist(&[&[Record::Commit(0)], &[big]])
+        .expect_err("too large");
+    assert!(
+        matches!(err, StorageError::Wal(WalError::RecordTooLarge { .. })),
+        "{err:?}"
+    );
+    assert!(matches!(
+        storage.persist(&[std::slice::from_ref(&small)]),
+        Err(StorageError::Poisoned)
+    ));
+    assert!(matches!(storage.compact(), Err(StorageError::Poisoned)));
+    drop(storage);
+    // Nothing of the refused group reached the WAL.
+    let (_, state, report) = NodeStorage::open(dir.path(), options).expect("reopen");
+    assert_eq!(state, DurableState::replay(&[small]));
+    assert_eq!(report.wal_last_index, 1);
+}
