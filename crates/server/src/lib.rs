@@ -8,7 +8,11 @@
 
 pub mod config;
 mod disk;
+pub mod grpc;
 pub mod runtime;
+mod serve;
+
+pub use serve::{serve, GRPC_MESSAGE_BYTES_MAX};
 
 pub use config::{ConfigError, EngineKnobs, Member, ServerConfig};
 pub use runtime::{start, NodeHandle, NodeStatus, Request, RunningNode, Stopped};

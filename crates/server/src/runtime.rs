@@ -29,6 +29,11 @@ pub enum Request {
         op: Vec<u8>,
         reply: oneshot::Sender<Outcome>,
     },
+    /// A serializable read from this replica's applied state (may be stale).
+    ReadLocal {
+        op: Vec<u8>,
+        reply: oneshot::Sender<Outcome>,
+    },
     Reconfigure {
         change: ConfigChange,
         reply: oneshot::Sender<Outcome>,
@@ -76,6 +81,10 @@ impl NodeHandle {
 
     pub async fn read(&self, op: Vec<u8>) -> Result<Outcome, Stopped> {
         self.ask(|reply| Request::Read { op, reply }).await
+    }
+
+    pub async fn read_local(&self, op: Vec<u8>) -> Result<Outcome, Stopped> {
+        self.ask(|reply| Request::ReadLocal { op, reply }).await
     }
 
     pub async fn reconfigure(&self, change: ConfigChange) -> Result<Outcome, Stopped> {
@@ -260,6 +269,10 @@ impl Driver {
                 let id = self.next_id;
                 self.reads.insert(id, reply);
                 self.step(Input::Read { client: 0, id, op }).await;
+            }
+            Request::ReadLocal { op, reply } => {
+                use synod_paxos::StateMachine;
+                let _ = reply.send(Outcome::Ok(self.node.state_machine().query(&op)));
             }
             Request::Reconfigure { change, reply } => {
                 self.next_id += 1;

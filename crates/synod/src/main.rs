@@ -3,7 +3,10 @@
 #[cfg(all(feature = "broken", not(debug_assertions)))]
 compile_error!("the `broken` feature builds deliberately unsafe engines; never in release builds");
 
+mod dev_cmd;
 mod explore_cmd;
+mod kv_cmd;
+mod server_cmd;
 mod sim_cmd;
 
 use clap::{Parser, Subcommand};
@@ -25,6 +28,16 @@ enum Command {
     Sim(sim_cmd::SimArgs),
     /// Search every delivery order of a small cluster exhaustively.
     Explore(explore_cmd::ExploreArgs),
+    /// Run one server node.
+    Server(server_cmd::ServerArgs),
+    /// Run a 3-node cluster on loopback in the foreground.
+    Dev(dev_cmd::DevArgs),
+    /// Read and write keys.
+    Kv(kv_cmd::KvArgs),
+    /// Show each node's role, ballot, commit point, applied slot and lag.
+    Status(kv_cmd::StatusArgs),
+    /// Change membership one node at a time.
+    Reconfig(kv_cmd::ReconfigArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,5 +45,10 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Sim(args) => sim_cmd::quiet_broken_pipe(sim_cmd::run(args)),
         Command::Explore(args) => explore_cmd::run(args),
+        Command::Server(args) => server_cmd::run(args),
+        Command::Dev(args) => dev_cmd::run(args),
+        Command::Kv(args) => kv_cmd::kv(args),
+        Command::Status(args) => kv_cmd::status(args),
+        Command::Reconfig(args) => kv_cmd::reconfig(args),
     }
 }

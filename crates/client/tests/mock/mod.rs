@@ -218,6 +218,13 @@ struct MockService(Arc<NodeState>);
 
 #[tonic::async_trait]
 impl kv_server::Kv for MockService {
+    async fn reconfigure(
+        &self,
+        _request: Request<pb::ReconfigureRequest>,
+    ) -> Result<Response<pb::ReconfigureResponse>, Status> {
+        Err(Status::unimplemented("the mock has no membership"))
+    }
+
     async fn get(
         &self,
         request: Request<pb::GetRequest>,

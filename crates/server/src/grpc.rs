@@ -1,0 +1,286 @@
+//! The native client API: gRPC (tonic) over the key-value state machine.
+//! Every request becomes an engine input through `NodeHandle`; refusals
+//! (not the leader, busy, stale) travel in-band as `Refusal`, with the
+//! leader's client address so clients go straight there.
+
+use crate::runtime::{NodeHandle, NodeStatus};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use synod_api::pb::{self, kv_server::Kv};
+use synod_kv::{KvOp, KvReply};
+use synod_paxos::{Command, ConfigChange, NodeId, Outcome};
+use tonic::{Request, Response, Status};
+
+/// Keys and values larger than this are refused: they would make one
+/// slot, one log record and one message huge.
+pub const KEY_BYTES_MAX: usize = 4 * 1024;
+pub const VALUE_BYTES_MAX: usize = 1024 * 1024;
+
+pub struct KvService {
+    node: NodeHandle,
+    /// Client addresses of the members, for redirects.
+    clients: BTreeMap<NodeId, SocketAddr>,
+}
+
+impl KvService {
+    pub fn new(node: NodeHandle, clients: BTreeMap<NodeId, SocketAddr>) -> Self {
+        KvService { node, clients }
+    }
+
+    fn refusal(&self, outcome: &Outcome) -> pb::Refusal {
+        use pb::refusal::Reason;
+        let reason = match outcome {
+            Outcome::NotLeader { leader } => Reason::NotLeader(pb::NotLeader {
+                leader_id: *leader,
+                leader_addr: leader
+                    .and_then(|l| self.clients.get(&l))
+                    .map(|a| format!("http://{a}")),
+            }),
+            Outcome::Busy => Reason::Busy(pb::Busy {
+                retry_after_ms: 50,
+                reason: "the leader's queue is full".into(),
+            }),
+            Outcome::Stale => Reason::Stale(pb::Stale {
+                last_applied_seq: 0,
+            }),
+            Outcome::Rejected(why) => Reason::Rejected(pb::Rejected {
+                message: why.clone(),
+            }),
+            Outcome::Ok(_) => Reason::Rejected(pb::Rejected {
+                message: "internal: an answer was taken for a refusal".into(),
+            }),
+        };
+        pb::Refusal {
+            reason: Some(reason),
+        }
+    }
+
+    async fn write(
+        &self,
+        client: u64,
+        seq: u64,
+        op: KvOp,
+    ) -> Result<Result<KvReply, pb::Refusal>, Status> {
+        check_sizes(&op)?;
+        if seq == 0 {
+            return Ok(Err(pb::Refusal {
+                reason: Some(pb::refusal::Reason::Rejected(pb::Rejected {
+                    message: "sequence numbers start at 1".into(),
+                })),
+            }));
+        }
+        let outcome = self
+            .node
+            .write(Command {
+                client,
+                seq,
+                op: op.encode(),
+            })
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        self.decode(outcome)
+    }
+
+    fn decode(&self, outcome: Outcome) -> Result<Result<KvReply, pb::Refusal>, Status> {
+        match outcome {
+            Outcome::Ok(bytes) => KvReply::decode(&bytes).map(Ok).map_err(|e| {
+                Status::internal(format!("undecodable reply from the state machine: {e}"))
+            }),
+            other => Ok(Err(self.refusal(&other))),
+        }
+    }
+}
+
+fn check_sizes(op: &KvOp) -> Result<(), Status> {
+    let (key, value) = match op {
+        KvOp::Put { key, value } | KvOp::Append { key, value } => (key, value.len()),
+        KvOp::Cas { key, new, expected } => {
+            (key, new.len().max(expected.as_ref().map_or(0, |e| e.len())))
+        }
+        KvOp::Get { key } | KvOp::Delete { key } => (key, 0),
+    };
+    if key.len() > KEY_BYTES_MAX {
+        return Err(Status::invalid_argument(format!(
+            "key of {} bytes exceeds the limit of {KEY_BYTES_MAX}",
+            key.len()
+        )));
+    }
+    if value > VALUE_BYTES_MAX {
+        return Err(Status::invalid_argument(format!(
+            "value of {value} bytes exceeds the limit of {VALUE_BYTES_MAX}"
+        )));
+    }
+    Ok(())
+}
+
+fn unexpected(reply: KvReply) -> Status {
+    Status::internal(format!(
+        "unexpected reply from the state machine: {reply:?}"
+    ))
+}
+
+#[tonic::async_trait]
+impl Kv for KvService {
+    async fn get(
+        &self,
+        request: Request<pb::GetRequest>,
+    ) -> Result<Response<pb::GetResponse>, Status> {
+        use pb::get_response::Result as R;
+        let req = request.into_inner();
+        let op = KvOp::Get { key: req.key };
+        check_sizes(&op)?;
+        let outcome = if req.serializable {
+            self.node.read_local(op.encode()).await
+        } else {
+            self.node.read(op.encode()).await
+        }
+        .map_err(|e| Status::unavailable(e.to_string()))?;
+        let result = match self.decode(outcome)? {
+            Ok(KvReply::Value(value)) => R::Value(pb::Value { value }),
+            Ok(other) => return Err(unexpected(other)),
+            Err(refusal) => R::Refusal(refusal),
+        };
+        Ok(Response::new(pb::GetResponse {
+            result: Some(result),
+        }))
+    }
+
+    async fn put(
+        &self,
+        request: Request<pb::PutRequest>,
+    ) -> Result<Response<pb::PutResponse>, Status> {
+        use pb::put_response::Result as R;
+        let r = request.into_inner();
+        let op = KvOp::Put {
+            key: r.key,
+            value: r.value,
+        };
+        let result = match self.write(r.client_id, r.seq, op).await? {
+            Ok(KvReply::Ok) => R::Applied(pb::Applied {}),
+            Ok(other) => return Err(unexpected(other)),
+            Err(refusal) => R::Refusal(refusal),
+        };
+        Ok(Response::new(pb::PutResponse {
+            result: Some(result),
+        }))
+    }
+
+    async fn delete(
+        &self,
+        request: Request<pb::DeleteRequest>,
+    ) -> Result<Response<pb::DeleteResponse>, Status> {
+        use pb::delete_response::Result as R;
+        let r = request.into_inner();
+        let result = match self
+            .write(r.client_id, r.seq, KvOp::Delete { key: r.key })
+            .await?
+        {
+            Ok(KvReply::Ok) => R::Applied(pb::Applied {}),
+            Ok(other) => return Err(unexpected(other)),
+            Err(refusal) => R::Refusal(refusal),
+        };
+        Ok(Response::new(pb::DeleteResponse {
+            result: Some(result),
+        }))
+    }
+
+    async fn cas(
+        &self,
+        request: Request<pb::CasRequest>,
+    ) -> Result<Response<pb::CasResponse>, Status> {
+        use pb::cas_response::Result as R;
+        let r = request.into_inner();
+        let op = KvOp::Cas {
+            key: r.key,
+            expected: r.expected,
+            new: r.new,
+        };
+        let result = match self.write(r.client_id, r.seq, op).await? {
+            Ok(KvReply::CasOk) => R::Applied(pb::Applied {}),
+            Ok(KvReply::CasFailed { current }) => R::Failed(pb::CasFailed { current }),
+            Ok(other) => return Err(unexpected(other)),
+            Err(refusal) => R::Refusal(refusal),
+        };
+        Ok(Response::new(pb::CasResponse {
+            result: Some(result),
+        }))
+    }
+
+    async fn status(
+        &self,
+        _request: Request<pb::StatusRequest>,
+    ) -> Result<Response<pb::StatusResponse>, Status> {
+        let s = self
+            .node
+            .status()
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        Ok(Response::new(self.status_reply(s)))
+    }
+
+    async fn reconfigure(
+        &self,
+        request: Request<pb::ReconfigureRequest>,
+    ) -> Result<Response<pb::ReconfigureResponse>, Status> {
+        use pb::reconfigure_response::Result as R;
+        let r = request.into_inner();
+        let change = match pb::ReconfigureKind::try_from(r.kind) {
+            Ok(pb::ReconfigureKind::AddLearner) => ConfigChange::AddLearner(r.node_id),
+            Ok(pb::ReconfigureKind::Promote) => ConfigChange::Promote(r.node_id),
+            Ok(pb::ReconfigureKind::Remove) => ConfigChange::Remove(r.node_id),
+            _ => return Err(Status::invalid_argument("unknown membership change kind")),
+        };
+        let outcome = self
+            .node
+            .reconfigure(change)
+            .await
+            .map_err(|e| Status::unavailable(e.to_string()))?;
+        let result = match outcome {
+            Outcome::Ok(_) => R::Applied(pb::Applied {}),
+            other => R::Refusal(self.refusal(&other)),
+        };
+        Ok(Response::new(pb::ReconfigureResponse {
+            result: Some(result),
+        }))
+    }
+}
+
+impl KvService {
+    fn status_reply(&self, s: NodeStatus) -> pb::StatusResponse {
+        let role = match s.role {
+            "follower" => pb::Role::Follower,
+            "candidate" => pb::Role::Candidate,
+            "preparing" => pb::Role::Preparing,
+            "leader" => pb::Role::Leader,
+            _ => pb::Role::Unspecified,
+        };
+        pb::StatusResponse {
+            node_id: s.id,
+            role: role as i32,
+            ballot: Some(pb::Ballot {
+                round: s.promised.round,
+                node: s.promised.node,
+            }),
+            leader_id: s.leader,
+            leader_addr: s
+                .leader
+                .and_then(|l| self.clients.get(&l))
+                .map(|a| format!("http://{a}")),
+            commit_slot: s.commit,
+            applied_slot: s.applied,
+            config: Some(pb::Config {
+                voters: s.config.voters.iter().copied().collect(),
+                learners: s.config.learners.iter().copied().collect(),
+            }),
+            peers: s
+                .peer_commits
+                .iter()
+                .map(|(peer, commit)| pb::PeerStatus {
+                    peer_id: *peer,
+                    commit_slot: *commit,
+                    lag_slots: s.commit.saturating_sub(*commit),
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! A whole server: the node, its peer transport and its gRPC front door,
+//! stopped together.
+
+use crate::config::ServerConfig;
+use crate::grpc::KvService;
+use std::collections::BTreeMap;
+use synod_api::pb::kv_server::KvServer;
+use tokio::sync::watch;
+use tracing::info;
+
+/// gRPC messages larger than this are refused by the server (the client
+/// gets `ResourceExhausted`, the connection and the server go on).
+pub const GRPC_MESSAGE_BYTES_MAX: usize = 2 * 1024 * 1024;
+
+/// Runs until `shutdown` resolves, then stops accepting clients, lets the
+/// node finish its disk writes, and returns.
+pub async fn serve(
+    cfg: ServerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut node_stop = stop_rx.clone();
+    let running = crate::runtime::start(cfg.clone(), async move {
+        let _ = node_stop.wait_for(|s| *s).await;
+    })
+    .await?;
+    let clients: BTreeMap<_, _> = cfg
+        .members()?
+        .into_iter()
+        .map(|(id, m)| (id, m.client))
+        .collect();
+    let service = KvServer::new(KvService::new(running.handle.clone(), clients))
+        .max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX);
+    let mut grpc_stop = stop_rx.clone();
+    let listener = tokio::net::TcpListener::bind(cfg.client_listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen for clients on {}: {e}", cfg.client_listen))?;
+    info!(
+        node = cfg.node_id,
+        peers = %running.peer_addr,
+        clients = %cfg.client_listen,
+        "synod node serving"
+    );
+    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    let grpc = tokio::spawn(
+        tonic::transport::Server::builder()
+            .add_service(service)
+            .serve_with_incoming_shutdown(incoming, async move {
+                let _ = grpc_stop.wait_for(|s| *s).await;
+            }),
+    );
+    let mut node_task = running.task;
+    tokio::select! {
+        _ = shutdown => {
+            info!(node = cfg.node_id, "shutting down");
+            let _ = stop_tx.send(true);
+            let node_result = (&mut node_task).await?;
+            let _ = grpc.await;
+            node_result
+        }
+        result = &mut node_task => {
+            // The node stopped by itself (a disk failure): stop serving.
+            let _ = stop_tx.send(true);
+            let _ = grpc.await;
+            result?
+        }
+    }
+}

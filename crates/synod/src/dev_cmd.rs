@@ -1,0 +1,134 @@
+//! `synod dev`: a 3-node cluster on loopback in the foreground — three real
+//! `synod server` processes with real TCP and real data directories — that
+//! stops cleanly on Ctrl-C.
+
+use anyhow::Context;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command};
+use std::time::Duration;
+
+#[derive(clap::Args)]
+pub struct DevArgs {
+    /// Where the nodes keep their configs and data (kept across runs, so a
+    /// restarted dev cluster has its data; delete it to start afresh).
+    #[arg(long, default_value = "synod-dev")]
+    dir: PathBuf,
+    /// First peer port; nodes use this and the next two.
+    #[arg(long, default_value_t = 7001)]
+    peer_port: u16,
+    /// First client (gRPC) port; nodes use this and the next two.
+    #[arg(long, default_value_t = 8001)]
+    client_port: u16,
+}
+
+fn write_configs(args: &DevArgs) -> anyhow::Result<Vec<PathBuf>> {
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("cannot create {}", args.dir.display()))?;
+    let dir = std::fs::canonicalize(&args.dir)?;
+    let mut members = String::new();
+    for i in 0..3u16 {
+        members.push_str(&format!(
+            "[members.{}]\npeer = \"127.0.0.1:{}\"\nclient = \"127.0.0.1:{}\"\n",
+            i + 1,
+            args.peer_port + i,
+            args.client_port + i
+        ));
+    }
+    let mut paths = Vec::new();
+    for i in 0..3u16 {
+        let id = i + 1;
+        let text = format!(
+            "# Written by `synod dev`.\nnode_id = {id}\ncluster_id = 1\ndata_dir = \"{}\"\npeer_listen = \"127.0.0.1:{}\"\nclient_listen = \"127.0.0.1:{}\"\n\n{members}",
+            dir.join(format!("n{id}")).display(),
+            args.peer_port + i,
+            args.client_port + i
+        );
+        let path = dir.join(format!("n{id}.toml"));
+        std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+        paths.push(path);
+    }
+    Ok(paths)
+}
+
+fn spawn(exe: &Path, config: &Path, log: &Path) -> anyhow::Result<Child> {
+    let out =
+        std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
+    Command::new(exe)
+        .arg("server")
+        .arg("--config")
+        .arg(config)
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .spawn()
+        .with_context(|| format!("cannot start {}", exe.display()))
+}
+
+pub fn run(args: DevArgs) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().context("finding the synod executable")?;
+    let configs = write_configs(&args)?;
+    let mut children = Vec::new();
+    for (i, c) in configs.iter().enumerate() {
+        let log = c.with_file_name(format!("n{}.log", i + 1));
+        children.push(spawn(&exe, c, &log)?);
+    }
+    let endpoints: Vec<String> = (0..3)
+        .map(|i| format!("127.0.0.1:{}", args.client_port + i))
+        .collect();
+    println!(
+        "synod dev: 3 nodes running (data and logs in {})",
+        args.dir.display()
+    );
+    for (i, e) in endpoints.iter().enumerate() {
+        println!(
+            "  node {}: clients {e}, peers 127.0.0.1:{}",
+            i + 1,
+            args.peer_port + i as u16
+        );
+    }
+    println!();
+    println!("Try, in another terminal:");
+    println!("  synod kv put greeting hello");
+    println!("  synod kv get greeting");
+    println!("  synod status");
+    println!("(through cargo: cargo run --release -- kv get greeting)");
+    println!("Ctrl-C stops the cluster.");
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let exited = runtime.block_on(async {
+        let mut poll = tokio::time::interval(Duration::from_millis(200));
+        loop {
+            tokio::select! {
+                _ = crate::server_cmd::stop_signal() => return None,
+                _ = poll.tick() => {
+                    for (i, c) in children.iter_mut().enumerate() {
+                        if let Ok(Some(status)) = c.try_wait() {
+                            return Some((i + 1, status));
+                        }
+                    }
+                }
+            }
+        }
+    });
+    if let Some((node, status)) = exited {
+        eprintln!(
+            "node {node} exited ({status}); see its log in {}; stopping the others",
+            args.dir.display()
+        );
+    } else {
+        println!("\nstopping...");
+    }
+    for c in &mut children {
+        // SIGTERM: each node stops accepting, finishes its disk writes, exits.
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(c.id().to_string())
+            .status();
+    }
+    for c in &mut children {
+        let _ = c.wait();
+    }
+    println!("synod dev: stopped");
+    Ok(())
+}
