@@ -87,9 +87,14 @@ pub struct ServerConfig {
     /// Keys are node ids written as strings (TOML table keys).
     pub members: BTreeMap<String, Member>,
     /// This node joins an existing cluster as a learner: it starts with no
-    /// configuration and learns it from the leader.
+    /// configuration and learns it from the leader (after an operator ran
+    /// `synod reconfig add-learner`).
     #[serde(default)]
     pub join: bool,
+    /// The voters the cluster is bootstrapped with. Default: every member.
+    /// Members not listed here are spares that may join later.
+    #[serde(default)]
+    pub initial_voters: Option<Vec<NodeId>>,
     #[serde(default)]
     pub engine: EngineKnobs,
 }
@@ -137,6 +142,7 @@ impl ServerConfig {
                 self.node_id, self.node_id
             )));
         }
+        self.initial_config()?;
         self.engine_config()
             .validate()
             .map_err(|e| ConfigError::Invalid(format!("[engine]: {e}")))?;
@@ -169,7 +175,18 @@ impl ServerConfig {
         if self.join {
             return Ok(Config::default());
         }
-        Ok(Config::new(self.members()?.into_keys()))
+        let members = self.members()?;
+        match &self.initial_voters {
+            None => Ok(Config::new(members.into_keys())),
+            Some(voters) => {
+                if let Some(v) = voters.iter().find(|v| !members.contains_key(v)) {
+                    return Err(ConfigError::Invalid(format!(
+                        "initial voter {v} is not listed under [members]"
+                    )));
+                }
+                Ok(Config::new(voters.iter().copied()))
+            }
+        }
     }
 }
 

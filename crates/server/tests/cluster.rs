@@ -39,6 +39,7 @@ fn configs(dir: &std::path::Path, n: u64) -> Vec<ServerConfig> {
                 client_listen: me.client,
                 members: members.clone(),
                 join: false,
+                initial_voters: None,
                 engine: EngineKnobs {
                     election_timeout_ms: 300,
                     lease_ms: 250,
