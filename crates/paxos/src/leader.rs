@@ -483,16 +483,9 @@ impl<S: StateMachine> Node<S> {
         slots: Vec<Slot>,
         commit: Slot,
     ) {
-        let now = self.now;
-        let Role::Leader(l) = &mut self.role else {
-            return;
-        };
-        if l.ballot != ballot {
+        if !self.heard_follower(from, ballot, commit) {
             return;
         }
-        l.heard_at.insert(from, now);
-        let fc = l.follower_commit.entry(from).or_default();
-        *fc = (*fc).max(commit);
         for slot in slots {
             self.count_accept(from, ballot, slot);
         }
@@ -684,19 +677,31 @@ impl<S: StateMachine> Node<S> {
         seq: u64,
         commit: Slot,
     ) {
-        let now = self.now;
-        let Role::Leader(l) = &mut self.role else {
-            return;
-        };
-        if l.ballot != ballot {
+        if !self.heard_follower(from, ballot, commit) {
             return;
         }
+        if let Role::Leader(l) = &mut self.role {
+            let acked = l.acked_seq.entry(from).or_default();
+            *acked = (*acked).max(seq);
+        }
+        self.update_lease();
+    }
+
+    /// A follower answered in our ballot: note when (for stepping down) and
+    /// how far it has committed (for lag and promotion). False if we do not
+    /// lead in `ballot`.
+    fn heard_follower(&mut self, from: NodeId, ballot: Ballot, commit: Slot) -> bool {
+        let now = self.now;
+        let Role::Leader(l) = &mut self.role else {
+            return false;
+        };
+        if l.ballot != ballot {
+            return false;
+        }
         l.heard_at.insert(from, now);
-        let acked = l.acked_seq.entry(from).or_default();
-        *acked = (*acked).max(seq);
         let fc = l.follower_commit.entry(from).or_default();
         *fc = (*fc).max(commit);
-        self.update_lease();
+        true
     }
 
     /// The lease runs from the send time of the newest heartbeat that a
@@ -725,13 +730,7 @@ impl<S: StateMachine> Node<S> {
                 })
                 .collect();
             seqs.sort_unstable_by(|a, b| b.cmp(a));
-            let q = c.quorum();
-            let need = if self.cfg.bugs.has(crate::bugs::Bug::MinorityQuorum) && q > 1 {
-                q - 1
-            } else {
-                q
-            };
-            let seq = seqs.get(need - 1).copied().unwrap_or(0);
+            let seq = seqs.get(self.quorum_size(c) - 1).copied().unwrap_or(0);
             start = Some(start.map_or(seq, |s| s.min(seq)));
         }
         let Some(seq) = start else {

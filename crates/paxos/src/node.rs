@@ -365,11 +365,18 @@ impl<S: StateMachine> Node<S> {
             .into_iter()
             .filter(|n| config.voters.contains(n))
             .count();
-        let mut need = config.quorum();
+        votes >= self.quorum_size(config)
+    }
+
+    /// Votes that make a majority of `config` (one fewer in the broken
+    /// engine that counts a minority as chosen).
+    pub(crate) fn quorum_size(&self, config: &Config) -> usize {
+        let need = config.quorum();
         if self.cfg.bugs.has(Bug::MinorityQuorum) && need > 1 {
-            need -= 1;
+            need - 1
+        } else {
+            need
         }
-        votes >= need
     }
 
     /// The leader to send clients to: only one heard within the lease,
