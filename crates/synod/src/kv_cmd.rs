@@ -9,7 +9,7 @@ pub const DEV_ENDPOINTS: &str = "127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003";
 #[derive(clap::Args)]
 pub struct Endpoints {
     /// Client addresses of the cluster's nodes, comma-separated.
-    #[arg(long, default_value = DEV_ENDPOINTS, value_delimiter = ',')]
+    #[arg(long, global = true, default_value = DEV_ENDPOINTS, value_delimiter = ',')]
     endpoints: Vec<String>,
 }
 

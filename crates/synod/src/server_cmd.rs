@@ -22,7 +22,11 @@ pub struct ServerArgs {
 
 pub fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // tonic reports a client connection it closed for bad input
+        // ("failed serving connection: ...") at debug level only.
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("info,tonic::transport::server=debug")
+        });
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)

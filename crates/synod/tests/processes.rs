@@ -1,0 +1,733 @@
+//! Real-process tests: three (or four) `synod server` processes on
+//! loopback, each with its own data directory, killed with SIGKILL,
+//! stopped with SIGTERM, restarted, wiped, corrupted and fed garbage. Every
+//! test reads its data back; none trusts an exit code alone.
+//!
+//! The tests run one at a time ([`common::serial`]) so that the two cores
+//! of the machine serve one cluster and the measured failover time means
+//! something.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{
+    files_with_suffix, read_back, read_back_serializable, write_keys, Cluster, Deadline, Layout,
+    Rng, ELECTION_TIMEOUT_MS,
+};
+use synod_check::{check, Budget, CheckResult, KvModel, Operation};
+use synod_client::CasOutcome;
+use synod_kv::{KvOp, KvReply};
+
+/// Generous bound for a cluster to come up or converge.
+const SETTLE: Duration = Duration::from_secs(15);
+
+/// The liveness bound after losing the leader: 20 election timeouts.
+fn failover_bound() -> Duration {
+    Duration::from_millis(20 * ELECTION_TIMEOUT_MS)
+}
+
+fn others(all: &[u64], but: u64) -> Vec<u64> {
+    all.iter().copied().filter(|&i| i != but).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_and_linearizable_reads_succeed_with_one_follower_killed() {
+    let _serial = common::serial();
+    let mut cluster = Cluster::start_all(Layout::three());
+    let all = cluster.ids();
+    let leader = cluster.wait_leader(&all, SETTLE).await.node_id;
+    let mut client = cluster.client(&all, Duration::from_secs(10)).await;
+    let before = write_keys(&mut client, "before-", 10).await;
+
+    let follower = others(&all, leader)[0];
+    cluster.kill9(follower);
+    println!("killed follower {follower} (leader is {leader})");
+
+    let after = write_keys(&mut client, "after-", 30).await;
+    read_back(&mut client, &before).await;
+    read_back(&mut client, &after).await;
+    let swapped = client
+        .cas(b"after-0", Some(b"after-v0"), b"swapped")
+        .await
+        .expect("cas with one node down");
+    assert_eq!(swapped, CasOutcome::Swapped);
+    assert_eq!(
+        client.get(b"after-0").await.expect("get").as_deref(),
+        Some(&b"swapped"[..])
+    );
+    let refused = client
+        .cas(b"after-1", Some(b"wrong"), b"x")
+        .await
+        .expect("cas with one node down");
+    assert_eq!(
+        refused,
+        CasOutcome::Failed {
+            current: Some(b"after-v1".to_vec())
+        }
+    );
+}
+
+/// One acknowledged write of the load.
+struct Acked {
+    key: String,
+    value: String,
+    call: Instant,
+    ret: Instant,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_killed_under_load_loses_no_acknowledged_write_and_a_new_leader_serves() {
+    let _serial = common::serial();
+    let mut cluster = Cluster::start_all(Layout::three());
+    let all = cluster.ids();
+    let old_leader = cluster.wait_leader(&all, SETTLE).await.node_id;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let acked: Arc<Mutex<Vec<Acked>>> = Arc::default();
+    let failed = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for t in 0..4 {
+        let mut client = cluster.client(&all, Duration::from_secs(5)).await;
+        let (stop, acked, failed) = (stop.clone(), acked.clone(), failed.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let key = format!("load-{t}-{i}");
+                let value = format!("value-{t}-{i}");
+                i += 1;
+                let call = Instant::now();
+                match client.put(key.as_bytes(), value.as_bytes()).await {
+                    Ok(()) => acked.lock().unwrap().push(Acked {
+                        key,
+                        value,
+                        call,
+                        ret: Instant::now(),
+                    }),
+                    // Unknown outcome: not acknowledged, so not checked.
+                    Err(_) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }));
+    }
+
+    let acks = || acked.lock().unwrap().len();
+    let warmup = Deadline::new("40 writes acknowledged before the kill", SETTLE);
+    while acks() < 40 {
+        warmup.tick().await;
+    }
+    let killed_at = Instant::now();
+    cluster.kill9(old_leader);
+    let survivors = others(&all, old_leader);
+    let new_leader = cluster.wait_leader(&survivors, failover_bound()).await;
+    let elected_after = killed_at.elapsed();
+
+    // Serving means a write that started after the kill was acknowledged.
+    let serving = Deadline::new(
+        "a write started after the leader's kill to be acknowledged",
+        failover_bound(),
+    );
+    let serving_after = loop {
+        let first = acked
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|a| a.call > killed_at)
+            .map(|a| a.ret - killed_at)
+            .min();
+        if let Some(d) = first {
+            break d;
+        }
+        serving.tick().await;
+    };
+    println!(
+        "failover: leader {old_leader} killed; node {} reported itself leader after {elected_after:?}, \
+         first write started after the kill acknowledged after {serving_after:?} \
+         (bound {:?} = 20 election timeouts)",
+        new_leader.node_id,
+        failover_bound()
+    );
+    assert!(serving_after <= failover_bound());
+
+    // Some more load under the new leader, then stop.
+    let more = acks() + 40;
+    let after = Deadline::new("40 more writes under the new leader", SETTLE);
+    while acks() < more {
+        after.tick().await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        tokio::time::timeout(Duration::from_secs(10), t)
+            .await
+            .expect("load task stops within its client deadline")
+            .expect("load task");
+    }
+
+    let acked = std::mem::take(&mut *acked.lock().unwrap());
+    println!(
+        "{} writes acknowledged, {} ended without an answer",
+        acked.len(),
+        failed.load(Ordering::Relaxed)
+    );
+    let mut reader = cluster.client(&survivors, Duration::from_secs(10)).await;
+    let pairs: Vec<(String, String)> = acked
+        .iter()
+        .map(|a| (a.key.clone(), a.value.clone()))
+        .collect();
+    read_back(&mut reader, &pairs).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_restarts_from_its_data_directory_and_catches_up() {
+    let _serial = common::serial();
+    let mut cluster = Cluster::start_all(Layout::three());
+    let all = cluster.ids();
+    let leader = cluster.wait_leader(&all, SETTLE).await.node_id;
+    let mut client = cluster.client(&all, Duration::from_secs(10)).await;
+    let early = write_keys(&mut client, "early-", 20).await;
+
+    let victim = others(&all, leader)[0];
+    cluster.wait_caught_up(victim, &all, SETTLE).await;
+    cluster.kill9(victim);
+    // While it is down the others move on by more than a snapshot interval,
+    // so the leader snapshots and compacts past what the victim holds.
+    let missed = write_keys(&mut client, "missed-", 120).await;
+
+    cluster.start(victim);
+    let leader_now = cluster.wait_leader(&all, SETTLE).await;
+    let caught_up = cluster
+        .wait_applied(victim, leader_now.commit_slot, SETTLE)
+        .await;
+    println!(
+        "node {victim} restarted and applied slot {} (leader {} commit {})",
+        caught_up.applied_slot, leader_now.node_id, leader_now.commit_slot
+    );
+    let log = cluster.log_text(victim);
+    assert!(
+        log.contains("recovered from disk"),
+        "node {victim} logs its recovery:\n{log}"
+    );
+
+    let status = cluster
+        .cli(
+            &["status", "--endpoints", &cluster.endpoints_arg(&all)],
+            Duration::from_secs(20),
+        )
+        .await;
+    println!("synod status:\n{}{}", status.stdout, status.stderr);
+    assert!(status.success, "synod status: {status:?}");
+    assert!(status.stdout.contains("leader"), "{}", status.stdout);
+
+    let mut local = cluster.client(&[victim], Duration::from_secs(5)).await;
+    read_back_serializable(&mut local, &early).await;
+    read_back_serializable(&mut local, &missed).await;
+    // And it takes part again: a new write reaches it.
+    client.put(b"fresh", b"yes").await.expect("put");
+    let leader_now = cluster.wait_leader(&all, SETTLE).await;
+    cluster
+        .wait_applied(victim, leader_now.commit_slot, SETTLE)
+        .await;
+    assert_eq!(
+        local
+            .get_serializable(b"fresh")
+            .await
+            .expect("get")
+            .as_deref(),
+        Some(&b"yes"[..])
+    );
+}
+
+/// Runs `synod reconfig CHANGE NODE` until `done` holds for the leader's
+/// status (the command may fail while there is no leader, and a retry of
+/// a change already made may be refused).
+async fn reconfig(
+    cluster: &Cluster,
+    among: &[u64],
+    change: &str,
+    node: u64,
+    done: impl Fn(&synod_client::StatusReply) -> bool,
+) {
+    let deadline = Deadline::new(format!("synod reconfig {change} {node}"), SETTLE);
+    let endpoints = cluster.endpoints_arg(among);
+    let node_arg = node.to_string();
+    loop {
+        let leader = cluster.wait_leader(among, SETTLE).await;
+        if done(&leader) {
+            return;
+        }
+        let out = cluster
+            .cli(
+                &["reconfig", "--endpoints", &endpoints, change, &node_arg],
+                Duration::from_secs(10),
+            )
+            .await;
+        println!(
+            "synod reconfig {change} {node}: {} {}{}",
+            if out.success { "ok" } else { "failed" },
+            out.stdout.trim(),
+            out.stderr.trim()
+        );
+        if out.success {
+            let leader = cluster.wait_leader(among, SETTLE).await;
+            assert!(
+                done(&leader),
+                "after `reconfig {change} {node}` said OK, the leader's config is voters {:?} learners {:?}",
+                leader.voters,
+                leader.learners
+            );
+            return;
+        }
+        deadline.tick().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wiped_node_is_replaced_by_a_new_member_that_catches_up_by_snapshot() {
+    let _serial = common::serial();
+    let mut cluster = Cluster::start_all(Layout {
+        members: 4,
+        initial_voters: Some(vec![1, 2, 3]),
+    });
+    let voters = [1, 2, 3];
+    cluster.wait_leader(&voters, SETTLE).await;
+    let mut client = cluster.client(&[1, 2, 3], Duration::from_secs(10)).await;
+    let mut pairs = write_keys(&mut client, "old-", 120).await;
+
+    // Node 3 loses its disk: it must never vote again as node 3.
+    cluster.kill9(3);
+    std::fs::remove_dir_all(&cluster.node(3).data_dir).expect("wiping node 3");
+    reconfig(&cluster, &[1, 2], "remove", 3, |s| {
+        !s.voters.contains(&3) && !s.learners.contains(&3)
+    })
+    .await;
+
+    // Node 4, a spare member, joins knowing nothing.
+    cluster.write_config(4, true);
+    cluster.start(4);
+    reconfig(&cluster, &[1, 2], "add-learner", 4, |s| {
+        s.learners.contains(&4)
+    })
+    .await;
+    pairs.extend(write_keys(&mut client, "mid-", 10).await);
+    let learner = cluster.wait_caught_up(4, &[1, 2], SETTLE).await;
+    println!(
+        "node 4 caught up as a learner: applied {} voters {:?} learners {:?}",
+        learner.applied_slot, learner.voters, learner.learners
+    );
+    reconfig(&cluster, &[1, 2], "promote", 4, |s| {
+        s.voters.contains(&4) && !s.learners.contains(&4)
+    })
+    .await;
+    let leader = cluster.wait_leader(&[1, 2, 4], SETTLE).await;
+    let mut voters_now = leader.voters.clone();
+    voters_now.sort();
+    assert_eq!(voters_now, vec![1, 2, 4]);
+
+    // Lose another original node: 1/2 plus 4 must still commit.
+    let second = if leader.node_id == 4 {
+        1
+    } else {
+        leader.node_id
+    };
+    cluster.kill9(second);
+    let rest = others(&[1, 2, 4], second);
+    println!("killed node {second}; voters left running: {rest:?}");
+    let mut client = cluster.client(&[1, 2, 4], Duration::from_secs(10)).await;
+    pairs.extend(write_keys(&mut client, "new-", 20).await);
+    read_back(&mut client, &pairs).await;
+
+    cluster.wait_caught_up(4, &rest, SETTLE).await;
+    let mut on4 = cluster.client(&[4], Duration::from_secs(5)).await;
+    read_back_serializable(&mut on4, &pairs).await;
+    let log4 = cluster.log_text(4);
+    let snapshot_lines: Vec<&str> = log4
+        .lines()
+        .filter(|l| l.to_lowercase().contains("snapshot"))
+        .take(3)
+        .collect();
+    println!("node 4's log about snapshots: {snapshot_lines:#?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_corrupted_wal_segment_stops_the_node_with_the_file_and_offset_while_the_others_serve() {
+    let _serial = common::serial();
+    let mut cluster = Cluster::start_all(Layout::three());
+    let all = cluster.ids();
+    let leader = cluster.wait_leader(&all, SETTLE).await.node_id;
+    let mut client = cluster.client(&all, Duration::from_secs(10)).await;
+    let pairs = write_keys(&mut client, "k-", 100).await;
+
+    let victim = others(&all, leader)[0];
+    cluster.wait_caught_up(victim, &all, SETTLE).await;
+    let status = cluster
+        .stop_gracefully(victim, Duration::from_secs(10))
+        .await;
+    assert!(
+        status.success(),
+        "SIGTERM stops node {victim} cleanly: {status}"
+    );
+
+    let data = cluster.node(victim).data_dir.clone();
+    let segments = files_with_suffix(&data.join("wal"), ".log");
+    let snapshots = files_with_suffix(&data.join("snap"), ".snap");
+    println!("node {victim}: WAL segments {segments:?}, snapshots {snapshots:?}");
+    let target = segments
+        .iter()
+        .find(|p| std::fs::metadata(p).map_or(0, |m| m.len()) >= 4096)
+        .cloned()
+        .or_else(|| snapshots.first().cloned())
+        .expect("a WAL segment or snapshot with data to corrupt");
+    let mut bytes = std::fs::read(&target).expect("reading the file");
+    let middle = bytes.len() / 2;
+    for b in &mut bytes[middle..middle + 8] {
+        *b ^= 0xA5;
+    }
+    std::fs::write(&target, &bytes).expect("writing the damaged file");
+    println!(
+        "flipped 8 bytes at offset {middle} of {} ({} bytes)",
+        target.display(),
+        bytes.len()
+    );
+
+    cluster.start(victim);
+    let status = cluster.wait_exit(victim, Duration::from_secs(15)).await;
+    let log = cluster.log_text(victim);
+    println!("node {victim} refused to start ({status}):\n{log}");
+    assert!(!status.success(), "a corrupted node must not start");
+    let file_name = target.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        log.contains(&file_name),
+        "the error names the damaged file {file_name}"
+    );
+    if target.extension().is_some_and(|e| e == "log") {
+        assert!(log.contains("offset"), "the error names the byte offset");
+    }
+
+    // The other two keep serving.
+    let mut rest = cluster
+        .client(&others(&all, victim), Duration::from_secs(10))
+        .await;
+    let more = write_keys(&mut rest, "after-", 20).await;
+    read_back(&mut rest, &pairs).await;
+    read_back(&mut rest, &more).await;
+}
+
+/// Records a concurrent history for the checker.
+type History = Arc<Mutex<Vec<Operation<KvOp, KvReply>>>>;
+
+async fn random_client(
+    id: u64,
+    mut client: synod_client::Client,
+    epoch: Instant,
+    stop: Arc<AtomicBool>,
+    history: History,
+) {
+    let keys = ["x", "y", "z"];
+    let mut rng = Rng(id * 7919 + 1);
+    let mut seen: Vec<Option<Vec<u8>>> = vec![None; keys.len()];
+    let mut n = 0u64;
+    let ns = |t: Instant| (t - epoch).as_nanos() as u64;
+    while !stop.load(Ordering::Relaxed) {
+        let k = rng.below(keys.len() as u64) as usize;
+        let key = keys[k].as_bytes().to_vec();
+        n += 1;
+        let value = format!("c{id}-{n}").into_bytes();
+        let call = ns(Instant::now());
+        let (input, output) = match rng.below(3) {
+            0 => {
+                let got = client.get(&key).await;
+                if let Ok(v) = &got {
+                    seen[k] = v.clone();
+                }
+                (KvOp::Get { key }, got.ok().map(KvReply::Value))
+            }
+            1 => {
+                let got = client.put(&key, &value).await;
+                (KvOp::Put { key, value }, got.ok().map(|()| KvReply::Ok))
+            }
+            _ => {
+                let expected = seen[k].clone();
+                let got = client.cas(&key, expected.as_deref(), &value).await;
+                if let Ok(CasOutcome::Failed { current }) = &got {
+                    seen[k] = current.clone();
+                }
+                let output = got.ok().map(|o| match o {
+                    CasOutcome::Swapped => KvReply::CasOk,
+                    CasOutcome::Failed { current } => KvReply::CasFailed { current },
+                });
+                (
+                    KvOp::Cas {
+                        key,
+                        expected,
+                        new: value,
+                    },
+                    output,
+                )
+            }
+        };
+        let ret = output.as_ref().map(|_| ns(Instant::now()));
+        history.lock().unwrap().push(Operation {
+            client: id,
+            input,
+            call,
+            output,
+            ret,
+        });
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_history_recorded_while_the_leader_is_killed_and_restarted_is_linearizable() {
+    let _serial = common::serial();
+    let mut cluster = Cluster::start_all(Layout::three());
+    let all = cluster.ids();
+    cluster.wait_leader(&all, SETTLE).await;
+
+    let epoch = Instant::now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let history: History = Arc::default();
+    let mut tasks = Vec::new();
+    for id in 1..=5 {
+        let client = cluster.client(&all, Duration::from_secs(1)).await;
+        tasks.push(tokio::spawn(random_client(
+            id,
+            client,
+            epoch,
+            stop.clone(),
+            history.clone(),
+        )));
+    }
+    let completed = || {
+        history
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|op| op.ret.is_some())
+            .count()
+    };
+    let warmup = Deadline::new("100 operations before the kill", SETTLE);
+    while completed() < 100 {
+        warmup.tick().await;
+    }
+    let leader = cluster.wait_leader(&all, SETTLE).await.node_id;
+    cluster.kill9(leader);
+    let killed_at = Instant::now();
+    let survivors = others(&all, leader);
+    cluster.wait_leader(&survivors, failover_bound()).await;
+    println!(
+        "linearizability run: leader {leader} killed; new leader after {:?}",
+        killed_at.elapsed()
+    );
+    let at_failover = completed();
+    let serving = Deadline::new("100 operations under the new leader", SETTLE);
+    while completed() < at_failover + 100 {
+        serving.tick().await;
+    }
+    cluster.start(leader);
+    let restarted_at = Instant::now();
+    cluster.wait_caught_up(leader, &all, SETTLE).await;
+    let at_restart = completed();
+    let after = Deadline::new("100 operations after the restart", SETTLE);
+    while completed() < at_restart + 100 {
+        after.tick().await;
+    }
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        tokio::time::timeout(Duration::from_secs(10), t)
+            .await
+            .expect("client task stops within its deadline")
+            .expect("client task");
+    }
+
+    let history = std::mem::take(&mut *history.lock().unwrap());
+    let pending = history.iter().filter(|op| op.ret.is_none()).count();
+    let after_restart = history
+        .iter()
+        .filter(|op| op.ret.is_some() && op.call > (restarted_at - epoch).as_nanos() as u64)
+        .count();
+    println!(
+        "history: {} operations, {pending} pending (errors or timeouts), {after_restart} completed after the restart",
+        history.len()
+    );
+    match check(&KvModel, &history, Budget::default()) {
+        CheckResult::Ok => {}
+        CheckResult::Illegal(explanation) => {
+            panic!("the history is not linearizable:\n{explanation}")
+        }
+        other => panic!("no verdict: {other:?}"),
+    }
+}
+
+/// Sends `bytes` to `addr` and waits (bounded) until the other side closes
+/// the connection. Returns how the connection ended.
+async fn send_and_wait_for_close(addr: std::net::SocketAddr, bytes: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connecting");
+    stream.write_all(bytes).await.expect("sending");
+    let mut buf = vec![0u8; 4096];
+    let mut received = 0;
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) => return "closed (end of stream)".to_string(),
+                Ok(n) => received += n,
+                Err(e) => return format!("closed ({e})"),
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{addr} did not close the connection after garbage"));
+    format!("{closed} after sending us {received} bytes")
+}
+
+/// A hello frame as the peer codec writes it: u32 BE length, version 1,
+/// then bincode (fixint, little-endian) of `Frame::Hello`.
+fn hello_frame(cluster_id: u64, from: u64, to: u64) -> Vec<u8> {
+    let mut body = vec![1u8];
+    body.extend_from_slice(&0u32.to_le_bytes());
+    body.extend_from_slice(&cluster_id.to_le_bytes());
+    body.extend_from_slice(&from.to_le_bytes());
+    body.extend_from_slice(&to.to_le_bytes());
+    body.extend_from_slice(&1u32.to_le_bytes());
+    let mut frame = (body.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(&body);
+    frame
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_peer_and_client_input_closes_the_connection_and_the_node_serves_on() {
+    let _serial = common::serial();
+    let cluster = Cluster::start_all(Layout::three());
+    let all = cluster.ids();
+    let leader = cluster.wait_leader(&all, SETTLE).await.node_id;
+    // Attack a follower's peer port and the leader's client port.
+    let target = others(&all, leader)[0];
+    let peer = cluster.node(target).peer;
+
+    // Garbage with a small length prefix: a frame of an unknown version.
+    let mut garbage = vec![0, 0, 0, 16];
+    let mut rng = Rng(99);
+    garbage.extend((0..16).map(|_| rng.next() as u8));
+    garbage[4] = 0xEE;
+    println!("garbage: {}", send_and_wait_for_close(peer, &garbage).await);
+    // An oversized length prefix before any hello.
+    let mut oversized = vec![0xFF, 0xFF, 0xFF, 0xFF];
+    oversized.extend_from_slice(&[7; 64]);
+    println!(
+        "oversized before hello: {}",
+        send_and_wait_for_close(peer, &oversized).await
+    );
+    // A well-formed hello claiming to be another member, then an oversized
+    // frame: past the handshake the limit is the full frame limit.
+    let other = others(&all, target)[0];
+    let mut after_hello = hello_frame(42, other, target);
+    after_hello.extend_from_slice(&u32::MAX.to_be_bytes());
+    after_hello.extend_from_slice(&[0; 64]);
+    println!(
+        "oversized after hello: {}",
+        send_and_wait_for_close(peer, &after_hello).await
+    );
+
+    // Its log says why each connection was closed.
+    let deadline = Deadline::new(
+        format!("node {target} to log the closed connections"),
+        SETTLE,
+    );
+    loop {
+        let log = cluster.log_text(target);
+        let closing: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains("closing peer connection"))
+            .collect();
+        let version = closing.iter().any(|l| l.contains("frame version 238"));
+        let too_large = closing
+            .iter()
+            .filter(|l| l.contains("exceeds the limit"))
+            .count();
+        if version && too_large >= 2 {
+            println!("node {target} logged:\n{}", closing.join("\n"));
+            break;
+        }
+        deadline.tick().await;
+    }
+
+    // Garbage to the client (gRPC) port.
+    let client_addr = cluster.node(leader).client;
+    let mut http_garbage = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    http_garbage.extend((0..512).map(|_| rng.next() as u8));
+    println!(
+        "client port garbage after the HTTP/2 preface: {}",
+        send_and_wait_for_close(client_addr, &http_garbage).await
+    );
+    let plain_garbage: Vec<u8> = (0..512).map(|_| rng.next() as u8).collect();
+    println!(
+        "client port garbage: {}",
+        send_and_wait_for_close(client_addr, &plain_garbage).await
+    );
+
+    // A request bigger than the server's gRPC limit is refused, and the
+    // same connection carries on.
+    let mut grpc = synod_api::pb::kv_client::KvClient::connect(cluster.node(leader).endpoint())
+        .await
+        .expect("gRPC connect");
+    let huge = synod_api::pb::PutRequest {
+        client_id: 77,
+        seq: 1,
+        key: b"huge".to_vec(),
+        value: vec![b'x'; 3 << 20],
+    };
+    let refused = grpc.put(huge).await;
+    let status = refused.expect_err("a 3 MiB request is refused");
+    println!(
+        "3 MiB Put refused: {:?}: {}",
+        status.code(),
+        status.message()
+    );
+    assert!(
+        matches!(
+            status.code(),
+            tonic::Code::ResourceExhausted | tonic::Code::OutOfRange
+        ),
+        "{status:?}"
+    );
+    let small = synod_api::pb::PutRequest {
+        client_id: 77,
+        seq: 2,
+        key: b"small".to_vec(),
+        value: b"ok".to_vec(),
+    };
+    let reply = grpc
+        .put(small)
+        .await
+        .expect("a normal Put on the same connection");
+    assert!(
+        matches!(
+            reply.into_inner().result,
+            Some(synod_api::pb::put_response::Result::Applied(_))
+        ),
+        "the leader applies a normal Put"
+    );
+
+    // Every node serves on, the attacked one included.
+    let mut client = cluster.client(&all, Duration::from_secs(10)).await;
+    let pairs = write_keys(&mut client, "after-garbage-", 20).await;
+    read_back(&mut client, &pairs).await;
+    assert_eq!(
+        client.get(b"small").await.expect("get").as_deref(),
+        Some(&b"ok"[..])
+    );
+    assert_eq!(client.get(b"huge").await.expect("get"), None);
+    cluster.wait_caught_up(target, &all, SETTLE).await;
+    let mut local = cluster.client(&[target], Duration::from_secs(5)).await;
+    read_back_serializable(&mut local, &pairs).await;
+    for id in all {
+        let s = cluster.status(&mut client, id).await;
+        assert!(s.is_some(), "node {id} still answers");
+    }
+}
