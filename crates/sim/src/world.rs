@@ -503,7 +503,10 @@ impl World {
                         let on_disk = durable
                             .log
                             .get(s)
-                            .is_some_and(|e| e.ballot == *ballot || e.chosen);
+                            // A higher ballot on disk for the slot was written
+                            // after this accept (records are written in order),
+                            // so this one reached the disk before it.
+                            .is_some_and(|e| e.ballot >= *ballot || e.chosen);
                         // Acknowledging a slot already known chosen is safe:
                         // a majority holds it on disk already.
                         let chosen = **s <= node.commit()

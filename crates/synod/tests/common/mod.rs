@@ -136,6 +136,8 @@ pub struct Node {
     pub log: PathBuf,
     starts: u32,
     child: Option<Child>,
+    /// `RUST_LOG` for this node's next start.
+    pub log_filter: String,
 }
 
 impl Node {
@@ -180,6 +182,7 @@ impl Cluster {
                 log: dir.path().join(format!("n{id}.0.log")),
                 starts: 0,
                 child: None,
+                log_filter: "info".to_string(),
             };
             nodes.insert(id, node);
         }
@@ -264,13 +267,19 @@ impl Cluster {
             .arg("server")
             .arg("--config")
             .arg(&node.config)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", &node.log_filter)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .expect("spawning synod server");
         node.child = Some(child);
+    }
+
+    /// Sets `RUST_LOG` for node `id`'s next start (e.g. to see engine
+    /// events, logged at debug level).
+    pub fn set_log_filter(&mut self, id: u64, filter: &str) {
+        self.nodes.get_mut(&id).expect("a member").log_filter = filter.to_string();
     }
 
     /// `kill -9`, and reaps the process.
