@@ -6,7 +6,8 @@
 //! Every wait is bounded: [`Deadline::tick`] panics once its time is up.
 //! Every child process is killed (SIGKILL) when its [`Cluster`] is dropped,
 //! also when the test fails, and the tail of each node's log is printed then
-//! so a failure can be understood.
+//! so a failure can be understood. With `SYNOD_TEST_KEEP=1` in the
+//! environment a failed test keeps its directory (configs, data, logs).
 
 #![allow(dead_code)]
 
@@ -354,12 +355,29 @@ impl Cluster {
         let mut client = self.client(among, Duration::from_secs(1)).await;
         let deadline = Deadline::new(format!("a leader among {among:?}"), limit);
         loop {
+            let mut seen = Vec::new();
             for &id in among {
-                if let Some(s) = self.status(&mut client, id).await {
+                let status = self.status(&mut client, id).await;
+                if let Some(s) = &status {
                     if s.role == Role::Leader {
-                        return s;
+                        return s.clone();
                     }
                 }
+                seen.push((id, status));
+            }
+            if deadline.expired() {
+                let mut report = String::new();
+                for (id, status) in seen {
+                    report.push_str(&match status {
+                        Some(s) => format!(
+                            "\n  node {id}: {} ballot {}.{} leader {:?} commit {} applied {} voters {:?} learners {:?}",
+                            s.role, s.ballot.round, s.ballot.node, s.leader_id, s.commit_slot,
+                            s.applied_slot, s.voters, s.learners
+                        ),
+                        None => format!("\n  node {id}: no answer"),
+                    });
+                }
+                panic!("no leader among {among:?} within {limit:?}; their status:{report}");
             }
             deadline.tick().await;
         }
@@ -419,6 +437,10 @@ impl Drop for Cluster {
             }
         }
         if failing {
+            if std::env::var_os("SYNOD_TEST_KEEP").is_some() {
+                self.dir.disable_cleanup(true);
+                eprintln!("kept {} (SYNOD_TEST_KEEP)", self.dir.path().display());
+            }
             for node in self.nodes.values() {
                 if node.starts == 0 {
                     continue;
