@@ -33,7 +33,8 @@ impl<S: StateMachine> Node<S> {
     /// Candidates outside the configuration (removed nodes, strangers) get
     /// no help. A node that knows no configuration yet does not judge.
     fn knows_not_voter(&self, candidate: NodeId) -> bool {
-        !self.config.voters.is_empty() && !self.config.voters.contains(&candidate)
+        let latest = self.latest_config();
+        !latest.voters.is_empty() && !latest.voters.contains(&candidate)
     }
 
     pub(crate) fn on_pre_vote(&mut self, from: NodeId, ballot: Ballot) {

@@ -63,7 +63,8 @@ impl<S: StateMachine> Node<S> {
         self.reset_election_deadline();
         // We no longer hear the leader: stop sending clients to it.
         self.leader = None;
-        if !self.config.voters.contains(&self.id) {
+        let latest = self.latest_config();
+        if !latest.voters.contains(&self.id) {
             return;
         }
         let round = self.max_round_seen.max(self.promised.round) + 1;
@@ -73,7 +74,7 @@ impl<S: StateMachine> Node<S> {
             ballot,
             granted: [self.id].into_iter().collect(),
         };
-        let voters: Vec<NodeId> = self.config.voters.iter().copied().collect();
+        let voters: Vec<NodeId> = latest.voters.iter().copied().collect();
         for v in voters {
             self.send(v, Message::PreVote { ballot });
         }
@@ -97,7 +98,7 @@ impl<S: StateMachine> Node<S> {
         let Role::Candidate { ballot, granted } = &self.role else {
             return;
         };
-        if !self.is_quorum(&self.config, granted) {
+        if !self.is_quorum(&self.latest_config(), granted) {
             return;
         }
         let ballot = *ballot;
@@ -140,7 +141,7 @@ impl<S: StateMachine> Node<S> {
             reconfig: None,
             reconfig_slot: None,
         }));
-        let voters: Vec<NodeId> = self.config.voters.iter().copied().collect();
+        let voters: Vec<NodeId> = self.latest_config().voters.into_iter().collect();
         for v in voters {
             self.send(v, Message::Prepare { ballot, from_slot });
         }
@@ -164,7 +165,7 @@ impl<S: StateMachine> Node<S> {
         if self_promised {
             self.record_own_promise();
         }
-        let voters: Vec<NodeId> = self.config.voters.iter().copied().collect();
+        let voters: Vec<NodeId> = self.latest_config().voters.into_iter().collect();
         for v in voters {
             self.send(v, Message::Prepare { ballot, from_slot });
         }
@@ -294,7 +295,7 @@ impl<S: StateMachine> Node<S> {
             .filter(|(_, (c, _))| *c >= p.from_slot)
             .max_by_key(|(_, (c, _))| *c)
         {
-            if self.is_quorum(&self.config, p.promises.keys()) {
+            if self.phase1_covers(&self.config, p.promises.keys()) {
                 if let Role::Leader(l) = &mut self.role {
                     if let Some(p) = &mut l.preparing {
                         p.catchup_to = Some((compacted, node));
@@ -310,8 +311,14 @@ impl<S: StateMachine> Node<S> {
         let chain = self.config_chain(&merged);
         let mut missing = Vec::new();
         let mut complete = true;
-        for c in &chain {
-            if !self.is_quorum(c, p.promises.keys()) {
+        let last = chain.len() - 1;
+        for (i, c) in chain.iter().enumerate() {
+            // Promises must meet every phase-2 quorum of every configuration
+            // that may govern an open slot (Flexible Paxos: q1 + q2 > n),
+            // and the last one needs a majority to lead at all.
+            let enough = self.phase1_covers(c, p.promises.keys())
+                && (i < last || self.is_quorum(c, p.promises.keys()));
+            if !enough {
                 complete = false;
                 missing.extend(c.voters.iter().filter(|v| !p.promises.contains_key(v)));
             }
@@ -319,8 +326,9 @@ impl<S: StateMachine> Node<S> {
         if !complete {
             // A configuration we just learned of: ask its voters too.
             let from_slot = p.from_slot;
+            let asked = self.latest_config();
             for v in missing {
-                if !self.config.voters.contains(&v) {
+                if !asked.voters.contains(&v) {
                     self.send(v, Message::Prepare { ballot, from_slot });
                 }
             }
@@ -364,17 +372,22 @@ impl<S: StateMachine> Node<S> {
     // ---- phase 2 ----
 
     /// The configuration that governs `slot`: the applied one, changed by
-    /// any change proposed in an earlier slot.
+    /// every change proposed up to and including `slot`. A change governs
+    /// its own slot (as Raft uses a configuration from the moment it is in
+    /// the log): a leader that lost the old majority can still get a
+    /// change the old leader began chosen by the new one. Safe because
+    /// changes move one node at a time, so old and new majorities meet,
+    /// and phase 1 covers every configuration the promised logs imply.
     ///
     /// The leader's log above the applied slot holds exactly its own
     /// proposals and values already chosen, so a change chosen but not yet
     /// applied (an earlier slot still open) still counts.
     pub(crate) fn config_for(&self, slot: Slot) -> Config {
         let mut config = self.config.clone();
-        if !self.is_leader() || slot <= self.applied + 1 {
+        if !self.is_leader() || slot <= self.applied {
             return config;
         }
-        for (_, e) in self.log.range(self.applied + 1..slot) {
+        for (_, e) in self.log.range(self.applied + 1..=slot) {
             if let Value::Reconfig(change) = &e.value {
                 if config.check(*change).is_ok() {
                     config = config.with(*change);

@@ -368,6 +368,41 @@ impl<S: StateMachine> Node<S> {
         votes >= self.quorum_size(config)
     }
 
+    /// The configuration elections use: the applied one, changed by every
+    /// membership change in the log above it, chosen or only accepted (as
+    /// Raft's "latest configuration in the log"). A learner whose promotion
+    /// it accepted may campaign; a cluster that lost the leader right after
+    /// a change still elects. Safety does not rest on this choice: phase 1
+    /// checks every configuration the promised logs imply.
+    pub(crate) fn latest_config(&self) -> Config {
+        let mut config = self.config.clone();
+        for (_, e) in self.log.range(self.applied + 1..) {
+            if let Value::Reconfig(change) = &e.value {
+                if config.check(*change).is_ok() {
+                    config = config.with(*change);
+                }
+            }
+        }
+        config
+    }
+
+    /// Promises from `nodes` meet every majority of `config`: at least
+    /// `n - majority + 1` of its voters (Flexible Paxos' phase-1 quorum).
+    pub(crate) fn phase1_covers<'a>(
+        &self,
+        config: &Config,
+        nodes: impl IntoIterator<Item = &'a NodeId>,
+    ) -> bool {
+        let votes = nodes
+            .into_iter()
+            .filter(|n| config.voters.contains(n))
+            .count();
+        // The true majority, not `quorum_size`: the broken engine that
+        // counts a minority as chosen must not get the larger phase-1
+        // quorum that would make it correct (Flexible Paxos).
+        votes + config.quorum() > config.voters.len()
+    }
+
     /// Votes that make a majority of `config` (one fewer in the broken
     /// engine that counts a minority as chosen).
     pub(crate) fn quorum_size(&self, config: &Config) -> usize {

@@ -233,3 +233,85 @@ fn caught_up_learner_is_promoted_and_then_votes() {
     assert!(c.replies.iter().any(|(n, a)| *n == 1
         && format!("{a:?}") == format!("{:?}", reconfig_reply(10, Outcome::Ok(vec![])))));
 }
+
+/// Raft's rule, carried over: elections use the latest configuration in the
+/// log, chosen or not. Voters {1, 2} promote learner 3; the leader applies
+/// the change and dies before the others learn it is chosen. Nodes 2 and 3
+/// are a majority of the new configuration and must elect a leader; phase 1
+/// with {2, 3} meets every majority of the old configuration {1, 2} too.
+#[test]
+fn after_the_leader_dies_right_after_a_promote_the_new_majority_elects() {
+    let mut c = Cluster::new(
+        &[1, 2],
+        EngineConfig {
+            promote_lag_slots_max: 1,
+            ..cfg()
+        },
+    );
+    c.elect(1);
+    c.step(1, reconfigure(9, ConfigChange::AddLearner(3)));
+    c.settle();
+    c.add_node(3, cfg());
+    for _ in 0..2 {
+        c.now += cfg().heartbeat_interval_us;
+        c.tick(1);
+        c.settle();
+    }
+    c.step(1, reconfigure(10, ConfigChange::Promote(3)));
+    // Node 2 and learner 3 accept the promotion; node 1 learns it is
+    // chosen and applies it; nobody else hears that before node 1 dies.
+    for _ in 0..4 {
+        let ids: Vec<u64> = c.pending.keys().copied().collect();
+        for id in ids {
+            c.complete_writes(id);
+        }
+        let in_flight: Vec<_> = c.net.drain(..).collect();
+        for (src, dst, msg) in in_flight {
+            if src == 1 || dst == 1 {
+                c.step(dst, from(src, msg));
+            }
+        }
+        c.net.clear();
+    }
+    assert_eq!(c.node(1).config(), &voters(&[1, 2, 3]));
+    assert_eq!(
+        c.node(2).config().voters.len(),
+        2,
+        "node 2 has not applied it"
+    );
+    c.nodes.remove(&1);
+    c.drop_messages();
+    c.pending.remove(&1);
+
+    c.now += 3 * cfg().election_timeout_us;
+    c.tick(2);
+    c.settle();
+    let leaders: Vec<u64> = [2, 3]
+        .into_iter()
+        .filter(|id| c.node(*id).is_active_leader())
+        .collect();
+    assert_eq!(
+        leaders.len(),
+        1,
+        "nodes 2 and 3 elect one leader: {leaders:?}"
+    );
+    // The promotion the old leader began is chosen by the new majority
+    // (it governs its own slot), and writes commit again.
+    let l = leaders[0];
+    c.step(l, Input::Command(command(7, 1, "after")));
+    c.settle();
+    assert_eq!(c.node(l).config(), &voters(&[1, 2, 3]));
+    assert!(
+        c.replies.iter().any(|(n, a)| *n == l
+            && matches!(
+                a,
+                Action::Reply {
+                    client: 7,
+                    seq: 1,
+                    outcome: Outcome::Ok(_)
+                }
+            )),
+        "the write after the failover was not answered: {:?}",
+        c.replies
+    );
+}

@@ -9,7 +9,7 @@ use tokio::sync::watch;
 use tracing::info;
 
 /// gRPC messages larger than this are refused by the server (the client
-/// gets `ResourceExhausted`, the connection and the server go on).
+/// gets `OutOfRange`; the connection and the server go on).
 pub const GRPC_MESSAGE_BYTES_MAX: usize = 2 * 1024 * 1024;
 
 /// Runs until `shutdown` resolves, then stops accepting clients, lets the

@@ -29,7 +29,7 @@ pub const SNAPSHOT_INTERVAL_SLOTS: u64 = 50;
 /// How often conditions are polled.
 pub const POLL: Duration = Duration::from_millis(20);
 
-/// The tests share two cores; running their clusters one at a time keeps
+/// The tests share two cores; running their clusters one at a time ([`run`]) keeps
 /// their timings (and the measured failover) meaningful.
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -39,6 +39,18 @@ pub fn serial() -> MutexGuard<'static, ()> {
     SERIAL
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Runs one real-process test: takes the [`serial`] lock, then runs `test`
+/// on a fresh two-thread tokio runtime.
+pub fn run<F: std::future::Future>(test: F) -> F::Output {
+    let _serial = serial();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("building a tokio runtime")
+        .block_on(test)
 }
 
 /// Ports handed out in this test process, never handed out twice.
