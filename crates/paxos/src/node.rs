@@ -376,6 +376,13 @@ impl<S: StateMachine> Node<S> {
     /// checks every configuration the promised logs imply.
     pub(crate) fn latest_config(&self) -> Config {
         let mut config = self.config.clone();
+        if config.voters.is_empty() {
+            // A joining node that has not yet received its snapshot knows no
+            // configuration: changes in its log apply to an unknown base,
+            // and replaying them from nothing would make it a cluster of
+            // one. It votes and campaigns for nothing until it knows.
+            return config;
+        }
         for (_, e) in self.log.range(self.applied + 1..) {
             if let Value::Reconfig(change) = &e.value {
                 if config.check(*change).is_ok() {

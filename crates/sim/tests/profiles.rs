@@ -110,3 +110,23 @@ fn trace_tells_the_story_of_a_run() {
         assert!(text.contains(needle), "trace lacks `{needle}`");
     }
 }
+
+/// Seeds that once found a bug (the bug is named); they must stay clean.
+#[test]
+fn seeds_that_once_failed_stay_fixed() {
+    for (seed, what) in [
+        (
+            36,
+            "a joining learner replayed changes from an empty configuration",
+        ),
+        (
+            3299,
+            "a learner's latest configuration built on an unknown base",
+        ),
+        (6895, "durability oracle: acknowledging a slot known chosen"),
+        (1488, "durability oracle: an accept superseded on disk"),
+    ] {
+        let report = synod_sim::run(SimConfig::new(seed, Profile::named("all").expect("exists")));
+        assert!(report.ok(), "seed {seed} ({what}): {:?}", report.violations);
+    }
+}
