@@ -18,6 +18,30 @@ pub struct ServerArgs {
     /// Overrides `[engine] election_timeout_ms`.
     #[arg(long)]
     election_timeout_ms: Option<u64>,
+    /// Overrides `[engine] lease_ms`.
+    #[arg(long)]
+    lease_ms: Option<u64>,
+    /// Overrides `peer_listen`.
+    #[arg(long)]
+    peer_listen: Option<std::net::SocketAddr>,
+    /// Overrides `client_listen`.
+    #[arg(long)]
+    client_listen: Option<std::net::SocketAddr>,
+    /// Adds or replaces a member: `ID=PEER_ADDR,CLIENT_ADDR` (repeatable).
+    #[arg(long = "member", value_parser = parse_member)]
+    members: Vec<(u64, synod_server::Member)>,
+}
+
+fn parse_member(text: &str) -> Result<(u64, synod_server::Member), String> {
+    let usage = || {
+        format!("`{text}` is not ID=PEER_ADDR,CLIENT_ADDR (e.g. 2=127.0.0.1:7002,127.0.0.1:8002)")
+    };
+    let (id, addrs) = text.split_once('=').ok_or_else(usage)?;
+    let (peer, client) = addrs.split_once(',').ok_or_else(usage)?;
+    let id: u64 = id.trim().parse().map_err(|_| usage())?;
+    let peer = peer.trim().parse().map_err(|_| usage())?;
+    let client = client.trim().parse().map_err(|_| usage())?;
+    Ok((id, synod_server::Member { peer, client }))
 }
 
 pub fn init_logging() {
@@ -65,7 +89,35 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(t) = args.election_timeout_ms {
         cfg.engine.election_timeout_ms = t;
     }
+    if let Some(t) = args.lease_ms {
+        cfg.engine.lease_ms = t;
+    }
+    if let Some(a) = args.peer_listen {
+        cfg.peer_listen = a;
+    }
+    if let Some(a) = args.client_listen {
+        cfg.client_listen = a;
+    }
+    for (id, member) in args.members {
+        cfg.members.insert(id.to_string(), member);
+    }
     cfg.validate()?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(synod_server::serve(cfg, stop_signal()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_member;
+
+    #[test]
+    fn member_flags_parse_and_bad_ones_say_the_expected_form() {
+        let (id, m) = parse_member("2=127.0.0.1:7002,127.0.0.1:8002").unwrap();
+        assert_eq!(id, 2);
+        assert_eq!(m.peer.port(), 7002);
+        assert_eq!(m.client.port(), 8002);
+        let err = parse_member("2=127.0.0.1:7002").unwrap_err();
+        assert!(err.contains("ID=PEER_ADDR,CLIENT_ADDR"), "{err}");
+        assert!(parse_member("x=1.2.3.4:1,1.2.3.4:2").is_err());
+    }
 }
