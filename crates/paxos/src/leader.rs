@@ -506,6 +506,7 @@ impl<S: StateMachine> Node<S> {
 
     fn count_accept(&mut self, from: NodeId, ballot: Ballot, slot: Slot) {
         let config = self.config_for(slot);
+        let need = self.quorum_size(&config);
         let Role::Leader(l) = &mut self.role else {
             return;
         };
@@ -516,13 +517,14 @@ impl<S: StateMachine> Node<S> {
             return;
         };
         p.accepted.insert(from);
-        let accepted = p.accepted.clone();
-        if !self.is_quorum(&config, &accepted) {
+        let votes = p
+            .accepted
+            .iter()
+            .filter(|n| config.voters.contains(n))
+            .count();
+        if votes < need {
             return;
         }
-        let Role::Leader(l) = &mut self.role else {
-            return;
-        };
         let p = l.proposals.remove(&slot).expect("present");
         let digest = if self.cfg.events { p.value.digest() } else { 0 };
         if let Some(e) = self.log.get_mut(&slot) {
