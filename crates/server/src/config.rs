@@ -16,6 +16,11 @@
 //!
 //! [engine]            # optional; defaults shown in EngineKnobs
 //! election_timeout_ms = 500
+//!
+//! zk_listen = "127.0.0.1:2181"   # optional: serve the ZooKeeper protocol
+//! [zk]                # optional; defaults shown in ZkKnobs
+//! tick_ms = 2000
+//! super_digest = "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
 //! ```
 
 use serde::Deserialize;
@@ -97,6 +102,53 @@ pub struct ServerConfig {
     pub initial_voters: Option<Vec<NodeId>>,
     #[serde(default)]
     pub engine: EngineKnobs,
+    /// Where to serve the ZooKeeper client protocol (none: not served).
+    #[serde(default)]
+    pub zk_listen: Option<SocketAddr>,
+    #[serde(default)]
+    pub zk: ZkKnobs,
+}
+
+/// The ZooKeeper front door's settings, named after ZooKeeper's own.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ZkKnobs {
+    /// ZooKeeper's tickTime: the unit of session timeouts.
+    pub tick_ms: u64,
+    /// Negotiated session timeouts are clamped to this range (ZooKeeper's
+    /// defaults: 2 and 20 ticks).
+    pub min_session_timeout_ms: Option<u64>,
+    pub max_session_timeout_ms: Option<u64>,
+    /// `super:<base64 sha1>` as zookeeper.DigestAuthenticationProvider.superDigest:
+    /// a client that adds this digest auth passes every ACL.
+    pub super_digest: Option<String>,
+    /// jute.maxbuffer: the largest request or reply body, in bytes.
+    pub max_buffer_bytes: usize,
+    /// Client connections served at once; more are closed at accept.
+    pub connections_max: usize,
+}
+
+impl Default for ZkKnobs {
+    fn default() -> Self {
+        ZkKnobs {
+            tick_ms: 2000,
+            min_session_timeout_ms: None,
+            max_session_timeout_ms: None,
+            super_digest: None,
+            max_buffer_bytes: 0xfffff,
+            connections_max: 10_000,
+        }
+    }
+}
+
+impl ZkKnobs {
+    pub fn min_session_timeout_ms(&self) -> u64 {
+        self.min_session_timeout_ms.unwrap_or(2 * self.tick_ms)
+    }
+
+    pub fn max_session_timeout_ms(&self) -> u64 {
+        self.max_session_timeout_ms.unwrap_or(20 * self.tick_ms)
+    }
 }
 
 impl ServerConfig {
@@ -146,6 +198,21 @@ impl ServerConfig {
         self.engine_config()
             .validate()
             .map_err(|e| ConfigError::Invalid(format!("[engine]: {e}")))?;
+        if self.zk.tick_ms == 0 {
+            return Err(ConfigError::Invalid("[zk] tick_ms must be positive".into()));
+        }
+        if self.zk.min_session_timeout_ms() > self.zk.max_session_timeout_ms() {
+            return Err(ConfigError::Invalid(
+                "[zk] min_session_timeout_ms is above max_session_timeout_ms".into(),
+            ));
+        }
+        if let Some(d) = &self.zk.super_digest {
+            if !d.contains(':') {
+                return Err(ConfigError::Invalid(
+                    "[zk] super_digest must look like `super:<base64 sha1>`".into(),
+                ));
+            }
+        }
         if self.engine.tick_ms == 0 {
             return Err(ConfigError::Invalid(
                 "[engine] tick_ms must be positive".into(),

@@ -11,8 +11,10 @@ mod disk;
 pub mod grpc;
 pub mod runtime;
 mod serve;
+pub mod state;
+pub mod zk;
 
 pub use serve::{serve, GRPC_MESSAGE_BYTES_MAX};
 
-pub use config::{ConfigError, EngineKnobs, Member, ServerConfig};
-pub use runtime::{start, NodeHandle, NodeStatus, Request, RunningNode, Stopped};
+pub use config::{ConfigError, EngineKnobs, Member, ServerConfig, ZkKnobs};
+pub use runtime::{start, NodeHandle, NodeStatus, Request, RunningNode, Stopped, ZkRequest};

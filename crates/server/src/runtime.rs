@@ -5,9 +5,11 @@
 
 use crate::config::ServerConfig;
 use crate::disk::{self, DiskEvent};
+use crate::state::ServiceState;
+use crate::zk::front::{ConnOut, ZkFront};
+use crate::zk::watches::ConnId;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
-use synod_kv::KvStore;
 use synod_net::{NetConfig, PeerTransport};
 use synod_paxos::{
     Action, Ballot, Command, Config, ConfigChange, Input, Node, NodeId, Outcome, Slot,
@@ -40,6 +42,34 @@ pub enum Request {
     },
     Status {
         reply: oneshot::Sender<NodeStatus>,
+    },
+    /// The ZooKeeper front door's traffic.
+    Zk(ZkRequest),
+}
+
+/// What a ZooKeeper connection task asks of the engine task.
+pub enum ZkRequest {
+    /// A client sent its ConnectRequest; the reply is the connection id or
+    /// why it is refused.
+    Open {
+        connect: synod_zkproto::ConnectRequest,
+        peer: std::net::SocketAddr,
+        out: ConnOut,
+        reply: oneshot::Sender<Result<ConnId, String>>,
+    },
+    Packet {
+        conn: ConnId,
+        xid: i32,
+        op: i32,
+        request: crate::zk::front::Pending,
+    },
+    Closed {
+        conn: ConnId,
+    },
+    /// A four-letter word's answer text.
+    FourLetter {
+        word: synod_zkproto::FourLetterWord,
+        reply: oneshot::Sender<String>,
     },
 }
 
@@ -95,6 +125,14 @@ impl NodeHandle {
     pub async fn status(&self) -> Result<NodeStatus, Stopped> {
         self.ask(|reply| Request::Status { reply }).await
     }
+
+    /// Sends a ZooKeeper front-door request without waiting for an answer.
+    pub async fn zk(&self, request: ZkRequest) -> Result<(), Stopped> {
+        self.requests
+            .send(Request::Zk(request))
+            .await
+            .map_err(|_| Stopped)
+    }
 }
 
 /// A started node: its handle, and the task to await for its exit.
@@ -147,7 +185,7 @@ pub async fn start(
         cfg.engine_config(),
         cfg.initial_config()?,
         durable,
-        KvStore::new(),
+        ServiceState::new(),
         seed,
         0,
     );
@@ -165,6 +203,8 @@ pub async fn start(
         next_id: 0,
         persisted: 0,
         requested: 0,
+        zk: ZkFront::new(cfg.zk.clone()),
+        cluster: cfg.members()?,
     };
     let tick = Duration::from_millis(cfg.engine.tick_ms);
     let task = tokio::spawn(driver.run(
@@ -183,7 +223,7 @@ pub async fn start(
 }
 
 struct Driver {
-    node: Node<KvStore>,
+    node: Node<ServiceState>,
     clock: Instant,
     transport: PeerTransport,
     disk_requests: mpsc::Sender<(u64, Vec<synod_paxos::Record>)>,
@@ -194,6 +234,8 @@ struct Driver {
     /// Highest persist id the disk confirmed, and the highest asked for.
     persisted: u64,
     requested: u64,
+    zk: ZkFront,
+    cluster: BTreeMap<NodeId, crate::config::Member>,
 }
 
 impl Driver {
@@ -235,7 +277,13 @@ impl Driver {
                 Some(request) = requests.recv() => self.on_request(request).await,
                 _ = ticker.tick() => {
                     tracing::trace!(node = self.node.id(), now = self.now_us(), role = self.node.role_name(), "tick");
-                    self.step(Input::Tick).await
+                    self.step(Input::Tick).await;
+                    let term = self.node.is_active_leader().then(|| {
+                        let b = self.node.promised();
+                        (b.round << 16) | (b.node & 0xffff)
+                    });
+                    self.zk.on_timer(term);
+                    self.step_proposals().await;
                 }
             }
         };
@@ -280,6 +328,7 @@ impl Driver {
                 self.reconfigs.insert(id, reply);
                 self.step(Input::Reconfigure { id, change }).await;
             }
+            Request::Zk(zk) => self.on_zk(zk).await,
             Request::Status { reply } => {
                 let n = &self.node;
                 let _ = reply.send(NodeStatus {
@@ -297,9 +346,62 @@ impl Driver {
         }
     }
 
+    async fn on_zk(&mut self, request: ZkRequest) {
+        match request {
+            ZkRequest::Open {
+                connect,
+                peer,
+                out,
+                reply,
+            } => {
+                let tree = &self.node.state_machine().tree;
+                let _ = reply.send(self.zk.open(tree, connect, peer, out));
+            }
+            ZkRequest::Packet {
+                conn,
+                xid,
+                op,
+                request,
+            } => {
+                let tree = &self.node.state_machine().tree;
+                self.zk.on_packet(tree, conn, xid, op, request);
+            }
+            ZkRequest::Closed { conn } => self.zk.on_closed(conn),
+            ZkRequest::FourLetter { word, reply } => {
+                let text = crate::zk::words::answer(word, &self.node, &self.zk, &self.cluster);
+                let _ = reply.send(text);
+            }
+        }
+        self.step_proposals().await;
+    }
+
+    /// Proposes what the front door queued (its replies may queue more).
+    async fn step_proposals(&mut self) {
+        loop {
+            let proposals = self.zk.take_proposals();
+            if proposals.is_empty() {
+                return;
+            }
+            for command in proposals {
+                self.step_once(Input::Propose(command)).await;
+            }
+        }
+    }
+
     async fn step(&mut self, input: Input) {
+        self.step_once(input).await;
+        self.step_proposals().await;
+    }
+
+    async fn step_once(&mut self, input: Input) {
         let now = self.now_us();
         let actions = self.node.step(now, input);
+        // Watch events go out before the replies of this step, so a client
+        // sees an event before it can read the change that fired it.
+        let triggers = self.node.state_machine_mut().tree.take_triggers();
+        if !triggers.is_empty() {
+            self.zk.on_triggers(triggers);
+        }
         for action in actions {
             self.execute(action).await;
         }
@@ -324,6 +426,10 @@ impl Driver {
                 seq,
                 outcome,
             } => {
+                let tree = &self.node.state_machine().tree;
+                if self.zk.on_reply(tree, client, seq, &outcome) {
+                    return;
+                }
                 if let Some(waiters) = self.writes.remove(&(client, seq)) {
                     for w in waiters {
                         let _ = w.send(outcome.clone());

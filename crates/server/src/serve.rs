@@ -49,6 +49,24 @@ pub async fn serve(
                 let _ = grpc_stop.wait_for(|s| *s).await;
             }),
     );
+    let zk = match cfg.zk_listen {
+        None => None,
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                anyhow::anyhow!("cannot listen for ZooKeeper clients on {addr}: {e}")
+            })?;
+            info!(node = cfg.node_id, zookeeper = %addr, "serving the ZooKeeper protocol");
+            let mut zk_stop = stop_rx.clone();
+            Some(tokio::spawn(crate::zk::conn::accept_loop(
+                listener,
+                running.handle.clone(),
+                cfg.zk.max_buffer_bytes,
+                async move {
+                    let _ = zk_stop.wait_for(|s| *s).await;
+                },
+            )))
+        }
+    };
     let mut node_task = running.task;
     tokio::select! {
         _ = shutdown => {
@@ -56,6 +74,9 @@ pub async fn serve(
             let _ = stop_tx.send(true);
             let node_result = (&mut node_task).await?;
             let _ = grpc.await;
+            if let Some(zk) = zk {
+                let _ = zk.await;
+            }
             node_result
         }
         result = &mut node_task => {

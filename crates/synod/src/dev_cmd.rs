@@ -19,6 +19,9 @@ pub struct DevArgs {
     /// First client (gRPC) port; nodes use this and the next two.
     #[arg(long, default_value_t = 8001)]
     client_port: u16,
+    /// First ZooKeeper-protocol port; nodes use this and the next two.
+    #[arg(long, default_value_t = 2181)]
+    zk_port: u16,
 }
 
 fn write_configs(args: &DevArgs) -> anyhow::Result<Vec<PathBuf>> {
@@ -38,10 +41,11 @@ fn write_configs(args: &DevArgs) -> anyhow::Result<Vec<PathBuf>> {
     for i in 0..3u16 {
         let id = i + 1;
         let text = format!(
-            "# Written by `synod dev`.\nnode_id = {id}\ncluster_id = 1\ndata_dir = \"{}\"\npeer_listen = \"127.0.0.1:{}\"\nclient_listen = \"127.0.0.1:{}\"\n\n{members}",
+            "# Written by `synod dev`.\nnode_id = {id}\ncluster_id = 1\ndata_dir = \"{}\"\npeer_listen = \"127.0.0.1:{}\"\nclient_listen = \"127.0.0.1:{}\"\nzk_listen = \"127.0.0.1:{}\"\n\n{members}",
             dir.join(format!("n{id}")).display(),
             args.peer_port + i,
-            args.client_port + i
+            args.client_port + i,
+            args.zk_port + i
         );
         let path = dir.join(format!("n{id}.toml"));
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
@@ -80,13 +84,20 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
     );
     for (i, e) in endpoints.iter().enumerate() {
         println!(
-            "  node {}: clients {e}, peers 127.0.0.1:{}",
+            "  node {}: ZooKeeper 127.0.0.1:{}, gRPC {e}, peers 127.0.0.1:{}",
             i + 1,
+            args.zk_port + i as u16,
             args.peer_port + i as u16
         );
     }
     println!();
     println!("Try, in another terminal:");
+    println!(
+        "  zkCli.sh -server 127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}",
+        args.zk_port,
+        args.zk_port + 1,
+        args.zk_port + 2
+    );
     println!("  synod kv put greeting hello");
     println!("  synod kv get greeting");
     println!("  synod status");

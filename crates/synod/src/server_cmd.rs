@@ -27,6 +27,9 @@ pub struct ServerArgs {
     /// Overrides `client_listen`.
     #[arg(long)]
     client_listen: Option<std::net::SocketAddr>,
+    /// Overrides `zk_listen`: serve the ZooKeeper protocol here.
+    #[arg(long)]
+    zk_listen: Option<std::net::SocketAddr>,
     /// Adds or replaces a member: `ID=PEER_ADDR,CLIENT_ADDR` (repeatable).
     #[arg(long = "member", value_parser = parse_member)]
     members: Vec<(u64, synod_server::Member)>,
@@ -94,6 +97,9 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     }
     if let Some(a) = args.peer_listen {
         cfg.peer_listen = a;
+    }
+    if let Some(a) = args.zk_listen {
+        cfg.zk_listen = Some(a);
     }
     if let Some(a) = args.client_listen {
         cfg.client_listen = a;

@@ -1,0 +1,49 @@
+//! synod-coord: the coordination state machine.
+//!
+//! This crate owns ZooKeeper's data model as a pure, deterministic state
+//! machine replicated through the Paxos log: the znode tree (persistent,
+//! ephemeral, sequential, container and TTL nodes, with ZooKeeper 3.8's
+//! Stat bookkeeping, path rules, error codes and their precedence), the
+//! session table (create, touch, close, expiry), ACLs (world, auth, digest,
+//! ip, super) and the zxid counter. Every replica applies the same
+//! `CoordOp`s in the same order and ends in the same state, snapshot and
+//! digest.
+//!
+//! It never does I/O, reads no clock, draws no randomness and iterates no
+//! hash map: all collections are BTreeMap/BTreeSet. Watches are not state:
+//! applies leave `Trigger`s for the front door to drain with
+//! `Tree::take_triggers` and match against its per-connection watches.
+//! Reads are plain methods (`get_data`, `get_children`, ...) that the front
+//! door calls on the engine task; `StateMachine::query` is unused.
+//!
+//! # Time
+//!
+//! Log time (`Tree::now_ms`) advances only when a `Tick` is applied: the
+//! leader's wall clock, never going backwards. Session expiry, container
+//! and TTL deletion are judged against log time, and so is every session
+//! refresh, so all replicas decide the same. A node's ctime and mtime are
+//! different: they come from the submitting server's clock carried in the
+//! `Batch`, as ZooKeeper's txn header time does, and are only reported,
+//! except that a TTL node's age is log time minus its mtime.
+//!
+//! # zxids
+//!
+//! One per applied transaction, from 1: each write of a Batch (failed ones
+//! too, as ZooKeeper logs error txns), a whole multi, a session create or
+//! close, each session expiry and each container or TTL deletion. Touch,
+//! Tick itself, sync and a dead session's writes consume none.
+
+pub mod acl;
+mod apply;
+mod machine;
+pub mod node;
+pub mod op;
+pub mod path;
+pub mod tree;
+pub mod types;
+mod write;
+
+pub use acl::digest_id;
+pub use op::{CoordOp, CoordReply, DecodeError, Write, WriteOutcome, WriteResult};
+pub use tree::{SessionInfo, Tree, Trigger};
+pub use types::{perms, Acl, CreateMode, ErrorCode, EventKind, Id, Stat};

@@ -1,0 +1,141 @@
+//! The operations that travel through the Paxos log and their replies.
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{Acl, CreateMode, ErrorCode, Id, Stat};
+
+/// A command for the coordination tree, chosen through the log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CoordOp {
+    /// A new session; the front door chose the password and negotiated the timeout.
+    CreateSession {
+        passwd: Vec<u8>,
+        timeout_ms: i32,
+        time_ms: i64,
+    },
+    /// Client asked to close; deletes its ephemerals (one zxid for the whole close).
+    CloseSession { session: i64 },
+    /// Keepalive from a server for sessions with activity since its last touch.
+    Touch { sessions: Vec<i64> },
+    /// The leader's clock (wall ms) and its term (ballot round): advances log time,
+    /// expires sessions, deletes empty containers and expired TTL nodes.
+    Tick { time_ms: i64, term: u64 },
+    /// One session's writes, applied in order; each consumes one zxid.
+    Batch {
+        session: i64,
+        auth: Vec<Id>,
+        time_ms: i64,
+        writes: Vec<Write>,
+    },
+}
+
+/// One client write.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Write {
+    /// `ttl_ms` is the TTL for the TTL modes; pass -1 for every other mode
+    /// (0 is tolerated as "no TTL" too).
+    Create {
+        path: String,
+        data: Vec<u8>,
+        acl: Vec<Acl>,
+        mode: CreateMode,
+        ttl_ms: i64,
+    },
+    Delete {
+        path: String,
+        version: i32,
+    },
+    SetData {
+        path: String,
+        data: Vec<u8>,
+        version: i32,
+    },
+    SetAcl {
+        path: String,
+        acl: Vec<Acl>,
+        version: i32,
+    },
+    Check {
+        path: String,
+        version: i32,
+    },
+    Multi(Vec<Write>),
+    /// ZooKeeper's sync: goes through the log so later reads on this server see everything before it.
+    Sync {
+        path: String,
+    },
+}
+
+/// The reply to a `CoordOp`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CoordReply {
+    Session {
+        id: i64,
+        passwd: Vec<u8>,
+        timeout_ms: i32,
+        zxid: i64,
+    },
+    Closed {
+        zxid: i64,
+    },
+    /// Touch, Tick.
+    Done,
+    /// One per write, same order.
+    Batch(Vec<WriteOutcome>),
+}
+
+/// The outcome of one write: the zxid it consumed (the current zxid for a
+/// write that consumed none) and its result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteOutcome {
+    pub zxid: i64,
+    pub result: Result<WriteResult, ErrorCode>,
+}
+
+/// A successful write's result.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum WriteResult {
+    /// The actual path (with sequential suffix).
+    Created {
+        path: String,
+        stat: Stat,
+    },
+    Deleted,
+    SetData {
+        stat: Stat,
+    },
+    SetAcl {
+        stat: Stat,
+    },
+    Checked,
+    /// All ops succeeded (results in order) or the index of the first failing op and its error.
+    Multi(Result<Vec<WriteResult>, (usize, ErrorCode)>),
+    Synced {
+        path: String,
+    },
+}
+
+/// A log entry or reply could not be decoded.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot decode coordination message: {0}")]
+pub struct DecodeError(pub String);
+
+impl CoordOp {
+    pub fn encode(&self) -> Vec<u8> {
+        bincode::serialize(self).expect("CoordOp serializes")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        bincode::deserialize(bytes).map_err(|e| DecodeError(e.to_string()))
+    }
+}
+
+impl CoordReply {
+    pub fn encode(&self) -> Vec<u8> {
+        bincode::serialize(self).expect("CoordReply serializes")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
+        bincode::deserialize(bytes).map_err(|e| DecodeError(e.to_string()))
+    }
+}

@@ -1,0 +1,354 @@
+//! Client writes: ZooKeeper's PrepRequestProcessor checks, in its order,
+//! followed by DataTree's changes. Every change records how to undo it so a
+//! failing multi can leave the tree exactly as it found it.
+
+use crate::acl;
+use crate::node::{self, NodeStat, OwnerKind, Znode};
+use crate::op::{Write, WriteResult};
+use crate::path;
+use crate::tree::{Tree, Trigger};
+use crate::types::{perms, Acl, CreateMode, ErrorCode, EventKind, Id};
+
+/// Everything a write needs besides its own fields.
+pub(crate) struct Ctx<'a> {
+    pub session: i64,
+    pub auth: &'a [Id],
+    pub time_ms: i64,
+    pub zxid: i64,
+}
+
+/// How to take back one change.
+pub(crate) enum Undo {
+    /// A node was created under `parent`, whose stat was `parent_stat`.
+    Created {
+        path: String,
+        parent: String,
+        parent_stat: NodeStat,
+    },
+    /// A node was deleted from under `parent`, whose stat was `parent_stat`.
+    Deleted {
+        path: String,
+        node: Znode,
+        parent: String,
+        parent_stat: NodeStat,
+    },
+    DataSet {
+        path: String,
+        data: Vec<u8>,
+        stat: NodeStat,
+    },
+    AclSet {
+        path: String,
+        acl: Vec<Acl>,
+        stat: NodeStat,
+    },
+}
+
+impl Tree {
+    /// Applies one write (which may be a multi) at `ctx.zxid`, pushing its
+    /// triggers to `triggers` and its undo records to `undo`.
+    pub(crate) fn apply_write(
+        &mut self,
+        ctx: &Ctx,
+        w: &Write,
+        undo: &mut Vec<Undo>,
+        triggers: &mut Vec<Trigger>,
+    ) -> Result<WriteResult, ErrorCode> {
+        match w {
+            Write::Create {
+                path,
+                data,
+                acl,
+                mode,
+                ttl_ms,
+            } => self.create(ctx, path, data, acl, *mode, *ttl_ms, undo, triggers),
+            Write::Delete { path, version } => self.delete(ctx, path, *version, undo, triggers),
+            Write::SetData {
+                path,
+                data,
+                version,
+            } => self.set_data(ctx, path, data, *version, undo, triggers),
+            Write::SetAcl { path, acl, version } => self.set_acl(ctx, path, acl, *version, undo),
+            Write::Check { path, version } => self.check_version(ctx, path, *version),
+            Write::Multi(ops) => Ok(WriteResult::Multi(self.multi(ctx, ops, undo, triggers))),
+            // Sync never reaches here from a Batch (it consumes no zxid);
+            // inside a multi it is not an allowed op.
+            Write::Sync { .. } => Err(ErrorCode::BadArguments),
+        }
+    }
+
+    /// Applies every op or none; later ops see earlier ops' effects.
+    fn multi(
+        &mut self,
+        ctx: &Ctx,
+        ops: &[Write],
+        undo: &mut Vec<Undo>,
+        triggers: &mut Vec<Trigger>,
+    ) -> Result<Vec<WriteResult>, (usize, ErrorCode)> {
+        let mut mine = Vec::new();
+        let mut fired = Vec::new();
+        let mut results = Vec::with_capacity(ops.len());
+        for (i, op) in ops.iter().enumerate() {
+            let r = match op {
+                Write::Multi(_) | Write::Sync { .. } => Err(ErrorCode::BadArguments),
+                _ => self.apply_write(ctx, op, &mut mine, &mut fired),
+            };
+            match r {
+                Ok(r) => results.push(r),
+                Err(e) => {
+                    self.rollback(mine);
+                    return Err((i, e));
+                }
+            }
+        }
+        undo.append(&mut mine);
+        triggers.append(&mut fired);
+        Ok(results)
+    }
+
+    /// Takes back changes, newest first.
+    pub(crate) fn rollback(&mut self, undo: Vec<Undo>) {
+        for u in undo.into_iter().rev() {
+            match u {
+                Undo::Created {
+                    path,
+                    parent,
+                    parent_stat,
+                } => {
+                    self.remove_node(&path);
+                    let (_, child) = path::split(&path);
+                    let p = self.node_mut(&parent).expect("parent of an undone create");
+                    p.children.remove(child);
+                    p.stat = parent_stat;
+                }
+                Undo::Deleted {
+                    path,
+                    node,
+                    parent,
+                    parent_stat,
+                } => {
+                    let (_, child) = path::split(&path);
+                    let p = self.node_mut(&parent).expect("parent of an undone delete");
+                    p.children.insert(child.to_string());
+                    p.stat = parent_stat;
+                    self.insert_node(path, node);
+                }
+                Undo::DataSet { path, data, stat } => {
+                    self.replace_data(&path, data);
+                    self.node_mut(&path).expect("undone setData").stat = stat;
+                }
+                Undo::AclSet { path, acl, stat } => {
+                    let n = self.node_mut(&path).expect("undone setACL");
+                    n.acl = acl;
+                    n.stat = stat;
+                }
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn create(
+        &mut self,
+        ctx: &Ctx,
+        path: &str,
+        data: &[u8],
+        acl: &[Acl],
+        mode: CreateMode,
+        ttl_ms: i64,
+        undo: &mut Vec<Undo>,
+        triggers: &mut Vec<Trigger>,
+    ) -> Result<WriteResult, ErrorCode> {
+        let owner = owner_for(mode, ttl_ms, ctx.session)?;
+        let parent_path = path::parent_for_create(path)?;
+        let acl = acl::fixup(acl, ctx.auth)?;
+        let parent = self.node(parent_path).ok_or(ErrorCode::NoNode)?;
+        acl::check(&parent.acl, perms::CREATE, ctx.auth)?;
+        let full = if mode.is_sequential() {
+            format!("{path}{:010}", parent.stat.cversion)
+        } else {
+            path.to_string()
+        };
+        path::validate_path(&full)?;
+        if self.node(&full).is_some() {
+            return Err(ErrorCode::NodeExists);
+        }
+        if parent.owner_kind() == OwnerKind::Session {
+            return Err(ErrorCode::NoChildrenForEphemerals);
+        }
+
+        let parent_key = path::key(parent_path).to_string();
+        let (_, child) = path::split(&full);
+        let p = self.node_mut(&parent_key).expect("parent checked above");
+        let parent_stat = p.stat.clone();
+        p.children.insert(child.to_string());
+        p.stat.cversion = p.stat.cversion.wrapping_add(1);
+        p.stat.pzxid = ctx.zxid;
+        let n = Znode::new(
+            data.to_vec(),
+            acl,
+            NodeStat::created(ctx.zxid, ctx.time_ms, owner),
+        );
+        let stat = n.client_stat();
+        self.insert_node(full.clone(), n);
+        undo.push(Undo::Created {
+            path: full.clone(),
+            parent: parent_key.clone(),
+            parent_stat,
+        });
+        triggers.push(node_trigger(&full, EventKind::Created, ctx.zxid));
+        triggers.push(node_trigger(
+            &parent_key,
+            EventKind::ChildrenChanged,
+            ctx.zxid,
+        ));
+        Ok(WriteResult::Created { path: full, stat })
+    }
+
+    fn delete(
+        &mut self,
+        ctx: &Ctx,
+        path: &str,
+        version: i32,
+        undo: &mut Vec<Undo>,
+        triggers: &mut Vec<Trigger>,
+    ) -> Result<WriteResult, ErrorCode> {
+        let parent_path = path::parent_for_delete(path)?;
+        let parent = self.node(parent_path).ok_or(ErrorCode::NoNode)?;
+        acl::check(&parent.acl, perms::DELETE, ctx.auth)?;
+        let n = self.node(path).ok_or(ErrorCode::NoNode)?;
+        check_version(n.stat.version, version)?;
+        if !n.children.is_empty() {
+            return Err(ErrorCode::NotEmpty);
+        }
+        self.remove_child(path, ctx.zxid, undo, triggers);
+        Ok(WriteResult::Deleted)
+    }
+
+    /// Deletes a childless node (DataTree.deleteNode): the parent loses
+    /// the child and its pzxid moves up; its stored cversion does not move
+    /// (the reported one does, through numChildren).
+    pub(crate) fn remove_child(
+        &mut self,
+        path: &str,
+        zxid: i64,
+        undo: &mut Vec<Undo>,
+        triggers: &mut Vec<Trigger>,
+    ) {
+        let (parent_path, child) = path::split(path);
+        let parent_key = path::key(parent_path).to_string();
+        let p = self.node_mut(&parent_key).expect("a node's parent exists");
+        let parent_stat = p.stat.clone();
+        p.children.remove(child);
+        p.stat.pzxid = p.stat.pzxid.max(zxid);
+        let node = self.remove_node(path);
+        assert!(node.children.is_empty(), "deleted a node with children");
+        undo.push(Undo::Deleted {
+            path: path.to_string(),
+            node,
+            parent: parent_key.clone(),
+            parent_stat,
+        });
+        triggers.push(node_trigger(path, EventKind::Deleted, zxid));
+        triggers.push(node_trigger(&parent_key, EventKind::ChildrenChanged, zxid));
+    }
+
+    fn set_data(
+        &mut self,
+        ctx: &Ctx,
+        path: &str,
+        data: &[u8],
+        version: i32,
+        undo: &mut Vec<Undo>,
+        triggers: &mut Vec<Trigger>,
+    ) -> Result<WriteResult, ErrorCode> {
+        path::validate_path(path)?;
+        let n = self.node(path).ok_or(ErrorCode::NoNode)?;
+        acl::check(&n.acl, perms::WRITE, ctx.auth)?;
+        let new_version = check_version(n.stat.version, version)?;
+        let old_data = self.replace_data(path, data.to_vec());
+        let n = self.node_mut(path).expect("checked above");
+        let old_stat = n.stat.clone();
+        n.stat.version = new_version;
+        n.stat.mtime = ctx.time_ms;
+        n.stat.mzxid = ctx.zxid;
+        let stat = n.client_stat();
+        undo.push(Undo::DataSet {
+            path: path.to_string(),
+            data: old_data,
+            stat: old_stat,
+        });
+        triggers.push(node_trigger(path, EventKind::DataChanged, ctx.zxid));
+        Ok(WriteResult::SetData { stat })
+    }
+
+    fn set_acl(
+        &mut self,
+        ctx: &Ctx,
+        path: &str,
+        acl: &[Acl],
+        version: i32,
+        undo: &mut Vec<Undo>,
+    ) -> Result<WriteResult, ErrorCode> {
+        path::validate_path(path)?;
+        let acl = acl::fixup(acl, ctx.auth)?;
+        let n = self.node(path).ok_or(ErrorCode::NoNode)?;
+        acl::check(&n.acl, perms::ADMIN, ctx.auth)?;
+        let new_aversion = check_version(n.stat.aversion, version)?;
+        let n = self.node_mut(path).expect("checked above");
+        let old_stat = n.stat.clone();
+        n.stat.aversion = new_aversion;
+        let old_acl = std::mem::replace(&mut n.acl, acl);
+        let stat = n.client_stat();
+        undo.push(Undo::AclSet {
+            path: path.to_string(),
+            acl: old_acl,
+            stat: old_stat,
+        });
+        Ok(WriteResult::SetAcl { stat })
+    }
+
+    fn check_version(&self, ctx: &Ctx, path: &str, version: i32) -> Result<WriteResult, ErrorCode> {
+        path::validate_path(path)?;
+        let n = self.node(path).ok_or(ErrorCode::NoNode)?;
+        acl::check(&n.acl, perms::READ, ctx.auth)?;
+        check_version(n.stat.version, version)?;
+        Ok(WriteResult::Checked)
+    }
+}
+
+/// The stored owner of a new node, after ZooKeeper's TTL validation
+/// (EphemeralType.validateTTL): TTL modes need 0 < ttl <= max; other modes
+/// must not carry a TTL. ZooKeeper's plain create passes -1; we also take 0
+/// as "no TTL" so a front door that defaults the field to 0 still works.
+fn owner_for(mode: CreateMode, ttl_ms: i64, session: i64) -> Result<i64, ErrorCode> {
+    if mode.is_ttl() {
+        return node::ttl_owner(ttl_ms).ok_or(ErrorCode::BadArguments);
+    }
+    if ttl_ms > 0 {
+        return Err(ErrorCode::BadArguments);
+    }
+    Ok(if mode.is_container() {
+        node::CONTAINER_OWNER
+    } else if mode.is_ephemeral() {
+        session
+    } else {
+        0
+    })
+}
+
+/// checkAndIncVersion: -1 matches any version; the new version wraps as a
+/// Java int does.
+fn check_version(current: i32, expected: i32) -> Result<i32, ErrorCode> {
+    if expected != -1 && expected != current {
+        return Err(ErrorCode::BadVersion);
+    }
+    Ok(current.wrapping_add(1))
+}
+
+pub(crate) fn node_trigger(path: &str, kind: EventKind, zxid: i64) -> Trigger {
+    Trigger::Node {
+        path: path.to_string(),
+        kind,
+        zxid,
+    }
+}

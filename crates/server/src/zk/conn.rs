@@ -1,0 +1,228 @@
+//! One ZooKeeper client connection's I/O: framing, the handshake, and
+//! moving requests to the engine task and replies back. It decides nothing
+//! about the protocol's meaning (that is `front`), and a malformed frame
+//! ends only this connection, with the reason logged.
+
+use super::front::{ConnOut, Outgoing, Pending};
+use crate::runtime::{NodeHandle, ZkRequest};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use synod_zkproto as wire;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, Notify};
+use tracing::{debug, info, warn};
+
+/// Requests a connection may have unanswered; reading pauses beyond it
+/// (ZooKeeper's globalOutstandingLimit, per connection).
+const IN_FLIGHT_MAX: usize = 1000;
+/// A client must complete its handshake within this.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Accepts ZooKeeper clients until `stop` resolves.
+pub async fn accept_loop(
+    listener: TcpListener,
+    node: NodeHandle,
+    max_buffer: usize,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    let _ = stream.set_nodelay(true);
+                    let node = node.clone();
+                    tokio::spawn(async move {
+                        if let Err(reason) = serve(stream, peer, node, max_buffer).await {
+                            info!(%peer, "ZooKeeper connection closed: {reason}");
+                        }
+                    });
+                }
+                Err(e) => {
+                    warn!("accepting a ZooKeeper client failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+}
+
+async fn serve(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    node: NodeHandle,
+    max_buffer: usize,
+) -> Result<(), String> {
+    let mut head = [0u8; 4];
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.read_exact(&mut head))
+        .await
+        .map_err(|_| "no handshake within 10 s".to_string())?
+        .map_err(|e| format!("closed before the handshake: {e}"))?;
+    if let Some(word) = wire::four_letter_word(head) {
+        let (tx, rx) = oneshot::channel();
+        node.zk(ZkRequest::FourLetter { word, reply: tx })
+            .await
+            .map_err(|e| e.to_string())?;
+        let text = rx.await.map_err(|_| "the node stopped".to_string())?;
+        let _ = stream.write_all(text.as_bytes()).await;
+        let _ = stream.shutdown().await;
+        return Ok(());
+    }
+    let len = i32::from_be_bytes(head);
+    if len <= 0 || len as usize > max_buffer {
+        return Err(format!(
+            "the first frame claims {len} bytes, not a ConnectRequest (limit {max_buffer})"
+        ));
+    }
+    let mut body = vec![0u8; len as usize];
+    tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.read_exact(&mut body))
+        .await
+        .map_err(|_| "no handshake within 10 s".to_string())?
+        .map_err(|e| format!("closed during the handshake: {e}"))?;
+    let connect = wire::decode_connect_request(&body)
+        .map_err(|e| format!("malformed ConnectRequest: {e}"))?;
+
+    let (tx, rx) = mpsc::unbounded_channel();
+    let queued_bytes = Arc::new(AtomicUsize::new(0));
+    let out = ConnOut {
+        tx,
+        queued_bytes: queued_bytes.clone(),
+    };
+    let (reply_tx, reply_rx) = oneshot::channel();
+    node.zk(ZkRequest::Open {
+        connect,
+        peer,
+        out,
+        reply: reply_tx,
+    })
+    .await
+    .map_err(|e| e.to_string())?;
+    let conn = reply_rx
+        .await
+        .map_err(|_| "the node stopped".to_string())?
+        .map_err(|reason| format!("refused: {reason}"))?;
+
+    let (reader, writer) = stream.into_split();
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let drained = Arc::new(Notify::new());
+    let writing = tokio::spawn(write_loop(
+        writer,
+        rx,
+        queued_bytes,
+        in_flight.clone(),
+        drained.clone(),
+    ));
+    let mut writing = writing;
+    // Whichever half ends first ends the connection: the client hung up or
+    // sent garbage, or the server closed it (expiry, a slow reader).
+    let result = tokio::select! {
+        r = read_loop(reader, conn, &node, max_buffer, in_flight, drained) => r,
+        w = &mut writing => w.unwrap_or_else(|e| Err(e.to_string())),
+    };
+    let _ = node.zk(ZkRequest::Closed { conn }).await;
+    writing.abort();
+    result
+}
+
+async fn read_loop(
+    mut reader: tokio::net::tcp::OwnedReadHalf,
+    conn: u64,
+    node: &NodeHandle,
+    max_buffer: usize,
+    in_flight: Arc<AtomicUsize>,
+    drained: Arc<Notify>,
+) -> Result<(), String> {
+    let mut frames = wire::FrameDecoder::new(max_buffer);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        while in_flight.load(Ordering::Acquire) >= IN_FLIGHT_MAX {
+            drained.notified().await;
+        }
+        let n = match reader.read(&mut buf).await {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) => return Err(format!("read failed: {e}")),
+        };
+        frames.push(&buf[..n]);
+        loop {
+            let body = match frames.pop() {
+                Ok(Some(body)) => body,
+                Ok(None) => break,
+                Err(e) => {
+                    warn!(conn, "closing a ZooKeeper connection: {e}");
+                    return Err(format!("bad frame: {e}"));
+                }
+            };
+            let (header, request) = match wire::decode_request(&body) {
+                Ok((header, request)) => (header, Pending::Request(request)),
+                Err(e) => match unserved(&body) {
+                    // SASL and reconfig are answered Unimplemented; the
+                    // connection goes on.
+                    Some(header) => (header, Pending::Refuse(wire::err::UNIMPLEMENTED)),
+                    None => {
+                        warn!(conn, "closing a ZooKeeper connection: {e}");
+                        return Err(format!("malformed request: {e}"));
+                    }
+                },
+            };
+            in_flight.fetch_add(1, Ordering::AcqRel);
+            node.zk(ZkRequest::Packet {
+                conn,
+                xid: header.xid,
+                op: header.op,
+                request,
+            })
+            .await
+            .map_err(|e| e.to_string())?;
+        }
+    }
+}
+
+async fn write_loop(
+    writer: tokio::net::tcp::OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Outgoing>,
+    queued_bytes: Arc<AtomicUsize>,
+    in_flight: Arc<AtomicUsize>,
+    drained: Arc<Notify>,
+) -> Result<(), String> {
+    let mut writer = BufWriter::with_capacity(64 * 1024, writer);
+    while let Some(item) = rx.recv().await {
+        let mut next = Some(item);
+        // Coalesce everything already queued into one socket write.
+        while let Some(item) = next.take() {
+            match item {
+                Outgoing::Reply(bytes) => {
+                    queued_bytes.fetch_sub(bytes.len(), Ordering::Relaxed);
+                    writer.write_all(&bytes).await.map_err(|e| e.to_string())?;
+                    if in_flight.fetch_sub(1, Ordering::AcqRel) <= IN_FLIGHT_MAX {
+                        drained.notify_one();
+                    }
+                }
+                Outgoing::Frame(bytes) => {
+                    queued_bytes.fetch_sub(bytes.len(), Ordering::Relaxed);
+                    writer.write_all(&bytes).await.map_err(|e| e.to_string())?;
+                }
+                Outgoing::Close(reason) => {
+                    let _ = writer.flush().await;
+                    let _ = writer.shutdown().await;
+                    debug!("closing a ZooKeeper connection: {reason}");
+                    return Err(reason);
+                }
+            }
+            next = rx.try_recv().ok();
+        }
+        writer.flush().await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// The header of a well-formed request for an opcode synod does not serve.
+fn unserved(body: &[u8]) -> Option<wire::RequestHeader> {
+    let xid = i32::from_be_bytes(body.get(0..4)?.try_into().ok()?);
+    let op = i32::from_be_bytes(body.get(4..8)?.try_into().ok()?);
+    matches!(op, wire::op::SASL | wire::op::RECONFIG).then_some(wire::RequestHeader { xid, op })
+}

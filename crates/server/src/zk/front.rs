@@ -1,0 +1,973 @@
+//! The ZooKeeper front door's engine-side half: it lives on the engine
+//! task, next to the state machine, so that everything a connection is sent
+//! (replies and watch events) is produced in the order the state changed.
+//!
+//! Per connection, requests are handled strictly in arrival order. Reads
+//! are answered from this server's applied state at once; consecutive
+//! writes are gathered into one `Batch` command and proposed through the
+//! log (a follower forwards it to the leader); requests behind a write wait
+//! until this server has applied it. So a session reads its own writes, its
+//! replies come back in request order, and a watch event is queued before
+//! any reply that could show the change that fired it.
+
+use super::convert::{self, Shape};
+use super::watches::{ConnId, WatchKind, WatcherType, Watches};
+use crate::config::ZkKnobs;
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use synod_coord::{CoordOp, CoordReply, ErrorCode, Id, Tree, Trigger};
+use synod_paxos::{Command, Outcome};
+use synod_zkproto as wire;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+/// Writes gathered into one log command at most.
+const BATCH_WRITES_MAX: usize = 256;
+/// Bytes of replies and events queued for a connection that does not read
+/// them; beyond this the connection is closed.
+pub const OUT_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// How often this server tells the log which sessions were active.
+const TOUCH_INTERVAL: Duration = Duration::from_millis(1000);
+/// How often the leader advances log time (session expiry, TTLs).
+const TICK_INTERVAL: Duration = Duration::from_millis(500);
+/// A keepalive command not answered within this is given up on.
+const HOUSEKEEPING_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// What the connection task is sent.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// A reply to a request (counts against the in-flight limit).
+    Reply(Vec<u8>),
+    /// A watch event or the connect response.
+    Frame(Vec<u8>),
+    /// Send what is queued, then close, logging the reason.
+    Close(String),
+}
+
+/// The sending half handed to the engine task for one connection.
+#[derive(Clone)]
+pub struct ConnOut {
+    pub tx: mpsc::UnboundedSender<Outgoing>,
+    /// Bytes queued and not yet written to the socket.
+    pub queued_bytes: Arc<AtomicUsize>,
+}
+
+impl ConnOut {
+    fn send(&self, item: Outgoing) -> bool {
+        let len = match &item {
+            Outgoing::Reply(b) | Outgoing::Frame(b) => b.len(),
+            Outgoing::Close(_) => 0,
+        };
+        if self.queued_bytes.fetch_add(len, Ordering::Relaxed) + len > OUT_BYTES_MAX {
+            let _ = self.tx.send(Outgoing::Close(format!(
+                "the client does not read: more than {OUT_BYTES_MAX} bytes queued"
+            )));
+            return false;
+        }
+        self.tx.send(item).is_ok()
+    }
+}
+
+/// A request waiting its turn on a connection.
+#[derive(Debug)]
+pub enum Pending {
+    Request(wire::Request),
+    /// Answered with this error code when its turn comes (an opcode synod
+    /// does not serve, such as SASL or reconfig).
+    Refuse(i32),
+}
+
+/// Writes on their way through the log for one connection.
+enum InFlight {
+    CreateSession { passwd: Vec<u8> },
+    Batch { requests: Vec<(i32, Shape)> },
+    Close { xid: i32 },
+}
+
+struct Conn {
+    peer: SocketAddr,
+    out: ConnOut,
+    /// Whether the client's ConnectRequest carried the readOnly byte.
+    read_only_field: bool,
+    session: Option<i64>,
+    timeout_ms: i32,
+    auth: Vec<Id>,
+    /// The connection's identity for exactly-once commands.
+    client: u64,
+    seq: u64,
+    queue: VecDeque<(i32, i32, Pending)>,
+    in_flight: Option<InFlight>,
+    opened: Instant,
+    received: u64,
+    sent: u64,
+    last_zxid: i64,
+}
+
+/// The watches a reconnecting client asks to have back (SetWatches and
+/// SetWatches2 alike).
+struct SetWatches {
+    relative_zxid: i64,
+    data: Vec<String>,
+    exist: Vec<String>,
+    child: Vec<String>,
+    persistent: Vec<String>,
+    persistent_recursive: Vec<String>,
+}
+
+/// Counters for the four-letter words.
+#[derive(Default)]
+pub struct FrontStats {
+    pub received: u64,
+    pub sent: u64,
+    pub connections_total: u64,
+}
+
+pub struct ZkFront {
+    pub knobs: ZkKnobs,
+    conns: HashMap<ConnId, Conn>,
+    pub watches: Watches,
+    next_conn: ConnId,
+    /// (client, seq) of proposed writes -> the connection waiting.
+    proposed: HashMap<(u64, u64), ConnId>,
+    proposals: Vec<Command>,
+    touched: BTreeSet<i64>,
+    last_touch: Instant,
+    touch_client: u64,
+    touch_seq: u64,
+    touch_pending: Option<(u64, Instant)>,
+    last_tick: Instant,
+    tick_client: u64,
+    tick_seq: u64,
+    pub stats: FrontStats,
+    pub started: Instant,
+}
+
+fn random_u64() -> u64 {
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).expect("the OS random source works");
+    u64::from_le_bytes(b) | 1
+}
+
+fn random_passwd() -> Vec<u8> {
+    let mut b = vec![0u8; 16];
+    getrandom::fill(&mut b).expect("the OS random source works");
+    b
+}
+
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+impl ZkFront {
+    pub fn new(knobs: ZkKnobs) -> Self {
+        let now = Instant::now();
+        ZkFront {
+            knobs,
+            conns: HashMap::new(),
+            watches: Watches::default(),
+            next_conn: 1,
+            proposed: HashMap::new(),
+            proposals: Vec::new(),
+            touched: BTreeSet::new(),
+            last_touch: now,
+            touch_client: random_u64(),
+            touch_seq: 0,
+            touch_pending: None,
+            last_tick: now,
+            tick_client: random_u64(),
+            tick_seq: 0,
+            stats: FrontStats::default(),
+            started: now,
+        }
+    }
+
+    /// Commands to propose through the log, produced since the last call.
+    pub fn take_proposals(&mut self) -> Vec<Command> {
+        std::mem::take(&mut self.proposals)
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    fn propose(&mut self, conn: ConnId, op: &CoordOp) {
+        let c = self
+            .conns
+            .get_mut(&conn)
+            .expect("proposing for a live connection");
+        c.seq += 1;
+        let command = Command {
+            client: c.client,
+            seq: c.seq,
+            op: crate::state::coord_op(op),
+        };
+        self.proposed.insert((c.client, c.seq), conn);
+        self.proposals.push(command);
+    }
+
+    // ---- connections ----
+
+    /// A client completed its ConnectRequest. Returns the connection id, or
+    /// the reason to refuse it (the socket is then closed unanswered, and
+    /// the client tries another server).
+    pub fn open(
+        &mut self,
+        tree: &Tree,
+        connect: wire::ConnectRequest,
+        peer: SocketAddr,
+        out: ConnOut,
+    ) -> Result<ConnId, String> {
+        if connect.last_zxid_seen > tree.last_zxid() {
+            return Err(format!(
+                "the client has seen zxid {:#x} but this server has only applied {:#x}",
+                connect.last_zxid_seen,
+                tree.last_zxid()
+            ));
+        }
+        if self.conns.len() >= self.knobs.connections_max {
+            return Err(format!(
+                "{} connections are open, the limit ([zk] connections_max)",
+                self.conns.len()
+            ));
+        }
+        let id = self.next_conn;
+        self.next_conn += 1;
+        self.stats.connections_total += 1;
+        let min = self.knobs.min_session_timeout_ms() as i64;
+        let max = self.knobs.max_session_timeout_ms() as i64;
+        let timeout_ms = (connect.timeout_ms as i64).clamp(min, max) as i32;
+        let mut conn = Conn {
+            peer,
+            out,
+            read_only_field: connect.read_only.is_some(),
+            session: None,
+            timeout_ms,
+            auth: vec![Id {
+                scheme: "ip".into(),
+                id: peer.ip().to_string(),
+            }],
+            client: random_u64(),
+            seq: 0,
+            queue: VecDeque::new(),
+            in_flight: None,
+            opened: Instant::now(),
+            received: 0,
+            sent: 0,
+            last_zxid: tree.last_zxid(),
+        };
+        if connect.session_id == 0 {
+            let passwd = random_passwd();
+            conn.in_flight = Some(InFlight::CreateSession {
+                passwd: passwd.clone(),
+            });
+            self.conns.insert(id, conn);
+            self.propose(
+                id,
+                &CoordOp::CreateSession {
+                    passwd,
+                    timeout_ms,
+                    time_ms: wall_ms(),
+                },
+            );
+            return Ok(id);
+        }
+        let known = tree
+            .session(connect.session_id)
+            .filter(|s| s.passwd == connect.passwd);
+        match known {
+            Some(info) => {
+                // A session lives on one connection: an older one on this
+                // server is stale (the client moved on).
+                let stale: Vec<ConnId> = self
+                    .conns
+                    .iter()
+                    .filter(|(_, c)| c.session == Some(connect.session_id))
+                    .map(|(id, _)| *id)
+                    .collect();
+                for s in stale {
+                    self.close(s, "the session reconnected on a new connection");
+                }
+                conn.session = Some(connect.session_id);
+                conn.timeout_ms = info.timeout_ms;
+                self.touched.insert(connect.session_id);
+                let response = wire::ConnectResponse {
+                    protocol_version: 0,
+                    timeout_ms: info.timeout_ms,
+                    session_id: connect.session_id,
+                    passwd: connect.passwd.clone(),
+                    read_only: conn.read_only_field.then_some(false),
+                };
+                conn.out
+                    .send(Outgoing::Frame(wire::encode_connect_response(&response)));
+                self.conns.insert(id, conn);
+            }
+            None => {
+                // ZooKeeper's answer to an unknown or expired session: the
+                // client reports Expired and starts over.
+                let response = wire::ConnectResponse {
+                    protocol_version: 0,
+                    timeout_ms: 0,
+                    session_id: 0,
+                    passwd: vec![0; 16],
+                    read_only: conn.read_only_field.then_some(false),
+                };
+                conn.out
+                    .send(Outgoing::Frame(wire::encode_connect_response(&response)));
+                conn.out.send(Outgoing::Close(format!(
+                    "session {:#x} is unknown or expired",
+                    connect.session_id
+                )));
+            }
+        }
+        Ok(id)
+    }
+
+    /// The socket closed (or the connection task ended).
+    pub fn on_closed(&mut self, conn: ConnId) {
+        if self.conns.remove(&conn).is_some() {
+            self.watches.drop_conn(conn);
+        }
+    }
+
+    fn close(&mut self, conn: ConnId, reason: &str) {
+        if let Some(c) = self.conns.remove(&conn) {
+            c.out.send(Outgoing::Close(reason.to_string()));
+            self.watches.drop_conn(conn);
+        }
+    }
+
+    // ---- requests ----
+
+    pub fn on_packet(&mut self, tree: &Tree, conn: ConnId, xid: i32, op: i32, req: Pending) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.received += 1;
+        self.stats.received += 1;
+        if let Some(s) = c.session {
+            self.touched.insert(s);
+        }
+        c.queue.push_back((xid, op, req));
+        self.pump(tree, conn);
+    }
+
+    /// Handles queued requests in order until one must wait for the log.
+    fn pump(&mut self, tree: &Tree, conn: ConnId) {
+        loop {
+            let Some(c) = self.conns.get_mut(&conn) else {
+                return;
+            };
+            if c.in_flight.is_some() {
+                return;
+            }
+            let Some((xid, op, pending)) = c.queue.pop_front() else {
+                return;
+            };
+            let req = match pending {
+                Pending::Refuse(code) => {
+                    let zxid = tree.last_zxid();
+                    self.send_reply(conn, xid, zxid, code, None);
+                    continue;
+                }
+                Pending::Request(req) => req,
+            };
+            if convert::is_write(&req) {
+                c.queue.push_front((xid, op, Pending::Request(req)));
+                self.start_batch(tree, conn);
+                continue;
+            }
+            if matches!(req, wire::Request::CloseSession) {
+                let Some(session) = c.session else {
+                    self.close(conn, "closeSession before the session existed");
+                    return;
+                };
+                c.in_flight = Some(InFlight::Close { xid });
+                self.propose(conn, &CoordOp::CloseSession { session });
+                return;
+            }
+            self.read(tree, conn, xid, op, req);
+        }
+    }
+
+    /// Gathers the writes at the head of the queue into one command, or
+    /// answers the head at once when the tree would refuse it anyway.
+    fn start_batch(&mut self, tree: &Tree, conn: ConnId) {
+        let mut writes = Vec::new();
+        let mut requests = Vec::new();
+        while writes.len() < BATCH_WRITES_MAX {
+            let c = self.conns.get_mut(&conn).expect("live connection");
+            let Some((xid, _, Pending::Request(req))) = c.queue.front() else {
+                break;
+            };
+            if !convert::is_write(req) {
+                break;
+            }
+            let xid = *xid;
+            match convert::to_write(req) {
+                Ok((write, shape)) => {
+                    c.queue.pop_front();
+                    writes.push(write);
+                    requests.push((xid, shape));
+                }
+                Err(code) if writes.is_empty() => {
+                    // Nothing waits ahead of it: answer now, in order.
+                    c.queue.pop_front();
+                    let zxid = tree.last_zxid();
+                    self.send_reply(conn, xid, zxid, code.code(), None);
+                    return;
+                }
+                // Answered when its turn comes, after the batch ahead.
+                Err(_) => break,
+            }
+        }
+        if writes.is_empty() {
+            return;
+        }
+        let c = self.conns.get_mut(&conn).expect("live connection");
+        let Some(session) = c.session else {
+            self.close(conn, "a write before the session existed");
+            return;
+        };
+        let op = CoordOp::Batch {
+            session,
+            auth: c.auth.clone(),
+            time_ms: wall_ms(),
+            writes,
+        };
+        c.in_flight = Some(InFlight::Batch { requests });
+        self.propose(conn, &op);
+    }
+
+    fn send_reply(
+        &mut self,
+        conn: ConnId,
+        xid: i32,
+        zxid: i64,
+        err: i32,
+        body: Option<&wire::Response>,
+    ) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let header = wire::ReplyHeader { xid, zxid, err };
+        let frame = if err == 0 {
+            wire::encode_reply(&header, body)
+        } else {
+            wire::encode_reply(&header, None)
+        };
+        if frame.len() > self.knobs.max_buffer_bytes + 1024 {
+            // The client would refuse it and drop the connection; tell it
+            // plainly instead.
+            warn!(
+                conn,
+                bytes = frame.len(),
+                "a reply exceeds jute.maxbuffer; closing the connection"
+            );
+            self.close(conn, "a reply exceeded jute.maxbuffer");
+            return;
+        }
+        c.sent += 1;
+        c.last_zxid = c.last_zxid.max(zxid);
+        self.stats.sent += 1;
+        if !c.out.send(Outgoing::Reply(frame)) {
+            self.close(conn, "the client does not read its replies");
+        }
+    }
+
+    /// Answers a request that does not change replicated state.
+    fn read(&mut self, tree: &Tree, conn: ConnId, xid: i32, op: i32, req: wire::Request) {
+        use wire::Request as R;
+        let zxid = tree.last_zxid();
+        let c = self.conns.get(&conn).expect("live connection");
+        let auth = c.auth.clone();
+        let session = c.session;
+        let result: Result<wire::Response, i32> = match req {
+            R::Ping => Ok(wire::Response::Empty),
+            R::Exists { path, watch } => match tree.exists_checked(&path, &auth) {
+                Err(e) => Err(e.code()),
+                Ok(Some(stat)) => {
+                    if watch {
+                        self.watches.add(conn, &path, WatchKind::Data);
+                    }
+                    Ok(wire::Response::Stat {
+                        stat: convert::stat(&stat),
+                    })
+                }
+                Ok(None) => {
+                    if watch && convert::valid_path(&path) {
+                        self.watches.add(conn, &path, WatchKind::Exist);
+                    }
+                    Err(ErrorCode::NoNode.code())
+                }
+            },
+            R::GetData { path, watch } => tree
+                .get_data(&path, &auth)
+                .map(|(data, stat)| {
+                    if watch {
+                        self.watches.add(conn, &path, WatchKind::Data);
+                    }
+                    wire::Response::GetData {
+                        data,
+                        stat: convert::stat(&stat),
+                    }
+                })
+                .map_err(|e| e.code()),
+            R::GetChildren { path, watch } => tree
+                .get_children(&path, &auth)
+                .map(|(children, _)| {
+                    if watch {
+                        self.watches.add(conn, &path, WatchKind::Child);
+                    }
+                    wire::Response::GetChildren { children }
+                })
+                .map_err(|e| e.code()),
+            R::GetChildren2 { path, watch } => tree
+                .get_children(&path, &auth)
+                .map(|(children, stat)| {
+                    if watch {
+                        self.watches.add(conn, &path, WatchKind::Child);
+                    }
+                    wire::Response::GetChildren2 {
+                        children,
+                        stat: convert::stat(&stat),
+                    }
+                })
+                .map_err(|e| e.code()),
+            R::GetAcl { path } => tree
+                .get_acl(&path, &auth)
+                .map(|(acl, stat)| wire::Response::GetAcl {
+                    acl: acl.iter().map(convert::acl_to_wire).collect(),
+                    stat: convert::stat(&stat),
+                })
+                .map_err(|e| e.code()),
+            R::GetEphemerals { prefix_path } => Ok(wire::Response::GetEphemerals {
+                paths: session.map_or_else(Vec::new, |s| tree.ephemerals(s, &prefix_path)),
+            }),
+            R::GetAllChildrenNumber { path } => tree
+                .all_children_number_checked(&path, &auth)
+                .map(|n| wire::Response::AllChildrenNumber { n })
+                .map_err(|e| e.code()),
+            R::AddWatch { path, mode } => {
+                let kind = match mode {
+                    0 => Some(WatchKind::Persistent),
+                    1 => Some(WatchKind::PersistentRecursive),
+                    _ => None,
+                };
+                match kind {
+                    Some(kind) if convert::valid_path(&path) => {
+                        self.watches.add(conn, &path, kind);
+                        Ok(wire::Response::Empty)
+                    }
+                    _ => Err(ErrorCode::BadArguments.code()),
+                }
+            }
+            R::CheckWatches { path, watcher_type } | R::RemoveWatches { path, watcher_type } => {
+                let remove = op == wire::op::REMOVE_WATCHES;
+                match WatcherType::from_code(watcher_type) {
+                    None => Err(ErrorCode::BadArguments.code()),
+                    Some(which) => {
+                        let had = if remove {
+                            self.watches.remove(conn, &path, which)
+                        } else {
+                            self.watches.has(conn, &path, which)
+                        };
+                        if had {
+                            Ok(wire::Response::Empty)
+                        } else {
+                            Err(wire::err::NO_WATCHER)
+                        }
+                    }
+                }
+            }
+            R::SetWatches {
+                relative_zxid,
+                data,
+                exist,
+                child,
+            } => {
+                let sw = SetWatches {
+                    relative_zxid,
+                    data,
+                    exist,
+                    child,
+                    persistent: Vec::new(),
+                    persistent_recursive: Vec::new(),
+                };
+                self.set_watches(tree, conn, sw);
+                Ok(wire::Response::Empty)
+            }
+            R::SetWatches2 {
+                relative_zxid,
+                data,
+                exist,
+                child,
+                persistent,
+                persistent_recursive,
+            } => {
+                let sw = SetWatches {
+                    relative_zxid,
+                    data,
+                    exist,
+                    child,
+                    persistent,
+                    persistent_recursive,
+                };
+                self.set_watches(tree, conn, sw);
+                Ok(wire::Response::Empty)
+            }
+            R::Auth {
+                scheme,
+                auth: bytes,
+                ..
+            } => return self.add_auth(tree, conn, xid, &scheme, &bytes),
+            R::WhoAmI => Ok(wire::Response::WhoAmI(
+                auth.iter()
+                    .filter(|id| id.scheme != "super")
+                    .map(|id| wire::ClientInfo {
+                        auth_scheme: id.scheme.clone(),
+                        user: id.id.clone(),
+                    })
+                    .collect(),
+            )),
+            R::MultiRead(ops) => Ok(wire::Response::MultiRead(
+                ops.into_iter()
+                    .map(|sub| self.multi_read_one(tree, conn, &auth, sub))
+                    .collect(),
+            )),
+            other => {
+                debug!(conn, ?other, "a write reached the read path");
+                Err(ErrorCode::SystemError.code())
+            }
+        };
+        match result {
+            Ok(body) => self.send_reply(conn, xid, zxid, 0, Some(&body)),
+            Err(code) => self.send_reply(conn, xid, zxid, code, None),
+        }
+    }
+
+    fn multi_read_one(
+        &mut self,
+        tree: &Tree,
+        conn: ConnId,
+        auth: &[Id],
+        sub: wire::Request,
+    ) -> wire::MultiReadResult {
+        match sub {
+            wire::Request::GetData { path, watch } => match tree.get_data(&path, auth) {
+                Ok((data, stat)) => {
+                    if watch {
+                        self.watches.add(conn, &path, WatchKind::Data);
+                    }
+                    wire::MultiReadResult::GetData {
+                        data,
+                        stat: convert::stat(&stat),
+                    }
+                }
+                Err(e) => wire::MultiReadResult::Error { err: e.code() },
+            },
+            wire::Request::GetChildren { path, watch } => match tree.get_children(&path, auth) {
+                Ok((children, _)) => {
+                    if watch {
+                        self.watches.add(conn, &path, WatchKind::Child);
+                    }
+                    wire::MultiReadResult::GetChildren { children }
+                }
+                Err(e) => wire::MultiReadResult::Error { err: e.code() },
+            },
+            _ => wire::MultiReadResult::Error {
+                err: ErrorCode::Unimplemented.code(),
+            },
+        }
+    }
+
+    /// Re-arms a reconnecting client's watches; what changed since the
+    /// zxid it last saw fires at once (ZooKeeper's DataTree.setWatches).
+    fn set_watches(&mut self, tree: &Tree, conn: ConnId, sw: SetWatches) {
+        use synod_coord::EventKind as E;
+        let rel = sw.relative_zxid;
+        let mut fire = Vec::new();
+        for path in sw.data {
+            match tree.exists(&path) {
+                None => fire.push((E::Deleted, path)),
+                Some(stat) if stat.mzxid > rel => fire.push((E::DataChanged, path)),
+                Some(_) => self.watches.add(conn, &path, WatchKind::Data),
+            }
+        }
+        for path in sw.exist {
+            match tree.exists(&path) {
+                Some(_) => fire.push((E::Created, path)),
+                None => self.watches.add(conn, &path, WatchKind::Exist),
+            }
+        }
+        for path in sw.child {
+            match tree.exists(&path) {
+                None => fire.push((E::Deleted, path)),
+                Some(stat) if stat.pzxid > rel => fire.push((E::ChildrenChanged, path)),
+                Some(_) => self.watches.add(conn, &path, WatchKind::Child),
+            }
+        }
+        for path in sw.persistent {
+            self.watches.add(conn, &path, WatchKind::Persistent);
+        }
+        for path in sw.persistent_recursive {
+            self.watches
+                .add(conn, &path, WatchKind::PersistentRecursive);
+        }
+        for (kind, path) in fire {
+            self.send_event(conn, kind, &path);
+        }
+    }
+
+    fn add_auth(&mut self, tree: &Tree, conn: ConnId, xid: i32, scheme: &str, bytes: &[u8]) {
+        let zxid = tree.last_zxid();
+        let id = match (scheme, std::str::from_utf8(bytes)) {
+            ("digest", Ok(text)) if text.contains(':') => Some(Id {
+                scheme: "digest".into(),
+                id: synod_coord::digest_id(text),
+            }),
+            _ => None,
+        };
+        let Some(id) = id else {
+            // ZooKeeper answers AuthFailed and closes the connection.
+            self.send_reply(conn, xid, zxid, ErrorCode::AuthFailed.code(), None);
+            self.close(
+                conn,
+                &format!("authentication with scheme `{scheme}` failed"),
+            );
+            return;
+        };
+        let is_super = self
+            .knobs
+            .super_digest
+            .as_deref()
+            .is_some_and(|d| d == id.id);
+        let c = self.conns.get_mut(&conn).expect("live connection");
+        if !c.auth.contains(&id) {
+            c.auth.push(id);
+        }
+        if is_super {
+            let s = Id {
+                scheme: "super".into(),
+                id: String::new(),
+            };
+            if !c.auth.contains(&s) {
+                c.auth.push(s);
+            }
+        }
+        self.send_reply(conn, xid, zxid, 0, Some(&wire::Response::Empty));
+    }
+
+    fn send_event(&mut self, conn: ConnId, kind: synod_coord::EventKind, path: &str) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let event = wire::WatcherEvent {
+            event_type: convert::event_type(kind),
+            state: wire::keeper_state::SYNC_CONNECTED,
+            path: path.to_string(),
+        };
+        if !c
+            .out
+            .send(Outgoing::Frame(wire::encode_watch_event(&event)))
+        {
+            self.close(conn, "the client does not read its events");
+        }
+    }
+
+    // ---- the log's answers ----
+
+    /// A command this server proposed was applied here (or refused).
+    /// Returns false when the command was not the front door's.
+    pub fn on_reply(&mut self, tree: &Tree, client: u64, seq: u64, outcome: &Outcome) -> bool {
+        if let Some((c, _)) = self.touch_pending {
+            if c == client && self.touch_seq == seq {
+                self.touch_pending = None;
+                return true;
+            }
+        }
+        if client == self.touch_client || client == self.tick_client {
+            return true;
+        }
+        let Some(conn) = self.proposed.remove(&(client, seq)) else {
+            return false;
+        };
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return true;
+        };
+        let Some(in_flight) = c.in_flight.take() else {
+            return true;
+        };
+        let reply = match outcome {
+            Outcome::Ok(bytes) => match CoordReply::decode(bytes) {
+                Ok(r) => r,
+                Err(e) => {
+                    warn!(conn, "undecodable reply from the state machine: {e}");
+                    self.close(conn, "internal error");
+                    return true;
+                }
+            },
+            other => {
+                // Busy, or an exactly-once refusal: the outcome of the
+                // writes is unknown to the client, as after a lost
+                // connection, so that is what it gets.
+                info!(
+                    conn,
+                    ?other,
+                    "a write was not accepted; closing the connection"
+                );
+                self.close(conn, "the cluster could not take the write");
+                return true;
+            }
+        };
+        match (in_flight, reply) {
+            (
+                InFlight::CreateSession { passwd },
+                CoordReply::Session {
+                    id,
+                    timeout_ms,
+                    zxid,
+                    ..
+                },
+            ) => {
+                c.session = Some(id);
+                c.timeout_ms = timeout_ms;
+                c.last_zxid = zxid;
+                let response = wire::ConnectResponse {
+                    protocol_version: 0,
+                    timeout_ms,
+                    session_id: id,
+                    passwd,
+                    read_only: c.read_only_field.then_some(false),
+                };
+                c.out
+                    .send(Outgoing::Frame(wire::encode_connect_response(&response)));
+                self.touched.insert(id);
+            }
+            (InFlight::Batch { requests }, CoordReply::Batch(outcomes)) => {
+                for ((xid, shape), outcome) in requests.into_iter().zip(outcomes) {
+                    match convert::write_reply(shape, outcome.result) {
+                        Ok(body) => self.send_reply(conn, xid, outcome.zxid, 0, Some(&body)),
+                        Err(code) => self.send_reply(conn, xid, outcome.zxid, code, None),
+                    }
+                }
+            }
+            (InFlight::Close { xid }, CoordReply::Closed { zxid }) => {
+                self.send_reply(conn, xid, zxid, 0, Some(&wire::Response::Empty));
+                self.close(conn, "the client closed its session");
+                return true;
+            }
+            (_, reply) => {
+                warn!(conn, ?reply, "a reply that does not match the request");
+                self.close(conn, "internal error");
+                return true;
+            }
+        }
+        self.pump(tree, conn);
+        true
+    }
+
+    /// What the state machine changed, in apply order: watch events, and
+    /// the connections of sessions that ended.
+    pub fn on_triggers(&mut self, triggers: Vec<Trigger>) {
+        for t in triggers {
+            match t {
+                Trigger::Node { path, kind, .. } => {
+                    for fired in self.watches.trigger(&path, kind) {
+                        self.send_event(fired.conn, fired.kind, &fired.path);
+                    }
+                }
+                Trigger::SessionClosed { session, .. } => {
+                    let gone: Vec<ConnId> = self
+                        .conns
+                        .iter()
+                        .filter(|(_, c)| {
+                            c.session == Some(session)
+                                && !matches!(c.in_flight, Some(InFlight::Close { .. }))
+                        })
+                        .map(|(id, _)| *id)
+                        .collect();
+                    for conn in gone {
+                        self.close(conn, "the session expired");
+                    }
+                    self.touched.remove(&session);
+                }
+            }
+        }
+    }
+
+    // ---- keepalives and log time ----
+
+    /// Called on every engine tick: tells the log which sessions were
+    /// active, and on the leader advances log time.
+    pub fn on_timer(&mut self, leader_term: Option<u64>) {
+        let now = Instant::now();
+        if let Some((_, sent)) = self.touch_pending {
+            if now.duration_since(sent) > HOUSEKEEPING_TIMEOUT {
+                self.touch_pending = None;
+            }
+        }
+        if self.touch_pending.is_none()
+            && !self.touched.is_empty()
+            && now.duration_since(self.last_touch) >= TOUCH_INTERVAL
+        {
+            self.last_touch = now;
+            let sessions: Vec<i64> = std::mem::take(&mut self.touched).into_iter().collect();
+            self.touch_seq += 1;
+            self.touch_pending = Some((self.touch_client, now));
+            self.proposals.push(Command {
+                client: self.touch_client,
+                seq: self.touch_seq,
+                op: crate::state::coord_op(&CoordOp::Touch { sessions }),
+            });
+        }
+        if let Some(term) = leader_term {
+            if now.duration_since(self.last_tick) >= TICK_INTERVAL {
+                self.last_tick = now;
+                self.tick_seq += 1;
+                self.proposals.push(Command {
+                    client: self.tick_client,
+                    seq: self.tick_seq,
+                    op: crate::state::coord_op(&CoordOp::Tick {
+                        time_ms: wall_ms(),
+                        term,
+                    }),
+                });
+            }
+        }
+    }
+
+    /// One line per connection, as ZooKeeper's `cons`.
+    pub fn describe_connections(&self) -> String {
+        let mut out = String::new();
+        let mut ids: Vec<&ConnId> = self.conns.keys().collect();
+        ids.sort();
+        for id in ids {
+            let c = &self.conns[id];
+            out.push_str(&format!(
+                " /{}[1](queued={},recved={},sent={},sid={:#x},lzxid={:#x},to={},age_ms={})\n",
+                c.peer,
+                c.queue.len(),
+                c.received,
+                c.sent,
+                c.session.unwrap_or(0),
+                c.last_zxid,
+                c.timeout_ms,
+                c.opened.elapsed().as_millis()
+            ));
+        }
+        out
+    }
+
+    /// Requests waiting behind writes, over all connections.
+    pub fn outstanding(&self) -> usize {
+        self.conns
+            .values()
+            .map(|c| c.queue.len() + usize::from(c.in_flight.is_some()))
+            .sum()
+    }
+}

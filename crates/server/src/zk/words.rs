@@ -1,0 +1,115 @@
+//! Four-letter words: the plain-text status commands ZooKeeper answers on
+//! its client port (`echo srvr | nc localhost 2181`). Monitoring scripts and
+//! client test harnesses parse these, so the field names and layout follow
+//! ZooKeeper 3.8's.
+
+use super::front::ZkFront;
+use crate::config::Member;
+use crate::state::ServiceState;
+use std::collections::BTreeMap;
+use synod_paxos::{Node, NodeId};
+use synod_zkproto::FourLetterWord as W;
+
+/// The version string clients and harnesses read (kazoo's reads it from
+/// `envi` to decide which features to test).
+pub const VERSION: &str = "3.8.0-synod-0.1.0, built on synod";
+
+fn mode(node: &Node<ServiceState>) -> &'static str {
+    if node.is_leader() {
+        "leader"
+    } else {
+        "follower"
+    }
+}
+
+fn srvr(node: &Node<ServiceState>, zk: &ZkFront) -> String {
+    let tree = &node.state_machine().tree;
+    format!(
+        "Zookeeper version: {VERSION}\nLatency min/avg/max: 0/0.0/0\nReceived: {}\nSent: {}\nConnections: {}\nOutstanding: {}\nZxid: {:#x}\nMode: {}\nNode count: {}\n",
+        zk.stats.received,
+        zk.stats.sent,
+        zk.connection_count(),
+        zk.outstanding(),
+        tree.last_zxid(),
+        mode(node),
+        tree.node_count()
+    )
+}
+
+pub fn answer(
+    word: W,
+    node: &Node<ServiceState>,
+    zk: &ZkFront,
+    members: &BTreeMap<NodeId, Member>,
+) -> String {
+    let tree = &node.state_machine().tree;
+    match word {
+        W::Ruok => "imok".into(),
+        W::Isro => "rw".into(),
+        W::Srvr => srvr(node, zk),
+        W::Stat => {
+            let s = srvr(node, zk);
+            let (head, tail) = s.split_once("Latency").unwrap_or((&s, ""));
+            format!(
+                "{head}Clients:\n{}\nLatency{tail}",
+                zk.describe_connections()
+            )
+        }
+        W::Cons => zk.describe_connections() + "\n",
+        W::Wchs => format!(
+            "{} connections watching {} paths\nTotal watches:{}\n",
+            zk.watches.connections(),
+            zk.watches.paths(),
+            zk.watches.total()
+        ),
+        W::Envi => format!(
+            "Environment:\nzookeeper.version={VERSION}\nhost.name=localhost\nos.name={}\nos.arch={}\nuser.dir={}\n",
+            std::env::consts::OS,
+            std::env::consts::ARCH,
+            std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_default()
+        ),
+        W::Conf => {
+            let mut out = format!(
+                "tickTime={}\nminSessionTimeout={}\nmaxSessionTimeout={}\nserverId={}\n",
+                zk.knobs.tick_ms,
+                zk.knobs.min_session_timeout_ms(),
+                zk.knobs.max_session_timeout_ms(),
+                node.id()
+            );
+            for (id, m) in members {
+                out.push_str(&format!("server.{id}={}\n", m.peer));
+            }
+            out
+        }
+        W::Mntr => {
+            let lines = [
+                ("zk_version", VERSION.to_string()),
+                ("zk_server_state", mode(node).to_string()),
+                ("zk_avg_latency", "0".into()),
+                ("zk_packets_received", zk.stats.received.to_string()),
+                ("zk_packets_sent", zk.stats.sent.to_string()),
+                ("zk_num_alive_connections", zk.connection_count().to_string()),
+                ("zk_outstanding_requests", zk.outstanding().to_string()),
+                ("zk_znode_count", tree.node_count().to_string()),
+                ("zk_watch_count", zk.watches.total().to_string()),
+                ("zk_ephemerals_count", tree.ephemeral_count().to_string()),
+                ("zk_approximate_data_size", tree.data_bytes().to_string()),
+                ("zk_global_sessions", tree.session_count().to_string()),
+                ("zk_last_zxid", tree.last_zxid().to_string()),
+                ("synod_commit_slot", node.commit().to_string()),
+                ("synod_applied_slot", node.applied().to_string()),
+                ("synod_snapshot_slot", node.snapshot_slot().to_string()),
+                (
+                    "synod_leader",
+                    node.leader().map_or("none".into(), |l| l.to_string()),
+                ),
+            ];
+            let mut out = String::new();
+            for (k, v) in lines {
+                out.push_str(&format!("{k}\t{v}\n"));
+            }
+            out
+        }
+        other => format!("{other:?} is not served by synod\n"),
+    }
+}
