@@ -6,8 +6,8 @@
 use crate::config::ServerConfig;
 use crate::disk::{self, DiskEvent};
 use crate::state::ServiceState;
-use crate::zk::front::{ConnOut, ZkFront};
-use crate::zk::watches::ConnId;
+use crate::zk::conn::ConnOut;
+use synod_front::{ConnId, Outgoing, ZkFront, ZkLimits};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 use synod_net::{NetConfig, PeerTransport};
@@ -61,7 +61,7 @@ pub enum ZkRequest {
         conn: ConnId,
         xid: i32,
         op: i32,
-        request: crate::zk::front::Pending,
+        request: synod_front::Pending,
     },
     Closed {
         conn: ConnId,
@@ -203,7 +203,18 @@ pub async fn start(
         next_id: 0,
         persisted: 0,
         requested: 0,
-        zk: ZkFront::new(cfg.zk.clone()),
+        zk: ZkFront::new(
+            ZkLimits {
+                min_session_timeout_ms: cfg.zk.min_session_timeout_ms(),
+                max_session_timeout_ms: cfg.zk.max_session_timeout_ms(),
+                super_digest: cfg.zk.super_digest.clone(),
+                max_buffer_bytes: cfg.zk.max_buffer_bytes,
+                connections_max: cfg.zk.connections_max,
+            },
+            seed.rotate_left(32),
+        ),
+        zk_conns: HashMap::new(),
+        zk_knobs: cfg.zk.clone(),
         cluster: cfg.members()?,
     };
     let tick = Duration::from_millis(cfg.engine.tick_ms);
@@ -235,6 +246,9 @@ struct Driver {
     persisted: u64,
     requested: u64,
     zk: ZkFront,
+    /// Where each ZooKeeper connection's frames go.
+    zk_conns: HashMap<ConnId, ConnOut>,
+    zk_knobs: crate::config::ZkKnobs,
     cluster: BTreeMap<NodeId, crate::config::Member>,
 }
 
@@ -282,8 +296,10 @@ impl Driver {
                         let b = self.node.promised();
                         (b.round << 16) | (b.node & 0xffff)
                     });
+                    self.set_zk_clock();
                     self.zk.on_timer(term);
                     self.step_proposals().await;
+                    self.flush_zk();
                 }
             }
         };
@@ -346,7 +362,40 @@ impl Driver {
         }
     }
 
+    fn set_zk_clock(&mut self) {
+        let wall_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        self.zk.set_clock(self.now_us() / 1000, wall_ms);
+    }
+
+    /// Hands the front door's frames to their connections, in order.
+    fn flush_zk(&mut self) {
+        loop {
+            let output = self.zk.take_output();
+            if output.is_empty() {
+                return;
+            }
+            for (conn, item) in output {
+                let closing = matches!(item, Outgoing::Close(_));
+                let Some(out) = self.zk_conns.get(&conn) else {
+                    continue;
+                };
+                if !out.send(item) {
+                    let _ = out.tx.send(Outgoing::Close(
+                        "the client does not read what it is sent".into(),
+                    ));
+                    self.zk_conns.remove(&conn);
+                    self.zk.on_closed(conn);
+                } else if closing {
+                    self.zk_conns.remove(&conn);
+                }
+            }
+        }
+    }
+
     async fn on_zk(&mut self, request: ZkRequest) {
+        self.set_zk_clock();
         match request {
             ZkRequest::Open {
                 connect,
@@ -355,7 +404,13 @@ impl Driver {
                 reply,
             } => {
                 let tree = &self.node.state_machine().tree;
-                let _ = reply.send(self.zk.open(tree, connect, peer, out));
+                let mut passwd = vec![0u8; 16];
+                getrandom::fill(&mut passwd).expect("the OS random source works");
+                let opened = self.zk.open(tree, connect, peer, passwd);
+                if let Ok(conn) = opened {
+                    self.zk_conns.insert(conn, out);
+                }
+                let _ = reply.send(opened);
             }
             ZkRequest::Packet {
                 conn,
@@ -366,13 +421,23 @@ impl Driver {
                 let tree = &self.node.state_machine().tree;
                 self.zk.on_packet(tree, conn, xid, op, request);
             }
-            ZkRequest::Closed { conn } => self.zk.on_closed(conn),
+            ZkRequest::Closed { conn } => {
+                self.zk_conns.remove(&conn);
+                self.zk.on_closed(conn);
+            }
             ZkRequest::FourLetter { word, reply } => {
-                let text = crate::zk::words::answer(word, &self.node, &self.zk, &self.cluster);
+                let text = crate::zk::words::answer(
+                    word,
+                    &self.node,
+                    &self.zk,
+                    &self.zk_knobs,
+                    &self.cluster,
+                );
                 let _ = reply.send(text);
             }
         }
         self.step_proposals().await;
+        self.flush_zk();
     }
 
     /// Proposes what the front door queued (its replies may queue more).
@@ -389,8 +454,10 @@ impl Driver {
     }
 
     async fn step(&mut self, input: Input) {
+        self.set_zk_clock();
         self.step_once(input).await;
         self.step_proposals().await;
+        self.flush_zk();
     }
 
     async fn step_once(&mut self, input: Input) {

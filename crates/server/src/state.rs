@@ -7,8 +7,7 @@ use synod_coord::Tree;
 use synod_kv::KvStore;
 use synod_paxos::{RestoreError, StateMachine};
 
-/// First byte of every coordination operation in the log.
-pub const COORD_TAG: u8 = 0xC0;
+pub use synod_front::front::{coord_command as coord_op, COORD_TAG};
 
 /// Snapshot format version of the pair.
 const SNAPSHOT_VERSION: u8 = 1;
@@ -26,13 +25,6 @@ impl ServiceState {
             tree: Tree::new(),
         }
     }
-}
-
-/// Wraps an encoded coordination operation for the log.
-pub fn coord_op(op: &synod_coord::CoordOp) -> Vec<u8> {
-    let mut out = vec![COORD_TAG];
-    out.extend_from_slice(&op.encode());
-    out
 }
 
 impl StateMachine for ServiceState {

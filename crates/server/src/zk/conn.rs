@@ -3,7 +3,7 @@
 //! about the protocol's meaning (that is `front`), and a malformed frame
 //! ends only this connection, with the reason logged.
 
-use super::front::{ConnOut, Outgoing, Pending};
+use synod_front::{Outgoing, Pending};
 use crate::runtime::{NodeHandle, ZkRequest};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -14,6 +14,33 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, Notify};
 use tracing::{debug, info, warn};
+
+/// Bytes of replies and events queued for a connection that does not read
+/// them; beyond this the connection is closed.
+pub const OUT_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// The sending half the engine task holds for one connection.
+#[derive(Clone)]
+pub struct ConnOut {
+    pub tx: mpsc::UnboundedSender<Outgoing>,
+    /// Bytes queued and not yet written to the socket.
+    pub queued_bytes: Arc<AtomicUsize>,
+}
+
+impl ConnOut {
+    /// Queues a frame; false when the connection is gone or its client
+    /// stopped reading (then it must be closed).
+    pub fn send(&self, item: Outgoing) -> bool {
+        let len = match &item {
+            Outgoing::Reply(b) | Outgoing::Frame(b) => b.len(),
+            Outgoing::Close(_) => 0,
+        };
+        if self.queued_bytes.fetch_add(len, Ordering::Relaxed) + len > OUT_BYTES_MAX {
+            return false;
+        }
+        self.tx.send(item).is_ok()
+    }
+}
 
 /// Requests a connection may have unanswered; reading pauses beyond it
 /// (ZooKeeper's globalOutstandingLimit, per connection).

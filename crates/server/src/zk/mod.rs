@@ -1,11 +1,8 @@
 //! The ZooKeeper client protocol front door: kazoo, zkCli, Curator and the
 //! C client talk to synod through it unchanged. `conn` does each
-//! connection's I/O, `front` (on the engine task) gives requests their
-//! meaning against the coordination tree, `watches` is the per-server watch
-//! table, `words` the four-letter status commands.
+//! connection's I/O; the protocol's meaning lives in the pure synod-front
+//! crate, driven from the engine task; `words` answers the four-letter
+//! status commands.
 
 pub mod conn;
-pub mod convert;
-pub mod front;
-pub mod watches;
 pub mod words;

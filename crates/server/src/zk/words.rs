@@ -3,8 +3,8 @@
 //! client test harnesses parse these, so the field names and layout follow
 //! ZooKeeper 3.8's.
 
-use super::front::ZkFront;
-use crate::config::Member;
+use crate::config::{Member, ZkKnobs};
+use synod_front::ZkFront;
 use crate::state::ServiceState;
 use std::collections::BTreeMap;
 use synod_paxos::{Node, NodeId};
@@ -40,6 +40,7 @@ pub fn answer(
     word: W,
     node: &Node<ServiceState>,
     zk: &ZkFront,
+    knobs: &ZkKnobs,
     members: &BTreeMap<NodeId, Member>,
 ) -> String {
     let tree = &node.state_machine().tree;
@@ -71,9 +72,9 @@ pub fn answer(
         W::Conf => {
             let mut out = format!(
                 "tickTime={}\nminSessionTimeout={}\nmaxSessionTimeout={}\nserverId={}\n",
-                zk.knobs.tick_ms,
-                zk.knobs.min_session_timeout_ms(),
-                zk.knobs.max_session_timeout_ms(),
+                knobs.tick_ms,
+                knobs.min_session_timeout_ms(),
+                knobs.max_session_timeout_ms(),
                 node.id()
             );
             for (id, m) in members {

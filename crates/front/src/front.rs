@@ -10,34 +10,39 @@
 //! replies come back in request order, and a watch event is queued before
 //! any reply that could show the change that fired it.
 
-use super::convert::{self, Shape};
-use super::watches::{ConnId, WatchKind, WatcherType, Watches};
-use crate::config::ZkKnobs;
-use std::collections::{BTreeSet, HashMap, VecDeque};
+use crate::convert::{self, Shape};
+use crate::watches::{ConnId, WatchKind, WatcherType, Watches};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
 use synod_coord::{CoordOp, CoordReply, ErrorCode, Id, Tree, Trigger};
-use synod_paxos::{Command, Outcome};
+use synod_paxos::{Command, Outcome, Rng};
 use synod_zkproto as wire;
-use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 /// Writes gathered into one log command at most.
 const BATCH_WRITES_MAX: usize = 256;
-/// Bytes of replies and events queued for a connection that does not read
-/// them; beyond this the connection is closed.
-pub const OUT_BYTES_MAX: usize = 64 * 1024 * 1024;
 /// How often this server tells the log which sessions were active.
-const TOUCH_INTERVAL: Duration = Duration::from_millis(1000);
+const TOUCH_INTERVAL_MS: u64 = 1000;
 /// How often the leader advances log time (session expiry, TTLs).
-const TICK_INTERVAL: Duration = Duration::from_millis(500);
+const TICK_INTERVAL_MS: u64 = 500;
 /// A keepalive command not answered within this is given up on.
-const HOUSEKEEPING_TIMEOUT: Duration = Duration::from_secs(5);
+const HOUSEKEEPING_TIMEOUT_MS: u64 = 5000;
 
-/// What the connection task is sent.
-#[derive(Debug)]
+/// The front door's limits and session settings.
+#[derive(Clone, Debug)]
+pub struct ZkLimits {
+    pub min_session_timeout_ms: u64,
+    pub max_session_timeout_ms: u64,
+    /// `super:<base64 sha1>`: a client that adds this digest passes every ACL.
+    pub super_digest: Option<String>,
+    /// jute.maxbuffer.
+    pub max_buffer_bytes: usize,
+    pub connections_max: usize,
+}
+
+/// What a connection is sent.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outgoing {
     /// A reply to a request (counts against the in-flight limit).
     Reply(Vec<u8>),
@@ -45,30 +50,6 @@ pub enum Outgoing {
     Frame(Vec<u8>),
     /// Send what is queued, then close, logging the reason.
     Close(String),
-}
-
-/// The sending half handed to the engine task for one connection.
-#[derive(Clone)]
-pub struct ConnOut {
-    pub tx: mpsc::UnboundedSender<Outgoing>,
-    /// Bytes queued and not yet written to the socket.
-    pub queued_bytes: Arc<AtomicUsize>,
-}
-
-impl ConnOut {
-    fn send(&self, item: Outgoing) -> bool {
-        let len = match &item {
-            Outgoing::Reply(b) | Outgoing::Frame(b) => b.len(),
-            Outgoing::Close(_) => 0,
-        };
-        if self.queued_bytes.fetch_add(len, Ordering::Relaxed) + len > OUT_BYTES_MAX {
-            let _ = self.tx.send(Outgoing::Close(format!(
-                "the client does not read: more than {OUT_BYTES_MAX} bytes queued"
-            )));
-            return false;
-        }
-        self.tx.send(item).is_ok()
-    }
 }
 
 /// A request waiting its turn on a connection.
@@ -89,7 +70,6 @@ enum InFlight {
 
 struct Conn {
     peer: SocketAddr,
-    out: ConnOut,
     /// Whether the client's ConnectRequest carried the readOnly byte.
     read_only_field: bool,
     session: Option<i64>,
@@ -100,7 +80,7 @@ struct Conn {
     seq: u64,
     queue: VecDeque<(i32, i32, Pending)>,
     in_flight: Option<InFlight>,
-    opened: Instant,
+    opened_ms: u64,
     received: u64,
     sent: u64,
     last_zxid: i64,
@@ -117,6 +97,18 @@ struct SetWatches {
     persistent_recursive: Vec<String>,
 }
 
+/// First byte of every coordination operation in the log: the server's
+/// state machine holds the key-value store and the tree side by side, and
+/// no key-value encoding starts with this byte.
+pub const COORD_TAG: u8 = 0xC0;
+
+/// A coordination operation as the log carries it.
+pub fn coord_command(op: &CoordOp) -> Vec<u8> {
+    let mut out = vec![COORD_TAG];
+    out.extend_from_slice(&op.encode());
+    out
+}
+
 /// Counters for the four-letter words.
 #[derive(Default)]
 pub struct FrontStats {
@@ -126,64 +118,73 @@ pub struct FrontStats {
 }
 
 pub struct ZkFront {
-    pub knobs: ZkKnobs,
-    conns: HashMap<ConnId, Conn>,
+    pub limits: ZkLimits,
+    conns: BTreeMap<ConnId, Conn>,
     pub watches: Watches,
     next_conn: ConnId,
     /// (client, seq) of proposed writes -> the connection waiting.
     proposed: HashMap<(u64, u64), ConnId>,
     proposals: Vec<Command>,
     touched: BTreeSet<i64>,
-    last_touch: Instant,
+    last_touch_ms: u64,
     touch_client: u64,
     touch_seq: u64,
-    touch_pending: Option<(u64, Instant)>,
-    last_tick: Instant,
+    /// Sent at (monotonic ms), while unanswered.
+    touch_pending: Option<u64>,
+    last_tick_ms: u64,
     tick_client: u64,
     tick_seq: u64,
     pub stats: FrontStats,
-    pub started: Instant,
-}
-
-fn random_u64() -> u64 {
-    let mut b = [0u8; 8];
-    getrandom::fill(&mut b).expect("the OS random source works");
-    u64::from_le_bytes(b) | 1
-}
-
-fn random_passwd() -> Vec<u8> {
-    let mut b = vec![0u8; 16];
-    getrandom::fill(&mut b).expect("the OS random source works");
-    b
-}
-
-fn wall_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
+    /// Frames for connections, in the order they must be written.
+    output: Vec<(ConnId, Outgoing)>,
+    rng: Rng,
+    /// Monotonic time (ms) and wall-clock time (ms since the epoch), as of
+    /// the runtime's last `set_clock`.
+    now_ms: u64,
+    wall_ms: i64,
 }
 
 impl ZkFront {
-    pub fn new(knobs: ZkKnobs) -> Self {
-        let now = Instant::now();
+    /// `seed` picks connection identities for exactly-once commands; it
+    /// need not be secret (session passwords come from the caller).
+    pub fn new(limits: ZkLimits, seed: u64) -> Self {
+        let mut rng = Rng::new(seed);
         ZkFront {
-            knobs,
-            conns: HashMap::new(),
+            limits,
+            conns: BTreeMap::new(),
             watches: Watches::default(),
             next_conn: 1,
             proposed: HashMap::new(),
             proposals: Vec::new(),
             touched: BTreeSet::new(),
-            last_touch: now,
-            touch_client: random_u64(),
+            last_touch_ms: 0,
+            touch_client: rng.next_u64() | 1,
             touch_seq: 0,
             touch_pending: None,
-            last_tick: now,
-            tick_client: random_u64(),
+            last_tick_ms: 0,
+            tick_client: rng.next_u64() | 1,
             tick_seq: 0,
             stats: FrontStats::default(),
-            started: now,
+            output: Vec::new(),
+            rng,
+            now_ms: 0,
+            wall_ms: 0,
         }
+    }
+
+    /// The runtime's clocks, before each call that may use them.
+    pub fn set_clock(&mut self, now_ms: u64, wall_ms: i64) {
+        self.now_ms = now_ms;
+        self.wall_ms = wall_ms;
+    }
+
+    /// Frames to write, per connection in order, produced since the last call.
+    pub fn take_output(&mut self) -> Vec<(ConnId, Outgoing)> {
+        std::mem::take(&mut self.output)
+    }
+
+    fn emit(&mut self, conn: ConnId, item: Outgoing) {
+        self.output.push((conn, item));
     }
 
     /// Commands to propose through the log, produced since the last call.
@@ -204,7 +205,7 @@ impl ZkFront {
         let command = Command {
             client: c.client,
             seq: c.seq,
-            op: crate::state::coord_op(op),
+            op: coord_command(op),
         };
         self.proposed.insert((c.client, c.seq), conn);
         self.proposals.push(command);
@@ -215,12 +216,13 @@ impl ZkFront {
     /// A client completed its ConnectRequest. Returns the connection id, or
     /// the reason to refuse it (the socket is then closed unanswered, and
     /// the client tries another server).
+    /// `passwd` is the password a new session gets: 16 unpredictable bytes.
     pub fn open(
         &mut self,
         tree: &Tree,
         connect: wire::ConnectRequest,
         peer: SocketAddr,
-        out: ConnOut,
+        passwd: Vec<u8>,
     ) -> Result<ConnId, String> {
         if connect.last_zxid_seen > tree.last_zxid() {
             return Err(format!(
@@ -229,7 +231,7 @@ impl ZkFront {
                 tree.last_zxid()
             ));
         }
-        if self.conns.len() >= self.knobs.connections_max {
+        if self.conns.len() >= self.limits.connections_max {
             return Err(format!(
                 "{} connections are open, the limit ([zk] connections_max)",
                 self.conns.len()
@@ -238,12 +240,11 @@ impl ZkFront {
         let id = self.next_conn;
         self.next_conn += 1;
         self.stats.connections_total += 1;
-        let min = self.knobs.min_session_timeout_ms() as i64;
-        let max = self.knobs.max_session_timeout_ms() as i64;
+        let min = self.limits.min_session_timeout_ms as i64;
+        let max = self.limits.max_session_timeout_ms as i64;
         let timeout_ms = (connect.timeout_ms as i64).clamp(min, max) as i32;
         let mut conn = Conn {
             peer,
-            out,
             read_only_field: connect.read_only.is_some(),
             session: None,
             timeout_ms,
@@ -251,17 +252,16 @@ impl ZkFront {
                 scheme: "ip".into(),
                 id: peer.ip().to_string(),
             }],
-            client: random_u64(),
+            client: self.rng.next_u64() | 1,
             seq: 0,
             queue: VecDeque::new(),
             in_flight: None,
-            opened: Instant::now(),
+            opened_ms: self.now_ms,
             received: 0,
             sent: 0,
             last_zxid: tree.last_zxid(),
         };
         if connect.session_id == 0 {
-            let passwd = random_passwd();
             conn.in_flight = Some(InFlight::CreateSession {
                 passwd: passwd.clone(),
             });
@@ -271,7 +271,7 @@ impl ZkFront {
                 &CoordOp::CreateSession {
                     passwd,
                     timeout_ms,
-                    time_ms: wall_ms(),
+                    time_ms: self.wall_ms,
                 },
             );
             return Ok(id);
@@ -302,9 +302,11 @@ impl ZkFront {
                     passwd: connect.passwd.clone(),
                     read_only: conn.read_only_field.then_some(false),
                 };
-                conn.out
-                    .send(Outgoing::Frame(wire::encode_connect_response(&response)));
                 self.conns.insert(id, conn);
+                self.emit(
+                    id,
+                    Outgoing::Frame(wire::encode_connect_response(&response)),
+                );
             }
             None => {
                 // ZooKeeper's answer to an unknown or expired session: the
@@ -316,12 +318,17 @@ impl ZkFront {
                     passwd: vec![0; 16],
                     read_only: conn.read_only_field.then_some(false),
                 };
-                conn.out
-                    .send(Outgoing::Frame(wire::encode_connect_response(&response)));
-                conn.out.send(Outgoing::Close(format!(
-                    "session {:#x} is unknown or expired",
-                    connect.session_id
-                )));
+                self.emit(
+                    id,
+                    Outgoing::Frame(wire::encode_connect_response(&response)),
+                );
+                self.emit(
+                    id,
+                    Outgoing::Close(format!(
+                        "session {:#x} is unknown or expired",
+                        connect.session_id
+                    )),
+                );
             }
         }
         Ok(id)
@@ -334,10 +341,11 @@ impl ZkFront {
         }
     }
 
-    fn close(&mut self, conn: ConnId, reason: &str) {
-        if let Some(c) = self.conns.remove(&conn) {
-            c.out.send(Outgoing::Close(reason.to_string()));
+    /// Closes a connection from the server's side.
+    pub fn close(&mut self, conn: ConnId, reason: &str) {
+        if self.conns.remove(&conn).is_some() {
             self.watches.drop_conn(conn);
+            self.emit(conn, Outgoing::Close(reason.to_string()));
         }
     }
 
@@ -436,7 +444,7 @@ impl ZkFront {
         let op = CoordOp::Batch {
             session,
             auth: c.auth.clone(),
-            time_ms: wall_ms(),
+            time_ms: self.wall_ms,
             writes,
         };
         c.in_flight = Some(InFlight::Batch { requests });
@@ -460,7 +468,7 @@ impl ZkFront {
         } else {
             wire::encode_reply(&header, None)
         };
-        if frame.len() > self.knobs.max_buffer_bytes + 1024 {
+        if frame.len() > self.limits.max_buffer_bytes + 1024 {
             // The client would refuse it and drop the connection; tell it
             // plainly instead.
             warn!(
@@ -474,9 +482,7 @@ impl ZkFront {
         c.sent += 1;
         c.last_zxid = c.last_zxid.max(zxid);
         self.stats.sent += 1;
-        if !c.out.send(Outgoing::Reply(frame)) {
-            self.close(conn, "the client does not read its replies");
-        }
+        self.emit(conn, Outgoing::Reply(frame));
     }
 
     /// Answers a request that does not change replicated state.
@@ -742,7 +748,7 @@ impl ZkFront {
             return;
         };
         let is_super = self
-            .knobs
+            .limits
             .super_digest
             .as_deref()
             .is_some_and(|d| d == id.id);
@@ -763,20 +769,15 @@ impl ZkFront {
     }
 
     fn send_event(&mut self, conn: ConnId, kind: synod_coord::EventKind, path: &str) {
-        let Some(c) = self.conns.get(&conn) else {
+        if !self.conns.contains_key(&conn) {
             return;
-        };
+        }
         let event = wire::WatcherEvent {
             event_type: convert::event_type(kind),
             state: wire::keeper_state::SYNC_CONNECTED,
             path: path.to_string(),
         };
-        if !c
-            .out
-            .send(Outgoing::Frame(wire::encode_watch_event(&event)))
-        {
-            self.close(conn, "the client does not read its events");
-        }
+        self.emit(conn, Outgoing::Frame(wire::encode_watch_event(&event)));
     }
 
     // ---- the log's answers ----
@@ -784,13 +785,13 @@ impl ZkFront {
     /// A command this server proposed was applied here (or refused).
     /// Returns false when the command was not the front door's.
     pub fn on_reply(&mut self, tree: &Tree, client: u64, seq: u64, outcome: &Outcome) -> bool {
-        if let Some((c, _)) = self.touch_pending {
-            if c == client && self.touch_seq == seq {
+        if client == self.touch_client {
+            if seq == self.touch_seq {
                 self.touch_pending = None;
-                return true;
             }
+            return true;
         }
-        if client == self.touch_client || client == self.tick_client {
+        if client == self.tick_client {
             return true;
         }
         let Some(conn) = self.proposed.remove(&(client, seq)) else {
@@ -844,8 +845,10 @@ impl ZkFront {
                     passwd,
                     read_only: c.read_only_field.then_some(false),
                 };
-                c.out
-                    .send(Outgoing::Frame(wire::encode_connect_response(&response)));
+                self.emit(
+                    conn,
+                    Outgoing::Frame(wire::encode_connect_response(&response)),
+                );
                 self.touched.insert(id);
             }
             (InFlight::Batch { requests }, CoordReply::Batch(outcomes)) => {
@@ -903,37 +906,39 @@ impl ZkFront {
     // ---- keepalives and log time ----
 
     /// Called on every engine tick: tells the log which sessions were
-    /// active, and on the leader advances log time.
+    /// active, and on the leader advances log time. `leader_term` is the
+    /// leader's term when this server leads.
     pub fn on_timer(&mut self, leader_term: Option<u64>) {
-        let now = Instant::now();
-        if let Some((_, sent)) = self.touch_pending {
-            if now.duration_since(sent) > HOUSEKEEPING_TIMEOUT {
-                self.touch_pending = None;
-            }
+        let now = self.now_ms;
+        if self
+            .touch_pending
+            .is_some_and(|sent| now.saturating_sub(sent) > HOUSEKEEPING_TIMEOUT_MS)
+        {
+            self.touch_pending = None;
         }
         if self.touch_pending.is_none()
             && !self.touched.is_empty()
-            && now.duration_since(self.last_touch) >= TOUCH_INTERVAL
+            && now.saturating_sub(self.last_touch_ms) >= TOUCH_INTERVAL_MS
         {
-            self.last_touch = now;
+            self.last_touch_ms = now;
             let sessions: Vec<i64> = std::mem::take(&mut self.touched).into_iter().collect();
             self.touch_seq += 1;
-            self.touch_pending = Some((self.touch_client, now));
+            self.touch_pending = Some(now);
             self.proposals.push(Command {
                 client: self.touch_client,
                 seq: self.touch_seq,
-                op: crate::state::coord_op(&CoordOp::Touch { sessions }),
+                op: coord_command(&CoordOp::Touch { sessions }),
             });
         }
         if let Some(term) = leader_term {
-            if now.duration_since(self.last_tick) >= TICK_INTERVAL {
-                self.last_tick = now;
+            if now.saturating_sub(self.last_tick_ms) >= TICK_INTERVAL_MS {
+                self.last_tick_ms = now;
                 self.tick_seq += 1;
                 self.proposals.push(Command {
                     client: self.tick_client,
                     seq: self.tick_seq,
-                    op: crate::state::coord_op(&CoordOp::Tick {
-                        time_ms: wall_ms(),
+                    op: coord_command(&CoordOp::Tick {
+                        time_ms: self.wall_ms,
                         term,
                     }),
                 });
@@ -957,7 +962,7 @@ impl ZkFront {
                 c.session.unwrap_or(0),
                 c.last_zxid,
                 c.timeout_ms,
-                c.opened.elapsed().as_millis()
+                self.now_ms.saturating_sub(c.opened_ms)
             ));
         }
         out
