@@ -7,9 +7,9 @@ use crate::config::ServerConfig;
 use crate::disk::{self, DiskEvent};
 use crate::state::ServiceState;
 use crate::zk::conn::ConnOut;
-use synod_front::{ConnId, Outgoing, ZkFront, ZkLimits};
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
+use synod_front::{ConnId, Outgoing, ZkFront, ZkLimits};
 use synod_net::{NetConfig, PeerTransport};
 use synod_paxos::{
     Action, Ballot, Command, Config, ConfigChange, Input, Node, NodeId, Outcome, Slot,

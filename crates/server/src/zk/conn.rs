@@ -3,12 +3,12 @@
 //! about the protocol's meaning (that is `front`), and a malformed frame
 //! ends only this connection, with the reason logged.
 
-use synod_front::{Outgoing, Pending};
 use crate::runtime::{NodeHandle, ZkRequest};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+use synod_front::{Outgoing, Pending};
 use synod_zkproto as wire;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};

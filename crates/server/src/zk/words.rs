@@ -4,9 +4,9 @@
 //! ZooKeeper 3.8's.
 
 use crate::config::{Member, ZkKnobs};
-use synod_front::ZkFront;
 use crate::state::ServiceState;
 use std::collections::BTreeMap;
+use synod_front::ZkFront;
 use synod_paxos::{Node, NodeId};
 use synod_zkproto::FourLetterWord as W;
 
