@@ -46,6 +46,8 @@ fn configs(dir: &std::path::Path, n: u64) -> Vec<ServerConfig> {
                     heartbeat_interval_ms: 50,
                     ..EngineKnobs::default()
                 },
+                zk_listen: None,
+                zk: Default::default(),
             }
         })
         .collect()

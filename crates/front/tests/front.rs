@@ -1,0 +1,416 @@
+//! The front door's rules, driven without sockets or a cluster: commands it
+//! proposes are applied to a tree directly, as a one-node log would.
+
+use synod_coord::Tree;
+use synod_front::{Outgoing, Pending, ZkFront, ZkLimits};
+use synod_paxos::{Outcome, StateMachine};
+use synod_zkproto as wire;
+use wire::{ReplyKind, Request, Response};
+
+const PEER: &str = "127.0.0.1:5000";
+
+fn limits() -> ZkLimits {
+    ZkLimits {
+        min_session_timeout_ms: 4000,
+        max_session_timeout_ms: 40000,
+        super_digest: None,
+        max_buffer_bytes: wire::DEFAULT_MAX_BUFFER,
+        connections_max: 100,
+    }
+}
+
+struct Bench {
+    front: ZkFront,
+    tree: Tree,
+    /// Every frame sent, per connection, in order.
+    sent: Vec<(u64, Outgoing)>,
+    proposed: usize,
+}
+
+impl Bench {
+    fn new() -> Self {
+        let mut front = ZkFront::new(limits(), 7);
+        front.set_clock(0, 1_000_000);
+        Bench {
+            front,
+            tree: Tree::new(),
+            sent: Vec::new(),
+            proposed: 0,
+        }
+    }
+
+    /// Applies everything proposed, as the log would, until quiet.
+    fn commit(&mut self) {
+        loop {
+            let proposals = self.front.take_proposals();
+            if proposals.is_empty() {
+                break;
+            }
+            for cmd in proposals {
+                self.proposed += 1;
+                let (tag, op) = cmd.op.split_first().unwrap();
+                assert_eq!(*tag, synod_front::front::COORD_TAG);
+                let reply = self.tree.apply(op);
+                let triggers = self.tree.take_triggers();
+                self.front.on_triggers(triggers);
+                self.front
+                    .on_reply(&self.tree, cmd.client, cmd.seq, &Outcome::Ok(reply));
+            }
+        }
+        self.sent.extend(self.front.take_output());
+    }
+
+    fn connect(
+        &mut self,
+        session_id: i64,
+        passwd: Vec<u8>,
+        last_zxid_seen: i64,
+    ) -> Result<u64, String> {
+        let connect = wire::ConnectRequest {
+            protocol_version: 0,
+            last_zxid_seen,
+            timeout_ms: 10_000,
+            session_id,
+            passwd,
+            read_only: Some(false),
+        };
+        let conn = self
+            .front
+            .open(&self.tree, connect, PEER.parse().unwrap(), vec![9; 16])?;
+        self.commit();
+        Ok(conn)
+    }
+
+    fn send(&mut self, conn: u64, xid: i32, request: Request) {
+        let op = request.op();
+        self.front
+            .on_packet(&self.tree, conn, xid, op, Pending::Request(request));
+        self.sent.extend(self.front.take_output());
+    }
+
+    fn frames(&mut self, conn: u64) -> Vec<Outgoing> {
+        let (mine, rest): (Vec<_>, Vec<_>) = self.sent.drain(..).partition(|(c, _)| *c == conn);
+        self.sent = rest;
+        mine.into_iter().map(|(_, o)| o).collect()
+    }
+}
+
+fn reply(frame: &Outgoing, kind: ReplyKind) -> (wire::ReplyHeader, Response) {
+    let bytes = match frame {
+        Outgoing::Reply(b) | Outgoing::Frame(b) => b,
+        Outgoing::Close(r) => panic!("expected a frame, got close: {r}"),
+    };
+    wire::decode_reply(&bytes[4..], kind).unwrap()
+}
+
+fn session_of(b: &mut Bench, conn: u64) -> wire::ConnectResponse {
+    let frames = b.frames(conn);
+    let Outgoing::Frame(bytes) = &frames[0] else {
+        panic!("no connect response: {frames:?}")
+    };
+    wire::decode_connect_response(&bytes[4..]).unwrap()
+}
+
+fn create(path: &str, flags: i32) -> Request {
+    Request::Create {
+        kind: wire::CreateKind::Create,
+        path: path.into(),
+        data: b"d".to_vec(),
+        acl: vec![wire::Acl {
+            perms: 31,
+            id: wire::Id {
+                scheme: "world".into(),
+                id: "anyone".into(),
+            },
+        }],
+        flags,
+    }
+}
+
+#[test]
+fn a_new_session_is_created_through_the_log_and_answered_with_its_id() {
+    let mut b = Bench::new();
+    let conn = b.connect(0, vec![0; 16], 0).unwrap();
+    let r = session_of(&mut b, conn);
+    assert_ne!(r.session_id, 0);
+    assert_eq!(r.passwd, vec![9; 16]);
+    assert_eq!(r.timeout_ms, 10_000);
+    assert_eq!(r.read_only, Some(false));
+    assert!(b.tree.session(r.session_id).is_some());
+}
+
+#[test]
+fn a_client_that_has_seen_more_than_this_server_is_refused() {
+    let mut b = Bench::new();
+    let err = b.connect(0, vec![0; 16], 99).unwrap_err();
+    assert!(err.contains("has seen zxid"), "{err}");
+}
+
+#[test]
+fn an_unknown_session_is_told_it_expired_and_closed() {
+    let mut b = Bench::new();
+    let conn = b.connect(0x1234, vec![1; 16], 0).unwrap();
+    let frames = b.frames(conn);
+    let Outgoing::Frame(bytes) = &frames[0] else {
+        panic!()
+    };
+    let r = wire::decode_connect_response(&bytes[4..]).unwrap();
+    assert_eq!((r.session_id, r.timeout_ms), (0, 0));
+    assert!(matches!(frames[1], Outgoing::Close(_)));
+}
+
+#[test]
+fn a_session_resumes_on_another_connection_with_its_password_only() {
+    let mut b = Bench::new();
+    let first = b.connect(0, vec![0; 16], 0).unwrap();
+    let s = session_of(&mut b, first);
+    let wrong = b.connect(s.session_id, vec![1; 16], 0).unwrap();
+    assert!(matches!(b.frames(wrong)[1], Outgoing::Close(_)));
+    let again = b.connect(s.session_id, s.passwd.clone(), 0).unwrap();
+    assert_eq!(session_of(&mut b, again).session_id, s.session_id);
+    // The older connection of the session is closed as stale.
+    assert!(b
+        .frames(first)
+        .iter()
+        .any(|f| matches!(f, Outgoing::Close(_))));
+}
+
+#[test]
+fn reads_behind_a_write_wait_for_it_and_replies_keep_request_order() {
+    let mut b = Bench::new();
+    let conn = b.connect(0, vec![0; 16], 0).unwrap();
+    b.frames(conn);
+    b.send(conn, 1, create("/a", 0));
+    b.send(
+        conn,
+        2,
+        Request::GetData {
+            path: "/a".into(),
+            watch: false,
+        },
+    );
+    b.send(conn, 3, Request::Ping);
+    assert!(
+        b.frames(conn).is_empty(),
+        "nothing is answered before the write commits"
+    );
+    b.commit();
+    let frames = b.frames(conn);
+    assert_eq!(frames.len(), 3);
+    let (h1, r1) = reply(&frames[0], ReplyKind::Create);
+    assert_eq!((h1.xid, h1.err), (1, 0));
+    assert_eq!(r1, Response::Create { path: "/a".into() });
+    let (h2, r2) = reply(&frames[1], ReplyKind::GetData);
+    assert_eq!(h2.xid, 2);
+    let Response::GetData { data, .. } = r2 else {
+        panic!()
+    };
+    assert_eq!(data, b"d");
+    assert_eq!(reply(&frames[2], ReplyKind::Empty).0.xid, 3);
+}
+
+#[test]
+fn consecutive_writes_travel_as_one_command() {
+    let mut b = Bench::new();
+    let conn = b.connect(0, vec![0; 16], 0).unwrap();
+    b.frames(conn);
+    let before = b.proposed;
+    b.send(conn, 1, create("/a", 0));
+    // The first write is in flight; the next three queue behind it and go
+    // together when it is answered.
+    for (xid, p) in [(2, "/b"), (3, "/c"), (4, "/d")] {
+        b.send(conn, xid, create(p, 0));
+    }
+    b.commit();
+    assert_eq!(b.proposed - before, 2);
+    let xids: Vec<i32> = b
+        .frames(conn)
+        .iter()
+        .map(|f| reply(f, ReplyKind::Create).0.xid)
+        .collect();
+    assert_eq!(xids, vec![1, 2, 3, 4]);
+}
+
+#[test]
+fn a_watch_event_goes_out_before_the_reply_that_shows_the_change() {
+    let mut b = Bench::new();
+    let watcher = b.connect(0, vec![0; 16], 0).unwrap();
+    let writer = b.connect(0, vec![0; 16], 0).unwrap();
+    b.frames(watcher);
+    b.frames(writer);
+    b.send(writer, 1, create("/w", 0));
+    b.commit();
+    b.send(
+        watcher,
+        1,
+        Request::GetData {
+            path: "/w".into(),
+            watch: true,
+        },
+    );
+    b.send(
+        watcher,
+        2,
+        Request::SetData {
+            path: "/w".into(),
+            data: b"new".to_vec(),
+            version: -1,
+        },
+    );
+    b.commit();
+    let frames = b.frames(watcher);
+    assert_eq!(frames.len(), 3, "{frames:?}");
+    assert_eq!(reply(&frames[0], ReplyKind::GetData).0.xid, 1);
+    let (h, event) = reply(&frames[1], ReplyKind::Empty);
+    assert_eq!(h.xid, wire::xid::WATCH_EVENT);
+    assert_eq!(
+        event,
+        Response::WatchEvent(wire::WatcherEvent {
+            event_type: wire::event_type::NODE_DATA_CHANGED,
+            state: wire::keeper_state::SYNC_CONNECTED,
+            path: "/w".into()
+        })
+    );
+    assert_eq!(reply(&frames[2], ReplyKind::Stat).0.xid, 2);
+}
+
+#[test]
+fn an_exists_watch_on_a_missing_node_fires_when_it_is_created() {
+    let mut b = Bench::new();
+    let conn = b.connect(0, vec![0; 16], 0).unwrap();
+    b.frames(conn);
+    b.send(
+        conn,
+        1,
+        Request::Exists {
+            path: "/later".into(),
+            watch: true,
+        },
+    );
+    assert_eq!(
+        reply(&b.frames(conn)[0], ReplyKind::Stat).0.err,
+        wire::err::NO_NODE
+    );
+    b.send(conn, 2, create("/later", 0));
+    b.commit();
+    let frames = b.frames(conn);
+    let (h, _) = reply(&frames[0], ReplyKind::Empty);
+    assert_eq!(h.xid, wire::xid::WATCH_EVENT);
+    assert_eq!(reply(&frames[1], ReplyKind::Create).0.xid, 2);
+}
+
+#[test]
+fn closing_a_session_deletes_its_ephemerals_and_tells_watchers() {
+    let mut b = Bench::new();
+    let owner = b.connect(0, vec![0; 16], 0).unwrap();
+    let watcher = b.connect(0, vec![0; 16], 0).unwrap();
+    b.frames(owner);
+    b.frames(watcher);
+    b.send(owner, 1, create("/e", 1));
+    b.commit();
+    b.frames(owner);
+    b.send(
+        watcher,
+        1,
+        Request::Exists {
+            path: "/e".into(),
+            watch: true,
+        },
+    );
+    b.frames(watcher);
+    b.send(owner, 2, Request::CloseSession);
+    b.commit();
+    assert!(b.tree.exists("/e").is_none());
+    let frames = b.frames(watcher);
+    let (_, event) = reply(&frames[0], ReplyKind::Empty);
+    let Response::WatchEvent(e) = event else {
+        panic!()
+    };
+    assert_eq!(
+        (e.event_type, e.path.as_str()),
+        (wire::event_type::NODE_DELETED, "/e")
+    );
+    let owner_frames = b.frames(owner);
+    assert_eq!(reply(&owner_frames[0], ReplyKind::Empty).0.xid, 2);
+    assert!(matches!(owner_frames[1], Outgoing::Close(_)));
+}
+
+#[test]
+fn an_expired_sessions_connection_is_closed() {
+    let mut b = Bench::new();
+    let conn = b.connect(0, vec![0; 16], 0).unwrap();
+    b.frames(conn);
+    // Only the leader advances log time; far past the timeout the session
+    // expires.
+    b.front.set_clock(10_000, 1_000_000 + 60_000);
+    b.front.on_timer(Some(1));
+    b.commit();
+    b.front.set_clock(20_000, 1_000_000 + 120_000);
+    b.front.on_timer(Some(1));
+    b.commit();
+    assert_eq!(b.tree.session_count(), 0);
+    assert!(b
+        .frames(conn)
+        .iter()
+        .any(|f| matches!(f, Outgoing::Close(_))));
+}
+
+#[test]
+fn active_sessions_are_touched_and_followers_never_tick() {
+    let mut b = Bench::new();
+    let conn = b.connect(0, vec![0; 16], 0).unwrap();
+    b.frames(conn);
+    b.front.set_clock(1_500, 1_001_500);
+    b.front.on_timer(None);
+    let proposals = b.front.take_proposals();
+    assert_eq!(proposals.len(), 1, "one touch, no tick on a follower");
+    let op = synod_coord::CoordOp::decode(&proposals[0].op[1..]).unwrap();
+    assert!(matches!(op, synod_coord::CoordOp::Touch { ref sessions } if sessions.len() == 1));
+}
+
+#[test]
+fn an_unserved_opcode_is_answered_unimplemented_in_its_turn() {
+    let mut b = Bench::new();
+    let conn = b.connect(0, vec![0; 16], 0).unwrap();
+    b.frames(conn);
+    b.send(conn, 1, create("/x", 0));
+    b.front.on_packet(
+        &b.tree,
+        conn,
+        2,
+        wire::op::SASL,
+        Pending::Refuse(wire::err::UNIMPLEMENTED),
+    );
+    b.commit();
+    let frames = b.frames(conn);
+    assert_eq!(reply(&frames[0], ReplyKind::Create).0.xid, 1);
+    let (h, _) = reply(&frames[1], ReplyKind::Empty);
+    assert_eq!((h.xid, h.err), (2, wire::err::UNIMPLEMENTED));
+}
+
+#[test]
+fn a_failed_multi_reports_every_op_and_changes_nothing() {
+    let mut b = Bench::new();
+    let conn = b.connect(0, vec![0; 16], 0).unwrap();
+    b.frames(conn);
+    b.send(
+        conn,
+        1,
+        Request::Multi(vec![
+            create("/m1", 0),
+            Request::Delete {
+                path: "/missing".into(),
+                version: -1,
+            },
+            create("/m2", 0),
+        ]),
+    );
+    b.commit();
+    let (h, body) = reply(&b.frames(conn)[0], ReplyKind::Multi);
+    assert_eq!(h.err, 0);
+    assert_eq!(
+        body,
+        Response::Multi(wire::MultiResult::aborted(3, 1, wire::err::NO_NODE))
+    );
+    assert!(b.tree.exists("/m1").is_none());
+}
