@@ -386,6 +386,33 @@ mod tests {
     }
 
     #[test]
+    fn a_forward_of_client_commands_round_trips_with_the_newest_tag() {
+        let forward = Message::Forward {
+            commands: vec![
+                Command {
+                    client: 7,
+                    seq: 1,
+                    op: b"x".to_vec(),
+                },
+                Command {
+                    client: 8,
+                    seq: 4,
+                    op: Vec::new(),
+                },
+            ],
+        };
+        let frame = Frame::Messages(Batch(vec![forward, accept(1, 3)]));
+        let wire = encode(&frame);
+        // Prefix, version, frame tag (Messages) and batch length come
+        // first; then the message's tag. `Forward` was added last, so the
+        // tags of the older messages did not move.
+        assert_eq!(&wire[17..21], &11u32.to_le_bytes());
+        let mut decoder = FrameDecoder::new(MAX);
+        decoder.extend(&wire);
+        assert_eq!(decoder.next_frame().unwrap(), Some(frame));
+    }
+
+    #[test]
     fn the_prefix_is_big_endian_and_counts_version_and_body() {
         let wire = encode(&hello());
         let len = u32::from_be_bytes([wire[0], wire[1], wire[2], wire[3]]) as usize;

@@ -13,8 +13,21 @@ pub enum Input {
     Message { from: NodeId, msg: Message },
     /// Every `Persist` up to and including `id` is durable.
     Persisted { id: u64 },
-    /// A client write (or any command that must go through the log).
+    /// A client write (or any command that must go through the log), for
+    /// clients that find the leader themselves: a follower answers
+    /// `NotLeader` with a hint.
     Command(Command),
+    /// A client write submitted at any node. On the leader it is exactly
+    /// `Command`. A follower forwards it to the leader (holding it while no
+    /// leader is known, retrying every `forward_retry_us`) and answers only
+    /// once it has applied the command itself, so the client can read its
+    /// write from this node's state machine right after the answer.
+    ///
+    /// What a follower holds is volatile: a crash loses it without an
+    /// answer, and the client must submit again with the same sequence
+    /// number. A command this node took in while leading is answered
+    /// `NotLeader` if it steps down, as `Command` is.
+    Propose(Command),
     /// A linearizable read, served under the leader's lease.
     Read {
         client: ClientId,

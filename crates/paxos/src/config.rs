@@ -45,6 +45,15 @@ pub struct EngineConfig {
     /// A learner may be promoted when it lags the leader's commit point by
     /// at most this many slots.
     pub promote_lag_slots_max: u64,
+    /// Commands a follower holds for `Input::Propose` (forwarded to the
+    /// leader, not yet applied here) at most; beyond it `Propose` is
+    /// refused with `Busy`.
+    pub forwarded_max: usize,
+    /// A forwarded command not yet applied here is sent to the leader
+    /// again after this long (the leader drops forwards it cannot take,
+    /// and a `Forward` may be lost). The default is the default election
+    /// timeout: by then a lost leader has usually been replaced.
+    pub forward_retry_us: Micros,
     /// Emit `Action::Event`s for traces and checkers.
     pub events: bool,
     /// Deliberate bugs, for proving that checkers catch them.
@@ -69,6 +78,8 @@ impl Default for EngineConfig {
             catchup_entries_max: 256,
             clients_max: 100_000,
             promote_lag_slots_max: 50,
+            forwarded_max: 4096,
+            forward_retry_us: 500_000,
             events: false,
             bugs: crate::bugs::Bugs::default(),
         }
@@ -102,6 +113,9 @@ impl EngineConfig {
         }
         if self.snapshot_interval_slots == 0 {
             return Err("snapshot_interval_slots must be positive".into());
+        }
+        if self.forward_retry_us == 0 {
+            return Err("forward_retry_us must be positive".into());
         }
         Ok(())
     }

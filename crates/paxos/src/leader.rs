@@ -5,6 +5,7 @@
 
 use crate::action::{Action, Event, Outcome};
 use crate::durable::Record;
+use crate::forward::Origin;
 use crate::message::{Message, Reported};
 use crate::node::{Deferred, Entry, Node, Role};
 use crate::state_machine::StateMachine;
@@ -40,6 +41,11 @@ pub(crate) struct Leader {
     pub next_slot: Slot,
     pub proposals: BTreeMap<Slot, Proposal>,
     pub queue: VecDeque<Command>,
+    /// Commands followers forwarded that are queued or proposed and not
+    /// yet applied here: a retry of one is not proposed again. Nobody
+    /// waits on them here; they leave this set when applied (or when the
+    /// client table covers them), and with the leadership.
+    pub relayed: BTreeSet<(ClientId, u64)>,
     pub reads: VecDeque<(ClientId, u64, Vec<u8>)>,
     /// The no-op that opens this leadership; reads wait until it applied.
     pub noop_slot: Slot,
@@ -129,6 +135,7 @@ impl<S: StateMachine> Node<S> {
             next_slot: from_slot,
             proposals: BTreeMap::new(),
             queue: VecDeque::new(),
+            relayed: BTreeSet::new(),
             reads: VecDeque::new(),
             noop_slot: Slot::MAX,
             heartbeat_seq: 0,
@@ -780,8 +787,15 @@ impl<S: StateMachine> Node<S> {
             ballot: l.ballot,
             reason,
         });
+        // Commands this leader took in are answered `NotLeader`; those
+        // still held for `Propose` (it never finished phase 1) stay, to be
+        // forwarded to whoever leads next.
         let waiting = std::mem::take(&mut self.waiting);
         for (client, seq) in waiting {
+            if self.forwarded.contains_key(&(client, seq)) {
+                self.waiting.insert((client, seq));
+                continue;
+            }
             self.reply(client, seq, Outcome::NotLeader { leader: None });
         }
         for (client, id, _) in l.reads {
@@ -811,30 +825,58 @@ impl<S: StateMachine> Node<S> {
             self.reply(cmd.client, cmd.seq, Outcome::NotLeader { leader });
             return;
         }
-        if let Some(rec) = self.clients.get(&cmd.client) {
-            if cmd.seq == rec.seq {
-                let reply = rec.reply.clone();
-                self.reply(cmd.client, cmd.seq, Outcome::Ok(reply));
-                return;
+        self.take_command(cmd, Origin::Client);
+    }
+
+    /// Queues `cmd` for a slot unless the client table already covers it
+    /// or it is already on its way into the log. Commands from `origin`s
+    /// this node answers are tracked in `waiting`, the others in
+    /// `relayed`; only the former get an answer here.
+    pub(crate) fn take_command(&mut self, cmd: Command, origin: Origin) {
+        let key = (cmd.client, cmd.seq);
+        let answers = origin != Origin::Peer;
+        if let Some(outcome) = self.table_outcome(&cmd) {
+            if answers {
+                self.waiting.remove(&key);
+                self.reply(cmd.client, cmd.seq, outcome);
             }
-            if cmd.seq < rec.seq {
-                self.reply(cmd.client, cmd.seq, Outcome::Stale);
-                return;
-            }
-        }
-        if self.waiting.contains(&(cmd.client, cmd.seq)) {
-            // A retry of a command already on its way into the log.
             return;
         }
         let max = self.cfg.queue_commands_max;
         let Role::Leader(l) = &mut self.role else {
             return;
         };
-        if l.queue.len() >= max {
-            self.reply(cmd.client, cmd.seq, Outcome::Busy);
+        let in_log = match origin {
+            // A retry of a command already on its way into the log; if a
+            // follower sent it, answer it here too when it applies.
+            Origin::Client => {
+                let relayed = l.relayed.contains(&key);
+                if relayed {
+                    self.waiting.insert(key);
+                }
+                relayed || self.waiting.contains(&key)
+            }
+            Origin::Peer => l.relayed.contains(&key) || self.waiting.contains(&key),
+            // In `waiting` since it was held; only `relayed` says whether
+            // it is queued already.
+            Origin::Held => l.relayed.contains(&key),
+        };
+        if in_log {
             return;
         }
-        self.waiting.insert((cmd.client, cmd.seq));
+        if l.queue.len() >= max {
+            // A follower's forward is dropped silently: it sends again.
+            if answers {
+                self.waiting.remove(&key);
+                self.reply(cmd.client, cmd.seq, Outcome::Busy);
+            }
+            return;
+        }
+        if answers {
+            self.waiting.insert(key);
+        } else {
+            l.relayed.insert(key);
+        }
         l.queue.push_back(cmd);
     }
 

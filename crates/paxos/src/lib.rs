@@ -10,7 +10,8 @@
 //!
 //! Where things live: `acceptor` (promises and accepts), `leader`
 //! (elections, proposals, heartbeats, lease), `replica` (learning, applying,
-//! snapshots, catch-up), `node` (state, step, persistence handshake),
+//! snapshots, catch-up), `forward` (commands submitted at a follower and
+//! forwarded to the leader), `node` (state, step, persistence handshake),
 //! `durable` (what is on disk and how it is replayed).
 
 mod acceptor;
@@ -18,6 +19,7 @@ pub mod action;
 pub mod bugs;
 pub mod config;
 pub mod durable;
+mod forward;
 mod hash;
 mod leader;
 pub mod message;

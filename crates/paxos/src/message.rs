@@ -2,7 +2,7 @@
 //! a receiver can tell stale traffic from current.
 
 use crate::durable::Snapshot;
-use crate::types::{Ballot, Config, NodeId, Slot, Value};
+use crate::types::{Ballot, Command, Config, NodeId, Slot, Value};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -87,6 +87,14 @@ pub enum Message {
         entries: Vec<(Slot, Value)>,
         commit: Slot,
     },
+    /// Client commands a follower took in with `Input::Propose`, for the
+    /// leader to propose. Fire-and-forget: a node that does not lead drops
+    /// them, the leader skips those it already has, and the follower sends
+    /// again until it has applied them. (Last in the enum so the wire tags
+    /// of the older variants stay as they were.)
+    Forward {
+        commands: Vec<Command>,
+    },
 }
 
 impl Message {
@@ -168,6 +176,18 @@ impl Message {
                 },
                 entries.len()
             ),
+            Message::Forward { commands } => {
+                let ids: Vec<String> = commands
+                    .iter()
+                    .take(4)
+                    .map(|c| format!("c{}#{}", c.client, c.seq))
+                    .collect();
+                format!(
+                    "forward [{}{}]",
+                    ids.join(", "),
+                    if commands.len() > 4 { ", ..." } else { "" }
+                )
+            }
         }
     }
 
@@ -183,7 +203,9 @@ impl Message {
             | Message::Accepted { ballot, .. }
             | Message::Heartbeat { ballot, .. }
             | Message::HeartbeatAck { ballot, .. } => Some(*ballot),
-            Message::CatchupRequest { .. } | Message::CatchupReply { .. } => None,
+            Message::CatchupRequest { .. }
+            | Message::CatchupReply { .. }
+            | Message::Forward { .. } => None,
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::action::{Action, Event, Input, Outcome};
 use crate::bugs::Bug;
 use crate::config::EngineConfig;
 use crate::durable::{ClientRecord, DurableState, Record, Snapshot};
+use crate::forward::Forwarded;
 use crate::leader::Leader;
 use crate::message::Message;
 use crate::rng::Rng;
@@ -74,6 +75,12 @@ pub struct Node<S> {
     pub(crate) clients_by_slot: BTreeSet<(Slot, ClientId)>,
     /// Commands received from clients here, answered when applied.
     pub(crate) waiting: BTreeSet<(ClientId, u64)>,
+    /// Commands taken in with `Input::Propose` while another node leads
+    /// (or none is known), by (client, seq), each with where and when it
+    /// was last sent. Every key is also in `waiting`. Volatile: never
+    /// persisted, lost in a crash (the client submits again). At most
+    /// `EngineConfig::forwarded_max` entries.
+    pub(crate) forwarded: BTreeMap<(ClientId, u64), Forwarded>,
     /// The highest commit point a leader told us about.
     pub(crate) known_commit: Slot,
     pub(crate) catchup_sent_at: Option<Micros>,
@@ -143,6 +150,7 @@ impl<S: StateMachine> Node<S> {
             clients: BTreeMap::new(),
             clients_by_slot: BTreeSet::new(),
             waiting: BTreeSet::new(),
+            forwarded: BTreeMap::new(),
             known_commit: 0,
             catchup_sent_at: None,
             role: Role::Follower,
@@ -190,15 +198,17 @@ impl<S: StateMachine> Node<S> {
     /// execute, in order.
     pub fn step(&mut self, now: Micros, input: Input) -> Vec<Action> {
         self.now = self.now.max(now);
+        let tick = matches!(input, Input::Tick);
         match input {
             Input::Tick => self.on_tick(),
             Input::Message { from, msg } => self.on_message(from, msg),
             Input::Persisted { id } => self.on_persisted(id),
             Input::Command(cmd) => self.on_command(cmd),
+            Input::Propose(cmd) => self.on_propose(cmd),
             Input::Read { client, id, op } => self.on_read(client, id, op),
             Input::Reconfigure { id, change } => self.on_reconfigure(id, change),
         }
-        self.after_step();
+        self.after_step(tick);
         std::mem::take(&mut self.out)
     }
 
@@ -252,6 +262,7 @@ impl<S: StateMachine> Node<S> {
                 entries,
                 commit,
             } => self.on_catchup_reply(from, snapshot, entries, commit),
+            Message::Forward { commands } => self.on_forward(commands),
         }
     }
 
@@ -308,7 +319,8 @@ impl<S: StateMachine> Node<S> {
         }
     }
 
-    fn after_step(&mut self) {
+    fn after_step(&mut self, tick: bool) {
+        self.flush_forwarded(tick);
         self.flush_proposals();
         if self.is_leader() {
             self.serve_reads();
@@ -477,6 +489,18 @@ impl<S: StateMachine> Node<S> {
     pub fn state_machine(&self) -> &S {
         &self.sm
     }
+    /// The state machine, mutably, for runtimes that drain what it
+    /// collects for them between steps (the coordination tree's watch
+    /// triggers). Callers must not change replicated state through it:
+    /// every replica must apply exactly the chosen commands, so anything
+    /// that `apply`, `snapshot` or `digest` depends on stays untouched.
+    pub fn state_machine_mut(&mut self) -> &mut S {
+        &mut self.sm
+    }
+    /// Commands held here for `Input::Propose` and not yet applied.
+    pub fn forwarded_len(&self) -> usize {
+        self.forwarded.len()
+    }
     pub fn state_digest(&self) -> u64 {
         self.sm.digest()
     }
@@ -542,6 +566,7 @@ impl<S: StateMachine> Node<S> {
         self.election_deadline.hash(&mut h);
         self.now.hash(&mut h);
         self.waiting.hash(&mut h);
+        self.forwarded.hash(&mut h);
         self.config.hash(&mut h);
         self.clients.hash(&mut h);
         h.finish()

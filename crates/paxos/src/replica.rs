@@ -4,9 +4,10 @@
 use crate::action::{Event, Outcome};
 use crate::durable::{ClientRecord, Record, Snapshot};
 use crate::message::Message;
-use crate::node::{Entry, Node};
+use crate::node::{Entry, Node, Role};
 use crate::state_machine::StateMachine;
-use crate::types::{Ballot, NodeId, Slot, Value};
+use crate::types::{Ballot, ClientId, NodeId, Slot, Value};
+use std::collections::BTreeSet;
 
 impl<S: StateMachine> Node<S> {
     /// The leader of `ballot` says everything up to `commit` is chosen.
@@ -87,14 +88,7 @@ impl<S: StateMachine> Node<S> {
                         if cmd.seq <= rec.seq {
                             // A duplicate: applied before, never again. If a
                             // client waits on it here, answer from the table.
-                            if self.waiting.remove(&(cmd.client, cmd.seq)) {
-                                let outcome = if cmd.seq == rec.seq {
-                                    Outcome::Ok(rec.reply.clone())
-                                } else {
-                                    Outcome::Stale
-                                };
-                                self.reply(cmd.client, cmd.seq, outcome);
-                            }
+                            self.answer_covered(cmd.client);
                             continue;
                         }
                         let old = rec.slot;
@@ -113,9 +107,67 @@ impl<S: StateMachine> Node<S> {
                         },
                     );
                     self.clients_by_slot.insert((slot, cmd.client));
+                    // Older commands of this client waiting here will never
+                    // apply now; the applied one left `waiting` above but
+                    // may still be held for forwarding or relayed.
+                    self.answer_covered(cmd.client);
                     self.evict_clients();
                 }
             }
+        }
+    }
+
+    /// Answers, from the client table, every command of `client` that
+    /// waits here and that the table covers (its latest applied command,
+    /// or an older one that will never apply), and forgets them as held
+    /// for forwarding or relayed for a follower.
+    pub(crate) fn answer_covered(&mut self, client: ClientId) {
+        let Some(rec) = self.clients.get(&client) else {
+            return;
+        };
+        let last = rec.seq;
+        let covered = (client, 0)..=(client, last);
+        let waiting: Vec<u64> = self.waiting.range(covered.clone()).map(|k| k.1).collect();
+        let held: Vec<u64> = self
+            .forwarded
+            .range(covered.clone())
+            .map(|(k, _)| k.1)
+            .collect();
+        if let Role::Leader(l) = &mut self.role {
+            let relayed: Vec<(ClientId, u64)> = l.relayed.range(covered).copied().collect();
+            for key in relayed {
+                l.relayed.remove(&key);
+            }
+        }
+        for seq in held {
+            self.forwarded.remove(&(client, seq));
+        }
+        if waiting.is_empty() {
+            return;
+        }
+        let reply = rec.reply.clone();
+        for seq in waiting {
+            self.waiting.remove(&(client, seq));
+            let outcome = if seq == last {
+                Outcome::Ok(reply.clone())
+            } else {
+                Outcome::Stale
+            };
+            self.reply(client, seq, outcome);
+        }
+    }
+
+    /// After a snapshot replaced the client table: commands waiting here
+    /// that it covers were applied in slots this replica skipped, and no
+    /// apply will answer them any more.
+    fn answer_covered_all(&mut self) {
+        let mut clients: BTreeSet<ClientId> = self.waiting.iter().map(|k| k.0).collect();
+        clients.extend(self.forwarded.keys().map(|k| k.0));
+        if let Role::Leader(l) = &self.role {
+            clients.extend(l.relayed.iter().map(|k| k.0));
+        }
+        for client in clients {
+            self.answer_covered(client);
         }
     }
 
@@ -255,6 +307,7 @@ impl<S: StateMachine> Node<S> {
                 let slot = snap.last_slot;
                 self.install_snapshot_state(*snap);
                 self.event(Event::SnapshotInstalled { slot });
+                self.answer_covered_all();
             }
         }
         for (slot, value) in entries {

@@ -1,7 +1,10 @@
 //! Simulated clients: each runs one operation at a time against the
 //! key-value state machine, retries across nodes the way real clients do
 //! (same sequence number, so a retry is applied at most once), and records
-//! what it saw for the linearizability checker.
+//! what it saw for the linearizability checker. Some writes chase the
+//! leader (`Input::Command`); others are submitted at a random node
+//! (`Input::Propose`), which forwards them and answers once it applied
+//! them, as the ZooKeeper front door does.
 
 use synod_kv::{KvOp, KvReply};
 use synod_paxos::{ClientId, NodeId, Rng};
@@ -21,6 +24,9 @@ pub struct Pending {
     /// Write sequence number, or the read id for reads.
     pub seq: u64,
     pub is_read: bool,
+    /// A write submitted with `Input::Propose` at whatever node `target`
+    /// is, rather than at the leader.
+    pub anywhere: bool,
     pub target: NodeId,
     pub attempt: u32,
 }

@@ -26,6 +26,10 @@ pub struct Stats {
     pub messages: u64,
     pub dropped: u64,
     pub ops_completed: u64,
+    /// Writes submitted at any node with `Input::Propose` and answered.
+    pub ops_anywhere: u64,
+    /// `Forward` messages sent by followers.
+    pub forwards: u64,
     pub lease_reads: u64,
     pub snapshots: u64,
     pub snapshots_installed: u64,
@@ -46,6 +50,8 @@ impl Stats {
         self.messages += o.messages;
         self.dropped += o.dropped;
         self.ops_completed += o.ops_completed;
+        self.ops_anywhere += o.ops_anywhere;
+        self.forwards += o.forwards;
         self.lease_reads += o.lease_reads;
         self.snapshots += o.snapshots;
         self.snapshots_installed += o.snapshots_installed;

@@ -42,6 +42,10 @@ pub struct SimConfig {
     pub trace_heartbeats: bool,
     /// A scripted partial-connectivity scenario instead of random faults.
     pub scenario: Option<crate::scenario::Scenario>,
+    /// The share of writes submitted at a random node with
+    /// `Input::Propose` (forwarded to the leader) instead of chasing the
+    /// leader with `Input::Command`.
+    pub propose_anywhere_p: f64,
 }
 
 impl SimConfig {
@@ -69,6 +73,7 @@ impl SimConfig {
             trace: false,
             trace_heartbeats: false,
             scenario: None,
+            propose_anywhere_p: 0.5,
         }
     }
 }
@@ -166,6 +171,11 @@ struct SimNode {
     initial: Config,
     /// Still part of the cluster (not decommissioned).
     member: bool,
+    /// Clients may submit writes here with `Propose`: the operator takes a
+    /// node out of the clients' server list once it is removed (it may run
+    /// on, not knowing it was removed, and would hold such writes until
+    /// the client times out).
+    serves_clients: bool,
 }
 
 impl SimNode {
@@ -287,6 +297,7 @@ impl World {
             inbox: Vec::new(),
             initial: initial.clone(),
             member: true,
+            serves_clients: true,
         };
         let local = sn.local(self.now);
         let seed = self.rng.next_u64();
@@ -684,6 +695,9 @@ impl World {
 
     fn send(&mut self, from: NodeId, to: NodeId, msg: Message) {
         self.stats.messages += 1;
+        if let Message::Forward { .. } = msg {
+            self.stats.forwards += 1;
+        }
         let heartbeat = matches!(
             msg,
             Message::Heartbeat { .. } | Message::HeartbeatAck { .. }
@@ -1090,6 +1104,11 @@ impl World {
             .expect("live")
             .config()
             .clone();
+        // The operator keeps the clients' server list to the members it
+        // sees, which also drops nodes whose removal it never heard of.
+        for (id, sn) in self.nodes.iter_mut() {
+            sn.serves_clients = config.contains(*id);
+        }
         if config.voters.len() >= 5 {
             self.grow = false;
         } else if config.voters.len() <= 3 {
@@ -1128,6 +1147,9 @@ impl World {
         self.note(format!("operator: {change:?} -> {outcome:?}"));
         if let (Outcome::Ok(_), ConfigChange::Remove(n)) = (&outcome, change) {
             self.stats.reconfigs += 1;
+            if let Some(sn) = self.nodes.get_mut(&n) {
+                sn.serves_clients = false;
+            }
             self.schedule(self.now + 1_000_000, Ev::Decommission { node: n });
         } else if matches!(outcome, Outcome::Ok(_)) {
             self.stats.reconfigs += 1;
@@ -1153,10 +1175,14 @@ impl World {
 
     // ---- clients ----
 
-    fn client_targets(&self) -> Vec<NodeId> {
+    /// The nodes a client may send to: every member for operations that
+    /// chase the leader (a removed node bounces them with `NotLeader`),
+    /// only those still in the clients' server list for writes submitted
+    /// anywhere.
+    fn client_targets(&self, anywhere: bool) -> Vec<NodeId> {
         self.nodes
             .iter()
-            .filter(|(_, n)| n.member)
+            .filter(|(_, n)| n.member && (n.serves_clients || !anywhere))
             .map(|(id, _)| *id)
             .collect()
     }
@@ -1164,11 +1190,16 @@ impl World {
     fn client_start(&mut self, id: ClientId) {
         let mut rng = Rng::new(self.rng.next_u64());
         let now = self.now;
+        let targets = self.client_targets(true);
+        let anywhere_p = self.cfg.propose_anywhere_p;
         let client = self.clients.get_mut(&id).expect("client exists");
         if client.pending.is_some() || client.done {
             return;
         }
         let (op, is_read) = client.next_op(&mut rng);
+        // Drawn only when forwarding is on, so runs without it replay the
+        // seeds they always did.
+        let anywhere = !is_read && anywhere_p > 0.0 && rng.chance(anywhere_p);
         let seq = if is_read {
             client.read_id
         } else {
@@ -1182,12 +1213,17 @@ impl World {
             output: None,
             ret: None,
         });
-        let target = client.leader_guess;
+        let target = if anywhere {
+            targets[rng.range(0, targets.len() as u64) as usize]
+        } else {
+            client.leader_guess
+        };
         client.pending = Some(crate::client::Pending {
             history_index,
             op,
             seq,
             is_read,
+            anywhere,
             target,
             attempt: 0,
         });
@@ -1206,14 +1242,20 @@ impl World {
                 op: p.op.encode(),
             }
         } else {
-            Input::Command(Command {
+            let cmd = Command {
                 client: id,
                 seq: p.seq,
                 op: p.op.encode(),
-            })
+            };
+            if p.anywhere {
+                Input::Propose(cmd)
+            } else {
+                Input::Command(cmd)
+            }
         };
         self.note(format!(
-            "client {id} -> n{}: {:?}{}",
+            "client {id} {} n{}: {:?}{}",
+            if p.anywhere { "proposes at" } else { "->" },
             p.target,
             p.op,
             if p.attempt > 0 {
@@ -1242,13 +1284,19 @@ impl World {
 
     /// Retries the same operation elsewhere after `delay`.
     fn client_retry(&mut self, id: ClientId, hint: Option<NodeId>, delay: Time) {
-        let targets = self.client_targets();
+        let anywhere = self.clients[&id]
+            .pending
+            .as_ref()
+            .is_some_and(|p| p.anywhere);
+        let targets = self.client_targets(anywhere);
         let pick = self.rng.range(0, targets.len() as u64) as usize;
         let client = self.clients.get_mut(&id).expect("exists");
         let Some(p) = client.pending.as_mut() else {
             return;
         };
         p.attempt += 1;
+        // A write submitted anywhere whose node never answered (crashed,
+        // cut off) goes to another node with the same sequence number.
         p.target = match hint {
             Some(h) if h != p.target && targets.contains(&h) => h,
             _ => {
@@ -1256,7 +1304,9 @@ impl World {
                 targets[(idx + 1) % targets.len()]
             }
         };
-        client.leader_guess = p.target;
+        if !p.anywhere {
+            client.leader_guess = p.target;
+        }
         let attempt = p.attempt;
         let seq = p.seq;
         if delay == 0 {
@@ -1314,6 +1364,9 @@ impl World {
                     return;
                 };
                 let idx = p.history_index;
+                if p.anywhere {
+                    self.stats.ops_anywhere += 1;
+                }
                 self.history[idx].output = Some(reply);
                 self.history[idx].ret = Some(self.now);
                 let client = self.clients.get_mut(&id).expect("exists");
