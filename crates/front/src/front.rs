@@ -26,6 +26,8 @@ const BATCH_WRITES_MAX: usize = 256;
 const TOUCH_INTERVAL_MS: u64 = 1000;
 /// How often the leader advances log time (session expiry, TTLs).
 const TICK_INTERVAL_MS: u64 = 500;
+/// A server without a leader for this long sends its clients elsewhere.
+pub const LEADERLESS_CLOSE_MS: u64 = 3000;
 /// A keepalive command not answered within this is given up on.
 const HOUSEKEEPING_TIMEOUT_MS: u64 = 5000;
 
@@ -122,8 +124,12 @@ pub struct ZkFront {
     conns: BTreeMap<ConnId, Conn>,
     pub watches: Watches,
     next_conn: ConnId,
-    /// (client, seq) of proposed writes -> the connection waiting.
-    proposed: HashMap<(u64, u64), ConnId>,
+    /// (client, seq) of proposed writes -> the connection waiting, and the
+    /// command (proposed again, same seq, if a leader that took it stepped
+    /// down before choosing it).
+    proposed: HashMap<(u64, u64), (ConnId, Command)>,
+    /// Since when (monotonic ms) this server has known no leader.
+    leaderless_since: Option<u64>,
     proposals: Vec<Command>,
     touched: BTreeSet<i64>,
     last_touch_ms: u64,
@@ -156,6 +162,7 @@ impl ZkFront {
             next_conn: 1,
             proposed: HashMap::new(),
             proposals: Vec::new(),
+            leaderless_since: None,
             touched: BTreeSet::new(),
             last_touch_ms: 0,
             touch_client: rng.next_u64() | 1,
@@ -207,7 +214,8 @@ impl ZkFront {
             seq: c.seq,
             op: coord_command(op),
         };
-        self.proposed.insert((c.client, c.seq), conn);
+        self.proposed
+            .insert((c.client, c.seq), (conn, command.clone()));
         self.proposals.push(command);
     }
 
@@ -230,6 +238,12 @@ impl ZkFront {
                 connect.last_zxid_seen,
                 tree.last_zxid()
             ));
+        }
+        if self
+            .leaderless_since
+            .is_some_and(|since| self.now_ms.saturating_sub(since) >= LEADERLESS_CLOSE_MS)
+        {
+            return Err("this server has no leader (no quorum)".into());
         }
         if self.conns.len() >= self.limits.connections_max {
             return Err(format!(
@@ -794,7 +808,16 @@ impl ZkFront {
         if client == self.tick_client {
             return true;
         }
-        let Some(conn) = self.proposed.remove(&(client, seq)) else {
+        if let Outcome::NotLeader { .. } = outcome {
+            // The leader that took it stepped down before choosing it: the
+            // same command (same seq, so applied at most once) goes again,
+            // this time to whoever leads next.
+            if let Some((_, command)) = self.proposed.get(&(client, seq)) {
+                self.proposals.push(command.clone());
+                return true;
+            }
+        }
+        let Some((conn, _)) = self.proposed.remove(&(client, seq)) else {
             return false;
         };
         let Some(c) = self.conns.get_mut(&conn) else {
@@ -908,8 +931,24 @@ impl ZkFront {
     /// Called on every engine tick: tells the log which sessions were
     /// active, and on the leader advances log time. `leader_term` is the
     /// leader's term when this server leads.
-    pub fn on_timer(&mut self, leader_term: Option<u64>) {
+    ///
+    /// `has_leader` says whether this server knows a leader. A server that
+    /// has known none for `LEADERLESS_CLOSE_MS` closes its connections and
+    /// refuses new ones, so clients move to servers that can serve them
+    /// (ZooKeeper's servers do the same when they lose their quorum).
+    pub fn on_timer(&mut self, leader_term: Option<u64>, has_leader: bool) {
         let now = self.now_ms;
+        if has_leader {
+            self.leaderless_since = None;
+        } else {
+            let since = *self.leaderless_since.get_or_insert(now);
+            if now.saturating_sub(since) >= LEADERLESS_CLOSE_MS && !self.conns.is_empty() {
+                let all: Vec<ConnId> = self.conns.keys().copied().collect();
+                for conn in all {
+                    self.close(conn, "this server has no leader (no quorum)");
+                }
+            }
+        }
         if self
             .touch_pending
             .is_some_and(|sent| now.saturating_sub(sent) > HOUSEKEEPING_TIMEOUT_MS)

@@ -47,17 +47,22 @@ impl Bench {
                 break;
             }
             for cmd in proposals {
-                self.proposed += 1;
-                let (tag, op) = cmd.op.split_first().unwrap();
-                assert_eq!(*tag, synod_front::front::COORD_TAG);
-                let reply = self.tree.apply(op);
-                let triggers = self.tree.take_triggers();
-                self.front.on_triggers(triggers);
-                self.front
-                    .on_reply(&self.tree, cmd.client, cmd.seq, &Outcome::Ok(reply));
+                self.apply(&cmd);
             }
         }
         self.sent.extend(self.front.take_output());
+    }
+
+    /// One command chosen and applied.
+    fn apply(&mut self, cmd: &synod_paxos::Command) {
+        self.proposed += 1;
+        let (tag, op) = cmd.op.split_first().unwrap();
+        assert_eq!(*tag, synod_front::front::COORD_TAG);
+        let reply = self.tree.apply(op);
+        let triggers = self.tree.take_triggers();
+        self.front.on_triggers(triggers);
+        self.front
+            .on_reply(&self.tree, cmd.client, cmd.seq, &Outcome::Ok(reply));
     }
 
     fn connect(
@@ -343,10 +348,10 @@ fn an_expired_sessions_connection_is_closed() {
     // Only the leader advances log time; far past the timeout the session
     // expires.
     b.front.set_clock(10_000, 1_000_000 + 60_000);
-    b.front.on_timer(Some(1));
+    b.front.on_timer(Some(1), true);
     b.commit();
     b.front.set_clock(20_000, 1_000_000 + 120_000);
-    b.front.on_timer(Some(1));
+    b.front.on_timer(Some(1), true);
     b.commit();
     assert_eq!(b.tree.session_count(), 0);
     assert!(b
@@ -361,7 +366,7 @@ fn active_sessions_are_touched_and_followers_never_tick() {
     let conn = b.connect(0, vec![0; 16], 0).unwrap();
     b.frames(conn);
     b.front.set_clock(1_500, 1_001_500);
-    b.front.on_timer(None);
+    b.front.on_timer(None, true);
     let proposals = b.front.take_proposals();
     assert_eq!(proposals.len(), 1, "one touch, no tick on a follower");
     let op = synod_coord::CoordOp::decode(&proposals[0].op[1..]).unwrap();
@@ -413,4 +418,49 @@ fn a_failed_multi_reports_every_op_and_changes_nothing() {
         Response::Multi(wire::MultiResult::aborted(3, 1, wire::err::NO_NODE))
     );
     assert!(b.tree.exists("/m1").is_none());
+}
+
+#[test]
+fn a_server_without_a_leader_sends_its_clients_elsewhere() {
+    let mut b = Bench::new();
+    let conn = b.connect(0, vec![0; 16], 0).unwrap();
+    b.frames(conn);
+    b.front.set_clock(1_000, 1_001_000);
+    b.front.on_timer(None, false);
+    b.sent.extend(b.front.take_output());
+    assert!(b.frames(conn).is_empty(), "a short gap is tolerated");
+    b.front.set_clock(
+        1_000 + synod_front::front::LEADERLESS_CLOSE_MS,
+        1_001_000 + synod_front::front::LEADERLESS_CLOSE_MS as i64,
+    );
+    b.front.on_timer(None, false);
+    b.sent.extend(b.front.take_output());
+    assert!(matches!(b.frames(conn)[0], Outgoing::Close(_)));
+    let refused = b.connect(0, vec![0; 16], 0).unwrap_err();
+    assert!(refused.contains("no leader"), "{refused}");
+}
+
+#[test]
+fn a_write_whose_leader_stepped_down_is_proposed_again_with_the_same_seq() {
+    let mut b = Bench::new();
+    let conn = b.connect(0, vec![0; 16], 0).unwrap();
+    b.frames(conn);
+    b.send(conn, 1, create("/again", 0));
+    let first = b.front.take_proposals();
+    assert_eq!(first.len(), 1);
+    let cmd = first[0].clone();
+    b.front.on_reply(
+        &b.tree,
+        cmd.client,
+        cmd.seq,
+        &Outcome::NotLeader { leader: None },
+    );
+    let again = b.front.take_proposals();
+    assert_eq!(again, vec![cmd.clone()]);
+    // Applied once, answered once.
+    b.apply(&again[0]);
+    b.commit();
+    let frames = b.frames(conn);
+    assert_eq!(frames.len(), 1);
+    assert_eq!(reply(&frames[0], ReplyKind::Create).0.xid, 1);
 }

@@ -34,7 +34,8 @@ pub const FRAME_VERSION: u8 = 1;
 
 /// The meaning of the messages carried (the `Message` enum and the
 /// handshake rules). A hello with another value is refused.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// 2: `Message::Forward` (followers forward client commands).
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX_BYTES: usize = 4;

@@ -226,6 +226,9 @@ impl ServerConfig {
         EngineConfig {
             heartbeat_interval_us: k.heartbeat_interval_ms * 1000,
             election_timeout_us: k.election_timeout_ms * 1000,
+            // A forwarded write not yet applied is sent again after one
+            // election timeout (by then a lost leader has been replaced).
+            forward_retry_us: k.election_timeout_ms * 1000,
             lease_us: k.lease_ms * 1000,
             drift_ppm_max: k.drift_ppm_max,
             window_slots: k.window_slots,

@@ -297,7 +297,8 @@ impl Driver {
                         (b.round << 16) | (b.node & 0xffff)
                     });
                     self.set_zk_clock();
-                    self.zk.on_timer(term);
+                    let has_leader = self.node.leader().is_some();
+                    self.zk.on_timer(term, has_leader);
                     self.step_proposals().await;
                     self.flush_zk();
                 }

@@ -96,6 +96,17 @@ impl Client {
     /// Connects, retrying until the cluster has a leader to create the
     /// session through.
     async fn connect(addr: SocketAddr, session: i64, passwd: Vec<u8>) -> Client {
+        Self::resume(addr, session, passwd, 0).await
+    }
+
+    /// Connects with the zxid the client has seen: a server that has not
+    /// applied that far refuses, and the client tries again.
+    async fn resume(
+        addr: SocketAddr,
+        session: i64,
+        passwd: Vec<u8>,
+        last_zxid_seen: i64,
+    ) -> Client {
         for _ in 0..100 {
             let Ok(mut stream) = TcpStream::connect(addr).await else {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -103,7 +114,7 @@ impl Client {
             };
             let request = wire::ConnectRequest {
                 protocol_version: 0,
-                last_zxid_seen: 0,
+                last_zxid_seen,
                 timeout_ms: 10_000,
                 session_id: session,
                 passwd: passwd.clone(),
@@ -246,9 +257,9 @@ async fn a_session_resumes_on_another_server_and_keeps_its_ephemeral() {
     let mut first = Client::connect(c.zk[0], 0, vec![0; 16]).await;
     let (h, _) = first.call(create("/eph", b"", 1)).await;
     assert_eq!(h.err, 0);
-    let (session, passwd) = (first.session, first.passwd.clone());
+    let (session, passwd, seen) = (first.session, first.passwd.clone(), first.last_zxid);
     drop(first); // the TCP connection drops; the session does not end
-    let mut second = Client::connect(c.zk[1], session, passwd).await;
+    let mut second = Client::resume(c.zk[1], session, passwd, seen).await;
     assert_eq!(second.session, session, "the same session, not a new one");
     let (h, r) = second
         .call(Request::Exists {
