@@ -355,6 +355,17 @@ impl ZkFront {
         }
     }
 
+    /// Closes every connection: this server's state jumped (a snapshot from
+    /// the leader replaced it), so no watch could see what changed in
+    /// between. Clients reconnect and SetWatches tells them what they
+    /// missed, as with ZooKeeper's followers after a resync.
+    pub fn close_all(&mut self, reason: &str) {
+        let all: Vec<ConnId> = self.conns.keys().copied().collect();
+        for conn in all {
+            self.close(conn, reason);
+        }
+    }
+
     /// Closes a connection from the server's side.
     pub fn close(&mut self, conn: ConnId, reason: &str) {
         if self.conns.remove(&conn).is_some() {
@@ -942,11 +953,8 @@ impl ZkFront {
             self.leaderless_since = None;
         } else {
             let since = *self.leaderless_since.get_or_insert(now);
-            if now.saturating_sub(since) >= LEADERLESS_CLOSE_MS && !self.conns.is_empty() {
-                let all: Vec<ConnId> = self.conns.keys().copied().collect();
-                for conn in all {
-                    self.close(conn, "this server has no leader (no quorum)");
-                }
+            if now.saturating_sub(since) >= LEADERLESS_CLOSE_MS {
+                self.close_all("this server has no leader (no quorum)");
             }
         }
         if self

@@ -464,6 +464,13 @@ impl Driver {
     async fn step_once(&mut self, input: Input) {
         let now = self.now_us();
         let actions = self.node.step(now, input);
+        if self.node.state_machine_mut().take_restored() {
+            warn!(
+                node = self.node.id(),
+                "caught up from a snapshot; closing ZooKeeper connections so their watches re-sync"
+            );
+            self.zk.close_all("this server caught up from a snapshot");
+        }
         // Watch events go out before the replies of this step, so a client
         // sees an event before it can read the change that fired it.
         let triggers = self.node.state_machine_mut().tree.take_triggers();

@@ -16,6 +16,10 @@ const SNAPSHOT_VERSION: u8 = 1;
 pub struct ServiceState {
     pub kv: KvStore,
     pub tree: Tree,
+    /// A snapshot replaced the state since the runtime last asked (not
+    /// replicated state: the runtime must close its ZooKeeper connections,
+    /// whose watches could not see the changes the snapshot skipped).
+    restored: bool,
 }
 
 impl ServiceState {
@@ -23,7 +27,13 @@ impl ServiceState {
         ServiceState {
             kv: KvStore::new(),
             tree: Tree::new(),
+            restored: false,
         }
+    }
+
+    /// Whether a snapshot replaced the state since the last call.
+    pub fn take_restored(&mut self) -> bool {
+        std::mem::take(&mut self.restored)
     }
 }
 
@@ -80,6 +90,7 @@ impl StateMachine for ServiceState {
         new_tree.restore(tree)?;
         self.kv = new_kv;
         self.tree = new_tree;
+        self.restored = true;
         Ok(())
     }
 
@@ -110,7 +121,10 @@ mod tests {
         }));
         let snap = s.snapshot();
         let mut t = ServiceState::new();
+        assert!(!t.take_restored());
         t.restore(&snap).unwrap();
+        assert!(t.take_restored(), "the runtime learns of the jump once");
+        assert!(!t.take_restored());
         assert_eq!(t.digest(), s.digest());
         assert_eq!(t.tree.session_count(), 1);
         assert!(t.restore(&snap[..5]).is_err());
