@@ -75,9 +75,11 @@ impl Id {
 
 impl Record for Id {
     fn read(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        // kazoo writes every empty string as null (-1), so the "auth"
+        // scheme's empty id arrives as null: read it as empty.
         Ok(Id {
-            scheme: r.read_string("Id.scheme")?,
-            id: r.read_string("Id.id")?,
+            scheme: r.read_ustring("Id.scheme")?.unwrap_or_default(),
+            id: r.read_ustring("Id.id")?.unwrap_or_default(),
         })
     }
 

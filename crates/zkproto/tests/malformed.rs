@@ -232,3 +232,14 @@ fn errors_explain_themselves() {
     .to_string();
     assert!(text.contains("getData") && text.contains("multi"), "{text}");
 }
+
+#[test]
+fn a_null_id_in_an_acl_reads_as_empty_as_kazoo_sends_the_auth_scheme() {
+    use synod_zkproto::{Reader, Record};
+    let mut bytes = Vec::new();
+    bytes.extend_from_slice(&4i32.to_be_bytes());
+    bytes.extend_from_slice(b"auth");
+    bytes.extend_from_slice(&(-1i32).to_be_bytes());
+    let id = synod_zkproto::Id::read(&mut Reader::new(&bytes)).unwrap();
+    assert_eq!((id.scheme.as_str(), id.id.as_str()), ("auth", ""));
+}
