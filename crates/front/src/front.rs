@@ -592,7 +592,7 @@ impl ZkFront {
                 match kind {
                     Some(kind) if convert::valid_path(&path) => {
                         self.watches.add(conn, &path, kind);
-                        Ok(wire::Response::Empty)
+                        Ok(wire::Response::AddWatch { err: 0 })
                     }
                     _ => Err(ErrorCode::BadArguments.code()),
                 }

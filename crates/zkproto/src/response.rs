@@ -24,6 +24,8 @@ pub enum ReplyKind {
     GetEphemerals,
     AllChildrenNumber,
     WhoAmI,
+    /// addWatch: ZooKeeper answers with an ErrorResponse body {int err}.
+    AddWatch,
 }
 
 impl ReplyKind {
@@ -44,6 +46,7 @@ impl ReplyKind {
             op::GET_EPHEMERALS => ReplyKind::GetEphemerals,
             op::GET_ALL_CHILDREN_NUMBER => ReplyKind::AllChildrenNumber,
             op::WHO_AM_I => ReplyKind::WhoAmI,
+            op::ADD_WATCH => ReplyKind::AddWatch,
             op::DELETE
             | op::DELETE_CONTAINER
             | op::PING
@@ -53,7 +56,6 @@ impl ReplyKind {
             | op::AUTH
             | op::SET_WATCHES
             | op::SET_WATCHES2
-            | op::ADD_WATCH
             | op::CLOSE_SESSION => ReplyKind::Empty,
             _ => return None,
         };
@@ -106,6 +108,12 @@ pub enum Response {
         n: i32,
     },
     WhoAmI(Vec<ClientInfo>),
+    /// addWatch's reply: an ErrorResponse carrying 0 (the Java client,
+    /// hence zkCli and Curator, drops a connection whose addWatch reply
+    /// lacks it).
+    AddWatch {
+        err: i32,
+    },
     /// Sent with xid -1 (see [`encode_watch_event`]).
     WatchEvent(WatcherEvent),
 }
@@ -237,6 +245,7 @@ impl Response {
             Response::GetEphemerals { paths } => w.write_string_vec(paths),
             Response::AllChildrenNumber { n } => w.write_int(*n),
             Response::WhoAmI(infos) => w.write_record_vec(infos),
+            Response::AddWatch { err } => w.write_int(*err),
             Response::WatchEvent(event) => w.write_record(event),
         }
     }
@@ -361,6 +370,9 @@ pub fn read_reply_body(r: &mut Reader<'_>, kind: ReplyKind) -> Result<Response, 
             n: r.read_int("GetAllChildrenNumberResponse.totalNumber")?,
         },
         ReplyKind::WhoAmI => Response::WhoAmI(r.read_record_vec("WhoAmIResponse.clientInfo", 8)?),
+        ReplyKind::AddWatch => Response::AddWatch {
+            err: r.read_int("ErrorResponse.err")?,
+        },
     };
     Ok(response)
 }

@@ -298,3 +298,18 @@ fn every_error_code_has_a_name_and_the_ref_values() {
     assert_eq!(perms::ALL, 31);
     assert_eq!(DEFAULT_MAX_BUFFER, 0xfffff);
 }
+
+#[test]
+fn add_watch_reply_carries_an_error_response_body_as_zookeepers_does() {
+    use synod_zkproto::{encode_reply, op, ReplyHeader, ReplyKind, Response};
+    assert_eq!(ReplyKind::for_op(op::ADD_WATCH), Some(ReplyKind::AddWatch));
+    let header = ReplyHeader {
+        xid: 5,
+        zxid: 9,
+        err: 0,
+    };
+    let frame = encode_reply(&header, Some(&Response::AddWatch { err: 0 }));
+    // length, xid, zxid, err, then the 4-byte ErrorResponse.
+    assert_eq!(frame.len(), 4 + 4 + 8 + 4 + 4);
+    assert_eq!(&frame[20..], &[0, 0, 0, 0]);
+}

@@ -190,6 +190,7 @@ pub fn every_request() -> Vec<(i32, Request)> {
 pub fn every_response() -> Vec<(ReplyKind, Response)> {
     vec![
         (ReplyKind::Empty, Response::Empty),
+        (ReplyKind::AddWatch, Response::AddWatch { err: 0 }),
         (
             ReplyKind::Create,
             Response::Create {
