@@ -1,10 +1,18 @@
 #!/usr/bin/env bash
-# Runs every test synod has, on a fresh machine too: formatting, lints, and
-# the whole workspace's tests (engine rules, simulator sweeps of every fault
-# profile, broken-engine hunts, the exhaustive search, WAL crash tests).
+# Runs every test synod has, on a fresh machine too: formatting, lints, the
+# whole workspace's tests (engine rules, simulator sweeps of every fault
+# profile, broken-engine hunts, the exhaustive search, WAL crash tests, the
+# coordination simulator), then the ZooKeeper compatibility suite against a
+# real ZooKeeper 3.8 ensemble and synod side by side (kazoo's own tests,
+# zkCli, a differential run, session failover and lock tests). That last
+# part installs Debian's zookeeper package (apt-get, as root) and a Python
+# venv with kazoo (pip) on first use.
 #
 # Knobs for longer (nightly) runs:
-#   SYNOD_SIM_SEEDS=10000   seeds per simulator profile (default: CI-sized)
+#   SYNOD_SIM_SEEDS=10000     seeds per simulator profile (default: CI-sized)
+#   SYNOD_ZKSIM_SEEDS=1000    seeds per coordination-simulator profile
+#   SYNOD_KAZOO_FULL=1        kazoo's whole suite incl. gevent/eventlet reruns
+#   SYNOD_COMPAT_SKIP=kazoo   leave compatibility steps out (see tests/compat)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,3 +30,7 @@ echo "== cargo test"
 cargo test --workspace
 echo "== exhaustive search against broken engines"
 cargo test -p synod-explore --features broken --test broken
+echo "== ZooKeeper compatibility: synod vs ZooKeeper 3.8 (tests/compat)"
+cargo build --release -p synod
+target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+SYNOD_BIN="$target_dir/release/synod" tests/compat/run_all.sh
