@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Idempotent installer for the ZooKeeper compatibility tooling.
+#  - Debian's ZooKeeper 3.8 (jars in /usr/share/java, zkCli.sh in /usr/share/zookeeper/bin)
+#  - a Python venv with kazoo + its test-suite deps, pinned to versions that work
+# Prints the venv's python path on the last line when called with --print-python.
+set -euo pipefail
+
+VENV="${SYNOD_COMPAT_VENV:-$HOME/.cache/synod-compat/venv}"
+PY="${PYTHON:-python3}"
+# pyOpenSSL >= 24.3 dropped X509.add_extensions, which kazoo's harness uses.
+PINS=(
+  kazoo==2.11.0 pytest==9.2.0 pytest-timeout==2.4.0
+  pyOpenSSL==24.2.1 cryptography==43.0.3 pyjks==20.0.0
+  pure-sasl==0.6.2 objgraph==3.7.0 gevent==26.9.0 eventlet==0.41.3
+  pexpect==4.9.0
+)
+
+if ! command -v java >/dev/null || ! [ -f /usr/share/java/zookeeper.jar ] \
+   || ! [ -x /usr/share/zookeeper/bin/zkCli.sh ] \
+   || ! [ -f /usr/share/java/netty-codec.jar ] || ! [ -f /usr/share/java/servlet-api.jar ]; then
+  echo "setup: installing Debian's zookeeper (3.8) ..." >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq zookeeper libnetty-java libservlet-api-java default-jre-headless >/dev/null
+fi
+
+stamp="$VENV/.synod-pins"
+if [ "$(cat "$stamp" 2>/dev/null)" != "${PINS[*]}" ]; then
+  echo "setup: creating venv $VENV ..." >&2
+  "$PY" -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "${PINS[@]}"
+  echo "${PINS[*]}" > "$stamp"
+fi
+
+if [ "${1:-}" = "--print-python" ]; then echo "$VENV/bin/python"; fi

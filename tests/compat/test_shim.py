@@ -1,0 +1,91 @@
+"""The `java` shim (shim/java) with a stand-in for synod: what kazoo's harness
+writes becomes the right `synod server` command, signals reach it, and any
+other java invocation still reaches the real java."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SHIM_DIR = os.path.join(HERE, "shim")
+
+FAKE_SYNOD = textwrap.dedent("""\
+    #!%s
+    import signal, sys, time
+    print("ARGS", *sys.argv[1:], flush=True)
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
+    time.sleep(60)
+    """) % sys.executable
+
+
+def harness_like_cfg(tmp_path, myid=2):
+    """The zoo.cfg kazoo/testing/common.py writes for node `myid` of 3."""
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "myid").write_text(str(myid))
+    cfg = tmp_path / "zoo.cfg"
+    cfg.write_text(textwrap.dedent(f"""
+        tickTime=2000
+        dataDir={data}
+        clientPort=20010
+        secureClientPort=20014
+        maxClientCnxns=0
+        admin.serverPort=20013
+        4lw.commands.whitelist=*
+        initLimit=4
+        syncLimit=2
+        server.2=localhost:20012:20011:participant
+        server.1=localhost:20002:20001:participant
+        server.3=localhost:20022:20021:participant
+        peerType=participant
+        """))
+    return cfg
+
+
+def run_shim(tmp_path, argv):
+    fake = tmp_path / "fake-synod"
+    fake.write_text(FAKE_SYNOD)
+    fake.chmod(0o755)
+    env = dict(os.environ, PATH=SHIM_DIR + os.pathsep + os.environ["PATH"], SYNOD_BIN=str(fake))
+    return subprocess.Popen(["java"] + argv, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def test_quorum_peer_main_becomes_synod_server(tmp_path):
+    cfg = harness_like_cfg(tmp_path)
+    p = run_shim(tmp_path, ["-cp", "x", "-Dreadonlymode.enabled=true",
+                            "-Dzookeeper.DigestAuthenticationProvider.superDigest=super:abc=",
+                            "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(cfg)])
+    log = tmp_path / "zookeeper.log"
+    deadline = time.time() + 10
+    while time.time() < deadline and "ARGS" not in (log.read_text() if log.exists() else ""):
+        time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)          # what the harness's stop() does
+    assert p.wait(10) == 0                 # synod's own exit status, not a wrapper's
+    args = log.read_text().split("ARGS", 1)[1].split()
+    assert args[:3] == ["server", "--config", str(tmp_path / "synod.toml")]
+    flags = " ".join(args)
+    for f in ["--node-id 2", f"--data-dir {tmp_path}/data/synod", "--peer-listen 127.0.0.1:20012",
+              "--client-listen 127.0.0.1:20011", "--zk-listen 127.0.0.1:20010",
+              "--member 1=127.0.0.1:20002,127.0.0.1:20001", "--member 2=127.0.0.1:20012,127.0.0.1:20011",
+              "--member 3=127.0.0.1:20022,127.0.0.1:20021"]:
+        assert f in flags
+    toml = (tmp_path / "synod.toml").read_text()
+    assert 'zk_listen = "127.0.0.1:20010"' in toml and "node_id = 2" in toml
+    assert "[zk]\ntick_ms = 2000\nsuper_digest = \"super:abc=\"" in toml
+
+
+def test_sigkill_reaches_synod(tmp_path):
+    p = run_shim(tmp_path, ["org.apache.zookeeper.server.quorum.QuorumPeerMain",
+                            str(harness_like_cfg(tmp_path))])
+    time.sleep(0.5)
+    p.kill()
+    assert p.wait(10) == -signal.SIGKILL
+
+
+def test_other_java_invocations_reach_real_java(tmp_path):
+    p = run_shim(tmp_path, ["-version"])
+    out, _ = p.communicate(timeout=60)
+    assert p.returncode == 0 and "version" in out
