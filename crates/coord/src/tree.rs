@@ -26,6 +26,10 @@ pub enum Trigger {
         path: String,
         kind: EventKind,
         zxid: i64,
+        /// The ACL of the node the event is about (the deleted node's, the
+        /// parent's for a child-list change): a watcher without READ on it
+        /// is not told, as in ZooKeeper 3.8 with the CVE-2024-23944 fix.
+        acl: Vec<Acl>,
     },
     SessionClosed {
         session: i64,

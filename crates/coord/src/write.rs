@@ -180,9 +180,11 @@ impl Tree {
         let (_, child) = path::split(&full);
         let p = self.node_mut(&parent_key).expect("parent checked above");
         let parent_stat = p.stat.clone();
+        let parent_acl = p.acl.clone();
         p.children.insert(child.to_string());
         p.stat.cversion = p.stat.cversion.wrapping_add(1);
         p.stat.pzxid = ctx.zxid;
+        let node_acl = acl.clone();
         let n = Znode::new(
             data.to_vec(),
             acl,
@@ -195,11 +197,12 @@ impl Tree {
             parent: parent_key.clone(),
             parent_stat,
         });
-        triggers.push(node_trigger(&full, EventKind::Created, ctx.zxid));
+        triggers.push(node_trigger(&full, EventKind::Created, ctx.zxid, node_acl));
         triggers.push(node_trigger(
             &parent_key,
             EventKind::ChildrenChanged,
             ctx.zxid,
+            parent_acl,
         ));
         Ok(WriteResult::Created { path: full, stat })
     }
@@ -238,18 +241,25 @@ impl Tree {
         let parent_key = path::key(parent_path).to_string();
         let p = self.node_mut(&parent_key).expect("a node's parent exists");
         let parent_stat = p.stat.clone();
+        let parent_acl = p.acl.clone();
         p.children.remove(child);
         p.stat.pzxid = p.stat.pzxid.max(zxid);
         let node = self.remove_node(path);
         assert!(node.children.is_empty(), "deleted a node with children");
+        let node_acl = node.acl.clone();
         undo.push(Undo::Deleted {
             path: path.to_string(),
             node,
             parent: parent_key.clone(),
             parent_stat,
         });
-        triggers.push(node_trigger(path, EventKind::Deleted, zxid));
-        triggers.push(node_trigger(&parent_key, EventKind::ChildrenChanged, zxid));
+        triggers.push(node_trigger(path, EventKind::Deleted, zxid, node_acl));
+        triggers.push(node_trigger(
+            &parent_key,
+            EventKind::ChildrenChanged,
+            zxid,
+            parent_acl,
+        ));
     }
 
     fn set_data(
@@ -272,12 +282,18 @@ impl Tree {
         n.stat.mtime = ctx.time_ms;
         n.stat.mzxid = ctx.zxid;
         let stat = n.client_stat();
+        let node_acl = n.acl.clone();
         undo.push(Undo::DataSet {
             path: path.to_string(),
             data: old_data,
             stat: old_stat,
         });
-        triggers.push(node_trigger(path, EventKind::DataChanged, ctx.zxid));
+        triggers.push(node_trigger(
+            path,
+            EventKind::DataChanged,
+            ctx.zxid,
+            node_acl,
+        ));
         Ok(WriteResult::SetData { stat })
     }
 
@@ -345,10 +361,11 @@ fn check_version(current: i32, expected: i32) -> Result<i32, ErrorCode> {
     Ok(current.wrapping_add(1))
 }
 
-pub(crate) fn node_trigger(path: &str, kind: EventKind, zxid: i64) -> Trigger {
+pub(crate) fn node_trigger(path: &str, kind: EventKind, zxid: i64, acl: Vec<Acl>) -> Trigger {
     Trigger::Node {
         path: path.to_string(),
         kind,
         zxid,
+        acl,
     }
 }

@@ -29,12 +29,14 @@ fn a_container_goes_once_its_last_child_does() {
             Trigger::Node {
                 path: "/c".into(),
                 kind: EventKind::Deleted,
-                zxid: before + 1
+                zxid: before + 1,
+                acl: world(31),
             },
             Trigger::Node {
                 path: "/".into(),
                 kind: EventKind::ChildrenChanged,
-                zxid: before + 1
+                zxid: before + 1,
+                acl: world(31),
             },
         ]
     );

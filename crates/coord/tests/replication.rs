@@ -174,6 +174,7 @@ fn triggers_for_create_delete_set_data_and_close() {
         path: p.into(),
         kind,
         zxid,
+        acl: world(31),
     };
     let z = run(&mut tree, s, create("/a", b"")).zxid;
     assert_eq!(

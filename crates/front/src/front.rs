@@ -913,9 +913,19 @@ impl ZkFront {
     pub fn on_triggers(&mut self, triggers: Vec<Trigger>) {
         for t in triggers {
             match t {
-                Trigger::Node { path, kind, .. } => {
+                Trigger::Node {
+                    path, kind, acl, ..
+                } => {
                     for fired in self.watches.trigger(&path, kind) {
-                        self.send_event(fired.conn, fired.kind, &fired.path);
+                        // The watch is spent either way; the event goes only
+                        // to a client that may read the node (ZooKeeper 3.8
+                        // with the CVE-2024-23944 fix, which Debian ships).
+                        let may_read = self.conns.get(&fired.conn).is_some_and(|c| {
+                            synod_coord::acl::check(&acl, synod_coord::perms::READ, &c.auth).is_ok()
+                        });
+                        if may_read {
+                            self.send_event(fired.conn, fired.kind, &fired.path);
+                        }
                     }
                 }
                 Trigger::SessionClosed { session, .. } => {

@@ -3,11 +3,16 @@
 //! machine reports what changed (`Trigger`s, in apply order); this table
 //! turns each change into the events its watchers must receive.
 //!
-//! One-shot watches (getData/exists, getChildren) fire once and are gone;
-//! persistent watches fire for every change of their node, and recursive
-//! ones for every change at or below their node except child-list changes
-//! (ZooKeeper's addWatch modes). A connection receives at most one event per
-//! change even when several of its watches match.
+//! The table mirrors ZooKeeper 3.8's two watch managers exactly, because
+//! clients can tell the difference: a *data* table (getData, exists) and a
+//! *child* table (getChildren), each holding one mode per (connection,
+//! path): standard (one-shot), persistent or persistent-recursive. addWatch
+//! puts its mode in both tables. Setting a watch replaces the mode the
+//! connection had on that path in that table, so a one-shot watch set on a
+//! path under a persistent one turns it one-shot (ZooKeeper 3.8's
+//! behaviour; 3.9 keeps both, ZOOKEEPER-4466). A recursive watch fires for
+//! changes at or below its path except child-list changes. A connection is
+//! told once per change even when several of its watches match.
 
 use std::collections::{BTreeMap, BTreeSet};
 use synod_coord::EventKind;
@@ -15,7 +20,7 @@ use synod_coord::EventKind;
 /// Identifies one client connection on this server.
 pub type ConnId = u64;
 
-/// The kinds of watch a connection can hold on a path.
+/// The kinds of watch a connection can set on a path.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum WatchKind {
     /// getData, or exists on a node that exists.
@@ -51,16 +56,14 @@ impl WatcherType {
             _ => return None,
         })
     }
+}
 
-    fn covers(self, kind: WatchKind) -> bool {
-        match self {
-            WatcherType::Children => kind == WatchKind::Child,
-            WatcherType::Data => matches!(kind, WatchKind::Data | WatchKind::Exist),
-            WatcherType::Any => true,
-            WatcherType::Persistent => kind == WatchKind::Persistent,
-            WatcherType::PersistentRecursive => kind == WatchKind::PersistentRecursive,
-        }
-    }
+/// How a connection watches one path in one table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Standard,
+    Persistent,
+    Recursive,
 }
 
 /// The event a connection must be sent.
@@ -71,162 +74,234 @@ pub struct Fired {
     pub path: String,
 }
 
+/// One of ZooKeeper's two watch managers.
 #[derive(Default)]
-pub struct Watches {
-    /// path -> kind -> connections.
-    by_path: BTreeMap<String, BTreeMap<WatchKind, BTreeSet<ConnId>>>,
-    /// connection -> (path, kind), to drop a closed connection's watches.
-    by_conn: BTreeMap<ConnId, BTreeSet<(String, WatchKind)>>,
-    /// Paths with a recursive watch, to find the ones above a changed node.
+struct Table {
+    by_path: BTreeMap<String, BTreeMap<ConnId, Mode>>,
+    by_conn: BTreeMap<ConnId, BTreeSet<String>>,
+    /// How many recursive watches each path has, to find the ones above a
+    /// changed node without walking every ancestor when there are none.
     recursive: BTreeMap<String, usize>,
 }
 
-impl Watches {
-    pub fn add(&mut self, conn: ConnId, path: &str, kind: WatchKind) {
-        let set = self
+impl Table {
+    fn set(&mut self, conn: ConnId, path: &str, mode: Mode) {
+        let old = self
             .by_path
             .entry(path.to_string())
             .or_default()
-            .entry(kind)
-            .or_default();
-        if set.insert(conn) {
-            self.by_conn
-                .entry(conn)
-                .or_default()
-                .insert((path.to_string(), kind));
-            if kind == WatchKind::PersistentRecursive {
-                *self.recursive.entry(path.to_string()).or_default() += 1;
+            .insert(conn, mode);
+        if old == Some(Mode::Recursive) {
+            self.uncount(path);
+        }
+        if mode == Mode::Recursive {
+            *self.recursive.entry(path.to_string()).or_default() += 1;
+        }
+        self.by_conn
+            .entry(conn)
+            .or_default()
+            .insert(path.to_string());
+    }
+
+    fn uncount(&mut self, path: &str) {
+        if let Some(n) = self.recursive.get_mut(path) {
+            *n -= 1;
+            if *n == 0 {
+                self.recursive.remove(path);
             }
         }
     }
 
-    fn remove_one(&mut self, conn: ConnId, path: &str, kind: WatchKind) -> bool {
-        let Some(kinds) = self.by_path.get_mut(path) else {
+    fn mode(&self, conn: ConnId, path: &str) -> Option<Mode> {
+        self.by_path.get(path).and_then(|m| m.get(&conn)).copied()
+    }
+
+    fn remove(&mut self, conn: ConnId, path: &str) -> bool {
+        let Some(conns) = self.by_path.get_mut(path) else {
             return false;
         };
-        let Some(set) = kinds.get_mut(&kind) else {
+        let Some(mode) = conns.remove(&conn) else {
             return false;
         };
-        if !set.remove(&conn) {
-            return false;
-        }
-        if set.is_empty() {
-            kinds.remove(&kind);
-        }
-        if kinds.is_empty() {
+        if conns.is_empty() {
             self.by_path.remove(path);
         }
-        if let Some(mine) = self.by_conn.get_mut(&conn) {
-            mine.remove(&(path.to_string(), kind));
-            if mine.is_empty() {
-                self.by_conn.remove(&conn);
-            }
+        if mode == Mode::Recursive {
+            self.uncount(path);
         }
-        if kind == WatchKind::PersistentRecursive {
-            if let Some(n) = self.recursive.get_mut(path) {
-                *n -= 1;
-                if *n == 0 {
-                    self.recursive.remove(path);
-                }
+        if let Some(paths) = self.by_conn.get_mut(&conn) {
+            paths.remove(path);
+            if paths.is_empty() {
+                self.by_conn.remove(&conn);
             }
         }
         true
     }
 
+    fn drop_conn(&mut self, conn: ConnId) {
+        for path in self.by_conn.get(&conn).cloned().unwrap_or_default() {
+            self.remove(conn, &path);
+        }
+    }
+
+    /// WatchManager.triggerWatch: the connections told of `kind` at `path`;
+    /// one-shot watches at the path are spent.
+    fn trigger(&mut self, path: &str, kind: EventKind) -> BTreeSet<ConnId> {
+        let mut told = BTreeSet::new();
+        let mut spent = Vec::new();
+        if let Some(conns) = self.by_path.get(path) {
+            for (conn, mode) in conns {
+                match mode {
+                    Mode::Recursive => {
+                        if kind != EventKind::ChildrenChanged {
+                            told.insert(*conn);
+                        }
+                    }
+                    Mode::Persistent => {
+                        told.insert(*conn);
+                    }
+                    Mode::Standard => {
+                        told.insert(*conn);
+                        spent.push(*conn);
+                    }
+                }
+            }
+        }
+        for conn in spent {
+            self.remove(conn, path);
+        }
+        if kind != EventKind::ChildrenChanged && !self.recursive.is_empty() {
+            for ancestor in ancestors(path) {
+                if !self.recursive.contains_key(ancestor) {
+                    continue;
+                }
+                if let Some(conns) = self.by_path.get(ancestor) {
+                    told.extend(
+                        conns
+                            .iter()
+                            .filter(|(_, m)| **m == Mode::Recursive)
+                            .map(|(c, _)| *c),
+                    );
+                }
+            }
+        }
+        told
+    }
+}
+
+/// The proper ancestors of `path`, nearest first, ending with "/".
+fn ancestors(path: &str) -> impl Iterator<Item = &str> {
+    let mut p = path;
+    std::iter::from_fn(move || {
+        if p == "/" {
+            return None;
+        }
+        p = match p.rfind('/') {
+            Some(0) => "/",
+            Some(i) => &p[..i],
+            None => return None,
+        };
+        Some(p)
+    })
+}
+
+#[derive(Default)]
+pub struct Watches {
+    data: Table,
+    child: Table,
+}
+
+impl Watches {
+    pub fn add(&mut self, conn: ConnId, path: &str, kind: WatchKind) {
+        match kind {
+            WatchKind::Data | WatchKind::Exist => self.data.set(conn, path, Mode::Standard),
+            WatchKind::Child => self.child.set(conn, path, Mode::Standard),
+            WatchKind::Persistent => {
+                self.data.set(conn, path, Mode::Persistent);
+                self.child.set(conn, path, Mode::Persistent);
+            }
+            WatchKind::PersistentRecursive => {
+                self.data.set(conn, path, Mode::Recursive);
+                self.child.set(conn, path, Mode::Recursive);
+            }
+        }
+    }
+
+    fn tables(&mut self, which: WatcherType) -> Vec<(&mut Table, Option<Mode>)> {
+        match which {
+            WatcherType::Children => vec![(&mut self.child, None)],
+            WatcherType::Data => vec![(&mut self.data, None)],
+            WatcherType::Any => vec![(&mut self.data, None), (&mut self.child, None)],
+            WatcherType::Persistent => vec![
+                (&mut self.data, Some(Mode::Persistent)),
+                (&mut self.child, Some(Mode::Persistent)),
+            ],
+            WatcherType::PersistentRecursive => vec![
+                (&mut self.data, Some(Mode::Recursive)),
+                (&mut self.child, Some(Mode::Recursive)),
+            ],
+        }
+    }
+
     /// Whether `conn` holds a watch of `which` type on `path`.
-    pub fn has(&self, conn: ConnId, path: &str, which: WatcherType) -> bool {
-        self.by_path.get(path).is_some_and(|kinds| {
-            kinds
-                .iter()
-                .any(|(kind, conns)| which.covers(*kind) && conns.contains(&conn))
+    pub fn has(&mut self, conn: ConnId, path: &str, which: WatcherType) -> bool {
+        self.tables(which).into_iter().any(|(t, mode)| {
+            t.mode(conn, path)
+                .is_some_and(|m| mode.is_none_or(|want| want == m))
         })
     }
 
     /// Removes `conn`'s watches of `which` type on `path`; false if it had
     /// none (ZooKeeper answers NoWatcher).
     pub fn remove(&mut self, conn: ConnId, path: &str, which: WatcherType) -> bool {
-        let kinds: Vec<WatchKind> = self
-            .by_path
-            .get(path)
-            .map(|k| {
-                k.iter()
-                    .filter(|(kind, conns)| which.covers(**kind) && conns.contains(&conn))
-                    .map(|(kind, _)| *kind)
-                    .collect()
-            })
-            .unwrap_or_default();
-        for kind in &kinds {
-            self.remove_one(conn, path, *kind);
+        let mut had = false;
+        for (t, mode) in self.tables(which) {
+            if t.mode(conn, path)
+                .is_some_and(|m| mode.is_none_or(|want| want == m))
+            {
+                had |= t.remove(conn, path);
+            }
         }
-        !kinds.is_empty()
+        had
     }
 
     /// Drops every watch of a closed connection.
     pub fn drop_conn(&mut self, conn: ConnId) {
-        let Some(mine) = self.by_conn.remove(&conn) else {
-            return;
-        };
-        for (path, kind) in mine {
-            self.remove_one(conn, &path, kind);
-        }
-    }
-
-    /// How many watches `conn` holds.
-    pub fn count_for(&self, conn: ConnId) -> usize {
-        self.by_conn.get(&conn).map_or(0, |s| s.len())
+        self.data.drop_conn(conn);
+        self.child.drop_conn(conn);
     }
 
     pub fn total(&self) -> usize {
-        self.by_conn.values().map(|s| s.len()).sum()
+        self.data.by_conn.values().map(|s| s.len()).sum::<usize>()
+            + self.child.by_conn.values().map(|s| s.len()).sum::<usize>()
     }
 
     pub fn paths(&self) -> usize {
-        self.by_path.len()
+        let mut paths: BTreeSet<&String> = self.data.by_path.keys().collect();
+        paths.extend(self.child.by_path.keys());
+        paths.len()
     }
 
     pub fn connections(&self) -> usize {
-        self.by_conn.len()
+        let mut conns: BTreeSet<&ConnId> = self.data.by_conn.keys().collect();
+        conns.extend(self.child.by_conn.keys());
+        conns.len()
     }
 
-    /// The events one change of `path` sends, removing the one-shot watches
-    /// it fires. A connection is told once per change.
+    /// The events one change of `path` sends, as ZooKeeper's DataTree
+    /// triggers them: created and data changes through the data table,
+    /// deletes through both (a connection told by the first is not told
+    /// again), child-list changes through the child table.
     pub fn trigger(&mut self, path: &str, kind: EventKind) -> Vec<Fired> {
-        let one_shot: &[WatchKind] = match kind {
-            EventKind::Created | EventKind::DataChanged => &[WatchKind::Data, WatchKind::Exist],
-            EventKind::Deleted => &[WatchKind::Data, WatchKind::Exist, WatchKind::Child],
-            EventKind::ChildrenChanged => &[WatchKind::Child],
+        let told = match kind {
+            EventKind::Created | EventKind::DataChanged => self.data.trigger(path, kind),
+            EventKind::Deleted => {
+                let mut told = self.data.trigger(path, kind);
+                told.extend(self.child.trigger(path, kind));
+                told
+            }
+            EventKind::ChildrenChanged => self.child.trigger(path, kind),
         };
-        let mut told = BTreeSet::new();
-        for w in one_shot {
-            let conns: Vec<ConnId> = self
-                .by_path
-                .get(path)
-                .and_then(|k| k.get(w))
-                .map(|s| s.iter().copied().collect())
-                .unwrap_or_default();
-            for conn in conns {
-                self.remove_one(conn, path, *w);
-                told.insert(conn);
-            }
-        }
-        if let Some(conns) = self
-            .by_path
-            .get(path)
-            .and_then(|k| k.get(&WatchKind::Persistent))
-        {
-            told.extend(conns.iter().copied());
-        }
-        if kind != EventKind::ChildrenChanged {
-            for ancestor in self.recursive_ancestors(path) {
-                if let Some(conns) = self
-                    .by_path
-                    .get(&ancestor)
-                    .and_then(|k| k.get(&WatchKind::PersistentRecursive))
-                {
-                    told.extend(conns.iter().copied());
-                }
-            }
-        }
         told.into_iter()
             .map(|conn| Fired {
                 conn,
@@ -234,29 +309,6 @@ impl Watches {
                 path: path.to_string(),
             })
             .collect()
-    }
-
-    /// The paths at or above `path` that hold a recursive watch.
-    fn recursive_ancestors(&self, path: &str) -> Vec<String> {
-        if self.recursive.is_empty() {
-            return Vec::new();
-        }
-        let mut out = Vec::new();
-        let mut p = path;
-        loop {
-            if self.recursive.contains_key(p) {
-                out.push(p.to_string());
-            }
-            if p == "/" {
-                break;
-            }
-            p = match p.rfind('/') {
-                Some(0) => "/",
-                Some(i) => &p[..i],
-                None => break,
-            };
-        }
-        out
     }
 }
 
@@ -312,6 +364,19 @@ mod tests {
         w.add(7, "/", WatchKind::PersistentRecursive);
         assert_eq!(w.trigger("/x/y", EventKind::Deleted).len(), 1);
         assert!(w.trigger("/x", EventKind::ChildrenChanged).is_empty());
+    }
+
+    #[test]
+    fn a_one_shot_watch_set_on_a_persistent_path_replaces_it_as_in_zookeeper_3_8() {
+        let mut w = Watches::default();
+        w.add(1, "/b", WatchKind::PersistentRecursive);
+        w.add(1, "/b", WatchKind::Child);
+        w.add(1, "/b", WatchKind::Data);
+        assert_eq!(w.trigger("/b", EventKind::DataChanged).len(), 1);
+        // Both tables now hold one-shot watches: the recursive one is gone.
+        assert!(w.trigger("/b/x", EventKind::Created).is_empty());
+        assert_eq!(w.trigger("/b", EventKind::ChildrenChanged).len(), 1);
+        assert_eq!(w.total(), 0);
     }
 
     #[test]

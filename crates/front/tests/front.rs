@@ -464,3 +464,53 @@ fn a_write_whose_leader_stepped_down_is_proposed_again_with_the_same_seq() {
     assert_eq!(frames.len(), 1);
     assert_eq!(reply(&frames[0], ReplyKind::Create).0.xid, 1);
 }
+
+#[test]
+fn a_watcher_that_may_not_read_the_node_is_not_told() {
+    let mut b = Bench::new();
+    let owner = b.connect(0, vec![0; 16], 0).unwrap();
+    let other = b.connect(0, vec![0; 16], 0).unwrap();
+    b.frames(owner);
+    b.frames(other);
+    b.send(owner, 1, create("/private", 0));
+    b.commit();
+    b.send(
+        other,
+        1,
+        Request::GetData {
+            path: "/private".into(),
+            watch: true,
+        },
+    );
+    b.frames(other);
+    // The owner locks the node to its ip... of another host, then deletes it.
+    b.send(
+        owner,
+        2,
+        Request::SetAcl {
+            path: "/private".into(),
+            acl: vec![wire::Acl {
+                perms: wire::perms::ALL,
+                id: wire::Id {
+                    scheme: "ip".into(),
+                    id: "10.0.0.1".into(),
+                },
+            }],
+            version: -1,
+        },
+    );
+    b.send(
+        owner,
+        3,
+        Request::Delete {
+            path: "/private".into(),
+            version: -1,
+        },
+    );
+    b.commit();
+    assert!(b.tree.exists("/private").is_none());
+    assert!(
+        b.frames(other).is_empty(),
+        "no NodeDeleted for a node the watcher may not read"
+    );
+}

@@ -33,7 +33,9 @@ pub struct ChangeLog {
 
 fn split(t: Trigger) -> (i64, Change) {
     match t {
-        Trigger::Node { path, kind, zxid } => (zxid, Change::Node { path, kind }),
+        Trigger::Node {
+            path, kind, zxid, ..
+        } => (zxid, Change::Node { path, kind }),
         Trigger::SessionClosed { session, zxid } => (zxid, Change::SessionClosed { session }),
     }
 }

@@ -160,6 +160,7 @@ impl CoordSm {
                     path,
                     kind: EventKind::Deleted,
                     zxid,
+                    ..
                 } => {
                     if let Some(owner) = self.ephemerals.remove(path) {
                         if self.tree.session(owner).is_some() && !deletes(op, path) {

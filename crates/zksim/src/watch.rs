@@ -15,7 +15,7 @@
 //!   own reply.
 
 use crate::changes::Change;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use synod_coord::EventKind;
 
 /// The kinds of watch a connection holds, as the protocol defines them.
@@ -135,48 +135,77 @@ impl History {
     }
 }
 
-/// A connection's watches as the protocol says they behave.
+/// How a connection watches one path in one of ZooKeeper's two tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Mode {
+    Standard,
+    Persistent,
+    Recursive,
+}
+
+/// A connection's watches as ZooKeeper 3.8 says they behave: a data table
+/// (getData, exists) and a child table (getChildren), one mode per path in
+/// each; setting a watch replaces the mode the path had in that table;
+/// addWatch sets its mode in both.
 #[derive(Default)]
 struct Model {
-    one_shot: BTreeSet<(String, WatchKind)>,
-    persistent: BTreeSet<String>,
-    recursive: BTreeSet<String>,
+    data: BTreeMap<String, Mode>,
+    child: BTreeMap<String, Mode>,
+}
+
+/// One table's answer to a change: whether it tells the connection; a
+/// one-shot watch at the path is spent.
+fn fire_table(table: &mut BTreeMap<String, Mode>, path: &str, kind: EventKind) -> bool {
+    let mut told = false;
+    match table.get(path).copied() {
+        Some(Mode::Standard) => {
+            table.remove(path);
+            told = true;
+        }
+        Some(Mode::Persistent) => told = true,
+        Some(Mode::Recursive) => told = kind != EventKind::ChildrenChanged,
+        None => {}
+    }
+    if kind != EventKind::ChildrenChanged {
+        told |= table.iter().any(|(r, m)| {
+            *m == Mode::Recursive && r != path && (r == "/" || path.starts_with(&format!("{r}/")))
+        });
+    }
+    told
 }
 
 impl Model {
     fn add(&mut self, path: &str, kind: WatchKind) {
+        let path = path.to_string();
         match kind {
+            WatchKind::Data | WatchKind::Exist => {
+                self.data.insert(path, Mode::Standard);
+            }
+            WatchKind::Child => {
+                self.child.insert(path, Mode::Standard);
+            }
             WatchKind::Persistent => {
-                self.persistent.insert(path.to_string());
+                self.data.insert(path.clone(), Mode::Persistent);
+                self.child.insert(path, Mode::Persistent);
             }
             WatchKind::Recursive => {
-                self.recursive.insert(path.to_string());
-            }
-            _ => {
-                self.one_shot.insert((path.to_string(), kind));
+                self.data.insert(path.clone(), Mode::Recursive);
+                self.child.insert(path, Mode::Recursive);
             }
         }
     }
 
     /// Whether a change of `path` tells this connection (once at most).
     fn fire(&mut self, path: &str, kind: EventKind) -> bool {
-        let one_shot: &[WatchKind] = match kind {
-            EventKind::Created | EventKind::DataChanged => &[WatchKind::Data, WatchKind::Exist],
-            EventKind::Deleted => &[WatchKind::Data, WatchKind::Exist, WatchKind::Child],
-            EventKind::ChildrenChanged => &[WatchKind::Child],
-        };
-        let mut told = false;
-        for k in one_shot {
-            told |= self.one_shot.remove(&(path.to_string(), *k));
+        match kind {
+            EventKind::Created | EventKind::DataChanged => fire_table(&mut self.data, path, kind),
+            EventKind::Deleted => {
+                let by_data = fire_table(&mut self.data, path, kind);
+                let by_child = fire_table(&mut self.child, path, kind);
+                by_data || by_child
+            }
+            EventKind::ChildrenChanged => fire_table(&mut self.child, path, kind),
         }
-        told |= self.persistent.contains(path);
-        if kind != EventKind::ChildrenChanged {
-            told |= self
-                .recursive
-                .iter()
-                .any(|r| r == "/" || r == path || path.starts_with(&format!("{r}/")));
-        }
-        told
     }
 }
 
