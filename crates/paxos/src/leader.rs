@@ -607,7 +607,7 @@ impl<S: StateMachine> Node<S> {
         self.resend_proposals();
     }
 
-    fn send_heartbeats(&mut self) {
+    pub(crate) fn send_heartbeats(&mut self) {
         let now = self.now;
         let commit = self.commit;
         let members: Vec<NodeId> = {

@@ -83,6 +83,10 @@ pub struct Node<S> {
     pub(crate) forwarded: BTreeMap<(ClientId, u64), Forwarded>,
     /// The highest commit point a leader told us about.
     pub(crate) known_commit: Slot,
+    /// The leader applied a command a follower forwarded: that follower
+    /// answers its client only once it learns the commit point, so tell
+    /// every follower now rather than at the next heartbeat.
+    pub(crate) commit_notice: bool,
     pub(crate) catchup_sent_at: Option<Micros>,
 
     // Leadership.
@@ -152,6 +156,7 @@ impl<S: StateMachine> Node<S> {
             waiting: BTreeSet::new(),
             forwarded: BTreeMap::new(),
             known_commit: 0,
+            commit_notice: false,
             catchup_sent_at: None,
             role: Role::Follower,
             leader: None,

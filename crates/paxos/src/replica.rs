@@ -47,6 +47,9 @@ impl<S: StateMachine> Node<S> {
             self.known_commit = self.known_commit.max(self.commit);
         }
         self.apply_chosen();
+        if std::mem::take(&mut self.commit_notice) && self.is_leader() {
+            self.send_heartbeats();
+        }
         self.on_caught_up();
     }
 
@@ -93,6 +96,11 @@ impl<S: StateMachine> Node<S> {
                         }
                         let old = rec.slot;
                         self.clients_by_slot.remove(&(old, cmd.client));
+                    }
+                    if let Role::Leader(l) = &self.role {
+                        if l.relayed.contains(&(cmd.client, cmd.seq)) {
+                            self.commit_notice = true;
+                        }
                     }
                     let reply = self.sm.apply(&cmd.op);
                     if self.waiting.remove(&(cmd.client, cmd.seq)) {
