@@ -38,6 +38,8 @@ enum Command {
     Status(kv_cmd::StatusArgs),
     /// Change membership one node at a time.
     Reconfig(kv_cmd::ReconfigArgs),
+    /// Load generator: ZooKeeper protocol, native API or etcd.
+    Bench(synod_bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -50,5 +52,6 @@ fn main() -> anyhow::Result<()> {
         Command::Kv(args) => kv_cmd::kv(args),
         Command::Status(args) => kv_cmd::status(args),
         Command::Reconfig(args) => kv_cmd::reconfig(args),
+        Command::Bench(args) => synod_bench::run(args),
     }
 }
