@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use crate::args::{BenchArgs, Workload};
 use crate::stats::Stats;
+use synod_paxos::Rng;
 
 /// Pause after a failed request before the worker's next one, so a down
 /// cluster is retried steadily rather than in a busy loop.
@@ -42,28 +43,6 @@ pub trait Worker: Send + 'static {
     }
 }
 
-/// SplitMix64: enough randomness for picking keys, no dependency.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed ^ 0x9e37_79b9_7f4a_7c15)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    pub fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-}
-
 /// A value of `bytes` printable bytes, different per seed.
 pub fn value_of(bytes: usize, seed: u64) -> Vec<u8> {
     let mut rng = Rng::new(seed);
@@ -90,7 +69,7 @@ impl OpSource {
         let key = self.rng.next_u64() % self.keys;
         match self.workload {
             Workload::Read => Op::Read(key),
-            Workload::Mixed if self.rng.next_f64() < self.read_ratio => Op::Read(key),
+            Workload::Mixed if self.rng.chance(self.read_ratio) => Op::Read(key),
             Workload::CreateDelete => match self.churn_pending.take() {
                 Some(id) => Op::Delete(id),
                 None => {
