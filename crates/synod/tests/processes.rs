@@ -774,7 +774,7 @@ fn hello_frame(cluster_id: u64, from: u64, to: u64) -> Vec<u8> {
     body.extend_from_slice(&cluster_id.to_le_bytes());
     body.extend_from_slice(&from.to_le_bytes());
     body.extend_from_slice(&to.to_le_bytes());
-    body.extend_from_slice(&1u32.to_le_bytes());
+    body.extend_from_slice(&synod_net::codec::PROTOCOL_VERSION.to_le_bytes());
     let mut frame = (body.len() as u32).to_be_bytes().to_vec();
     frame.extend_from_slice(&body);
     frame
