@@ -514,8 +514,18 @@ impl ZkFront {
     fn read(&mut self, tree: &Tree, conn: ConnId, xid: i32, op: i32, req: wire::Request) {
         use wire::Request as R;
         let zxid = tree.last_zxid();
-        let c = self.conns.get(&conn).expect("live connection");
-        let auth = c.auth.clone();
+        if let R::Auth {
+            scheme,
+            auth: bytes,
+            ..
+        } = &req
+        {
+            return self.add_auth(tree, conn, xid, scheme, bytes);
+        }
+        // Borrowed out of the connection for the read (no copy per
+        // request), and put back below.
+        let c = self.conns.get_mut(&conn).expect("live connection");
+        let auth = std::mem::take(&mut c.auth);
         let session = c.session;
         let result: Result<wire::Response, i32> = match req {
             R::Ping => Ok(wire::Response::Empty),
@@ -536,39 +546,15 @@ impl ZkFront {
                     Err(ErrorCode::NoNode.code())
                 }
             },
-            R::GetData { path, watch } => tree
-                .get_data(&path, &auth)
-                .map(|(data, stat)| {
-                    if watch {
-                        self.watches.add(conn, &path, WatchKind::Data);
-                    }
-                    wire::Response::GetData {
-                        data,
-                        stat: convert::stat(&stat),
-                    }
-                })
-                .map_err(|e| e.code()),
-            R::GetChildren { path, watch } => tree
-                .get_children(&path, &auth)
-                .map(|(children, _)| {
-                    if watch {
-                        self.watches.add(conn, &path, WatchKind::Child);
-                    }
-                    wire::Response::GetChildren { children }
-                })
-                .map_err(|e| e.code()),
-            R::GetChildren2 { path, watch } => tree
-                .get_children(&path, &auth)
-                .map(|(children, stat)| {
-                    if watch {
-                        self.watches.add(conn, &path, WatchKind::Child);
-                    }
-                    wire::Response::GetChildren2 {
-                        children,
-                        stat: convert::stat(&stat),
-                    }
-                })
-                .map_err(|e| e.code()),
+            R::GetData { path, watch } => self
+                .get_data(tree, conn, &auth, &path, watch)
+                .map(|(data, stat)| wire::Response::GetData { data, stat }),
+            R::GetChildren { path, watch } => self
+                .get_children(tree, conn, &auth, &path, watch)
+                .map(|(children, _)| wire::Response::GetChildren { children }),
+            R::GetChildren2 { path, watch } => self
+                .get_children(tree, conn, &auth, &path, watch)
+                .map(|(children, stat)| wire::Response::GetChildren2 { children, stat }),
             R::GetAcl { path } => tree
                 .get_acl(&path, &auth)
                 .map(|(acl, stat)| wire::Response::GetAcl {
@@ -651,11 +637,6 @@ impl ZkFront {
                 self.set_watches(tree, conn, sw);
                 Ok(wire::Response::Empty)
             }
-            R::Auth {
-                scheme,
-                auth: bytes,
-                ..
-            } => return self.add_auth(tree, conn, xid, &scheme, &bytes),
             R::WhoAmI => Ok(wire::Response::WhoAmI(
                 auth.iter()
                     .filter(|id| id.scheme != "super")
@@ -675,10 +656,47 @@ impl ZkFront {
                 Err(ErrorCode::SystemError.code())
             }
         };
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.auth = auth;
+        }
         match result {
             Ok(body) => self.send_reply(conn, xid, zxid, 0, Some(&body)),
             Err(code) => self.send_reply(conn, xid, zxid, code, None),
         }
+    }
+
+    /// getData: the node's data and Stat, and a data watch if asked (only
+    /// when the read succeeds, as in ZooKeeper).
+    fn get_data(
+        &mut self,
+        tree: &Tree,
+        conn: ConnId,
+        auth: &[Id],
+        path: &str,
+        watch: bool,
+    ) -> Result<(Vec<u8>, wire::Stat), i32> {
+        let (data, stat) = tree.get_data(path, auth).map_err(|e| e.code())?;
+        if watch {
+            self.watches.add(conn, path, WatchKind::Data);
+        }
+        Ok((data, convert::stat(&stat)))
+    }
+
+    /// getChildren: the child names and the node's Stat, and a child watch
+    /// if asked (only when the read succeeds).
+    fn get_children(
+        &mut self,
+        tree: &Tree,
+        conn: ConnId,
+        auth: &[Id],
+        path: &str,
+        watch: bool,
+    ) -> Result<(Vec<String>, wire::Stat), i32> {
+        let (children, stat) = tree.get_children(path, auth).map_err(|e| e.code())?;
+        if watch {
+            self.watches.add(conn, path, WatchKind::Child);
+        }
+        Ok((children, convert::stat(&stat)))
     }
 
     fn multi_read_one(
@@ -688,32 +706,16 @@ impl ZkFront {
         auth: &[Id],
         sub: wire::Request,
     ) -> wire::MultiReadResult {
-        match sub {
-            wire::Request::GetData { path, watch } => match tree.get_data(&path, auth) {
-                Ok((data, stat)) => {
-                    if watch {
-                        self.watches.add(conn, &path, WatchKind::Data);
-                    }
-                    wire::MultiReadResult::GetData {
-                        data,
-                        stat: convert::stat(&stat),
-                    }
-                }
-                Err(e) => wire::MultiReadResult::Error { err: e.code() },
-            },
-            wire::Request::GetChildren { path, watch } => match tree.get_children(&path, auth) {
-                Ok((children, _)) => {
-                    if watch {
-                        self.watches.add(conn, &path, WatchKind::Child);
-                    }
-                    wire::MultiReadResult::GetChildren { children }
-                }
-                Err(e) => wire::MultiReadResult::Error { err: e.code() },
-            },
-            _ => wire::MultiReadResult::Error {
-                err: ErrorCode::Unimplemented.code(),
-            },
-        }
+        let result = match sub {
+            wire::Request::GetData { path, watch } => self
+                .get_data(tree, conn, auth, &path, watch)
+                .map(|(data, stat)| wire::MultiReadResult::GetData { data, stat }),
+            wire::Request::GetChildren { path, watch } => self
+                .get_children(tree, conn, auth, &path, watch)
+                .map(|(children, _)| wire::MultiReadResult::GetChildren { children }),
+            _ => Err(ErrorCode::Unimplemented.code()),
+        };
+        result.unwrap_or_else(|err| wire::MultiReadResult::Error { err })
     }
 
     /// Re-arms a reconnecting client's watches; what changed since the
