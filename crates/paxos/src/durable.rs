@@ -82,7 +82,9 @@ impl DurableState {
                 if *slot <= self.snapshot_slot() {
                     return;
                 }
-                let chosen = self.log.get(slot).is_some_and(|e| e.chosen);
+                // Every slot up to the commit point is chosen (the engine
+                // never accepts there, but the fold keeps the rule itself).
+                let chosen = *slot <= self.commit || self.log.get(slot).is_some_and(|e| e.chosen);
                 self.log.insert(
                     *slot,
                     DurableEntry {
@@ -107,9 +109,14 @@ impl DurableState {
                 );
             }
             Record::Commit(slot) => {
-                self.commit = self.commit.max(*slot);
-                for (_, e) in self.log.range_mut(..=*slot) {
-                    e.chosen = true;
+                // Entries at or below the old commit point are marked
+                // already (see Accept), so only the new stretch is walked:
+                // walking the whole log made every commit cost O(log).
+                if *slot > self.commit {
+                    for (_, e) in self.log.range_mut(self.commit + 1..=*slot) {
+                        e.chosen = true;
+                    }
+                    self.commit = *slot;
                 }
             }
             Record::Snapshot(snap) => {
