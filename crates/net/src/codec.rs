@@ -132,23 +132,25 @@ pub fn encode_frame(
     let body_max = frame_bytes_max.min(FRAME_BYTES_LIMIT).saturating_sub(1);
     out.extend_from_slice(&[0; LENGTH_PREFIX_BYTES]);
     out.push(FRAME_VERSION);
-    // With a limit set, bincode measures the frame before writing it, so an
-    // oversized frame is refused without being copied into `out`.
-    let result = body_options(body_max as u64).serialize_into(&mut *out, frame);
+    // Written in one pass and measured afterwards: with a limit set, bincode
+    // would walk the whole frame once more just to size it, on every batch
+    // (the queue has checked every message's size already, so an oversized
+    // frame here is rare and only costs the copy before it is refused).
+    let result = body_options(u64::MAX).serialize_into(&mut *out, frame);
     if let Err(e) = result {
         out.truncate(start);
-        return Err(match *e {
-            bincode::ErrorKind::SizeLimit => CodecError::EncodeTooLarge {
-                max: frame_bytes_max,
-            },
-            other => CodecError::Encode(other.to_string()),
-        });
+        return Err(CodecError::Encode(e.to_string()));
     }
     let len = out.len() - start - LENGTH_PREFIX_BYTES;
-    // `len <= body_max + 1 <= u32::MAX`, checked by the limit above.
-    let prefix = u32::try_from(len).map_err(|_| CodecError::EncodeTooLarge {
+    // `len <= body_max + 1 <= u32::MAX` makes the prefix fit.
+    let too_large = CodecError::EncodeTooLarge {
         max: frame_bytes_max,
-    })?;
+    };
+    if len > body_max + 1 {
+        out.truncate(start);
+        return Err(too_large);
+    }
+    let prefix = u32::try_from(len).map_err(|_| too_large)?;
     out[start..start + LENGTH_PREFIX_BYTES].copy_from_slice(&prefix.to_be_bytes());
     Ok(())
 }
