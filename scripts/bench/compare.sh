@@ -21,7 +21,9 @@
 #
 # Environment: SYNOD_BIN=path measures that synod binary (no build) and
 # SYNOD_DESC says what it was built from, for the report;
-# CARGO_TARGET_DIR is honoured when building; ZK_HEAP sets ZooKeeper's -Xmx.
+# CARGO_TARGET_DIR is honoured when building; ZK_HEAP sets ZooKeeper's -Xmx;
+# SYNOD_WORKER_THREADS sets each synod node's worker_threads (default 0:
+# one per core).
 #
 # Ports (chosen away from synod dev's and teammates' clusters):
 #   ZooKeeper clients 2281-2283, quorum 24881-24883, election 25881-25883
@@ -145,6 +147,9 @@ build_synod() {
   (cd "$ROOT" && cargo build --release -q -p synod)
 }
 
+# Async threads per synod node (0: one per core, the default).
+SYNOD_WORKERS=${SYNOD_WORKER_THREADS:-0}
+
 synod_write_configs() {
   local dir=$WORK/synod members="" i
   rm -rf "$dir"; mkdir -p "$dir"
@@ -162,6 +167,7 @@ data_dir = "$dir/n$i"
 peer_listen = "127.0.0.1:$((27000 + i))"
 client_listen = "127.0.0.1:$((28000 + i))"
 zk_listen = "127.0.0.1:$((29180 + i))"
+worker_threads = $SYNOD_WORKERS
 
 $members
 EOF
@@ -354,6 +360,7 @@ record_env() {
     echo "{"
     echo "\"cpu\": \"$(lscpu | awk -F': +' '/Model name/ {print $2; exit}')\","
     echo "\"cores\": $(nproc),"
+    echo "\"synod_worker_threads\": $SYNOD_WORKERS,"
     echo "\"memory\": \"$(free -h | awk '/Mem:/ {print $2}')\","
     echo "\"disk\": \"$(df -h "$WORK" | awk 'NR==2 {print $1", "$2" total, fs "}')$(findmnt -n -o FSTYPE -T "$WORK" 2>/dev/null)\","
     echo "\"kernel\": \"$(uname -r)\","

@@ -371,7 +371,7 @@ linearizable Ranges; synod native reads are the leader's lease reads.
 | kernel | {env['kernel']} |
 | ZooKeeper | {env['zookeeper']} (Debian), {env['java']} |
 | etcd | {env['etcd']} (Debian) |
-| synod | {env['synod']} |
+| synod | {env['synod']}, worker_threads = {env.get('synod_worker_threads', 'default')} per node |
 
 Load average (1, 5, 15 min) at each step; the machine's two cores are
 shared with other work, so figures taken under load are noisy:

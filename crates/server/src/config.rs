@@ -6,6 +6,8 @@
 //! data_dir = "data/n1"
 //! peer_listen = "127.0.0.1:7001"
 //! client_listen = "127.0.0.1:8001"
+//! zk_listen = "127.0.0.1:2181"   # optional: serve the ZooKeeper protocol
+//! worker_threads = 0             # optional: async threads, 0 = one per core
 //!
 //! [members.1]
 //! peer = "127.0.0.1:7001"
@@ -17,7 +19,7 @@
 //! [engine]            # optional; defaults shown in EngineKnobs
 //! election_timeout_ms = 500
 //!
-//! zk_listen = "127.0.0.1:2181"   # optional: serve the ZooKeeper protocol
+//!
 //! [zk]                # optional; defaults shown in ZkKnobs
 //! tick_ms = 2000
 //! super_digest = "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
@@ -107,6 +109,10 @@ pub struct ServerConfig {
     pub zk_listen: Option<SocketAddr>,
     #[serde(default)]
     pub zk: ZkKnobs,
+    /// Threads that run the node's async work (peers, clients, the
+    /// engine). 0, the default: one per core.
+    #[serde(default)]
+    pub worker_threads: usize,
 }
 
 /// The ZooKeeper front door's settings, named after ZooKeeper's own.

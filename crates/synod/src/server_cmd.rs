@@ -108,7 +108,14 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         cfg.members.insert(id.to_string(), member);
     }
     cfg.validate()?;
-    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if cfg.worker_threads > 0 {
+        builder.worker_threads(cfg.worker_threads);
+    }
+    let runtime = builder
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     runtime.block_on(synod_server::serve(cfg, stop_signal()))
 }
 
