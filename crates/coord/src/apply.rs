@@ -164,14 +164,14 @@ impl Tree {
         let mut out: Vec<String> = Vec::new();
         for p in &self.index.containers {
             let n = self.node(p).expect("indexed container exists");
-            if n.children.is_empty() && n.stat.cversion > 0 {
+            if n.stat.num_children == 0 && n.stat.cversion > 0 {
                 out.push(p.clone());
             }
         }
         for p in &self.index.ttls {
             let n = self.node(p).expect("indexed TTL node exists");
             if let OwnerKind::Ttl(ttl) = n.owner_kind() {
-                if n.children.is_empty() && ttl != 0 && now.saturating_sub(n.stat.mtime) > ttl {
+                if n.stat.num_children == 0 && ttl != 0 && now.saturating_sub(n.stat.mtime) > ttl {
                     out.push(p.clone());
                 }
             }

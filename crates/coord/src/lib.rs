@@ -10,7 +10,10 @@
 //! digest.
 //!
 //! It never does I/O, reads no clock, draws no randomness and iterates no
-//! hash map: all collections are BTreeMap/BTreeSet. Watches are not state:
+//! hash map: all maps are BTreeMap/BTreeSet, and the slot and ACL ids
+//! that differ between replicas never reach a reply, a snapshot or a
+//! digest. Memory per znode is a design goal: see `table`, `node` and
+//! `acl_cache` for the layout. Watches are not state:
 //! applies leave `Trigger`s for the front door to drain with
 //! `Tree::take_triggers` and match against its per-connection watches.
 //! Reads are plain methods (`get_data`, `get_children`, ...) that the front
@@ -34,11 +37,14 @@
 //! Tick itself, sync and a dead session's writes consume none.
 
 pub mod acl;
+mod acl_cache;
 mod apply;
 mod machine;
 pub mod node;
 pub mod op;
 pub mod path;
+mod snapshot;
+mod table;
 pub mod tree;
 pub mod types;
 mod write;

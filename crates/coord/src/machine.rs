@@ -2,14 +2,13 @@
 //! digest.
 
 use std::hash::Hasher as _;
+use std::io;
 
 use synod_paxos::{Fnv64, RestoreError, StateMachine};
 
 use crate::op::CoordOp;
-use crate::tree::{State, Tree};
-
-/// Leads every snapshot; bump it when `State`'s encoding changes.
-const SNAPSHOT_VERSION: u8 = 1;
+use crate::snapshot;
+use crate::tree::Tree;
 
 impl StateMachine for Tree {
     /// Applies an encoded `CoordOp` and returns the encoded `CoordReply`.
@@ -28,33 +27,40 @@ impl StateMachine for Tree {
     }
 
     fn snapshot(&self) -> Vec<u8> {
-        let mut out = vec![SNAPSHOT_VERSION];
-        bincode::serialize_into(&mut out, &self.state).expect("tree state serializes");
+        // Room for the node bytes and a little per node, so the buffer
+        // does not regrow (and copy) on the way.
+        let estimate = self.index.data_bytes as usize + 96 * self.state.nodes.len() + 4096;
+        let mut out = Vec::with_capacity(estimate);
+        snapshot::encode_into(&self.state, &mut out).expect("writing to a Vec cannot fail");
         out
     }
 
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), RestoreError> {
-        let (version, body) = snapshot
-            .split_first()
-            .ok_or_else(|| RestoreError("empty coordination snapshot".into()))?;
-        if *version != SNAPSHOT_VERSION {
-            return Err(RestoreError(format!(
-                "coordination snapshot version {version}, this build reads {SNAPSHOT_VERSION}"
-            )));
-        }
-        let state: State = bincode::deserialize(body)
-            .map_err(|e| RestoreError(format!("coordination snapshot: {e}")))?;
-        self.state = state;
+        self.state = snapshot::decode(snapshot).map_err(RestoreError)?;
         self.rebuild_indexes();
         self.triggers.clear();
         Ok(())
     }
 
     /// FNV-1a over the snapshot bytes: every field of the state, in a
-    /// deterministic order (all maps are BTreeMaps).
+    /// deterministic order. Streamed, so a large tree is not copied.
     fn digest(&self) -> u64 {
-        let mut h = Fnv64::default();
-        h.write(&self.snapshot());
-        h.finish()
+        let mut h = HashWriter(Fnv64::default());
+        snapshot::encode_into(&self.state, &mut h).expect("hashing cannot fail");
+        h.0.finish()
+    }
+}
+
+/// Feeds written bytes to the hasher.
+struct HashWriter(Fnv64);
+
+impl io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }

@@ -7,12 +7,17 @@
 //! and clients see 0 for both. We keep the stored form and derive the
 //! reported one, so sequential suffixes and container rules use the same
 //! numbers ZooKeeper uses.
-
-use std::collections::BTreeSet;
+//!
+//! A million znodes must fit in a couple of hundred megabytes, so a node
+//! is one allocation, its `NodeKey` (path and data), plus a 20-byte entry
+//! in the node table and a slab slot: a 72-byte `Znode` (stat, interned
+//! ACL id, data length), or 24 bytes while it is unchanged since its
+//! create (see `table`).
 
 use serde::{Deserialize, Serialize};
 
-use crate::types::{Acl, Stat};
+use crate::acl_cache::AclId;
+use crate::types::Stat;
 
 /// `ephemeral_owner` of a container (ZooKeeper's `Long.MIN_VALUE`).
 pub const CONTAINER_OWNER: i64 = i64::MIN;
@@ -61,8 +66,11 @@ pub fn ttl_owner(ttl_ms: i64) -> Option<i64> {
     Some(EXTENDED_MASK | ttl_ms)
 }
 
-/// The stored part of a Stat (ZooKeeper's StatPersisted).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The stored part of a Stat (ZooKeeper's StatPersisted), plus the child
+/// count ZooKeeper gets from its child set: the table keeps no child sets
+/// (see `Tree::child_names`), so the count lives here, and restoring a
+/// parent's stat on rollback restores its count with it. Exactly 64 bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeStat {
     pub czxid: i64,
     pub mzxid: i64,
@@ -75,6 +83,8 @@ pub struct NodeStat {
     /// Raw owner: session id, `CONTAINER_OWNER`, a TTL encoding, or 0.
     pub ephemeral_owner: i64,
     pub pzxid: i64,
+    /// Children the node has now.
+    pub num_children: u32,
 }
 
 impl NodeStat {
@@ -90,26 +100,121 @@ impl NodeStat {
             aversion: 0,
             ephemeral_owner,
             pzxid: zxid,
+            num_children: 0,
         }
     }
 }
 
-/// A znode: data, ACL, stored stat and child names.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// A znode's path and data in one allocation: the path's length as an
+/// LEB128 varint, the path, then the data. The path orders the node table
+/// (comparisons and `Borrow<[u8]>` see only the path); the data rides in
+/// the key's allocation, which saves an allocation, its malloc header and
+/// a pointer per znode. The price is that a setData re-keys the node's
+/// entry instead of writing through a `&mut`.
+#[derive(Clone)]
+pub struct NodeKey(Box<[u8]>);
+
+impl NodeKey {
+    pub fn new(path: &str, data: &[u8]) -> Self {
+        let mut bytes = Vec::with_capacity(varint_len(path.len()) + path.len() + data.len());
+        let mut len = path.len();
+        while len >= 0x80 {
+            bytes.push((len as u8) | 0x80);
+            len >>= 7;
+        }
+        bytes.push(len as u8);
+        bytes.extend_from_slice(path.as_bytes());
+        bytes.extend_from_slice(data);
+        NodeKey(bytes.into_boxed_slice())
+    }
+
+    /// Where the path starts and how long it is.
+    fn path_span(&self) -> (usize, usize) {
+        let mut len = 0usize;
+        for (i, b) in self.0.iter().enumerate() {
+            len |= usize::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return (i + 1, len);
+            }
+        }
+        unreachable!("a node key starts with a complete varint")
+    }
+
+    pub fn path_bytes(&self) -> &[u8] {
+        let (start, len) = self.path_span();
+        &self.0[start..start + len]
+    }
+
+    pub fn path(&self) -> &str {
+        std::str::from_utf8(self.path_bytes()).expect("a node key's path was a &str")
+    }
+
+    pub fn data(&self) -> &[u8] {
+        let (start, len) = self.path_span();
+        &self.0[start + len..]
+    }
+}
+
+fn varint_len(mut n: usize) -> usize {
+    let mut bytes = 1;
+    while n >= 0x80 {
+        n >>= 7;
+        bytes += 1;
+    }
+    bytes
+}
+
+impl PartialEq for NodeKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.path_bytes() == other.path_bytes()
+    }
+}
+
+impl Eq for NodeKey {}
+
+impl PartialOrd for NodeKey {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for NodeKey {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.path_bytes().cmp(other.path_bytes())
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for NodeKey {
+    fn borrow(&self) -> &[u8] {
+        self.path_bytes()
+    }
+}
+
+impl std::fmt::Debug for NodeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeKey")
+            .field("path", &self.path())
+            .field("data_len", &self.data().len())
+            .finish()
+    }
+}
+
+/// A znode's value in the node table: its stored stat, its interned ACL
+/// and its data length (the data itself is in its `NodeKey`). 72 bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Znode {
-    pub data: Vec<u8>,
-    pub acl: Vec<Acl>,
     pub stat: NodeStat,
-    pub children: BTreeSet<String>,
+    pub(crate) acl: AclId,
+    /// The data's length, saturated at `u32::MAX`; only reported.
+    pub data_len: u32,
 }
 
 impl Znode {
-    pub fn new(data: Vec<u8>, acl: Vec<Acl>, stat: NodeStat) -> Self {
+    pub(crate) fn new(data: &[u8], acl: AclId, stat: NodeStat) -> Self {
         Znode {
-            data,
-            acl,
             stat,
-            children: BTreeSet::new(),
+            acl,
+            data_len: data_len(data),
         }
     }
 
@@ -120,7 +225,7 @@ impl Znode {
     /// The Stat a client sees. Java int arithmetic wraps; so does ours.
     pub fn client_stat(&self) -> Stat {
         let s = &self.stat;
-        let num_children = i32::try_from(self.children.len()).unwrap_or(i32::MAX);
+        let num_children = i32::try_from(s.num_children).unwrap_or(i32::MAX);
         let ephemeral_owner = match self.owner_kind() {
             OwnerKind::Session => s.ephemeral_owner,
             _ => 0,
@@ -134,9 +239,45 @@ impl Znode {
             cversion: s.cversion.wrapping_mul(2).wrapping_sub(num_children),
             aversion: s.aversion,
             ephemeral_owner,
-            data_length: i32::try_from(self.data.len()).unwrap_or(i32::MAX),
+            data_length: i32::try_from(self.data_len).unwrap_or(i32::MAX),
             num_children,
             pzxid: s.pzxid,
         }
+    }
+}
+
+/// The length `Znode::data_len` records for `data`.
+pub(crate) fn data_len(data: &[u8]) -> u32 {
+    u32::try_from(data.len()).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_entry_stays_small() {
+        assert_eq!(std::mem::size_of::<NodeStat>(), 64);
+        assert_eq!(std::mem::size_of::<Znode>(), 72);
+        assert_eq!(std::mem::size_of::<NodeKey>(), 16);
+    }
+
+    #[test]
+    fn a_key_holds_path_and_data() {
+        for len in [0, 1, 127, 128, 300, 20_000] {
+            let path = format!("/{}", "p".repeat(len));
+            let k = NodeKey::new(&path, b"data");
+            assert_eq!(k.path(), path);
+            assert_eq!(k.data(), b"data");
+        }
+    }
+
+    #[test]
+    fn keys_order_by_path_alone() {
+        let a = NodeKey::new("/a", b"zzz");
+        let b = NodeKey::new("/a-x", b"");
+        let c = NodeKey::new("/a/b", b"");
+        assert!(a < b && b < c);
+        assert_eq!(a, NodeKey::new("/a", b"other data"));
     }
 }

@@ -1,12 +1,15 @@
 //! The tree's replicated state, its derived indexes, and local reads.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
 use crate::acl;
-use crate::node::{NodeStat, OwnerKind, Znode};
+use crate::acl_cache::AclCache;
+use crate::node::{NodeKey, NodeStat, OwnerKind, Znode};
 use crate::path;
+use crate::table::NodeTable;
 use crate::types::{perms, Acl, ErrorCode, EventKind, Id, Stat};
 
 /// A live session as the tree records it.
@@ -29,7 +32,8 @@ pub enum Trigger {
         /// The ACL of the node the event is about (the deleted node's, the
         /// parent's for a child-list change): a watcher without READ on it
         /// is not told, as in ZooKeeper 3.8 with the CVE-2024-23944 fix.
-        acl: Vec<Acl>,
+        /// Shared with the tree's ACL cache.
+        acl: Arc<[Acl]>,
     },
     SessionClosed {
         session: i64,
@@ -37,11 +41,14 @@ pub enum Trigger {
     },
 }
 
-/// Everything that replicas must agree on; the snapshot is exactly this.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// Everything that replicas must agree on; the snapshot is exactly this
+/// (with ACL lists written by value, see `snapshot`).
+#[derive(Clone, Debug)]
 pub(crate) struct State {
-    /// Nodes by full path; the root is "/".
-    pub nodes: BTreeMap<String, Znode>,
+    /// Nodes by full path; the root is "/". A node's key holds its data too.
+    pub nodes: NodeTable,
+    /// The ACL lists the nodes use.
+    pub acls: AclCache,
     pub sessions: BTreeMap<i64, SessionInfo>,
     /// The id the next session gets; 0 until the first session derives it
     /// from its time.
@@ -84,17 +91,10 @@ impl Tree {
     /// open except `/zookeeper/config` (world:anyone READ, and aversion -1
     /// because ZooKeeper sets that ACL with version -1).
     pub fn new() -> Self {
-        let open = || Znode::new(Vec::new(), Acl::open_unsafe(), NodeStat::default());
-        let mut config = Znode::new(Vec::new(), Acl::read_unsafe(), NodeStat::default());
-        config.stat.aversion = -1;
-        let mut root = open();
-        root.children.insert("zookeeper".to_string());
-        let mut zookeeper = open();
-        zookeeper.children.insert("quota".to_string());
-        zookeeper.children.insert("config".to_string());
         let mut tree = Tree {
             state: State {
-                nodes: BTreeMap::new(),
+                nodes: NodeTable::default(),
+                acls: AclCache::default(),
                 sessions: BTreeMap::new(),
                 next_session_id: 0,
                 last_zxid: 0,
@@ -104,32 +104,58 @@ impl Tree {
             index: Indexes::default(),
             triggers: Vec::new(),
         };
-        tree.state.nodes.insert("/".into(), root);
-        tree.state.nodes.insert("/zookeeper".into(), zookeeper);
-        tree.state.nodes.insert("/zookeeper/quota".into(), open());
-        tree.state.nodes.insert("/zookeeper/config".into(), config);
-        tree.rebuild_indexes();
+        let with_children = |num_children| NodeStat {
+            num_children,
+            ..NodeStat::default()
+        };
+        let config_stat = NodeStat {
+            aversion: -1,
+            ..NodeStat::default()
+        };
+        let open = Acl::open_unsafe();
+        tree.insert_node(NodeKey::new("/", b""), &open, with_children(1));
+        tree.insert_node(NodeKey::new("/zookeeper", b""), &open, with_children(2));
+        tree.insert_node(
+            NodeKey::new("/zookeeper/quota", b""),
+            &open,
+            NodeStat::default(),
+        );
+        tree.insert_node(
+            NodeKey::new("/zookeeper/config", b""),
+            &Acl::read_unsafe(),
+            config_stat,
+        );
         tree
     }
 
-    pub(crate) fn node(&self, p: &str) -> Option<&Znode> {
-        self.state.nodes.get(path::key(p))
+    /// A copy of the node at `p`.
+    pub(crate) fn node(&self, p: &str) -> Option<Znode> {
+        self.state.nodes.get(path::key(p).as_bytes())
     }
 
     pub(crate) fn node_mut(&mut self, p: &str) -> Option<&mut Znode> {
-        self.state.nodes.get_mut(path::key(p))
+        self.state.nodes.get_mut(path::key(p).as_bytes())
+    }
+
+    /// A node's ACL list.
+    pub(crate) fn acl_of(&self, n: &Znode) -> &Arc<[Acl]> {
+        self.state.acls.get(n.acl)
     }
 
     /// getData: the node's data and Stat; needs READ.
     pub fn get_data(&self, path: &str, auth: &[Id]) -> Result<(Vec<u8>, Stat), ErrorCode> {
-        let n = self.node(path).ok_or(ErrorCode::NoNode)?;
-        acl::check(&n.acl, perms::READ, auth)?;
-        Ok((n.data.clone(), n.client_stat()))
+        let (key, n) = self
+            .state
+            .nodes
+            .get_key_value(path::key(path).as_bytes())
+            .ok_or(ErrorCode::NoNode)?;
+        acl::check(self.acl_of(&n), perms::READ, auth)?;
+        Ok((key.data().to_vec(), n.client_stat()))
     }
 
     /// The node's Stat, without an ACL check.
     pub fn exists(&self, path: &str) -> Option<Stat> {
-        self.node(path).map(Znode::client_stat)
+        self.node(path).map(|n| n.client_stat())
     }
 
     /// exists as ZooKeeper 3.8 answers it: a NUL in the path is
@@ -140,7 +166,7 @@ impl Tree {
         }
         match self.node(path) {
             Some(n) => {
-                acl::check(&n.acl, perms::READ, auth)?;
+                acl::check(self.acl_of(&n), perms::READ, auth)?;
                 Ok(Some(n.client_stat()))
             }
             None => Ok(None),
@@ -152,18 +178,57 @@ impl Tree {
     /// READ.
     pub fn get_children(&self, path: &str, auth: &[Id]) -> Result<(Vec<String>, Stat), ErrorCode> {
         let n = self.node(path).ok_or(ErrorCode::NoNode)?;
-        acl::check(&n.acl, perms::READ, auth)?;
-        Ok((n.children.iter().cloned().collect(), n.client_stat()))
+        acl::check(self.acl_of(&n), perms::READ, auth)?;
+        Ok((self.child_names(path::key(path)), n.client_stat()))
+    }
+
+    /// The names of a node's children in byte order. The table keeps no
+    /// child sets: ordered by full path, it holds a node's children as the
+    /// keys that extend `path/` by one segment, interleaved with their own
+    /// subtrees ("/a/b" < "/a/b-x" < "/a/b/c" < "/a/b0"). The scan steps
+    /// over each child's subtree by restarting at `path/child0`, '0'
+    /// being the byte after '/', so it visits the children and one
+    /// descendant of each child that has any.
+    pub(crate) fn child_names(&self, key: &str) -> Vec<String> {
+        let prefix = if key.ends_with('/') {
+            key.to_string()
+        } else {
+            format!("{key}/")
+        };
+        let mut names = Vec::new();
+        let mut from = prefix.clone().into_bytes();
+        loop {
+            let mut next = None;
+            for k in self.state.nodes.keys_from(&from) {
+                let Some(rest) = k.path().strip_prefix(&prefix) else {
+                    break;
+                };
+                match rest.find('/') {
+                    // The root itself, when listing the root.
+                    None if rest.is_empty() => {}
+                    None => names.push(rest.to_string()),
+                    Some(slash) => {
+                        next = Some(format!("{prefix}{}0", &rest[..slash]).into_bytes());
+                        break;
+                    }
+                }
+            }
+            match next {
+                Some(n) => from = n,
+                None => return names,
+            }
+        }
     }
 
     /// getACL: needs READ or ADMIN; without ADMIN the digest hashes come
     /// back as `user:x` (ZooKeeper 3.8).
     pub fn get_acl(&self, path: &str, auth: &[Id]) -> Result<(Vec<Acl>, Stat), ErrorCode> {
         let n = self.node(path).ok_or(ErrorCode::NoNode)?;
-        acl::check(&n.acl, perms::READ | perms::ADMIN, auth)?;
-        let list = match acl::check(&n.acl, perms::ADMIN, auth) {
-            Ok(()) => n.acl.clone(),
-            Err(_) => acl::redact(&n.acl),
+        let node_acl = self.acl_of(&n);
+        acl::check(node_acl, perms::READ | perms::ADMIN, auth)?;
+        let list = match acl::check(node_acl, perms::ADMIN, auth) {
+            Ok(()) => node_acl.to_vec(),
+            Err(_) => acl::redact(node_acl),
         };
         Ok((list, n.client_stat()))
     }
@@ -193,8 +258,8 @@ impl Tree {
             let prefix = format!("{path}/");
             self.state
                 .nodes
-                .range(prefix.clone()..)
-                .take_while(|(k, _)| k.starts_with(&prefix))
+                .keys_from(prefix.as_bytes())
+                .take_while(|k| k.path_bytes().starts_with(prefix.as_bytes()))
                 .count()
         };
         Ok(i32::try_from(count).unwrap_or(i32::MAX))
@@ -203,7 +268,7 @@ impl Tree {
     /// getAllChildrenNumber as ZooKeeper 3.8 answers it: needs READ.
     pub fn all_children_number_checked(&self, path: &str, auth: &[Id]) -> Result<i32, ErrorCode> {
         let n = self.node(path).ok_or(ErrorCode::NoNode)?;
-        acl::check(&n.acl, perms::READ, auth)?;
+        acl::check(self.acl_of(&n), perms::READ, auth)?;
         self.all_children_number(path)
     }
 
@@ -258,45 +323,72 @@ impl Tree {
 
     pub(crate) fn rebuild_indexes(&mut self) {
         let mut index = Indexes::default();
-        for (p, n) in &self.state.nodes {
-            index.add(p, n);
+        for (k, n) in self.state.nodes.iter() {
+            index.add(k, &n);
         }
         self.index = index;
     }
 
-    /// Inserts a node that its parent already lists, keeping indexes.
-    pub(crate) fn insert_node(&mut self, p: String, n: Znode) {
-        self.index.add(&p, &n);
-        let old = self.state.nodes.insert(p, n);
-        assert!(old.is_none(), "insert_node over an existing node");
-    }
-
-    /// Removes a node, keeping indexes; the caller fixes the parent.
-    pub(crate) fn remove_node(&mut self, p: &str) -> Znode {
-        let n = self
-            .state
-            .nodes
-            .remove(p)
-            .expect("remove_node of a missing node");
-        self.index.remove(p, &n);
+    /// Inserts a node whose parent already counts it, keeping indexes and
+    /// the ACL cache; returns the node as stored.
+    pub(crate) fn insert_node(&mut self, key: NodeKey, acl: &[Acl], stat: NodeStat) -> Znode {
+        let n = Znode::new(key.data(), self.state.acls.acquire(acl), stat);
+        self.index.add(&key, &n);
+        let inserted = self.state.nodes.insert(key, n);
+        assert!(inserted, "insert_node over an existing node");
         n
     }
 
-    /// Replaces a node's data, keeping the byte count; returns the old data.
-    pub(crate) fn replace_data(&mut self, p: &str, data: Vec<u8>) -> Vec<u8> {
-        let n = self
+    /// Removes a node, keeping indexes and the ACL cache; the caller fixes
+    /// the parent.
+    pub(crate) fn remove_node(&mut self, p: &str) -> Removed {
+        let (key, n) = self
             .state
             .nodes
-            .get_mut(p)
-            .expect("replace_data of a missing node");
-        self.index.data_bytes = self.index.data_bytes - n.data.len() as u64 + data.len() as u64;
-        std::mem::replace(&mut n.data, data)
+            .remove_entry(p.as_bytes())
+            .expect("remove_node of a missing node");
+        self.index.remove(&key, &n);
+        let acl = self.state.acls.get(n.acl).clone();
+        self.state.acls.release(n.acl);
+        Removed {
+            key,
+            acl,
+            stat: n.stat,
+        }
+    }
+
+    /// Puts back a node `remove_node` took out.
+    pub(crate) fn reinsert_node(&mut self, r: Removed) {
+        self.insert_node(r.key, &r.acl, r.stat);
+    }
+
+    /// Replaces a node's key, and so its data, with `key`, which names
+    /// the same path; keeps the byte count and returns the old key.
+    pub(crate) fn replace_key(&mut self, key: NodeKey) -> NodeKey {
+        let new_len = key.data().len() as u64;
+        let old = self
+            .state
+            .nodes
+            .replace_key(key)
+            .expect("replace_key of a missing node");
+        self.index.data_bytes = self.index.data_bytes - old.data().len() as u64 + new_len;
+        old
     }
 }
 
+/// A node taken out of the table, with its ACL by value (its id may be
+/// gone from the cache by the time it is put back).
+#[derive(Debug)]
+pub(crate) struct Removed {
+    pub key: NodeKey,
+    pub acl: Arc<[Acl]>,
+    pub stat: NodeStat,
+}
+
 impl Indexes {
-    fn add(&mut self, p: &str, n: &Znode) {
-        self.data_bytes += (p.len() + n.data.len()) as u64;
+    fn add(&mut self, k: &NodeKey, n: &Znode) {
+        let p = k.path();
+        self.data_bytes += (p.len() + k.data().len()) as u64;
         match n.owner_kind() {
             OwnerKind::Session => {
                 self.ephemerals
@@ -314,8 +406,9 @@ impl Indexes {
         }
     }
 
-    fn remove(&mut self, p: &str, n: &Znode) {
-        self.data_bytes -= (p.len() + n.data.len()) as u64;
+    fn remove(&mut self, k: &NodeKey, n: &Znode) {
+        let p = k.path();
+        self.data_bytes -= (p.len() + k.data().len()) as u64;
         match n.owner_kind() {
             OwnerKind::Session => {
                 let owner = n.stat.ephemeral_owner;
@@ -334,5 +427,82 @@ impl Indexes {
             }
             OwnerKind::Void => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::NodeKey;
+
+    /// The children a per-node child set would hold: every key one segment
+    /// below `parent`, in byte order.
+    fn naive_children(tree: &Tree, parent: &str) -> Vec<String> {
+        let prefix = if parent == "/" {
+            "/".to_string()
+        } else {
+            format!("{parent}/")
+        };
+        let mut names: Vec<String> = tree
+            .state
+            .nodes
+            .iter()
+            .filter_map(|(k, _)| k.path().strip_prefix(&prefix).map(str::to_string))
+            .filter(|rest| !rest.is_empty() && !rest.contains('/'))
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn child_names_skip_subtrees_that_sort_between_siblings() {
+        let mut tree = Tree::new();
+        let paths = [
+            "/a",
+            "/a/b",
+            "/a/b-x",
+            "/a/b/c",
+            "/a/b/c/d",
+            "/a/b.y",
+            "/a/b0",
+            "/a/b0/z",
+            "/a/c",
+            "/a-",
+            "/a-/q",
+            "/a0",
+            "/b",
+            "/b/\u{e9}",
+            "/b/\u{e9}/x",
+            "/b/z",
+        ];
+        for p in paths {
+            let (parent, _) = path::split(p);
+            tree.node_mut(parent)
+                .expect("parents come first")
+                .stat
+                .num_children += 1;
+            tree.insert_node(
+                NodeKey::new(p, b""),
+                &Acl::open_unsafe(),
+                NodeStat::default(),
+            );
+        }
+        for parent in [
+            "/",
+            "/a",
+            "/a/b",
+            "/a/b/c",
+            "/a/b/c/d",
+            "/a-",
+            "/b",
+            "/zookeeper",
+        ] {
+            let names = tree.child_names(parent);
+            assert_eq!(names, naive_children(&tree, parent), "{parent}");
+            let count = tree.node(parent).expect("exists").stat.num_children;
+            assert_eq!(names.len(), count as usize, "{parent}");
+        }
+        assert_eq!(tree.child_names("/a"), ["b", "b-x", "b.y", "b0", "c"]);
+        assert_eq!(tree.child_names("/"), ["a", "a-", "a0", "b", "zookeeper"]);
     }
 }

@@ -2,11 +2,13 @@
 //! followed by DataTree's changes. Every change records how to undo it so a
 //! failing multi can leave the tree exactly as it found it.
 
+use std::sync::Arc;
+
 use crate::acl;
-use crate::node::{self, NodeStat, OwnerKind, Znode};
+use crate::node::{self, NodeKey, NodeStat, OwnerKind};
 use crate::op::{Write, WriteResult};
 use crate::path;
-use crate::tree::{Tree, Trigger};
+use crate::tree::{Removed, Tree, Trigger};
 use crate::types::{perms, Acl, CreateMode, ErrorCode, EventKind, Id};
 
 /// Everything a write needs besides its own fields.
@@ -19,7 +21,8 @@ pub(crate) struct Ctx<'a> {
 
 /// How to take back one change.
 pub(crate) enum Undo {
-    /// A node was created under `parent`, whose stat was `parent_stat`.
+    /// A node was created under `parent`, whose stat was `parent_stat`
+    /// (its child count included).
     Created {
         path: String,
         parent: String,
@@ -27,19 +30,15 @@ pub(crate) enum Undo {
     },
     /// A node was deleted from under `parent`, whose stat was `parent_stat`.
     Deleted {
-        path: String,
-        node: Znode,
+        node: Removed,
         parent: String,
         parent_stat: NodeStat,
     },
-    DataSet {
-        path: String,
-        data: Vec<u8>,
-        stat: NodeStat,
-    },
+    /// A node's data was set; `key` is its old key, with the old data.
+    DataSet { key: NodeKey, stat: NodeStat },
     AclSet {
         path: String,
-        acl: Vec<Acl>,
+        acl: Arc<[Acl]>,
         stat: NodeStat,
     },
 }
@@ -116,31 +115,28 @@ impl Tree {
                     parent_stat,
                 } => {
                     self.remove_node(&path);
-                    let (_, child) = path::split(&path);
                     let p = self.node_mut(&parent).expect("parent of an undone create");
-                    p.children.remove(child);
                     p.stat = parent_stat;
                 }
                 Undo::Deleted {
-                    path,
                     node,
                     parent,
                     parent_stat,
                 } => {
-                    let (_, child) = path::split(&path);
                     let p = self.node_mut(&parent).expect("parent of an undone delete");
-                    p.children.insert(child.to_string());
                     p.stat = parent_stat;
-                    self.insert_node(path, node);
+                    self.reinsert_node(node);
                 }
-                Undo::DataSet { path, data, stat } => {
-                    self.replace_data(&path, data);
-                    self.node_mut(&path).expect("undone setData").stat = stat;
+                Undo::DataSet { key, stat } => {
+                    let current = self.replace_key(key);
+                    self.node_mut(current.path()).expect("undone setData").stat = stat;
                 }
                 Undo::AclSet { path, acl, stat } => {
+                    let id = self.state.acls.acquire(&acl);
                     let n = self.node_mut(&path).expect("undone setACL");
-                    n.acl = acl;
+                    let undone = std::mem::replace(&mut n.acl, id);
                     n.stat = stat;
+                    self.state.acls.release(undone);
                 }
             }
         }
@@ -162,7 +158,7 @@ impl Tree {
         let parent_path = path::parent_for_create(path)?;
         let acl = acl::fixup(acl, ctx.auth)?;
         let parent = self.node(parent_path).ok_or(ErrorCode::NoNode)?;
-        acl::check(&parent.acl, perms::CREATE, ctx.auth)?;
+        acl::check(self.acl_of(&parent), perms::CREATE, ctx.auth)?;
         let full = if mode.is_sequential() {
             format!("{path}{:010}", parent.stat.cversion)
         } else {
@@ -177,21 +173,19 @@ impl Tree {
         }
 
         let parent_key = path::key(parent_path).to_string();
-        let (_, child) = path::split(&full);
+        let parent_acl = self.acl_of(&parent).clone();
         let p = self.node_mut(&parent_key).expect("parent checked above");
-        let parent_stat = p.stat.clone();
-        let parent_acl = p.acl.clone();
-        p.children.insert(child.to_string());
+        let parent_stat = p.stat;
+        p.stat.num_children += 1;
         p.stat.cversion = p.stat.cversion.wrapping_add(1);
         p.stat.pzxid = ctx.zxid;
-        let node_acl = acl.clone();
-        let n = Znode::new(
-            data.to_vec(),
-            acl,
+        let n = self.insert_node(
+            NodeKey::new(&full, data),
+            &acl,
             NodeStat::created(ctx.zxid, ctx.time_ms, owner),
         );
         let stat = n.client_stat();
-        self.insert_node(full.clone(), n);
+        let node_acl = self.acl_of(&n).clone();
         undo.push(Undo::Created {
             path: full.clone(),
             parent: parent_key.clone(),
@@ -217,10 +211,10 @@ impl Tree {
     ) -> Result<WriteResult, ErrorCode> {
         let parent_path = path::parent_for_delete(path)?;
         let parent = self.node(parent_path).ok_or(ErrorCode::NoNode)?;
-        acl::check(&parent.acl, perms::DELETE, ctx.auth)?;
+        acl::check(self.acl_of(&parent), perms::DELETE, ctx.auth)?;
         let n = self.node(path).ok_or(ErrorCode::NoNode)?;
         check_version(n.stat.version, version)?;
-        if !n.children.is_empty() {
+        if n.stat.num_children != 0 {
             return Err(ErrorCode::NotEmpty);
         }
         self.remove_child(path, ctx.zxid, undo, triggers);
@@ -237,18 +231,18 @@ impl Tree {
         undo: &mut Vec<Undo>,
         triggers: &mut Vec<Trigger>,
     ) {
-        let (parent_path, child) = path::split(path);
+        let (parent_path, _) = path::split(path);
         let parent_key = path::key(parent_path).to_string();
         let p = self.node_mut(&parent_key).expect("a node's parent exists");
-        let parent_stat = p.stat.clone();
-        let parent_acl = p.acl.clone();
-        p.children.remove(child);
+        let parent_stat = p.stat;
+        p.stat.num_children -= 1;
         p.stat.pzxid = p.stat.pzxid.max(zxid);
+        let parent_acl_id = p.acl;
+        let parent_acl = self.state.acls.get(parent_acl_id).clone();
         let node = self.remove_node(path);
-        assert!(node.children.is_empty(), "deleted a node with children");
+        assert_eq!(node.stat.num_children, 0, "deleted a node with children");
         let node_acl = node.acl.clone();
         undo.push(Undo::Deleted {
-            path: path.to_string(),
             node,
             parent: parent_key.clone(),
             parent_stat,
@@ -273,19 +267,18 @@ impl Tree {
     ) -> Result<WriteResult, ErrorCode> {
         path::validate_path(path)?;
         let n = self.node(path).ok_or(ErrorCode::NoNode)?;
-        acl::check(&n.acl, perms::WRITE, ctx.auth)?;
+        let node_acl = self.acl_of(&n).clone();
+        acl::check(&node_acl, perms::WRITE, ctx.auth)?;
         let new_version = check_version(n.stat.version, version)?;
-        let old_data = self.replace_data(path, data.to_vec());
+        let old_key = self.replace_key(NodeKey::new(path, data));
         let n = self.node_mut(path).expect("checked above");
-        let old_stat = n.stat.clone();
+        let old_stat = n.stat;
         n.stat.version = new_version;
         n.stat.mtime = ctx.time_ms;
         n.stat.mzxid = ctx.zxid;
         let stat = n.client_stat();
-        let node_acl = n.acl.clone();
         undo.push(Undo::DataSet {
-            path: path.to_string(),
-            data: old_data,
+            key: old_key,
             stat: old_stat,
         });
         triggers.push(node_trigger(
@@ -308,13 +301,16 @@ impl Tree {
         path::validate_path(path)?;
         let acl = acl::fixup(acl, ctx.auth)?;
         let n = self.node(path).ok_or(ErrorCode::NoNode)?;
-        acl::check(&n.acl, perms::ADMIN, ctx.auth)?;
+        acl::check(self.acl_of(&n), perms::ADMIN, ctx.auth)?;
         let new_aversion = check_version(n.stat.aversion, version)?;
+        let id = self.state.acls.acquire(&acl);
         let n = self.node_mut(path).expect("checked above");
-        let old_stat = n.stat.clone();
+        let old_stat = n.stat;
         n.stat.aversion = new_aversion;
-        let old_acl = std::mem::replace(&mut n.acl, acl);
+        let old_id = std::mem::replace(&mut n.acl, id);
         let stat = n.client_stat();
+        let old_acl = self.state.acls.get(old_id).clone();
+        self.state.acls.release(old_id);
         undo.push(Undo::AclSet {
             path: path.to_string(),
             acl: old_acl,
@@ -326,7 +322,7 @@ impl Tree {
     fn check_version(&self, ctx: &Ctx, path: &str, version: i32) -> Result<WriteResult, ErrorCode> {
         path::validate_path(path)?;
         let n = self.node(path).ok_or(ErrorCode::NoNode)?;
-        acl::check(&n.acl, perms::READ, ctx.auth)?;
+        acl::check(self.acl_of(&n), perms::READ, ctx.auth)?;
         check_version(n.stat.version, version)?;
         Ok(WriteResult::Checked)
     }
@@ -361,7 +357,7 @@ fn check_version(current: i32, expected: i32) -> Result<i32, ErrorCode> {
     Ok(current.wrapping_add(1))
 }
 
-pub(crate) fn node_trigger(path: &str, kind: EventKind, zxid: i64, acl: Vec<Acl>) -> Trigger {
+pub(crate) fn node_trigger(path: &str, kind: EventKind, zxid: i64, acl: Arc<[Acl]>) -> Trigger {
     Trigger::Node {
         path: path.to_string(),
         kind,

@@ -30,13 +30,13 @@ fn a_container_goes_once_its_last_child_does() {
                 path: "/c".into(),
                 kind: EventKind::Deleted,
                 zxid: before + 1,
-                acl: world(31),
+                acl: world(31).into(),
             },
             Trigger::Node {
                 path: "/".into(),
                 kind: EventKind::ChildrenChanged,
                 zxid: before + 1,
-                acl: world(31),
+                acl: world(31).into(),
             },
         ]
     );

@@ -139,7 +139,7 @@ fn multi_triggers_fire_in_op_order_on_success() {
         path: p.into(),
         kind,
         zxid: z,
-        acl: world(31),
+        acl: world(31).into(),
     };
     assert_eq!(
         tree.take_triggers(),

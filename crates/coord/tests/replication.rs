@@ -174,7 +174,7 @@ fn triggers_for_create_delete_set_data_and_close() {
         path: p.into(),
         kind,
         zxid,
-        acl: world(31),
+        acl: world(31).into(),
     };
     let z = run(&mut tree, s, create("/a", b"")).zxid;
     assert_eq!(

@@ -70,7 +70,7 @@ fn close_deletes_ephemerals_in_one_zxid_and_fires_their_triggers() {
         path: path.into(),
         kind,
         zxid,
-        acl: world(31),
+        acl: world(31).into(),
     };
     assert_eq!(
         tree.take_triggers(),

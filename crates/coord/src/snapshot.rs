@@ -1,0 +1,339 @@
+//! The snapshot of the tree's replicated state: compact, canonical, and
+//! quick to rebuild from.
+//!
+//! Layout (bincode, varint integers, after the version byte): the distinct
+//! ACL lists, each once, numbered in the order the nodes first use them;
+//! the nodes in path order, each as path, data, ACL number and stored stat
+//! (child count included); then the session table and the counters. The
+//! bytes depend on the logical state alone, never on the in-memory ACL ids,
+//! so equal trees have equal snapshots and digests.
+//!
+//! A restore checks what it reads back: paths absolute, without a
+//! trailing '/', strictly increasing from "/", every node's parent present, every child count equal to the
+//! children present, every ACL number naming a list, every list used once
+//! or more. It builds the node table from the sorted nodes in one pass, so
+//! a restored table is packed tight.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
+
+use bincode::Options as _;
+use serde::de::{SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::acl_cache::AclCache;
+use crate::node::{NodeKey, NodeStat, Znode};
+use crate::path;
+use crate::table::NodeTable;
+use crate::tree::{SessionInfo, State};
+use crate::types::Acl;
+
+/// Leads every snapshot; bump it when the encoding changes. Version 1 was
+/// `State` as bincode wrote it, with a child set and an ACL list per node.
+pub(crate) const SNAPSHOT_VERSION: u8 = 2;
+
+/// Nodes a restore reserves room for before it has seen them, so a corrupt
+/// count cannot make it allocate without bound.
+const NODES_RESERVED_MAX: usize = 1 << 20;
+
+fn options() -> impl bincode::Options {
+    // Varint integers, little-endian, no size limit, trailing bytes refused.
+    bincode::DefaultOptions::new()
+}
+
+/// Writes the version byte and the encoded state to `out`.
+pub(crate) fn encode_into<W: io::Write>(state: &State, mut out: W) -> io::Result<()> {
+    out.write_all(&[SNAPSHOT_VERSION])?;
+    let mut numbers: Vec<Option<u32>> = vec![None; state.acls.id_bound()];
+    let mut acls: Vec<&[Acl]> = Vec::with_capacity(state.acls.len());
+    for (_, n) in state.nodes.iter() {
+        let number = &mut numbers[n.acl.index()];
+        if number.is_none() {
+            *number = Some(u32::try_from(acls.len()).expect("under 2^32 ACL lists"));
+            acls.push(state.acls.get(n.acl));
+        }
+    }
+    let snapshot = SnapshotOut {
+        acls,
+        nodes: NodesOut { state, numbers },
+        sessions: &state.sessions,
+        next_session_id: state.next_session_id,
+        last_zxid: state.last_zxid,
+        now_ms: state.now_ms,
+        last_term: state.last_term,
+    };
+    options()
+        .serialize_into(out, &snapshot)
+        .map_err(|e| match *e {
+            bincode::ErrorKind::Io(e) => e,
+            other => io::Error::other(other.to_string()),
+        })
+}
+
+/// The state a snapshot (version byte included) holds, or what is wrong
+/// with it.
+pub(crate) fn decode(snapshot: &[u8]) -> Result<State, String> {
+    let (version, body) = snapshot
+        .split_first()
+        .ok_or_else(|| "empty coordination snapshot".to_string())?;
+    if *version != SNAPSHOT_VERSION {
+        return Err(format!(
+            "coordination snapshot version {version}, this build reads {SNAPSHOT_VERSION}; \
+             restore from a snapshot this build wrote"
+        ));
+    }
+    let s: SnapshotIn = options()
+        .deserialize(body)
+        .map_err(|e| format!("coordination snapshot: {e}"))?;
+    let mut acls = AclCache::from_lists(s.acls)
+        .ok_or_else(|| "coordination snapshot lists an ACL twice".to_string())?;
+    check_structure(&s.nodes.0)?;
+    let mut nodes = Vec::with_capacity(s.nodes.0.len());
+    for n in s.nodes.0 {
+        let acl = acls.attach(n.acl).ok_or_else(|| {
+            format!(
+                "coordination snapshot: node {} has unknown ACL {}",
+                n.key.path(),
+                n.acl
+            )
+        })?;
+        let z = Znode::new(n.key.data(), acl, n.stat);
+        nodes.push((n.key, z));
+    }
+    if !acls.all_used() {
+        return Err("coordination snapshot lists an ACL no node uses".into());
+    }
+    Ok(State {
+        nodes: NodeTable::from_sorted(nodes),
+        acls,
+        sessions: s.sessions,
+        next_session_id: s.next_session_id,
+        last_zxid: s.last_zxid,
+        now_ms: s.now_ms,
+        last_term: s.last_term,
+    })
+}
+
+/// Paths strictly increasing from "/", every parent present and every
+/// child count right.
+fn check_structure(nodes: &[NodeIn]) -> Result<(), String> {
+    if nodes.first().map(|n| n.key.path()) != Some("/") {
+        return Err("coordination snapshot has no root node".into());
+    }
+    let mut counted = vec![0u32; nodes.len()];
+    // Siblings are mostly adjacent in path order: remember the last parent.
+    let mut last_parent = 0;
+    for (i, n) in nodes.iter().enumerate().skip(1) {
+        let p = n.key.path();
+        if !p.starts_with('/') || p.ends_with('/') {
+            return Err(format!("coordination snapshot: bad path {p:?}"));
+        }
+        if nodes[i - 1].key.path_bytes() >= p.as_bytes() {
+            return Err(format!("coordination snapshot: node {p} out of order"));
+        }
+        let parent = path::key(path::split(p).0);
+        if nodes[last_parent].key.path() != parent {
+            // A parent is a proper prefix, so it sorts before the child.
+            last_parent = nodes[..i]
+                .binary_search_by(|m| m.key.path_bytes().cmp(parent.as_bytes()))
+                .map_err(|_| format!("coordination snapshot: node {p} has no parent"))?;
+        }
+        counted[last_parent] += 1;
+    }
+    for (n, counted) in nodes.iter().zip(counted) {
+        if n.stat.num_children != counted {
+            return Err(format!(
+                "coordination snapshot: node {} counts {} children, has {counted}",
+                n.key.path(),
+                n.stat.num_children
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct SnapshotOut<'a> {
+    acls: Vec<&'a [Acl]>,
+    nodes: NodesOut<'a>,
+    sessions: &'a BTreeMap<i64, SessionInfo>,
+    next_session_id: i64,
+    last_zxid: i64,
+    now_ms: i64,
+    last_term: Option<u64>,
+}
+
+/// The nodes in path order, with ACL ids mapped to snapshot numbers.
+struct NodesOut<'a> {
+    state: &'a State,
+    /// Snapshot number by ACL id, for every id a node uses.
+    numbers: Vec<Option<u32>>,
+}
+
+impl Serialize for NodesOut<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.state.nodes.iter().map(|(k, n)| NodeOut {
+            path: k.path(),
+            data: Bytes(k.data()),
+            acl: self.numbers[n.acl.index()].expect("numbered above"),
+            stat: n.stat,
+        }))
+    }
+}
+
+#[derive(Serialize)]
+struct NodeOut<'a> {
+    path: &'a str,
+    data: Bytes<'a>,
+    acl: u32,
+    stat: NodeStat,
+}
+
+/// Bytes written as one run (serde writes a `&[u8]` byte by byte).
+struct Bytes<'a>(&'a [u8]);
+
+impl Serialize for Bytes<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(self.0)
+    }
+}
+
+#[derive(Deserialize)]
+struct SnapshotIn {
+    acls: Vec<Vec<Acl>>,
+    nodes: NodesIn,
+    sessions: BTreeMap<i64, SessionInfo>,
+    next_session_id: i64,
+    last_zxid: i64,
+    now_ms: i64,
+    last_term: Option<u64>,
+}
+
+/// A node as read back, its key built straight from the borrowed bytes.
+struct NodeIn {
+    key: NodeKey,
+    acl: u32,
+    stat: NodeStat,
+}
+
+#[derive(Deserialize)]
+struct NodeRecord<'a> {
+    path: &'a str,
+    data: &'a [u8],
+    acl: u32,
+    stat: NodeStat,
+}
+
+struct NodesIn(Vec<NodeIn>);
+
+impl<'de> Deserialize<'de> for NodesIn {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_seq(NodesVisitor)
+    }
+}
+
+struct NodesVisitor;
+
+impl<'de> Visitor<'de> for NodesVisitor {
+    type Value = NodesIn;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a sequence of znodes")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NodesIn, A::Error> {
+        let reserve = seq.size_hint().unwrap_or(0).min(NODES_RESERVED_MAX);
+        let mut nodes = Vec::with_capacity(reserve);
+        while let Some(r) = seq.next_element::<NodeRecord<'de>>()? {
+            nodes.push(NodeIn {
+                key: NodeKey::new(r.path, r.data),
+                acl: r.acl,
+                stat: r.stat,
+            });
+        }
+        Ok(NodesIn(nodes))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node::NodeKey;
+    use crate::tree::Tree;
+
+    fn encode(state: &State) -> Vec<u8> {
+        let mut out = Vec::new();
+        encode_into(state, &mut out).expect("encodes");
+        out
+    }
+
+    fn tree_with_nodes() -> Tree {
+        let mut tree = Tree::new();
+        for (p, acl) in [
+            ("/a", Acl::read_unsafe()),
+            ("/a/b", Acl::open_unsafe()),
+            ("/c", vec![Acl::new(31, "digest", "u:x")]),
+        ] {
+            let (parent, _) = path::split(p);
+            tree.node_mut(parent).expect("exists").stat.num_children += 1;
+            tree.insert_node(NodeKey::new(p, b"v"), &acl, NodeStat::created(9, 1, 0));
+        }
+        tree
+    }
+
+    #[test]
+    fn a_round_trip_gives_the_same_bytes() {
+        let tree = tree_with_nodes();
+        let bytes = encode(&tree.state);
+        let back = decode(&bytes).expect("decodes");
+        assert_eq!(encode(&back), bytes);
+        assert_eq!(back.acls.len(), 3);
+    }
+
+    #[test]
+    fn the_bytes_do_not_depend_on_acl_ids() {
+        // Same nodes and lists; the cache numbers them differently.
+        let a = tree_with_nodes();
+        let mut b = tree_with_nodes();
+        let id = b.state.acls.acquire(&[Acl::new(1, "ip", "10.0.0.1")]);
+        b.remove_node("/c");
+        b.state.acls.release(id);
+        b.insert_node(
+            NodeKey::new("/c", b"v"),
+            &[Acl::new(31, "digest", "u:x")],
+            NodeStat::created(9, 1, 0),
+        );
+        assert_eq!(encode(&a.state), encode(&b.state));
+    }
+
+    #[test]
+    fn a_restore_rejects_what_applies_cannot_produce() {
+        let mut tree = tree_with_nodes();
+        tree.node_mut("/a").expect("exists").stat.num_children = 5;
+        let err = decode(&encode(&tree.state)).expect_err("wrong count");
+        assert!(err.contains("/a counts 5 children, has 1"), "{err}");
+
+        let mut tree = tree_with_nodes();
+        tree.insert_node(
+            NodeKey::new("/q/r", b""),
+            &Acl::open_unsafe(),
+            NodeStat::default(),
+        );
+        let err = decode(&encode(&tree.state)).expect_err("orphan");
+        assert!(err.contains("/q/r has no parent"), "{err}");
+
+        let mut old = encode(&tree_with_nodes().state);
+        old[0] = 1;
+        let err = decode(&old).expect_err("old version");
+        assert!(err.contains("version 1, this build reads 2"), "{err}");
+
+        let bytes = encode(&tree_with_nodes().state);
+        for cut in [1, 2, bytes.len() / 2, bytes.len() - 1] {
+            assert!(decode(&bytes[..cut]).is_err(), "truncated at {cut}");
+        }
+        let mut long = bytes.clone();
+        long.push(0);
+        assert!(decode(&long).is_err(), "trailing bytes");
+    }
+}
