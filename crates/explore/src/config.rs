@@ -97,6 +97,12 @@ impl ExploreConfig {
         EngineConfig {
             events: true,
             bugs,
+            // Heartbeats only on ticks: a heartbeat on every commit would
+            // multiply the orders to search (20M states cut the search for
+            // the two-command loss-and-crash case, 151k without). They are
+            // ordinary heartbeats, which the search covers with ticks; the
+            // simulator runs with them on.
+            tell_commit_at_once: false,
             ..EngineConfig::default()
         }
     }

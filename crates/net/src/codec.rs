@@ -35,7 +35,9 @@ pub const FRAME_VERSION: u8 = 1;
 /// The meaning of the messages carried (the `Message` enum and the
 /// handshake rules). A hello with another value is refused.
 /// 2: `Message::Forward` (followers forward client commands).
-pub const PROTOCOL_VERSION: u32 = 2;
+/// 3: `Message::SnapshotChunk` and `Message::SnapshotChunkRequest`
+/// (snapshots larger than a chunk cross in chunks).
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX_BYTES: usize = 4;
@@ -413,6 +415,56 @@ mod tests {
         let mut decoder = FrameDecoder::new(MAX);
         decoder.extend(&wire);
         assert_eq!(decoder.next_frame().unwrap(), Some(frame));
+    }
+
+    #[test]
+    fn a_snapshot_chunk_round_trips_with_the_next_tags_and_its_data_as_a_byte_string() {
+        let data: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+        let chunk = Message::SnapshotChunk {
+            last_slot: 40,
+            state_bytes: 5000,
+            offset: 2000,
+            data: data.clone().into(),
+            head: None,
+            commit: 41,
+        };
+        let request = Message::SnapshotChunkRequest {
+            last_slot: 40,
+            offset: 3000,
+        };
+        let frame = Frame::Messages(Batch(vec![chunk.clone(), request]));
+        let wire = encode(&frame);
+        assert_eq!(&wire[17..21], &12u32.to_le_bytes(), "after Forward");
+        // The data is its length and the bytes themselves: the frame is
+        // about as long as the chunk.
+        let at = wire
+            .windows(data.len())
+            .position(|w| w == &data[..])
+            .expect("the data, contiguous");
+        assert_eq!(&wire[at - 8..at], &1000u64.to_le_bytes());
+        assert!(wire.len() < data.len() + 100, "{} bytes", wire.len());
+        assert_eq!(
+            message_body_bytes(&chunk).unwrap(),
+            4 + 8 * 3 + 8 + 1000 + 1 + 8
+        );
+        let mut decoder = FrameDecoder::new(MAX);
+        decoder.extend(&wire);
+        assert_eq!(decoder.next_frame().unwrap(), Some(frame));
+    }
+
+    #[test]
+    fn a_default_snapshot_chunk_fits_in_a_default_frame() {
+        let chunk_bytes = synod_paxos::EngineConfig::default().snapshot_chunk_bytes;
+        let chunk = Message::SnapshotChunk {
+            last_slot: 1,
+            state_bytes: u64::MAX,
+            offset: 0,
+            data: vec![0; chunk_bytes].into(),
+            head: None,
+            commit: 1,
+        };
+        let frame_len = batch_frame_len(message_body_bytes(&chunk).unwrap());
+        assert!(frame_len * 4 <= crate::config::FRAME_BYTES_MAX_DEFAULT as u64);
     }
 
     #[test]

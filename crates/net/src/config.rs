@@ -8,9 +8,12 @@ use std::net::SocketAddr;
 use std::time::Duration;
 use synod_paxos::NodeId;
 
-/// Default frame limit: 64 MiB, large enough for a catch-up reply that
-/// carries a state machine snapshot. A bigger length prefix closes the
-/// connection before any of the frame is buffered.
+/// Default frame limit: 64 MiB, large enough for a catch-up reply with its
+/// entries and a snapshot chunk (`EngineConfig::snapshot_chunk_bytes`, 4 MiB
+/// by default, with the client table in the first chunk); snapshots larger
+/// than a chunk cross in chunks, so no frame holds a whole large snapshot.
+/// A bigger length prefix closes the connection before any of the frame is
+/// buffered.
 pub const FRAME_BYTES_MAX_DEFAULT: usize = 64 * 1024 * 1024;
 
 #[derive(Clone, Debug)]

@@ -91,6 +91,13 @@ pub enum Event {
     SnapshotInstalled {
         slot: Slot,
     },
+    /// This replica took in bytes `offset..offset + bytes` of the state of
+    /// a snapshot at `slot` sent in chunks.
+    SnapshotChunkReceived {
+        slot: Slot,
+        offset: u64,
+        bytes: u64,
+    },
     LeaseRead {
         client: ClientId,
         id: u64,

@@ -3,6 +3,10 @@
 
 use crate::types::Micros;
 
+/// Retries of one chunk request in a row after which a replica gives a
+/// snapshot transfer up (see `EngineConfig::snapshot_chunk_retry_us`).
+pub const SNAPSHOT_CHUNK_RETRIES_MAX: u32 = 3;
+
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct EngineConfig {
     /// How often the leader sends heartbeats (commit point, lease renewal).
@@ -39,6 +43,20 @@ pub struct EngineConfig {
     pub log_retain_slots: u64,
     /// Chosen entries per catch-up reply at most.
     pub catchup_entries_max: usize,
+    /// Bytes of snapshot state per message at most. A lagging replica gets
+    /// a snapshot whose state is larger in chunks of this size, one chunk
+    /// in flight at a time (it asks for each next chunk), so a snapshot of
+    /// any size crosses a transport whose frames are far smaller. Keep it
+    /// well below the transport's frame limit: the first chunk also
+    /// carries the client table.
+    pub snapshot_chunk_bytes: usize,
+    /// A replica receiving a snapshot in chunks asks for the next chunk
+    /// again when it has not arrived after this long, and gives the
+    /// transfer up after `SNAPSHOT_CHUNK_RETRIES_MAX` such retries in a row
+    /// (catch-up then starts over). A sender forgets a snapshot it was
+    /// sending once nobody asked for its chunks for as long as a receiver
+    /// keeps retrying.
+    pub snapshot_chunk_retry_us: Micros,
     /// Exactly-once table size at most; the least recently active client
     /// is forgotten first.
     pub clients_max: usize,
@@ -54,6 +72,12 @@ pub struct EngineConfig {
     /// and a `Forward` may be lost). The default is the default election
     /// timeout: by then a lost leader has usually been replaced.
     pub forward_retry_us: Micros,
+    /// The leader heartbeats at once when a step moved its commit point
+    /// past what its last Accept or heartbeat carried, so followers apply
+    /// (and answer forwarded writes, fire watches) without waiting up to a
+    /// heartbeat interval. Off only where the extra messages are a cost of
+    /// their own: the exhaustive explorer, whose state space they multiply.
+    pub tell_commit_at_once: bool,
     /// Emit `Action::Event`s for traces and checkers.
     pub events: bool,
     /// Deliberate bugs, for proving that checkers catch them.
@@ -76,10 +100,13 @@ impl Default for EngineConfig {
             snapshot_interval_slots: 1_000,
             log_retain_slots: 200,
             catchup_entries_max: 256,
+            snapshot_chunk_bytes: 4 << 20,
+            snapshot_chunk_retry_us: 1_000_000,
             clients_max: 100_000,
             promote_lag_slots_max: 50,
             forwarded_max: 4096,
             forward_retry_us: 500_000,
+            tell_commit_at_once: true,
             events: false,
             bugs: crate::bugs::Bugs::default(),
         }
@@ -116,6 +143,9 @@ impl EngineConfig {
         }
         if self.forward_retry_us == 0 {
             return Err("forward_retry_us must be positive".into());
+        }
+        if self.snapshot_chunk_bytes == 0 || self.snapshot_chunk_retry_us == 0 {
+            return Err("snapshot_chunk_bytes and snapshot_chunk_retry_us must be positive".into());
         }
         Ok(())
     }

@@ -7,6 +7,7 @@
 //! durable (see `Node::on_persisted`).
 
 use crate::types::{Ballot, ClientId, Config, Slot, Value};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -22,12 +23,19 @@ pub struct ClientRecord {
 
 /// The state machine and everything the replica derives from the log, as
 /// of `last_slot`. Everything in it is chosen.
+///
+/// `state` can be hundreds of megabytes. It is a shared, immutable buffer:
+/// cloning a snapshot (into a `Record`, a catch-up message, storage's
+/// mirror of the durable state) shares the bytes instead of copying them.
+/// It encodes as a byte string (a length, then the bytes), which is what
+/// a `Vec<u8>` encoded as in bincode, so the formats on disk and on the
+/// wire did not change with it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Snapshot {
     pub last_slot: Slot,
     pub config: Config,
     pub clients: BTreeMap<ClientId, ClientRecord>,
-    pub state: Vec<u8>,
+    pub state: Bytes,
 }
 
 /// One durable record.

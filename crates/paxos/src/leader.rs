@@ -52,6 +52,12 @@ pub(crate) struct Leader {
     pub heartbeat_seq: u64,
     pub heartbeat_sent: VecDeque<(u64, Micros)>,
     pub last_heartbeat: Micros,
+    /// The highest commit point an Accept or a heartbeat to every member
+    /// carried. When a step leaves the commit point above it, the leader
+    /// tells the followers at once (a heartbeat) instead of letting them
+    /// wait for the next Accept or heartbeat: their watch events, reads and
+    /// forwarded writes would lag up to a heartbeat interval otherwise.
+    pub commit_told: Slot,
     pub acked_seq: BTreeMap<NodeId, u64>,
     pub heard_at: BTreeMap<NodeId, Micros>,
     pub lease_until: Micros,
@@ -141,6 +147,7 @@ impl<S: StateMachine> Node<S> {
             heartbeat_seq: 0,
             heartbeat_sent: VecDeque::new(),
             last_heartbeat: self.now,
+            commit_told: 0,
             acked_seq: BTreeMap::new(),
             heard_at: BTreeMap::new(),
             lease_until: 0,
@@ -436,15 +443,31 @@ impl<S: StateMachine> Node<S> {
         );
         self.defer(Deferred::SelfAccepted(ballot, slot));
         let peers: Vec<NodeId> = self.config_for(slot + 1).members().collect();
+        let commit = self.commit;
         let msg = Message::Accept {
             ballot,
             entries: vec![(slot, value)],
-            commit: self.commit,
+            commit,
         };
         for to in peers {
             self.send(to, msg.clone());
         }
+        if let Role::Leader(l) = &mut self.role {
+            l.commit_told = l.commit_told.max(commit);
+        }
         slot
+    }
+
+    /// Heartbeats now if this step moved the commit point past what the
+    /// followers were told (see `Leader::commit_told`). Under load the next
+    /// Accept carries it and this sends nothing.
+    pub(crate) fn tell_commit(&mut self) {
+        let Role::Leader(l) = &self.role else {
+            return;
+        };
+        if self.cfg.tell_commit_at_once && l.preparing.is_none() && self.commit > l.commit_told {
+            self.send_heartbeats();
+        }
     }
 
     /// Moves queued commands and a pending membership change into slots,
@@ -577,7 +600,9 @@ impl<S: StateMachine> Node<S> {
             }
             // A lost catch-up reply must not stall phase 1 until timeout.
             let resend = self.cfg.resend_interval_us;
-            if let Some((_, node)) = p.catchup_to {
+            // (Not while a snapshot transfer catches us up: it retries by
+            // itself, and a new request would start it over.)
+            if let Some((_, node)) = p.catchup_to.filter(|_| self.incoming.is_none()) {
                 if self.catchup_sent_at.is_none_or(|t| t + resend <= now) {
                     self.catchup_sent_at = Some(now);
                     let from_slot = self.commit + 1;
@@ -625,6 +650,7 @@ impl<S: StateMachine> Node<S> {
         let seq = l.heartbeat_seq;
         let ballot = l.ballot;
         l.last_heartbeat = now;
+        l.commit_told = l.commit_told.max(commit);
         l.heartbeat_sent.push_back((seq, now));
         if l.heartbeat_sent.len() > HEARTBEATS_REMEMBERED {
             l.heartbeat_sent.pop_front();

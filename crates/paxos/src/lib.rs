@@ -10,7 +10,8 @@
 //!
 //! Where things live: `acceptor` (promises and accepts), `leader`
 //! (elections, proposals, heartbeats, lease), `replica` (learning, applying,
-//! snapshots, catch-up), `forward` (commands submitted at a follower and
+//! snapshots, catch-up), `transfer` (snapshots too large for one message,
+//! sent in chunks), `forward` (commands submitted at a follower and
 //! forwarded to the leader), `node` (state, step, persistence handshake),
 //! `durable` (what is on disk and how it is replayed).
 
@@ -27,14 +28,16 @@ mod node;
 mod replica;
 mod rng;
 pub mod state_machine;
+mod transfer;
 pub mod types;
 
 pub use action::{Action, Event, Input, Outcome};
 pub use bugs::{Bug, Bugs};
+pub use bytes::Bytes;
 pub use config::EngineConfig;
 pub use durable::{ClientRecord, DurableState, Record, Snapshot};
 pub use hash::{digest, Fnv64};
-pub use message::Message;
+pub use message::{Message, SnapshotHead};
 pub use node::Node;
 pub use rng::Rng;
 pub use state_machine::{RestoreError, StateMachine};

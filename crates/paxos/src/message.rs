@@ -1,10 +1,20 @@
 //! Messages between nodes. Every message carries the sender's ballot view so
 //! a receiver can tell stale traffic from current.
 
-use crate::durable::Snapshot;
-use crate::types::{Ballot, Command, Config, NodeId, Slot, Value};
+use crate::durable::{ClientRecord, Snapshot};
+use crate::types::{Ballot, ClientId, Command, Config, NodeId, Slot, Value};
+use bytes::Bytes;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::fmt;
+
+/// A snapshot without its state: what the first chunk of a snapshot
+/// transfer carries besides its part of the state.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SnapshotHead {
+    pub config: Config,
+    pub clients: BTreeMap<ClientId, ClientRecord>,
+}
 
 /// One entry an acceptor reports in its promise.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -94,6 +104,27 @@ pub enum Message {
     /// of the older variants stay as they were.)
     Forward {
         commands: Vec<Command>,
+    },
+    /// Part of the sender's snapshot at `last_slot`, whose state is
+    /// `state_bytes` long: `data` is the state from `offset` on, at most
+    /// `EngineConfig::snapshot_chunk_bytes`. Sent instead of a
+    /// `CatchupReply` carrying the snapshot when its state is larger than
+    /// that, and in answer to `SnapshotChunkRequest`. The chunk at offset 0
+    /// carries the rest of the snapshot in `head`. `commit` is the
+    /// sender's commit point. (After `Forward`, so older wire tags stay.)
+    SnapshotChunk {
+        last_slot: Slot,
+        state_bytes: u64,
+        offset: u64,
+        data: Bytes,
+        head: Option<Box<SnapshotHead>>,
+        commit: Slot,
+    },
+    /// A replica receiving the snapshot at `last_slot` in chunks asks its
+    /// sender for the chunk at `offset`: flow control, one chunk in flight.
+    SnapshotChunkRequest {
+        last_slot: Slot,
+        offset: u64,
     },
 }
 
@@ -188,6 +219,21 @@ impl Message {
                     if commands.len() > 4 { ", ..." } else { "" }
                 )
             }
+            Message::SnapshotChunk {
+                last_slot,
+                state_bytes,
+                offset,
+                data,
+                head,
+                commit,
+            } => format!(
+                "snapshot at {last_slot}: bytes {offset}..{} of {state_bytes}{}, commit {commit}",
+                offset + data.len() as u64,
+                if head.is_some() { " with head" } else { "" }
+            ),
+            Message::SnapshotChunkRequest { last_slot, offset } => {
+                format!("snapshot at {last_slot}: send bytes from {offset}")
+            }
         }
     }
 
@@ -205,7 +251,9 @@ impl Message {
             | Message::HeartbeatAck { ballot, .. } => Some(*ballot),
             Message::CatchupRequest { .. }
             | Message::CatchupReply { .. }
-            | Message::Forward { .. } => None,
+            | Message::Forward { .. }
+            | Message::SnapshotChunk { .. }
+            | Message::SnapshotChunkRequest { .. } => None,
         }
     }
 }

@@ -12,6 +12,7 @@ use crate::leader::Leader;
 use crate::message::Message;
 use crate::rng::Rng;
 use crate::state_machine::StateMachine;
+use crate::transfer::{Incoming, Outgoing};
 use crate::types::{Ballot, ClientId, Config, Micros, NodeId, Slot, Value};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
@@ -83,11 +84,14 @@ pub struct Node<S> {
     pub(crate) forwarded: BTreeMap<(ClientId, u64), Forwarded>,
     /// The highest commit point a leader told us about.
     pub(crate) known_commit: Slot,
-    /// The leader applied a command a follower forwarded: that follower
-    /// answers its client only once it learns the commit point, so tell
-    /// every follower now rather than at the next heartbeat.
-    pub(crate) commit_notice: bool,
     pub(crate) catchup_sent_at: Option<Micros>,
+    /// The snapshot this replica is receiving in chunks, if any: at most
+    /// one, volatile.
+    pub(crate) incoming: Option<Incoming>,
+    /// The snapshot this node last started sending in chunks, kept while
+    /// someone asks for its chunks so a newer snapshot does not restart
+    /// the transfer. Volatile.
+    pub(crate) outgoing: Option<Outgoing>,
 
     // Leadership.
     pub(crate) role: Role,
@@ -156,8 +160,9 @@ impl<S: StateMachine> Node<S> {
             waiting: BTreeSet::new(),
             forwarded: BTreeMap::new(),
             known_commit: 0,
-            commit_notice: false,
             catchup_sent_at: None,
+            incoming: None,
+            outgoing: None,
             role: Role::Follower,
             leader: None,
             // After a restart the acceptor does not remember which leader it
@@ -268,6 +273,27 @@ impl<S: StateMachine> Node<S> {
                 commit,
             } => self.on_catchup_reply(from, snapshot, entries, commit),
             Message::Forward { commands } => self.on_forward(commands),
+            Message::SnapshotChunk {
+                last_slot,
+                state_bytes,
+                offset,
+                data,
+                head,
+                commit,
+            } => self.on_snapshot_chunk(
+                from,
+                crate::transfer::Chunk {
+                    last_slot,
+                    state_bytes,
+                    offset,
+                    data,
+                    head,
+                },
+                commit,
+            ),
+            Message::SnapshotChunkRequest { last_slot, offset } => {
+                self.on_snapshot_chunk_request(from, last_slot, offset)
+            }
         }
     }
 
@@ -277,6 +303,7 @@ impl<S: StateMachine> Node<S> {
         } else if self.now >= self.election_deadline {
             self.start_pre_vote();
         }
+        self.transfer_tick();
         self.maybe_request_catchup();
     }
 
@@ -329,6 +356,7 @@ impl<S: StateMachine> Node<S> {
         self.flush_proposals();
         if self.is_leader() {
             self.serve_reads();
+            self.tell_commit();
         }
         self.maybe_snapshot();
         if self.records.is_empty() {
@@ -567,6 +595,8 @@ impl<S: StateMachine> Node<S> {
         self.known_commit.hash(&mut h);
         self.max_round_seen.hash(&mut h);
         self.catchup_sent_at.hash(&mut h);
+        self.incoming.hash(&mut h);
+        self.outgoing.hash(&mut h);
         self.contact_until.hash(&mut h);
         self.election_deadline.hash(&mut h);
         self.now.hash(&mut h);

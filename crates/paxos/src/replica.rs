@@ -47,9 +47,6 @@ impl<S: StateMachine> Node<S> {
             self.known_commit = self.known_commit.max(self.commit);
         }
         self.apply_chosen();
-        if std::mem::take(&mut self.commit_notice) && self.is_leader() {
-            self.send_heartbeats();
-        }
         self.on_caught_up();
     }
 
@@ -96,11 +93,6 @@ impl<S: StateMachine> Node<S> {
                         }
                         let old = rec.slot;
                         self.clients_by_slot.remove(&(old, cmd.client));
-                    }
-                    if let Role::Leader(l) = &self.role {
-                        if l.relayed.contains(&(cmd.client, cmd.seq)) {
-                            self.commit_notice = true;
-                        }
                     }
                     let reply = self.sm.apply(&cmd.op);
                     if self.waiting.remove(&(cmd.client, cmd.seq)) {
@@ -199,7 +191,7 @@ impl<S: StateMachine> Node<S> {
             last_slot: self.applied,
             config: self.config.clone(),
             clients: self.clients.clone(),
-            state: self.sm.snapshot(),
+            state: self.sm.snapshot().into(),
         };
         self.persist(Record::Snapshot(Box::new(snap.clone())));
         self.snapshot = Some(snap);
@@ -233,12 +225,38 @@ impl<S: StateMachine> Node<S> {
         self.snapshot = Some(snap);
     }
 
+    /// Installs a snapshot received from a peer (whole or in chunks) if it
+    /// is ahead of our commit point and restores: persists it, restores the
+    /// state machine from it and adopts its replica state.
+    pub(crate) fn install_snapshot(&mut self, snap: Snapshot) {
+        if snap.last_slot <= self.commit {
+            return;
+        }
+        if self.sm.restore(&snap.state).is_err() {
+            return;
+        }
+        self.persist(Record::Snapshot(Box::new(snap.clone())));
+        let slot = snap.last_slot;
+        self.install_snapshot_state(snap);
+        self.event(Event::SnapshotInstalled { slot });
+        self.answer_covered_all();
+        if self.incoming.as_ref().is_some_and(|t| t.last_slot <= slot) {
+            // A transfer of an older snapshot is moot now.
+            self.incoming = None;
+        }
+    }
+
     // ---- catch-up ----
 
     /// Asks the leader for chosen values we lack, at most once per resend
     /// interval.
     pub(crate) fn maybe_request_catchup(&mut self) {
         if self.known_commit <= self.commit {
+            return;
+        }
+        if self.incoming.is_some() {
+            // A snapshot transfer is catching us up; a new request would
+            // only make the sender start it over. It retries by itself.
             return;
         }
         let Some(leader) = self.leader_hint() else {
@@ -265,15 +283,15 @@ impl<S: StateMachine> Node<S> {
         // the log alone does not hold the configuration the cluster was
         // bootstrapped with.
         if start <= self.compacted || (start == 1 && self.applied > 0) {
-            let snap = match &self.snapshot {
-                Some(snap) => snap.clone(),
-                None => Snapshot {
-                    last_slot: self.applied,
-                    config: self.config.clone(),
-                    clients: self.clients.clone(),
-                    state: self.sm.snapshot(),
-                },
+            let Some(snap) = self.snapshot_to_send() else {
+                return;
             };
+            if snap.state.len() > self.cfg.snapshot_chunk_bytes {
+                // Too large for one message: in chunks (see `transfer`).
+                // The entries after it follow once it is installed.
+                self.start_snapshot_transfer(from, snap);
+                return;
+            }
             start = snap.last_slot + 1;
             snapshot = Some(Box::new(snap));
         }
@@ -307,16 +325,7 @@ impl<S: StateMachine> Node<S> {
         self.catchup_sent_at = None;
         self.known_commit = self.known_commit.max(commit);
         if let Some(snap) = snapshot {
-            if snap.last_slot > self.commit {
-                if self.sm.restore(&snap.state).is_err() {
-                    return;
-                }
-                self.persist(Record::Snapshot(snap.clone()));
-                let slot = snap.last_slot;
-                self.install_snapshot_state(*snap);
-                self.event(Event::SnapshotInstalled { slot });
-                self.answer_covered_all();
-            }
+            self.install_snapshot(*snap);
         }
         for (slot, value) in entries {
             if slot <= self.commit || self.log.get(&slot).is_some_and(|e| e.chosen) {

@@ -28,14 +28,6 @@ fn forward(cmds: &[&synod_paxos::Command]) -> Message {
     }
 }
 
-fn heartbeat(b: Ballot, commit: u64, seq: u64) -> Message {
-    Message::Heartbeat {
-        ballot: b,
-        commit,
-        seq,
-    }
-}
-
 fn heartbeat_ack(b: Ballot, seq: u64, commit: u64) -> Message {
     Message::HeartbeatAck {
         ballot: b,
@@ -373,12 +365,12 @@ fn follower_that_becomes_leader_proposes_what_it_held() {
         .into_iter()
         .filter(|(_, m)| matches!(m, Message::Accept { entries, .. } if entries[0].1 == one(&x)))
         .collect();
-    // Slot 1 is leader 1's no-op, re-proposed; slot 2 opens node 2's
-    // leadership. Node 2 never heard that slot 1 was chosen.
+    // Slot 1 is leader 1's no-op; slot 2 opens node 2's leadership. Node 2
+    // knows slot 1 is chosen: leader 1 told its commit point at once.
     let accept = Message::Accept {
         ballot: b,
         entries: vec![(3, one(&x))],
-        commit: 0,
+        commit: 1,
     };
     assert_eq!(proposed, vec![(1, accept.clone()), (3, accept)]);
     assert_eq!(c.node(2).forwarded_len(), 0);
@@ -433,7 +425,7 @@ fn snapshot_with_client_7_at_2() -> Snapshot {
                 slot: 3,
             },
         )]),
-        state: AppendLog::of(&["a", "b"]).snapshot(),
+        state: AppendLog::of(&["a", "b"]).snapshot().into(),
     }
 }
 

@@ -68,14 +68,6 @@ fn accept_record(slot: u64, b: Ballot, value: Value) -> Record {
     }
 }
 
-fn heartbeat(b: Ballot, commit: u64, seq: u64) -> Message {
-    Message::Heartbeat {
-        ballot: b,
-        commit,
-        seq,
-    }
-}
-
 // ---- election ----
 
 #[test]
@@ -339,7 +331,13 @@ fn value_is_chosen_only_with_a_majority_of_accepted_counting_the_leaders_own_onc
     let actions = c.complete_writes(1);
     assert_actions(
         &actions,
-        &[persist(5, vec![Record::Commit(2)]), reply(7, 1, ok("1"))],
+        &[
+            persist(5, vec![Record::Commit(2)]),
+            reply(7, 1, ok("1")),
+            // No Accept carries the new commit point: a heartbeat does.
+            send(2, heartbeat(b, 2, 3)),
+            send(3, heartbeat(b, 2, 3)),
+        ],
     );
     assert_eq!(c.node(1).commit(), 2);
 }
@@ -355,37 +353,22 @@ fn value_accepted_by_the_leader_alone_is_not_chosen() {
 }
 
 #[test]
-fn commit_point_is_piggybacked_on_the_next_heartbeat_and_followers_learn_it() {
+fn commit_point_no_accept_carries_is_heartbeated_at_once_and_followers_learn_it() {
     let mut c = Cluster::new(&[1, 2, 3], cfg());
     c.elect(1);
-    let b = ballot(1, 1);
-    assert_eq!(c.node(2).commit(), 0, "followers have not heard of it yet");
-
-    c.now += cfg().heartbeat_interval_us;
-    let actions = c.tick(1);
-    assert_actions(
-        &actions,
-        &[send(2, heartbeat(b, 1, 2)), send(3, heartbeat(b, 1, 2))],
-    );
-
-    // Node 2 accepted the no-op in the leader's ballot: it is the chosen one.
-    let actions = c.deliver(1, 2);
-    assert_actions(
-        &actions,
-        &[
-            persist(3, vec![Record::Commit(1)]),
-            send(
-                1,
-                Message::HeartbeatAck {
-                    ballot: b,
-                    seq: 2,
-                    commit: 1,
-                },
-            ),
-        ],
-    );
+    // The step that chose the no-op told the followers at once.
     assert_eq!(c.node(2).commit(), 1);
-    assert_eq!(c.node(2).applied(), 1);
+    assert_eq!(c.node(3).applied(), 1);
+
+    // x is chosen and nothing follows it: the followers still learn it
+    // without a tick (a heartbeat interval later, before this rule).
+    c.step(1, Input::Command(command(7, 1, "x")));
+    c.settle();
+    assert_eq!(c.node(1).commit(), 2);
+    for id in [2, 3] {
+        assert_eq!(c.node(id).commit(), 2, "node {id}");
+        assert_eq!(c.node(id).applied(), 2, "node {id}");
+    }
 }
 
 #[test]
@@ -796,7 +779,12 @@ fn leader_serves_a_read_only_after_its_noop_is_applied_even_with_a_lease() {
     );
     assert_actions(
         &actions,
-        &[persist(3, vec![Record::Commit(1)]), read_reply(1, ok(""))],
+        &[
+            persist(3, vec![Record::Commit(1)]),
+            read_reply(1, ok("")),
+            send(2, heartbeat(b, 1, 2)),
+            send(3, heartbeat(b, 1, 2)),
+        ],
     );
 }
 
@@ -868,7 +856,7 @@ fn leader_stops_serving_reads_when_leader_lease_us_has_passed() {
     let actions = n.step(end, Input::Tick);
     assert_actions(
         &actions,
-        &[send(2, heartbeat(b, 1, 2)), send(3, heartbeat(b, 1, 2))],
+        &[send(2, heartbeat(b, 1, 3)), send(3, heartbeat(b, 1, 3))],
     );
     let actions = n.step(
         end + 5,
@@ -876,7 +864,7 @@ fn leader_stops_serving_reads_when_leader_lease_us_has_passed() {
             3,
             Message::HeartbeatAck {
                 ballot: b,
-                seq: 2,
+                seq: 3,
                 commit: 1,
             },
         ),
@@ -920,8 +908,8 @@ fn proposal_not_chosen_after_resend_interval_is_sent_again_to_those_that_have_no
     assert_actions(
         &actions,
         &[
-            send(2, heartbeat(b, 1, 2)),
-            send(3, heartbeat(b, 1, 2)),
+            send(2, heartbeat(b, 1, 3)),
+            send(3, heartbeat(b, 1, 3)),
             send(3, accept(b, 2, x, 1)),
         ],
     );

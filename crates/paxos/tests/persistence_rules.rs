@@ -109,7 +109,7 @@ fn replay_of_a_snapshot_drops_log_entries_at_or_below_it() {
         last_slot: 2,
         config: voters(&[1, 2, 3]),
         clients: BTreeMap::new(),
-        state: AppendLog::of(&["a"]).snapshot(),
+        state: AppendLog::of(&["a"]).snapshot().into(),
     };
     let state = DurableState::replay(&[
         accept_record(1, b, Value::Noop),
@@ -132,7 +132,7 @@ fn replay_ignores_a_snapshot_older_than_the_one_it_has() {
         last_slot,
         config: voters(&[1, 2, 3]),
         clients: BTreeMap::new(),
-        state: Vec::new(),
+        state: Vec::new().into(),
     };
     let state = DurableState::replay(&[
         Record::Snapshot(Box::new(snap(5))),
@@ -175,7 +175,7 @@ fn recovered_node_restores_its_snapshot() {
         last_slot: 3,
         config: voters(&[1, 2, 3]),
         clients: BTreeMap::new(),
-        state: AppendLog::of(&["a", "b"]).snapshot(),
+        state: AppendLog::of(&["a", "b"]).snapshot().into(),
     };
     let b = ballot(1, 1);
     let durable = DurableState::replay(&[

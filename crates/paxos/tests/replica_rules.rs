@@ -194,7 +194,7 @@ fn cluster_with_snapshot() -> (Cluster, Snapshot) {
                 slot: 3,
             },
         )]),
-        state: AppendLog::of(&["a", "b"]).snapshot(),
+        state: AppendLog::of(&["a", "b"]).snapshot().into(),
     };
     assert_actions(
         &actions,
@@ -204,6 +204,9 @@ fn cluster_with_snapshot() -> (Cluster, Snapshot) {
                 vec![Record::Commit(3), Record::Snapshot(Box::new(snap.clone()))],
             ),
             reply(7, 2, ok("2")),
+            // Nothing else carries commit 3 to the followers.
+            send(2, heartbeat(b, 3, 4)),
+            send(3, heartbeat(b, 3, 4)),
         ],
     );
     c.complete_writes(1);

@@ -48,6 +48,7 @@ fn configs(dir: &std::path::Path, n: u64) -> Vec<ServerConfig> {
                 },
                 zk_listen: None,
                 zk: Default::default(),
+                worker_threads: 0,
             }
         })
         .collect()

@@ -60,6 +60,7 @@ async fn cluster() -> Cluster {
             },
             zk_listen: Some(addr),
             zk: Default::default(),
+            worker_threads: 0,
         };
         let (stop, stopped) = oneshot::channel::<()>();
         stops.push(stop);

@@ -33,6 +33,8 @@ pub struct Stats {
     pub lease_reads: u64,
     pub snapshots: u64,
     pub snapshots_installed: u64,
+    /// Snapshot chunks taken in by replicas receiving a snapshot in parts.
+    pub snapshot_chunks: u64,
     pub reconfigs: u64,
     pub sim_time_us: u64,
     /// Linearizability checks that ran out of search budget (not passes).
@@ -55,6 +57,7 @@ impl Stats {
         self.lease_reads += o.lease_reads;
         self.snapshots += o.snapshots;
         self.snapshots_installed += o.snapshots_installed;
+        self.snapshot_chunks += o.snapshot_chunks;
         self.reconfigs += o.reconfigs;
         self.sim_time_us += o.sim_time_us;
         self.lin_unknown += o.lin_unknown;

@@ -33,7 +33,7 @@ impl SweepSummary {
     pub fn line(&self, profile: &str, wall_s: f64) -> String {
         let s = &self.stats;
         format!(
-            "sim: seeds={} violations={} failed_seeds={} profile={} slots_chosen={} elections={} faults={} crashes={} ops={} ops_anywhere={} forwards={} lease_reads={} snapshots_installed={} reconfigs={} messages={} dropped={} lin_unknown={} sim_time={:.1}s wall={:.1}s",
+            "sim: seeds={} violations={} failed_seeds={} profile={} slots_chosen={} elections={} faults={} crashes={} ops={} ops_anywhere={} forwards={} lease_reads={} snapshots_installed={} snapshot_chunks={} reconfigs={} messages={} dropped={} lin_unknown={} sim_time={:.1}s wall={:.1}s",
             self.seeds,
             self.violations(),
             self.failed.len(),
@@ -47,6 +47,7 @@ impl SweepSummary {
             s.forwards,
             s.lease_reads,
             s.snapshots_installed,
+            s.snapshot_chunks,
             s.reconfigs,
             s.messages,
             s.dropped,

@@ -54,6 +54,10 @@ impl SimConfig {
             events: true,
             snapshot_interval_slots: 60,
             log_retain_slots: 20,
+            // Tiny chunks, so nearly every snapshot a lagging replica gets
+            // crosses the faulty network in many parts.
+            snapshot_chunk_bytes: 32,
+            snapshot_chunk_retry_us: 200_000,
             drift_ppm_max: 50_000,
             ..EngineConfig::default()
         };
@@ -634,6 +638,19 @@ impl World {
                 ));
             }
             Event::LeaseRead { .. } => self.stats.lease_reads += 1,
+            Event::SnapshotChunkReceived {
+                slot,
+                offset,
+                bytes,
+            } => {
+                self.stats.snapshot_chunks += 1;
+                if self.cfg.trace {
+                    self.note(format!(
+                        "n{id}: snapshot at slot {slot}: received bytes {offset}..{}",
+                        offset + bytes
+                    ));
+                }
+            }
         }
     }
 

@@ -12,7 +12,7 @@ fn seeds(default: u64) -> u64 {
 
 fn no_tweak(_: &mut SimConfig) {}
 
-fn assert_profile_clean(name: &str, default_seeds: u64) {
+fn assert_profile_clean(name: &str, default_seeds: u64) -> synod_sim::Stats {
     let opts = SweepOptions {
         seeds: 1..1 + seeds(default_seeds),
         profile: Profile::named(name).expect("profile exists"),
@@ -45,6 +45,18 @@ fn assert_profile_clean(name: &str, default_seeds: u64) {
     // write went through a follower.
     assert!(summary.stats.max_commit > 0 && summary.stats.ops_completed > 0);
     assert!(summary.stats.ops_anywhere > 0 && summary.stats.forwards > 0);
+    summary.stats
+}
+
+/// Snapshots crossed the faulty network in many chunks (the simulator's
+/// chunks are tiny) and were installed.
+fn assert_chunked_snapshots(stats: &synod_sim::Stats) {
+    assert!(
+        stats.snapshots_installed > 0 && stats.snapshot_chunks > 2 * stats.snapshots_installed,
+        "{} snapshots installed from {} chunks",
+        stats.snapshots_installed,
+        stats.snapshot_chunks
+    );
 }
 
 #[test]
@@ -59,12 +71,14 @@ fn lossy_network_with_duplicates_and_reordering_keeps_every_check() {
 
 #[test]
 fn partitions_of_every_shape_keep_every_check() {
-    assert_profile_clean("partitions", 100);
+    let stats = assert_profile_clean("partitions", 100);
+    assert_chunked_snapshots(&stats);
 }
 
 #[test]
 fn crashes_with_torn_writes_and_pauses_keep_every_check() {
-    assert_profile_clean("crashes", 200);
+    let stats = assert_profile_clean("crashes", 200);
+    assert_chunked_snapshots(&stats);
 }
 
 #[test]
@@ -74,12 +88,14 @@ fn clock_drift_within_the_bound_keeps_leases_safe() {
 
 #[test]
 fn membership_churn_three_to_five_and_back_keeps_every_check() {
-    assert_profile_clean("churn", 200);
+    let stats = assert_profile_clean("churn", 200);
+    assert_chunked_snapshots(&stats);
 }
 
 #[test]
 fn all_faults_at_once_keep_every_check() {
-    assert_profile_clean("all", 400);
+    let stats = assert_profile_clean("all", 400);
+    assert_chunked_snapshots(&stats);
 }
 
 #[test]

@@ -6,6 +6,8 @@
 //! these bytes, so a decoding failure here means the bytes are intact but
 //! this build cannot read them: a bug, or data written by another format.
 
+use std::io::{self, Write};
+
 use bincode::Options;
 use synod_paxos::{DurableState, Record};
 
@@ -85,6 +87,27 @@ pub fn encode_state(state: &DurableState) -> Result<Vec<u8>, String> {
     encode(STATE_FORMAT_VERSION, state)
 }
 
+/// The length of [`encode_state`]'s output, without encoding.
+pub fn encoded_state_bytes(state: &DurableState) -> Result<u64, String> {
+    let body_bytes = bincode_options(u64::MAX)
+        .serialized_size(state)
+        .map_err(|e| e.to_string())?;
+    Ok(1 + body_bytes)
+}
+
+/// Writes exactly what [`encode_state`] returns into `out`, without
+/// building it in memory: a durable state can hold a snapshot of hundreds
+/// of megabytes.
+pub fn encode_state_into(state: &DurableState, out: &mut dyn Write) -> io::Result<()> {
+    out.write_all(&[STATE_FORMAT_VERSION])?;
+    bincode_options(u64::MAX)
+        .serialize_into(out, state)
+        .map_err(|e| match *e {
+            bincode::ErrorKind::Io(e) => e,
+            other => io::Error::other(other.to_string()),
+        })
+}
+
 /// Decodes a storage snapshot's data written by [`encode_state`].
 pub fn decode_state(bytes: &[u8]) -> Result<DurableState, DecodeError> {
     decode(STATE_FORMAT_VERSION, bytes)
@@ -93,7 +116,7 @@ pub fn decode_state(bytes: &[u8]) -> Result<DurableState, DecodeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use synod_paxos::{Ballot, Value};
+    use synod_paxos::{Ballot, Config, Snapshot, Value};
 
     #[test]
     fn a_record_round_trips_behind_its_version_byte() {
@@ -105,6 +128,45 @@ mod tests {
         let bytes = encode_record(&record).unwrap();
         assert_eq!(bytes[0], RECORD_FORMAT_VERSION);
         assert_eq!(decode_record(&bytes), Ok(record));
+    }
+
+    /// Snapshot state is a byte string: its length, then the bytes as they
+    /// are, the same encoding a `Vec<u8>` had, so a state of `n` bytes
+    /// costs `n` bytes and data written before `Bytes` still decodes.
+    #[test]
+    fn snapshot_state_encodes_as_a_plain_byte_string() {
+        let snapshot = |state: Vec<u8>| {
+            Record::Snapshot(Box::new(Snapshot {
+                last_slot: 4,
+                config: Config::new([1, 2, 3]),
+                clients: Default::default(),
+                state: state.into(),
+            }))
+        };
+        let state: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
+        let empty = encode_record(&snapshot(Vec::new())).unwrap();
+        let full = encode_record(&snapshot(state.clone())).unwrap();
+        assert_eq!(full.len(), empty.len() + state.len());
+        let at = full.len() - state.len();
+        assert_eq!(&full[at..], &state[..]);
+        assert_eq!(&full[at - 8..at], &(state.len() as u64).to_le_bytes());
+        assert_eq!(decode_record(&full), Ok(snapshot(state)));
+    }
+
+    #[test]
+    fn a_streamed_state_is_the_encoded_state() {
+        let mut state = DurableState::default();
+        state.apply(&Record::Promise(Ballot::new(3, 1)));
+        state.apply(&Record::Snapshot(Box::new(Snapshot {
+            last_slot: 2,
+            config: Config::new([1]),
+            clients: Default::default(),
+            state: vec![7; 300].into(),
+        })));
+        let mut streamed = Vec::new();
+        encode_state_into(&state, &mut streamed).unwrap();
+        assert_eq!(streamed, encode_state(&state).unwrap());
+        assert_eq!(encoded_state_bytes(&state).unwrap(), streamed.len() as u64);
     }
 
     #[test]

@@ -12,7 +12,9 @@ use synod_wal::{
     FileWal, LogStorage, SnapshotOptions, SnapshotStore, TornTail, WalError, WalOptions,
 };
 
-use crate::codec::{decode_record, decode_state, encode_record, encode_state};
+use crate::codec::{
+    decode_record, decode_state, encode_record, encode_state_into, encoded_state_bytes,
+};
 use crate::error::StorageError;
 
 /// Subdirectory of the data directory that holds the WAL segments.
@@ -24,10 +26,12 @@ pub const SNAPSHOT_DIR: &str = "snap";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StorageOptions {
     /// Options of the write-ahead log. `record_bytes_max` bounds one encoded
-    /// engine record, the engine's own snapshots included.
+    /// engine record; engine snapshots never go to the WAL (see the crate
+    /// docs), so it does not bound them.
     pub wal: WalOptions,
     /// Options of the snapshot store. `snapshot_bytes_max` bounds the whole
-    /// encoded durable state.
+    /// encoded durable state, the engine's snapshot included (4 GiB by
+    /// default); a larger state fails the persist and stops the node.
     pub snapshots: SnapshotOptions,
     /// Compact once the WAL took in at least this many bytes (record headers
     /// included) since the last storage snapshot, and at least as many as
@@ -269,10 +273,18 @@ impl NodeStorage {
     }
 
     fn persist_unpoisoned(&mut self, batches: &[&[Record]]) -> Result<(), StorageError> {
-        let records = batches.iter().flat_map(|batch| batch.iter());
-        // Encode everything first so an unencodable record appends nothing.
-        let payloads = records
-            .clone()
+        let records: Vec<&Record> = batches.iter().flat_map(|batch| batch.iter()).collect();
+        // Records up to the last engine snapshot go into a storage snapshot
+        // instead of the WAL (see the crate docs); the rest are logged.
+        let folded = records
+            .iter()
+            .rposition(|record| matches!(record, Record::Snapshot(_)))
+            .map_or(0, |last| last + 1);
+        let (to_fold, to_log) = records.split_at(folded);
+        // Encode and check every logged record before writing anything, so
+        // a refused record leaves the disk untouched.
+        let payloads = to_log
+            .iter()
             .map(|record| {
                 encode_record(record).map_err(|reason| StorageError::Encode {
                     what: "an engine record",
@@ -280,11 +292,6 @@ impl NodeStorage {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        if payloads.is_empty() {
-            return Ok(());
-        }
-        // Check sizes up front too, so a refused record leaves the WAL
-        // untouched instead of half a group appended.
         let record_bytes_max = self.options.wal.record_bytes_max;
         if let Some(p) = payloads
             .iter()
@@ -296,21 +303,30 @@ impl NodeStorage {
             }
             .into());
         }
+        if !to_fold.is_empty() {
+            // The mirror runs ahead of the disk until the save returns; a
+            // failed save poisons the storage, so nothing acts on it.
+            for record in to_fold {
+                self.state.apply(record);
+            }
+            self.save_storage_snapshot()?;
+        }
+        if payloads.is_empty() {
+            return Ok(());
+        }
         for payload in &payloads {
             self.wal.append(payload)?;
         }
         self.wal.sync()?;
         // The records are durable: only now does the mirror move.
-        let mut engine_snapshot = false;
-        for record in records {
-            engine_snapshot |= matches!(record, Record::Snapshot(_));
+        for record in to_log {
             self.state.apply(record);
         }
         self.wal_bytes_since_snapshot += payloads
             .iter()
             .map(|p| (HEADER_BYTES + p.len()) as u64)
             .sum::<u64>();
-        if engine_snapshot || self.wal_bytes_since_snapshot >= self.compaction_threshold_bytes() {
+        if self.wal_bytes_since_snapshot >= self.compaction_threshold_bytes() {
             self.compact_unpoisoned()?;
         }
         Ok(())
@@ -325,24 +341,37 @@ impl NodeStorage {
     }
 
     fn compact_unpoisoned(&mut self) -> Result<(), StorageError> {
+        if self.wal.sync()? == self.snapshot_index {
+            return Ok(());
+        }
+        self.save_storage_snapshot()
+    }
+
+    /// Saves the mirror as the storage snapshot of the WAL's last index
+    /// and truncates the WAL below it. When the WAL took in nothing since
+    /// the newest snapshot, this replaces that snapshot (same index, a
+    /// rename over it: the old or the new file, never neither).
+    fn save_storage_snapshot(&mut self) -> Result<(), StorageError> {
         let index = self.wal.sync()?;
         assert_eq!(
             index,
             self.wal.last_index(),
             "the WAL is durable to its end"
         );
-        if index == self.snapshot_index {
-            return Ok(());
-        }
-        let data = encode_state(&self.state).map_err(|reason| StorageError::Encode {
+        let encode_error = |reason| StorageError::Encode {
             what: "the durable state",
             reason,
-        })?;
-        // `save` returns only once the file and its name are durable; only
-        // then may the WAL forget the records the snapshot covers.
-        self.snapshots.save(index, &data)?;
+        };
+        let bytes = encoded_state_bytes(&self.state).map_err(encode_error)?;
+        // Streamed from the mirror into the file: the state is never
+        // encoded into a second buffer. `save_with` returns only once the
+        // file and its name are durable; only then may the WAL forget the
+        // records the snapshot covers.
+        let state = &self.state;
+        self.snapshots
+            .save_with(index, bytes, |out| encode_state_into(state, out))?;
         self.snapshot_index = index;
-        self.snapshot_bytes = data.len() as u64;
+        self.snapshot_bytes = bytes;
         self.wal_bytes_since_snapshot = 0;
         self.wal.truncate_prefix(index + 1)?;
         Ok(())

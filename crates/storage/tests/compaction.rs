@@ -65,7 +65,7 @@ fn size_triggered_compaction_removes_old_segments_and_keeps_the_state() {
 }
 
 #[test]
-fn an_engine_snapshot_triggers_a_storage_snapshot_at_the_wal_end() {
+fn an_engine_snapshot_is_saved_as_a_storage_snapshot_at_the_wal_end_not_logged() {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut rng = SplitMix64(12);
     let mut model = Vec::new();
@@ -74,6 +74,8 @@ fn an_engine_snapshot_triggers_a_storage_snapshot_at_the_wal_end() {
     let batches = without_snapshots(random_batches(&mut rng, 10, 3, &mut progress));
     persist_grouped(&mut storage, &mut rng, &batches, &mut model);
     assert_eq!(storage.snapshot_index(), 0, "no compaction on size");
+    let wal_end = storage.wal_last_index();
+    assert_eq!(wal_end, model.len() as u64);
 
     let engine_snapshot = loop {
         let record = random_record(&mut rng, progress);
@@ -81,13 +83,15 @@ fn an_engine_snapshot_triggers_a_storage_snapshot_at_the_wal_end() {
             break record;
         }
     };
+    // The commit before the snapshot is folded into it with the snapshot.
     let batch = vec![Record::Commit(1), engine_snapshot];
     storage.persist(&[&batch]).expect("persist");
     model.extend(batch);
-    assert_eq!(storage.snapshot_index(), model.len() as u64);
+    assert_eq!(storage.wal_last_index(), wal_end, "nothing was logged");
+    assert_eq!(storage.snapshot_index(), wal_end);
     let snaps = snapshot_files(dir.path());
     assert_eq!(snaps.len(), 1);
-    assert!(snaps[0].ends_with(format!("snap-{:020}.snap", model.len())));
+    assert!(snaps[0].ends_with(format!("snap-{wal_end:020}.snap")));
     drop(storage);
 
     let (_, state, report) = open(dir.path(), no_size_compaction());

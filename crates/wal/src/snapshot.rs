@@ -5,7 +5,7 @@
 //! or not at all; only then may the log be truncated below its index.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use crate::error::SnapshotError;
@@ -31,7 +31,7 @@ impl Default for SnapshotOptions {
     fn default() -> Self {
         SnapshotOptions {
             keep_count: 2,
-            snapshot_bytes_max: 1 << 30,
+            snapshot_bytes_max: 4 << 30,
         }
     }
 }
@@ -73,11 +73,50 @@ fn io_err(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> SnapshotEr
     move |source| SnapshotError::Io { op, path, source }
 }
 
-fn checksum(index: u64, data: &[u8]) -> u32 {
+/// The CRC32C of version, index and length: the part of a snapshot's
+/// checksum that precedes its data.
+fn checksum_start(index: u64, len: u64) -> u32 {
     let crc = crc32c::crc32c(&VERSION.to_le_bytes());
     let crc = crc32c::crc32c_append(crc, &index.to_le_bytes());
-    let crc = crc32c::crc32c_append(crc, &(data.len() as u64).to_le_bytes());
-    crc32c::crc32c_append(crc, data)
+    crc32c::crc32c_append(crc, &len.to_le_bytes())
+}
+
+fn checksum(index: u64, data: &[u8]) -> u32 {
+    crc32c::crc32c_append(checksum_start(index, data.len() as u64), data)
+}
+
+fn header(index: u64, len: u64, crc: u32) -> [u8; HEADER_BYTES] {
+    let mut header = [0u8; HEADER_BYTES];
+    header[..8].copy_from_slice(&MAGIC);
+    header[8..12].copy_from_slice(&VERSION.to_le_bytes());
+    header[12..16].copy_from_slice(&crc.to_le_bytes());
+    header[16..24].copy_from_slice(&index.to_le_bytes());
+    header[24..32].copy_from_slice(&len.to_le_bytes());
+    header
+}
+
+/// Data goes to the file through this buffer, so a streamed save makes
+/// few system calls without holding the data in memory.
+const WRITE_BUFFER_BYTES: usize = 1 << 20;
+
+/// Counts and checksums the data of a snapshot on its way to the file.
+struct ChecksumWriter<W> {
+    inner: W,
+    crc: u32,
+    written: u64,
+}
+
+impl<W: Write> Write for ChecksumWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.crc = crc32c::crc32c_append(self.crc, &buf[..n]);
+        self.written += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 impl SnapshotStore {
@@ -126,28 +165,66 @@ impl SnapshotStore {
     /// durable, then removes snapshots beyond the newest `keep_count`.
     /// Returns the snapshot's path. Truncate the log only after this returned.
     pub fn save(&mut self, index: u64, data: &[u8]) -> Result<PathBuf, SnapshotError> {
-        if data.len() as u64 > self.options.snapshot_bytes_max {
+        self.save_with(index, data.len() as u64, |out| out.write_all(data))
+    }
+
+    /// Like [`SnapshotStore::save`], for data too large to hold twice in
+    /// memory: `write` streams exactly `len` bytes of data into the file
+    /// (buffered; the checksum is computed as they pass). Writing more or
+    /// fewer bytes than `len` fails the save and leaves no snapshot.
+    pub fn save_with(
+        &mut self,
+        index: u64,
+        len: u64,
+        write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<PathBuf, SnapshotError> {
+        if len > self.options.snapshot_bytes_max {
             return Err(SnapshotError::TooLarge {
-                len: data.len() as u64,
+                len,
                 max: self.options.snapshot_bytes_max,
             });
         }
         let path = self.dir.join(indexed_name(PREFIX, index, SUFFIX));
         let temp = self.dir.join(indexed_name(PREFIX, index, TEMP_SUFFIX));
-        let mut header = Vec::with_capacity(HEADER_BYTES);
-        header.extend_from_slice(&MAGIC);
-        header.extend_from_slice(&VERSION.to_le_bytes());
-        header.extend_from_slice(&checksum(index, data).to_le_bytes());
-        header.extend_from_slice(&index.to_le_bytes());
-        header.extend_from_slice(&(data.len() as u64).to_le_bytes());
-        let mut file = OpenOptions::new()
+        let file = OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
             .open(&temp)
             .map_err(io_err("create", &temp))?;
-        file.write_all(&header).map_err(io_err("write", &temp))?;
-        file.write_all(data).map_err(io_err("write", &temp))?;
+        // The header holds the checksum of the data, known only once the
+        // data went through: write a placeholder, then the data, then the
+        // real header over the placeholder. The rename below publishes the
+        // file only after all of it is durable.
+        let mut out = ChecksumWriter {
+            inner: io::BufWriter::with_capacity(WRITE_BUFFER_BYTES, file),
+            crc: checksum_start(index, len),
+            written: 0,
+        };
+        out.inner
+            .write_all(&[0; HEADER_BYTES])
+            .map_err(io_err("write", &temp))?;
+        write(&mut out).map_err(io_err("write", &temp))?;
+        if out.written != len {
+            let _ = std::fs::remove_file(&temp);
+            return Err(SnapshotError::Io {
+                op: "write",
+                path: temp,
+                source: io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("{} data bytes written, {len} announced", out.written),
+                ),
+            });
+        }
+        let crc = out.crc;
+        let mut file = out
+            .inner
+            .into_inner()
+            .map_err(|e| io_err("write", &temp)(e.into_error()))?;
+        file.seek(SeekFrom::Start(0))
+            .map_err(io_err("seek", &temp))?;
+        file.write_all(&header(index, len, crc))
+            .map_err(io_err("write", &temp))?;
         file.sync_all().map_err(io_err("fsync", &temp))?;
         drop(file);
         std::fs::rename(&temp, &path).map_err(io_err("rename", &temp))?;
@@ -170,7 +247,7 @@ impl SnapshotStore {
             return Ok(None);
         };
         let bytes = read_bounded(&path, self.options.snapshot_bytes_max)?;
-        let data = decode(&bytes, index).map_err(|reason| SnapshotError::Corrupt {
+        let data = decode(bytes, index).map_err(|reason| SnapshotError::Corrupt {
             path: path.clone(),
             reason,
         })?;
@@ -214,8 +291,9 @@ fn read_bounded(path: &Path, snapshot_bytes_max: u64) -> Result<Vec<u8>, Snapsho
     std::fs::read(path).map_err(io_err("read", path))
 }
 
-/// Validates a snapshot image named for `name_index` and returns its data.
-fn decode(bytes: &[u8], name_index: u64) -> Result<Vec<u8>, String> {
+/// Validates a snapshot image named for `name_index` and returns its data,
+/// in the image's own buffer (a snapshot can be too large to copy).
+fn decode(mut bytes: Vec<u8>, name_index: u64) -> Result<Vec<u8>, String> {
     let Some((header, data)) = bytes.split_first_chunk::<HEADER_BYTES>() else {
         return Err(format!(
             "{} bytes, shorter than the {HEADER_BYTES}-byte header",
@@ -256,5 +334,6 @@ fn decode(bytes: &[u8], name_index: u64) -> Result<Vec<u8>, String> {
             "checksum mismatch: stored {stored_crc:#010x}, computed {computed:#010x}"
         ));
     }
-    Ok(data.to_vec())
+    bytes.drain(..HEADER_BYTES);
+    Ok(bytes)
 }

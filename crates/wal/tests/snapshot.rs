@@ -117,3 +117,57 @@ fn oversized_snapshots_are_refused() {
         Err(SnapshotError::InvalidOptions(_))
     ));
 }
+
+#[test]
+fn a_streamed_save_reads_back_like_a_whole_one() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let big = SnapshotOptions {
+        snapshot_bytes_max: 8 << 20,
+        ..options(2)
+    };
+    let mut store = SnapshotStore::open(dir.path(), big.clone()).expect("open");
+    // Larger than the write buffer, written in uneven pieces.
+    let data: Vec<u8> = (0..(3 << 20) + 7)
+        .map(|i: u32| (i * 31 % 251) as u8)
+        .collect();
+    let path = store
+        .save_with(12, data.len() as u64, |out| {
+            data.chunks(100_003)
+                .try_for_each(|piece| out.write_all(piece))
+        })
+        .expect("streamed save");
+    let whole = dir.path().join("whole");
+    std::fs::create_dir(&whole).expect("mkdir");
+    let mut other = SnapshotStore::open(&whole, big.clone()).expect("open");
+    let whole_path = other.save(12, &data).expect("save");
+    assert_eq!(
+        std::fs::read(&path).expect("read"),
+        std::fs::read(&whole_path).expect("read"),
+        "the same file, header and checksum included"
+    );
+    let latest = store.latest().expect("latest").expect("a snapshot");
+    assert_eq!((latest.index, latest.data == data), (12, true));
+}
+
+#[test]
+fn a_streamed_save_of_another_length_than_announced_leaves_no_snapshot() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut store = SnapshotStore::open(dir.path(), options(2)).expect("open");
+    store.save(3, b"three").expect("save");
+    for announced in [4, 6] {
+        let result = store.save_with(9, announced, |out| out.write_all(b"fives"));
+        assert!(
+            matches!(&result, Err(SnapshotError::Io { op: "write", .. })),
+            "{result:?}"
+        );
+    }
+    assert!(matches!(
+        store.save_with(9, 5 << 20, |_| Ok(())),
+        Err(SnapshotError::TooLarge { .. })
+    ));
+    assert_eq!(store.indices().expect("indices"), vec![3]);
+    assert_eq!(
+        store.latest().expect("latest").expect("a snapshot").index,
+        3
+    );
+}

@@ -352,6 +352,15 @@ pub fn records_of(actions: &[Action]) -> Vec<Record> {
         .collect()
 }
 
+/// The leader's heartbeat in ballot `b`.
+pub fn heartbeat(b: Ballot, commit: u64, seq: u64) -> Message {
+    Message::Heartbeat {
+        ballot: b,
+        commit,
+        seq,
+    }
+}
+
 /// A batch of one command.
 pub fn one(cmd: &Command) -> synod_paxos::Value {
     synod_paxos::Value::Batch(vec![cmd.clone()])

@@ -106,7 +106,7 @@ fn snapshot(rng: &mut SplitMix64, last_slot: u64) -> Snapshot {
         clients,
         state: {
             let len = rng.below(64) as usize;
-            rng.bytes(len)
+            rng.bytes(len).into()
         },
     }
 }

@@ -1,0 +1,294 @@
+//! Snapshots too large for one message, sent in chunks.
+//!
+//! A replica that must catch up from a snapshot whose state is larger than
+//! `EngineConfig::snapshot_chunk_bytes` gets it in pieces instead of in one
+//! `CatchupReply`: the sender answers the `CatchupRequest` with the first
+//! `SnapshotChunk` (which also carries the configuration and client table),
+//! and the receiver asks for every next chunk with a `SnapshotChunkRequest`.
+//! One chunk is in flight per transfer, so a transfer never floods the
+//! transport, and the receiver holds one transfer at a time.
+//!
+//! The receiver takes a chunk only if it is the next one of the transfer
+//! it holds, or the first one of a snapshot newer than its commit point
+//! that replaces the transfer it holds: when it holds none, when the chunk
+//! comes from the same sender (who started over), or when the snapshot is
+//! newer than the one it holds. Anything else, duplicates, reordered
+//! chunks and chunks of a snapshot it does not need, is dropped. A chunk that does not arrive is asked for again every
+//! `snapshot_chunk_retry_us`; after `SNAPSHOT_CHUNK_RETRIES_MAX` retries in
+//! a row the transfer is given up and catch-up starts over. The snapshot is
+//! installed, exactly as one that came whole, only once every byte is in.
+//!
+//! The sender keeps nothing per receiver. It remembers the snapshot it last
+//! started sending (`Outgoing`, sharing the state's bytes) for as long as
+//! someone asks for its chunks, so taking a newer snapshot does not restart
+//! a transfer in progress; a request for a snapshot it no longer has is
+//! answered with the first chunk of its current one.
+//!
+//! Everything in a snapshot is chosen, so it does not matter who sends it:
+//! any replica answers, in any role.
+
+use crate::action::Event;
+use crate::config::SNAPSHOT_CHUNK_RETRIES_MAX;
+use crate::durable::Snapshot;
+use crate::message::{Message, SnapshotHead};
+use crate::node::Node;
+use crate::state_machine::StateMachine;
+use crate::types::{Micros, NodeId, Slot};
+use bytes::Bytes;
+
+/// A snapshot this replica is receiving in chunks.
+#[derive(Clone, Debug, Hash)]
+pub(crate) struct Incoming {
+    pub from: NodeId,
+    pub last_slot: Slot,
+    pub state_bytes: u64,
+    pub head: SnapshotHead,
+    /// The state received so far, `state_bytes` of capacity.
+    pub state: Vec<u8>,
+    /// When the chunk at `state.len()` was last asked for.
+    pub asked_at: Micros,
+    /// Times in a row it was asked for again.
+    pub retries: u32,
+}
+
+/// The snapshot this node last started sending in chunks.
+#[derive(Clone, Debug, Hash)]
+pub(crate) struct Outgoing {
+    pub snapshot: Snapshot,
+    /// When a chunk of it was last asked for.
+    pub asked_at: Micros,
+}
+
+/// One `SnapshotChunk` as its receiver sees it.
+pub(crate) struct Chunk {
+    pub last_slot: Slot,
+    pub state_bytes: u64,
+    pub offset: u64,
+    pub data: Bytes,
+    pub head: Option<Box<SnapshotHead>>,
+}
+
+impl<S: StateMachine> Node<S> {
+    // ---- sender ----
+
+    /// Starts sending `snap` to `to` in chunks: remembers it and sends the
+    /// first chunk.
+    pub(crate) fn start_snapshot_transfer(&mut self, to: NodeId, snap: Snapshot) {
+        let last_slot = snap.last_slot;
+        self.outgoing = Some(Outgoing {
+            snapshot: snap,
+            asked_at: self.now,
+        });
+        self.send_snapshot_chunk(to, last_slot, 0);
+    }
+
+    pub(crate) fn on_snapshot_chunk_request(&mut self, from: NodeId, last_slot: Slot, offset: u64) {
+        let now = self.now;
+        let has = |snap: &Snapshot| snap.last_slot == last_slot && offset < snap.state.len() as u64;
+        if !self.outgoing.as_ref().is_some_and(|o| has(&o.snapshot)) {
+            // Forgotten after a pause in the requests, but still ours.
+            if let Some(snap) = self.snapshot.as_ref().filter(|s| has(s)) {
+                self.outgoing = Some(Outgoing {
+                    snapshot: snap.clone(),
+                    asked_at: now,
+                });
+            }
+        }
+        if let Some(outgoing) = self.outgoing.as_mut().filter(|o| has(&o.snapshot)) {
+            outgoing.asked_at = now;
+            self.send_snapshot_chunk(from, last_slot, offset);
+            return;
+        }
+        // We no longer have that snapshot (a newer transfer replaced it, or
+        // we restarted): start over with the current one. The receiver
+        // drops it if it no longer needs a snapshot.
+        if let Some(snap) = self.snapshot_to_send() {
+            self.start_snapshot_transfer(from, snap);
+        }
+    }
+
+    /// Sends the chunk at `offset` of the outgoing snapshot at `last_slot`.
+    fn send_snapshot_chunk(&mut self, to: NodeId, last_slot: Slot, offset: u64) {
+        let Some(outgoing) = &self.outgoing else {
+            return;
+        };
+        let snap = &outgoing.snapshot;
+        assert_eq!(snap.last_slot, last_slot, "chunks of the outgoing snapshot");
+        let state_bytes = snap.state.len() as u64;
+        assert!(
+            offset < state_bytes || offset == 0,
+            "a chunk inside the state"
+        );
+        let end = state_bytes.min(offset + self.cfg.snapshot_chunk_bytes as u64);
+        let head = (offset == 0).then(|| {
+            Box::new(SnapshotHead {
+                config: snap.config.clone(),
+                clients: snap.clients.clone(),
+            })
+        });
+        let msg = Message::SnapshotChunk {
+            last_slot,
+            state_bytes,
+            offset,
+            // Shares the snapshot's buffer; no copy.
+            data: snap.state.slice(offset as usize..end as usize),
+            head,
+            commit: self.commit,
+        };
+        self.send(to, msg);
+    }
+
+    /// The snapshot to send a replica that needs one: our own, or the one
+    /// we are already sending, or one of the current state (a node that
+    /// has not taken a snapshot yet, catching up a new member). `None`
+    /// when there is nothing to send.
+    pub(crate) fn snapshot_to_send(&self) -> Option<Snapshot> {
+        if let Some(snap) = &self.snapshot {
+            return Some(snap.clone());
+        }
+        if let Some(outgoing) = &self.outgoing {
+            return Some(outgoing.snapshot.clone());
+        }
+        if self.applied == 0 {
+            return None;
+        }
+        Some(Snapshot {
+            last_slot: self.applied,
+            config: self.config.clone(),
+            clients: self.clients.clone(),
+            state: self.sm.snapshot().into(),
+        })
+    }
+
+    // ---- receiver ----
+
+    pub(crate) fn on_snapshot_chunk(&mut self, from: NodeId, chunk: Chunk, commit: Slot) {
+        self.known_commit = self.known_commit.max(commit);
+        if chunk.last_slot <= self.commit {
+            // We already have everything it holds.
+            return;
+        }
+        let current = self.incoming.as_ref().is_some_and(|t| {
+            t.from == from && t.last_slot == chunk.last_slot && t.state_bytes == chunk.state_bytes
+        });
+        if !current && !self.start_incoming(from, &chunk) {
+            return;
+        }
+        let now = self.now;
+        let t = self.incoming.as_mut().expect("a transfer is in progress");
+        if chunk.offset != t.state.len() as u64 {
+            // A duplicate or a chunk that overtook one: not the next.
+            return;
+        }
+        let rest = t.state_bytes - chunk.offset;
+        if chunk.data.len() as u64 > rest || (chunk.data.is_empty() && rest > 0) {
+            // Malformed: past the end, or no progress. Give up; catch-up
+            // starts over.
+            self.incoming = None;
+            return;
+        }
+        t.state.extend_from_slice(&chunk.data);
+        t.asked_at = now;
+        t.retries = 0;
+        let (last_slot, received) = (t.last_slot, t.state.len() as u64);
+        self.event(Event::SnapshotChunkReceived {
+            slot: last_slot,
+            offset: chunk.offset,
+            bytes: chunk.data.len() as u64,
+        });
+        if received < chunk.state_bytes {
+            let offset = received;
+            self.send(from, Message::SnapshotChunkRequest { last_slot, offset });
+            return;
+        }
+        let t = self.incoming.take().expect("a transfer is in progress");
+        let snap = Snapshot {
+            last_slot: t.last_slot,
+            config: t.head.config,
+            clients: t.head.clients,
+            state: t.state.into(),
+        };
+        self.install_snapshot(snap);
+        // Ask for the entries after it at once.
+        self.catchup_sent_at = None;
+        self.advance_commit();
+        self.maybe_request_catchup();
+    }
+
+    /// Replaces the transfer in progress, if any, with the one `chunk`
+    /// starts. Returns false, changing nothing, if `chunk` starts none.
+    fn start_incoming(&mut self, from: NodeId, chunk: &Chunk) -> bool {
+        let Some(head) = &chunk.head else {
+            // Part of a transfer we do not hold (given up, or replaced).
+            return false;
+        };
+        if chunk.offset != 0 {
+            return false;
+        }
+        // Progress is kept against another node's answer to an older
+        // catch-up request; the sender of the transfer starting over (it no
+        // longer has that snapshot) or a newer snapshot replaces it.
+        let replaces = self
+            .incoming
+            .as_ref()
+            .is_none_or(|t| t.from == from || t.last_slot < chunk.last_slot);
+        if !replaces {
+            return false;
+        }
+        // The whole state is reserved at once, so it is never copied while
+        // it grows. Peers are members of the cluster, trusted with the
+        // size they announce; one the allocator refuses starts nothing.
+        let mut state = Vec::new();
+        let Ok(capacity) = usize::try_from(chunk.state_bytes) else {
+            return false;
+        };
+        if state.try_reserve_exact(capacity).is_err() {
+            return false;
+        }
+        self.incoming = Some(Incoming {
+            from,
+            last_slot: chunk.last_slot,
+            state_bytes: chunk.state_bytes,
+            head: (**head).clone(),
+            state,
+            asked_at: self.now,
+            retries: 0,
+        });
+        true
+    }
+
+    /// Timers of both sides: asks again for a chunk that did not come,
+    /// gives a stalled transfer up, forgets a snapshot nobody fetches.
+    pub(crate) fn transfer_tick(&mut self) {
+        let (now, retry) = (self.now, self.cfg.snapshot_chunk_retry_us);
+        // As long as its receiver keeps retrying before it gives up.
+        let keep_us = retry * (u64::from(SNAPSHOT_CHUNK_RETRIES_MAX) + 1);
+        if self
+            .outgoing
+            .as_ref()
+            .is_some_and(|o| o.asked_at + keep_us <= now)
+        {
+            self.outgoing = None;
+        }
+        if let Some(t) = &self.incoming {
+            if t.last_slot <= self.commit {
+                // Caught up by other means.
+                self.incoming = None;
+            }
+        }
+        let Some(t) = &mut self.incoming else {
+            return;
+        };
+        if t.asked_at + retry > now {
+            return;
+        }
+        if t.retries >= SNAPSHOT_CHUNK_RETRIES_MAX {
+            self.incoming = None;
+            return;
+        }
+        t.retries += 1;
+        t.asked_at = now;
+        let (to, last_slot, offset) = (t.from, t.last_slot, t.state.len() as u64);
+        self.send(to, Message::SnapshotChunkRequest { last_slot, offset });
+    }
+}
