@@ -13,8 +13,15 @@
 #   SYNOD_ZKSIM_SEEDS=1000    seeds per coordination-simulator profile
 #   SYNOD_KAZOO_FULL=1        kazoo's whole suite incl. gevent/eventlet reruns
 #   SYNOD_COMPAT_SKIP=kazoo   leave compatibility steps out (see tests/compat)
+# Disk: about 2.7 GB of build output in all (debug builds keep line tables
+# only, see Cargo.toml). SYNOD_PRUNE_DEBUG=1 (set by .ci/run) deletes the
+# debug build once its tests have passed, before the release build the
+# compatibility suite runs, so a small CI disk holds at most one of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Incremental compilation only pays off across edits; for one whole run it
+# is gigabytes of cache.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
 
 if ! command -v cargo >/dev/null 2>&1; then
     echo "cargo is missing: install Rust from your distribution or rustup first" >&2
@@ -31,6 +38,10 @@ cargo test --workspace
 echo "== exhaustive search against broken engines"
 cargo test -p synod-explore --features broken --test broken
 echo "== ZooKeeper compatibility: synod vs ZooKeeper 3.8 (tests/compat)"
-cargo build --release -p synod
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+if [ "${SYNOD_PRUNE_DEBUG:-0}" = 1 ]; then
+    echo "   (SYNOD_PRUNE_DEBUG=1: removing $target_dir/debug, $(du -sh "$target_dir/debug" | cut -f1))"
+    rm -rf "$target_dir/debug"
+fi
+cargo build --release -p synod
 SYNOD_BIN="$target_dir/release/synod" tests/compat/run_all.sh
