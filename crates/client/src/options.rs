@@ -22,7 +22,10 @@ pub struct ClientOptions {
     /// to `backoff_max`, and a random part of up to half is added so that
     /// many clients do not retry in lockstep.
     pub backoff_initial: Duration,
-    /// The longest pause between retries.
+    /// The longest pause between retries. It bounds how late after an
+    /// election a retrying client notices the new leader, so it is kept
+    /// well below the election timeout (an election after a leader dies
+    /// takes up to 1.5 of them).
     pub backoff_max: Duration,
     /// The most endpoints the client keeps: the ones given to
     /// [`Client::connect`](crate::Client::connect) plus leaders learned from
@@ -41,9 +44,9 @@ impl Default for ClientOptions {
             request_timeout: Duration::from_secs(2),
             connect_timeout: Duration::from_secs(1),
             deadline: Duration::from_secs(10),
-            attempts_max: 100,
+            attempts_max: 300,
             backoff_initial: Duration::from_millis(10),
-            backoff_max: Duration::from_millis(500),
+            backoff_max: Duration::from_millis(100),
             endpoints_max: 64,
             client_id: None,
         }

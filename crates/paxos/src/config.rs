@@ -12,7 +12,7 @@ pub struct EngineConfig {
     /// How often the leader sends heartbeats (commit point, lease renewal).
     pub heartbeat_interval_us: Micros,
     /// A follower that hears no leader for a random time in
-    /// `[election_timeout_us, 2 * election_timeout_us)` starts an election.
+    /// `[election_timeout_us, 1.5 * election_timeout_us)` starts an election.
     /// A leader that hears from no majority for this long steps down.
     pub election_timeout_us: Micros,
     /// An acceptor that hears from a leader refuses to help any other

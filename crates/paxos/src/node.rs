@@ -395,9 +395,15 @@ impl<S: StateMachine> Node<S> {
         }
     }
 
+    /// The next election starts a random time in `[T, 1.5 T)` from now
+    /// (`T` the election timeout) unless a leader is heard first. Half a
+    /// timeout of spread is ample to keep two followers from campaigning at
+    /// once (a round trip is far shorter, and a higher ballot preempts a
+    /// lower one anyway), and bounds the wait after a leader dies by
+    /// 1.5 `T` rather than 2 `T`.
     pub(crate) fn reset_election_deadline(&mut self) {
         let t = self.cfg.election_timeout_us;
-        self.election_deadline = self.now + self.rng.range(t, 2 * t);
+        self.election_deadline = self.now + self.rng.range(t, t + t / 2);
     }
 
     /// A majority of `config`'s voters among `nodes`.

@@ -18,7 +18,8 @@ mod common;
 use common::*;
 use synod_paxos::message::Reported;
 use synod_paxos::{
-    Action, Ballot, DurableState, EngineConfig, Input, Message, Outcome, Record, Value,
+    Action, Ballot, DurableState, EngineConfig, Input, Message, Micros, Node, Outcome, Record,
+    Value,
 };
 
 /// Node 1 of {1, 2, 3}, recovered from `durable`, asks for pre-votes at
@@ -88,6 +89,27 @@ fn follower_past_its_election_deadline_sends_pre_vote_to_the_other_voters() {
     );
     assert_eq!(n.promised(), Ballot::ZERO, "a pre-vote promises nothing");
     assert_eq!(n.role_name(), "candidate");
+}
+
+#[test]
+fn follower_that_hears_no_leader_campaigns_between_one_and_one_and_a_half_election_timeouts() {
+    // Over many seeds: never before one election timeout, always by 1.5 of
+    // them (a dead leader is replaced within two timeouts, election
+    // round trips included), and spread over that window.
+    let t = cfg().election_timeout_us;
+    let campaigns = |seed: u64, at: Micros| {
+        let mut n = Node::new(1, cfg(), voters(&[1, 2, 3]), AppendLog::default(), seed, 0);
+        let actions = n.step(at, Input::Tick);
+        !actions.is_empty()
+    };
+    let seeds = 0..200u64;
+    assert!(seeds.clone().all(|seed| !campaigns(seed, t - 1)));
+    assert!(seeds.clone().all(|seed| campaigns(seed, t + t / 2)));
+    let early = seeds.filter(|&seed| campaigns(seed, t + t / 4)).count();
+    assert!(
+        (40..=160).contains(&early),
+        "{early} of 200 seeds campaigned in the first half of the window"
+    );
 }
 
 #[test]

@@ -18,7 +18,7 @@ use synod_paxos::{
 };
 
 /// A time past every fresh node's first election deadline (at most
-/// `2 * election_timeout_us` after creation at time 0) and past the
+/// `1.5 * election_timeout_us` after creation at time 0) and past the
 /// restart lease every node starts with.
 pub const T0: Micros = 1_000_000;
 
