@@ -3,7 +3,8 @@
 #
 # For each system in turn it starts a 3-node cluster on loopback with fsync
 # on, waits until it serves, runs the same workloads with `synod bench`,
-# kills the leader under a writer (failover), stops the cluster, then starts
+# kills the leader under a writer (failover; five times in a full run, the
+# killed node restarted between rounds), stops the cluster, then starts
 # a fresh one to measure memory with many znodes and the restart time. It
 # writes docs/BENCHMARKS.md and docs/bench/*.png from the JSON results.
 #
@@ -22,6 +23,7 @@
 # Environment: SYNOD_BIN=path measures that synod binary (no build) and
 # SYNOD_DESC says what it was built from, for the report;
 # CARGO_TARGET_DIR is honoured when building; ZK_HEAP sets ZooKeeper's -Xmx;
+# FAILOVER_ROUNDS sets the leader kills per system (full run 5, quick 1);
 # SYNOD_WORKER_THREADS sets each synod node's worker_threads (default 0:
 # one per core).
 #
@@ -55,10 +57,10 @@ while [ $# -gt 0 ]; do
 done
 
 if [ "$QUICK" = 1 ]; then
-  DURATION=5; WARMUP=1; SWEEP="1 8 64"; FAILOVER_S=10
+  DURATION=5; WARMUP=1; SWEEP="1 8 64"; FAILOVER_S=10; FAILOVER_ROUNDS=${FAILOVER_ROUNDS:-1}
   ZNODES=${ZNODES:-100000}
 else
-  DURATION=20; WARMUP=3; SWEEP="1 8 64 256"; FAILOVER_S=15
+  DURATION=20; WARMUP=3; SWEEP="1 8 64 256"; FAILOVER_S=15; FAILOVER_ROUNDS=${FAILOVER_ROUNDS:-5}
   ZNODES=${ZNODES:-1000000}
 fi
 COMMAND="${SYNOD_BIN:+SYNOD_BIN=$SYNOD_BIN }scripts/bench/compare.sh $*"
@@ -312,29 +314,45 @@ workloads() {
   fi
 }
 
-# failover LABEL TARGET ENDPOINTS LEADER-FN PROC-PREFIX: kill -9 the leader
-# 4 s into a writer's measured phase; the longest gap without a successful
-# write is the failover time. Sets KILLED to the killed node's number.
+# failover LABEL TARGET ENDPOINTS LEADER-FN PROC-PREFIX ROUND: kill -9 the
+# leader 4 s into a writer's measured phase; the longest gap without a
+# successful write is the failover time (failover-ROUND.json). Sets KILLED
+# to the killed node's number.
 KILLED=""
 failover() {
-  local label=$1 target=$2 ep=$3 leader_fn=$4 kill_prefix=$5
-  local leader json="$RESULTS/$label/failover.json"
+  local label=$1 target=$2 ep=$3 leader_fn=$4 kill_prefix=$5 round=$6
+  local leader json="$RESULTS/$label/failover-$round.json"
   mkdir -p "$RESULTS/$label"
   KILLED=""
   leader=$($leader_fn)
-  if [ -z "$leader" ]; then log "$label failover: no leader found; skipped"; return; fi
-  log "$label failover: writer running, killing leader node $leader in 4 s"
+  if [ -z "$leader" ]; then log "$label failover $round: no leader found; skipped"; return; fi
+  log "$label failover $round: writer running, killing leader node $leader in 4 s"
   BENCH write --target "$target" --endpoints "$ep" --connections 8 --in-flight 8 \
     --duration "$FAILOVER_S" --warmup 1 --request-timeout-ms 3000 --skip-setup \
     --json "$json" > "$LOGS/$label-failover.out" 2> "$LOGS/$label-failover.err" &
   local bench=$!
   sleep 5
-  echo "{\"killed_node\": $leader, \"killed_at\": \"$(date +%T.%N)\"}" > "$RESULTS/$label/failover-kill.json"
+  echo "{\"killed_node\": $leader, \"killed_at\": \"$(date +%T.%N)\"}" > "$RESULTS/$label/kill-$round.json"
   stop_proc "$kill_prefix$leader" KILL
-  wait "$bench" || log "$label failover: bench exited non-zero"
+  wait "$bench" || log "$label failover $round: bench exited non-zero"
   cat "$LOGS/$label-failover.out" >&2
   KILLED=$leader
 }
+
+# failovers LABEL TARGET ENDPOINTS LEADER-FN PROC-PREFIX RESTART-FN: the
+# failover above FAILOVER_ROUNDS times (one election is one draw of a
+# random timeout), bringing the killed node back with RESTART-FN NODE and
+# giving it 5 s to rejoin before the next round and after the last.
+failovers() {
+  local restart_fn=$6 round
+  for round in $(seq 1 "$FAILOVER_ROUNDS"); do
+    failover "$1" "$2" "$3" "$4" "$5" "$round"
+    [ -n "$KILLED" ] || return 0
+    $restart_fn "$KILLED"
+    sleep 5
+  done
+}
+etcd_restart_node() { etcd_start_node "$1" existing; }
 
 # memory_restart LABEL: populate, measure, restart, probe.
 memory_row() {
@@ -385,7 +403,7 @@ bench_zookeeper() {
   wait_serving zk "$ZK_EP" 90 >/dev/null
   note_load "zookeeper start"
   workloads zookeeper zk "$ZK_EP" zk
-  failover zookeeper zk "$ZK_EP" zk_leader zk
+  failovers zookeeper zk "$ZK_EP" zk_leader zk zk_start_node
   zk_stop
   [ "$SKIP_MEMORY" = 1 ] && return
   log "ZooKeeper: memory with $ZNODES znodes"
@@ -405,7 +423,7 @@ bench_etcd() {
   wait_serving etcd "$ETCD_EP" 60 >/dev/null
   note_load "etcd start"
   workloads etcd etcd "$ETCD_EP"
-  failover etcd etcd "$ETCD_EP" etcd_leader etcd
+  failovers etcd etcd "$ETCD_EP" etcd_leader etcd etcd_restart_node
   etcd_stop
   [ "$SKIP_MEMORY" = 1 ] && return
   log "etcd: memory with $ZNODES keys"
@@ -426,13 +444,8 @@ bench_synod() {
   note_load "synod start"
   workloads synod-zk zk "$SYNOD_ZK" zk
   workloads synod-native synod-native "$SYNOD_GRPC"
-  failover synod-native synod-native "$SYNOD_GRPC" synod_leader synod
-  if [ -n "$KILLED" ]; then
-    # Bring the killed node back, then measure the ZooKeeper door's failover.
-    synod_start_node "$KILLED"
-    sleep 3
-    failover synod-zk zk "$SYNOD_ZK" synod_leader synod
-  fi
+  failovers synod-native synod-native "$SYNOD_GRPC" synod_leader synod synod_start_node
+  failovers synod-zk zk "$SYNOD_ZK" synod_leader synod synod_start_node
   synod_stop
   [ "$SKIP_MEMORY" = 1 ] && return
   log "synod: memory with $ZNODES znodes"
