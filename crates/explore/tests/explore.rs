@@ -1,6 +1,9 @@
 //! Bounded exhaustive searches of the real engine that must complete with
 //! no violation. The state counts are pinned loosely from below: a search
 //! that suddenly visits far fewer states checks less than it used to.
+//! (They last fell by about a third when the commit point stopped being a
+//! write of its own: those writes' completions were transitions that
+//! interleaved with everything else.)
 
 use std::time::Instant;
 use synod_explore::{explore, ExploreConfig, ExploreReport};
@@ -21,7 +24,7 @@ fn run(name: &str, cfg: &ExploreConfig) -> ExploreReport {
 #[test]
 fn one_command_and_one_election_every_order_agrees() {
     let report = run("small", &ExploreConfig::small());
-    assert!(report.states > 10_000, "{report}");
+    assert!(report.states > 5_000, "{report}");
 }
 
 #[test]
@@ -32,7 +35,7 @@ fn two_commands_in_every_order_agree() {
         ..ExploreConfig::small()
     };
     let report = run("two commands", &cfg);
-    assert!(report.states > 5_000, "{report}");
+    assert!(report.states > 2_500, "{report}");
 }
 
 #[test]
@@ -70,7 +73,7 @@ fn a_loss_during_an_election_agrees() {
         ..ExploreConfig::small()
     };
     let report = run("loss and election", &cfg);
-    assert!(report.states > 40_000, "{report}");
+    assert!(report.states > 15_000, "{report}");
 }
 
 #[cfg(not(feature = "broken"))]

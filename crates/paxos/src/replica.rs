@@ -43,7 +43,7 @@ impl<S: StateMachine> Node<S> {
             self.commit += 1;
         }
         if self.commit > before {
-            self.persist(Record::Commit(self.commit));
+            self.record_commit_later();
             self.known_commit = self.known_commit.max(self.commit);
         }
         self.apply_chosen();

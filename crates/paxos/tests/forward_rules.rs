@@ -103,12 +103,16 @@ fn propose_on_the_leader_is_a_command() {
         &actions,
         &[
             persist(
-                4,
-                vec![Record::Accept {
-                    slot: 2,
-                    ballot: b,
-                    value: one(&x),
-                }],
+                3,
+                vec![
+                    Record::Accept {
+                        slot: 2,
+                        ballot: b,
+                        value: one(&x),
+                    },
+                    // The commit point rides on the next write.
+                    Record::Commit(1),
+                ],
             ),
             send(2, accept.clone()),
             send(3, accept),
@@ -167,12 +171,16 @@ fn leader_proposes_a_forwarded_command_and_answers_nobody_for_it() {
         &actions,
         &[
             persist(
-                4,
-                vec![Record::Accept {
-                    slot: 2,
-                    ballot: b,
-                    value: one(&x),
-                }],
+                3,
+                vec![
+                    Record::Accept {
+                        slot: 2,
+                        ballot: b,
+                        value: one(&x),
+                    },
+                    // The commit point rides on the next write.
+                    Record::Commit(1),
+                ],
             ),
             send(2, accept.clone()),
             send(3, accept),
@@ -266,7 +274,12 @@ fn duplicate_forwards_of_one_command_are_applied_once_and_answered_once() {
     c.net.push_back(dup);
     c.now += retry;
     let actions = c.tick(2);
-    assert_actions(&actions, &[send(1, forward(&[&x]))]);
+    // (The tick also writes node 2's commit point, unwritten for longer
+    // than a heartbeat interval.)
+    assert_actions(
+        &actions,
+        &[persist(3, vec![Record::Commit(1)]), send(1, forward(&[&x]))],
+    );
     c.settle();
     // And once more after the leader applied it.
     assert_actions(&c.step(1, from(2, forward(&[&x]))), &[]);

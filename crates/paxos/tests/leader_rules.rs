@@ -324,12 +324,13 @@ fn value_is_chosen_only_with_a_majority_of_accepted_counting_the_leaders_own_onc
     let b = ballot(1, 1);
     let x = command(7, 1, "x");
 
-    // The commit point (the no-op in slot 1) rides on the next Accept.
+    // The commit point (the no-op in slot 1) rides on the next Accept, and
+    // on the next write.
     let actions = c.step(1, Input::Command(x.clone()));
     assert_actions(
         &actions,
         &[
-            persist(4, vec![accept_record(2, b, one(&x))]),
+            persist(3, vec![accept_record(2, b, one(&x)), Record::Commit(1)]),
             send(2, accept(b, 2, one(&x), 1)),
             send(3, accept(b, 2, batch(&[x]), 1)),
         ],
@@ -354,7 +355,7 @@ fn value_is_chosen_only_with_a_majority_of_accepted_counting_the_leaders_own_onc
     assert_actions(
         &actions,
         &[
-            persist(5, vec![Record::Commit(2)]),
+            // The new commit point waits for the next write.
             reply(7, 1, ok("1")),
             // No Accept carries the new commit point: a heartbeat does.
             send(2, heartbeat(b, 2, 3)),
@@ -405,7 +406,6 @@ fn follower_learns_entries_accepted_in_the_leaders_ballot_and_requests_catchup_f
     assert_actions(
         &actions,
         &[
-            persist(2, vec![Record::Commit(1)]),
             send(1, Message::CatchupRequest { from_slot: 2 }),
             // The ack reports the commit point just learned.
             send(
@@ -503,7 +503,7 @@ fn pipelining_keeps_at_most_window_slots_proposals_in_flight() {
     assert_actions(
         &actions,
         &[
-            persist(4, vec![accept_record(2, b, one(&x1))]),
+            persist(3, vec![accept_record(2, b, one(&x1)), Record::Commit(1)]),
             send(2, accept(b, 2, one(&x1), 1)),
             send(3, accept(b, 2, batch(&[x1]), 1)),
         ],
@@ -512,7 +512,7 @@ fn pipelining_keeps_at_most_window_slots_proposals_in_flight() {
     assert_actions(
         &actions,
         &[
-            persist(5, vec![accept_record(3, b, one(&x2))]),
+            persist(4, vec![accept_record(3, b, one(&x2))]),
             send(2, accept(b, 3, one(&x2), 1)),
             send(3, accept(b, 3, batch(&[x2]), 1)),
         ],
@@ -538,7 +538,7 @@ fn pipelining_keeps_at_most_window_slots_proposals_in_flight() {
     assert_actions(
         &actions,
         &[
-            persist(6, vec![Record::Commit(2), accept_record(4, b, one(&x3))]),
+            persist(5, vec![accept_record(4, b, one(&x3)), Record::Commit(2)]),
             reply(1, 1, ok("1")),
             send(2, accept(b, 4, one(&x3), 2)),
             send(3, accept(b, 4, batch(&[x3]), 2)),
@@ -583,8 +583,8 @@ fn commands_waiting_together_are_batched_into_one_slot_up_to_batch_commands_max(
         &actions,
         &[
             persist(
-                5,
-                vec![Record::Commit(2), accept_record(3, b, first.clone())],
+                4,
+                vec![accept_record(3, b, first.clone()), Record::Commit(2)],
             ),
             reply(1, 1, ok("1")),
             send(2, accept(b, 3, first.clone(), 2)),
@@ -610,8 +610,8 @@ fn commands_waiting_together_are_batched_into_one_slot_up_to_batch_commands_max(
         &actions,
         &[
             persist(
-                6,
-                vec![Record::Commit(3), accept_record(4, b, second.clone())],
+                5,
+                vec![accept_record(4, b, second.clone()), Record::Commit(3)],
             ),
             reply(2, 1, ok("2")),
             reply(3, 1, ok("3")),
@@ -802,7 +802,6 @@ fn leader_serves_a_read_only_after_its_noop_is_applied_even_with_a_lease() {
     assert_actions(
         &actions,
         &[
-            persist(3, vec![Record::Commit(1)]),
             read_reply(1, ok("")),
             send(2, heartbeat(b, 1, 2)),
             send(3, heartbeat(b, 1, 2)),
@@ -875,10 +874,16 @@ fn leader_stops_serving_reads_when_leader_lease_us_has_passed() {
 
     // A heartbeat sent now and acknowledged renews the lease from its send
     // time, and the waiting read is served.
+    // (The tick also writes the commit point, unwritten since the no-op
+    // was chosen more than a heartbeat interval ago.)
     let actions = n.step(end, Input::Tick);
     assert_actions(
         &actions,
-        &[send(2, heartbeat(b, 1, 3)), send(3, heartbeat(b, 1, 3))],
+        &[
+            persist(3, vec![Record::Commit(1)]),
+            send(2, heartbeat(b, 1, 3)),
+            send(3, heartbeat(b, 1, 3)),
+        ],
     );
     let actions = n.step(
         end + 5,

@@ -57,7 +57,7 @@ fn add_learner_is_proposed_alone_and_answered_after_it_is_applied() {
     assert_actions(
         &actions,
         &[
-            persist(4, vec![accept_record(2, add.clone())]),
+            persist(3, vec![accept_record(2, add.clone()), Record::Commit(1)]),
             send(2, accept(2, add.clone(), 1)),
             send(3, accept(2, add.clone(), 1)),
             send(4, accept(2, add, 1)),
@@ -74,7 +74,7 @@ fn add_learner_is_proposed_alone_and_answered_after_it_is_applied() {
     assert_actions(
         &actions,
         &[
-            persist(5, vec![Record::Commit(2), accept_record(3, one(&x))]),
+            persist(4, vec![accept_record(3, one(&x)), Record::Commit(2)]),
             reconfig_reply(9, Outcome::Ok(vec![])),
             send(2, accept(3, one(&x), 2)),
             send(3, accept(3, one(&x), 2)),
@@ -101,7 +101,7 @@ fn membership_change_waits_until_every_proposal_in_flight_is_chosen() {
     assert_actions(
         &actions,
         &[
-            persist(5, vec![Record::Commit(2), accept_record(3, add.clone())]),
+            persist(4, vec![accept_record(3, add.clone()), Record::Commit(2)]),
             reply(7, 1, ok("1")),
             send(2, accept(3, add.clone(), 2)),
             send(3, accept(3, add.clone(), 2)),
@@ -216,7 +216,7 @@ fn caught_up_learner_is_promoted_and_then_votes() {
     assert_actions(
         &actions,
         &[
-            persist(6, vec![accept_record(3, promote.clone())]),
+            persist(5, vec![accept_record(3, promote.clone())]),
             send(2, accept(3, promote.clone(), 2)),
             send(3, accept(3, promote.clone(), 2)),
             send(4, accept(3, promote, 2)),

@@ -154,6 +154,11 @@ fn recovered_node_has_the_state_its_durable_records_describe() {
     c.now += cfg().heartbeat_interval_us;
     c.tick(1);
     c.settle();
+    // Node 2 learnt commit point 4 from that heartbeat; its own tick a
+    // heartbeat interval later writes it.
+    c.now += cfg().heartbeat_interval_us;
+    c.tick(2);
+    c.settle();
     let before = c.node(2);
     assert_eq!(before.commit(), 4);
 
@@ -167,6 +172,71 @@ fn recovered_node_has_the_state_its_durable_records_describe() {
         before.chosen_values().collect::<Vec<_>>()
     );
     assert_eq!(after.leader(), None, "it does not know who leads now");
+}
+
+#[test]
+fn commit_point_rides_on_the_next_write_instead_of_a_write_of_its_own() {
+    let mut c = Cluster::new(&[1, 2, 3], cfg());
+    c.elect(1);
+    let b = ballot(1, 1);
+    // Node 2 learns commit point 1 (the no-op) and writes nothing for it.
+    assert_eq!(c.node(2).commit(), 1);
+    assert_eq!(c.durable_state(2).commit, 0);
+
+    // The next Accept's write carries it, after the accepted entry.
+    c.step(1, Input::Command(command(7, 1, "x")));
+    let actions = c.deliver(1, 2);
+    assert_eq!(
+        records_of(&actions),
+        vec![
+            accept_record(2, b, one(&command(7, 1, "x"))),
+            Record::Commit(1)
+        ]
+    );
+}
+
+#[test]
+fn unwritten_commit_point_is_written_on_a_tick_a_heartbeat_interval_later() {
+    let mut c = Cluster::new(&[1, 2, 3], cfg());
+    c.elect(1);
+    let learnt_at = c.now;
+    c.now = learnt_at + cfg().heartbeat_interval_us - 1;
+    assert_eq!(records_of(&c.tick(2)), vec![]);
+    c.now = learnt_at + cfg().heartbeat_interval_us;
+    assert_eq!(records_of(&c.tick(2)), vec![Record::Commit(1)]);
+    c.settle();
+    assert_eq!(c.durable_state(2).commit, 1);
+    // Written once: the next tick has nothing to write.
+    c.now += cfg().heartbeat_interval_us;
+    assert_eq!(records_of(&c.tick(2)), vec![]);
+}
+
+#[test]
+fn node_that_lost_its_unwritten_commit_point_recovers_below_it_and_learns_it_again() {
+    let mut c = Cluster::new(&[1, 2, 3], cfg());
+    c.elect(1);
+    c.step(1, Input::Command(command(7, 1, "x")));
+    c.settle();
+    let before = c.node(2).clone();
+    assert_eq!(before.commit(), 2);
+    let durable = c.durable_state(2);
+    assert_eq!(durable.commit, 1, "commit point 2 is not written yet");
+
+    // Node 2 crashes now: it recovers at commit point 1, with slot 2
+    // accepted but not known chosen, and has applied only the no-op.
+    let restarted = recover(2, cfg(), voters(&[1, 2, 3]), durable, c.now);
+    assert_eq!(restarted.commit(), 1);
+    assert_eq!(restarted.applied(), 1);
+    c.nodes.insert(2, restarted);
+
+    // The leader's next heartbeat tells it again; it applies slot 2.
+    c.now += cfg().heartbeat_interval_us;
+    c.tick(1);
+    c.settle();
+    let after = c.node(2);
+    assert_eq!(after.commit(), 2);
+    assert_eq!(after.applied(), 2);
+    assert_eq!(after.state_machine(), before.state_machine());
 }
 
 #[test]

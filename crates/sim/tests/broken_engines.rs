@@ -42,7 +42,9 @@ const SAFETY: &[&str] = &[
 
 #[test]
 fn accepting_a_lower_ballot_breaks_agreement() {
-    hunt(Bug::AcceptLowerBallot, "drift", 200, SAFETY, |c| {
+    // About 1% of drift seeds expose it (22 of the first 2,000; the first
+    // is seed 245): the budget leaves room for schedules to shift.
+    hunt(Bug::AcceptLowerBallot, "drift", 1_000, SAFETY, |c| {
         c.engine.bugs = Bugs::with(Bug::AcceptLowerBallot)
     });
 }

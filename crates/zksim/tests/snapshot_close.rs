@@ -9,17 +9,28 @@
 
 use synod_zksim::{run, Profile, SimConfig};
 
+/// Seeds of the partitions profile tried for one that shows the loss.
+const SEEDS: std::ops::RangeInclusive<u64> = 1..=100;
+
 #[test]
 fn a_snapshot_installed_under_connected_clients_loses_their_watch_events() {
-    // Seed 1 of the partitions profile: n2 is cut off from the leader for
-    // 1.8s, installs a snapshot at slot 240 (zxid 0xfa) with two client
-    // connections open, and connection #2 never gets the Created event of
-    // /w/n3 at zxid 0xb0.
-    let mut cfg = SimConfig::new(1, Profile::named("partitions").expect("profile"));
-    cfg.close_on_snapshot = false;
-    let report = run(cfg);
-    assert!(report.has("watches"), "{report}");
-    let mut cfg = SimConfig::new(1, Profile::named("partitions").expect("profile"));
-    cfg.close_on_snapshot = true;
-    assert!(run(cfg).ok());
+    // In the partitions profile a node cut off from the leader for a while
+    // installs a snapshot with client connections open; which seed does so
+    // first moves with the engine's timing (seed 1 until the commit point
+    // stopped being a write of its own, seed 2 since), so the test looks
+    // for one rather than pinning it.
+    let run_seed = |seed: u64, close_on_snapshot: bool| {
+        let mut cfg = SimConfig::new(seed, Profile::named("partitions").expect("profile"));
+        cfg.close_on_snapshot = close_on_snapshot;
+        run(cfg)
+    };
+    let seed = SEEDS
+        .clone()
+        .find(|&seed| run_seed(seed, false).has("watches"))
+        .unwrap_or_else(|| {
+            panic!("no seed in {SEEDS:?} lost a watch event with close_on_snapshot off")
+        });
+    eprintln!("seed {seed} lost a watch event with close_on_snapshot off");
+    let fixed = run_seed(seed, true);
+    assert!(fixed.ok(), "seed {seed} with close_on_snapshot on: {fixed}");
 }
