@@ -52,7 +52,9 @@ pub enum Record {
     },
     /// A value learned as chosen from another replica (catch-up).
     Learned { slot: Slot, value: Value },
-    /// Every slot up to here is chosen.
+    /// Every slot up to here is chosen. Written lazily (with the next
+    /// record, or a heartbeat interval later): the durable commit point may
+    /// lag the one the node acted on, and recovery relearns the rest.
     Commit(Slot),
     /// A snapshot; log entries at or below its slot are dropped.
     Snapshot(Box<Snapshot>),
