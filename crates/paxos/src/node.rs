@@ -109,13 +109,13 @@ pub struct Node<S> {
     pub(crate) records: Vec<Record>,
     pub(crate) deferred: VecDeque<(u64, Deferred)>,
     pub(crate) out: Vec<Action>,
-    /// A commit point not yet in `records`, and since when it waits. Safety
-    /// never needs the commit point on disk (a node that loses it learns it
-    /// again from the leader, and it only ever answered from what it had
-    /// applied), so it rides on the next write that happens anyway instead
-    /// of costing an fsync of its own: with one write in flight that was
-    /// every other fsync on every node.
-    pub(crate) commit_unwritten: Option<(Slot, Micros)>,
+    /// Since when the commit point has moved without being written, if it
+    /// has. Safety never needs the commit point on disk (a node that loses
+    /// it learns it again from the leader, and it only ever answered from
+    /// what it had applied), so it rides on the next write that happens
+    /// anyway instead of costing an fsync of its own: with one write in
+    /// flight that was every other fsync on every node.
+    pub(crate) commit_unwritten_since: Option<Micros>,
 }
 
 impl<S: StateMachine> Node<S> {
@@ -180,7 +180,7 @@ impl<S: StateMachine> Node<S> {
             next_persist_id: 1,
             persisted_id: 0,
             records: Vec::new(),
-            commit_unwritten: None,
+            commit_unwritten_since: None,
             deferred: VecDeque::new(),
             out: Vec::new(),
             cfg,
@@ -210,7 +210,7 @@ impl<S: StateMachine> Node<S> {
         // commit point it reaches is the one on disk).
         node.out.clear();
         node.records.clear();
-        node.commit_unwritten = None;
+        node.commit_unwritten_since = None;
         node
     }
 
@@ -394,8 +394,7 @@ impl<S: StateMachine> Node<S> {
 
     /// Notes that the commit point moved; `write_commit_point` writes it.
     pub(crate) fn record_commit_later(&mut self) {
-        let since = self.commit_unwritten.map_or(self.now, |(_, since)| since);
-        self.commit_unwritten = Some((self.commit, since));
+        self.commit_unwritten_since.get_or_insert(self.now);
     }
 
     /// Adds the unwritten commit point to this step's records when the
@@ -404,18 +403,18 @@ impl<S: StateMachine> Node<S> {
     /// a restart replays no more than it must). Last in the records, after
     /// the accepts it may cover.
     fn write_commit_point(&mut self, tick: bool) {
-        let Some((slot, since)) = self.commit_unwritten else {
+        let Some(since) = self.commit_unwritten_since else {
             return;
         };
-        if slot <= self.snapshot_slot() {
+        if self.commit <= self.snapshot_slot() {
             // A snapshot on disk or in these records implies it.
-            self.commit_unwritten = None;
+            self.commit_unwritten_since = None;
             return;
         }
         if !self.records.is_empty() || (tick && self.now >= since + self.cfg.heartbeat_interval_us)
         {
-            self.records.push(Record::Commit(slot));
-            self.commit_unwritten = None;
+            self.records.push(Record::Commit(self.commit));
+            self.commit_unwritten_since = None;
         }
     }
 
@@ -636,7 +635,7 @@ impl<S: StateMachine> Node<S> {
         self.deferred.hash(&mut h);
         self.persisted_id.hash(&mut h);
         self.next_persist_id.hash(&mut h);
-        self.commit_unwritten.hash(&mut h);
+        self.commit_unwritten_since.hash(&mut h);
         self.known_commit.hash(&mut h);
         self.max_round_seen.hash(&mut h);
         self.catchup_sent_at.hash(&mut h);
