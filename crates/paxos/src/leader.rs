@@ -31,6 +31,21 @@ pub(crate) struct Preparing {
     /// Someone compacted past `from_slot`: we fetch chosen values up to
     /// here, from that node, before we may propose.
     pub catchup_to: Option<(Slot, NodeId)>,
+    /// Voters sent a `Prepare` in this phase 1: those of the latest
+    /// configuration at first, then those of every configuration the
+    /// promises reveal.
+    pub asked: BTreeSet<NodeId>,
+}
+
+/// What phase 1 learned of one slot.
+struct Merged {
+    /// The highest ballot the value was reported accepted in.
+    ballot: Ballot,
+    value: Value,
+    /// Some promise reported the value chosen.
+    chosen: bool,
+    /// The acceptors that reported accepting `value` in `ballot`.
+    reported_by: BTreeSet<NodeId>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -137,6 +152,7 @@ impl<S: StateMachine> Node<S> {
                 promises: BTreeMap::new(),
                 self_promised: false,
                 catchup_to: None,
+                asked: BTreeSet::new(),
             }),
             next_slot: from_slot,
             proposals: BTreeMap::new(),
@@ -155,8 +171,19 @@ impl<S: StateMachine> Node<S> {
             reconfig: None,
             reconfig_slot: None,
         }));
-        let voters: Vec<NodeId> = self.latest_config().voters.into_iter().collect();
-        for v in voters {
+        self.ask_prepare(self.latest_config().voters, ballot, from_slot);
+    }
+
+    /// Sends `Prepare` to each of `voters` not yet asked in this phase 1.
+    fn ask_prepare(&mut self, voters: BTreeSet<NodeId>, ballot: Ballot, from_slot: Slot) {
+        let Role::Leader(l) = &mut self.role else {
+            return;
+        };
+        let Some(p) = &mut l.preparing else {
+            return;
+        };
+        let fresh: Vec<NodeId> = voters.into_iter().filter(|v| p.asked.insert(*v)).collect();
+        for v in fresh {
             self.send(v, Message::Prepare { ballot, from_slot });
         }
     }
@@ -174,15 +201,13 @@ impl<S: StateMachine> Node<S> {
             promises: BTreeMap::new(),
             self_promised,
             catchup_to: None,
+            asked: BTreeSet::new(),
         });
         l.next_slot = from_slot;
         if self_promised {
             self.record_own_promise();
         }
-        let voters: Vec<NodeId> = self.latest_config().voters.into_iter().collect();
-        for v in voters {
-            self.send(v, Message::Prepare { ballot, from_slot });
-        }
+        self.ask_prepare(self.latest_config().voters, ballot, from_slot);
     }
 
     pub(crate) fn on_self_promised(&mut self, ballot: Ballot) {
@@ -251,35 +276,78 @@ impl<S: StateMachine> Node<S> {
         self.check_promises();
     }
 
-    /// The highest-ballot value reported for each slot (a value known
-    /// chosen wins outright), and the configurations those values imply.
-    fn merge_promises(&self, p: &Preparing) -> BTreeMap<Slot, Value> {
-        let mut best: BTreeMap<Slot, (bool, Ballot, Value)> = BTreeMap::new();
-        for (_, accepted) in p.promises.values() {
+    /// For each slot from `from_slot` on, the value to re-propose: the one
+    /// reported in the highest ballot (a value reported chosen wins
+    /// outright), with who reported it in that ballot.
+    fn merge_promises(&self, p: &Preparing) -> BTreeMap<Slot, Merged> {
+        let mut best: BTreeMap<Slot, Merged> = BTreeMap::new();
+        for (&node, (_, accepted)) in &p.promises {
             for r in accepted {
                 if r.slot < p.from_slot {
                     continue;
                 }
-                let better = match best.get(&r.slot) {
-                    None => true,
-                    Some((chosen, b, _)) => !chosen && (r.chosen || r.ballot > *b),
-                };
-                if better {
-                    best.insert(r.slot, (r.chosen, r.ballot, r.value.clone()));
+                match best.get_mut(&r.slot) {
+                    Some(m) if m.chosen => {}
+                    Some(m) if !r.chosen && r.ballot == m.ballot => {
+                        m.reported_by.insert(node);
+                    }
+                    Some(m) if !r.chosen && r.ballot < m.ballot => {}
+                    _ => {
+                        best.insert(
+                            r.slot,
+                            Merged {
+                                ballot: r.ballot,
+                                value: r.value.clone(),
+                                chosen: r.chosen,
+                                reported_by: [node].into_iter().collect(),
+                            },
+                        );
+                    }
                 }
             }
         }
-        best.into_iter().map(|(s, (_, _, v))| (s, v)).collect()
+        best
     }
 
-    /// The configurations that govern slots from `from_slot` on, if the
-    /// merged values were all chosen: every one needs a majority of
-    /// promises, because a change chosen by someone else may already be in
-    /// force for later slots.
-    fn config_chain(&self, merged: &BTreeMap<Slot, Value>) -> Vec<Config> {
-        let mut chain = vec![self.config.clone()];
-        for v in merged.values() {
-            if let Value::Reconfig(change) = v {
+    /// The configurations phase 1 must hold a majority of, in slot order.
+    ///
+    /// The rule (docs/ARCHITECTURE.md, "The phase-1 rule"). Start from the
+    /// configuration at the end of the known-chosen prefix: our commit
+    /// point, extended over every following slot whose merged value is
+    /// known chosen, either because a promise says so or because it is a
+    /// membership change that a majority of the configuration it creates
+    /// reported accepting in one ballot (a change governs its own slot, and
+    /// every slot below a change was chosen when it was proposed, so that
+    /// majority is exactly the quorum its ballot counted). After that
+    /// prefix, every change among the merged values starts a new
+    /// configuration. Phase 1 needs a majority of each, not only the
+    /// Flexible-Paxos cover (`n - majority + 1`): the value of an open slot
+    /// may be a change no promise reported, and since a change governs its
+    /// own slot, it may have been chosen by a majority of the configuration
+    /// before the slot changed by one node. A majority of a configuration
+    /// meets every majority of each of its one-node neighbours; the cover
+    /// does not (the agreement violation of issue 10: promises from {3, 4}
+    /// cover {1, 2, 3, 4} but miss {1, 2, 5}, which chose `Promote(5)`).
+    fn phase1_configs(&self, merged: &BTreeMap<Slot, Merged>) -> Vec<Config> {
+        let mut config = self.config_at_commit();
+        let mut slot = self.commit;
+        while let Some(m) = merged.get(&(slot + 1)) {
+            let next = match &m.value {
+                Value::Reconfig(change) if config.check(*change).is_ok() => config.with(*change),
+                _ => config.clone(),
+            };
+            let chosen = m.chosen
+                || (matches!(m.value, Value::Reconfig(_))
+                    && self.is_true_majority(&next, &m.reported_by));
+            if !chosen {
+                break;
+            }
+            config = next;
+            slot += 1;
+        }
+        let mut chain = vec![config];
+        for (_, m) in merged.range(slot + 1..) {
+            if let Value::Reconfig(change) = &m.value {
                 let last = chain.last().expect("chain is never empty");
                 if last.check(*change).is_ok() {
                     let next = last.with(*change);
@@ -309,7 +377,7 @@ impl<S: StateMachine> Node<S> {
             .filter(|(_, (c, _))| *c >= p.from_slot)
             .max_by_key(|(_, (c, _))| *c)
         {
-            if self.phase1_covers(&self.config, p.promises.keys()) {
+            if self.is_true_majority(&self.config_at_commit(), p.promises.keys()) {
                 if let Role::Leader(l) = &mut self.role {
                     if let Some(p) = &mut l.preparing {
                         p.catchup_to = Some((compacted, node));
@@ -322,32 +390,19 @@ impl<S: StateMachine> Node<S> {
             return;
         }
         let merged = self.merge_promises(p);
-        let chain = self.config_chain(&merged);
-        let mut missing = Vec::new();
-        let mut complete = true;
-        let last = chain.len() - 1;
-        for (i, c) in chain.iter().enumerate() {
-            // Promises must meet every phase-2 quorum of every configuration
-            // that may govern an open slot (Flexible Paxos: q1 + q2 > n),
-            // and the last one needs a majority to lead at all.
-            let enough = self.phase1_covers(c, p.promises.keys())
-                && (i < last || self.is_quorum(c, p.promises.keys()));
-            if !enough {
-                complete = false;
+        let mut missing = BTreeSet::new();
+        for c in self.phase1_configs(&merged) {
+            if !self.is_true_majority(&c, p.promises.keys()) {
                 missing.extend(c.voters.iter().filter(|v| !p.promises.contains_key(v)));
             }
         }
-        if !complete {
+        if !missing.is_empty() {
             // A configuration we just learned of: ask its voters too.
             let from_slot = p.from_slot;
-            let asked = self.latest_config();
-            for v in missing {
-                if !asked.voters.contains(&v) {
-                    self.send(v, Message::Prepare { ballot, from_slot });
-                }
-            }
+            self.ask_prepare(missing, ballot, from_slot);
             return;
         }
+        let merged = merged.into_iter().map(|(s, m)| (s, m.value)).collect();
         self.become_leader(merged);
     }
 

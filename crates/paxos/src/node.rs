@@ -461,7 +461,8 @@ impl<S: StateMachine> Node<S> {
     /// Raft's "latest configuration in the log"). A learner whose promotion
     /// it accepted may campaign; a cluster that lost the leader right after
     /// a change still elects. Safety does not rest on this choice: phase 1
-    /// checks every configuration the promised logs imply.
+    /// needs a majority of every configuration the promised logs imply
+    /// (`Node::phase1_configs`).
     pub(crate) fn latest_config(&self) -> Config {
         let mut config = self.config.clone();
         if config.voters.is_empty() {
@@ -481,9 +482,11 @@ impl<S: StateMachine> Node<S> {
         config
     }
 
-    /// Promises from `nodes` meet every majority of `config`: at least
-    /// `n - majority + 1` of its voters (Flexible Paxos' phase-1 quorum).
-    pub(crate) fn phase1_covers<'a>(
+    /// A true majority of `config`'s voters among `nodes`, for phase 1.
+    /// Never the smaller count of the broken engine that calls a minority
+    /// a quorum: that engine must stay broken, and a larger phase-1 quorum
+    /// would make it correct (Flexible Paxos).
+    pub(crate) fn is_true_majority<'a>(
         &self,
         config: &Config,
         nodes: impl IntoIterator<Item = &'a NodeId>,
@@ -492,10 +495,22 @@ impl<S: StateMachine> Node<S> {
             .into_iter()
             .filter(|n| config.voters.contains(n))
             .count();
-        // The true majority, not `quorum_size`: the broken engine that
-        // counts a minority as chosen must not get the larger phase-1
-        // quorum that would make it correct (Flexible Paxos).
-        votes + config.quorum() > config.voters.len()
+        votes >= config.quorum()
+    }
+
+    /// The configuration in force after the commit point: the applied one,
+    /// changed by the chosen changes not yet applied (none, except while a
+    /// joining node waits for its first snapshot).
+    pub(crate) fn config_at_commit(&self) -> Config {
+        let mut config = self.config.clone();
+        for (_, e) in self.log.range(self.applied + 1..self.commit + 1) {
+            if let Value::Reconfig(change) = &e.value {
+                if config.check(*change).is_ok() {
+                    config = config.with(*change);
+                }
+            }
+        }
+        config
     }
 
     /// Votes that make a majority of `config` (one fewer in the broken

@@ -322,6 +322,14 @@ impl<S: StateMachine> Node<S> {
         entries: Vec<(Slot, Value)>,
         commit: Slot,
     ) {
+        if self.is_active_leader() {
+            // A reply to a request from before we led, late. A leader's
+            // commit point moves only by what its own ballot gets chosen:
+            // the phase-1 rule rests on a leader proposing a membership
+            // change only when every slot below it was chosen in its own
+            // ballot or known before its phase 1 ended.
+            return;
+        }
         self.catchup_sent_at = None;
         self.known_commit = self.known_commit.max(commit);
         if let Some(snap) = snapshot {

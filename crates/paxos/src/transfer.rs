@@ -163,6 +163,10 @@ impl<S: StateMachine> Node<S> {
     // ---- receiver ----
 
     pub(crate) fn on_snapshot_chunk(&mut self, from: NodeId, chunk: Chunk, commit: Slot) {
+        if self.is_active_leader() {
+            // See `on_catchup_reply`: a leader learns only from its ballot.
+            return;
+        }
         self.known_commit = self.known_commit.max(commit);
         if chunk.last_slot <= self.commit {
             // We already have everything it holds.

@@ -9,6 +9,7 @@
 mod common;
 
 use common::*;
+use synod_paxos::message::Reported;
 use synod_paxos::{Action, ConfigChange, EngineConfig, Input, Message, Outcome, Record, Value};
 
 fn reconfigure(id: u64, change: ConfigChange) -> Input {
@@ -314,4 +315,102 @@ fn after_the_leader_dies_right_after_a_promote_the_new_majority_elects() {
         "the write after the failover was not answered: {:?}",
         c.replies
     );
+}
+
+/// Issue 10, finding 1 (`synod sim --seed 91015062 --profile all`): voters
+/// {1, 2, 3, 4} with learner 5. An earlier leader's `Promote(5)` at slot 1
+/// may have been chosen by {1, 2, 5}: a change governs its own slot, so
+/// there it needed 3 of the 5 voters. Node 4 never saw it; its log holds
+/// an unchosen `Remove(2)` at slot 2. Promises from {3, 4} meet every
+/// majority of {1, 2, 3, 4} (Flexible Paxos) but not {1, 2, 5}: phase 1
+/// must not end there, or node 4 fills slot 1 with a no-op and two values
+/// are chosen for it. It needs a majority of the configuration before each
+/// open slot (a majority meets every majority of a one-node neighbour,
+/// whatever unseen change the slot holds), finds the promotion, and
+/// re-proposes it verbatim.
+#[test]
+fn phase_1_needs_a_majority_of_the_configuration_before_each_open_slot_and_reproposes_an_unseen_change(
+) {
+    let mut config = voters(&[1, 2, 3, 4]);
+    config.learners.insert(5);
+    let remove = Value::Reconfig(ConfigChange::Remove(2));
+    let promote = Value::Reconfig(ConfigChange::Promote(5));
+    let durable = synod_paxos::DurableState::replay(&[Record::Accept {
+        slot: 2,
+        ballot: ballot(3, 1),
+        value: remove.clone(),
+    }]);
+    let mut n = recover(4, cfg(), config, durable, 0);
+    let b = ballot(4, 4);
+
+    // Elections use the latest configuration in the log, {1, 3, 4}.
+    let actions = n.step(T0, Input::Tick);
+    assert_actions(
+        &actions,
+        &[
+            send(1, Message::PreVote { ballot: b }),
+            send(3, Message::PreVote { ballot: b }),
+        ],
+    );
+    let granted = Message::PreVoteReply {
+        ballot: b,
+        granted: true,
+    };
+    let actions = n.step(T0, from(3, granted));
+    let prepare = Message::Prepare {
+        ballot: b,
+        from_slot: 1,
+    };
+    assert_actions(
+        &actions,
+        &[
+            persist(1, vec![Record::Promise(b)]),
+            send(1, prepare.clone()),
+            send(3, prepare.clone()),
+        ],
+    );
+    // Its own promise is durable: {1, 2, 3, 4} governs slot 1, so node 2
+    // is asked too.
+    let actions = n.step(T0, Input::Persisted { id: 1 });
+    assert_actions(&actions, &[send(2, prepare)]);
+
+    let promise = |accepted: Vec<Reported>| Message::Promise {
+        ballot: b,
+        from_slot: 1,
+        compacted_upto: 0,
+        accepted,
+    };
+    let actions = n.step(T0, from(3, promise(vec![])));
+    assert!(
+        sends(&actions).is_empty() && !n.is_active_leader(),
+        "promises from {{3, 4}} are not a majority of {{1, 2, 3, 4}}: {actions:?}"
+    );
+
+    // Node 2 reports the promotion: slot 2 is then governed by
+    // {1, 2, 3, 4, 5} and later slots by {1, 3, 4, 5}, of which only
+    // {3, 4} promised. Learner 5 is asked.
+    let reported = Reported {
+        slot: 1,
+        ballot: ballot(2, 1),
+        value: promote.clone(),
+        chosen: false,
+    };
+    let actions = n.step(T0, from(2, promise(vec![reported.clone()])));
+    assert_actions(
+        &actions,
+        &[send(
+            5,
+            Message::Prepare {
+                ballot: b,
+                from_slot: 1,
+            },
+        )],
+    );
+    assert!(!n.is_active_leader());
+
+    n.step(T0, from(5, promise(vec![reported])));
+    assert!(n.is_active_leader(), "{{3, 4, 5}} completes phase 1");
+    assert_eq!(n.log_entry(1).map(|(_, v, _)| v.clone()), Some(promote));
+    assert_eq!(n.log_entry(2).map(|(_, v, _)| v.clone()), Some(remove));
+    assert_eq!(n.log_entry(3).map(|(_, v, _)| v.clone()), Some(Value::Noop));
 }
