@@ -55,6 +55,9 @@ pub(crate) struct Leader {
     pub preparing: Option<Preparing>,
     pub next_slot: Slot,
     pub proposals: BTreeMap<Slot, Proposal>,
+    /// Slots proposed at once when phase 1 ended (re-proposed values, holes
+    /// and the opening no-op): the window may be exceeded by that many.
+    pub reproposed: u64,
     pub queue: VecDeque<Command>,
     /// Commands followers forwarded that are queued or proposed and not
     /// yet applied here: a retry of one is not proposed again. Nobody
@@ -156,6 +159,7 @@ impl<S: StateMachine> Node<S> {
             }),
             next_slot: from_slot,
             proposals: BTreeMap::new(),
+            reproposed: 0,
             queue: VecDeque::new(),
             relayed: BTreeSet::new(),
             reads: VecDeque::new(),
@@ -414,22 +418,26 @@ impl<S: StateMachine> Node<S> {
         };
         let p = l.preparing.take().expect("preparing");
         let ballot = l.ballot;
+        // A catch-up reply may have moved the commit point during phase 1:
+        // what is chosen is never proposed again.
+        let first = p.from_slot.max(self.commit + 1);
         let last = merged.keys().next_back().copied().unwrap_or(0);
-        let end = last.max(p.from_slot - 1);
-        l.next_slot = p.from_slot;
+        let end = last.max(first - 1);
+        l.next_slot = first;
         l.started = self.now;
         self.leader = Some((self.id, ballot));
         self.event(Event::BecameLeader {
             ballot,
             from_slot: p.from_slot,
         });
-        for slot in p.from_slot..=end {
+        for slot in first..=end {
             let value = merged.get(&slot).cloned().unwrap_or(Value::Noop);
             self.propose(value);
         }
         let noop = self.propose(Value::Noop);
         if let Role::Leader(l) = &mut self.role {
             l.noop_slot = noop;
+            l.reproposed = noop + 1 - first;
             let members: Vec<NodeId> = self.config.members().collect();
             for m in members {
                 l.heard_at.insert(m, self.now);

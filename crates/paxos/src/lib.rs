@@ -13,7 +13,8 @@
 //! snapshots, catch-up), `transfer` (snapshots too large for one message,
 //! sent in chunks), `forward` (commands submitted at a follower and
 //! forwarded to the leader), `node` (state, step, persistence handshake),
-//! `durable` (what is on disk and how it is replayed).
+//! `durable` (what is on disk and how it is replayed), `invariants` (the
+//! rules every state must keep, checked after each step in simulation).
 
 mod acceptor;
 pub mod action;
@@ -22,6 +23,7 @@ pub mod config;
 pub mod durable;
 mod forward;
 mod hash;
+mod invariants;
 mod leader;
 pub mod message;
 mod node;
@@ -37,6 +39,7 @@ pub use bytes::Bytes;
 pub use config::EngineConfig;
 pub use durable::{ClientRecord, DurableState, Record, Snapshot};
 pub use hash::{digest, Fnv64};
+pub use invariants::InvariantViolation;
 pub use message::{Message, SnapshotHead};
 pub use node::Node;
 pub use rng::Rng;

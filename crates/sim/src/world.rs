@@ -461,6 +461,9 @@ impl World {
             return;
         };
         let actions = node.step(local, input);
+        if let Err(v) = node.check_invariants(false) {
+            self.violation("invariant", format!("n{id}: {v}"));
+        }
         for action in actions {
             self.execute(id, action);
         }
