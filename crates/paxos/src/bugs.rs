@@ -15,15 +15,21 @@ pub enum Bug {
     MinorityQuorum,
     /// The leader's lease ignores clock drift.
     LeaseWithoutDriftMargin,
+    /// Phase 1 ends once the promises merely meet every majority of each
+    /// configuration before the last (Flexible Paxos' `n - majority + 1`)
+    /// instead of holding a majority of each: the rule that let an unseen
+    /// membership change be overwritten (issue 10, finding 1).
+    Phase1CoverOnly,
 }
 
 impl Bug {
-    pub const ALL: [Bug; 5] = [
+    pub const ALL: [Bug; 6] = [
         Bug::AcceptLowerBallot,
         Bug::ForgetPromiseOnRestart,
         Bug::SendBeforePersist,
         Bug::MinorityQuorum,
         Bug::LeaseWithoutDriftMargin,
+        Bug::Phase1CoverOnly,
     ];
 
     pub fn name(self) -> &'static str {
@@ -33,6 +39,7 @@ impl Bug {
             Bug::SendBeforePersist => "send-before-persist",
             Bug::MinorityQuorum => "minority-quorum",
             Bug::LeaseWithoutDriftMargin => "lease-without-drift-margin",
+            Bug::Phase1CoverOnly => "phase1-cover-only",
         }
     }
 

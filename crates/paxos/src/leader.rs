@@ -4,6 +4,7 @@
 //! stepping down, client commands, reads and membership changes.
 
 use crate::action::{Action, Event, Outcome};
+use crate::bugs::Bug;
 use crate::durable::Record;
 use crate::forward::Origin;
 use crate::message::{Message, Reported};
@@ -395,8 +396,15 @@ impl<S: StateMachine> Node<S> {
         }
         let merged = self.merge_promises(p);
         let mut missing = BTreeSet::new();
-        for c in self.phase1_configs(&merged) {
-            if !self.is_true_majority(&c, p.promises.keys()) {
+        let configs = self.phase1_configs(&merged);
+        let last = configs.len() - 1;
+        for (i, c) in configs.iter().enumerate() {
+            let enough = if i < last && self.cfg.bugs.has(Bug::Phase1CoverOnly) {
+                self.phase1_cover(c, p.promises.keys())
+            } else {
+                self.is_true_majority(c, p.promises.keys())
+            };
+            if !enough {
                 missing.extend(c.voters.iter().filter(|v| !p.promises.contains_key(v)));
             }
         }

@@ -498,6 +498,22 @@ impl<S: StateMachine> Node<S> {
         votes >= config.quorum()
     }
 
+    /// Promises from `nodes` meet every majority of `config`: `n - majority
+    /// + 1` of its voters (Flexible Paxos). Not enough for phase 1 (see
+    /// `Node::phase1_configs`); only the broken engine `Phase1CoverOnly`
+    /// uses it.
+    pub(crate) fn phase1_cover<'a>(
+        &self,
+        config: &Config,
+        nodes: impl IntoIterator<Item = &'a NodeId>,
+    ) -> bool {
+        let votes = nodes
+            .into_iter()
+            .filter(|n| config.voters.contains(n))
+            .count();
+        votes + config.quorum() > config.voters.len()
+    }
+
     /// The configuration in force after the commit point: the applied one,
     /// changed by the chosen changes not yet applied (none, except while a
     /// joining node waits for its first snapshot).
