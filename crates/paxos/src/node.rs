@@ -498,10 +498,10 @@ impl<S: StateMachine> Node<S> {
         votes >= config.quorum()
     }
 
-    /// Promises from `nodes` meet every majority of `config`: `n - majority
-    /// + 1` of its voters (Flexible Paxos). Not enough for phase 1 (see
-    /// `Node::phase1_configs`); only the broken engine `Phase1CoverOnly`
-    /// uses it.
+    /// Promises from `nodes` meet every majority of `config`: at least
+    /// `n - majority + 1` of its voters (Flexible Paxos). Not enough for
+    /// phase 1 (see `Node::phase1_configs`); only the broken engine
+    /// `Phase1CoverOnly` uses it.
     pub(crate) fn phase1_cover<'a>(
         &self,
         config: &Config,
