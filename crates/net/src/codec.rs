@@ -37,7 +37,9 @@ pub const FRAME_VERSION: u8 = 1;
 /// 2: `Message::Forward` (followers forward client commands).
 /// 3: `Message::SnapshotChunk` and `Message::SnapshotChunkRequest`
 /// (snapshots larger than a chunk cross in chunks).
-pub const PROTOCOL_VERSION: u32 = 3;
+/// 4: promises in pages (`Promise` gains `commit` and `more`), snapshot
+/// chunks carry the head in the stream (`total_bytes`, `head_bytes`).
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX_BYTES: usize = 4;
@@ -422,10 +424,10 @@ mod tests {
         let data: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
         let chunk = Message::SnapshotChunk {
             last_slot: 40,
-            state_bytes: 5000,
+            total_bytes: 5000,
+            head_bytes: 100,
             offset: 2000,
             data: data.clone().into(),
-            head: None,
             commit: 41,
         };
         let request = Message::SnapshotChunkRequest {
@@ -445,7 +447,7 @@ mod tests {
         assert!(wire.len() < data.len() + 100, "{} bytes", wire.len());
         assert_eq!(
             message_body_bytes(&chunk).unwrap(),
-            4 + 8 * 3 + 8 + 1000 + 1 + 8
+            4 + 8 * 4 + 8 + 1000 + 8
         );
         let mut decoder = FrameDecoder::new(MAX);
         decoder.extend(&wire);
@@ -457,14 +459,43 @@ mod tests {
         let chunk_bytes = synod_paxos::EngineConfig::default().snapshot_chunk_bytes;
         let chunk = Message::SnapshotChunk {
             last_slot: 1,
-            state_bytes: u64::MAX,
+            total_bytes: u64::MAX,
+            head_bytes: 0,
             offset: 0,
             data: vec![0; chunk_bytes].into(),
-            head: None,
             commit: 1,
         };
         let frame_len = batch_frame_len(message_body_bytes(&chunk).unwrap());
         assert!(frame_len * 4 <= crate::config::FRAME_BYTES_MAX_DEFAULT as u64);
+    }
+
+    #[test]
+    fn the_largest_message_the_default_engine_sends_fits_a_default_frame() {
+        use synod_paxos::{Command, Value};
+        let cfg = synod_paxos::EngineConfig::default();
+        // An Accept being resent with values filling the budget exactly,
+        // the largest of them a command of `command_bytes_max` alone.
+        let big = Value::Batch(vec![Command {
+            client: u64::MAX,
+            seq: u64::MAX,
+            op: vec![0xff; cfg.command_bytes_max],
+        }]);
+        let mut entries = vec![(u64::MAX, big.clone())];
+        let mut bytes = big.encoded_bytes() + 32;
+        while bytes + big.encoded_bytes() + 32 <= cfg.message_bytes_max {
+            entries.push((u64::MAX, big.clone()));
+            bytes += big.encoded_bytes() + 32;
+        }
+        let accept = Message::Accept {
+            ballot: synod_paxos::Ballot::new(u64::MAX, u64::MAX),
+            entries,
+            commit: u64::MAX,
+        };
+        let encoded = message_body_bytes(&accept).unwrap() as usize;
+        assert!(encoded <= accept.encoded_bytes_max(), "{encoded}");
+        assert!(accept.encoded_bytes_max() <= cfg.message_encoded_bytes_max());
+        let frame_len = batch_frame_len(encoded as u64) as usize;
+        assert!(frame_len <= crate::config::FRAME_BYTES_MAX_DEFAULT);
     }
 
     #[test]

@@ -16,6 +16,10 @@ use synod_paxos::NodeId;
 /// buffered.
 pub const FRAME_BYTES_MAX_DEFAULT: usize = 64 * 1024 * 1024;
 
+/// Default byte bound of a peer's outbound queue and of the inbound
+/// channel: room for a few of the largest frames.
+pub const QUEUE_BYTES_MAX_DEFAULT: usize = 256 * 1024 * 1024;
+
 #[derive(Clone, Debug)]
 pub struct NetConfig {
     /// Peers of another cluster are refused at the handshake.
@@ -31,9 +35,18 @@ pub struct NetConfig {
     /// Per peer: messages waiting to be written. When full, the oldest
     /// queued message is dropped to make room for the new one.
     pub queue_messages_max: usize,
+    /// Per peer: bytes of messages waiting to be written (by
+    /// `Message::encoded_bytes_max`). When a new message would pass it, the
+    /// oldest queued messages are dropped until it fits (a message larger
+    /// than this alone is queued alone).
+    pub queue_bytes_max: usize,
     /// Messages received but not yet taken by the server. When full, the
     /// connections stop reading, and TCP pushes back on the senders.
     pub inbound_messages_max: usize,
+    /// Bytes of messages received but not yet taken by the server (by
+    /// `Message::encoded_bytes_max`); when full, as above. At most
+    /// `u32::MAX`.
+    pub inbound_bytes_max: usize,
     /// The largest frame written or accepted, length prefix excluded.
     pub frame_bytes_max: usize,
     /// A writer stops adding messages to a frame once it would exceed this
@@ -68,7 +81,9 @@ impl NetConfig {
             listen,
             peers,
             queue_messages_max: 4096,
+            queue_bytes_max: QUEUE_BYTES_MAX_DEFAULT,
             inbound_messages_max: 4096,
+            inbound_bytes_max: QUEUE_BYTES_MAX_DEFAULT,
             frame_bytes_max: FRAME_BYTES_MAX_DEFAULT,
             batch_bytes_max: 1024 * 1024,
             batch_messages_max: 1024,
@@ -87,6 +102,15 @@ impl NetConfig {
             return fail("node id 0 is reserved; `me` must be non-zero".into());
         }
         validate_peers(self.me, &self.peers)?;
+        if self.queue_bytes_max == 0
+            || self.inbound_bytes_max == 0
+            || self.inbound_bytes_max > u32::MAX as usize
+        {
+            return fail(
+                "queue_bytes_max and inbound_bytes_max must be at least 1 (inbound_bytes_max at most 4 GiB)"
+                    .into(),
+            );
+        }
         if self.queue_messages_max == 0 || self.inbound_messages_max == 0 {
             return fail("queue_messages_max and inbound_messages_max must be at least 1".into());
         }

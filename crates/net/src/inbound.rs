@@ -25,11 +25,19 @@ use std::sync::Arc;
 use synod_paxos::{Message, NodeId};
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::{sleep, timeout};
 
-pub(crate) type Inbound = mpsc::Sender<(NodeId, Message)>;
+/// Where connections hand received messages to the server: a channel
+/// bounded in messages, and a byte budget each message holds a share of
+/// until the server takes it.
+#[derive(Clone, Debug)]
+pub(crate) struct Inbound {
+    pub(crate) tx: mpsc::Sender<(NodeId, Message, OwnedSemaphorePermit)>,
+    pub(crate) bytes: Arc<Semaphore>,
+    pub(crate) bytes_max: usize,
+}
 
 /// Accepts peer connections until shutdown, then closes them all.
 pub(crate) async fn listen(listener: TcpListener, shared: Arc<Shared>, inbound: Inbound) {
@@ -248,10 +256,23 @@ impl Connection {
     /// channel. Returns false when the server is gone or shutting down.
     async fn on_batch(&mut self, from: NodeId, messages: Vec<Message>) -> bool {
         for message in messages {
+            // Its share of the byte budget first (a message larger than the
+            // whole budget takes all of it): until the server takes
+            // messages, this connection stops reading, and TCP pushes back.
+            let share = message.encoded_bytes_max().clamp(1, self.inbound.bytes_max);
+            let share = u32::try_from(share).unwrap_or(u32::MAX);
+            let permit = tokio::select! {
+                biased;
+                _ = stopped(&mut self.shutdown) => return false,
+                permit = self.inbound.bytes.clone().acquire_many_owned(share) => match permit {
+                    Ok(p) => p,
+                    Err(_) => return false,
+                },
+            };
             tokio::select! {
                 biased;
                 _ = stopped(&mut self.shutdown) => return false,
-                sent = self.inbound.send((from, message)) => {
+                sent = self.inbound.tx.send((from, message, permit)) => {
                     if sent.is_err() {
                         return false;
                     }

@@ -36,14 +36,17 @@
 //! | `batch_bytes_max` | 1 MiB | the writer closes the batch and starts the next frame |
 //! | `batch_messages_max` (≤ [`codec::BATCH_MESSAGES_MAX`] = 4096, enforced by receivers) | 1024 | as above; a received batch announcing more than 4096 closes the connection |
 //! | `queue_messages_max` per peer | 4096 | `send` drops the oldest queued message, counts it, and queues the new one |
+//! | `queue_bytes_max` per peer | 256 MiB (by `Message::encoded_bytes_max`) | `send` drops the oldest queued messages until the new one fits, counts them |
 //! | `inbound_messages_max` | 4096 | connections stop reading until the server takes messages (backpressure through TCP) |
+//! | `inbound_bytes_max` | 256 MiB | as above, counted in bytes |
 //! | `connections_inbound_max` | 64 | further connections are closed on accept, counted and logged |
 //! | `handshake_timeout` | 5 s | a connection without a hello is closed as refused |
 //! | `connect_timeout` | 2 s | the attempt fails and the next one waits a backoff |
 //! | `backoff_min`..`backoff_max` | 50 ms..5 s | delays double up to the maximum, each drawn from its upper half |
 //!
 //! Memory for a peer's outbound side is at most `queue_messages_max`
-//! messages, one message carried over to the next batch and one encoded
+//! messages and `queue_bytes_max` bytes (plus one message larger than that
+//! alone), one message carried over to the next batch and one encoded
 //! frame. An inbound connection buffers at most one incomplete frame plus
 //! one 64 KiB read, grows that buffer only as bytes arrive (announcing a
 //! large frame costs nothing until it is sent), and decodes each frame with
@@ -69,7 +72,7 @@ mod queue;
 mod stats;
 mod transport;
 
-pub use config::{NetConfig, FRAME_BYTES_MAX_DEFAULT};
+pub use config::{NetConfig, FRAME_BYTES_MAX_DEFAULT, QUEUE_BYTES_MAX_DEFAULT};
 pub use error::{NetError, Refusal, SendError};
 pub use stats::StatsSnapshot;
 pub use transport::{InboundReceiver, PeerTransport};

@@ -56,8 +56,28 @@ pub struct PeerTransport {
 }
 
 /// Messages from peers, in order per connection, tagged with the sender's
-/// node id (as its hello proved it to be in our peer set).
-pub type InboundReceiver = mpsc::Receiver<(NodeId, Message)>;
+/// node id (as its hello proved it to be in our peer set). Holds at most
+/// `inbound_messages_max` messages and `inbound_bytes_max` bytes (by
+/// `Message::encoded_bytes_max`); a message's bytes are freed when it is
+/// taken.
+#[derive(Debug)]
+pub struct InboundReceiver {
+    rx: mpsc::Receiver<(NodeId, Message, tokio::sync::OwnedSemaphorePermit)>,
+}
+
+impl InboundReceiver {
+    /// The next message, or `None` once the transport shut down.
+    pub async fn recv(&mut self) -> Option<(NodeId, Message)> {
+        let (from, message, _bytes) = self.rx.recv().await?;
+        Some((from, message))
+    }
+
+    /// A message if one is waiting, without waiting.
+    pub fn try_recv(&mut self) -> Result<(NodeId, Message), mpsc::error::TryRecvError> {
+        let (from, message, _bytes) = self.rx.try_recv()?;
+        Ok((from, message))
+    }
+}
 
 impl PeerTransport {
     /// Validates `config`, binds the listener and starts one outbound task
@@ -76,7 +96,13 @@ impl PeerTransport {
             addr: config.listen,
             source,
         })?;
-        let (inbound_tx, inbound_rx) = mpsc::channel(config.inbound_messages_max);
+        let (tx, rx) = mpsc::channel(config.inbound_messages_max);
+        let inbound_tx = inbound::Inbound {
+            tx,
+            bytes: Arc::new(tokio::sync::Semaphore::new(config.inbound_bytes_max)),
+            bytes_max: config.inbound_bytes_max,
+        };
+        let inbound_rx = InboundReceiver { rx };
         let peers = config.peers.clone();
         let shared = Arc::new(Shared {
             config: NetConfig {
@@ -215,7 +241,10 @@ impl PeerTransport {
     }
 
     fn spawn_link(&self, peer: NodeId, addr: SocketAddr) -> PeerLink {
-        let queue = Arc::new(PeerQueue::new(self.shared.config.queue_messages_max));
+        let queue = Arc::new(PeerQueue::new(
+            self.shared.config.queue_messages_max,
+            self.shared.config.queue_bytes_max,
+        ));
         let (addr_tx, addr_rx) = watch::channel(Some(addr));
         let outbound = Outbound {
             peer,

@@ -6,6 +6,7 @@
 //! stable leader stable and backs the leader's lease.
 
 use crate::bugs::Bug;
+use crate::config::ENTRY_OVERHEAD_BYTES;
 use crate::durable::Record;
 use crate::message::{Message, Reported};
 use crate::node::{Deferred, Entry, Node, Role};
@@ -86,23 +87,38 @@ impl<S: StateMachine> Node<S> {
             self.leader = None;
             self.reset_election_deadline();
         }
-        let accepted = self
-            .log
-            .range(from_slot.max(1)..)
-            .map(|(slot, e)| Reported {
-                slot: *slot,
-                ballot: e.ballot,
-                value: e.value.clone(),
-                chosen: e.chosen,
-            })
-            .collect();
+        let (accepted, more) = self.promise_page(from_slot);
         let msg = Message::Promise {
             ballot,
             from_slot,
             compacted_upto: self.compacted,
+            commit: self.commit,
             accepted,
+            more,
         };
         self.defer(Deferred::Send { to: from, msg });
+    }
+
+    /// This acceptor's entries from `from_slot` on, as many as fit one
+    /// message (at least one), and the first slot left out.
+    fn promise_page(&self, from_slot: Slot) -> (Vec<Reported>, Option<Slot>) {
+        let budget = self.cfg.message_bytes_max;
+        let mut bytes = 0;
+        let mut accepted = Vec::new();
+        for (slot, e) in self.log.range(from_slot.max(1)..) {
+            let cost = e.value.encoded_bytes() + ENTRY_OVERHEAD_BYTES;
+            if !accepted.is_empty() && bytes + cost > budget {
+                return (accepted, Some(*slot));
+            }
+            bytes += cost;
+            accepted.push(Reported {
+                slot: *slot,
+                ballot: e.ballot,
+                value: e.value.clone(),
+                chosen: e.chosen,
+            });
+        }
+        (accepted, None)
     }
 
     /// A message from the leader of `ballot` that this acceptor accepts as

@@ -56,11 +56,14 @@ impl<S: StateMachine> Node<S> {
             // sends it again if needed.
             return;
         }
-        if self.forwarded.len() >= self.cfg.forwarded_max {
+        if self.forwarded.len() >= self.cfg.forwarded_max
+            || self.forwarded_bytes + cmd.encoded_bytes() > self.cfg.forwarded_bytes_max
+        {
             self.reply(cmd.client, cmd.seq, Outcome::Busy);
             return;
         }
         self.waiting.insert(key);
+        self.forwarded_bytes += cmd.encoded_bytes();
         self.forwarded.insert(key, Forwarded { cmd, sent: None });
     }
 
@@ -71,7 +74,11 @@ impl<S: StateMachine> Node<S> {
             return;
         }
         for cmd in commands {
-            self.take_command(cmd, Origin::Peer);
+            // A follower takes in nothing larger (`Node::admits`); a peer
+            // that sends it anyway is not heard.
+            if cmd.op.len() <= self.cfg.command_bytes_max {
+                self.take_command(cmd, Origin::Peer);
+            }
         }
     }
 
@@ -99,6 +106,7 @@ impl<S: StateMachine> Node<S> {
         }
         if self.is_active_leader() {
             let held = std::mem::take(&mut self.forwarded);
+            self.forwarded_bytes = 0;
             for (_, f) in held {
                 self.take_command(f.cmd, Origin::Held);
             }
@@ -128,15 +136,16 @@ impl<S: StateMachine> Node<S> {
         let mut batch: Vec<Command> = Vec::new();
         let mut bytes = 0;
         for cmd in due {
+            let cost = cmd.encoded_bytes();
             if !batch.is_empty()
                 && (batch.len() >= self.cfg.batch_commands_max
-                    || bytes + cmd.op.len() > self.cfg.batch_bytes_max)
+                    || bytes + cost > self.cfg.batch_bytes_max)
             {
                 let commands = std::mem::take(&mut batch);
                 self.send(leader, Message::Forward { commands });
                 bytes = 0;
             }
-            bytes += cmd.op.len();
+            bytes += cost;
             batch.push(cmd);
         }
         if !batch.is_empty() {

@@ -1,13 +1,13 @@
-//! The leader's rules: pre-vote and election (phase 1 once for all slots
-//! from the first unchosen), pipelined proposals (phase 2 with a bounded
-//! window, a batch of commands per slot), heartbeats and the lease,
-//! stepping down, client commands, reads and membership changes.
+//! The leader's rules once phase 1 is done (`election.rs` has how it gets
+//! there): pipelined proposals (phase 2 with a bounded window, a batch of
+//! commands per slot), heartbeats and the lease, stepping down, client
+//! commands, reads and membership changes.
 
 use crate::action::{Action, Event, Outcome};
-use crate::bugs::Bug;
+use crate::config::ENTRY_OVERHEAD_BYTES;
 use crate::durable::Record;
 use crate::forward::Origin;
-use crate::message::{Message, Reported};
+use crate::message::Message;
 use crate::node::{Deferred, Entry, Node, Role};
 use crate::state_machine::StateMachine;
 use crate::types::{Ballot, ClientId, Command, Config, ConfigChange, Micros, NodeId, Slot, Value};
@@ -23,49 +23,27 @@ pub(crate) struct Proposal {
     pub sent_at: Micros,
 }
 
-/// Phase 1 in progress.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub(crate) struct Preparing {
-    pub from_slot: Slot,
-    pub promises: BTreeMap<NodeId, (Slot, Vec<Reported>)>,
-    pub self_promised: bool,
-    /// Someone compacted past `from_slot`: we fetch chosen values up to
-    /// here, from that node, before we may propose.
-    pub catchup_to: Option<(Slot, NodeId)>,
-    /// Voters sent a `Prepare` in this phase 1: those of the latest
-    /// configuration at first, then those of every configuration the
-    /// promises reveal.
-    pub asked: BTreeSet<NodeId>,
-}
-
-/// What phase 1 learned of one slot.
-struct Merged {
-    /// The highest ballot the value was reported accepted in.
-    ballot: Ballot,
-    value: Value,
-    /// Some promise reported the value chosen.
-    chosen: bool,
-    /// The acceptors that reported accepting `value` in `ballot`.
-    reported_by: BTreeSet<NodeId>,
-}
-
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Leader {
     pub ballot: Ballot,
     pub started: Micros,
-    pub preparing: Option<Preparing>,
+    pub preparing: Option<crate::election::Preparing>,
     pub next_slot: Slot,
     pub proposals: BTreeMap<Slot, Proposal>,
     /// Slots proposed at once when phase 1 ended (re-proposed values, holes
     /// and the opening no-op): the window may be exceeded by that many.
     pub reproposed: u64,
     pub queue: VecDeque<Command>,
+    /// Encoded bytes of `queue` (`Command::encoded_bytes`).
+    pub queue_bytes: usize,
     /// Commands followers forwarded that are queued or proposed and not
     /// yet applied here: a retry of one is not proposed again. Nobody
     /// waits on them here; they leave this set when applied (or when the
     /// client table covers them), and with the leadership.
     pub relayed: BTreeSet<(ClientId, u64)>,
     pub reads: VecDeque<(ClientId, u64, Vec<u8>)>,
+    /// Bytes of the ops in `reads`.
+    pub reads_bytes: usize,
     /// The no-op that opens this leadership; reads wait until it applied.
     pub noop_slot: Slot,
     pub heartbeat_seq: u64,
@@ -88,372 +66,6 @@ pub(crate) struct Leader {
 }
 
 impl<S: StateMachine> Node<S> {
-    // ---- election ----
-
-    pub(crate) fn start_pre_vote(&mut self) {
-        self.reset_election_deadline();
-        // We no longer hear the leader: stop sending clients to it.
-        self.leader = None;
-        let latest = self.latest_config();
-        if !latest.voters.contains(&self.id) {
-            return;
-        }
-        let round = self.max_round_seen.max(self.promised.round) + 1;
-        let ballot = Ballot::new(round, self.id);
-        self.event(Event::PreVoteStarted { ballot });
-        self.role = Role::Candidate {
-            ballot,
-            granted: [self.id].into_iter().collect(),
-        };
-        let voters: Vec<NodeId> = latest.voters.iter().copied().collect();
-        for v in voters {
-            self.send(v, Message::PreVote { ballot });
-        }
-        self.check_pre_votes();
-    }
-
-    pub(crate) fn on_pre_vote_reply(&mut self, from: NodeId, ballot: Ballot, granted: bool) {
-        if let Role::Candidate {
-            ballot: b,
-            granted: g,
-        } = &mut self.role
-        {
-            if *b == ballot && granted {
-                g.insert(from);
-            }
-        }
-        self.check_pre_votes();
-    }
-
-    fn check_pre_votes(&mut self) {
-        let Role::Candidate { ballot, granted } = &self.role else {
-            return;
-        };
-        if !self.is_quorum(&self.latest_config(), granted) {
-            return;
-        }
-        let ballot = *ballot;
-        if ballot <= self.promised {
-            self.role = Role::Follower;
-            return;
-        }
-        self.start_prepare(ballot);
-    }
-
-    fn start_prepare(&mut self, ballot: Ballot) {
-        self.event(Event::ElectionStarted { ballot });
-        self.promised = ballot;
-        self.max_round_seen = self.max_round_seen.max(ballot.round);
-        self.persist(Record::Promise(ballot));
-        self.defer(Deferred::SelfPromised(ballot));
-        self.leader = None;
-        let from_slot = self.commit + 1;
-        self.role = Role::Leader(Box::new(Leader {
-            ballot,
-            started: self.now,
-            preparing: Some(Preparing {
-                from_slot,
-                promises: BTreeMap::new(),
-                self_promised: false,
-                catchup_to: None,
-                asked: BTreeSet::new(),
-            }),
-            next_slot: from_slot,
-            proposals: BTreeMap::new(),
-            reproposed: 0,
-            queue: VecDeque::new(),
-            relayed: BTreeSet::new(),
-            reads: VecDeque::new(),
-            noop_slot: Slot::MAX,
-            heartbeat_seq: 0,
-            heartbeat_sent: VecDeque::new(),
-            last_heartbeat: self.now,
-            commit_told: 0,
-            acked_seq: BTreeMap::new(),
-            heard_at: BTreeMap::new(),
-            lease_until: 0,
-            follower_commit: BTreeMap::new(),
-            reconfig: None,
-            reconfig_slot: None,
-        }));
-        self.ask_prepare(self.latest_config().voters, ballot, from_slot);
-    }
-
-    /// Sends `Prepare` to each of `voters` not yet asked in this phase 1.
-    fn ask_prepare(&mut self, voters: BTreeSet<NodeId>, ballot: Ballot, from_slot: Slot) {
-        let Role::Leader(l) = &mut self.role else {
-            return;
-        };
-        let Some(p) = &mut l.preparing else {
-            return;
-        };
-        let fresh: Vec<NodeId> = voters.into_iter().filter(|v| p.asked.insert(*v)).collect();
-        for v in fresh {
-            self.send(v, Message::Prepare { ballot, from_slot });
-        }
-    }
-
-    /// Restarts phase 1 in the same ballot after catching up.
-    fn restart_prepare(&mut self) {
-        let from_slot = self.commit + 1;
-        let Role::Leader(l) = &mut self.role else {
-            return;
-        };
-        let ballot = l.ballot;
-        let self_promised = l.preparing.as_ref().is_some_and(|p| p.self_promised);
-        l.preparing = Some(Preparing {
-            from_slot,
-            promises: BTreeMap::new(),
-            self_promised,
-            catchup_to: None,
-            asked: BTreeSet::new(),
-        });
-        l.next_slot = from_slot;
-        if self_promised {
-            self.record_own_promise();
-        }
-        self.ask_prepare(self.latest_config().voters, ballot, from_slot);
-    }
-
-    pub(crate) fn on_self_promised(&mut self, ballot: Ballot) {
-        let Role::Leader(l) = &mut self.role else {
-            return;
-        };
-        if l.ballot != ballot {
-            return;
-        }
-        if let Some(p) = &mut l.preparing {
-            p.self_promised = true;
-        }
-        self.record_own_promise();
-        self.check_promises();
-    }
-
-    fn record_own_promise(&mut self) {
-        let Role::Leader(l) = &self.role else {
-            return;
-        };
-        let Some(p) = &l.preparing else {
-            return;
-        };
-        let accepted = self
-            .log
-            .range(p.from_slot..)
-            .map(|(slot, e)| Reported {
-                slot: *slot,
-                ballot: e.ballot,
-                value: e.value.clone(),
-                chosen: e.chosen,
-            })
-            .collect();
-        let me = self.id;
-        let compacted = self.compacted;
-        if let Role::Leader(l) = &mut self.role {
-            if let Some(p) = &mut l.preparing {
-                p.promises.insert(me, (compacted, accepted));
-            }
-        }
-    }
-
-    pub(crate) fn on_promise(
-        &mut self,
-        from: NodeId,
-        ballot: Ballot,
-        from_slot: Slot,
-        compacted_upto: Slot,
-        accepted: Vec<Reported>,
-    ) {
-        let now = self.now;
-        let Role::Leader(l) = &mut self.role else {
-            return;
-        };
-        if l.ballot != ballot {
-            return;
-        }
-        l.heard_at.insert(from, now);
-        let Some(p) = &mut l.preparing else {
-            return;
-        };
-        if p.from_slot != from_slot {
-            return;
-        }
-        p.promises.insert(from, (compacted_upto, accepted));
-        self.check_promises();
-    }
-
-    /// For each slot from `from_slot` on, the value to re-propose: the one
-    /// reported in the highest ballot (a value reported chosen wins
-    /// outright), with who reported it in that ballot.
-    fn merge_promises(&self, p: &Preparing) -> BTreeMap<Slot, Merged> {
-        let mut best: BTreeMap<Slot, Merged> = BTreeMap::new();
-        for (&node, (_, accepted)) in &p.promises {
-            for r in accepted {
-                if r.slot < p.from_slot {
-                    continue;
-                }
-                match best.get_mut(&r.slot) {
-                    Some(m) if m.chosen => {}
-                    Some(m) if !r.chosen && r.ballot == m.ballot => {
-                        m.reported_by.insert(node);
-                    }
-                    Some(m) if !r.chosen && r.ballot < m.ballot => {}
-                    _ => {
-                        best.insert(
-                            r.slot,
-                            Merged {
-                                ballot: r.ballot,
-                                value: r.value.clone(),
-                                chosen: r.chosen,
-                                reported_by: [node].into_iter().collect(),
-                            },
-                        );
-                    }
-                }
-            }
-        }
-        best
-    }
-
-    /// The configurations phase 1 must hold a majority of, in slot order.
-    ///
-    /// The rule (docs/ARCHITECTURE.md, "The phase-1 rule"). Start from the
-    /// configuration at the end of the known-chosen prefix: our commit
-    /// point, extended over every following slot whose merged value is
-    /// known chosen, either because a promise says so or because it is a
-    /// membership change that a majority of the configuration it creates
-    /// reported accepting in one ballot (a change governs its own slot, and
-    /// every slot below a change was chosen when it was proposed, so that
-    /// majority is exactly the quorum its ballot counted). After that
-    /// prefix, every change among the merged values starts a new
-    /// configuration. Phase 1 needs a majority of each, not only the
-    /// Flexible-Paxos cover (`n - majority + 1`): the value of an open slot
-    /// may be a change no promise reported, and since a change governs its
-    /// own slot, it may have been chosen by a majority of the configuration
-    /// before the slot changed by one node. A majority of a configuration
-    /// meets every majority of each of its one-node neighbours; the cover
-    /// does not (the agreement violation of issue 10: promises from {3, 4}
-    /// cover {1, 2, 3, 4} but miss {1, 2, 5}, which chose `Promote(5)`).
-    fn phase1_configs(&self, merged: &BTreeMap<Slot, Merged>) -> Vec<Config> {
-        let mut config = self.config_at_commit();
-        let mut slot = self.commit;
-        while let Some(m) = merged.get(&(slot + 1)) {
-            let next = match &m.value {
-                Value::Reconfig(change) if config.check(*change).is_ok() => config.with(*change),
-                _ => config.clone(),
-            };
-            let chosen = m.chosen
-                || (matches!(m.value, Value::Reconfig(_))
-                    && self.is_true_majority(&next, &m.reported_by));
-            if !chosen {
-                break;
-            }
-            config = next;
-            slot += 1;
-        }
-        let mut chain = vec![config];
-        for (_, m) in merged.range(slot + 1..) {
-            if let Value::Reconfig(change) = &m.value {
-                let last = chain.last().expect("chain is never empty");
-                if last.check(*change).is_ok() {
-                    let next = last.with(*change);
-                    chain.push(next);
-                }
-            }
-        }
-        chain
-    }
-
-    fn check_promises(&mut self) {
-        let Role::Leader(l) = &self.role else {
-            return;
-        };
-        let Some(p) = &l.preparing else {
-            return;
-        };
-        if !p.self_promised || p.catchup_to.is_some() {
-            return;
-        }
-        let ballot = l.ballot;
-        // Someone compacted slots we have not learned: fetch them first,
-        // since their accepted values are no longer reported.
-        if let Some((&node, &(compacted, _))) = p
-            .promises
-            .iter()
-            .filter(|(_, (c, _))| *c >= p.from_slot)
-            .max_by_key(|(_, (c, _))| *c)
-        {
-            if self.is_true_majority(&self.config_at_commit(), p.promises.keys()) {
-                if let Role::Leader(l) = &mut self.role {
-                    if let Some(p) = &mut l.preparing {
-                        p.catchup_to = Some((compacted, node));
-                    }
-                }
-                self.catchup_sent_at = Some(self.now);
-                let from_slot = self.commit + 1;
-                self.send(node, Message::CatchupRequest { from_slot });
-            }
-            return;
-        }
-        let merged = self.merge_promises(p);
-        let mut missing = BTreeSet::new();
-        let configs = self.phase1_configs(&merged);
-        let last = configs.len() - 1;
-        for (i, c) in configs.iter().enumerate() {
-            let enough = if i < last && self.cfg.bugs.has(Bug::Phase1CoverOnly) {
-                self.phase1_cover(c, p.promises.keys())
-            } else {
-                self.is_true_majority(c, p.promises.keys())
-            };
-            if !enough {
-                missing.extend(c.voters.iter().filter(|v| !p.promises.contains_key(v)));
-            }
-        }
-        if !missing.is_empty() {
-            // A configuration we just learned of: ask its voters too.
-            let from_slot = p.from_slot;
-            self.ask_prepare(missing, ballot, from_slot);
-            return;
-        }
-        let merged = merged.into_iter().map(|(s, m)| (s, m.value)).collect();
-        self.become_leader(merged);
-    }
-
-    /// Phase 1 is done: re-propose every reported value in our ballot, fill
-    /// holes with no-ops, then propose a no-op that opens our leadership.
-    fn become_leader(&mut self, merged: BTreeMap<Slot, Value>) {
-        let Role::Leader(l) = &mut self.role else {
-            return;
-        };
-        let p = l.preparing.take().expect("preparing");
-        let ballot = l.ballot;
-        // A catch-up reply may have moved the commit point during phase 1:
-        // what is chosen is never proposed again.
-        let first = p.from_slot.max(self.commit + 1);
-        let last = merged.keys().next_back().copied().unwrap_or(0);
-        let end = last.max(first - 1);
-        l.next_slot = first;
-        l.started = self.now;
-        self.leader = Some((self.id, ballot));
-        self.event(Event::BecameLeader {
-            ballot,
-            from_slot: p.from_slot,
-        });
-        for slot in first..=end {
-            let value = merged.get(&slot).cloned().unwrap_or(Value::Noop);
-            self.propose(value);
-        }
-        let noop = self.propose(Value::Noop);
-        if let Role::Leader(l) = &mut self.role {
-            l.noop_slot = noop;
-            l.reproposed = noop + 1 - first;
-            let members: Vec<NodeId> = self.config.members().collect();
-            for m in members {
-                l.heard_at.insert(m, self.now);
-            }
-        }
-        self.send_heartbeats();
-    }
-
     // ---- phase 2 ----
 
     /// The configuration that governs `slot`: the applied one, changed by
@@ -483,7 +95,7 @@ impl<S: StateMachine> Node<S> {
     }
 
     /// Proposes `value` in the next slot; returns the slot.
-    fn propose(&mut self, value: Value) -> Slot {
+    pub(crate) fn propose(&mut self, value: Value) -> Slot {
         let now = self.now;
         let Role::Leader(l) = &mut self.role else {
             unreachable!("only a leader proposes");
@@ -573,12 +185,14 @@ impl<S: StateMachine> Node<S> {
             let mut batch = Vec::new();
             let mut bytes = 0;
             while let Some(cmd) = l.queue.front() {
+                let cost = cmd.encoded_bytes();
                 if batch.len() >= self.cfg.batch_commands_max
-                    || (!batch.is_empty() && bytes + cmd.op.len() > self.cfg.batch_bytes_max)
+                    || (!batch.is_empty() && bytes + cost > self.cfg.batch_bytes_max)
                 {
                     break;
                 }
-                bytes += cmd.op.len();
+                bytes += cost;
+                l.queue_bytes -= cost;
                 batch.push(l.queue.pop_front().expect("front exists"));
             }
             self.propose(Value::Batch(batch));
@@ -680,6 +294,7 @@ impl<S: StateMachine> Node<S> {
                     self.send(node, Message::CatchupRequest { from_slot });
                 }
             }
+            self.prepare_tick();
             return;
         }
         // A leader that hears no majority for an election timeout steps
@@ -739,45 +354,68 @@ impl<S: StateMachine> Node<S> {
         self.update_lease();
     }
 
+    /// Sends again what was not chosen within a resend interval, to those
+    /// that have not accepted it: one `Accept` per peer per round, within
+    /// `message_bytes_max`. Slots are taken longest unsent first; the first
+    /// one that does not fit some peer's message, and every later one,
+    /// wait for the next round, so one round sends each peer at most one
+    /// message.
     fn resend_proposals(&mut self) {
         let now = self.now;
         let interval = self.cfg.resend_interval_us;
+        let budget = self.cfg.message_bytes_max;
         let commit = self.commit;
         let Role::Leader(l) = &self.role else {
             return;
         };
         let ballot = l.ballot;
-        let mut per_peer: BTreeMap<NodeId, Vec<(Slot, Value)>> = BTreeMap::new();
-        let stale: Vec<Slot> = l
+        let mut per_peer: BTreeMap<NodeId, (usize, Vec<(Slot, Value)>)> = BTreeMap::new();
+        // Longest unsent first, so what did not fit one round goes first
+        // the next.
+        let mut stale: Vec<(Micros, Slot)> = l
             .proposals
             .iter()
             .filter(|(_, p)| p.sent_at + interval <= now)
-            .map(|(s, _)| *s)
-            .take(self.cfg.catchup_entries_max)
+            .map(|(s, p)| (p.sent_at, *s))
             .collect();
-        for slot in &stale {
+        stale.sort_unstable();
+        let stale = stale
+            .into_iter()
+            .map(|(_, s)| s)
+            .take(self.cfg.catchup_entries_max);
+        let mut sent = Vec::new();
+        'slots: for slot in stale {
             let config = self.config_for(slot + 1);
             let Role::Leader(l) = &self.role else {
                 return;
             };
-            let p = &l.proposals[slot];
-            for m in config.members() {
-                if m != self.id && !p.accepted.contains(&m) {
-                    per_peer
-                        .entry(m)
-                        .or_default()
-                        .push((*slot, p.value.clone()));
+            let p = &l.proposals[&slot];
+            let cost = p.value.encoded_bytes() + ENTRY_OVERHEAD_BYTES;
+            let lacking: Vec<NodeId> = config
+                .members()
+                .filter(|m| *m != self.id && !p.accepted.contains(m))
+                .collect();
+            for m in &lacking {
+                let (bytes, entries) = per_peer.get(m).map_or((0, 0), |(b, e)| (*b, e.len()));
+                if entries > 0 && bytes + cost > budget {
+                    break 'slots;
                 }
             }
+            for m in lacking {
+                let (bytes, entries) = per_peer.entry(m).or_default();
+                *bytes += cost;
+                entries.push((slot, p.value.clone()));
+            }
+            sent.push(slot);
         }
         if let Role::Leader(l) = &mut self.role {
-            for slot in &stale {
+            for slot in &sent {
                 if let Some(p) = l.proposals.get_mut(slot) {
                     p.sent_at = now;
                 }
             }
         }
-        for (to, entries) in per_peer {
+        for (to, (_, entries)) in per_peer {
             self.send(
                 to,
                 Message::Accept {
@@ -961,7 +599,7 @@ impl<S: StateMachine> Node<S> {
         if in_log {
             return;
         }
-        if l.queue.len() >= max {
+        if l.queue.len() >= max || l.queue_bytes + cmd.encoded_bytes() > self.cfg.queue_bytes_max {
             // A follower's forward is dropped silently: it sends again.
             if answers {
                 self.waiting.remove(&key);
@@ -974,6 +612,7 @@ impl<S: StateMachine> Node<S> {
         } else {
             l.relayed.insert(key);
         }
+        l.queue_bytes += cmd.encoded_bytes();
         l.queue.push_back(cmd);
     }
 
@@ -991,7 +630,7 @@ impl<S: StateMachine> Node<S> {
         let Role::Leader(l) = &mut self.role else {
             return;
         };
-        if l.reads.len() >= max {
+        if l.reads.len() >= max || l.reads_bytes + op.len() > self.cfg.reads_waiting_bytes_max {
             self.out.push(Action::ReadReply {
                 client,
                 id,
@@ -999,6 +638,7 @@ impl<S: StateMachine> Node<S> {
             });
             return;
         }
+        l.reads_bytes += op.len();
         l.reads.push_back((client, id, op));
     }
 
@@ -1011,6 +651,7 @@ impl<S: StateMachine> Node<S> {
             return;
         };
         let reads = std::mem::take(&mut l.reads);
+        l.reads_bytes = 0;
         for (client, id, op) in reads {
             let reply = self.sm.query(&op);
             self.event(Event::LeaseRead { client, id });
@@ -1079,21 +720,6 @@ impl<S: StateMachine> Node<S> {
         }
         if !self.config.voters.contains(&self.id) {
             self.step_down("removed from the configuration");
-        }
-    }
-
-    /// Phase 1 was waiting for catch-up; see whether it can go on.
-    pub(crate) fn on_caught_up(&mut self) {
-        let Role::Leader(l) = &self.role else {
-            return;
-        };
-        let Some(p) = &l.preparing else {
-            return;
-        };
-        if let Some((to, _)) = p.catchup_to {
-            if self.commit >= to {
-                self.restart_prepare();
-            }
         }
     }
 }

@@ -8,8 +8,9 @@
 //! send, reply) come out. The runtime, the simulator and the model checker
 //! all drive the same code.
 //!
-//! Where things live: `acceptor` (promises and accepts), `leader`
-//! (elections, proposals, heartbeats, lease), `replica` (learning, applying,
+//! Where things live: `acceptor` (promises and accepts), `election`
+//! (pre-vote, phase 1 and its rule, promises in pages), `leader`
+//! (proposals, heartbeats, lease), `replica` (learning, applying,
 //! snapshots, catch-up), `transfer` (snapshots too large for one message,
 //! sent in chunks), `forward` (commands submitted at a follower and
 //! forwarded to the leader), `node` (state, step, persistence handshake),
@@ -21,6 +22,7 @@ pub mod action;
 pub mod bugs;
 pub mod config;
 pub mod durable;
+mod election;
 mod forward;
 mod hash;
 mod invariants;
@@ -36,7 +38,7 @@ pub mod types;
 pub use action::{Action, Event, Input, Outcome};
 pub use bugs::{Bug, Bugs};
 pub use bytes::Bytes;
-pub use config::EngineConfig;
+pub use config::{EngineConfig, ROUND_MAX, SLOT_MAX};
 pub use durable::{ClientRecord, DurableState, Record, Snapshot};
 pub use hash::{digest, Fnv64};
 pub use invariants::InvariantViolation;
@@ -44,4 +46,8 @@ pub use message::{Message, SnapshotHead};
 pub use node::Node;
 pub use rng::Rng;
 pub use state_machine::{RestoreError, StateMachine};
-pub use types::{Ballot, ClientId, Command, Config, ConfigChange, Micros, NodeId, Slot, Value};
+pub use transfer::encode_head as encode_snapshot_head;
+pub use types::{
+    Ballot, ClientId, Command, Config, ConfigChange, Micros, NodeId, Slot, Value,
+    COMMAND_OVERHEAD_BYTES,
+};

@@ -1,6 +1,7 @@
 //! Messages between nodes. Every message carries the sender's ballot view so
 //! a receiver can tell stale traffic from current.
 
+use crate::config::{ROUND_MAX, SLOT_MAX};
 use crate::durable::{ClientRecord, Snapshot};
 use crate::types::{Ballot, ClientId, Command, Config, NodeId, Slot, Value};
 use bytes::Bytes;
@@ -45,14 +46,22 @@ pub enum Message {
         ballot: Ballot,
         from_slot: Slot,
     },
-    /// Phase 1b. `compacted_upto` is the highest slot the acceptor has
-    /// dropped from its log into a snapshot: it cannot report values at or
-    /// below it, and every such slot is chosen.
+    /// Phase 1b, one page of it. `accepted` holds the acceptor's entries
+    /// from `from_slot` on, in slot order, within
+    /// `EngineConfig::message_bytes_max` (at least one entry); `more` is the
+    /// first slot left out, which the leader asks for with another
+    /// `Prepare { from_slot: more }` in the same ballot, or `None` on the
+    /// last page. A promise counts only once its last page is in.
+    /// `compacted_upto` is the highest slot the acceptor has dropped from
+    /// its log into a snapshot: it cannot report values at or below it,
+    /// and every such slot is chosen. `commit` is its commit point.
     Promise {
         ballot: Ballot,
         from_slot: Slot,
         compacted_upto: Slot,
+        commit: Slot,
         accepted: Vec<Reported>,
+        more: Option<Slot>,
     },
     /// The receiver's ballot is lower than what the sender promised, or
     /// the sender still follows a live leader and will not help.
@@ -105,19 +114,20 @@ pub enum Message {
     Forward {
         commands: Vec<Command>,
     },
-    /// Part of the sender's snapshot at `last_slot`, whose state is
-    /// `state_bytes` long: `data` is the state from `offset` on, at most
+    /// Part of the sender's snapshot at `last_slot`, sent as one stream of
+    /// `total_bytes`: the encoded `SnapshotHead` (its first `head_bytes`
+    /// bytes: configuration and client table, which can be large too),
+    /// then the state. `data` is the stream from `offset` on, at most
     /// `EngineConfig::snapshot_chunk_bytes`. Sent instead of a
-    /// `CatchupReply` carrying the snapshot when its state is larger than
-    /// that, and in answer to `SnapshotChunkRequest`. The chunk at offset 0
-    /// carries the rest of the snapshot in `head`. `commit` is the
+    /// `CatchupReply` carrying the snapshot when the snapshot is larger
+    /// than that, and in answer to `SnapshotChunkRequest`. `commit` is the
     /// sender's commit point. (After `Forward`, so older wire tags stay.)
     SnapshotChunk {
         last_slot: Slot,
-        state_bytes: u64,
+        total_bytes: u64,
+        head_bytes: u64,
         offset: u64,
         data: Bytes,
-        head: Option<Box<SnapshotHead>>,
         commit: Slot,
     },
     /// A replica receiving the snapshot at `last_slot` in chunks asks its
@@ -144,8 +154,10 @@ impl Message {
             }
             Message::Promise {
                 ballot,
+                from_slot,
                 accepted,
                 compacted_upto,
+                more,
                 ..
             } => {
                 let entries: Vec<String> = accepted
@@ -154,9 +166,13 @@ impl Message {
                     .map(|r| format!("{}@{}={}", r.slot, r.ballot, r.value.describe()))
                     .collect();
                 format!(
-                    "promise {ballot}, compacted to {compacted_upto}, accepted [{}{}]",
+                    "promise {ballot} from slot {from_slot}, compacted to {compacted_upto}, accepted [{}{}]{}",
                     entries.join("; "),
-                    if accepted.len() > 4 { "; ..." } else { "" }
+                    if accepted.len() > 4 { "; ..." } else { "" },
+                    match more {
+                        Some(s) => format!(", more from {s}"),
+                        None => String::new(),
+                    }
                 )
             }
             Message::Nack {
@@ -221,18 +237,139 @@ impl Message {
             }
             Message::SnapshotChunk {
                 last_slot,
-                state_bytes,
+                total_bytes,
                 offset,
                 data,
-                head,
                 commit,
+                ..
             } => format!(
-                "snapshot at {last_slot}: bytes {offset}..{} of {state_bytes}{}, commit {commit}",
-                offset + data.len() as u64,
-                if head.is_some() { " with head" } else { "" }
+                "snapshot at {last_slot}: bytes {offset}..{} of {total_bytes}, commit {commit}",
+                offset.saturating_add(data.len() as u64),
             ),
             Message::SnapshotChunkRequest { last_slot, offset } => {
                 format!("snapshot at {last_slot}: send bytes from {offset}")
+            }
+        }
+    }
+
+    /// An upper bound of the message's encoded size in bytes, cheap to
+    /// compute (it walks entries, never bytes): queues that hold messages
+    /// bound their memory with it.
+    pub fn encoded_bytes_max(&self) -> usize {
+        use crate::config::{ENTRY_OVERHEAD_BYTES, MESSAGE_OVERHEAD_BYTES};
+        let entries = |n: usize| n * ENTRY_OVERHEAD_BYTES;
+        MESSAGE_OVERHEAD_BYTES
+            + match self {
+                Message::Promise { accepted, .. } => {
+                    entries(accepted.len())
+                        + accepted
+                            .iter()
+                            .map(|r| r.value.encoded_bytes())
+                            .sum::<usize>()
+                }
+                Message::Accept { entries: e, .. } => {
+                    entries(e.len()) + e.iter().map(|(_, v)| v.encoded_bytes()).sum::<usize>()
+                }
+                Message::Accepted { slots, .. } => 8 * slots.len(),
+                Message::CatchupReply {
+                    snapshot,
+                    entries: e,
+                    ..
+                } => {
+                    entries(e.len())
+                        + e.iter().map(|(_, v)| v.encoded_bytes()).sum::<usize>()
+                        + snapshot.as_ref().map_or(0, |s| {
+                            s.state.len()
+                                + 64 * s.config.voters.len()
+                                + 64 * s.config.learners.len()
+                                + s.clients
+                                    .values()
+                                    .map(|c| ENTRY_OVERHEAD_BYTES + c.reply.len())
+                                    .sum::<usize>()
+                        })
+                }
+                Message::Forward { commands } => {
+                    8 + commands.iter().map(Command::encoded_bytes).sum::<usize>()
+                }
+                Message::SnapshotChunk { data, .. } => data.len(),
+                Message::PreVote { .. }
+                | Message::PreVoteReply { .. }
+                | Message::Prepare { .. }
+                | Message::Nack { .. }
+                | Message::Heartbeat { .. }
+                | Message::HeartbeatAck { .. }
+                | Message::CatchupRequest { .. }
+                | Message::SnapshotChunkRequest { .. } => 0,
+            }
+    }
+
+    /// Whether every ballot round and slot in the message is within
+    /// `ROUND_MAX` and `SLOT_MAX`. A node drops a message that is not (see
+    /// `ROUND_MAX` for why), so no forged or corrupt number reaches the
+    /// engine's arithmetic or its disk.
+    pub fn within_bounds(&self) -> bool {
+        let b = |b: &Ballot| b.round <= ROUND_MAX;
+        let s = |s: &Slot| *s <= SLOT_MAX;
+        match self {
+            Message::PreVote { ballot } | Message::PreVoteReply { ballot, .. } => b(ballot),
+            Message::Prepare { ballot, from_slot } => b(ballot) && s(from_slot),
+            Message::Promise {
+                ballot,
+                from_slot,
+                compacted_upto,
+                commit,
+                accepted,
+                more,
+            } => {
+                b(ballot)
+                    && s(from_slot)
+                    && s(compacted_upto)
+                    && s(commit)
+                    && more.as_ref().is_none_or(s)
+                    && accepted.iter().all(|r| s(&r.slot) && b(&r.ballot))
+            }
+            Message::Nack {
+                ballot, promised, ..
+            } => b(ballot) && b(promised),
+            Message::Accept {
+                ballot,
+                entries,
+                commit,
+            } => b(ballot) && s(commit) && entries.iter().all(|(slot, _)| s(slot)),
+            Message::Accepted {
+                ballot,
+                slots,
+                commit,
+            } => b(ballot) && s(commit) && slots.iter().all(s),
+            Message::Heartbeat { ballot, commit, .. }
+            | Message::HeartbeatAck { ballot, commit, .. } => b(ballot) && s(commit),
+            Message::CatchupRequest { from_slot } => s(from_slot),
+            Message::CatchupReply {
+                snapshot,
+                entries,
+                commit,
+            } => {
+                s(commit)
+                    && snapshot.as_ref().is_none_or(|snap| s(&snap.last_slot))
+                    && entries.iter().all(|(slot, _)| s(slot))
+            }
+            Message::Forward { .. } => true,
+            Message::SnapshotChunk {
+                last_slot,
+                total_bytes,
+                head_bytes,
+                offset,
+                commit,
+                ..
+            } => {
+                s(last_slot)
+                    && s(commit)
+                    && head_bytes <= total_bytes
+                    && offset < total_bytes
+                    && *total_bytes <= SLOT_MAX
+            }
+            Message::SnapshotChunkRequest { last_slot, offset } => {
+                s(last_slot) && *offset <= SLOT_MAX
             }
         }
     }

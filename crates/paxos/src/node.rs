@@ -13,7 +13,7 @@ use crate::message::Message;
 use crate::rng::Rng;
 use crate::state_machine::StateMachine;
 use crate::transfer::{Incoming, Outgoing};
-use crate::types::{Ballot, ClientId, Config, Micros, NodeId, Slot, Value};
+use crate::types::{Ballot, ClientId, Command, Config, Micros, NodeId, Slot, Value};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 /// One slot of the acceptor's log in memory.
@@ -82,6 +82,8 @@ pub struct Node<S> {
     /// persisted, lost in a crash (the client submits again). At most
     /// `EngineConfig::forwarded_max` entries.
     pub(crate) forwarded: BTreeMap<(ClientId, u64), Forwarded>,
+    /// Encoded bytes of the commands in `forwarded`.
+    pub(crate) forwarded_bytes: usize,
     /// The highest commit point a leader told us about.
     pub(crate) known_commit: Slot,
     pub(crate) catchup_sent_at: Option<Micros>,
@@ -166,6 +168,7 @@ impl<S: StateMachine> Node<S> {
             clients_by_slot: BTreeSet::new(),
             waiting: BTreeSet::new(),
             forwarded: BTreeMap::new(),
+            forwarded_bytes: 0,
             known_commit: 0,
             catchup_sent_at: None,
             incoming: None,
@@ -223,8 +226,9 @@ impl<S: StateMachine> Node<S> {
             Input::Tick => self.on_tick(),
             Input::Message { from, msg } => self.on_message(from, msg),
             Input::Persisted { id } => self.on_persisted(id),
-            Input::Command(cmd) => self.on_command(cmd),
-            Input::Propose(cmd) => self.on_propose(cmd),
+            Input::Command(cmd) if self.admits(&cmd) => self.on_command(cmd),
+            Input::Propose(cmd) if self.admits(&cmd) => self.on_propose(cmd),
+            Input::Command(_) | Input::Propose(_) => {}
             Input::Read { client, id, op } => self.on_read(client, id, op),
             Input::Reconfigure { id, change } => self.on_reconfigure(id, change),
         }
@@ -232,8 +236,24 @@ impl<S: StateMachine> Node<S> {
         std::mem::take(&mut self.out)
     }
 
+    /// A command larger than `command_bytes_max` is answered `Rejected` and
+    /// goes no further: no log entry, message or disk record ever has to
+    /// carry more than the budgets were sized for.
+    fn admits(&mut self, cmd: &Command) -> bool {
+        let max = self.cfg.command_bytes_max;
+        if cmd.op.len() <= max {
+            return true;
+        }
+        let why = format!(
+            "a command of {} bytes exceeds command_bytes_max ({max} bytes)",
+            cmd.op.len()
+        );
+        self.reply(cmd.client, cmd.seq, Outcome::Rejected(why));
+        false
+    }
+
     fn on_message(&mut self, from: NodeId, msg: Message) {
-        if from == self.id || from == 0 {
+        if from == self.id || from == 0 || !msg.within_bounds() {
             return;
         }
         if let Some(b) = msg.ballot() {
@@ -249,8 +269,20 @@ impl<S: StateMachine> Node<S> {
                 ballot,
                 from_slot,
                 compacted_upto,
+                commit,
                 accepted,
-            } => self.on_promise(from, ballot, from_slot, compacted_upto, accepted),
+                more,
+            } => self.on_promise(
+                from,
+                ballot,
+                from_slot,
+                crate::election::Promised {
+                    compacted_upto,
+                    commit,
+                    accepted,
+                    more,
+                },
+            ),
             Message::Nack {
                 ballot,
                 promised,
@@ -285,19 +317,19 @@ impl<S: StateMachine> Node<S> {
             Message::Forward { commands } => self.on_forward(commands),
             Message::SnapshotChunk {
                 last_slot,
-                state_bytes,
+                total_bytes,
+                head_bytes,
                 offset,
                 data,
-                head,
                 commit,
             } => self.on_snapshot_chunk(
                 from,
                 crate::transfer::Chunk {
                     last_slot,
-                    state_bytes,
+                    total_bytes,
+                    head_bytes,
                     offset,
                     data,
-                    head,
                 },
                 commit,
             ),

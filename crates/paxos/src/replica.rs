@@ -2,6 +2,7 @@
 //! with exactly-once semantics, snapshots, and catching up from peers.
 
 use crate::action::{Event, Outcome};
+use crate::config::ENTRY_OVERHEAD_BYTES;
 use crate::durable::{ClientRecord, Record, Snapshot};
 use crate::message::Message;
 use crate::node::{Entry, Node, Role};
@@ -140,7 +141,9 @@ impl<S: StateMachine> Node<S> {
             }
         }
         for seq in held {
-            self.forwarded.remove(&(client, seq));
+            if let Some(f) = self.forwarded.remove(&(client, seq)) {
+                self.forwarded_bytes -= f.cmd.encoded_bytes();
+            }
         }
         if waiting.is_empty() {
             return;
@@ -286,7 +289,8 @@ impl<S: StateMachine> Node<S> {
             let Some(snap) = self.snapshot_to_send() else {
                 return;
             };
-            if snap.state.len() > self.cfg.snapshot_chunk_bytes {
+            if crate::transfer::snapshot_encoded_bytes(&snap) > self.cfg.snapshot_chunk_bytes as u64
+            {
                 // Too large for one message: in chunks (see `transfer`).
                 // The entries after it follow once it is installed.
                 self.start_snapshot_transfer(from, snap);
@@ -298,12 +302,25 @@ impl<S: StateMachine> Node<S> {
         if snapshot.is_none() && start > self.commit {
             return;
         }
-        let entries: Vec<(Slot, Value)> = self
+        // As many chosen entries as fit one message (at least one); the
+        // replica asks for the rest when this reply is in.
+        let budget = self.cfg.message_bytes_max;
+        let mut bytes = snapshot
+            .as_ref()
+            .map_or(0, |s| crate::transfer::snapshot_encoded_bytes(s) as usize);
+        let mut entries: Vec<(Slot, Value)> = Vec::new();
+        for (s, e) in self
             .log
             .range(start..self.commit + 1)
             .take(self.cfg.catchup_entries_max)
-            .map(|(s, e)| (*s, e.value.clone()))
-            .collect();
+        {
+            let cost = e.value.encoded_bytes() + ENTRY_OVERHEAD_BYTES;
+            if (snapshot.is_some() || !entries.is_empty()) && bytes + cost > budget {
+                break;
+            }
+            bytes += cost;
+            entries.push((*s, e.value.clone()));
+        }
         if snapshot.is_none() && entries.is_empty() {
             return;
         }
@@ -355,5 +372,6 @@ impl<S: StateMachine> Node<S> {
         }
         self.advance_commit();
         self.maybe_request_catchup();
+        self.continue_prepare_catchup();
     }
 }

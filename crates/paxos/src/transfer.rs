@@ -1,10 +1,12 @@
 //! Snapshots too large for one message, sent in chunks.
 //!
-//! A replica that must catch up from a snapshot whose state is larger than
-//! `EngineConfig::snapshot_chunk_bytes` gets it in pieces instead of in one
-//! `CatchupReply`: the sender answers the `CatchupRequest` with the first
-//! `SnapshotChunk` (which also carries the configuration and client table),
-//! and the receiver asks for every next chunk with a `SnapshotChunkRequest`.
+//! A replica that must catch up from a snapshot larger than
+//! `EngineConfig::snapshot_chunk_bytes` (its state and its head, the
+//! configuration and client table, which can be large too) gets it in
+//! pieces instead of in one `CatchupReply`: one stream, the encoded head
+//! then the state, cut in chunks. The sender answers the `CatchupRequest`
+//! with the first `SnapshotChunk`, and the receiver asks for every next
+//! chunk with a `SnapshotChunkRequest`.
 //! One chunk is in flight per transfer, so a transfer never floods the
 //! transport, and the receiver holds one transfer at a time.
 //!
@@ -41,11 +43,12 @@ use bytes::Bytes;
 pub(crate) struct Incoming {
     pub from: NodeId,
     pub last_slot: Slot,
-    pub state_bytes: u64,
-    pub head: SnapshotHead,
-    /// The state received so far, `state_bytes` of capacity.
-    pub state: Vec<u8>,
-    /// When the chunk at `state.len()` was last asked for.
+    /// The stream's length: the encoded head, then the state.
+    pub total_bytes: u64,
+    pub head_bytes: u64,
+    /// The stream received so far, `total_bytes` of capacity.
+    pub data: Vec<u8>,
+    /// When the chunk at `data.len()` was last asked for.
     pub asked_at: Micros,
     /// Times in a row it was asked for again.
     pub retries: u32,
@@ -55,17 +58,87 @@ pub(crate) struct Incoming {
 #[derive(Clone, Debug, Hash)]
 pub(crate) struct Outgoing {
     pub snapshot: Snapshot,
+    /// Its head (configuration and client table), encoded once.
+    pub head: Bytes,
     /// When a chunk of it was last asked for.
     pub asked_at: Micros,
+}
+
+impl Outgoing {
+    fn new(snapshot: Snapshot, now: Micros) -> Self {
+        let head = encode_head(&snapshot);
+        Outgoing {
+            snapshot,
+            head,
+            asked_at: now,
+        }
+    }
+
+    fn total_bytes(&self) -> u64 {
+        (self.head.len() + self.snapshot.state.len()) as u64
+    }
+
+    /// The stream's bytes from `offset`, at most `max` of them, never
+    /// across the end of the head (so both parts are shared, not copied).
+    fn chunk(&self, offset: u64, max: usize) -> Bytes {
+        let head = self.head.len() as u64;
+        if offset < head {
+            let end = head.min(offset + max as u64);
+            return self.head.slice(offset as usize..end as usize);
+        }
+        let state = &self.snapshot.state;
+        let from = (offset - head) as usize;
+        let end = state.len().min(from + max);
+        state.slice(from..end)
+    }
+}
+
+/// The bincode options of a snapshot head: fixed-width integers, the
+/// format of everything else the engine's peers exchange.
+fn head_options() -> impl bincode::Options {
+    use bincode::Options;
+    bincode::DefaultOptions::new().with_fixint_encoding()
+}
+
+/// A snapshot's configuration and client table, encoded: the first part
+/// of the stream a snapshot is sent in chunks as.
+pub fn encode_head(snap: &Snapshot) -> Bytes {
+    use bincode::Options;
+    let head = SnapshotHead {
+        config: snap.config.clone(),
+        clients: snap.clients.clone(),
+    };
+    head_options()
+        .serialize(&head)
+        .expect("a snapshot head always encodes")
+        .into()
+}
+
+/// The encoded size of a snapshot sent whole in a `CatchupReply`.
+pub(crate) fn snapshot_encoded_bytes(snap: &Snapshot) -> u64 {
+    use bincode::Options;
+    let head = SnapshotHead {
+        config: snap.config.clone(),
+        clients: snap.clients.clone(),
+    };
+    head_options().serialized_size(&head).unwrap_or(u64::MAX) + 16 + snap.state.len() as u64
+}
+
+fn decode_head(bytes: &[u8]) -> Option<SnapshotHead> {
+    use bincode::Options;
+    head_options()
+        .with_limit(bytes.len() as u64)
+        .deserialize(bytes)
+        .ok()
 }
 
 /// One `SnapshotChunk` as its receiver sees it.
 pub(crate) struct Chunk {
     pub last_slot: Slot,
-    pub state_bytes: u64,
+    pub total_bytes: u64,
+    pub head_bytes: u64,
     pub offset: u64,
     pub data: Bytes,
-    pub head: Option<Box<SnapshotHead>>,
 }
 
 impl<S: StateMachine> Node<S> {
@@ -75,26 +148,23 @@ impl<S: StateMachine> Node<S> {
     /// first chunk.
     pub(crate) fn start_snapshot_transfer(&mut self, to: NodeId, snap: Snapshot) {
         let last_slot = snap.last_slot;
-        self.outgoing = Some(Outgoing {
-            snapshot: snap,
-            asked_at: self.now,
-        });
+        self.outgoing = Some(Outgoing::new(snap, self.now));
         self.send_snapshot_chunk(to, last_slot, 0);
     }
 
     pub(crate) fn on_snapshot_chunk_request(&mut self, from: NodeId, last_slot: Slot, offset: u64) {
         let now = self.now;
-        let has = |snap: &Snapshot| snap.last_slot == last_slot && offset < snap.state.len() as u64;
-        if !self.outgoing.as_ref().is_some_and(|o| has(&o.snapshot)) {
+        let has = |o: &Outgoing| o.snapshot.last_slot == last_slot && offset < o.total_bytes();
+        if !self.outgoing.as_ref().is_some_and(has) {
             // Forgotten after a pause in the requests, but still ours.
-            if let Some(snap) = self.snapshot.as_ref().filter(|s| has(s)) {
-                self.outgoing = Some(Outgoing {
-                    snapshot: snap.clone(),
-                    asked_at: now,
-                });
+            if let Some(snap) = self.snapshot.as_ref().filter(|s| s.last_slot == last_slot) {
+                let o = Outgoing::new(snap.clone(), now);
+                if has(&o) {
+                    self.outgoing = Some(o);
+                }
             }
         }
-        if let Some(outgoing) = self.outgoing.as_mut().filter(|o| has(&o.snapshot)) {
+        if let Some(outgoing) = self.outgoing.as_mut().filter(|o| has(o)) {
             outgoing.asked_at = now;
             self.send_snapshot_chunk(from, last_slot, offset);
             return;
@@ -112,27 +182,19 @@ impl<S: StateMachine> Node<S> {
         let Some(outgoing) = &self.outgoing else {
             return;
         };
-        let snap = &outgoing.snapshot;
-        assert_eq!(snap.last_slot, last_slot, "chunks of the outgoing snapshot");
-        let state_bytes = snap.state.len() as u64;
-        assert!(
-            offset < state_bytes || offset == 0,
-            "a chunk inside the state"
+        assert_eq!(
+            outgoing.snapshot.last_slot, last_slot,
+            "chunks of the outgoing snapshot"
         );
-        let end = state_bytes.min(offset + self.cfg.snapshot_chunk_bytes as u64);
-        let head = (offset == 0).then(|| {
-            Box::new(SnapshotHead {
-                config: snap.config.clone(),
-                clients: snap.clients.clone(),
-            })
-        });
+        let total_bytes = outgoing.total_bytes();
+        assert!(offset < total_bytes, "a chunk inside the stream");
         let msg = Message::SnapshotChunk {
             last_slot,
-            state_bytes,
+            total_bytes,
+            head_bytes: outgoing.head.len() as u64,
             offset,
-            // Shares the snapshot's buffer; no copy.
-            data: snap.state.slice(offset as usize..end as usize),
-            head,
+            // Shares the snapshot's buffers; no copy.
+            data: outgoing.chunk(offset, self.cfg.snapshot_chunk_bytes),
             commit: self.commit,
         };
         self.send(to, msg);
@@ -173,44 +235,54 @@ impl<S: StateMachine> Node<S> {
             return;
         }
         let current = self.incoming.as_ref().is_some_and(|t| {
-            t.from == from && t.last_slot == chunk.last_slot && t.state_bytes == chunk.state_bytes
+            t.from == from
+                && t.last_slot == chunk.last_slot
+                && t.total_bytes == chunk.total_bytes
+                && t.head_bytes == chunk.head_bytes
         });
         if !current && !self.start_incoming(from, &chunk) {
             return;
         }
         let now = self.now;
         let t = self.incoming.as_mut().expect("a transfer is in progress");
-        if chunk.offset != t.state.len() as u64 {
+        if chunk.offset != t.data.len() as u64 {
             // A duplicate or a chunk that overtook one: not the next.
             return;
         }
-        let rest = t.state_bytes - chunk.offset;
-        if chunk.data.len() as u64 > rest || (chunk.data.is_empty() && rest > 0) {
+        let rest = t.total_bytes - chunk.offset;
+        if chunk.data.len() as u64 > rest || chunk.data.is_empty() {
             // Malformed: past the end, or no progress. Give up; catch-up
             // starts over.
             self.incoming = None;
             return;
         }
-        t.state.extend_from_slice(&chunk.data);
+        t.data.extend_from_slice(&chunk.data);
         t.asked_at = now;
         t.retries = 0;
-        let (last_slot, received) = (t.last_slot, t.state.len() as u64);
+        let (last_slot, received, total) = (t.last_slot, t.data.len() as u64, t.total_bytes);
         self.event(Event::SnapshotChunkReceived {
             slot: last_slot,
             offset: chunk.offset,
             bytes: chunk.data.len() as u64,
         });
-        if received < chunk.state_bytes {
+        if received < total {
             let offset = received;
             self.send(from, Message::SnapshotChunkRequest { last_slot, offset });
             return;
         }
         let t = self.incoming.take().expect("a transfer is in progress");
+        let head_bytes = t.head_bytes as usize;
+        let data = Bytes::from(t.data);
+        let Some(head) = decode_head(&data[..head_bytes]) else {
+            // A sender that cannot encode its own head is broken or not
+            // one of ours; catch-up starts over.
+            return;
+        };
         let snap = Snapshot {
             last_slot: t.last_slot,
-            config: t.head.config,
-            clients: t.head.clients,
-            state: t.state.into(),
+            config: head.config,
+            clients: head.clients,
+            state: data.slice(head_bytes..),
         };
         self.install_snapshot(snap);
         // Ask for the entries after it at once.
@@ -222,11 +294,12 @@ impl<S: StateMachine> Node<S> {
     /// Replaces the transfer in progress, if any, with the one `chunk`
     /// starts. Returns false, changing nothing, if `chunk` starts none.
     fn start_incoming(&mut self, from: NodeId, chunk: &Chunk) -> bool {
-        let Some(head) = &chunk.head else {
-            // Part of a transfer we do not hold (given up, or replaced).
-            return false;
-        };
-        if chunk.offset != 0 {
+        if chunk.offset != 0
+            || chunk.head_bytes > chunk.total_bytes
+            || chunk.total_bytes > self.cfg.snapshot_bytes_max
+        {
+            // Part of a transfer we do not hold (given up, or replaced), or
+            // sizes no snapshot of ours has.
             return false;
         }
         // Progress is kept against another node's answer to an older
@@ -239,22 +312,22 @@ impl<S: StateMachine> Node<S> {
         if !replaces {
             return false;
         }
-        // The whole state is reserved at once, so it is never copied while
-        // it grows. Peers are members of the cluster, trusted with the
-        // size they announce; one the allocator refuses starts nothing.
-        let mut state = Vec::new();
-        let Ok(capacity) = usize::try_from(chunk.state_bytes) else {
+        // The whole stream is reserved at once, so it is never copied while
+        // it grows. Its size is at most `snapshot_bytes_max`; one the
+        // allocator refuses starts nothing.
+        let mut data = Vec::new();
+        let Ok(capacity) = usize::try_from(chunk.total_bytes) else {
             return false;
         };
-        if state.try_reserve_exact(capacity).is_err() {
+        if data.try_reserve_exact(capacity).is_err() {
             return false;
         }
         self.incoming = Some(Incoming {
             from,
             last_slot: chunk.last_slot,
-            state_bytes: chunk.state_bytes,
-            head: (**head).clone(),
-            state,
+            total_bytes: chunk.total_bytes,
+            head_bytes: chunk.head_bytes,
+            data,
             asked_at: self.now,
             retries: 0,
         });
@@ -292,7 +365,7 @@ impl<S: StateMachine> Node<S> {
         }
         t.retries += 1;
         t.asked_at = now;
-        let (to, last_slot, offset) = (t.from, t.last_slot, t.state.len() as u64);
+        let (to, last_slot, offset) = (t.from, t.last_slot, t.data.len() as u64);
         self.send(to, Message::SnapshotChunkRequest { last_slot, offset });
     }
 }

@@ -53,6 +53,18 @@ pub struct Command {
     pub op: Vec<u8>,
 }
 
+impl Command {
+    /// An upper bound of the command's encoded size in bytes: client and
+    /// sequence number, the op's length and the op (see
+    /// `Value::encoded_bytes`).
+    pub fn encoded_bytes(&self) -> usize {
+        COMMAND_OVERHEAD_BYTES + self.op.len()
+    }
+}
+
+/// What a command costs on the wire besides its op.
+pub const COMMAND_OVERHEAD_BYTES: usize = 24;
+
 /// A change to the cluster's membership, one node at a time.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum ConfigChange {
@@ -72,7 +84,8 @@ pub enum Value {
     Noop,
     /// Client commands, applied in order.
     Batch(Vec<Command>),
-    /// A membership change; it governs every slot after its own.
+    /// A membership change. It governs its own slot and every later one
+    /// (see `Node::config_for`).
     Reconfig(ConfigChange),
 }
 
@@ -102,11 +115,15 @@ impl Value {
         }
     }
 
-    /// Approximate size in bytes, for batch limits.
-    pub fn size_bytes(&self) -> usize {
+    /// An upper bound of the value's encoded size in bytes, on the wire and
+    /// on disk (bincode with fixed-width integers: a 4-byte variant tag, an
+    /// 8-byte length per sequence). Every byte budget of the engine counts
+    /// values with it, so a budget is never exceeded by an encoding.
+    pub fn encoded_bytes(&self) -> usize {
         match self {
-            Value::Batch(cmds) => cmds.iter().map(|c| c.op.len() + 16).sum(),
-            _ => 16,
+            Value::Noop => 4,
+            Value::Batch(cmds) => 12 + cmds.iter().map(Command::encoded_bytes).sum::<usize>(),
+            Value::Reconfig(_) => 16,
         }
     }
 }

@@ -42,6 +42,8 @@ fn acceptor_sends_its_promise_only_after_the_promise_record_is_durable() {
                 ballot: b,
                 from_slot: 1,
                 compacted_upto: 0,
+                commit: 0,
+                more: None,
                 accepted: vec![],
             },
         )],
@@ -279,6 +281,8 @@ fn acceptor_helps_a_candidate_once_lease_us_passed_without_hearing_the_leader() 
                 ballot: challenger,
                 from_slot: 1,
                 compacted_upto: 0,
+                commit: 0,
+                more: None,
                 accepted: vec![Reported {
                     slot: 1,
                     ballot: leader,
@@ -603,6 +607,8 @@ fn promise_reports_accepted_values_from_from_slot_on_with_ballots_and_chosen_fla
                     ballot: candidate,
                     from_slot: 2,
                     compacted_upto: 0,
+                    commit: 1,
+                    more: None,
                     accepted: vec![reported_2.clone(), reported_3.clone()],
                 },
             ),
@@ -629,6 +635,8 @@ fn promise_reports_accepted_values_from_from_slot_on_with_ballots_and_chosen_fla
                 ballot: candidate,
                 from_slot: 1,
                 compacted_upto: 0,
+                commit: 1,
+                more: None,
                 accepted: vec![
                     Reported {
                         slot: 1,

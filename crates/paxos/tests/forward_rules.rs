@@ -502,6 +502,8 @@ fn preparing_leader_installing_a_snapshot_answers_the_commands_it_covers() {
                 ballot: b,
                 from_slot: 1,
                 compacted_upto: 3,
+                commit: 0,
+                more: None,
                 accepted: vec![],
             },
         ),

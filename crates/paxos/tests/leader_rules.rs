@@ -49,6 +49,8 @@ fn promise(b: Ballot, accepted: Vec<Reported>) -> Message {
         ballot: b,
         from_slot: 1,
         compacted_upto: 0,
+        commit: 0,
+        more: None,
         accepted,
     }
 }

@@ -378,6 +378,8 @@ fn phase_1_needs_a_majority_of_the_configuration_before_each_open_slot_and_repro
         ballot: b,
         from_slot: 1,
         compacted_upto: 0,
+        commit: 0,
+        more: None,
         accepted,
     };
     let actions = n.step(T0, from(3, promise(vec![])));

@@ -34,6 +34,8 @@ fn empty_promise(b: Ballot) -> Message {
         ballot: b,
         from_slot: 1,
         compacted_upto: 0,
+        commit: 0,
+        more: None,
         accepted: vec![],
     }
 }

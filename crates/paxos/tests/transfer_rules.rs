@@ -1,9 +1,10 @@
 //! Snapshots sent in chunks, each test named after the sentence it checks.
 //!
-//! A replica that must catch up from a snapshot whose state is larger than
-//! `snapshot_chunk_bytes` gets it in chunks: the first answers its
-//! catch-up request and carries the configuration and client table, and
-//! the replica asks for each next chunk itself, one in flight. It installs
+//! A replica that must catch up from a snapshot larger than
+//! `snapshot_chunk_bytes` gets it in chunks of one stream, the encoded head
+//! (configuration and client table) then the state: the first chunk
+//! answers its catch-up request, and the replica asks for each next chunk
+//! itself, one in flight. It installs
 //! the snapshot only once every byte is in. A chunk that does not come is
 //! asked for again every `snapshot_chunk_retry_us`, and after
 //! `SNAPSHOT_CHUNK_RETRIES_MAX` retries in a row the transfer is given up
@@ -20,11 +21,12 @@ use common::*;
 use std::collections::BTreeMap;
 use synod_paxos::config::SNAPSHOT_CHUNK_RETRIES_MAX;
 use synod_paxos::{
-    Bytes, ClientRecord, DurableState, EngineConfig, Input, Message, Micros, Record, Snapshot,
-    SnapshotHead, StateMachine,
+    encode_snapshot_head, Bytes, ClientRecord, DurableState, EngineConfig, Input, Message, Micros,
+    Record, Snapshot, StateMachine,
 };
 
-/// Six bytes per chunk: the test snapshot's 15 bytes of state take three.
+/// Bytes per chunk: the test snapshot's head takes several, its 15 bytes
+/// of state three more.
 const CHUNK_BYTES: usize = 6;
 const RETRY_US: Micros = 100_000;
 
@@ -68,22 +70,61 @@ fn sender_with(snap: &Snapshot, cfg: EngineConfig) -> TestNode {
     recover(1, cfg, voters(&[1, 2, 3]), durable, T0)
 }
 
+/// The stream a snapshot travels as: its encoded head, then its state.
+fn stream(snap: &Snapshot) -> (Bytes, usize) {
+    let head = encode_snapshot_head(snap);
+    let mut bytes = head.to_vec();
+    bytes.extend_from_slice(&snap.state);
+    (bytes.into(), head.len())
+}
+
+/// The offsets of the chunks `snap` is sent in, in order: chunks of
+/// `chunk_bytes`, none crossing from the head into the state.
+fn offsets_with(snap: &Snapshot, chunk_bytes: usize) -> Vec<u64> {
+    let (bytes, head) = stream(snap);
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < bytes.len() {
+        out.push(at as u64);
+        let limit = if at < head { head } else { bytes.len() };
+        at = limit.min(at + chunk_bytes);
+    }
+    out
+}
+
+fn offsets(snap: &Snapshot) -> Vec<u64> {
+    offsets_with(snap, CHUNK_BYTES)
+}
+
 /// The chunk of `snap` at `offset`, as node 1 with commit `commit` sends it.
-fn chunk(snap: &Snapshot, offset: usize, commit: u64) -> Message {
-    let end = snap.state.len().min(offset + CHUNK_BYTES);
+fn chunk_with(snap: &Snapshot, offset: u64, commit: u64, chunk_bytes: usize) -> Message {
+    let (bytes, head) = stream(snap);
+    let at = offset as usize;
+    let limit = if at < head { head } else { bytes.len() };
+    let end = limit.min(at + chunk_bytes);
     Message::SnapshotChunk {
         last_slot: snap.last_slot,
-        state_bytes: snap.state.len() as u64,
-        offset: offset as u64,
-        data: snap.state.slice(offset..end),
-        head: (offset == 0).then(|| {
-            Box::new(SnapshotHead {
-                config: snap.config.clone(),
-                clients: snap.clients.clone(),
-            })
-        }),
+        total_bytes: bytes.len() as u64,
+        head_bytes: head as u64,
+        offset,
+        data: bytes.slice(at..end),
         commit,
     }
+}
+
+fn chunk(snap: &Snapshot, offset: u64, commit: u64) -> Message {
+    chunk_with(snap, offset, commit, CHUNK_BYTES)
+}
+
+/// Delivers every chunk of `snap` from node 1 to `n` but the last, each
+/// answered by a request for the next; returns the last chunk's offset.
+#[track_caller]
+fn take_all_but_last(n: &mut TestNode, now: Micros, snap: &Snapshot, commit: u64) -> u64 {
+    let offs = offsets(snap);
+    for w in offs.windows(2) {
+        take_chunk(n, now, chunk(snap, w[0], commit), snap.last_slot, w[1]);
+    }
+    *offs.last().expect("a snapshot has chunks")
 }
 
 fn ask(last_slot: u64, offset: u64) -> Message {
@@ -136,16 +177,16 @@ fn a_snapshot_larger_than_a_chunk_goes_in_chunks_each_asked_for_and_installs_whe
 
     let actions = sender.step(T0, from(2, Message::CatchupRequest { from_slot: 1 }));
     assert_actions(&actions, &[send(2, chunk(&snap, 0, 3))]);
-    take_chunk(&mut n, T0, chunk(&snap, 0, 3), 3, 6);
-    assert_eq!(n.applied(), 0, "nothing installed before the last chunk");
-
-    let actions = sender.step(T0, from(2, ask(3, 6)));
-    assert_actions(&actions, &[send(2, chunk(&snap, 6, 3))]);
-    take_chunk(&mut n, T0, chunk(&snap, 6, 3), 3, 12);
-
-    let actions = sender.step(T0, from(2, ask(3, 12)));
-    assert_actions(&actions, &[send(2, chunk(&snap, 12, 3))]);
-    let actions = n.step(T0, from(1, chunk(&snap, 12, 3)));
+    let offs = offsets(&snap);
+    assert!(offs.len() > 3, "head and state take several chunks");
+    for w in offs.windows(2) {
+        take_chunk(&mut n, T0, chunk(&snap, w[0], 3), 3, w[1]);
+        assert_eq!(n.applied(), 0, "nothing installed before the last chunk");
+        let actions = sender.step(T0, from(2, ask(3, w[1])));
+        assert_actions(&actions, &[send(2, chunk(&snap, w[1], 3))]);
+    }
+    let last = *offs.last().unwrap();
+    let actions = n.step(T0, from(1, chunk(&snap, last, 3)));
     assert_actions(
         &actions,
         &[persist(1, vec![Record::Snapshot(Box::new(snap.clone()))])],
@@ -159,7 +200,7 @@ fn a_snapshot_larger_than_a_chunk_goes_in_chunks_each_asked_for_and_installs_whe
 fn a_snapshot_that_fits_in_one_chunk_still_goes_whole_in_the_catchup_reply() {
     let snap = snap3();
     let cfg = EngineConfig {
-        snapshot_chunk_bytes: snap.state.len(),
+        snapshot_chunk_bytes: stream(&snap).0.len() + 16,
         ..chunk_cfg()
     };
     let mut sender = sender_with(&snap, cfg);
@@ -182,18 +223,25 @@ fn a_lost_chunk_is_asked_for_again_every_snapshot_chunk_retry_us() {
     let snap = snap3();
     let mut sender = sender_with(&snap, chunk_cfg());
     let mut n = lagging_follower(chunk_cfg());
-    take_chunk(&mut n, T0, chunk(&snap, 0, 3), 3, 6);
-    // The chunk at 6 is lost. Nothing happens before the retry interval;
+    let offs = offsets(&snap);
+    take_chunk(&mut n, T0, chunk(&snap, 0, 3), 3, offs[1]);
+    // The second chunk is lost. Nothing happens before the retry interval;
     // then the replica asks again, and neither asks the leader to catch
     // up from the start, which would restart the transfer.
     assert_actions(&n.step(T0 + RETRY_US - 1, Input::Tick), &[]);
-    assert_actions(&n.step(T0 + RETRY_US, Input::Tick), &[send(1, ask(3, 6))]);
+    assert_actions(
+        &n.step(T0 + RETRY_US, Input::Tick),
+        &[send(1, ask(3, offs[1]))],
+    );
     assert_actions(&n.step(T0 + RETRY_US + 1, Input::Tick), &[]);
 
-    let actions = sender.step(T0 + RETRY_US, from(2, ask(3, 6)));
-    assert_actions(&actions, &[send(2, chunk(&snap, 6, 3))]);
-    take_chunk(&mut n, T0 + RETRY_US, chunk(&snap, 6, 3), 3, 12);
-    let actions = n.step(T0 + RETRY_US, from(1, chunk(&snap, 12, 3)));
+    let actions = sender.step(T0 + RETRY_US, from(2, ask(3, offs[1])));
+    assert_actions(&actions, &[send(2, chunk(&snap, offs[1], 3))]);
+    for w in offs[1..].windows(2) {
+        take_chunk(&mut n, T0 + RETRY_US, chunk(&snap, w[0], 3), 3, w[1]);
+    }
+    let last = *offs.last().unwrap();
+    let actions = n.step(T0 + RETRY_US, from(1, chunk(&snap, last, 3)));
     assert_eq!(records_of(&actions), vec![Record::Snapshot(Box::new(snap))]);
     assert_eq!(n.applied(), 3);
 }
@@ -202,13 +250,14 @@ fn a_lost_chunk_is_asked_for_again_every_snapshot_chunk_retry_us() {
 fn a_transfer_without_progress_is_given_up_after_the_retries_and_catchup_starts_over() {
     let snap = snap3();
     let mut n = lagging_follower(chunk_cfg());
-    take_chunk(&mut n, T0, chunk(&snap, 0, 3), 3, 6);
+    let offs = offsets(&snap);
+    take_chunk(&mut n, T0, chunk(&snap, 0, 3), 3, offs[1]);
     let mut now = T0;
     for retry in 1..=SNAPSHOT_CHUNK_RETRIES_MAX as u64 {
         now += RETRY_US;
         // The leader is alive all along.
         n.step(now, from(1, heartbeat(1 + retry, 3)));
-        assert_actions(&n.step(now, Input::Tick), &[send(1, ask(3, 6))]);
+        assert_actions(&n.step(now, Input::Tick), &[send(1, ask(3, offs[1]))]);
     }
     now += RETRY_US;
     let actions = n.step(now, Input::Tick);
@@ -217,30 +266,34 @@ fn a_transfer_without_progress_is_given_up_after_the_retries_and_catchup_starts_
         &[send(1, Message::CatchupRequest { from_slot: 1 })],
     );
     // The chunk that finally comes belongs to no transfer: dropped.
-    assert_actions(&n.step(now, from(1, chunk(&snap, 6, 3))), &[]);
+    assert_actions(&n.step(now, from(1, chunk(&snap, offs[1], 3))), &[]);
     // A new transfer starts from its first chunk.
-    take_chunk(&mut n, now, chunk(&snap, 0, 3), 3, 6);
+    take_chunk(&mut n, now, chunk(&snap, 0, 3), 3, offs[1]);
 }
 
 #[test]
 fn chunks_that_are_not_the_next_of_the_transfer_are_dropped() {
     let snap = snap3();
     let mut n = lagging_follower(chunk_cfg());
-    take_chunk(&mut n, T0, chunk(&snap, 0, 3), 3, 6);
+    let offs = offsets(&snap);
+    take_chunk(&mut n, T0, chunk(&snap, 0, 3), 3, offs[1]);
     // A duplicate of the first chunk, a chunk that overtook the next one,
     // a middle chunk of another snapshot, a chunk of ours from another
     // node: none is the next of this transfer.
     assert_actions(&n.step(T0, from(1, chunk(&snap, 0, 3))), &[]);
-    assert_actions(&n.step(T0, from(1, chunk(&snap, 12, 3))), &[]);
+    assert_actions(&n.step(T0, from(1, chunk(&snap, offs[2], 3))), &[]);
     let other = snapshot_at(5, &["a", "b", "c", "d", "e"]);
-    assert_actions(&n.step(T0, from(1, chunk(&other, 6, 5))), &[]);
-    assert_actions(&n.step(T0, from(3, chunk(&snap, 6, 3))), &[]);
+    assert_actions(&n.step(T0, from(1, chunk(&other, offs[1], 5))), &[]);
+    assert_actions(&n.step(T0, from(3, chunk(&snap, offs[1], 3))), &[]);
     // Nor is the start of the same snapshot from another node, which
     // would throw the progress away.
     assert_actions(&n.step(T0, from(3, chunk(&snap, 0, 3))), &[]);
     // The transfer goes on where it was.
-    take_chunk(&mut n, T0, chunk(&snap, 6, 3), 3, 12);
-    let actions = n.step(T0, from(1, chunk(&snap, 12, 3)));
+    for w in offs[1..].windows(2) {
+        take_chunk(&mut n, T0, chunk(&snap, w[0], 3), 3, w[1]);
+    }
+    let last = *offs.last().unwrap();
+    let actions = n.step(T0, from(1, chunk(&snap, last, 3)));
     assert_eq!(records_of(&actions), vec![Record::Snapshot(Box::new(snap))]);
 }
 
@@ -248,13 +301,12 @@ fn chunks_that_are_not_the_next_of_the_transfer_are_dropped() {
 fn chunks_of_a_snapshot_the_replica_already_has_are_dropped() {
     let snap = snap3();
     let mut n = lagging_follower(chunk_cfg());
-    take_chunk(&mut n, T0, chunk(&snap, 0, 3), 3, 6);
-    take_chunk(&mut n, T0, chunk(&snap, 6, 3), 3, 12);
-    n.step(T0, from(1, chunk(&snap, 12, 3)));
+    let last = take_all_but_last(&mut n, T0, &snap, 3);
+    n.step(T0, from(1, chunk(&snap, last, 3)));
     assert_eq!(n.commit(), 3);
     // Late duplicates, and the start of an older snapshot.
     assert_actions(&n.step(T0, from(1, chunk(&snap, 0, 3))), &[]);
-    assert_actions(&n.step(T0, from(1, chunk(&snap, 12, 3))), &[]);
+    assert_actions(&n.step(T0, from(1, chunk(&snap, last, 3))), &[]);
     let older = snapshot_at(2, &["a", "b"]);
     assert_actions(&n.step(T0, from(1, chunk(&older, 0, 3))), &[]);
     assert_eq!(n.snapshot_slot(), 3);
@@ -265,14 +317,17 @@ fn the_first_chunk_of_a_newer_snapshot_replaces_the_transfer_in_progress() {
     let snap = snap3();
     let newer = snapshot_at(5, &["a", "b", "c", "d", "e"]);
     let mut n = lagging_follower(chunk_cfg());
-    take_chunk(&mut n, T0, chunk(&snap, 0, 3), 3, 6);
-    take_chunk(&mut n, T0, chunk(&newer, 0, 5), 5, 6);
+    let offs = offsets(&snap);
+    let newer_offs = offsets(&newer);
+    take_chunk(&mut n, T0, chunk(&snap, 0, 3), 3, offs[1]);
+    take_chunk(&mut n, T0, chunk(&newer, 0, 5), 5, newer_offs[1]);
     // The older transfer is gone: its next chunk is dropped.
-    assert_actions(&n.step(T0, from(1, chunk(&snap, 6, 3))), &[]);
-    for offset in [6, 12, 18] {
-        take_chunk(&mut n, T0, chunk(&newer, offset, 5), 5, offset as u64 + 6);
+    assert_actions(&n.step(T0, from(1, chunk(&snap, offs[1], 3))), &[]);
+    for w in newer_offs[1..].windows(2) {
+        take_chunk(&mut n, T0, chunk(&newer, w[0], 5), 5, w[1]);
     }
-    let actions = n.step(T0, from(1, chunk(&newer, 24, 5)));
+    let last = *newer_offs.last().unwrap();
+    let actions = n.step(T0, from(1, chunk(&newer, last, 5)));
     assert_eq!(
         records_of(&actions),
         vec![Record::Snapshot(Box::new(newer))]
@@ -288,12 +343,11 @@ fn the_sender_starting_over_with_another_snapshot_replaces_the_transfer() {
     let snap = snap3();
     let newer = snapshot_at(5, &["a", "b", "c", "d", "e"]);
     let mut n = lagging_follower(chunk_cfg());
-    take_chunk(&mut n, T0, chunk(&newer, 0, 5), 5, 6);
+    take_chunk(&mut n, T0, chunk(&newer, 0, 5), 5, offsets(&newer)[1]);
     // Node 1 restarted and no longer has the snapshot at 5: it answers
     // with its own, older one, which replaces the transfer.
-    take_chunk(&mut n, T0, chunk(&snap, 0, 3), 3, 6);
-    take_chunk(&mut n, T0, chunk(&snap, 6, 3), 3, 12);
-    let actions = n.step(T0, from(1, chunk(&snap, 12, 3)));
+    let last = take_all_but_last(&mut n, T0, &snap, 3);
+    let actions = n.step(T0, from(1, chunk(&snap, last, 3)));
     assert_eq!(records_of(&actions), vec![Record::Snapshot(Box::new(snap))]);
 }
 
@@ -306,7 +360,8 @@ fn a_request_for_a_snapshot_the_sender_no_longer_has_restarts_with_its_current_o
     let actions = sender.step(T0, from(2, ask(2, 6)));
     assert_actions(&actions, &[send(2, chunk(&snap, 0, 3))]);
     // An offset past the end is no chunk either.
-    let actions = sender.step(T0, from(2, ask(3, 15)));
+    let total = stream(&snap).0.len() as u64;
+    let actions = sender.step(T0, from(2, ask(3, total)));
     assert_actions(&actions, &[send(2, chunk(&snap, 0, 3))]);
 }
 
@@ -337,21 +392,20 @@ fn a_sender_finishes_a_transfer_after_taking_a_newer_snapshot() {
     assert_eq!(c.node(1).snapshot_slot(), 6, "a newer snapshot");
     // Chunks of the snapshot at 3 are still served, from its buffer.
     let actions = c.step(1, from(3, ask(3, 4)));
-    let state = AppendLog::of(&["a", "b"]).snapshot();
-    assert_actions(
-        &actions,
-        &[send(
-            3,
-            Message::SnapshotChunk {
-                last_slot: 3,
-                state_bytes: state.len() as u64,
-                offset: 4,
-                data: Bytes::copy_from_slice(&state[4..8]),
-                head: None,
-                commit: 6,
+    let at_3 = Snapshot {
+        last_slot: 3,
+        config: voters(&[1, 2, 3]),
+        clients: BTreeMap::from([(
+            7,
+            ClientRecord {
+                seq: 2,
+                reply: b"2".to_vec(),
+                slot: 3,
             },
-        )],
-    );
+        )]),
+        state: AppendLog::of(&["a", "b"]).snapshot().into(),
+    };
+    assert_actions(&actions, &[send(3, chunk_with(&at_3, 4, 6, 4))]);
     // Once nobody asked for it for as long as a receiver retries, it is
     // forgotten: a late request starts over with the current snapshot.
     c.now += RETRY_US * (SNAPSHOT_CHUNK_RETRIES_MAX as u64 + 1);

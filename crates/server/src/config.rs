@@ -201,9 +201,19 @@ impl ServerConfig {
             )));
         }
         self.initial_config()?;
-        self.engine_config()
+        let engine = self.engine_config();
+        engine
             .validate()
             .map_err(|e| ConfigError::Invalid(format!("[engine]: {e}")))?;
+        // Every message the engine sends must fit the transport's frames,
+        // or the network would be where a message is dropped.
+        let frame = synod_net::FRAME_BYTES_MAX_DEFAULT;
+        if engine.message_encoded_bytes_max() > frame {
+            return Err(ConfigError::Invalid(format!(
+                "[engine]: messages of up to {} bytes do not fit the peer transport's {frame}-byte frames",
+                engine.message_encoded_bytes_max()
+            )));
+        }
         if self.zk.tick_ms == 0 {
             return Err(ConfigError::Invalid("[zk] tick_ms must be positive".into()));
         }
