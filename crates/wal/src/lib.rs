@@ -59,12 +59,17 @@
 //! - It never decides *when* to truncate: the caller truncates the log only
 //!   after the snapshot covering it was saved (which is durable on return).
 
+#[doc(hidden)]
+pub mod bugs;
 mod error;
 mod file_wal;
+pub mod fs;
 mod fsutil;
 mod mem_log;
 pub mod record;
+mod rng;
 mod scan;
+pub mod sim_fs;
 mod snapshot;
 mod storage;
 
@@ -73,6 +78,9 @@ pub mod conformance;
 
 pub use error::{CorruptReason, SnapshotError, WalError, RESTORE_ADVICE};
 pub use file_wal::{FileWal, WalOptions};
+pub use fs::{Fs, OpenMode, ReadFile, RealFs, WriteFile};
 pub use mem_log::{MemDisk, MemLog};
+pub use rng::SplitMix64;
+pub use sim_fs::{CrashPlan, CrashReport, FsOp, SimFs, SimFsStats};
 pub use snapshot::{Snapshot, SnapshotOptions, SnapshotStore};
 pub use storage::{LogStorage, Records, Recovery, TornTail};
