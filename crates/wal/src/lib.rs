@@ -75,6 +75,8 @@ mod storage;
 
 #[doc(hidden)]
 pub mod conformance;
+#[doc(hidden)]
+pub mod test_disk;
 
 pub use error::{CorruptReason, SnapshotError, WalError, RESTORE_ADVICE};
 pub use file_wal::{FileWal, WalOptions};
