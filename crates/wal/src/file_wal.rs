@@ -559,7 +559,12 @@ impl LogStorage for FileWal {
                 durable_index: self.durable_index,
             });
         }
-        // Oldest first, so a crash part-way leaves a contiguous log.
+        // Oldest first, each removal made durable before the next, so a
+        // crash part-way leaves a contiguous log: a directory's changes
+        // need not reach the disk in the order they were made, and a crash
+        // that kept a later removal but undid an earlier one would leave a
+        // hole. (One directory fsync per removed segment; truncation
+        // removes few segments and runs once per compaction.)
         let removable = self
             .segments
             .windows(2)
@@ -573,16 +578,14 @@ impl LogStorage for FileWal {
                 break;
             }
             removed += 1;
+            if let Err(e) = self.fs.sync_dir(&self.dir) {
+                result = Err(io_err("fsync directory", &self.dir)(e));
+                self.poisoned = true;
+                break;
+            }
         }
         self.segments.drain(..removed);
         result?;
-        if removed > 0 {
-            let result = self
-                .fs
-                .sync_dir(&self.dir)
-                .map_err(io_err("fsync directory", &self.dir));
-            self.poison_on_error(result)?;
-        }
         Ok(self.first_index())
     }
 }

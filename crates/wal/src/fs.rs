@@ -130,18 +130,21 @@ pub fn parent_dir(path: &Path) -> Option<&Path> {
     }
 }
 
-/// Creates `dir` and any missing ancestors, one level at a time, fsyncing
-/// each new directory's parent right after creating it, so every level is
-/// durable before anything is written below it. When `dir` already existed
-/// its parent is fsynced anyway: a previous process may have died between
-/// creating it and that fsync.
+/// Creates `dir` and any missing ancestors, one level at a time,
+/// fsyncing each new directory's parent right after creating it, so every
+/// level is durable before anything is written below it. The parent of
+/// the deepest level that already existed (`dir` itself, if it exists) is
+/// fsynced first: a previous process may have died between creating that
+/// level and the fsync of its parent. Since every process creates levels
+/// top-down and fsyncs each parent at once, only that one level can be
+/// left without a durable name.
 pub fn ensure_dir(fs: &dyn Fs, dir: &Path) -> Result<(), FsFailure> {
     let mut missing = Vec::new();
-    let mut at = dir;
-    while !fs.is_dir(at) {
-        missing.push(at);
-        match parent_dir(at) {
-            Some(parent) if parent != at => at = parent,
+    let mut existing = dir;
+    while !fs.is_dir(existing) {
+        missing.push(existing);
+        match parent_dir(existing) {
+            Some(parent) if parent != existing => existing = parent,
             _ => break,
         }
     }
@@ -149,16 +152,14 @@ pub fn ensure_dir(fs: &dyn Fs, dir: &Path) -> Result<(), FsFailure> {
         let path = path.to_path_buf();
         move |source| FsFailure { op, path, source }
     };
+    if let Some(parent) = parent_dir(existing) {
+        fs.sync_dir(parent)
+            .map_err(fail("fsync directory", parent))?;
+    }
     for level in missing.iter().rev() {
         fs.create_dir(level)
             .map_err(fail("create directory", level))?;
         if let Some(parent) = parent_dir(level) {
-            fs.sync_dir(parent)
-                .map_err(fail("fsync directory", parent))?;
-        }
-    }
-    if missing.is_empty() {
-        if let Some(parent) = parent_dir(dir) {
             fs.sync_dir(parent)
                 .map_err(fail("fsync directory", parent))?;
         }

@@ -122,8 +122,9 @@ impl<W: Write> Write for ChecksumWriter<W> {
 }
 
 impl SnapshotStore {
-    /// Opens (or creates) the store in `dir` and deletes temp files left
-    /// by a crash during a save.
+    /// Opens (or creates) the store in `dir`, deletes temp files left by a
+    /// crash during a save, and fsyncs the directory so every snapshot it
+    /// lists is durable.
     pub fn open(
         dir: impl AsRef<Path>,
         options: SnapshotOptions,
@@ -153,9 +154,11 @@ impl SnapshotStore {
             }
         }
         removed_temp_files.sort();
-        if !removed_temp_files.is_empty() {
-            fs.sync_dir(&dir).map_err(io_err("fsync directory", &dir))?;
-        }
+        // Always, not only after removing temp files: a previous process
+        // may have died between renaming a snapshot into place and the
+        // directory fsync. The caller is about to rely on that snapshot
+        // (and truncate the log below it), so its name must be durable.
+        fs.sync_dir(&dir).map_err(io_err("fsync directory", &dir))?;
         Ok(SnapshotStore {
             fs,
             dir,

@@ -16,6 +16,8 @@ use synod_storage::{
 pub use synod_wal::test_disk::{Backend, TestDisk};
 pub use synod_wal::SplitMix64;
 
+pub mod workload;
+
 /// A fresh data directory on `backend`: a temporary directory, or a new
 /// simulated disk.
 pub fn disk(backend: Backend) -> TestDisk {
