@@ -244,7 +244,71 @@ fn after_a_failed_persist_every_call_is_refused(backend: Backend) {
     assert_eq!(report.wal_last_index, 1);
 }
 
+/// Random damage to a random file of a data directory that compacted:
+/// open never panics; it refuses with an error naming a file of the data
+/// directory and saying what to do, or it recovers the replay of a prefix
+/// of what was persisted, never anything that was not written. (It may
+/// recover fewer records than were persisted: damage that looks like a
+/// crash, a cut or a rotted last record, is cut as a torn tail; see the
+/// WAL's known blind spots.)
+fn random_damage_is_refused_naming_a_file_or_recovers_a_prefix(backend: Backend) {
+    // Real fsyncs make a seed cost a second or so; the simulated disk runs
+    // many in that time.
+    let seeds = match backend {
+        Backend::Real => 6,
+        Backend::Sim => 200,
+    };
+    let (mut refused, mut recovered) = (0, 0);
+    for seed in 0..seeds {
+        let disk = disk(backend);
+        let mut rng = SplitMix64(seed);
+        let mut model = Vec::new();
+        let mut progress = 0;
+        let (mut storage, _, _) = open(&disk, small_options());
+        let batches = random_batches(&mut rng, 60, 4, &mut progress);
+        persist_grouped(&mut storage, &mut rng, &batches, &mut model);
+        drop(storage);
+        let files = [wal_segments(&disk), snapshot_files(&disk)].concat();
+        let victim = &files[rng.below(files.len() as u64) as usize];
+        let len = disk.len(victim);
+        let at = rng.below(len.max(1));
+        let span = 1 + rng.below(40) as usize;
+        match rng.below(4) {
+            0 if len > 0 => disk.flip(victim, at, 1 << rng.below(8)),
+            1 => disk.set_len(victim, at),
+            2 => disk.write_at(victim, at, &rng.bytes(span)),
+            _ => disk.write_at(victim, at, &vec![0; span]),
+        }
+        match try_open(&disk, small_options()) {
+            Ok((_, state, _)) => {
+                assert!(
+                    replayed_prefix(&model, 0, &state).is_some(),
+                    "seed {seed}: recovered a state that is no prefix's replay"
+                );
+                recovered += 1;
+            }
+            Err(e) => {
+                let message = e.to_string();
+                let root = disk.root().display().to_string();
+                assert!(message.contains(&root), "seed {seed}: {message}");
+                assert!(
+                    message.contains(WIPE) || message.contains("wipe the data directory"),
+                    "seed {seed}: {message}"
+                );
+                refused += 1;
+            }
+        }
+    }
+    if backend == Backend::Sim {
+        assert!(
+            refused > 40 && recovered > 40,
+            "{refused} refused, {recovered} recovered"
+        );
+    }
+}
+
 synod_wal::on_both_disks!(
+    random_damage_is_refused_naming_a_file_or_recovers_a_prefix,
     a_flipped_byte_in_an_early_segment_refuses_to_start_naming_file_and_offset,
     a_flipped_byte_before_valid_records_of_the_last_segment_is_not_a_torn_tail,
     a_corrupt_storage_snapshot_refuses_to_start_naming_the_file,

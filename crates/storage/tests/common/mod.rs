@@ -231,3 +231,15 @@ pub fn without_snapshots(batches: Vec<Vec<Record>>) -> Vec<Vec<Record>> {
         })
         .collect()
 }
+
+/// The length of the shortest prefix of `model`, at least `at_least`
+/// records long, whose replay is `state`; `None` if there is none.
+pub fn replayed_prefix(model: &[Record], at_least: usize, state: &DurableState) -> Option<usize> {
+    let mut replayed = DurableState::replay(&model[..at_least]);
+    let mut len = at_least;
+    while &replayed != state {
+        replayed.apply(model.get(len)?);
+        len += 1;
+    }
+    Some(len)
+}
