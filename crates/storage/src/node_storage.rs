@@ -120,7 +120,7 @@ impl fmt::Display for OpenReport {
     }
 }
 
-/// One node's durable storage for the Paxos engine, on real files.
+/// One node's durable storage for the Paxos engine, on an [`Fs`].
 ///
 /// Invariants, between calls:
 /// - every record appended to the WAL is durable (`persist` syncs before it

@@ -31,7 +31,7 @@ fn size_triggered_compaction_removes_old_segments_and_keeps_the_state(backend: B
     // What the WAL took in since the snapshot stays below the threshold,
     // plus the active segment's records from before it and one record.
     let options = small_options();
-    let newest_snapshot_bytes = snapshot_files(&disk).last().map_or(0, |p| disk.len(&p));
+    let newest_snapshot_bytes = snapshot_files(&disk).last().map_or(0, |p| disk.len(p));
     let threshold = options.compact_wal_bytes_min.max(newest_snapshot_bytes);
     let wal_bytes: u64 = segments.iter().map(|p| disk.len(p)).sum();
     let record_bytes_max = 16 + u64::from(options.wal.record_bytes_max);

@@ -148,14 +148,11 @@ fn a_full_disk_is_a_clear_error_and_once_space_comes_back_a_restart_recovers() {
             message.contains(&disk.root().display().to_string()),
             "the error names a file: {message}"
         );
-        let source = std::error::Error::source(&err)
-            .and_then(|e| e.downcast_ref::<std::io::Error>())
-            .or_else(|| match &err {
-                StorageError::Wal(WalError::Io { source, .. })
-                | StorageError::Snapshot(SnapshotError::Io { source, .. }) => Some(source),
-                _ => None,
-            })
-            .expect("an I/O error underneath");
+        let source = match &err {
+            StorageError::Wal(WalError::Io { source, .. })
+            | StorageError::Snapshot(SnapshotError::Io { source, .. }) => source,
+            other => panic!("expected an I/O error, got {other:?}"),
+        };
         assert_eq!(source.kind(), ErrorKind::StorageFull, "{err}");
         assert!(is_poisoned(&mut storage));
         drop(storage);

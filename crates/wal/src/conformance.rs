@@ -2,8 +2,9 @@
 //!
 //! Each check takes a [`Harness`], which opens the log over some storage and
 //! can simulate power loss on it; [`run_all`] runs every check on a fresh
-//! harness from a factory closure. The file log and the in-memory log both
-//! run it (see `tests/conformance.rs`); a new implementation should too.
+//! harness from a factory closure. The in-memory log and the file log, on
+//! the real file system and on [`SimFs`], all run it (see
+//! `tests/conformance.rs`); a new implementation should too.
 //! Checks panic with a message on failure, like any test.
 
 use std::path::PathBuf;

@@ -1,4 +1,4 @@
-//! The write-ahead log on real files: segment files in one directory.
+//! The write-ahead log: segment files in one directory, through an [`Fs`].
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -75,6 +75,10 @@ impl Faults {
         self.halt_after_ops = Some(ops);
     }
 
+    pub fn is_halted(&self) -> bool {
+        self.halt_after_ops == Some(0)
+    }
+
     pub fn resume(&mut self) {
         self.halt_after_ops = None;
     }

@@ -189,7 +189,10 @@ impl SimFs {
 
 impl Fs for SimFs {
     fn is_dir(&self, path: &Path) -> bool {
-        matches!(self.lock().lookup(path), Ok(Some(Entry::Dir(_))))
+        // Like `Path::is_dir`, false when the answer cannot be had (halted);
+        // not counted towards a halt.
+        let disk = self.lock();
+        !disk.faults.is_halted() && matches!(disk.lookup(path), Ok(Some(Entry::Dir(_))))
     }
 
     fn create_dir(&self, dir: &Path) -> io::Result<()> {
