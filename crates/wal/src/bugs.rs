@@ -1,7 +1,7 @@
 //! Deliberately broken recovery, to prove that the crash tests catch a
 //! wrong recovery rule. With the `broken` feature a test turns one bug on
-//! for the calls it makes on its own thread ([`with_bug`]); without the
-//! feature [`has`] is always false and the compiler removes the branches.
+//! for the calls it makes on its own thread (`with_bug`); without the
+//! feature `has` is always false and the compiler removes the branches.
 //! Never enable the feature in a server build.
 
 /// A recovery bug the crash tests must catch.
