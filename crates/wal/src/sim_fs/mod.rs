@@ -4,7 +4,22 @@
 //! A `SimFs` is a cheap handle (clones share one disk), so a simulator
 //! keeps the "device" while a node's storage is dropped (the process
 //! dies), [`SimFs::crash`]es it (the machine loses power) and reopens the
-//! storage on it.
+//! storage on it. A crash takes the whole device: give each node its own.
+//!
+//! ```
+//! use synod_wal::{CrashPlan, FileWal, LogStorage, SimFs, WalOptions};
+//!
+//! let disk = SimFs::new();
+//! let (mut wal, _) = FileWal::open_with_fs(disk.shared(), "/node1/wal", WalOptions::default())?;
+//! wal.append(b"durable")?;
+//! wal.sync()?;
+//! wal.append(b"not yet")?;
+//! drop(wal); // the process dies...
+//! disk.crash(CrashPlan::Random { seed: 7 }); // ...and the machine loses power
+//! let (wal, recovery) = FileWal::open_with_fs(disk.shared(), "/node1/wal", WalOptions::default())?;
+//! assert!(wal.last_index() >= 1, "the synced record survives: {recovery:?}");
+//! # Ok::<(), synod_wal::WalError>(())
+//! ```
 //!
 //! # The crash model (Linux and ext4, as the log's docs assume)
 //!
