@@ -1,4 +1,9 @@
-//! A synod node's durable storage for the Paxos engine, on real files.
+//! A synod node's durable storage for the Paxos engine.
+//!
+//! It runs on real files ([`NodeStorage::open`]) or on any other
+//! [`synod_wal::Fs`] ([`NodeStorage::open_with_fs`]): the deterministic
+//! simulator and the crash tests run this very code on a
+//! [`synod_wal::SimFs`], which loses, tears and fails unsynced writes.
 //!
 //! # What it owns
 //!
@@ -92,4 +97,4 @@ pub use error::{StorageError, DECODE_ADVICE};
 pub use node_storage::{
     LoadedSnapshot, NodeStorage, OpenReport, StorageOptions, SNAPSHOT_DIR, WAL_DIR,
 };
-pub use synod_wal::{SnapshotOptions, TornTail, WalOptions};
+pub use synod_wal::{Fs, RealFs, SimFs, SnapshotOptions, TornTail, WalOptions};

@@ -2,14 +2,13 @@
 //! snapshots in a [`SnapshotStore`], and the compaction that ties them.
 
 use std::fmt;
-use std::fs::File;
-use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use synod_paxos::{DurableState, Record};
 use synod_wal::record::HEADER_BYTES;
 use synod_wal::{
-    FileWal, LogStorage, SnapshotOptions, SnapshotStore, TornTail, WalError, WalOptions,
+    FileWal, Fs, LogStorage, RealFs, SnapshotOptions, SnapshotStore, TornTail, WalError, WalOptions,
 };
 
 use crate::codec::{
@@ -121,7 +120,7 @@ impl fmt::Display for OpenReport {
     }
 }
 
-/// One node's durable storage for the Paxos engine, on real files.
+/// One node's durable storage for the Paxos engine, on an [`Fs`].
 ///
 /// Invariants, between calls:
 /// - every record appended to the WAL is durable (`persist` syncs before it
@@ -162,17 +161,37 @@ impl NodeStorage {
         dir: impl AsRef<Path>,
         options: StorageOptions,
     ) -> Result<(NodeStorage, DurableState, OpenReport), StorageError> {
+        NodeStorage::open_with_fs(RealFs::shared(), dir, options)
+    }
+
+    /// Like [`NodeStorage::open`], on the file system `fs`: a
+    /// [`synod_wal::SimFs`] lets a simulator run this storage on a disk it
+    /// can crash and fail.
+    pub fn open_with_fs(
+        fs: Arc<dyn Fs>,
+        dir: impl AsRef<Path>,
+        options: StorageOptions,
+    ) -> Result<(NodeStorage, DurableState, OpenReport), StorageError> {
         if options.compact_wal_bytes_min == 0 {
             return Err(StorageError::InvalidOptions(
                 "compact_wal_bytes_min must be positive".into(),
             ));
         }
         let dir = dir.as_ref().to_path_buf();
-        ensure_dir(&dir)?;
-        let snapshots = SnapshotStore::open(dir.join(SNAPSHOT_DIR), options.snapshots.clone())?;
+        synod_wal::fs::ensure_dir(&*fs, &dir).map_err(|failure| StorageError::Io {
+            op: failure.op,
+            path: failure.path,
+            source: failure.source,
+        })?;
+        let snapshots = SnapshotStore::open_with_fs(
+            Arc::clone(&fs),
+            dir.join(SNAPSHOT_DIR),
+            options.snapshots.clone(),
+        )?;
         let (mut state, loaded) = load_snapshot(&snapshots)?;
         let snapshot_index = loaded.as_ref().map_or(0, |s| s.wal_index);
-        let (mut wal, recovery) = FileWal::open(dir.join(WAL_DIR), options.wal.clone())?;
+        let (mut wal, recovery) =
+            FileWal::open_with_fs(fs, dir.join(WAL_DIR), options.wal.clone())?;
         check_wal_covers(&wal, loaded.as_ref(), snapshot_index)?;
         let (records_replayed, wal_bytes_replayed) = replay(&wal, snapshot_index, &mut state)?;
         // A crash between saving a snapshot and truncating the WAL leaves
@@ -376,24 +395,6 @@ impl NodeStorage {
         self.wal.truncate_prefix(index + 1)?;
         Ok(())
     }
-}
-
-/// Creates the data directory if needed and makes its name durable.
-fn ensure_dir(dir: &Path) -> Result<(), StorageError> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    let io_err = |op, path: &Path| {
-        let path = path.to_path_buf();
-        move |source: io::Error| StorageError::Io { op, path, source }
-    };
-    std::fs::create_dir_all(dir).map_err(io_err("create directory", dir))?;
-    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
-        File::open(parent)
-            .and_then(|f| f.sync_all())
-            .map_err(io_err("fsync directory", parent))?;
-    }
-    Ok(())
 }
 
 /// Loads and decodes the newest storage snapshot, if any.

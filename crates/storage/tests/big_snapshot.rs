@@ -6,12 +6,9 @@
 
 mod common;
 
-use std::fs::OpenOptions;
-use std::path::Path;
-
 use common::*;
 use synod_paxos::{Ballot, Config, DurableState, Record, Snapshot, Value};
-use synod_storage::{NodeStorage, StorageError, StorageOptions, SNAPSHOT_DIR, WAL_DIR};
+use synod_storage::{StorageError, StorageOptions, SNAPSHOT_DIR, WAL_DIR};
 use synod_wal::SnapshotError;
 
 /// An engine snapshot at `last_slot` whose state is `state_bytes` long.
@@ -54,15 +51,8 @@ fn around_a_big_snapshot() -> Vec<Record> {
     ]
 }
 
-fn wal_bytes(dir: &Path) -> u64 {
-    files_ending(&dir.join(WAL_DIR), ".log")
-        .iter()
-        .map(|p| p.metadata().expect("stat").len())
-        .sum()
-}
-
-fn snapshot_files(dir: &Path) -> Vec<std::path::PathBuf> {
-    files_ending(&dir.join(SNAPSHOT_DIR), ".snap")
+fn wal_bytes(disk: &TestDisk) -> u64 {
+    wal_segments(disk).iter().map(|p| disk.len(p)).sum()
 }
 
 fn assert_snapshot_state(state: &DurableState, last_slot: u64) {
@@ -71,12 +61,11 @@ fn assert_snapshot_state(state: &DurableState, last_slot: u64) {
     assert_eq!(snap.state.len(), STATE_BYTES);
 }
 
-#[test]
-fn a_snapshot_above_record_bytes_max_persists_and_survives_reopen() {
-    let dir = tempfile::tempdir().expect("temp dir");
+fn a_snapshot_above_record_bytes_max_persists_and_survives_reopen(backend: Backend) {
+    let disk = disk(backend);
     let options = small_options();
     assert!(STATE_BYTES > options.wal.record_bytes_max as usize);
-    let (mut storage, _, _) = open(dir.path(), options.clone());
+    let (mut storage, _, _) = open(&disk, options.clone());
     let first = vec![Record::Promise(Ballot::new(1, 1)), accept(1)];
     storage.persist(&[&first]).expect("persist");
     let call = around_a_big_snapshot();
@@ -88,7 +77,7 @@ fn a_snapshot_above_record_bytes_max_persists_and_survives_reopen() {
     assert_eq!(storage.snapshot_index(), 2);
     assert_eq!(storage.wal_last_index(), 5);
     assert!(
-        wal_bytes(dir.path()) < options.wal.record_bytes_max as u64,
+        wal_bytes(&disk) < options.wal.record_bytes_max as u64,
         "the state was not logged"
     );
     // Later calls log on top.
@@ -97,7 +86,7 @@ fn a_snapshot_above_record_bytes_max_persists_and_survives_reopen() {
     model.extend(later);
     drop(storage);
 
-    let (_, state, report) = open(dir.path(), options);
+    let (_, state, report) = open(&disk, options);
     assert_eq!(state, DurableState::replay(&model));
     assert_snapshot_state(&state, 2);
     assert!(state.log[&3].chosen && state.log[&4].chosen && state.log[&5].chosen);
@@ -106,27 +95,25 @@ fn a_snapshot_above_record_bytes_max_persists_and_survives_reopen() {
     assert_eq!(report.records_replayed, 5);
 }
 
-#[test]
-fn the_state_is_written_once_per_engine_snapshot() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (mut storage, _, _) = open(dir.path(), no_size_compaction());
+fn the_state_is_written_once_per_engine_snapshot(backend: Backend) {
+    let disk = disk(backend);
+    let (mut storage, _, _) = open(&disk, no_size_compaction());
     storage
         .persist(&[&around_a_big_snapshot()])
         .expect("persist");
-    let snaps = snapshot_files(dir.path());
+    let snaps = snapshot_files(&disk);
     assert_eq!(snaps.len(), 1);
-    let file_bytes = snaps[0].metadata().expect("stat").len();
+    let file_bytes = disk.len(&snaps[0]);
     assert!(
         file_bytes > STATE_BYTES as u64 && file_bytes < STATE_BYTES as u64 + 1024,
         "one copy of the state in a {file_bytes}-byte snapshot file"
     );
-    assert!(wal_bytes(dir.path()) < 1024);
+    assert!(wal_bytes(&disk) < 1024);
 }
 
-#[test]
-fn several_snapshots_in_one_call_save_once_and_replay_in_order() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (mut storage, _, _) = open(dir.path(), no_size_compaction());
+fn several_snapshots_in_one_call_save_once_and_replay_in_order(backend: Backend) {
+    let disk = disk(backend);
+    let (mut storage, _, _) = open(&disk, no_size_compaction());
     let calls = [
         vec![accept(1)],
         vec![
@@ -140,17 +127,16 @@ fn several_snapshots_in_one_call_save_once_and_replay_in_order() {
     storage.persist(&slices).expect("persist");
     let model = calls.concat();
     assert_eq!(storage.wal_last_index(), 1, "only accept(3) was logged");
-    assert_eq!(snapshot_files(dir.path()).len(), 1);
+    assert_eq!(snapshot_files(&disk).len(), 1);
     drop(storage);
-    let (_, state, _) = open(dir.path(), no_size_compaction());
+    let (_, state, _) = open(&disk, no_size_compaction());
     assert_eq!(state, DurableState::replay(&model));
     assert_snapshot_state(&state, 2);
 }
 
-#[test]
-fn a_snapshot_with_nothing_logged_since_the_last_replaces_it() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (mut storage, _, _) = open(dir.path(), no_size_compaction());
+fn a_snapshot_with_nothing_logged_since_the_last_replaces_it(backend: Backend) {
+    let disk = disk(backend);
+    let (mut storage, _, _) = open(&disk, no_size_compaction());
     // A new node's first write can be a snapshot from a peer: WAL index 0.
     let mut model = vec![big_snapshot(4, STATE_BYTES)];
     storage.persist(&[&model]).expect("persist");
@@ -159,70 +145,66 @@ fn a_snapshot_with_nothing_logged_since_the_last_replaces_it() {
     storage.persist(&[&next]).expect("persist");
     model.extend(next);
     assert_eq!(
-        snapshot_files(dir.path()),
-        vec![dir
-            .path()
+        snapshot_files(&disk),
+        vec![disk
+            .root()
             .join(SNAPSHOT_DIR)
             .join(format!("snap-{:020}.snap", 0))]
     );
     drop(storage);
-    let (mut storage, state, _) = open(dir.path(), no_size_compaction());
+    let (mut storage, state, _) = open(&disk, no_size_compaction());
     assert_eq!(state, DurableState::replay(&model));
     assert_snapshot_state(&state, 9);
     let later = vec![accept(10)];
     storage.persist(&[&later]).expect("persist");
     model.extend(later);
     drop(storage);
-    let (_, state, report) = open(dir.path(), no_size_compaction());
+    let (_, state, report) = open(&disk, no_size_compaction());
     assert_eq!(state, DurableState::replay(&model));
     assert_eq!(report.records_replayed, 1);
 }
 
-/// Copies every file of `from` (two levels: the WAL and snapshot
-/// directories) into `to`, replacing what is there: the disk as it was.
-fn restore_image(from: &Path, to: &Path) {
+/// Copies every file of the WAL and snapshot directories of `from` into
+/// those of `to`, replacing what is there: the disk as it was.
+fn restore_image(from: &TestDisk, to: &TestDisk) {
     for sub in [WAL_DIR, SNAPSHOT_DIR] {
-        let target = to.join(sub);
-        if target.exists() {
-            std::fs::remove_dir_all(&target).expect("remove");
-        }
-        std::fs::create_dir_all(&target).expect("mkdir");
-        for entry in std::fs::read_dir(from.join(sub)).expect("list") {
-            let path = entry.expect("entry").path();
-            std::fs::copy(&path, target.join(path.file_name().unwrap())).expect("copy");
+        let (source, target) = (from.root().join(sub), to.root().join(sub));
+        synod_wal::fs::ensure_dir(&*to.fs, &target).expect("mkdir");
+        to.wipe(&target);
+        for path in from.files_ending(&source, "") {
+            let name = path.file_name().expect("a file name");
+            to.write(&target.join(name), &from.read(&path));
         }
     }
 }
 
-#[test]
-fn a_crash_while_the_snapshot_is_saved_recovers_the_state_before_the_call() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let image = tempfile::tempdir().expect("temp dir");
-    let (mut storage, _, _) = open(dir.path(), small_options());
+fn a_crash_while_the_snapshot_is_saved_recovers_the_state_before_the_call(backend: Backend) {
+    let disk = disk(backend);
+    let image = common::disk(backend);
+    let (mut storage, _, _) = open(&disk, small_options());
     let first = vec![Record::Promise(Ballot::new(1, 1)), accept(1)];
     storage.persist(&[&first]).expect("persist");
-    restore_image(dir.path(), image.path());
+    restore_image(&disk, &image);
     storage
         .persist(&[&around_a_big_snapshot()])
         .expect("persist");
-    let saved = snapshot_files(dir.path()).pop().expect("the new snapshot");
-    let bytes = std::fs::read(&saved).expect("read");
+    let saved = snapshot_files(&disk).pop().expect("the new snapshot");
+    let bytes = disk.read(&saved);
     drop(storage);
     // The crash came while the snapshot's temp file was half written: the
     // disk holds what it held before the call, and half a temp file.
-    restore_image(image.path(), dir.path());
+    restore_image(&image, &disk);
     let temp = saved.with_extension("snap.tmp");
-    std::fs::write(&temp, &bytes[..bytes.len() / 2]).expect("write temp");
+    disk.write(&temp, &bytes[..bytes.len() / 2]);
 
-    let (_, state, report) = open(dir.path(), small_options());
+    let (_, state, report) = open(&disk, small_options());
     assert_eq!(state, DurableState::replay(&first));
     assert_eq!(report.removed_snapshot_temp_files, vec![temp]);
 }
 
-#[test]
-fn a_crash_before_the_records_after_the_snapshot_were_synced_keeps_the_snapshot() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (mut storage, _, _) = open(dir.path(), small_options());
+fn a_crash_before_the_records_after_the_snapshot_were_synced_keeps_the_snapshot(backend: Backend) {
+    let disk = disk(backend);
+    let (mut storage, _, _) = open(&disk, small_options());
     let first = vec![Record::Promise(Ballot::new(1, 1)), accept(1)];
     storage.persist(&[&first]).expect("persist");
     let call = around_a_big_snapshot();
@@ -232,16 +214,14 @@ fn a_crash_before_the_records_after_the_snapshot_were_synced_keeps_the_snapshot(
     drop(storage);
     // Cut every record after the snapshot's index, and half of the first
     // of them: they had not reached the disk.
-    let bytes = std::fs::read(&segment).expect("read");
+    let bytes = disk.read(&segment);
     let ends = record_ends(&bytes);
     let first_index = segment_first_index(&segment);
     let keep = ends[(snapshot_index - first_index) as usize];
     let half_next = (ends[(snapshot_index + 1 - first_index) as usize] - keep) / 2;
-    let file = OpenOptions::new().write(true).open(&segment).expect("open");
-    file.set_len(keep + half_next).expect("cut");
-    drop(file);
+    disk.set_len(&segment, keep + half_next);
 
-    let (_, state, report) = open(dir.path(), small_options());
+    let (_, state, report) = open(&disk, small_options());
     let model = [first, call].concat();
     let through_snapshot = 2 + 5;
     assert!(matches!(model[through_snapshot - 1], Record::Snapshot(_)));
@@ -251,12 +231,11 @@ fn a_crash_before_the_records_after_the_snapshot_were_synced_keeps_the_snapshot(
     assert_eq!(report.wal_last_index, snapshot_index);
 }
 
-#[test]
-fn a_state_above_snapshot_bytes_max_fails_the_persist_and_poisons() {
-    let dir = tempfile::tempdir().expect("temp dir");
+fn a_state_above_snapshot_bytes_max_fails_the_persist_and_poisons(backend: Backend) {
+    let disk = disk(backend);
     let mut options: StorageOptions = small_options();
     options.snapshots.snapshot_bytes_max = STATE_BYTES as u64 / 2;
-    let (mut storage, _, _) = open(dir.path(), options.clone());
+    let (mut storage, _, _) = open(&disk, options.clone());
     let first = vec![accept(1)];
     storage.persist(&[&first]).expect("persist");
     let err = storage
@@ -271,6 +250,16 @@ fn a_state_above_snapshot_bytes_max_fails_the_persist_and_poisons() {
         Err(StorageError::Poisoned)
     ));
     drop(storage);
-    let (_, state, _) = NodeStorage::open(dir.path(), options).expect("reopen");
+    let (_, state, _) = open(&disk, options);
     assert_eq!(state, DurableState::replay(&first));
 }
+
+synod_wal::on_both_disks!(
+    a_snapshot_above_record_bytes_max_persists_and_survives_reopen,
+    the_state_is_written_once_per_engine_snapshot,
+    several_snapshots_in_one_call_save_once_and_replay_in_order,
+    a_snapshot_with_nothing_logged_since_the_last_replaces_it,
+    a_crash_while_the_snapshot_is_saved_recovers_the_state_before_the_call,
+    a_crash_before_the_records_after_the_snapshot_were_synced_keeps_the_snapshot,
+    a_state_above_snapshot_bytes_max_fails_the_persist_and_poisons,
+);

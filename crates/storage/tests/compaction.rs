@@ -4,35 +4,24 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::*;
 use synod_paxos::{Ballot, DurableState, Record, Value};
 use synod_storage::codec::encode_record;
-use synod_storage::{SNAPSHOT_DIR, WAL_DIR};
+use synod_storage::SNAPSHOT_DIR;
 
-fn wal_segments(dir: &Path) -> Vec<std::path::PathBuf> {
-    files_ending(&dir.join(WAL_DIR), ".log")
-}
-
-fn snapshot_files(dir: &Path) -> Vec<std::path::PathBuf> {
-    files_ending(&dir.join(SNAPSHOT_DIR), ".snap")
-}
-
-#[test]
-fn size_triggered_compaction_removes_old_segments_and_keeps_the_state() {
-    let dir = tempfile::tempdir().expect("temp dir");
+fn size_triggered_compaction_removes_old_segments_and_keeps_the_state(backend: Backend) {
+    let disk = disk(backend);
     let mut rng = SplitMix64(11);
     let mut model = Vec::new();
     let mut progress = 0;
-    let (mut storage, _, _) = open(dir.path(), small_options());
+    let (mut storage, _, _) = open(&disk, small_options());
     let batches = without_snapshots(random_batches(&mut rng, 300, 4, &mut progress));
     persist_grouped(&mut storage, &mut rng, &batches, &mut model);
     let snapshot_index = storage.snapshot_index();
     assert!(snapshot_index > 0, "the WAL outgrew the threshold");
     drop(storage);
 
-    let segments = wal_segments(dir.path());
+    let segments = wal_segments(&disk);
     let first = segment_first_index(&segments[0]);
     assert!(first > 1, "segment wal-1 was removed");
     assert!(
@@ -42,20 +31,18 @@ fn size_triggered_compaction_removes_old_segments_and_keeps_the_state() {
     // What the WAL took in since the snapshot stays below the threshold,
     // plus the active segment's records from before it and one record.
     let options = small_options();
-    let newest_snapshot_bytes = snapshot_files(dir.path())
-        .last()
-        .map_or(0, |p| p.metadata().unwrap().len());
+    let newest_snapshot_bytes = snapshot_files(&disk).last().map_or(0, |p| disk.len(p));
     let threshold = options.compact_wal_bytes_min.max(newest_snapshot_bytes);
-    let wal_bytes: u64 = segments.iter().map(|p| p.metadata().unwrap().len()).sum();
+    let wal_bytes: u64 = segments.iter().map(|p| disk.len(p)).sum();
     let record_bytes_max = 16 + u64::from(options.wal.record_bytes_max);
     assert!(
         wal_bytes < threshold + options.wal.segment_bytes_max + record_bytes_max,
         "WAL of {wal_bytes} bytes"
     );
-    let snaps = snapshot_files(dir.path());
+    let snaps = snapshot_files(&disk);
     assert!(!snaps.is_empty() && snaps.len() <= options.snapshots.keep_count);
 
-    let (_, state, report) = open(dir.path(), small_options());
+    let (_, state, report) = open(&disk, small_options());
     assert_eq!(state, DurableState::replay(&model));
     assert_eq!(
         report.snapshot.expect("loaded a snapshot").wal_index,
@@ -64,13 +51,12 @@ fn size_triggered_compaction_removes_old_segments_and_keeps_the_state() {
     assert_eq!(report.records_replayed, model.len() as u64 - snapshot_index);
 }
 
-#[test]
-fn an_engine_snapshot_is_saved_as_a_storage_snapshot_at_the_wal_end_not_logged() {
-    let dir = tempfile::tempdir().expect("temp dir");
+fn an_engine_snapshot_is_saved_as_a_storage_snapshot_at_the_wal_end_not_logged(backend: Backend) {
+    let disk = disk(backend);
     let mut rng = SplitMix64(12);
     let mut model = Vec::new();
     let mut progress = 0;
-    let (mut storage, _, _) = open(dir.path(), no_size_compaction());
+    let (mut storage, _, _) = open(&disk, no_size_compaction());
     let batches = without_snapshots(random_batches(&mut rng, 10, 3, &mut progress));
     persist_grouped(&mut storage, &mut rng, &batches, &mut model);
     assert_eq!(storage.snapshot_index(), 0, "no compaction on size");
@@ -89,12 +75,12 @@ fn an_engine_snapshot_is_saved_as_a_storage_snapshot_at_the_wal_end_not_logged()
     model.extend(batch);
     assert_eq!(storage.wal_last_index(), wal_end, "nothing was logged");
     assert_eq!(storage.snapshot_index(), wal_end);
-    let snaps = snapshot_files(dir.path());
+    let snaps = snapshot_files(&disk);
     assert_eq!(snaps.len(), 1);
     assert!(snaps[0].ends_with(format!("snap-{wal_end:020}.snap")));
     drop(storage);
 
-    let (_, state, report) = open(dir.path(), no_size_compaction());
+    let (_, state, report) = open(&disk, no_size_compaction());
     assert_eq!(state, DurableState::replay(&model));
     assert_eq!(report.records_replayed, 0);
 }
@@ -102,9 +88,8 @@ fn an_engine_snapshot_is_saved_as_a_storage_snapshot_at_the_wal_end_not_logged()
 /// The reason a storage snapshot holds the whole durable state: the
 /// engine's snapshot alone would lose the promise and the accepted entries
 /// above its slot once the segments holding them are removed.
-#[test]
-fn truncation_never_loses_a_promise_or_an_accepted_entry() {
-    let dir = tempfile::tempdir().expect("temp dir");
+fn truncation_never_loses_a_promise_or_an_accepted_entry(backend: Backend) {
+    let disk = disk(backend);
     let high = Ballot::new(9, 3);
     let early = vec![
         Record::Promise(high),
@@ -118,12 +103,12 @@ fn truncation_never_loses_a_promise_or_an_accepted_entry() {
             value: Value::Noop,
         },
     ];
-    let (mut storage, _, _) = open(dir.path(), small_options());
+    let (mut storage, _, _) = open(&disk, small_options());
     storage.persist(&[&early]).expect("persist");
     let mut model = early.clone();
     // Commits far below the accepted slots, until segment wal-1 is gone.
     let mut slot = 0;
-    while segment_first_index(&wal_segments(dir.path())[0]) == 1 {
+    while segment_first_index(&wal_segments(&disk)[0]) == 1 {
         slot += 1;
         let batch = vec![Record::Commit(slot % 10)];
         storage.persist(&[&batch]).expect("persist");
@@ -131,7 +116,7 @@ fn truncation_never_loses_a_promise_or_an_accepted_entry() {
         assert!(slot < 10_000, "compaction never removed wal-1");
     }
     drop(storage);
-    let (_, state, _) = open(dir.path(), small_options());
+    let (_, state, _) = open(&disk, small_options());
     assert_eq!(state.promised, high);
     assert_eq!(state.log[&50].ballot, Ballot::new(8, 1));
     assert!(state.log[&60].chosen);
@@ -141,13 +126,12 @@ fn truncation_never_loses_a_promise_or_an_accepted_entry() {
 /// Each compaction needs `max(compact_wal_bytes_min, last snapshot size)`
 /// new WAL bytes, so compactions are few and the bytes they write stay
 /// within twice the bytes the WAL took in.
-#[test]
-fn compaction_cost_is_bounded_by_the_bytes_the_wal_took_in() {
-    let dir = tempfile::tempdir().expect("temp dir");
+fn compaction_cost_is_bounded_by_the_bytes_the_wal_took_in(backend: Backend) {
+    let disk = disk(backend);
     let mut rng = SplitMix64(13);
     let mut progress = 0;
     let options = small_options();
-    let (mut storage, _, _) = open(dir.path(), options.clone());
+    let (mut storage, _, _) = open(&disk, options.clone());
     let (mut compactions, mut snapshot_bytes_written, mut wal_bytes_in) = (0u64, 0u64, 0u64);
     let mut last_index = 0;
     for _ in 0..600 {
@@ -160,8 +144,8 @@ fn compaction_cost_is_bounded_by_the_bytes_the_wal_took_in() {
         if storage.snapshot_index() != last_index {
             last_index = storage.snapshot_index();
             compactions += 1;
-            let newest = snapshot_files(dir.path()).pop().expect("snapshot file");
-            snapshot_bytes_written += newest.metadata().unwrap().len();
+            let newest = snapshot_files(&disk).pop().expect("snapshot file");
+            snapshot_bytes_written += disk.len(&newest);
             assert_eq!(storage.wal_bytes_since_snapshot(), 0);
         }
     }
@@ -176,19 +160,18 @@ fn compaction_cost_is_bounded_by_the_bytes_the_wal_took_in() {
     );
 }
 
-#[test]
-fn a_crash_between_snapshot_and_truncation_is_finished_on_open() {
-    let dir = tempfile::tempdir().expect("temp dir");
+fn a_crash_between_snapshot_and_truncation_is_finished_on_open(backend: Backend) {
+    let disk = disk(backend);
     let mut rng = SplitMix64(14);
     let mut model = Vec::new();
     let mut progress = 0;
-    let (mut storage, _, _) = open(dir.path(), no_size_compaction());
+    let (mut storage, _, _) = open(&disk, no_size_compaction());
     let batches = without_snapshots(random_batches(&mut rng, 60, 4, &mut progress));
     persist_grouped(&mut storage, &mut rng, &batches, &mut model);
-    let before: Vec<(std::path::PathBuf, Vec<u8>)> = wal_segments(dir.path())
+    let before: Vec<(std::path::PathBuf, Vec<u8>)> = wal_segments(&disk)
         .into_iter()
         .map(|p| {
-            let bytes = std::fs::read(&p).unwrap();
+            let bytes = disk.read(&p);
             (p, bytes)
         })
         .collect();
@@ -197,31 +180,39 @@ fn a_crash_between_snapshot_and_truncation_is_finished_on_open() {
     drop(storage);
     // Put back the segments truncation removed: the crash came before it.
     for (path, bytes) in &before {
-        if !path.exists() {
-            std::fs::write(path, bytes).unwrap();
+        if !disk.exists(path) {
+            disk.write(path, bytes);
         }
     }
-    let (_, state, report) = open(dir.path(), no_size_compaction());
+    let (_, state, report) = open(&disk, no_size_compaction());
     assert_eq!(state, DurableState::replay(&model));
     assert_eq!(report.records_replayed, 0);
-    assert_eq!(wal_segments(dir.path()).len(), 1, "truncation finished");
+    assert_eq!(wal_segments(&disk).len(), 1, "truncation finished");
 }
 
-#[test]
-fn an_interrupted_snapshot_save_is_removed_on_open() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (mut storage, _, _) = open(dir.path(), small_options());
+fn an_interrupted_snapshot_save_is_removed_on_open(backend: Backend) {
+    let disk = disk(backend);
+    let (mut storage, _, _) = open(&disk, small_options());
     storage
         .persist(&[&[Record::Promise(Ballot::new(1, 1))]])
         .expect("persist");
     drop(storage);
-    let temp = dir
-        .path()
+    let temp = disk
+        .root()
         .join(SNAPSHOT_DIR)
         .join(format!("snap-{:020}.snap.tmp", 1));
-    std::fs::write(&temp, b"half a snapshot").unwrap();
-    let (_, state, report) = open(dir.path(), small_options());
+    disk.write(&temp, b"half a snapshot");
+    let (_, state, report) = open(&disk, small_options());
     assert_eq!(state.promised, Ballot::new(1, 1));
     assert_eq!(report.removed_snapshot_temp_files, vec![temp.clone()]);
-    assert!(!temp.exists());
+    assert!(!disk.exists(&temp));
 }
+
+synod_wal::on_both_disks!(
+    size_triggered_compaction_removes_old_segments_and_keeps_the_state,
+    an_engine_snapshot_is_saved_as_a_storage_snapshot_at_the_wal_end_not_logged,
+    truncation_never_loses_a_promise_or_an_accepted_entry,
+    compaction_cost_is_bounded_by_the_bytes_the_wal_took_in,
+    a_crash_between_snapshot_and_truncation_is_finished_on_open,
+    an_interrupted_snapshot_save_is_removed_on_open,
+);

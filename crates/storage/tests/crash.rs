@@ -1,4 +1,4 @@
-//! Crashes on real files. A crash can interrupt one `persist`: the records
+//! Crashes on the real file system and on the simulated disk. A crash can interrupt one `persist`: the records
 //! of the calls that returned are durable, the interrupted call's bytes may
 //! have reached the disk in part, followed by whatever the device left
 //! (nothing, zeros, garbage). The property, after reopening:
@@ -19,8 +19,6 @@
 
 mod common;
 
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::PathBuf;
 
 use common::*;
@@ -32,9 +30,9 @@ struct WalEnd {
     len: u64,
 }
 
-fn wal_end(storage: &synod_storage::NodeStorage) -> WalEnd {
+fn wal_end(disk: &TestDisk, storage: &synod_storage::NodeStorage) -> WalEnd {
     let segment = storage.wal_segment_paths().pop().expect("a segment");
-    let len = segment.metadata().expect("stat").len();
+    let len = disk.len(&segment);
     WalEnd { segment, len }
 }
 
@@ -92,8 +90,7 @@ fn persist_calls(
     }
 }
 
-#[test]
-fn a_crash_mid_persist_recovers_the_synced_records_and_a_prefix_of_the_rest() {
+fn a_crash_mid_persist_recovers_the_synced_records_and_a_prefix_of_the_rest(backend: Backend) {
     // How often the interesting cases came up, so the test cannot pass
     // vacuously: torn tails cut, unsynced records lost, records of the
     // interrupted call kept, rolled segments, engine snapshots in the
@@ -101,14 +98,14 @@ fn a_crash_mid_persist_recovers_the_synced_records_and_a_prefix_of_the_rest() {
     let (mut torn, mut lost, mut kept_unsynced, mut rolled) = (0, 0, 0, 0);
     let mut snapshot_interrupted = 0;
     for seed in 0..24 {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let disk = disk(backend);
         let mut rng = SplitMix64(seed);
         let mut model: Vec<Record> = Vec::new();
         let mut placement = Placement::default();
         let mut progress = 0;
         for cycle in 0..4 {
             let ctx = format!("seed {seed} cycle {cycle}");
-            let (mut storage, state, _) = open(dir.path(), small_options());
+            let (mut storage, state, _) = open(&disk, small_options());
             assert_eq!(state, DurableState::replay(&model), "{ctx}: reopen");
             assert_eq!(
                 storage.wal_last_index(),
@@ -120,14 +117,14 @@ fn a_crash_mid_persist_recovers_the_synced_records_and_a_prefix_of_the_rest() {
             let p = &mut placement;
             persist_calls(&mut storage, &mut rng, calls, &mut progress, &mut model, p);
             let synced = model.len();
-            let before = wal_end(&storage);
+            let before = wal_end(&disk, &storage);
             // The call the crash interrupts.
             persist_calls(&mut storage, &mut rng, 1, &mut progress, &mut model, p);
             let snapshot_index = storage.snapshot_index();
             drop(storage);
 
-            let after = wal_end_from_disk(dir.path());
-            let bytes = std::fs::read(&after.segment).expect("read");
+            let after = wal_end_from_disk(&disk);
+            let bytes = disk.read(&after.segment);
             let first_index = segment_first_index(&after.segment);
             let ends = record_ends(&bytes);
             assert_eq!(ends.last().copied().unwrap_or(0), bytes.len() as u64);
@@ -170,21 +167,10 @@ fn a_crash_mid_persist_recovers_the_synced_records_and_a_prefix_of_the_rest() {
             let wal_recovered = first_index - 1 + whole;
             let recovered = placement.recovered(snapshot_index, wal_recovered);
 
-            let file = OpenOptions::new()
-                .write(true)
-                .open(&after.segment)
-                .expect("open segment");
-            file.set_len(cut).expect("cut");
-            file.sync_all().expect("sync");
-            drop(file);
-            let mut file = OpenOptions::new()
-                .append(true)
-                .open(&after.segment)
-                .expect("open segment");
-            file.write_all(&tail).expect("append tail");
-            drop(file);
+            disk.set_len(&after.segment, cut);
+            disk.write_at(&after.segment, cut, &tail);
 
-            let (_, state, report) = open(dir.path(), small_options());
+            let (_, state, report) = open(&disk, small_options());
             assert!(
                 recovered >= synced,
                 "{ctx}: the cut kept every synced record"
@@ -227,10 +213,10 @@ fn a_crash_mid_persist_recovers_the_synced_records_and_a_prefix_of_the_rest() {
     );
 }
 
-fn wal_end_from_disk(dir: &std::path::Path) -> WalEnd {
-    let segment = files_ending(&dir.join(synod_storage::WAL_DIR), ".log")
-        .pop()
-        .expect("a segment");
-    let len = segment.metadata().expect("stat").len();
+fn wal_end_from_disk(disk: &TestDisk) -> WalEnd {
+    let segment = wal_segments(disk).pop().expect("a segment");
+    let len = disk.len(&segment);
     WalEnd { segment, len }
 }
+
+synod_wal::on_both_disks!(a_crash_mid_persist_recovers_the_synced_records_and_a_prefix_of_the_rest,);

@@ -2,8 +2,9 @@
 //!
 //! Each check takes a [`Harness`], which opens the log over some storage and
 //! can simulate power loss on it; [`run_all`] runs every check on a fresh
-//! harness from a factory closure. The file log and the in-memory log both
-//! run it (see `tests/conformance.rs`); a new implementation should too.
+//! harness from a factory closure. The in-memory log and the file log, on
+//! the real file system and on [`SimFs`], all run it (see
+//! `tests/conformance.rs`); a new implementation should too.
 //! Checks panic with a message on failure, like any test.
 
 use std::path::PathBuf;
@@ -11,6 +12,8 @@ use std::path::PathBuf;
 use crate::error::WalError;
 use crate::file_wal::{FileWal, WalOptions};
 use crate::mem_log::{MemDisk, MemLog};
+pub use crate::rng::SplitMix64;
+use crate::sim_fs::{CrashPlan, SimFs};
 use crate::storage::{LogStorage, Recovery};
 
 /// Opens a log over some storage and simulates crashes of it.
@@ -95,28 +98,37 @@ impl<G> Harness for FileHarness<G> {
     }
 }
 
-/// A tiny seeded PRNG (splitmix64), so failures replay from their seed.
-#[derive(Debug, Clone)]
-pub struct SplitMix64(pub u64);
+/// A harness for [`FileWal`] on a [`SimFs`]. Its crash is the file
+/// harness's (the page cache cut to the durable bytes and the torn ones)
+/// followed by a [`SimFs::crash`] that keeps that page cache, so reopening
+/// also meets stale handles and a fresh power-on; the random crashes of
+/// the simulated disk have their own tests.
+#[derive(Debug)]
+pub struct SimHarness {
+    /// The simulated disk.
+    pub fs: SimFs,
+    /// The log's directory on it.
+    pub dir: PathBuf,
+    /// Options for every open.
+    pub options: WalOptions,
+}
 
-impl SplitMix64 {
-    /// The next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+impl Harness for SimHarness {
+    type Log = FileWal;
+
+    fn open(&mut self) -> Result<(FileWal, Recovery), WalError> {
+        FileWal::open_with_fs(self.fs.shared(), &self.dir, self.options.clone())
     }
 
-    /// A number in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
+    fn crash(&mut self, log: FileWal, torn_bytes: usize) {
+        if let Err(e) = log.simulate_crash(torn_bytes) {
+            panic!("simulating a crash failed: {e}");
+        }
+        self.fs.crash(CrashPlan::KeepUnsynced);
     }
 
-    /// `len` random bytes.
-    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next_u64() as u8).collect()
+    fn record_bytes_max(&self) -> u32 {
+        self.options.record_bytes_max
     }
 }
 

@@ -8,6 +8,8 @@
 use std::io;
 use std::path::PathBuf;
 
+use crate::fs::FsFailure;
+
 /// What the operator should do when the log or a snapshot is damaged.
 ///
 /// A damaged log cannot be repaired locally without risking that this node
@@ -218,4 +220,24 @@ pub enum SnapshotError {
     /// Options that cannot work.
     #[error("invalid snapshot options: {0}")]
     InvalidOptions(String),
+}
+
+impl From<FsFailure> for WalError {
+    fn from(failure: FsFailure) -> Self {
+        WalError::Io {
+            op: failure.op,
+            path: failure.path,
+            source: failure.source,
+        }
+    }
+}
+
+impl From<FsFailure> for SnapshotError {
+    fn from(failure: FsFailure) -> Self {
+        SnapshotError::Io {
+            op: failure.op,
+            path: failure.path,
+            source: failure.source,
+        }
+    }
 }

@@ -1,11 +1,13 @@
-//! The write-ahead log on real files: segment files in one directory.
+//! The write-ahead log: segment files in one directory, through an [`Fs`].
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use crate::bugs::{self, WalBug};
 use crate::error::{CorruptReason, WalError};
-use crate::fsutil::{ensure_dir, indexed_name, list_indexed, sync_dir};
+use crate::fs::{ensure_dir, Fs, OpenMode, ReadFile, RealFs, WriteFile};
+use crate::fsutil::{indexed_name, list_indexed};
 use crate::record::{encode_into, Header, HEADER_BYTES};
 use crate::scan::scan_segment;
 use crate::storage::{check_read_range, LogStorage, Records, Recovery, TornTail};
@@ -80,11 +82,12 @@ impl Segment {
 /// whole and durable.
 #[derive(Debug)]
 pub struct FileWal {
+    fs: Arc<dyn Fs>,
     dir: PathBuf,
     options: WalOptions,
     /// Never empty; the last one is active.
     segments: Vec<Segment>,
-    active: File,
+    active: Box<dyn WriteFile>,
     /// Bytes of the active segment handed to the OS.
     active_written_len: u64,
     /// Bytes of the active segment known to be on disk.
@@ -110,23 +113,35 @@ impl FileWal {
         dir: impl AsRef<Path>,
         options: WalOptions,
     ) -> Result<(FileWal, Recovery), WalError> {
+        FileWal::open_with_fs(RealFs::shared(), dir, options)
+    }
+
+    /// Like [`FileWal::open`], on the file system `fs` (a [`crate::SimFs`],
+    /// say).
+    pub fn open_with_fs(
+        fs: Arc<dyn Fs>,
+        dir: impl AsRef<Path>,
+        options: WalOptions,
+    ) -> Result<(FileWal, Recovery), WalError> {
         options.validate()?;
         let dir = dir.as_ref().to_path_buf();
-        ensure_dir(&dir).map_err(io_err("create directory", &dir))?;
-        let found = list_segments(&dir)?;
-        let (segments, active_len, torn_tail) = recover_segments(found, &options)?;
+        ensure_dir(&*fs, &dir)?;
+        let found = list_segments(&*fs, &dir)?;
+        let (segments, active_len, torn_tail) = recover_segments(&*fs, found, &options)?;
         let active_path = &segments.last().expect("at least one segment").path;
-        let mut active = OpenOptions::new()
-            .write(true)
-            .open(active_path)
+        let mut active = fs
+            .open_write(active_path, OpenMode::Existing)
             .map_err(io_err("open", active_path))?;
-        active.sync_all().map_err(io_err("fsync", active_path))?;
+        if !bugs::has(WalBug::SkipRecoveryFsync) {
+            active.sync_all().map_err(io_err("fsync", active_path))?;
+        }
         active
-            .seek(SeekFrom::Start(active_len))
+            .seek_to(active_len)
             .map_err(io_err("seek", active_path))?;
-        sync_dir(&dir).map_err(io_err("fsync directory", &dir))?;
+        fs.sync_dir(&dir).map_err(io_err("fsync directory", &dir))?;
         let next_index = segments.last().map_or(1, Segment::next_index);
         let wal = FileWal {
+            fs,
             dir,
             options,
             segments,
@@ -247,7 +262,7 @@ impl FileWal {
             self.next_index,
             SEGMENT_SUFFIX,
         ));
-        let result = create_segment_file(&self.dir, &path);
+        let result = create_segment_file(&*self.fs, &self.dir, &path);
         let file = self.poison_on_error(result)?;
         self.active = file;
         self.active_written_len = 0;
@@ -271,7 +286,7 @@ impl FileWal {
     fn read_record(
         &self,
         index: u64,
-        open: &mut Option<(usize, File)>,
+        open: &mut Option<(usize, Box<dyn ReadFile>)>,
     ) -> Result<Vec<u8>, WalError> {
         let s = self.segment_of(index);
         let segment = &self.segments[s];
@@ -281,12 +296,15 @@ impl FileWal {
             return Ok(self.read_pending(offset, index));
         }
         if open.as_ref().is_none_or(|(open_s, _)| *open_s != s) {
-            let file = File::open(&segment.path).map_err(io_err("open", &segment.path))?;
+            let file = self
+                .fs
+                .open_read(&segment.path)
+                .map_err(io_err("open", &segment.path))?;
             *open = Some((s, file));
         }
         let (_, file) = open.as_mut().expect("opened above");
         read_record_at(
-            file,
+            &mut **file,
             &segment.path,
             offset,
             index,
@@ -308,8 +326,9 @@ impl FileWal {
 
 /// The segment files of `dir`, oldest first; creates the first segment of
 /// a new log.
-fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
-    let listing = list_indexed(dir, SEGMENT_PREFIX, SEGMENT_SUFFIX).map_err(io_err("list", dir))?;
+fn list_segments(fs: &dyn Fs, dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
+    let listing =
+        list_indexed(fs, dir, SEGMENT_PREFIX, SEGMENT_SUFFIX).map_err(io_err("list", dir))?;
     if let Some(path) = listing.malformed.into_iter().next() {
         return Err(WalError::BadSegmentName { path });
     }
@@ -320,19 +339,21 @@ fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
         return Ok(listing.found);
     }
     let path = dir.join(indexed_name(SEGMENT_PREFIX, 1, SEGMENT_SUFFIX));
-    create_segment_file(dir, &path)?;
+    create_segment_file(fs, dir, &path)?;
     Ok(vec![(1, path)])
 }
 
 /// Creates an empty segment file and fsyncs the directory so its name is
 /// durable before any record in it is reported durable.
-fn create_segment_file(dir: &Path, path: &Path) -> Result<File, WalError> {
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
+fn create_segment_file(
+    fs: &dyn Fs,
+    dir: &Path,
+    path: &Path,
+) -> Result<Box<dyn WriteFile>, WalError> {
+    let file = fs
+        .open_write(path, OpenMode::CreateNew)
         .map_err(io_err("create", path))?;
-    sync_dir(dir).map_err(io_err("fsync directory", dir))?;
+    fs.sync_dir(dir).map_err(io_err("fsync directory", dir))?;
     Ok(file)
 }
 
@@ -340,6 +361,7 @@ fn create_segment_file(dir: &Path, path: &Path) -> Result<File, WalError> {
 /// without a hole. Returns the segments, the active segment's valid length
 /// and the torn tail cut from it.
 fn recover_segments(
+    fs: &dyn Fs,
     found: Vec<(u64, PathBuf)>,
     options: &WalOptions,
 ) -> Result<(Vec<Segment>, u64, Option<TornTail>), WalError> {
@@ -358,7 +380,7 @@ fn recover_segments(
             }
         }
         let is_last = i + 1 == segment_count;
-        let (offsets, valid_len, torn) = recover_segment(&path, first_index, is_last, options)?;
+        let (offsets, valid_len, torn) = recover_segment(fs, &path, first_index, is_last, options)?;
         torn_tail = torn_tail.or(torn);
         active_len = valid_len;
         segments.push(Segment {
@@ -373,12 +395,13 @@ fn recover_segments(
 /// Validates one segment, cutting a torn tail if it is the last one.
 /// Returns the record offsets, the valid length and the torn tail cut.
 fn recover_segment(
+    fs: &dyn Fs,
     path: &Path,
     first_index: u64,
     is_last: bool,
     options: &WalOptions,
 ) -> Result<(Vec<u64>, u64, Option<TornTail>), WalError> {
-    let bytes = std::fs::read(path).map_err(io_err("read", path))?;
+    let bytes = fs.read(path).map_err(io_err("read", path))?;
     let scan = scan_segment(&bytes, first_index, options.record_bytes_max);
     let Some(bad) = scan.bad else {
         return Ok((scan.offsets, scan.valid_len, None));
@@ -401,13 +424,17 @@ fn recover_segment(
             valid_record_after: bad.valid_record_after,
         });
     }
-    let file = OpenOptions::new()
-        .write(true)
-        .open(path)
+    if bugs::has(WalBug::KeepTornTail) {
+        return Ok((scan.offsets, bytes.len() as u64, None));
+    }
+    let mut file = fs
+        .open_write(path, OpenMode::Existing)
         .map_err(io_err("open", path))?;
     file.set_len(scan.valid_len)
         .map_err(io_err("truncate", path))?;
-    file.sync_all().map_err(io_err("fsync", path))?;
+    if !bugs::has(WalBug::SkipRecoveryFsync) {
+        file.sync_all().map_err(io_err("fsync", path))?;
+    }
     let torn = TornTail {
         path: path.to_path_buf(),
         offset: scan.valid_len,
@@ -418,7 +445,7 @@ fn recover_segment(
 }
 
 fn read_record_at(
-    file: &mut File,
+    file: &mut dyn ReadFile,
     path: &Path,
     offset: u64,
     index: u64,
@@ -431,10 +458,8 @@ fn read_record_at(
         reason,
         valid_record_after: None,
     };
-    file.seek(SeekFrom::Start(offset))
-        .map_err(io_err("seek", path))?;
     let mut header_bytes = [0u8; HEADER_BYTES];
-    read_exact_or_corrupt(file, path, &mut header_bytes, corrupt)?;
+    read_exact_or_corrupt(file, path, offset, &mut header_bytes, corrupt)?;
     let header = Header::parse(&header_bytes);
     if header.len > record_bytes_max {
         return Err(corrupt(CorruptReason::TooLarge {
@@ -443,18 +468,20 @@ fn read_record_at(
         }));
     }
     let mut payload = vec![0u8; header.len as usize];
-    read_exact_or_corrupt(file, path, &mut payload, corrupt)?;
+    let payload_offset = offset + HEADER_BYTES as u64;
+    read_exact_or_corrupt(file, path, payload_offset, &mut payload, corrupt)?;
     header.check(&payload, index).map_err(corrupt)?;
     Ok(payload)
 }
 
 fn read_exact_or_corrupt(
-    file: &mut File,
+    file: &mut dyn ReadFile,
     path: &Path,
+    offset: u64,
     buf: &mut [u8],
     corrupt: impl Fn(CorruptReason) -> WalError,
 ) -> Result<(), WalError> {
-    match file.read_exact(buf) {
+    match file.read_exact_at(offset, buf) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
             Err(corrupt(CorruptReason::TruncatedPayload {
@@ -532,7 +559,12 @@ impl LogStorage for FileWal {
                 durable_index: self.durable_index,
             });
         }
-        // Oldest first, so a crash part-way leaves a contiguous log.
+        // Oldest first, each removal made durable before the next, so a
+        // crash part-way leaves a contiguous log: a directory's changes
+        // need not reach the disk in the order they were made, and a crash
+        // that kept a later removal but undid an earlier one would leave a
+        // hole. (One directory fsync per removed segment; truncation
+        // removes few segments and runs once per compaction.)
         let removable = self
             .segments
             .windows(2)
@@ -541,18 +573,19 @@ impl LogStorage for FileWal {
         let mut removed = 0;
         let mut result = Ok(());
         for segment in &self.segments[..removable] {
-            if let Err(e) = std::fs::remove_file(&segment.path) {
+            if let Err(e) = self.fs.remove_file(&segment.path) {
                 result = Err(io_err("remove", &segment.path)(e));
                 break;
             }
             removed += 1;
+            if let Err(e) = self.fs.sync_dir(&self.dir) {
+                result = Err(io_err("fsync directory", &self.dir)(e));
+                self.poisoned = true;
+                break;
+            }
         }
         self.segments.drain(..removed);
         result?;
-        if removed > 0 {
-            let result = sync_dir(&self.dir).map_err(io_err("fsync directory", &self.dir));
-            self.poison_on_error(result)?;
-        }
         Ok(self.first_index())
     }
 }

@@ -1,27 +1,9 @@
 //! Small file-system helpers shared by the log and the snapshot store.
 
-use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// Fsyncs a directory so that a file created, renamed or removed in it
-/// survives a crash (on Linux a file's own fsync does not cover its name).
-pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
-}
-
-/// Creates `dir` if needed; when it had to be created, fsyncs its parent so
-/// the directory itself survives a crash.
-pub(crate) fn ensure_dir(dir: &Path) -> io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::create_dir_all(dir)?;
-    match dir.parent() {
-        Some(parent) if !parent.as_os_str().is_empty() => sync_dir(parent),
-        _ => Ok(()),
-    }
-}
+use crate::fs::Fs;
 
 /// `<prefix><index as 20 digits><suffix>`, so names sort like indices.
 pub(crate) fn indexed_name(prefix: &str, index: u64, suffix: &str) -> String {
@@ -66,17 +48,19 @@ pub(crate) struct Listing {
 /// Lists `(index, path)` of the files in `dir` named `<prefix><20 digits><suffix>`,
 /// sorted by index; a file with our prefix and suffix but a malformed middle
 /// is returned in the error list.
-pub(crate) fn list_indexed(dir: &Path, prefix: &str, suffix: &str) -> io::Result<Listing> {
+pub(crate) fn list_indexed(
+    fs: &dyn Fs,
+    dir: &Path,
+    prefix: &str,
+    suffix: &str,
+) -> io::Result<Listing> {
     let mut found = Vec::new();
     let mut malformed = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        match parse_indexed_name(name, prefix, suffix) {
+    for name in fs.list_dir(dir)? {
+        match parse_indexed_name(&name, prefix, suffix) {
             NameMatch::Other => {}
-            NameMatch::Indexed(index) => found.push((index, entry.path())),
-            NameMatch::Malformed => malformed.push(entry.path()),
+            NameMatch::Indexed(index) => found.push((index, dir.join(&name))),
+            NameMatch::Malformed => malformed.push(dir.join(&name)),
         }
     }
     found.sort();

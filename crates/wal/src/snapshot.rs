@@ -4,12 +4,13 @@
 //! place and the directory fsynced, so a snapshot file either exists whole
 //! or not at all; only then may the log be truncated below its index.
 
-use std::fs::{File, OpenOptions};
-use std::io::{self, Seek, SeekFrom, Write};
+use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::error::SnapshotError;
-use crate::fsutil::{ensure_dir, indexed_name, list_indexed, sync_dir};
+use crate::fs::{ensure_dir, Fs, OpenMode, RealFs};
+use crate::fsutil::{indexed_name, list_indexed};
 
 const MAGIC: [u8; 8] = *b"SYNODSNP";
 const VERSION: u32 = 1;
@@ -63,6 +64,7 @@ pub struct Snapshot {
 /// directory fsynced, so a snapshot file exists whole or not at all.
 #[derive(Debug)]
 pub struct SnapshotStore {
+    fs: Arc<dyn Fs>,
     dir: PathBuf,
     options: SnapshotOptions,
     removed_temp_files: Vec<PathBuf>,
@@ -120,9 +122,19 @@ impl<W: Write> Write for ChecksumWriter<W> {
 }
 
 impl SnapshotStore {
-    /// Opens (or creates) the store in `dir` and deletes temp files left
-    /// by a crash during a save.
+    /// Opens (or creates) the store in `dir`, deletes temp files left by a
+    /// crash during a save, and fsyncs the directory so every snapshot it
+    /// lists is durable.
     pub fn open(
+        dir: impl AsRef<Path>,
+        options: SnapshotOptions,
+    ) -> Result<SnapshotStore, SnapshotError> {
+        SnapshotStore::open_with_fs(RealFs::shared(), dir, options)
+    }
+
+    /// Like [`SnapshotStore::open`], on the file system `fs`.
+    pub fn open_with_fs(
+        fs: Arc<dyn Fs>,
         dir: impl AsRef<Path>,
         options: SnapshotOptions,
     ) -> Result<SnapshotStore, SnapshotError> {
@@ -132,24 +144,23 @@ impl SnapshotStore {
             ));
         }
         let dir = dir.as_ref().to_path_buf();
-        ensure_dir(&dir).map_err(io_err("create directory", &dir))?;
+        ensure_dir(&*fs, &dir)?;
         let mut removed_temp_files = Vec::new();
-        for entry in std::fs::read_dir(&dir).map_err(io_err("list", &dir))? {
-            let entry = entry.map_err(io_err("list", &dir))?;
-            let name = entry.file_name();
-            let is_temp = name
-                .to_str()
-                .is_some_and(|n| n.starts_with(PREFIX) && n.ends_with(TEMP_SUFFIX));
-            if is_temp {
-                let path = entry.path();
-                std::fs::remove_file(&path).map_err(io_err("remove", &path))?;
+        for name in fs.list_dir(&dir).map_err(io_err("list", &dir))? {
+            if name.starts_with(PREFIX) && name.ends_with(TEMP_SUFFIX) {
+                let path = dir.join(&name);
+                fs.remove_file(&path).map_err(io_err("remove", &path))?;
                 removed_temp_files.push(path);
             }
         }
-        if !removed_temp_files.is_empty() {
-            sync_dir(&dir).map_err(io_err("fsync directory", &dir))?;
-        }
+        removed_temp_files.sort();
+        // Always, not only after removing temp files: a previous process
+        // may have died between renaming a snapshot into place and the
+        // directory fsync. The caller is about to rely on that snapshot
+        // (and truncate the log below it), so its name must be durable.
+        fs.sync_dir(&dir).map_err(io_err("fsync directory", &dir))?;
         Ok(SnapshotStore {
+            fs,
             dir,
             options,
             removed_temp_files,
@@ -186,11 +197,9 @@ impl SnapshotStore {
         }
         let path = self.dir.join(indexed_name(PREFIX, index, SUFFIX));
         let temp = self.dir.join(indexed_name(PREFIX, index, TEMP_SUFFIX));
-        let file = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(&temp)
+        let file = self
+            .fs
+            .open_write(&temp, OpenMode::CreateTruncate)
             .map_err(io_err("create", &temp))?;
         // The header holds the checksum of the data, known only once the
         // data went through: write a placeholder, then the data, then the
@@ -206,7 +215,7 @@ impl SnapshotStore {
             .map_err(io_err("write", &temp))?;
         write(&mut out).map_err(io_err("write", &temp))?;
         if out.written != len {
-            let _ = std::fs::remove_file(&temp);
+            let _ = self.fs.remove_file(&temp);
             return Err(SnapshotError::Io {
                 op: "write",
                 path: temp,
@@ -221,14 +230,17 @@ impl SnapshotStore {
             .inner
             .into_inner()
             .map_err(|e| io_err("write", &temp)(e.into_error()))?;
-        file.seek(SeekFrom::Start(0))
-            .map_err(io_err("seek", &temp))?;
+        file.seek_to(0).map_err(io_err("seek", &temp))?;
         file.write_all(&header(index, len, crc))
             .map_err(io_err("write", &temp))?;
         file.sync_all().map_err(io_err("fsync", &temp))?;
         drop(file);
-        std::fs::rename(&temp, &path).map_err(io_err("rename", &temp))?;
-        sync_dir(&self.dir).map_err(io_err("fsync directory", &self.dir))?;
+        self.fs
+            .rename(&temp, &path)
+            .map_err(io_err("rename", &temp))?;
+        self.fs
+            .sync_dir(&self.dir)
+            .map_err(io_err("fsync directory", &self.dir))?;
         self.prune()?;
         Ok(path)
     }
@@ -246,7 +258,7 @@ impl SnapshotStore {
         let Some((index, path)) = self.list()?.pop() else {
             return Ok(None);
         };
-        let bytes = read_bounded(&path, self.options.snapshot_bytes_max)?;
+        let bytes = read_bounded(&*self.fs, &path, self.options.snapshot_bytes_max)?;
         let data = decode(bytes, index).map_err(|reason| SnapshotError::Corrupt {
             path: path.clone(),
             reason,
@@ -255,7 +267,8 @@ impl SnapshotStore {
     }
 
     fn list(&self) -> Result<Vec<(u64, PathBuf)>, SnapshotError> {
-        let listing = list_indexed(&self.dir, PREFIX, SUFFIX).map_err(io_err("list", &self.dir))?;
+        let listing = list_indexed(&*self.fs, &self.dir, PREFIX, SUFFIX)
+            .map_err(io_err("list", &self.dir))?;
         if let Some(path) = listing.malformed.into_iter().next() {
             return Err(SnapshotError::BadName { path });
         }
@@ -266,10 +279,12 @@ impl SnapshotStore {
         let found = self.list()?;
         let excess = found.len().saturating_sub(self.options.keep_count);
         for (_, path) in &found[..excess] {
-            std::fs::remove_file(path).map_err(io_err("remove", path))?;
+            self.fs.remove_file(path).map_err(io_err("remove", path))?;
         }
         if excess > 0 {
-            sync_dir(&self.dir).map_err(io_err("fsync directory", &self.dir))?;
+            self.fs
+                .sync_dir(&self.dir)
+                .map_err(io_err("fsync directory", &self.dir))?;
         }
         Ok(())
     }
@@ -277,18 +292,19 @@ impl SnapshotStore {
 
 /// Reads a snapshot file, refusing one larger than the limit before
 /// allocating for it.
-fn read_bounded(path: &Path, snapshot_bytes_max: u64) -> Result<Vec<u8>, SnapshotError> {
-    let len = File::open(path)
-        .and_then(|f| f.metadata())
-        .map_err(io_err("stat", path))?
-        .len();
+fn read_bounded(
+    fs: &dyn Fs,
+    path: &Path,
+    snapshot_bytes_max: u64,
+) -> Result<Vec<u8>, SnapshotError> {
+    let len = fs.len(path).map_err(io_err("stat", path))?;
     if len > snapshot_bytes_max + HEADER_BYTES as u64 {
         return Err(SnapshotError::TooLarge {
             len,
             max: snapshot_bytes_max,
         });
     }
-    std::fs::read(path).map_err(io_err("read", path))
+    fs.read(path).map_err(io_err("read", path))
 }
 
 /// Validates a snapshot image named for `name_index` and returns its data,

@@ -1,10 +1,12 @@
-//! Crash and corruption tests on real segment files: cut, garbage and zeros
-//! at the tail must be recovered; damage before valid data must stop open.
+//! Crash and corruption tests on segment files, on the real file system and
+//! on the simulated disk: cut, garbage and zeros at the tail must be
+//! recovered; damage before valid data must stop open.
 
-use std::fs::OpenOptions;
-use std::io::Write;
+mod common;
+
 use std::path::{Path, PathBuf};
 
+use common::{disk, Backend, TestDisk};
 use synod_wal::conformance::{read_all, SplitMix64};
 use synod_wal::{FileWal, LogStorage, WalError, WalOptions};
 
@@ -20,8 +22,8 @@ fn options() -> WalOptions {
 
 /// Writes `count` random records of random sizes, syncing at random points
 /// and once at the end, over several segments. Returns them as read back.
-fn write_random_log(dir: &Path, rng: &mut SplitMix64, count: u64) -> Vec<(u64, Vec<u8>)> {
-    let (mut wal, _) = FileWal::open(dir, options()).expect("open");
+fn write_random_log(disk: &TestDisk, rng: &mut SplitMix64, count: u64) -> Vec<(u64, Vec<u8>)> {
+    let (mut wal, _) = open(disk).expect("open");
     for _ in 0..count {
         let len = rng.below(300) as usize;
         wal.append(&rng.bytes(len)).expect("append");
@@ -38,11 +40,14 @@ fn write_random_log(dir: &Path, rng: &mut SplitMix64, count: u64) -> Vec<(u64, V
     records
 }
 
-fn segments(dir: &Path) -> Vec<(u64, PathBuf)> {
-    let mut found: Vec<_> = std::fs::read_dir(dir)
-        .expect("read dir")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "log"))
+fn open(disk: &TestDisk) -> Result<(FileWal, synod_wal::Recovery), WalError> {
+    FileWal::open_with_fs(disk.fs.clone(), disk.root(), options())
+}
+
+fn segments(disk: &TestDisk) -> Vec<(u64, PathBuf)> {
+    let mut found: Vec<_> = disk
+        .files_ending(disk.root(), ".log")
+        .into_iter()
         .map(|p| {
             let name = p.file_name().and_then(|n| n.to_str()).expect("name");
             let index = name["wal-".len().."wal-".len() + 20]
@@ -71,8 +76,8 @@ fn whole_records_within(records: &[(u64, Vec<u8>)], first: u64, len: u64) -> u64
 
 /// Reopens after damage that recovery must absorb, and checks that exactly
 /// the records before `survivors_end` come back intact.
-fn reopen_and_check(dir: &Path, records: &[(u64, Vec<u8>)], survivors_end: u64, seed: u64) {
-    let (mut wal, recovery) = match FileWal::open(dir, options()) {
+fn reopen_and_check(disk: &TestDisk, records: &[(u64, Vec<u8>)], survivors_end: u64, seed: u64) {
+    let (mut wal, recovery) = match open(disk) {
         Ok(opened) => opened,
         Err(e) => panic!("seed {seed}: recovery must absorb tail damage, got: {e}"),
     };
@@ -91,73 +96,55 @@ fn reopen_and_check(dir: &Path, records: &[(u64, Vec<u8>)], survivors_end: u64, 
     assert_eq!(wal.append(b"after").expect("append"), survivors_end);
     wal.sync().expect("sync");
     drop(wal);
-    let (wal, recovery) = FileWal::open(dir, options()).expect("second reopen");
+    let (wal, recovery) = open(disk).expect("second reopen");
     assert_eq!(recovery.torn_tail, None, "seed {seed}");
     assert_eq!(wal.last_index(), survivors_end);
 }
 
-fn last_segment_len(dir: &Path) -> (u64, PathBuf, u64) {
-    let (first, path) = segments(dir).pop().expect("a segment");
-    let len = std::fs::metadata(&path).expect("stat").len();
+fn last_segment_len(disk: &TestDisk) -> (u64, PathBuf, u64) {
+    let (first, path) = segments(disk).pop().expect("a segment");
+    let len = disk.len(&path);
     (first, path, len)
 }
 
-#[test]
-fn cutting_the_last_segment_anywhere_keeps_exactly_the_whole_records_before_the_cut() {
+fn cutting_the_last_segment_anywhere_keeps_exactly_the_whole_records_before_the_cut(
+    backend: Backend,
+) {
     for seed in 0..25 {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let disk = disk(backend);
         let mut rng = SplitMix64(seed);
-        let records = write_random_log(dir.path(), &mut rng, 40);
-        let (first, path, len) = last_segment_len(dir.path());
+        let records = write_random_log(&disk, &mut rng, 40);
+        let (first, path, len) = last_segment_len(&disk);
         let cut = rng.below(len + 1);
-        let file = OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .expect("open segment");
-        file.set_len(cut).expect("cut");
-        drop(file);
+        disk.set_len(&path, cut);
         let survivors_end = first + whole_records_within(&records, first, cut);
-        reopen_and_check(dir.path(), &records, survivors_end, seed);
+        reopen_and_check(&disk, &records, survivors_end, seed);
     }
 }
 
-#[test]
-fn garbage_over_the_tail_is_cut_back_to_the_last_whole_record() {
+fn garbage_over_the_tail_is_cut_back_to_the_last_whole_record(backend: Backend) {
     for seed in 100..125 {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let disk = disk(backend);
         let mut rng = SplitMix64(seed);
-        let records = write_random_log(dir.path(), &mut rng, 40);
-        let (first, path, len) = last_segment_len(dir.path());
+        let records = write_random_log(&disk, &mut rng, 40);
+        let (first, path, len) = last_segment_len(&disk);
         let from = rng.below(len);
         let garbage_len = len - from + rng.below(500);
-        let mut file = OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .expect("open segment");
-        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(from)).expect("seek");
-        file.write_all(&rng.bytes(garbage_len as usize))
-            .expect("garbage");
-        drop(file);
+        disk.write_at(&path, from, &rng.bytes(garbage_len as usize));
         let survivors_end = first + whole_records_within(&records, first, from);
-        reopen_and_check(dir.path(), &records, survivors_end, seed);
+        reopen_and_check(&disk, &records, survivors_end, seed);
     }
 }
 
-#[test]
-fn zeros_appended_after_the_last_record_are_cut_and_reported() {
+fn zeros_appended_after_the_last_record_are_cut_and_reported(backend: Backend) {
     for seed in 200..220 {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let disk = disk(backend);
         let mut rng = SplitMix64(seed);
-        let records = write_random_log(dir.path(), &mut rng, 30);
-        let (_, path, len) = last_segment_len(dir.path());
+        let records = write_random_log(&disk, &mut rng, 30);
+        let (_, path, len) = last_segment_len(&disk);
         let zeros = 1 + rng.below(5000);
-        let file = OpenOptions::new()
-            .write(true)
-            .open(&path)
-            .expect("open segment");
-        file.set_len(len + zeros).expect("extend with zeros");
-        drop(file);
-        let (wal, recovery) = FileWal::open(dir.path(), options()).expect("reopen");
+        disk.set_len(&path, len + zeros);
+        let (wal, recovery) = open(&disk).expect("reopen");
         let torn = recovery
             .torn_tail
             .expect("zeros are reported as a torn tail");
@@ -168,12 +155,12 @@ fn zeros_appended_after_the_last_record_are_cut_and_reported() {
 
 /// Flips one byte in record `victim` and returns that record's file and offset.
 fn flip_byte_in_record(
-    dir: &Path,
+    disk: &TestDisk,
     records: &[(u64, Vec<u8>)],
     victim: u64,
     rng: &mut SplitMix64,
 ) -> (PathBuf, u64) {
-    let (first, path) = segments(dir)
+    let (first, path) = segments(disk)
         .into_iter()
         .rev()
         .find(|(first, _)| *first <= victim)
@@ -184,15 +171,13 @@ fn flip_byte_in_record(
         .map(|(_, p)| HEADER_BYTES + p.len() as u64)
         .sum();
     let record_len = HEADER_BYTES + records[(victim - 1) as usize].1.len() as u64;
-    let mut bytes = std::fs::read(&path).expect("read segment");
-    let at = (offset + rng.below(record_len)) as usize;
-    bytes[at] ^= 1 << rng.below(8);
-    std::fs::write(&path, &bytes).expect("write segment");
+    let at = offset + rng.below(record_len);
+    disk.flip(&path, at, 1 << rng.below(8));
     (path, offset)
 }
 
-fn expect_corrupt_at(dir: &Path, path: &Path, offset: u64, seed: u64) {
-    match FileWal::open(dir, options()) {
+fn expect_corrupt_at(disk: &TestDisk, path: &Path, offset: u64, seed: u64) {
+    match open(disk) {
         Err(e @ WalError::Corrupt { .. }) => {
             let WalError::Corrupt {
                 path: p, offset: o, ..
@@ -214,64 +199,60 @@ fn expect_corrupt_at(dir: &Path, path: &Path, offset: u64, seed: u64) {
     }
 }
 
-#[test]
-fn a_flipped_byte_before_valid_records_of_the_last_segment_fails_open_naming_file_and_offset() {
+fn a_flipped_byte_before_valid_records_of_the_last_segment_fails_open_naming_file_and_offset(
+    backend: Backend,
+) {
     let mut cases = 0;
     for seed in 300..330 {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let disk = disk(backend);
         let mut rng = SplitMix64(seed);
-        let records = write_random_log(dir.path(), &mut rng, 40);
-        let (first, _, _) = last_segment_len(dir.path());
+        let records = write_random_log(&disk, &mut rng, 40);
+        let (first, _, _) = last_segment_len(&disk);
         let last = records.len() as u64;
         if last - first < 2 {
             continue; // the last segment needs a record after the victim
         }
         let victim = first + rng.below(last - first);
-        let (path, offset) = flip_byte_in_record(dir.path(), &records, victim, &mut rng);
-        expect_corrupt_at(dir.path(), &path, offset, seed);
+        let (path, offset) = flip_byte_in_record(&disk, &records, victim, &mut rng);
+        expect_corrupt_at(&disk, &path, offset, seed);
         cases += 1;
     }
     assert!(cases >= 15, "only {cases} cases exercised");
 }
 
-#[test]
-fn a_flipped_byte_anywhere_in_a_closed_segment_fails_open_naming_file_and_offset() {
+fn a_flipped_byte_anywhere_in_a_closed_segment_fails_open_naming_file_and_offset(backend: Backend) {
     for seed in 400..425 {
-        let dir = tempfile::tempdir().expect("temp dir");
+        let disk = disk(backend);
         let mut rng = SplitMix64(seed);
-        let records = write_random_log(dir.path(), &mut rng, 40);
-        let (last_first, _, _) = last_segment_len(dir.path());
+        let records = write_random_log(&disk, &mut rng, 40);
+        let (last_first, _, _) = last_segment_len(&disk);
         // Any record of a closed segment, its last record included.
         let victim = 1 + rng.below(last_first - 1);
-        let (path, offset) = flip_byte_in_record(dir.path(), &records, victim, &mut rng);
-        expect_corrupt_at(dir.path(), &path, offset, seed);
+        let (path, offset) = flip_byte_in_record(&disk, &records, victim, &mut rng);
+        expect_corrupt_at(&disk, &path, offset, seed);
     }
 }
 
-#[test]
-fn a_truncated_closed_segment_fails_open() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let records = write_random_log(dir.path(), &mut SplitMix64(7), 40);
-    let (_, path) = segments(dir.path()).remove(0);
-    let len = std::fs::metadata(&path).expect("stat").len();
-    let file = OpenOptions::new().write(true).open(&path).expect("open");
-    file.set_len(len - 3).expect("cut");
-    drop(file);
-    let err = FileWal::open(dir.path(), options()).expect_err("must refuse");
+fn a_truncated_closed_segment_fails_open(backend: Backend) {
+    let disk = disk(backend);
+    let records = write_random_log(&disk, &mut SplitMix64(7), 40);
+    let (_, path) = segments(&disk).remove(0);
+    let len = disk.len(&path);
+    disk.set_len(&path, len - 3);
+    let err = open(&disk).expect_err("must refuse");
     assert!(
-        matches!(err, WalError::Corrupt { ref path, .. } if path == &segments(dir.path())[0].1),
+        matches!(err, WalError::Corrupt { ref path, .. } if path == &segments(&disk)[0].1),
         "{err}"
     );
     assert!(!records.is_empty());
 }
 
-#[test]
-fn a_missing_middle_segment_is_a_gap_naming_the_next_segment() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    write_random_log(dir.path(), &mut SplitMix64(8), 40);
-    let found = segments(dir.path());
-    std::fs::remove_file(&found[1].1).expect("remove");
-    match FileWal::open(dir.path(), options()) {
+fn a_missing_middle_segment_is_a_gap_naming_the_next_segment(backend: Backend) {
+    let disk = disk(backend);
+    write_random_log(&disk, &mut SplitMix64(8), 40);
+    let found = segments(&disk);
+    disk.remove(&found[1].1);
+    match open(&disk) {
         Err(WalError::Gap {
             path, found: index, ..
         }) => {
@@ -281,30 +262,48 @@ fn a_missing_middle_segment_is_a_gap_naming_the_next_segment() {
     }
 }
 
-#[test]
-fn a_segment_name_that_does_not_parse_is_refused() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    drop(FileWal::open(dir.path(), options()).expect("open"));
-    std::fs::write(dir.path().join("wal-12.log"), b"").expect("write");
-    let err = FileWal::open(dir.path(), options()).expect_err("must refuse");
+fn a_segment_name_that_does_not_parse_is_refused(backend: Backend) {
+    let disk = disk(backend);
+    drop(open(&disk).expect("open"));
+    disk.write(&disk.root().join("wal-12.log"), b"");
+    let err = open(&disk).expect_err("must refuse");
     assert!(matches!(err, WalError::BadSegmentName { .. }), "{err}");
 }
 
-#[test]
-fn records_written_by_a_killed_process_are_made_durable_by_recovery() {
+fn records_written_by_a_killed_process_are_made_durable_by_recovery(backend: Backend) {
     // A process killed after write() but before fsync leaves its records
     // in the page cache; recovery fsyncs them before reporting them durable.
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (mut wal, _) = FileWal::open(dir.path(), options()).expect("open");
+    let disk = disk(backend);
+    let (mut wal, _) = open(&disk).expect("open");
     for i in 0..50u32 {
         wal.append(&i.to_le_bytes()).expect("append");
     }
     // 50 records of 20 bytes overflow the 256-byte write buffer several times.
     drop(wal);
-    let (wal, recovery) = FileWal::open(dir.path(), options()).expect("reopen");
+    let (wal, recovery) = open(&disk).expect("reopen");
     assert!(
         recovery.last_index > 0 && recovery.last_index < 50,
         "{recovery:?}"
     );
     assert_eq!(wal.durable_index(), recovery.last_index);
+    if let Some(sim) = &disk.sim {
+        // On the simulated disk the claim is checked: power loss now
+        // keeps every record recovery returned.
+        drop(wal);
+        sim.crash(synod_wal::CrashPlan::LoseUnsynced);
+        let (_, after) = open(&disk).expect("reopen after power loss");
+        assert_eq!(after.last_index, recovery.last_index);
+    }
 }
+
+synod_wal::on_both_disks!(
+    cutting_the_last_segment_anywhere_keeps_exactly_the_whole_records_before_the_cut,
+    garbage_over_the_tail_is_cut_back_to_the_last_whole_record,
+    zeros_appended_after_the_last_record_are_cut_and_reported,
+    a_flipped_byte_before_valid_records_of_the_last_segment_fails_open_naming_file_and_offset,
+    a_flipped_byte_anywhere_in_a_closed_segment_fails_open_naming_file_and_offset,
+    a_truncated_closed_segment_fails_open,
+    a_missing_middle_segment_is_a_gap_naming_the_next_segment,
+    a_segment_name_that_does_not_parse_is_refused,
+    records_written_by_a_killed_process_are_made_durable_by_recovery,
+);

@@ -1,5 +1,6 @@
-//! Helpers shared by the storage tests: a seeded PRNG, random engine
-//! records, options with tiny limits, and raw looks at segment files.
+//! Helpers shared by the storage tests: test disks of either kind, random
+//! engine records, options with tiny limits, and raw looks at segment
+//! files.
 
 #![allow(dead_code)]
 
@@ -9,32 +10,23 @@ use std::path::{Path, PathBuf};
 use synod_paxos::{
     Ballot, ClientRecord, Command, Config, ConfigChange, DurableState, Record, Snapshot, Value,
 };
-use synod_storage::{NodeStorage, OpenReport, SnapshotOptions, StorageOptions, WalOptions};
+use synod_storage::{
+    NodeStorage, OpenReport, SnapshotOptions, StorageError, StorageOptions, WalOptions,
+};
+pub use synod_wal::test_disk::{Backend, TestDisk};
+pub use synod_wal::SplitMix64;
 
-/// splitmix64: tiny, seeded, good enough to drive tests.
-pub struct SplitMix64(pub u64);
+pub mod workload;
 
-impl SplitMix64 {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// A number in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-
-    /// A number in `lo..=hi`.
-    pub fn between(&mut self, lo: u64, hi: u64) -> u64 {
-        lo + self.below(hi - lo + 1)
-    }
-
-    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
-        (0..len).map(|_| self.next_u64() as u8).collect()
+/// A fresh data directory on `backend`: a temporary directory, or a new
+/// simulated disk.
+pub fn disk(backend: Backend) -> TestDisk {
+    match backend {
+        Backend::Real => {
+            let guard = tempfile::tempdir().expect("temp dir");
+            TestDisk::real(guard.path().to_path_buf(), guard)
+        }
+        Backend::Sim => TestDisk::sim(),
     }
 }
 
@@ -173,22 +165,29 @@ pub fn persist_grouped(
     }
 }
 
-pub fn open(dir: &Path, options: StorageOptions) -> (NodeStorage, DurableState, OpenReport) {
-    match NodeStorage::open(dir, options) {
+/// Opens the storage in the disk's root directory.
+pub fn try_open(
+    disk: &TestDisk,
+    options: StorageOptions,
+) -> Result<(NodeStorage, DurableState, OpenReport), StorageError> {
+    NodeStorage::open_with_fs(disk.fs.clone(), disk.root(), options)
+}
+
+pub fn open(disk: &TestDisk, options: StorageOptions) -> (NodeStorage, DurableState, OpenReport) {
+    match try_open(disk, options) {
         Ok(opened) => opened,
-        Err(e) => panic!("open {}: {e}", dir.display()),
+        Err(e) => panic!("open {}: {e}", disk.root().display()),
     }
 }
 
-/// Files in `dir` with the given suffix, sorted.
-pub fn files_ending(dir: &Path, suffix: &str) -> Vec<PathBuf> {
-    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("list")
-        .map(|e| e.expect("entry").path())
-        .filter(|p| p.to_string_lossy().ends_with(suffix))
-        .collect();
-    found.sort();
-    found
+/// The segment files, oldest first.
+pub fn wal_segments(disk: &TestDisk) -> Vec<PathBuf> {
+    disk.files_ending(&disk.root().join(synod_storage::WAL_DIR), ".log")
+}
+
+/// The storage snapshot files, oldest first.
+pub fn snapshot_files(disk: &TestDisk) -> Vec<PathBuf> {
+    disk.files_ending(&disk.root().join(synod_storage::SNAPSHOT_DIR), ".snap")
 }
 
 /// The first WAL index of a segment, from its name `wal-<index>.log`.
@@ -231,4 +230,16 @@ pub fn without_snapshots(batches: Vec<Vec<Record>>) -> Vec<Vec<Record>> {
                 .collect()
         })
         .collect()
+}
+
+/// The length of the shortest prefix of `model`, at least `at_least`
+/// records long, whose replay is `state`; `None` if there is none.
+pub fn replayed_prefix(model: &[Record], at_least: usize, state: &DurableState) -> Option<usize> {
+    let mut replayed = DurableState::replay(&model[..at_least]);
+    let mut len = at_least;
+    while &replayed != state {
+        replayed.apply(model.get(len)?);
+        len += 1;
+    }
+    Some(len)
 }
