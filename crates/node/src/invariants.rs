@@ -199,6 +199,35 @@ mod tests {
     }
 
     #[test]
+    fn the_front_door_must_hold_exactly_the_connections_the_node_opened() {
+        let opts = crate::NodeOptions {
+            id: 1,
+            engine: synod_paxos::EngineConfig::default(),
+            initial: synod_paxos::Config::new([1]),
+            zk: synod_front::ZkLimits {
+                min_session_timeout_ms: 4_000,
+                max_session_timeout_ms: 40_000,
+                super_digest: None,
+                max_buffer_bytes: 1 << 20,
+                connections_max: 10,
+            },
+            seed: 1,
+        };
+        let clock = crate::Clock {
+            now_us: 0,
+            wall_ms: 0,
+        };
+        let mut node = ServiceNode::new(opts, synod_paxos::DurableState::default(), clock);
+        assert_eq!(node.check_invariants(false), Ok(()));
+        // Corrupted on purpose: a connection the front door never opened.
+        node.audit.on_opened(99);
+        assert_eq!(
+            node.check_invariants(false).map_err(|b| b.rule()),
+            Err("zk-connections-match")
+        );
+    }
+
+    #[test]
     fn the_first_broken_rule_is_the_one_kept() {
         let mut audit = Audit::new(10);
         audit.on_clock(5);
