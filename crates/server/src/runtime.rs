@@ -168,7 +168,7 @@ pub async fn start(
     .await?;
     let peer_addr = transport.local_addr();
 
-    let clock = Instant::now();
+    let started = Instant::now();
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64);
@@ -185,14 +185,14 @@ pub async fn start(
         },
         seed,
     };
-    let node = ServiceNode::new(opts, durable, read_clock(clock));
+    let node = ServiceNode::new(opts, durable, read_clock(started));
     let (disk_events_tx, disk_events) = mpsc::channel(disk::DISK_QUEUE_MAX);
     let disk = disk::start(storage, disk_events_tx);
     let (requests, request_rx) = mpsc::channel(REQUEST_QUEUE_MAX);
     let driver = Driver {
         node,
         out: Vec::new(),
-        clock,
+        started,
         transport,
         disk_requests: disk.requests,
         writes: HashMap::new(),
@@ -239,7 +239,8 @@ struct Driver {
     node: ServiceNode,
     /// The node's outputs, one buffer reused by every step.
     out: Vec<NodeOutput>,
-    clock: Instant,
+    /// When the node started: its local clock counts from here.
+    started: Instant,
     transport: PeerTransport,
     disk_requests: mpsc::Sender<(u64, Vec<synod_paxos::Record>)>,
     writes: HashMap<(u64, u64), Vec<oneshot::Sender<Outcome>>>,
@@ -293,7 +294,7 @@ impl Driver {
                 Some(request) = requests.recv() => self.on_request(request).await,
                 _ = ticker.tick() => {
                     let engine = self.node.engine();
-                    tracing::trace!(node = engine.id(), now = self.clock.elapsed().as_micros() as u64, role = engine.role_name(), "tick");
+                    tracing::trace!(node = engine.id(), now = self.started.elapsed().as_micros() as u64, role = engine.role_name(), "tick");
                     self.step(NodeInput::Tick).await
                 }
             };
@@ -365,7 +366,7 @@ impl Driver {
                 let mut passwd = vec![0u8; 16];
                 getrandom::fill(&mut passwd).expect("the OS random source works");
                 let mut out = std::mem::take(&mut self.out);
-                let clock = read_clock(self.clock);
+                let clock = read_clock(self.started);
                 let opened = self.node.zk_open(clock, connect, peer, passwd, &mut out);
                 // Registered before the outputs run: they may hold the
                 // connection's first frames.
@@ -408,7 +409,7 @@ impl Driver {
     /// stops the node before anything else happens.
     async fn step(&mut self, input: NodeInput) -> Result<(), NodeInvariantViolation> {
         let mut out = std::mem::take(&mut self.out);
-        self.node.step(read_clock(self.clock), input, &mut out);
+        self.node.step(read_clock(self.started), input, &mut out);
         self.execute_all(&mut out).await;
         self.out = out;
         self.node.check_invariants(true)
@@ -424,7 +425,7 @@ impl Driver {
             let Some(conn) = self.unread.pop() else {
                 return;
             };
-            let clock = read_clock(self.clock);
+            let clock = read_clock(self.started);
             self.node.step(clock, NodeInput::ZkClosed { conn }, out);
         }
     }
