@@ -237,7 +237,9 @@ fn read_clock(started: Instant) -> Clock {
 /// The engine task's state: the pure node, and the I/O around it.
 struct Driver {
     node: ServiceNode,
-    /// The node's outputs, one buffer reused by every step.
+    /// The node's outputs, one buffer reused by every step. It keeps the
+    /// capacity of the largest step; the outputs' contents are moved out
+    /// as they run, so only the slots stay.
     out: Vec<NodeOutput>,
     /// When the node started: its local clock counts from here.
     started: Instant,
