@@ -37,6 +37,8 @@ echo "== cargo test"
 cargo test --workspace
 echo "== exhaustive search against broken engines"
 cargo test -p synod-explore --features broken --test broken
+echo "== the service node's deliberate bugs"
+cargo test -p synod-node --features broken --test bugs
 echo "== ZooKeeper compatibility: synod vs ZooKeeper 3.8 (tests/compat)"
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 if [ "${SYNOD_PRUNE_DEBUG:-0}" = 1 ]; then

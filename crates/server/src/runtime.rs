@@ -1,19 +1,24 @@
-//! One node's runtime: a single tokio task owns the engine and feeds it
-//! peer messages, ticks, disk completions and client requests; it executes
-//! the engine's actions (disk writes on the disk thread, sends on the peer
-//! transport, replies to waiting requests).
+//! One node's runtime: the I/O around the pure `ServiceNode`. A single
+//! tokio task owns the node and feeds it peer messages, ticks, disk
+//! completions, client requests and ZooKeeper traffic, with the real clock;
+//! it executes the node's outputs (disk writes on the disk thread, sends on
+//! the peer transport, replies to waiting requests, frames to ZooKeeper
+//! connections) in order. What a step does is the node's business
+//! (crates/node); the task only moves bytes and keeps the waiting requests.
+//!
+//! After every step it checks the node's cheap invariants and stops the
+//! node (an error, not a panic) if one is broken: a node in a state it
+//! should never reach must not go on answering or voting.
 
 use crate::config::ServerConfig;
 use crate::disk::{self, DiskEvent};
-use crate::state::ServiceState;
 use crate::zk::conn::ConnOut;
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
-use synod_front::{ConnId, Outgoing, ZkFront, ZkLimits};
+use synod_front::{ConnId, Outgoing, ZkLimits};
 use synod_net::{NetConfig, PeerTransport};
-use synod_paxos::{
-    Action, Ballot, Command, Config, ConfigChange, Input, Node, NodeId, Outcome, Slot,
-};
+use synod_node::{Clock, NodeInput, NodeInvariantViolation, NodeOptions, NodeOutput, ServiceNode};
+use synod_paxos::{Command, ConfigChange, NodeId, Outcome};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
 
@@ -73,20 +78,7 @@ pub enum ZkRequest {
     },
 }
 
-/// A node's view of itself, for `synod status`.
-#[derive(Clone, Debug)]
-pub struct NodeStatus {
-    pub id: NodeId,
-    pub role: &'static str,
-    pub promised: Ballot,
-    pub leader: Option<NodeId>,
-    pub commit: Slot,
-    pub applied: Slot,
-    pub snapshot_slot: Slot,
-    pub config: Config,
-    /// The leader's view of each peer's commit point.
-    pub peer_commits: Vec<(NodeId, Slot)>,
-}
+pub use synod_node::NodeStatus;
 
 /// A handle to a running node.
 #[derive(Clone)]
@@ -176,25 +168,31 @@ pub async fn start(
     .await?;
     let peer_addr = transport.local_addr();
 
-    let clock = Instant::now();
+    let started = Instant::now();
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64);
-    let node = Node::recover(
-        cfg.node_id,
-        cfg.engine_config(),
-        cfg.initial_config()?,
-        durable,
-        ServiceState::new(),
+    let opts = NodeOptions {
+        id: cfg.node_id,
+        engine: cfg.engine_config(),
+        initial: cfg.initial_config()?,
+        zk: ZkLimits {
+            min_session_timeout_ms: cfg.zk.min_session_timeout_ms(),
+            max_session_timeout_ms: cfg.zk.max_session_timeout_ms(),
+            super_digest: cfg.zk.super_digest.clone(),
+            max_buffer_bytes: cfg.zk.max_buffer_bytes,
+            connections_max: cfg.zk.connections_max,
+        },
         seed,
-        0,
-    );
+    };
+    let node = ServiceNode::new(opts, durable, read_clock(started));
     let (disk_events_tx, disk_events) = mpsc::channel(disk::DISK_QUEUE_MAX);
     let disk = disk::start(storage, disk_events_tx);
     let (requests, request_rx) = mpsc::channel(REQUEST_QUEUE_MAX);
     let driver = Driver {
         node,
-        clock,
+        out: Vec::new(),
+        started,
         transport,
         disk_requests: disk.requests,
         writes: HashMap::new(),
@@ -203,17 +201,8 @@ pub async fn start(
         next_id: 0,
         persisted: 0,
         requested: 0,
-        zk: ZkFront::new(
-            ZkLimits {
-                min_session_timeout_ms: cfg.zk.min_session_timeout_ms(),
-                max_session_timeout_ms: cfg.zk.max_session_timeout_ms(),
-                super_digest: cfg.zk.super_digest.clone(),
-                max_buffer_bytes: cfg.zk.max_buffer_bytes,
-                connections_max: cfg.zk.connections_max,
-            },
-            seed.rotate_left(32),
-        ),
         zk_conns: HashMap::new(),
+        unread: Vec::new(),
         zk_knobs: cfg.zk.clone(),
         cluster: cfg.members()?,
     };
@@ -233,9 +222,27 @@ pub async fn start(
     })
 }
 
+/// The real clocks, as the node reads them: monotonic time since the node
+/// started, and wall time.
+fn read_clock(started: Instant) -> Clock {
+    let wall_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64);
+    Clock {
+        now_us: started.elapsed().as_micros() as u64,
+        wall_ms,
+    }
+}
+
+/// The engine task's state: the pure node, and the I/O around it.
 struct Driver {
-    node: Node<ServiceState>,
-    clock: Instant,
+    node: ServiceNode,
+    /// The node's outputs, one buffer reused by every step. It keeps the
+    /// capacity of the largest step; the outputs' contents are moved out
+    /// as they run, so only the slots stay.
+    out: Vec<NodeOutput>,
+    /// When the node started: its local clock counts from here.
+    started: Instant,
     transport: PeerTransport,
     disk_requests: mpsc::Sender<(u64, Vec<synod_paxos::Record>)>,
     writes: HashMap<(u64, u64), Vec<oneshot::Sender<Outcome>>>,
@@ -245,18 +252,16 @@ struct Driver {
     /// Highest persist id the disk confirmed, and the highest asked for.
     persisted: u64,
     requested: u64,
-    zk: ZkFront,
     /// Where each ZooKeeper connection's frames go.
     zk_conns: HashMap<ConnId, ConnOut>,
+    /// Connections given up on while executing outputs (their client does
+    /// not read): the node hears of them once the outputs are executed.
+    unread: Vec<ConnId>,
     zk_knobs: crate::config::ZkKnobs,
     cluster: BTreeMap<NodeId, crate::config::Member>,
 }
 
 impl Driver {
-    fn now_us(&self) -> u64 {
-        self.clock.elapsed().as_micros() as u64
-    }
-
     async fn run(
         mut self,
         mut inbound: synod_net::InboundReceiver,
@@ -270,13 +275,13 @@ impl Driver {
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tokio::pin!(shutdown);
         let result = loop {
-            tokio::select! {
+            let stepped = tokio::select! {
                 biased;
                 _ = &mut shutdown => break Ok(()),
                 event = disk_events.recv() => match event {
                     Some(DiskEvent::Persisted(id)) => {
                         self.persisted = id;
-                        self.step(Input::Persisted { id }).await;
+                        self.step(NodeInput::Persisted { id }).await
                     }
                     Some(DiskEvent::Failed(e)) => {
                         error!("disk write failed, stopping this node: {e}");
@@ -286,22 +291,21 @@ impl Driver {
                 },
                 Some((from, msg)) = inbound.recv() => {
                     tracing::trace!(from, %msg, "received");
-                    self.step(Input::Message { from, msg }).await;
+                    self.step(NodeInput::Peer { from, msg }).await
                 }
                 Some(request) = requests.recv() => self.on_request(request).await,
                 _ = ticker.tick() => {
-                    tracing::trace!(node = self.node.id(), now = self.now_us(), role = self.node.role_name(), "tick");
-                    self.step(Input::Tick).await;
-                    let term = self.node.is_active_leader().then(|| {
-                        let b = self.node.promised();
-                        (b.round << 16) | (b.node & 0xffff)
-                    });
-                    self.set_zk_clock();
-                    let has_leader = self.node.leader().is_some();
-                    self.zk.on_timer(term, has_leader);
-                    self.step_proposals().await;
-                    self.flush_zk();
+                    let engine = self.node.engine();
+                    tracing::trace!(node = engine.id(), now = self.started.elapsed().as_micros() as u64, role = engine.role_name(), "tick");
+                    self.step(NodeInput::Tick).await
                 }
+            };
+            if let Err(broken) = stepped {
+                error!("stopping this node: {broken}");
+                break Err(anyhow::anyhow!(
+                    "node {} stopped: {broken}",
+                    self.node.engine().id()
+                ));
             }
         };
         // Graceful stop: let the disk finish what the engine asked for, so
@@ -316,102 +320,65 @@ impl Driver {
         drop(self.disk_requests);
         let _ = tokio::task::spawn_blocking(move || disk_thread.join()).await;
         self.transport.shutdown().await;
-        info!(node = self.node.id(), "stopped");
+        info!(node = self.node.engine().id(), "stopped");
         result
     }
 
-    async fn on_request(&mut self, request: Request) {
+    async fn on_request(&mut self, request: Request) -> Result<(), NodeInvariantViolation> {
         match request {
             Request::Write { command, reply } => {
                 self.writes
                     .entry((command.client, command.seq))
                     .or_default()
                     .push(reply);
-                self.step(Input::Command(command)).await;
+                self.step(NodeInput::Write(command)).await
             }
             Request::Read { op, reply } => {
                 self.next_id += 1;
                 let id = self.next_id;
                 self.reads.insert(id, reply);
-                self.step(Input::Read { client: 0, id, op }).await;
+                self.step(NodeInput::Read { id, op }).await
             }
             Request::ReadLocal { op, reply } => {
-                use synod_paxos::StateMachine;
-                let _ = reply.send(Outcome::Ok(self.node.state_machine().query(&op)));
+                let _ = reply.send(Outcome::Ok(self.node.read_local(&op)));
+                Ok(())
             }
             Request::Reconfigure { change, reply } => {
                 self.next_id += 1;
                 let id = self.next_id;
                 self.reconfigs.insert(id, reply);
-                self.step(Input::Reconfigure { id, change }).await;
+                self.step(NodeInput::Reconfigure { id, change }).await
             }
             Request::Zk(zk) => self.on_zk(zk).await,
             Request::Status { reply } => {
-                let n = &self.node;
-                let _ = reply.send(NodeStatus {
-                    id: n.id(),
-                    role: n.role_name(),
-                    promised: n.promised(),
-                    leader: n.leader(),
-                    commit: n.commit(),
-                    applied: n.applied(),
-                    snapshot_slot: n.snapshot_slot(),
-                    config: n.config().clone(),
-                    peer_commits: n.peer_commits(),
-                });
+                let _ = reply.send(self.node.status());
+                Ok(())
             }
         }
     }
 
-    fn set_zk_clock(&mut self) {
-        let wall_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        self.zk.set_clock(self.now_us() / 1000, wall_ms);
-    }
-
-    /// Hands the front door's frames to their connections, in order.
-    fn flush_zk(&mut self) {
-        loop {
-            let output = self.zk.take_output();
-            if output.is_empty() {
-                return;
-            }
-            for (conn, item) in output {
-                let closing = matches!(item, Outgoing::Close(_));
-                let Some(out) = self.zk_conns.get(&conn) else {
-                    continue;
-                };
-                if !out.send(item) {
-                    let _ = out.tx.send(Outgoing::Close(
-                        "the client does not read what it is sent".into(),
-                    ));
-                    self.zk_conns.remove(&conn);
-                    self.zk.on_closed(conn);
-                } else if closing {
-                    self.zk_conns.remove(&conn);
-                }
-            }
-        }
-    }
-
-    async fn on_zk(&mut self, request: ZkRequest) {
-        self.set_zk_clock();
+    async fn on_zk(&mut self, request: ZkRequest) -> Result<(), NodeInvariantViolation> {
         match request {
             ZkRequest::Open {
                 connect,
                 peer,
-                out,
+                out: conn_out,
                 reply,
             } => {
-                let tree = &self.node.state_machine().tree;
                 let mut passwd = vec![0u8; 16];
                 getrandom::fill(&mut passwd).expect("the OS random source works");
-                let opened = self.zk.open(tree, connect, peer, passwd);
+                let mut out = std::mem::take(&mut self.out);
+                let clock = read_clock(self.started);
+                let opened = self.node.zk_open(clock, connect, peer, passwd, &mut out);
+                // Registered before the outputs run: they may hold the
+                // connection's first frames.
                 if let Ok(conn) = opened {
-                    self.zk_conns.insert(conn, out);
+                    self.zk_conns.insert(conn, conn_out);
                 }
-                let _ = reply.send(opened);
+                let _ = reply.send(opened.map_err(|refused| refused.reason));
+                self.execute_all(&mut out).await;
+                self.out = out;
+                self.node.check_invariants(true)
             }
             ZkRequest::Packet {
                 conn,
@@ -419,109 +386,108 @@ impl Driver {
                 op,
                 request,
             } => {
-                let tree = &self.node.state_machine().tree;
-                self.zk.on_packet(tree, conn, xid, op, request);
+                self.step(NodeInput::ZkPacket {
+                    conn,
+                    xid,
+                    op,
+                    request,
+                })
+                .await
             }
             ZkRequest::Closed { conn } => {
                 self.zk_conns.remove(&conn);
-                self.zk.on_closed(conn);
+                self.step(NodeInput::ZkClosed { conn }).await
             }
             ZkRequest::FourLetter { word, reply } => {
-                let text = crate::zk::words::answer(
-                    word,
-                    &self.node,
-                    &self.zk,
-                    &self.zk_knobs,
-                    &self.cluster,
-                );
+                let text =
+                    crate::zk::words::answer(word, &self.node, &self.zk_knobs, &self.cluster);
                 let _ = reply.send(text);
+                Ok(())
             }
         }
-        self.step_proposals().await;
-        self.flush_zk();
     }
 
-    /// Proposes what the front door queued (its replies may queue more).
-    async fn step_proposals(&mut self) {
+    /// Steps the node and executes what it asks for; a broken invariant
+    /// stops the node before anything else happens.
+    async fn step(&mut self, input: NodeInput) -> Result<(), NodeInvariantViolation> {
+        let mut out = std::mem::take(&mut self.out);
+        self.node.step(read_clock(self.started), input, &mut out);
+        self.execute_all(&mut out).await;
+        self.out = out;
+        self.node.check_invariants(true)
+    }
+
+    /// Executes `out` in order, leaving it empty; then tells the node of
+    /// the connections given up on meanwhile.
+    async fn execute_all(&mut self, out: &mut Vec<NodeOutput>) {
         loop {
-            let proposals = self.zk.take_proposals();
-            if proposals.is_empty() {
+            for output in out.drain(..) {
+                self.execute(output).await;
+            }
+            let Some(conn) = self.unread.pop() else {
                 return;
-            }
-            for command in proposals {
-                self.step_once(Input::Propose(command)).await;
-            }
+            };
+            let clock = read_clock(self.started);
+            self.node.step(clock, NodeInput::ZkClosed { conn }, out);
         }
     }
 
-    async fn step(&mut self, input: Input) {
-        self.set_zk_clock();
-        self.step_once(input).await;
-        self.step_proposals().await;
-        self.flush_zk();
-    }
-
-    async fn step_once(&mut self, input: Input) {
-        let now = self.now_us();
-        let actions = self.node.step(now, input);
-        if self.node.state_machine_mut().take_restored() {
-            warn!(
-                node = self.node.id(),
-                "caught up from a snapshot; closing ZooKeeper connections so their watches re-sync"
-            );
-            self.zk.close_all("this server caught up from a snapshot");
-        }
-        // Watch events go out before the replies of this step, so a client
-        // sees an event before it can read the change that fired it.
-        let triggers = self.node.state_machine_mut().tree.take_triggers();
-        if !triggers.is_empty() {
-            self.zk.on_triggers(triggers);
-        }
-        for action in actions {
-            self.execute(action).await;
-        }
-    }
-
-    async fn execute(&mut self, action: Action) {
-        match action {
-            Action::Persist { id, records } => {
+    async fn execute(&mut self, output: NodeOutput) {
+        match output {
+            NodeOutput::Persist { id, records } => {
                 self.requested = id;
                 if self.disk_requests.send((id, records)).await.is_err() {
                     warn!("the disk thread is gone; dropping a write");
                 }
             }
-            Action::Send { to, msg } => {
+            NodeOutput::Send { to, msg } => {
                 tracing::trace!(to, %msg, "send");
                 if let Err(e) = self.transport.send(to, msg) {
                     debug!(to, "not sent: {e}");
                 }
             }
-            Action::Reply {
+            NodeOutput::WriteReply {
                 client,
                 seq,
                 outcome,
             } => {
-                let tree = &self.node.state_machine().tree;
-                if self.zk.on_reply(tree, client, seq, &outcome) {
-                    return;
-                }
                 if let Some(waiters) = self.writes.remove(&(client, seq)) {
                     for w in waiters {
                         let _ = w.send(outcome.clone());
                     }
                 }
             }
-            Action::ReadReply { id, outcome, .. } => {
+            NodeOutput::ReadReply { id, outcome } => {
                 if let Some(w) = self.reads.remove(&id) {
                     let _ = w.send(outcome);
                 }
             }
-            Action::ReconfigReply { id, outcome } => {
+            NodeOutput::ReconfigReply { id, outcome } => {
                 if let Some(w) = self.reconfigs.remove(&id) {
                     let _ = w.send(outcome);
                 }
             }
-            Action::Event(event) => debug!(node = self.node.id(), ?event, "engine event"),
+            NodeOutput::Zk { conn, item } => self.send_to_connection(conn, item),
+            NodeOutput::Event(event) => {
+                debug!(node = self.node.engine().id(), ?event, "engine event")
+            }
+        }
+    }
+
+    /// Hands a frame (or the close) to its connection's task.
+    fn send_to_connection(&mut self, conn: ConnId, item: Outgoing) {
+        let closing = matches!(item, Outgoing::Close(_));
+        let Some(out) = self.zk_conns.get(&conn) else {
+            return;
+        };
+        if !out.send(item) {
+            let _ = out.tx.send(Outgoing::Close(
+                "the client does not read what it is sent".into(),
+            ));
+            self.zk_conns.remove(&conn);
+            self.unread.push(conn);
+        } else if closing {
+            self.zk_conns.remove(&conn);
         }
     }
 }

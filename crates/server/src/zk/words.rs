@@ -4,9 +4,9 @@
 //! ZooKeeper 3.8's.
 
 use crate::config::{Member, ZkKnobs};
-use crate::state::ServiceState;
 use std::collections::BTreeMap;
 use synod_front::ZkFront;
+use synod_node::{ServiceNode, ServiceState};
 use synod_paxos::{Node, NodeId};
 use synod_zkproto::FourLetterWord as W;
 
@@ -36,13 +36,17 @@ fn srvr(node: &Node<ServiceState>, zk: &ZkFront) -> String {
     )
 }
 
+/// The answer to `word`, from what the node holds. The front door's clock
+/// (a connection's age in `cons` and `stat`) is as of the node's last step,
+/// at most one engine tick ago.
 pub fn answer(
     word: W,
-    node: &Node<ServiceState>,
-    zk: &ZkFront,
+    service: &ServiceNode,
     knobs: &ZkKnobs,
     members: &BTreeMap<NodeId, Member>,
 ) -> String {
+    let node = service.engine();
+    let zk = service.front();
     let tree = &node.state_machine().tree;
     match word {
         W::Ruok => "imok".into(),

@@ -16,8 +16,8 @@ const SNAPSHOT_VERSION: u8 = 1;
 pub struct ServiceState {
     pub kv: KvStore,
     pub tree: Tree,
-    /// A snapshot replaced the state since the runtime last asked (not
-    /// replicated state: the runtime must close its ZooKeeper connections,
+    /// A snapshot replaced the state since the drive loop last asked (not
+    /// replicated state: the node must close its ZooKeeper connections,
     /// whose watches could not see the changes the snapshot skipped).
     restored: bool,
 }
@@ -123,7 +123,7 @@ mod tests {
         let mut t = ServiceState::new();
         assert!(!t.take_restored());
         t.restore(&snap).unwrap();
-        assert!(t.take_restored(), "the runtime learns of the jump once");
+        assert!(t.take_restored(), "the drive loop learns of the jump once");
         assert!(!t.take_restored());
         assert_eq!(t.digest(), s.digest());
         assert_eq!(t.tree.session_count(), 1);

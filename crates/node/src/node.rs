@@ -1,0 +1,126 @@
+//! `ServiceNode`: the engine, the front door and the bookkeeping of the
+//! node's own invariants, with the public calls that step them. The drive
+//! loop itself (what a step does, in which order) is in `drive.rs`.
+
+use crate::bugs::Hooks;
+use crate::invariants::Audit;
+use crate::io::{Clock, NodeInput, NodeOptions, NodeOutput, Refused};
+use crate::state::ServiceState;
+use std::net::SocketAddr;
+use synod_front::{ConnId, ZkFront};
+use synod_paxos::{DurableState, Input, Micros, Node, StateMachine};
+use synod_zkproto::ConnectRequest;
+
+/// One synod node: the Paxos engine over the service state, and the
+/// ZooKeeper front door next to it. Pure: see the crate's documentation.
+pub struct ServiceNode {
+    pub(crate) engine: Node<ServiceState>,
+    pub(crate) front: ZkFront,
+    pub(crate) audit: Audit,
+    pub(crate) hooks: Hooks,
+    /// The local time of the step under way.
+    pub(crate) now_us: Micros,
+}
+
+impl ServiceNode {
+    /// A node restarting from what its disk holds (`DurableState::default()`
+    /// for an empty disk).
+    pub fn new(opts: NodeOptions, durable: DurableState, clock: Clock) -> Self {
+        let mut engine = Node::recover(
+            opts.id,
+            opts.engine,
+            opts.initial,
+            durable,
+            ServiceState::new(),
+            opts.seed,
+            clock.now_us,
+        );
+        // Restoring our own snapshot is not a jump any connection could
+        // have missed: there are no connections yet.
+        engine.state_machine_mut().take_restored();
+        let front = ZkFront::new(opts.zk, opts.seed.rotate_left(32));
+        ServiceNode {
+            engine,
+            front,
+            audit: Audit::new(clock.now_us),
+            hooks: Hooks::new(clock.now_us),
+            now_us: clock.now_us,
+        }
+    }
+
+    /// Feeds one input and appends what to do to `out`, in order.
+    pub fn step(&mut self, clock: Clock, input: NodeInput, out: &mut Vec<NodeOutput>) {
+        self.set_clock(clock);
+        match input {
+            NodeInput::Tick => {
+                self.step_input(Input::Tick, out);
+                self.on_timer(out);
+            }
+            NodeInput::Peer { from, msg } => self.step_input(Input::Message { from, msg }, out),
+            NodeInput::Persisted { id } => self.step_input(Input::Persisted { id }, out),
+            NodeInput::Write(command) => self.step_input(Input::Command(command), out),
+            NodeInput::Propose(command) => self.step_input(Input::Propose(command), out),
+            NodeInput::Read { id, op } => self.step_input(Input::Read { client: 0, id, op }, out),
+            NodeInput::Reconfigure { id, change } => {
+                self.step_input(Input::Reconfigure { id, change }, out)
+            }
+            NodeInput::ZkPacket {
+                conn,
+                xid,
+                op,
+                request,
+            } => {
+                let live = &self.engine.state_machine().tree;
+                let tree = self.hooks.read_tree(live, clock.now_us);
+                self.front.on_packet(tree, conn, xid, op, request);
+                self.after_front(out);
+            }
+            NodeInput::ZkClosed { conn } => {
+                self.audit.on_closed(conn);
+                self.front.on_closed(conn);
+                self.after_front(out);
+            }
+        }
+    }
+
+    /// A ZooKeeper client completed its ConnectRequest. `passwd` is the
+    /// password a new session gets: 16 unpredictable bytes, which a pure
+    /// node cannot make itself. The connection's first frames (if any) are
+    /// appended to `out`.
+    pub fn zk_open(
+        &mut self,
+        clock: Clock,
+        connect: ConnectRequest,
+        peer: SocketAddr,
+        passwd: Vec<u8>,
+        out: &mut Vec<NodeOutput>,
+    ) -> Result<ConnId, Refused> {
+        self.set_clock(clock);
+        let tree = &self.engine.state_machine().tree;
+        let opened = self.front.open(tree, connect, peer, passwd);
+        if let Ok(conn) = opened {
+            self.audit.on_opened(conn);
+        }
+        self.after_front(out);
+        opened.map_err(|reason| Refused { reason })
+    }
+
+    /// A serializable read from this replica's applied state (may be stale).
+    pub fn read_local(&self, op: &[u8]) -> Vec<u8> {
+        self.engine.state_machine().query(op)
+    }
+
+    pub fn engine(&self) -> &Node<ServiceState> {
+        &self.engine
+    }
+
+    pub fn front(&self) -> &ZkFront {
+        &self.front
+    }
+
+    fn set_clock(&mut self, clock: Clock) {
+        self.audit.on_clock(clock.now_us);
+        self.now_us = clock.now_us;
+        self.front.set_clock(clock.now_us / 1000, clock.wall_ms);
+    }
+}
