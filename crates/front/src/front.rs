@@ -10,6 +10,7 @@
 //! replies come back in request order, and a watch event is queued before
 //! any reply that could show the change that fired it.
 
+use crate::budget::{self, BatchBuilder};
 use crate::convert::{self, Shape};
 use crate::watches::{ConnId, WatchKind, WatcherType, Watches};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -41,6 +42,10 @@ pub struct ZkLimits {
     /// jute.maxbuffer.
     pub max_buffer_bytes: usize,
     pub connections_max: usize,
+    /// The largest `Command::op` the log takes (the engine's
+    /// `command_bytes_max`): no command the front door builds is larger
+    /// (see `budget`). At least `budget::COMMAND_BYTES_MIN`.
+    pub command_bytes_max: usize,
 }
 
 /// What a connection is sent.
@@ -132,6 +137,9 @@ pub struct ZkFront {
     leaderless_since: Option<u64>,
     proposals: Vec<Command>,
     touched: BTreeSet<i64>,
+    /// The last `Touch` left sessions of `touched` behind (more than fit
+    /// one command): the next goes without waiting for the interval.
+    touch_backlog: bool,
     last_touch_ms: u64,
     touch_client: u64,
     touch_seq: u64,
@@ -164,6 +172,7 @@ impl ZkFront {
             proposals: Vec::new(),
             leaderless_since: None,
             touched: BTreeSet::new(),
+            touch_backlog: false,
             last_touch_ms: 0,
             touch_client: rng.next_u64() | 1,
             touch_seq: 0,
@@ -214,6 +223,14 @@ impl ZkFront {
             seq: c.seq,
             op: coord_command(op),
         };
+        // The budget's arithmetic is exact (`CoordOp::encoded_bytes`); a
+        // larger command here is a bug that the log would refuse.
+        assert!(
+            command.op.len() <= self.limits.command_bytes_max,
+            "a {}-byte command exceeds the {}-byte budget",
+            command.op.len(),
+            self.limits.command_bytes_max
+        );
         self.proposed
             .insert((c.client, c.seq), (conn, command.clone()));
         self.proposals.push(command);
@@ -427,12 +444,21 @@ impl ZkFront {
         }
     }
 
-    /// Gathers the writes at the head of the queue into one command, or
-    /// answers the head at once when the tree would refuse it anyway.
+    /// Gathers the writes at the head of the queue into one command, as
+    /// many as fit the byte budget (and `BATCH_WRITES_MAX`), or answers the
+    /// head at once when it cannot be proposed: the tree would refuse it
+    /// anyway, or its command alone would exceed the budget.
     fn start_batch(&mut self, tree: &Tree, conn: ConnId) {
-        let mut writes = Vec::new();
+        let time_ms = self.wall_ms;
+        let bytes_max = self.limits.command_bytes_max;
+        let c = self.conns.get_mut(&conn).expect("live connection");
+        let Some(session) = c.session else {
+            self.close(conn, "a write before the session existed");
+            return;
+        };
+        let mut batch = BatchBuilder::new(session, c.auth.clone(), time_ms, bytes_max);
         let mut requests = Vec::new();
-        while writes.len() < BATCH_WRITES_MAX {
+        while batch.len() < BATCH_WRITES_MAX {
             let c = self.conns.get_mut(&conn).expect("live connection");
             let Some((xid, _, Pending::Request(req))) = c.queue.front() else {
                 break;
@@ -441,39 +467,37 @@ impl ZkFront {
                 break;
             }
             let xid = *xid;
-            match convert::to_write(req) {
-                Ok((write, shape)) => {
-                    c.queue.pop_front();
-                    writes.push(write);
-                    requests.push((xid, shape));
-                }
-                Err(code) if writes.is_empty() => {
-                    // Nothing waits ahead of it: answer now, in order.
-                    c.queue.pop_front();
-                    let zxid = tree.last_zxid();
-                    self.send_reply(conn, xid, zxid, code.code(), None);
-                    return;
-                }
+            let refusal = match convert::to_write(req) {
+                Ok((write, shape)) => match batch.push(write) {
+                    Ok(()) => {
+                        c.queue.pop_front();
+                        requests.push((xid, shape));
+                        continue;
+                    }
+                    // The next command takes it, once this one is answered.
+                    Err(_) if !batch.is_empty() => break,
+                    Err(over) => {
+                        // See `budget` for why BadArguments.
+                        warn!(conn, xid, "refusing a write: {over}");
+                        ErrorCode::BadArguments
+                    }
+                },
+                Err(code) if batch.is_empty() => code,
                 // Answered when its turn comes, after the batch ahead.
                 Err(_) => break,
-            }
+            };
+            // Nothing waits ahead of it: answer now, in order.
+            c.queue.pop_front();
+            let zxid = tree.last_zxid();
+            self.send_reply(conn, xid, zxid, refusal.code(), None);
+            return;
         }
-        if writes.is_empty() {
+        if batch.is_empty() {
             return;
         }
         let c = self.conns.get_mut(&conn).expect("live connection");
-        let Some(session) = c.session else {
-            self.close(conn, "a write before the session existed");
-            return;
-        };
-        let op = CoordOp::Batch {
-            session,
-            auth: c.auth.clone(),
-            time_ms: self.wall_ms,
-            writes,
-        };
         c.in_flight = Some(InFlight::Batch { requests });
-        self.propose(conn, &op);
+        self.propose(conn, &batch.into_op());
     }
 
     fn send_reply(
@@ -780,18 +804,35 @@ impl ZkFront {
             .as_deref()
             .is_some_and(|d| d == id.id);
         let c = self.conns.get_mut(&conn).expect("live connection");
-        if !c.auth.contains(&id) {
-            c.auth.push(id);
+        let mut auth = c.auth.clone();
+        if !auth.contains(&id) {
+            auth.push(id);
         }
         if is_super {
             let s = Id {
                 scheme: "super".into(),
                 id: String::new(),
             };
-            if !c.auth.contains(&s) {
-                c.auth.push(s);
+            if !auth.contains(&s) {
+                auth.push(s);
             }
         }
+        if !budget::auth_within_bound(&auth) {
+            // Every Batch of the connection carries its whole auth list, so
+            // the list is bounded (see `budget`); beyond the bound the auth
+            // fails as ZooKeeper fails one.
+            self.send_reply(conn, xid, zxid, ErrorCode::AuthFailed.code(), None);
+            self.close(
+                conn,
+                &format!(
+                    "the auth list would exceed {} ids or {} bytes",
+                    budget::AUTH_IDS_MAX,
+                    budget::AUTH_BYTES_MAX
+                ),
+            );
+            return;
+        }
+        c.auth = auth;
         self.send_reply(conn, xid, zxid, 0, Some(&wire::Response::Empty));
     }
 
@@ -975,20 +1016,7 @@ impl ZkFront {
         {
             self.touch_pending = None;
         }
-        if self.touch_pending.is_none()
-            && !self.touched.is_empty()
-            && now.saturating_sub(self.last_touch_ms) >= TOUCH_INTERVAL_MS
-        {
-            self.last_touch_ms = now;
-            let sessions: Vec<i64> = std::mem::take(&mut self.touched).into_iter().collect();
-            self.touch_seq += 1;
-            self.touch_pending = Some(now);
-            self.proposals.push(Command {
-                client: self.touch_client,
-                seq: self.touch_seq,
-                op: coord_command(&CoordOp::Touch { sessions }),
-            });
-        }
+        self.touch(now);
         if let Some(term) = leader_term {
             if now.saturating_sub(self.last_tick_ms) >= TICK_INTERVAL_MS {
                 self.last_tick_ms = now;
@@ -1003,6 +1031,54 @@ impl ZkFront {
                 });
             }
         }
+    }
+
+    /// Tells the log which sessions were active here, once a
+    /// `TOUCH_INTERVAL_MS` (at once again while sessions wait that did not
+    /// fit the last `Touch`), one `Touch` at a time.
+    fn touch(&mut self, now: u64) {
+        let due = self.touch_backlog || now.saturating_sub(self.last_touch_ms) >= TOUCH_INTERVAL_MS;
+        if self.touch_pending.is_some() || self.touched.is_empty() || !due {
+            return;
+        }
+        if !self.touch_backlog {
+            self.last_touch_ms = now;
+        }
+        let Some(sessions) = self.take_touched() else {
+            return;
+        };
+        self.touch_seq += 1;
+        self.touch_pending = Some(now);
+        self.proposals.push(Command {
+            client: self.touch_client,
+            seq: self.touch_seq,
+            op: coord_command(&CoordOp::Touch { sessions }),
+        });
+    }
+
+    /// The sessions the next `Touch` carries: all that were active, or as
+    /// many as fit the byte budget, lowest ids first; the rest wait for the
+    /// next `Touch`, sent as soon as this one is answered. One `Touch` at a
+    /// time, so they are applied in the order sent (a later seq applied
+    /// first would make an earlier one a duplicate, never applied).
+    fn take_touched(&mut self) -> Option<Vec<i64>> {
+        let cap = budget::touch_sessions_max(self.limits.command_bytes_max);
+        if cap == 0 {
+            // Only a budget below COMMAND_BYTES_MIN gets here; the server
+            // refuses such a configuration.
+            warn!(
+                bytes_max = self.limits.command_bytes_max,
+                "no session fits a Touch command; sessions are not kept alive"
+            );
+            return None;
+        }
+        let rest = match self.touched.iter().nth(cap) {
+            Some(&first_left) => self.touched.split_off(&first_left),
+            None => BTreeSet::new(),
+        };
+        let sessions = std::mem::replace(&mut self.touched, rest);
+        self.touch_backlog = !self.touched.is_empty();
+        Some(sessions.into_iter().collect())
     }
 
     /// One line per connection, as ZooKeeper's `cons`.
