@@ -219,14 +219,20 @@ fn eighty_pipelined_megabyte_writes_to_a_follower_leave_a_leader_and_a_working_c
         let limit = Duration::from_millis(2 * ELECTION_TIMEOUT_MS);
         let since = Instant::now();
         let leader_now = cluster.wait_leader(&all, limit).await;
-        let left = limit.saturating_sub(since.elapsed());
+        let found = since.elapsed();
+        let left = limit.saturating_sub(found);
         let mut client = cluster
             .client(&all, left.max(Duration::from_millis(1)))
             .await;
         client
             .put(b"after-the-load", b"ok")
             .await
-            .unwrap_or_else(|e| panic!("a native put after the load: {e}"));
+            .unwrap_or_else(|e| {
+                panic!(
+                "no native put within {limit:?} of the load (leader {} found after {found:?}): {e}",
+                leader_now.node_id
+            )
+            });
         println!(
             "leader {} (ballot {}.{}) and a put within {:?}",
             leader_now.node_id,
