@@ -5,7 +5,7 @@
 #   tests/compat/run_all.sh                  # zk, plus synod if target/release/synod serves ZooKeeper
 #   SYNOD_BIN=/path/to/synod tests/compat/run_all.sh   # synod required
 #   SYNOD_KAZOO_FULL=1 ...                   # whole kazoo suite (see README)
-#   SYNOD_COMPAT_SKIP=kazoo,sessions ...     # leave steps out (zkcli, differential, sessions, kazoo)
+#   SYNOD_COMPAT_SKIP=kazoo,sessions ...     # leave steps out (zkcli, differential, sessions, large_writes, kazoo)
 set -uo pipefail
 cd "$(dirname "$0")"
 PY=$(./setup.sh --print-python | tail -1)
@@ -38,6 +38,7 @@ case ",$TARGETS," in *,synod,*)
 esac
 step differential "$TARGETS" "$PY" -m pytest -p no:cacheprovider -q test_differential.py
 step sessions "$TARGETS" "$PY" -m pytest -p no:cacheprovider -q test_sessions.py
+step large_writes "$TARGETS" "$PY" -m pytest -p no:cacheprovider -q test_large_writes.py
 step kazoo "$TARGETS" "$PY" kazoo_suite.py --targets "$TARGETS"
 
 echo; echo "=== summary (targets $TARGETS)"

@@ -324,6 +324,21 @@ impl Client {
                         message: format!("the node does not implement this request: {status}"),
                     })
                 }
+                // The node judged the request itself invalid (too large for
+                // the log, a key or value over its limit): another node or
+                // another try would answer the same.
+                Ok(Err(status))
+                    if matches!(
+                        status.code(),
+                        tonic::Code::InvalidArgument | tonic::Code::OutOfRange
+                    ) =>
+                {
+                    return Err(ClientError::Rejected(format!(
+                        "{}: {}",
+                        node.addr,
+                        status.message()
+                    )))
+                }
                 Ok(Err(status)) => {
                     last_error = format!("{}: {}", node.addr, describe_status(&status));
                     Next::Elsewhere

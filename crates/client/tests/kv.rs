@@ -335,3 +335,25 @@ async fn connect_refuses_an_empty_or_invalid_endpoint_list() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_write_the_node_finds_invalid_is_an_error_at_once_not_retried() {
+    bounded(async {
+        let store = store();
+        let node = MockNode::start(1, Mode::Leader, store.clone());
+        let other = MockNode::start(2, redirect_to(&node), store.clone());
+        let mut client = Client::connect(vec![node.addr.clone(), other.addr.clone()], options())
+            .await
+            .unwrap();
+        let err = client
+            .put(b"k", &[0; mock::VALUE_BYTES_MAX + 1])
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ClientError::Rejected(_)), "{err:?}");
+        assert!(err.to_string().contains("1025 byte command"), "{err}");
+        assert_eq!(node.requests_seen() + other.requests_seen(), 1);
+        // The client goes on.
+        client.put(b"k", b"v").await.unwrap();
+    })
+    .await;
+}

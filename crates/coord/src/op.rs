@@ -125,9 +125,34 @@ impl CoordOp {
         bincode::serialize(self).expect("CoordOp serializes")
     }
 
+    /// Exactly `self.encode().len()`, without building the encoding.
+    ///
+    /// The encoding is additive over a `Batch`'s writes: a list is its
+    /// length (8 bytes) followed by its elements, so a `Batch` takes the
+    /// bytes of the same `Batch` with no writes plus `Write::encoded_bytes`
+    /// of each write. The front door budgets its log commands this way.
+    pub fn encoded_bytes(&self) -> usize {
+        encoded_bytes(self)
+    }
+
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         bincode::deserialize(bytes).map_err(|e| DecodeError(e.to_string()))
     }
+}
+
+impl Write {
+    /// Exactly the bytes this write adds to the encoding of the `Batch`
+    /// that carries it (see `CoordOp::encoded_bytes`).
+    pub fn encoded_bytes(&self) -> usize {
+        encoded_bytes(self)
+    }
+}
+
+/// bincode's exact size of `value` (its size counter walks the value and
+/// allocates nothing), as a usize.
+fn encoded_bytes<T: Serialize>(value: &T) -> usize {
+    let bytes = bincode::serialized_size(value).expect("coordination values serialize");
+    usize::try_from(bytes).unwrap_or(usize::MAX)
 }
 
 impl CoordReply {

@@ -10,6 +10,7 @@
 //! replies come back in request order, and a watch event is queued before
 //! any reply that could show the change that fired it.
 
+use crate::budget::{self, BatchBuilder};
 use crate::convert::{self, Shape};
 use crate::watches::{ConnId, WatchKind, WatcherType, Watches};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -19,6 +20,8 @@ use synod_coord::{CoordOp, CoordReply, ErrorCode, Id, Tree, Trigger};
 use synod_paxos::{Command, Outcome, Rng};
 use synod_zkproto as wire;
 use tracing::{debug, info, warn};
+
+mod keepalive;
 
 /// Writes gathered into one log command at most.
 const BATCH_WRITES_MAX: usize = 256;
@@ -41,6 +44,10 @@ pub struct ZkLimits {
     /// jute.maxbuffer.
     pub max_buffer_bytes: usize,
     pub connections_max: usize,
+    /// The largest `Command::op` the log takes (the engine's
+    /// `command_bytes_max`): no command the front door builds is larger
+    /// (see `budget`). At least `budget::COMMAND_BYTES_MIN`.
+    pub command_bytes_max: usize,
 }
 
 /// What a connection is sent.
@@ -132,6 +139,9 @@ pub struct ZkFront {
     leaderless_since: Option<u64>,
     proposals: Vec<Command>,
     touched: BTreeSet<i64>,
+    /// The last `Touch` left sessions of `touched` behind (more than fit
+    /// one command): the next goes without waiting for the interval.
+    touch_backlog: bool,
     last_touch_ms: u64,
     touch_client: u64,
     touch_seq: u64,
@@ -164,6 +174,7 @@ impl ZkFront {
             proposals: Vec::new(),
             leaderless_since: None,
             touched: BTreeSet::new(),
+            touch_backlog: false,
             last_touch_ms: 0,
             touch_client: rng.next_u64() | 1,
             touch_seq: 0,
@@ -214,6 +225,14 @@ impl ZkFront {
             seq: c.seq,
             op: coord_command(op),
         };
+        // The budget's arithmetic is exact (`CoordOp::encoded_bytes`); a
+        // larger command here is a bug that the log would refuse.
+        assert!(
+            command.op.len() <= self.limits.command_bytes_max,
+            "a {}-byte command exceeds the {}-byte budget",
+            command.op.len(),
+            self.limits.command_bytes_max
+        );
         self.proposed
             .insert((c.client, c.seq), (conn, command.clone()));
         self.proposals.push(command);
@@ -427,12 +446,21 @@ impl ZkFront {
         }
     }
 
-    /// Gathers the writes at the head of the queue into one command, or
-    /// answers the head at once when the tree would refuse it anyway.
+    /// Gathers the writes at the head of the queue into one command, as
+    /// many as fit the byte budget (and `BATCH_WRITES_MAX`), or answers the
+    /// head at once when it cannot be proposed: the tree would refuse it
+    /// anyway, or its command alone would exceed the budget.
     fn start_batch(&mut self, tree: &Tree, conn: ConnId) {
-        let mut writes = Vec::new();
+        let time_ms = self.wall_ms;
+        let bytes_max = self.limits.command_bytes_max;
+        let c = self.conns.get_mut(&conn).expect("live connection");
+        let Some(session) = c.session else {
+            self.close(conn, "a write before the session existed");
+            return;
+        };
+        let mut batch = BatchBuilder::new(session, c.auth.clone(), time_ms, bytes_max);
         let mut requests = Vec::new();
-        while writes.len() < BATCH_WRITES_MAX {
+        while batch.len() < BATCH_WRITES_MAX {
             let c = self.conns.get_mut(&conn).expect("live connection");
             let Some((xid, _, Pending::Request(req))) = c.queue.front() else {
                 break;
@@ -441,39 +469,37 @@ impl ZkFront {
                 break;
             }
             let xid = *xid;
-            match convert::to_write(req) {
-                Ok((write, shape)) => {
-                    c.queue.pop_front();
-                    writes.push(write);
-                    requests.push((xid, shape));
-                }
-                Err(code) if writes.is_empty() => {
-                    // Nothing waits ahead of it: answer now, in order.
-                    c.queue.pop_front();
-                    let zxid = tree.last_zxid();
-                    self.send_reply(conn, xid, zxid, code.code(), None);
-                    return;
-                }
+            let refusal = match convert::to_write(req) {
+                Ok((write, shape)) => match batch.push(write) {
+                    Ok(()) => {
+                        c.queue.pop_front();
+                        requests.push((xid, shape));
+                        continue;
+                    }
+                    // The next command takes it, once this one is answered.
+                    Err(_) if !batch.is_empty() => break,
+                    Err(over) => {
+                        // See `budget` for why BadArguments.
+                        warn!(conn, xid, "refusing a write: {over}");
+                        ErrorCode::BadArguments
+                    }
+                },
+                Err(code) if batch.is_empty() => code,
                 // Answered when its turn comes, after the batch ahead.
                 Err(_) => break,
-            }
+            };
+            // Nothing waits ahead of it: answer now, in order.
+            c.queue.pop_front();
+            let zxid = tree.last_zxid();
+            self.send_reply(conn, xid, zxid, refusal.code(), None);
+            return;
         }
-        if writes.is_empty() {
+        if batch.is_empty() {
             return;
         }
         let c = self.conns.get_mut(&conn).expect("live connection");
-        let Some(session) = c.session else {
-            self.close(conn, "a write before the session existed");
-            return;
-        };
-        let op = CoordOp::Batch {
-            session,
-            auth: c.auth.clone(),
-            time_ms: self.wall_ms,
-            writes,
-        };
         c.in_flight = Some(InFlight::Batch { requests });
-        self.propose(conn, &op);
+        self.propose(conn, &batch.into_op());
     }
 
     fn send_reply(
@@ -780,18 +806,35 @@ impl ZkFront {
             .as_deref()
             .is_some_and(|d| d == id.id);
         let c = self.conns.get_mut(&conn).expect("live connection");
-        if !c.auth.contains(&id) {
-            c.auth.push(id);
+        let mut auth = c.auth.clone();
+        if !auth.contains(&id) {
+            auth.push(id);
         }
         if is_super {
             let s = Id {
                 scheme: "super".into(),
                 id: String::new(),
             };
-            if !c.auth.contains(&s) {
-                c.auth.push(s);
+            if !auth.contains(&s) {
+                auth.push(s);
             }
         }
+        if !budget::auth_within_bound(&auth) {
+            // Every Batch of the connection carries its whole auth list, so
+            // the list is bounded (see `budget`); beyond the bound the auth
+            // fails as ZooKeeper fails one.
+            self.send_reply(conn, xid, zxid, ErrorCode::AuthFailed.code(), None);
+            self.close(
+                conn,
+                &format!(
+                    "the auth list would exceed {} ids or {} bytes",
+                    budget::AUTH_IDS_MAX,
+                    budget::AUTH_BYTES_MAX
+                ),
+            );
+            return;
+        }
+        c.auth = auth;
         self.send_reply(conn, xid, zxid, 0, Some(&wire::Response::Empty));
     }
 
@@ -945,62 +988,6 @@ impl ZkFront {
                     }
                     self.touched.remove(&session);
                 }
-            }
-        }
-    }
-
-    // ---- keepalives and log time ----
-
-    /// Called on every engine tick: tells the log which sessions were
-    /// active, and on the leader advances log time. `leader_term` is the
-    /// leader's term when this server leads.
-    ///
-    /// `has_leader` says whether this server knows a leader. A server that
-    /// has known none for `LEADERLESS_CLOSE_MS` closes its connections and
-    /// refuses new ones, so clients move to servers that can serve them
-    /// (ZooKeeper's servers do the same when they lose their quorum).
-    pub fn on_timer(&mut self, leader_term: Option<u64>, has_leader: bool) {
-        let now = self.now_ms;
-        if has_leader {
-            self.leaderless_since = None;
-        } else {
-            let since = *self.leaderless_since.get_or_insert(now);
-            if now.saturating_sub(since) >= LEADERLESS_CLOSE_MS {
-                self.close_all("this server has no leader (no quorum)");
-            }
-        }
-        if self
-            .touch_pending
-            .is_some_and(|sent| now.saturating_sub(sent) > HOUSEKEEPING_TIMEOUT_MS)
-        {
-            self.touch_pending = None;
-        }
-        if self.touch_pending.is_none()
-            && !self.touched.is_empty()
-            && now.saturating_sub(self.last_touch_ms) >= TOUCH_INTERVAL_MS
-        {
-            self.last_touch_ms = now;
-            let sessions: Vec<i64> = std::mem::take(&mut self.touched).into_iter().collect();
-            self.touch_seq += 1;
-            self.touch_pending = Some(now);
-            self.proposals.push(Command {
-                client: self.touch_client,
-                seq: self.touch_seq,
-                op: coord_command(&CoordOp::Touch { sessions }),
-            });
-        }
-        if let Some(term) = leader_term {
-            if now.saturating_sub(self.last_tick_ms) >= TICK_INTERVAL_MS {
-                self.last_tick_ms = now;
-                self.tick_seq += 1;
-                self.proposals.push(Command {
-                    client: self.tick_client,
-                    seq: self.tick_seq,
-                    op: coord_command(&CoordOp::Tick {
-                        time_ms: self.wall_ms,
-                        term,
-                    }),
-                });
             }
         }
     }

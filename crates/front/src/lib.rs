@@ -9,6 +9,7 @@
 //! connections are per server and never replicated; everything replicated
 //! lives in the coordination tree (synod-coord).
 
+pub mod budget;
 pub mod convert;
 pub mod front;
 pub mod watches;

@@ -210,6 +210,7 @@ mod tests {
                 super_digest: None,
                 max_buffer_bytes: 1 << 20,
                 connections_max: 10,
+                command_bytes_max: 0,
             },
             seed: 1,
         };

@@ -25,7 +25,11 @@ pub struct ServiceNode {
 impl ServiceNode {
     /// A node restarting from what its disk holds (`DurableState::default()`
     /// for an empty disk).
-    pub fn new(opts: NodeOptions, durable: DurableState, clock: Clock) -> Self {
+    /// The front door's `command_bytes_max` is taken from the engine's, so
+    /// the two can never disagree: the front door builds no command the
+    /// engine would refuse.
+    pub fn new(mut opts: NodeOptions, durable: DurableState, clock: Clock) -> Self {
+        opts.zk.command_bytes_max = opts.engine.command_bytes_max;
         let mut engine = Node::recover(
             opts.id,
             opts.engine,

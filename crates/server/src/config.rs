@@ -65,6 +65,12 @@ pub struct EngineKnobs {
     pub window_slots: u64,
     pub snapshot_interval_slots: u64,
     pub tick_ms: u64,
+    /// The largest command the log takes, in bytes (the engine's
+    /// `command_bytes_max`): the ZooKeeper front door never builds a
+    /// larger one (a write too large alone is answered BadArguments) and
+    /// the gRPC API refuses a larger put or cas with InvalidArgument. At
+    /// least 64 KiB.
+    pub command_bytes_max: usize,
 }
 
 impl Default for EngineKnobs {
@@ -78,6 +84,7 @@ impl Default for EngineKnobs {
             window_slots: e.window_slots,
             snapshot_interval_slots: 10_000,
             tick_ms: 10,
+            command_bytes_max: EngineConfig::default().command_bytes_max,
         }
     }
 }
@@ -229,6 +236,12 @@ impl ServerConfig {
                 ));
             }
         }
+        if self.engine.command_bytes_max < synod_front::budget::COMMAND_BYTES_MIN {
+            return Err(ConfigError::Invalid(format!(
+                "[engine] command_bytes_max must be at least {} (room for a full auth list and writes)",
+                synod_front::budget::COMMAND_BYTES_MIN
+            )));
+        }
         if self.engine.tick_ms == 0 {
             return Err(ConfigError::Invalid(
                 "[engine] tick_ms must be positive".into(),
@@ -249,6 +262,7 @@ impl ServerConfig {
             drift_ppm_max: k.drift_ppm_max,
             window_slots: k.window_slots,
             snapshot_interval_slots: k.snapshot_interval_slots,
+            command_bytes_max: k.command_bytes_max,
             // Engine events are only logged at debug level.
             events: tracing::enabled!(tracing::Level::DEBUG),
             ..EngineConfig::default()
@@ -317,6 +331,17 @@ election_timeout_ms = 800
     fn unknown_keys_are_refused() {
         let text = format!("{GOOD}\nbogus = 1\n");
         assert!(toml::from_str::<ServerConfig>(&text).is_err());
+    }
+
+    #[test]
+    fn a_command_budget_below_the_minimum_is_refused() {
+        let text = GOOD.replace(
+            "election_timeout_ms = 800",
+            "election_timeout_ms = 800\ncommand_bytes_max = 1000",
+        );
+        let cfg: ServerConfig = toml::from_str(&text).unwrap();
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("command_bytes_max"), "{err}");
     }
 
     #[test]

@@ -20,11 +20,22 @@ pub struct KvService {
     node: NodeHandle,
     /// Client addresses of the members, for redirects.
     clients: BTreeMap<NodeId, SocketAddr>,
+    /// The largest command the log takes (`[engine] command_bytes_max`):
+    /// a larger write is refused here, before the engine.
+    command_bytes_max: usize,
 }
 
 impl KvService {
-    pub fn new(node: NodeHandle, clients: BTreeMap<NodeId, SocketAddr>) -> Self {
-        KvService { node, clients }
+    pub fn new(
+        node: NodeHandle,
+        clients: BTreeMap<NodeId, SocketAddr>,
+        command_bytes_max: usize,
+    ) -> Self {
+        KvService {
+            node,
+            clients,
+            command_bytes_max,
+        }
     }
 
     fn refusal(&self, outcome: &Outcome) -> pb::Refusal {
@@ -69,13 +80,20 @@ impl KvService {
                 })),
             }));
         }
+        let op = op.encode();
+        if op.len() > self.command_bytes_max {
+            // The log would refuse it: say so plainly, and the client does
+            // not retry an InvalidArgument.
+            return Err(Status::invalid_argument(format!(
+                "the write encodes to a {} byte command, more than the {} bytes the log \
+                 takes per command ([engine] command_bytes_max); split it or make it smaller",
+                op.len(),
+                self.command_bytes_max
+            )));
+        }
         let outcome = self
             .node
-            .write(Command {
-                client,
-                seq,
-                op: op.encode(),
-            })
+            .write(Command { client, seq, op })
             .await
             .map_err(|e| Status::unavailable(e.to_string()))?;
         self.decode(outcome)

@@ -182,6 +182,7 @@ pub async fn start(
             super_digest: cfg.zk.super_digest.clone(),
             max_buffer_bytes: cfg.zk.max_buffer_bytes,
             connections_max: cfg.zk.connections_max,
+            command_bytes_max: cfg.engine.command_bytes_max,
         },
         seed,
     };

@@ -29,8 +29,12 @@ pub async fn serve(
         .into_iter()
         .map(|(id, m)| (id, m.client))
         .collect();
-    let service = KvServer::new(KvService::new(running.handle.clone(), clients))
-        .max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX);
+    let kv = KvService::new(
+        running.handle.clone(),
+        clients,
+        cfg.engine.command_bytes_max,
+    );
+    let service = KvServer::new(kv).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX);
     let mut grpc_stop = stop_rx.clone();
     let listener = tokio::net::TcpListener::bind(cfg.client_listen)
         .await

@@ -319,6 +319,7 @@ impl World {
             super_digest: None,
             max_buffer_bytes: 1 << 20,
             connections_max: 1_000,
+            command_bytes_max: synod_front::budget::COMMAND_BYTES_MAX_DEFAULT,
         }
     }
 

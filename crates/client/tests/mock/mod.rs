@@ -32,6 +32,10 @@ pub struct Store {
     pub applied: u64,
 }
 
+/// A put with a larger value is refused InvalidArgument, as a node refuses
+/// a command over its log's budget.
+pub const VALUE_BYTES_MAX: usize = 1024;
+
 /// How a node answers.
 #[derive(Clone, Debug)]
 pub enum Mode {
@@ -259,6 +263,18 @@ impl kv_server::Kv for MockService {
         request: Request<pb::PutRequest>,
     ) -> Result<Response<pb::PutResponse>, Status> {
         let r = request.into_inner();
+        if r.value.len() > VALUE_BYTES_MAX {
+            // As synod's nodes refuse a write too large for one log command.
+            self.0.seen.lock().unwrap().push(Seen {
+                rpc: "put",
+                client_id: r.client_id,
+                seq: r.seq,
+            });
+            return Err(Status::invalid_argument(format!(
+                "the write encodes to a {} byte command, more than the {VALUE_BYTES_MAX} bytes",
+                r.value.len()
+            )));
+        }
         let (key, value) = (r.key.clone(), r.value);
         let result = match write(&self.0, "put", r.client_id, r.seq, &r.key, |data| {
             data.insert(key, value);

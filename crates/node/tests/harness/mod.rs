@@ -25,6 +25,8 @@ pub fn zk_limits() -> ZkLimits {
         super_digest: None,
         max_buffer_bytes: 1 << 20,
         connections_max: 100,
+        // Set from the engine's by `ServiceNode::new`.
+        command_bytes_max: 0,
     }
 }
 
