@@ -36,6 +36,7 @@ pub enum Write {
     /// (0 is tolerated as "no TTL" too).
     Create {
         path: String,
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
         acl: Vec<Acl>,
         mode: CreateMode,
@@ -47,6 +48,7 @@ pub enum Write {
     },
     SetData {
         path: String,
+        #[serde(with = "serde_bytes")]
         data: Vec<u8>,
         version: i32,
     },

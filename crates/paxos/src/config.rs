@@ -41,6 +41,11 @@ pub struct EngineConfig {
     /// million. The leader's lease is shortened by it; if real drift
     /// exceeds it, lease reads may be stale (and only they).
     pub drift_ppm_max: u64,
+    /// Encoded bytes of the values in flight at most (with `window_slots`);
+    /// commands beyond it wait in the queue. A value larger than this goes
+    /// when nothing else is in flight. Bounds how far behind bulk data a
+    /// heartbeat can queue on the way to a follower.
+    pub window_bytes_max: usize,
     /// Proposals in flight (proposed, not yet chosen) at most; commands
     /// beyond it wait in the queue.
     pub window_slots: u64,
@@ -143,6 +148,7 @@ impl Default for EngineConfig {
             lease_us: 400_000,
             drift_ppm_max: 50_000,
             window_slots: 32,
+            window_bytes_max: 8 << 20,
             queue_commands_max: 10_000,
             batch_commands_max: 512,
             batch_bytes_max: 1 << 20,

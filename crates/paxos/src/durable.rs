@@ -15,6 +15,7 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ClientRecord {
     pub seq: u64,
+    #[serde(with = "serde_bytes")]
     pub reply: Vec<u8>,
     /// Slot of the client's last command: the oldest are evicted first
     /// when the table is full.

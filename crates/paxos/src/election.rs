@@ -167,6 +167,7 @@ impl<S: StateMachine> Node<S> {
             preparing: Some(Preparing::new(from_slot, false)),
             next_slot: from_slot,
             proposals: BTreeMap::new(),
+            window_bytes: 0,
             reproposed: 0,
             queue: VecDeque::new(),
             queue_bytes: 0,

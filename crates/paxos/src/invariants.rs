@@ -206,6 +206,13 @@ impl<S: StateMachine> Node<S> {
             );
         }
         if let Role::Leader(l) = &self.role {
+            let bytes: usize = l.proposals.values().map(|p| p.value.encoded_bytes()).sum();
+            if bytes != l.window_bytes {
+                return broken(
+                    "window-bytes-counted",
+                    format!("{bytes} bytes in flight, counted {}", l.window_bytes),
+                );
+            }
             for slot in l.proposals.keys() {
                 match self.log.get(slot) {
                     Some(e) if e.ballot == l.ballot => {}

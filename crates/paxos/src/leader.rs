@@ -30,6 +30,8 @@ pub(crate) struct Leader {
     pub preparing: Option<crate::election::Preparing>,
     pub next_slot: Slot,
     pub proposals: BTreeMap<Slot, Proposal>,
+    /// Encoded bytes of the values in `proposals`.
+    pub window_bytes: usize,
     /// Slots proposed at once when phase 1 ended (re-proposed values, holes
     /// and the opening no-op): the window may be exceeded by that many.
     pub reproposed: u64,
@@ -103,6 +105,7 @@ impl<S: StateMachine> Node<S> {
         let slot = l.next_slot;
         l.next_slot += 1;
         let ballot = l.ballot;
+        l.window_bytes += value.encoded_bytes();
         l.proposals.insert(
             slot,
             Proposal {
@@ -182,6 +185,14 @@ impl<S: StateMachine> Node<S> {
             if l.queue.is_empty() || l.proposals.len() as u64 >= self.cfg.window_slots {
                 return;
             }
+            // The window in bytes too: what is in flight waits in peers'
+            // queues and sockets ahead of every heartbeat, so it bounds how
+            // late a heartbeat can be. A value larger than the window still
+            // goes, alone.
+            let next = l.queue.front().map_or(0, |c| c.encoded_bytes());
+            if !l.proposals.is_empty() && l.window_bytes + next > self.cfg.window_bytes_max {
+                return;
+            }
             let mut batch = Vec::new();
             let mut bytes = 0;
             while let Some(cmd) = l.queue.front() {
@@ -241,6 +252,7 @@ impl<S: StateMachine> Node<S> {
             return;
         }
         let p = l.proposals.remove(&slot).expect("present");
+        l.window_bytes -= p.value.encoded_bytes();
         let digest = if self.cfg.events { p.value.digest() } else { 0 };
         if let Some(e) = self.log.get_mut(&slot) {
             e.chosen = true;

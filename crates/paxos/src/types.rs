@@ -50,6 +50,7 @@ impl fmt::Display for Ballot {
 pub struct Command {
     pub client: ClientId,
     pub seq: u64,
+    #[serde(with = "serde_bytes")]
     pub op: Vec<u8>,
 }
 

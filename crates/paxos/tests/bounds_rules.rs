@@ -264,6 +264,25 @@ fn resent_accepts_to_a_peer_stay_within_message_bytes_max() {
 }
 
 #[test]
+fn proposals_in_flight_stay_within_window_bytes_max() {
+    let cfg = EngineConfig {
+        window_bytes_max: 2_100,
+        ..small_messages()
+    };
+    let mut c = Cluster::new(&[1, 2, 3], cfg);
+    c.elect(1);
+    let mut proposed = Vec::new();
+    for seq in 1..=4 {
+        let actions = c.step(1, Input::Command(big(7, seq)));
+        proposed.push(!records_of(&actions).is_empty());
+    }
+    // Two values of 1,048 bytes fit 2,100 bytes; the others wait.
+    assert_eq!(proposed, vec![true, true, false, false]);
+    c.settle();
+    assert_eq!(c.node(1).commit(), 5, "all four chosen in the end");
+}
+
+#[test]
 fn catchup_reply_carries_at_most_message_bytes_max_of_entries() {
     let mut c = Cluster::new(&[1, 2, 3], small_messages());
     c.elect(1);
