@@ -3,10 +3,10 @@
 //! swaps or delays watch events, swaps replies, reads stale state, and a
 //! replica that diverges. A checker that never fails proves nothing.
 
-use synod_zksim::{run, Bug, Bugs, Profile, RunReport, SimConfig};
+use synod_zksim::{profile, run, Bug, Bugs, RunReport, SimConfig};
 
 fn broken(bug: Bug, seed: u64) -> RunReport {
-    let mut cfg = SimConfig::new(seed, Profile::named("calm").expect("calm"));
+    let mut cfg = SimConfig::new(seed, profile::named("calm").expect("calm"));
     cfg.bugs = Bugs::one(bug);
     run(cfg)
 }
@@ -75,7 +75,7 @@ fn a_diverging_replica_is_caught() {
 #[test]
 fn a_correct_build_passes_the_same_seeds() {
     for seed in 1..=3 {
-        let report = run(SimConfig::new(seed, Profile::named("calm").expect("calm")));
+        let report = run(SimConfig::new(seed, profile::named("calm").expect("calm")));
         assert!(report.ok(), "{report}");
     }
 }
