@@ -79,3 +79,16 @@ fn a_correct_build_passes_the_same_seeds() {
         assert!(report.ok(), "{report}");
     }
 }
+
+#[test]
+fn a_message_over_the_transport_s_frame_limit_is_caught() {
+    // Catch-up replies and snapshots to a restarted node need frames of a
+    // few KiB; a 1 KiB limit must show up as a violation, not as loss.
+    let profile = profile::named("crashes").expect("crashes");
+    let found = (1..=5).any(|seed| {
+        let mut cfg = SimConfig::new(seed, profile.clone());
+        cfg.net.frame_bytes_max = 1024;
+        run(cfg).has("frame-limit")
+    });
+    assert!(found, "no frame-limit violation in 5 seeds");
+}
