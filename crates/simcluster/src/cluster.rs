@@ -247,11 +247,7 @@ impl<N: SimNode, W> Cluster<N, W> {
 
     fn handle(&mut self, ev: Ev<N::Input, W>) {
         match ev {
-            Ev::Deliver { from, to, id, msg } => {
-                if self.net.arrive(from, to, id) {
-                    self.deliver_to(to, Held::Peer { from, msg });
-                }
-            }
+            Ev::Deliver { from, to, id, msg } => self.deliver_to(to, Held::Peer { from, id, msg }),
             Ev::Tick { node, incarnation } => self.on_tick(node, incarnation),
             Ev::DiskDone { node, incarnation } => self.on_disk_done(node, incarnation),
             Ev::Input {
@@ -331,8 +327,13 @@ impl<N: SimNode, W> Cluster<N, W> {
         self.healed_at.unwrap_or(0)
     }
 
-    pub fn stats(&self) -> &ClusterStats {
-        &self.stats
+    /// The cluster's counters so far.
+    pub fn stats(&self) -> ClusterStats {
+        ClusterStats {
+            net: *self.net.stats(),
+            sim_time_us: self.now(),
+            ..self.stats.clone()
+        }
     }
 
     pub fn tracing(&self) -> bool {
@@ -349,9 +350,8 @@ impl<N: SimNode, W> Cluster<N, W> {
     }
 
     /// Ends the run: its violations and trace, and the counters.
-    pub fn finish(mut self) -> (RunLog, ClusterStats) {
-        self.stats.net = *self.net.stats();
-        self.stats.sim_time_us = self.now();
-        (self.log, self.stats)
+    pub fn finish(self) -> (RunLog, ClusterStats) {
+        let stats = self.stats();
+        (self.log, stats)
     }
 }

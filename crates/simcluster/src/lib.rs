@@ -40,7 +40,7 @@
 //! | limit | value | at the limit |
 //! |---|---|---|
 //! | frame size | `synod_net::NetConfig`'s default `frame_bytes_max` (64 MiB), a message's size from `synod_net::codec` | the message is dropped (as the transport drops it) and a `frame-limit` violation is reported: the engine must never produce one |
-//! | per-link queue | `NetConfig`'s default `queue_messages_max` (4096 messages); the transport has no byte bound, so none is modelled (the largest backlog in bytes is reported) | the oldest message on the link is dropped and counted (`dropped_queue_full`) |
+//! | per-link queue | `NetConfig`'s default `queue_messages_max` (4096 messages), counting messages in flight and those waiting for a paused receiver; the transport has no byte bound, so none is modelled (the largest backlog in bytes is reported) | the oldest message on the link is dropped and counted (`dropped_queue_full`) |
 //! | violations kept | 5 per check | later ones of the same check are not kept |
 //! | disk writes in progress | as many as the engine asks for (its own persist pipeline bounds them) | - |
 //!

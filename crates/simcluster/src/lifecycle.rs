@@ -65,9 +65,9 @@ impl<N: SimNode, W> Cluster<N, W> {
         }
         m.node = None;
         m.paused = false;
-        m.inbox.clear();
         m.incarnation += 1;
         let loss = m.disk.crash(torn_writes, roll);
+        self.discard_inbox(id);
         self.stats.crashes += 1;
         self.note(|| {
             format!(
@@ -154,8 +154,8 @@ impl<N: SimNode, W> Cluster<N, W> {
         m.member = false;
         m.node = None;
         m.paused = false;
-        m.inbox.clear();
         m.incarnation += 1;
+        self.discard_inbox(id);
         self.note(|| format!("n{id} removed from the cluster and shut down"));
     }
 

@@ -8,10 +8,12 @@ use crate::node::SimNode;
 use synod_paxos::{Config, Message, NodeId};
 
 /// An input that reached a paused process: its socket buffers and disk
-/// completions hold it until the process runs again.
+/// completions hold it until the process runs again. A peer message
+/// stays queued on its link meanwhile (`id`), so a long pause fills the
+/// sender's queue as it would over TCP.
 #[derive(Debug)]
 pub(crate) enum Held<I> {
-    Peer { from: NodeId, msg: Message },
+    Peer { from: NodeId, id: u64, msg: Message },
     Persisted { id: u64 },
     Input { incarnation: Option<u32>, input: I },
 }

@@ -9,11 +9,14 @@
 //! uniform draw from the profile's range, which reorders messages whenever
 //! the range is wider than the gap between sends.
 //!
-//! Each directed link holds the messages sent on it and not yet arrived,
-//! like the transport's per-peer queue: at `queue_messages_max` the oldest
-//! is dropped to make room for the new one and counted. (The model counts
+//! Each directed link holds the messages sent on it and not yet taken in
+//! by the receiver (in flight, or waiting for a paused process, as TCP
+//! backpressure would keep them in the sender's queue), like the
+//! transport's per-peer queue: at `queue_messages_max` the oldest is
+//! dropped to make room for the new one and counted. (The model counts
 //! messages in flight as queued, which is stricter than the transport,
-//! whose count covers only messages not yet written to the socket.)
+//! whose count covers only messages not yet written to the socket; the
+//! receiver's inbound channel is not modelled apart from that.)
 
 use crate::limits::{frame_bytes, NetLimits};
 use crate::profile::Profile;

@@ -12,7 +12,8 @@ use synod_paxos::{Event, Message, NodeId};
 impl<N: SimNode, W> Cluster<N, W> {
     /// Hands `held` to `id`, or holds it while `id` is paused. Inputs for
     /// a node that is down (or restarted since) come back undelivered;
-    /// peer messages to it are lost.
+    /// peer messages to it are lost, as are those its link's queue
+    /// dropped on the way.
     pub(crate) fn deliver_to(&mut self, id: NodeId, held: Held<N::Input>) {
         let Some(m) = self.members.get_mut(&id) else {
             return self.undelivered(id, held);
@@ -25,8 +26,13 @@ impl<N: SimNode, W> Cluster<N, W> {
             m.inbox.push(held);
             return;
         }
+        if let Held::Peer { from, id: copy, .. } = held {
+            if !self.net.arrive(from, id, copy) {
+                return;
+            }
+        }
         let input = match held {
-            Held::Peer { from, msg } => NodeInput::Peer { from, msg },
+            Held::Peer { from, msg, .. } => NodeInput::Peer { from, msg },
             Held::Persisted { id } => NodeInput::Persisted { id },
             Held::Input { input, .. } => NodeInput::Client(input),
         };
@@ -34,8 +40,25 @@ impl<N: SimNode, W> Cluster<N, W> {
     }
 
     fn undelivered(&mut self, node: NodeId, held: Held<N::Input>) {
-        if let Held::Input { input, .. } = held {
-            self.outbox.push_back(Out::Undelivered { node, input });
+        match held {
+            Held::Input { input, .. } => self.outbox.push_back(Out::Undelivered { node, input }),
+            Held::Peer { from, id, .. } => {
+                self.net.arrive(from, node, id);
+            }
+            Held::Persisted { .. } => {}
+        }
+    }
+
+    /// Drops what waited for a process that died: its peer messages leave
+    /// their links' queues.
+    pub(crate) fn discard_inbox(&mut self, node: NodeId) {
+        let Some(m) = self.members.get_mut(&node) else {
+            return;
+        };
+        for held in std::mem::take(&mut m.inbox) {
+            if let Held::Peer { from, id, .. } = held {
+                self.net.arrive(from, node, id);
+            }
         }
     }
 

@@ -286,3 +286,25 @@ fn the_same_seed_replays_the_same_run() {
     assert_eq!(sa, sb);
     assert_ne!(a.trace, c.trace);
 }
+
+#[test]
+fn a_long_pause_fills_the_senders_queue_which_drops_its_oldest_messages() {
+    let mut cfg = config(5, "calm");
+    cfg.net.queue_messages_max = 8;
+    let mut cluster = TestCluster::new(cfg, false);
+    let leader = leader_after_election(&mut cluster);
+    let follower = cluster
+        .live_members()
+        .into_iter()
+        .find(|n| *n != leader)
+        .expect("three nodes");
+    let before = cluster.stats().net.dropped_queue_full;
+    cluster.pause(follower, 1_000_000);
+    let until = cluster.now() + 2_000_000;
+    run_until(&mut cluster, until);
+    let stats = cluster.stats().net;
+    assert!(stats.dropped_queue_full > before, "{stats:?}");
+    assert_eq!(stats.queued_messages_max, 8);
+    let (log, _) = cluster.finish();
+    assert!(log.violations.is_empty(), "{:?}", log.violations);
+}
