@@ -10,7 +10,7 @@
 
 use crate::member::{Held, Member};
 use crate::network::Network;
-use crate::node::SimNode;
+use crate::node::{Effect, SimNode};
 use crate::oracles::Oracles;
 use crate::profile::Profile;
 use crate::report::{ClusterStats, RunLog};
@@ -129,6 +129,8 @@ pub struct Cluster<N: SimNode, W> {
     pub(crate) stats: ClusterStats,
     pub(crate) healed_at: Option<Time>,
     pub(crate) outbox: VecDeque<Out<N::Input, N::Output>>,
+    /// What the node being stepped asked for (kept to reuse its memory).
+    pub(crate) effects: Vec<Effect<N::Output>>,
 }
 
 impl<N: SimNode, W> Cluster<N, W> {
@@ -146,6 +148,7 @@ impl<N: SimNode, W> Cluster<N, W> {
             stats: ClusterStats::default(),
             healed_at: None,
             outbox: VecDeque::new(),
+            effects: Vec::new(),
             spec,
             cfg,
         };

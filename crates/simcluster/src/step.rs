@@ -115,7 +115,8 @@ impl<N: SimNode, W> Cluster<N, W> {
         let Some(node) = m.node.as_mut() else {
             return;
         };
-        let mut effects = Vec::new();
+        // One buffer for every step of the run: steps never nest.
+        let mut effects = std::mem::take(&mut self.effects);
         node.step(at, input, &mut effects);
         let engine = node.engine();
         let invariant = engine.check_invariants(false).err();
@@ -123,9 +124,10 @@ impl<N: SimNode, W> Cluster<N, W> {
         if let Some(v) = invariant {
             self.violation("invariant", format!("n{id}: {v}"));
         }
-        for effect in effects {
+        for effect in effects.drain(..) {
             self.carry_out(id, effect);
         }
+        self.effects = effects;
     }
 
     fn carry_out(&mut self, id: NodeId, effect: Effect<N::Output>) {
