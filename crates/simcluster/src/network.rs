@@ -21,7 +21,7 @@
 use crate::limits::{frame_bytes, NetLimits};
 use crate::profile::Profile;
 use crate::scheduler::Time;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use synod_paxos::{Message, NodeId, Rng};
 use thiserror::Error;
 
@@ -79,12 +79,50 @@ impl NetStats {
     }
 }
 
-/// One directed link's queue: message ids in send order, with their frame
-/// sizes.
+/// One directed link's queue: copies in send order (ids increase) with
+/// their frame sizes, 0 once taken in. Taken-in copies behind a queued one
+/// wait at the front until it goes too: at most the copies sent while the
+/// oldest was in flight or held by a paused receiver.
 #[derive(Debug, Default)]
 struct LinkQueue {
-    queued: BTreeMap<u64, u64>,
+    copies: VecDeque<(u64, u64)>,
+    /// Copies still queued.
+    queued: usize,
+    /// Their frame bytes.
     bytes: u64,
+}
+
+impl LinkQueue {
+    fn push(&mut self, id: u64, bytes: u64) {
+        debug_assert!(bytes > 0, "a frame holds at least its header");
+        self.copies.push_back((id, bytes));
+        self.queued += 1;
+        self.bytes += bytes;
+    }
+
+    /// Takes copy `id` out of the queue; false if it is not queued.
+    fn take(&mut self, id: u64) -> bool {
+        let Ok(i) = self.copies.binary_search_by_key(&id, |(c, _)| *c) else {
+            return false;
+        };
+        let bytes = std::mem::take(&mut self.copies[i].1);
+        if bytes == 0 {
+            return false;
+        }
+        self.queued -= 1;
+        self.bytes -= bytes;
+        while self.copies.front().is_some_and(|(_, b)| *b == 0) {
+            self.copies.pop_front();
+        }
+        true
+    }
+
+    /// Drops the oldest queued copy.
+    fn drop_oldest(&mut self) {
+        if let Some(&(id, _)) = self.copies.front() {
+            self.take(id);
+        }
+    }
 }
 
 /// One copy of a message on its way: it arrives at `at` unless its link's
@@ -180,16 +218,12 @@ impl Network {
         self.next_id += 1;
         let id = self.next_id;
         let link = self.links.entry((from, to)).or_default();
-        if link.queued.len() >= self.limits.queue_messages_max {
-            if let Some((_, oldest)) = link.queued.pop_first() {
-                link.bytes -= oldest;
-                self.stats.dropped_queue_full += 1;
-            }
+        if link.queued >= self.limits.queue_messages_max.max(1) {
+            link.drop_oldest();
+            self.stats.dropped_queue_full += 1;
         }
-        link.queued.insert(id, bytes);
-        link.bytes += bytes;
-        self.stats.queued_messages_max =
-            self.stats.queued_messages_max.max(link.queued.len() as u64);
+        link.push(id, bytes);
+        self.stats.queued_messages_max = self.stats.queued_messages_max.max(link.queued as u64);
         self.stats.queued_bytes_max = self.stats.queued_bytes_max.max(link.bytes);
         id
     }
@@ -197,16 +231,9 @@ impl Network {
     /// Copy `id` reaches the end of its link: false if the link's queue
     /// dropped it on the way.
     pub fn arrive(&mut self, from: NodeId, to: NodeId, id: u64) -> bool {
-        let Some(link) = self.links.get_mut(&(from, to)) else {
-            return false;
-        };
-        match link.queued.remove(&id) {
-            Some(bytes) => {
-                link.bytes -= bytes;
-                true
-            }
-            None => false,
-        }
+        self.links
+            .get_mut(&(from, to))
+            .is_some_and(|link| link.take(id))
     }
 
     /// Cuts exactly the directed links in `blocked` (replacing any other
@@ -328,6 +355,26 @@ mod tests {
         assert_eq!(arrived, vec![false, false, true, true, true]);
         assert!(n.arrive(2, 1, copies[5].id));
         assert!(!n.arrive(2, 1, copies[5].id), "arrives once");
+    }
+
+    #[test]
+    fn the_oldest_copy_still_queued_is_the_one_dropped_whatever_arrived_first() {
+        let mut n = net(1 << 20, 2, &calm());
+        let mut rng = Rng::new(5);
+        let mut copies = Vec::new();
+        for seq in 0..3 {
+            n.send(0, &mut rng, 1, 2, &heartbeat(seq), &mut copies)
+                .expect("fits");
+        }
+        // The third send dropped the first; the second arrives early.
+        assert!(n.arrive(1, 2, copies[1].id));
+        n.send(0, &mut rng, 1, 2, &heartbeat(3), &mut copies)
+            .expect("fits");
+        n.send(0, &mut rng, 1, 2, &heartbeat(4), &mut copies)
+            .expect("fits");
+        assert_eq!(n.stats().dropped_queue_full, 2);
+        let arrived: Vec<bool> = copies.iter().map(|c| n.arrive(1, 2, c.id)).collect();
+        assert_eq!(arrived, vec![false, false, false, true, true]);
     }
 
     #[test]
