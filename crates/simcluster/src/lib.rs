@@ -43,6 +43,8 @@
 //! | per-link queue | `NetConfig`'s default `queue_messages_max` (4096 messages), counting messages in flight and those waiting for a paused receiver; the transport has no byte bound, so none is modelled (the largest backlog in bytes is reported) | the oldest message on the link is dropped and counted (`dropped_queue_full`) |
 //! | violations kept | 5 per check | later ones of the same check are not kept |
 //! | disk writes in progress | as many as the engine asks for (its own persist pipeline bounds them) | - |
+//! | what a paused process holds | its peer messages count against their links' queues; client inputs and disk completions are held in full | - |
+//! | trace | one line per event, only when tracing (one seed at a time) | - |
 //!
 //! [`NetLimits`] holds the two network limits; a test may lower them.
 

@@ -130,11 +130,6 @@ impl Profile {
     pub fn lossy(&self) -> bool {
         self.drop_p > 0.0
     }
-
-    /// Whether any fault event (partition, crash, pause) is ever injected.
-    pub fn injects_faults(&self) -> bool {
-        self.partitions || self.crashes || self.pauses
-    }
 }
 
 impl fmt::Display for Profile {
