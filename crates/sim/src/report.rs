@@ -1,42 +1,17 @@
 //! What a run found.
 
-use std::fmt;
-
-/// One failed check.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Violation {
-    /// Which checker: agreement, replica-state, durability,
-    /// linearizability, lost-write, applied-twice, exactly-once, liveness.
-    pub check: &'static str,
-    pub detail: String,
-}
-
-impl fmt::Display for Violation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.check, self.detail)
-    }
-}
+pub use synod_simcluster::Violation;
+use synod_simcluster::{ClusterStats, SeedRun};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    pub max_commit: u64,
-    pub elections: u64,
-    pub faults: u64,
-    pub crashes: u64,
-    pub messages: u64,
-    pub dropped: u64,
+    /// What the shared cluster counted: network, faults, elections,
+    /// snapshots, the highest commit point.
+    pub cluster: ClusterStats,
     pub ops_completed: u64,
     /// Writes submitted at any node with `Input::Propose` and answered.
     pub ops_anywhere: u64,
-    /// `Forward` messages sent by followers.
-    pub forwards: u64,
-    pub lease_reads: u64,
-    pub snapshots: u64,
-    pub snapshots_installed: u64,
-    /// Snapshot chunks taken in by replicas receiving a snapshot in parts.
-    pub snapshot_chunks: u64,
     pub reconfigs: u64,
-    pub sim_time_us: u64,
     /// Linearizability checks that ran out of search budget (not passes).
     pub lin_unknown: u64,
     /// Operations served under a scripted partition.
@@ -45,21 +20,10 @@ pub struct Stats {
 
 impl Stats {
     pub fn add(&mut self, o: &Stats) {
-        self.max_commit += o.max_commit;
-        self.elections += o.elections;
-        self.faults += o.faults;
-        self.crashes += o.crashes;
-        self.messages += o.messages;
-        self.dropped += o.dropped;
+        self.cluster.add(&o.cluster);
         self.ops_completed += o.ops_completed;
         self.ops_anywhere += o.ops_anywhere;
-        self.forwards += o.forwards;
-        self.lease_reads += o.lease_reads;
-        self.snapshots += o.snapshots;
-        self.snapshots_installed += o.snapshots_installed;
-        self.snapshot_chunks += o.snapshot_chunks;
         self.reconfigs += o.reconfigs;
-        self.sim_time_us += o.sim_time_us;
         self.lin_unknown += o.lin_unknown;
         self.scenario_ops += o.scenario_ops;
     }
@@ -70,6 +34,10 @@ impl Stats {
 pub struct RunReport {
     pub seed: u64,
     pub profile: &'static str,
+    /// Checks that failed: the cluster's (agreement, replica-state,
+    /// durability, lease, recovery, invariant, frame-limit) and this
+    /// simulator's (linearizability, lost-write, applied-twice,
+    /// exactly-once, client, liveness, panic).
     pub violations: Vec<Violation>,
     pub stats: Stats,
     /// The story of the run, when tracing was on.
@@ -82,26 +50,34 @@ impl RunReport {
     }
 }
 
-/// A run that panicked (an engine assertion or a simulator bug): a
-/// violation like any other, with the seed to replay it.
-pub fn panicked(
-    seed: u64,
-    profile: &'static str,
-    panic: Box<dyn std::any::Any + Send>,
-) -> RunReport {
-    let message = panic
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "unknown panic".to_string());
-    RunReport {
-        seed,
-        profile,
-        violations: vec![Violation {
-            check: "panic",
-            detail: message,
-        }],
-        stats: Stats::default(),
-        trace: Vec::new(),
+impl SeedRun for RunReport {
+    type Stats = Stats;
+
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    fn ok(&self) -> bool {
+        RunReport::ok(self)
+    }
+
+    fn add_stats_to(&self, total: &mut Stats) {
+        total.add(&self.stats);
+    }
+
+    /// A run that panicked (an engine assertion or a simulator bug): a
+    /// violation like any other, with the seed to replay it. (The sweep
+    /// sets the profile name.)
+    fn panicked(seed: u64, message: String) -> Self {
+        RunReport {
+            seed,
+            profile: "",
+            violations: vec![Violation {
+                check: "panic",
+                detail: message,
+            }],
+            stats: Stats::default(),
+            trace: Vec::new(),
+        }
     }
 }

@@ -1,10 +1,9 @@
-//! Running many seeds, on several threads, and summing up.
+//! Running many seeds of one profile (on the shared sweep runner) and the
+//! summary line `synod sim` ends with.
 
-use crate::profile::Profile;
 use crate::report::{RunReport, Stats};
 use crate::world::SimConfig;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use synod_simcluster::{Profile, Seeds};
 
 #[derive(Clone, Debug)]
 pub struct SweepOptions {
@@ -32,27 +31,31 @@ impl SweepSummary {
     /// The one-line summary `synod sim` ends with.
     pub fn line(&self, profile: &str, wall_s: f64) -> String {
         let s = &self.stats;
+        let c = &s.cluster;
         format!(
-            "sim: seeds={} violations={} failed_seeds={} profile={} slots_chosen={} elections={} faults={} crashes={} ops={} ops_anywhere={} forwards={} lease_reads={} snapshots_installed={} snapshot_chunks={} reconfigs={} messages={} dropped={} lin_unknown={} sim_time={:.1}s wall={:.1}s",
+            "sim: seeds={} violations={} failed_seeds={} profile={} slots_chosen={} elections={} faults={} crashes={} ops={} ops_anywhere={} forwards={} lease_reads={} snapshots_installed={} snapshot_chunks={} reconfigs={} messages={} dropped={} queue_full_drops={} oversized={} frame_bytes_max={} lin_unknown={} sim_time={:.1}s wall={:.1}s",
             self.seeds,
             self.violations(),
             self.failed.len(),
             profile,
-            s.max_commit,
-            s.elections,
-            s.faults,
-            s.crashes,
+            c.max_commit,
+            c.elections,
+            c.faults,
+            c.crashes,
             s.ops_completed,
             s.ops_anywhere,
-            s.forwards,
-            s.lease_reads,
-            s.snapshots_installed,
-            s.snapshot_chunks,
+            c.forwards,
+            c.lease_reads,
+            c.snapshots_installed,
+            c.snapshot_chunks,
             s.reconfigs,
-            s.messages,
-            s.dropped,
+            c.net.messages,
+            c.net.dropped,
+            c.net.dropped_queue_full,
+            c.net.dropped_oversized,
+            c.net.frame_bytes_max,
             s.lin_unknown,
-            s.sim_time_us as f64 / 1e6,
+            c.sim_time_us as f64 / 1e6,
             wall_s
         )
     }
@@ -61,39 +64,36 @@ impl SweepSummary {
 /// Runs every seed of `opts.seeds`; `on_done` sees each report as it
 /// finishes (for progress and for printing failures at once).
 pub fn sweep(opts: &SweepOptions, on_done: &(dyn Fn(&RunReport) + Sync)) -> SweepSummary {
-    let next = AtomicU64::new(opts.seeds.start);
-    let stop = std::sync::atomic::AtomicBool::new(false);
-    let summary = Mutex::new(SweepSummary::default());
-    std::thread::scope(|scope| {
-        for _ in 0..opts.jobs.max(1) {
-            scope.spawn(|| loop {
-                if stop.load(Ordering::Relaxed) {
-                    return;
-                }
-                let seed = next.fetch_add(1, Ordering::Relaxed);
-                if seed >= opts.seeds.end {
-                    return;
-                }
-                let mut cfg = SimConfig::new(seed, opts.profile.clone());
-                (opts.tweak)(&mut cfg);
-                let report = match std::panic::catch_unwind(|| crate::run(cfg)) {
-                    Ok(report) => report,
-                    Err(panic) => crate::report::panicked(seed, opts.profile.name, panic),
-                };
-                on_done(&report);
-                let mut s = summary.lock().expect("no panics while holding it");
-                s.seeds += 1;
-                s.stats.add(&report.stats);
-                if !report.ok() {
-                    if opts.fail_fast {
-                        stop.store(true, Ordering::Relaxed);
-                    }
-                    s.failed.push(report);
-                }
-            });
+    let seeds = Seeds {
+        range: opts.seeds.clone(),
+        jobs: opts.jobs,
+        fail_fast: opts.fail_fast,
+    };
+    let run = |seed: u64| {
+        let mut cfg = SimConfig::new(seed, opts.profile.clone());
+        (opts.tweak)(&mut cfg);
+        let mut report = crate::run(cfg);
+        report.profile = opts.profile.name;
+        report
+    };
+    // Only a panicked run lacks its profile's name.
+    let on_done = |r: &RunReport| {
+        if r.profile.is_empty() {
+            let mut r = r.clone();
+            r.profile = opts.profile.name;
+            on_done(&r)
+        } else {
+            on_done(r)
         }
-    });
-    let mut s = summary.into_inner().expect("threads joined");
-    s.failed.sort_by_key(|r| r.seed);
-    s
+    };
+    let swept = synod_simcluster::sweep(&seeds, &run, &on_done);
+    let mut failed = swept.failed;
+    for r in &mut failed {
+        r.profile = opts.profile.name;
+    }
+    SweepSummary {
+        seeds: swept.seeds,
+        failed,
+        stats: swept.stats,
+    }
 }

@@ -43,8 +43,8 @@ fn assert_profile_clean(name: &str, default_seeds: u64) -> synod_sim::Stats {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     // A sweep that chose nothing proves nothing; nor does one in which no
     // write went through a follower.
-    assert!(summary.stats.max_commit > 0 && summary.stats.ops_completed > 0);
-    assert!(summary.stats.ops_anywhere > 0 && summary.stats.forwards > 0);
+    assert!(summary.stats.cluster.max_commit > 0 && summary.stats.ops_completed > 0);
+    assert!(summary.stats.ops_anywhere > 0 && summary.stats.cluster.forwards > 0);
     summary.stats
 }
 
@@ -52,10 +52,11 @@ fn assert_profile_clean(name: &str, default_seeds: u64) -> synod_sim::Stats {
 /// chunks are tiny) and were installed.
 fn assert_chunked_snapshots(stats: &synod_sim::Stats) {
     assert!(
-        stats.snapshots_installed > 0 && stats.snapshot_chunks > 2 * stats.snapshots_installed,
+        stats.cluster.snapshots_installed > 0
+            && stats.cluster.snapshot_chunks > 2 * stats.cluster.snapshots_installed,
         "{} snapshots installed from {} chunks",
-        stats.snapshots_installed,
-        stats.snapshot_chunks
+        stats.cluster.snapshots_installed,
+        stats.cluster.snapshot_chunks
     );
 }
 

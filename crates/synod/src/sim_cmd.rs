@@ -148,8 +148,8 @@ pub fn run(args: SimArgs) -> anyhow::Result<()> {
             "sim: seeds=1 violations={} profile={} slots_chosen={} elections={}",
             report.violations.len(),
             profile.name,
-            report.stats.max_commit,
-            report.stats.elections
+            report.stats.cluster.max_commit,
+            report.stats.cluster.elections
         )?;
         if !report.ok() {
             std::process::exit(1);

@@ -30,13 +30,12 @@ impl World {
                 let w = &self.wires[&serial];
                 match &self.records[&serial].end {
                     Some(e) => e.clone(),
-                    None if w.client_open && w.server_open => {
-                        let sn = &self.nodes[&w.node];
-                        match sn.tree() {
-                            Some(t) if sn.incarnation == w.incarnation => End::Zxid(t.last_zxid()),
-                            _ => End::Partial,
+                    None if w.client_open && w.server_open => match self.cluster.node(w.node) {
+                        Some(n) if self.cluster.incarnation(w.node) == w.incarnation => {
+                            End::Zxid(n.tree().last_zxid())
                         }
-                    }
+                        _ => End::Partial,
+                    },
                     None => End::Partial,
                 }
             };
@@ -59,7 +58,7 @@ impl World {
     }
 
     fn check_expiry(&mut self) {
-        let end = self.now;
+        let end = self.now();
         let mut problems = Vec::new();
         for (session, zxid, at) in self.changes.expiries() {
             self.stats.sessions_expired += 1;
@@ -109,8 +108,9 @@ impl World {
             let Some(stopped) = fate.stopped_at else {
                 continue;
             };
-            let deadline =
-                stopped.max(self.healed_at) + fate.timeout_ms as u64 * 1000 + EXPIRY_SLACK_US;
+            let deadline = stopped.max(self.cluster.healed_at())
+                + fate.timeout_ms as u64 * 1000
+                + EXPIRY_SLACK_US;
             if deadline > end {
                 continue;
             }

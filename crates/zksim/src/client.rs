@@ -9,7 +9,7 @@ use synod_zkproto as wire;
 use synod_zkproto::{create_mode, CreateKind, Request};
 
 /// Simulated time in microseconds.
-pub type Time = u64;
+pub use synod_simcluster::Time;
 
 /// Parents every client writes under: plain nodes, ephemerals, and
 /// sequential ephemerals.

@@ -9,6 +9,7 @@
 use crate::client::{create, Ending, Life, Link, Session, Time, PARENTS};
 use crate::watch::{End, Item, Reg, WatchKind};
 use crate::world::{Ev, World};
+use crate::zk_node::ZkIn;
 use synod_coord::EventKind;
 use synod_front::Outgoing;
 use synod_zkproto as wire;
@@ -33,9 +34,9 @@ const PIPELINE_MAX: usize = 3;
 
 impl World {
     pub(crate) fn client_wake(&mut self, c: u64) {
-        let now = self.now;
-        let next = now + self.rng.range(15_000, 40_000);
-        self.schedule(next, Ev::ClientWake { client: c });
+        let now = self.now();
+        let next = now + self.cluster.rng().range(15_000, 40_000);
+        self.cluster.schedule(next, Ev::ClientWake { client: c });
         let client = &self.clients[&c];
         let Some(life) = &client.life else {
             if now >= client.next_life_at {
@@ -78,9 +79,9 @@ impl World {
     }
 
     fn start_life(&mut self, c: u64) {
-        let now = self.now;
-        let timeout_ms = self.rng.range(4_000, 6_001) as i32;
-        let roll = self.rng.range(0, 100);
+        let now = self.now();
+        let timeout_ms = self.cluster.rng().range(4_000, 6_001) as i32;
+        let roll = self.cluster.rng().range(0, 100);
         let ending = match roll {
             0..=34 => Ending::Close,
             35..=54 => Ending::Vanish,
@@ -89,7 +90,7 @@ impl World {
         };
         let ends_at = match ending {
             Ending::Never => Time::MAX,
-            _ => now + self.rng.range(2_000_000, 8_000_000),
+            _ => now + self.cluster.rng().range(2_000_000, 8_000_000),
         };
         let client = self.clients.get_mut(&c).expect("client exists");
         client.lives += 1;
@@ -119,8 +120,8 @@ impl World {
 
     /// Opens a connection to a node, resuming the session if there is one.
     fn connect(&mut self, c: u64) {
-        let now = self.now;
-        let node = self.rng.range(1, 4);
+        let now = self.now();
+        let node = self.cluster.rng().range(1, crate::world::NODES + 1);
         let life = self.clients[&c].life.as_ref().expect("a life");
         let (session_id, passwd, timeout_ms) = match &life.session {
             Some(s) => (s.id, s.passwd.clone(), s.timeout_ms),
@@ -160,7 +161,7 @@ impl World {
         self.note(|| {
             format!("client {c} connects to n{node} (#{serial}, session {session_id:#x})")
         });
-        self.send_to_server(serial, Ev::Open { serial, connect });
+        self.send_to_server(serial, ZkIn::Open { serial, connect });
     }
 
     /// The client closes its socket (and will reconnect if its life goes on).
@@ -191,12 +192,12 @@ impl World {
         let rec = self.records.get_mut(&serial).expect("record exists");
         rec.end.get_or_insert(End::Partial);
         if tell_server {
-            self.send_to_server(serial, Ev::ClientGone { serial });
+            self.send_to_server(serial, ZkIn::Gone { serial });
         }
     }
 
     fn end_life(&mut self, c: u64) {
-        let now = self.now;
+        let now = self.now();
         let life = self.clients[&c].life.as_ref().expect("a life");
         let ending = life.ending;
         let established = life.link.as_ref().is_some_and(|l| l.established);
@@ -239,7 +240,7 @@ impl World {
     }
 
     fn life_over(&mut self, c: u64) {
-        let next = self.now + self.rng.range(100_000, 600_000);
+        let next = self.now() + self.cluster.rng().range(100_000, 600_000);
         let client = self.clients.get_mut(&c).expect("exists");
         if let Some(life) = client.life.take() {
             if let Some(link) = life.link {
@@ -253,9 +254,9 @@ impl World {
     /// Sends the next requests, or a ping when idle for a third of the
     /// session timeout.
     fn client_work(&mut self, c: u64) {
-        let now = self.now;
+        let now = self.now();
         let clients = self.cfg.clients as u64;
-        let mut rng = synod_paxos::Rng::new(self.rng.next_u64());
+        let mut rng = synod_paxos::Rng::new(self.cluster.rng().next_u64());
         let life = self
             .clients
             .get_mut(&c)
@@ -296,7 +297,7 @@ impl World {
     }
 
     fn send_request(&mut self, c: u64, xid: i32, req: Request) {
-        let now = self.now;
+        let now = self.now();
         let life = self
             .clients
             .get_mut(&c)
@@ -311,7 +312,7 @@ impl World {
         let bytes = wire::encode_request(xid, &req);
         life.outstanding.push_back((xid, req));
         life.last_sent = now;
-        self.send_to_server(serial, Ev::ToServer { serial, bytes });
+        self.send_to_server(serial, ZkIn::Bytes { serial, bytes });
     }
 
     // ---- what reaches the client ----
@@ -385,6 +386,7 @@ impl World {
         if self.current_serial(c) != Some(serial) {
             return;
         }
+        let now = self.now();
         let life = self
             .clients
             .get_mut(&c)
@@ -398,7 +400,7 @@ impl World {
         while let Ok(Some(body)) = link.decoder.pop() {
             bodies.push(body);
         }
-        life.last_heard = self.now;
+        life.last_heard = now;
         for body in bodies {
             if self.current_serial(c) != Some(serial) {
                 return;
@@ -422,7 +424,7 @@ impl World {
     }
 
     fn on_connect_response(&mut self, c: u64, serial: u64, body: &[u8]) {
-        let now = self.now;
+        let now = self.now();
         let response = match wire::decode_connect_response(body) {
             Ok(r) => r,
             Err(e) => {
@@ -603,7 +605,7 @@ impl World {
             });
         if header.err == wire::err::SESSION_EXPIRED {
             self.note(|| format!("client {c} is told its session expired"));
-            let now = self.now;
+            let now = self.now();
             let life = self.clients[&c].life.as_ref().expect("a life");
             if let Some(s) = &life.session {
                 if let Some(f) = self.sessions.get_mut(&s.id) {

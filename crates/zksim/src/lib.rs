@@ -1,13 +1,17 @@
 //! synod-zksim: the coordination service in the deterministic simulator.
 //!
-//! Three nodes, each a Paxos engine (synod-paxos) over the coordination
-//! tree (synod-coord) with a ZooKeeper front door (synod-front) driven
-//! exactly as the server runtime drives it, and simulated ZooKeeper
-//! clients speaking the wire protocol (synod-zkproto) to them: sessions,
-//! pings, ephemeral and sequential nodes, one-shot and persistent watches,
-//! moves between nodes with SetWatches. Faults between the nodes: drops,
-//! duplicates, delays, partitions, crashes losing unsynced writes, pauses,
-//! clock drift; then a healed phase.
+//! Three nodes on the shared simulated cluster (crates/simcluster), each
+//! a Paxos engine (synod-paxos) over the coordination tree (synod-coord)
+//! with a ZooKeeper front door (synod-front) driven exactly as the server
+//! runtime drives it (`zk_node.rs`), and simulated ZooKeeper clients
+//! speaking the wire protocol (synod-zkproto) to them: sessions, pings,
+//! ephemeral and sequential nodes, one-shot and persistent watches, moves
+//! between nodes with SetWatches. The cluster brings the faults (drops,
+//! duplicates, delays, partitions of every shape, crashes losing unsynced
+//! writes, pauses, clock drift; then a healed phase), the transport's
+//! frame and queue limits, and its own oracles (agreement, replica state,
+//! durability before send, leases, recovery, engine invariants, frame
+//! limit).
 //!
 //! Oracles, each with a test that shows it catching a broken build
 //! (`bugs.rs`):
@@ -21,8 +25,8 @@
 //!    (`watch.rs`, from the committed change history);
 //! 4. replies in request order, and a session reads its own writes
 //!    (`clients.rs`);
-//! 5. replicas agree: same state digest at the same slot, same changes at
-//!    the same zxid (`world.rs`, `changes.rs`).
+//! 5. replicas agree: same changes at the same zxid (`outputs.rs`,
+//!    `changes.rs`; the cluster checks the state digests).
 //!
 //! The simulator owns time and randomness: a seed replays exactly.
 
@@ -31,11 +35,13 @@ pub mod changes;
 mod checks;
 pub mod client;
 mod clients;
+mod outputs;
 pub mod profile;
 pub mod report;
 pub mod sm;
 pub mod watch;
 pub mod world;
+pub mod zk_node;
 
 pub use bugs::{Bug, Bugs};
 pub use profile::Profile;

@@ -2,19 +2,19 @@
 //! of everything clients saw and replicas applied (same seed, same digest).
 
 use std::fmt;
-
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Violation {
-    /// Which oracle: "ephemerals", "expiry-active", "expiry-abandoned",
-    /// "watches", "watch-order", "fifo", "read-your-writes",
-    /// "replica-state", "replica-changes", "client".
-    pub check: &'static str,
-    pub detail: String,
-}
+/// A failed check: one of this simulator's oracles ("ephemerals",
+/// "expiry-active", "expiry-abandoned", "watches", "watch-order", "fifo",
+/// "read-your-writes", "replica-changes", "client", "panic") or the
+/// cluster's (agreement, replica-state, durability, lease, recovery,
+/// invariant, frame-limit).
+pub use synod_simcluster::Violation;
+use synod_simcluster::{ClusterStats, SeedRun};
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
-    pub sim_time_us: u64,
+    /// What the shared cluster counted: network, faults, elections,
+    /// snapshots, the highest commit point, simulated time.
+    pub cluster: ClusterStats,
     pub replies: u64,
     pub events: u64,
     pub sessions: u64,
@@ -31,10 +31,26 @@ pub struct Stats {
     pub connections_complete: u64,
     pub ephemerals_created: u64,
     pub changes: u64,
-    pub crashes: u64,
-    pub faults: u64,
-    pub elections: u64,
-    pub snapshots_installed: u64,
+}
+
+impl Stats {
+    pub fn add(&mut self, o: &Stats) {
+        self.cluster.add(&o.cluster);
+        self.replies += o.replies;
+        self.events += o.events;
+        self.sessions += o.sessions;
+        self.sessions_closed += o.sessions_closed;
+        self.sessions_expired += o.sessions_expired;
+        self.active_sessions_expired += o.active_sessions_expired;
+        self.abandoned_checked += o.abandoned_checked;
+        self.reconnects += o.reconnects;
+        self.refused_behind += o.refused_behind;
+        self.set_watches += o.set_watches;
+        self.connections_checked += o.connections_checked;
+        self.connections_complete += o.connections_complete;
+        self.ephemerals_created += o.ephemerals_created;
+        self.changes += o.changes;
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -64,6 +80,38 @@ impl RunReport {
             "SYNOD_ZKSIM_SEED={} SYNOD_ZKSIM_PROFILE={} cargo test -p synod-zksim --test sweep replay_one -- --nocapture",
             self.seed, self.profile
         )
+    }
+}
+
+impl SeedRun for RunReport {
+    type Stats = Stats;
+
+    fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    fn ok(&self) -> bool {
+        RunReport::ok(self)
+    }
+
+    fn add_stats_to(&self, total: &mut Stats) {
+        total.add(&self.stats);
+    }
+
+    /// A run that panicked: a violation like any other. (The sweep sets
+    /// the profile name.)
+    fn panicked(seed: u64, message: String) -> Self {
+        RunReport {
+            seed,
+            profile: "",
+            violations: vec![Violation {
+                check: "panic",
+                detail: message,
+            }],
+            stats: Stats::default(),
+            trace_digest: 0,
+            trace: Vec::new(),
+        }
     }
 }
 

@@ -3,10 +3,10 @@
 //! swaps or delays watch events, swaps replies, reads stale state, and a
 //! replica that diverges. A checker that never fails proves nothing.
 
-use synod_zksim::{run, Bug, Bugs, Profile, RunReport, SimConfig};
+use synod_zksim::{profile, run, Bug, Bugs, RunReport, SimConfig};
 
 fn broken(bug: Bug, seed: u64) -> RunReport {
-    let mut cfg = SimConfig::new(seed, Profile::named("calm").expect("calm"));
+    let mut cfg = SimConfig::new(seed, profile::named("calm").expect("calm"));
     cfg.bugs = Bugs::one(bug);
     run(cfg)
 }
@@ -75,7 +75,20 @@ fn a_diverging_replica_is_caught() {
 #[test]
 fn a_correct_build_passes_the_same_seeds() {
     for seed in 1..=3 {
-        let report = run(SimConfig::new(seed, Profile::named("calm").expect("calm")));
+        let report = run(SimConfig::new(seed, profile::named("calm").expect("calm")));
         assert!(report.ok(), "{report}");
     }
+}
+
+#[test]
+fn a_message_over_the_transport_s_frame_limit_is_caught() {
+    // Catch-up replies and snapshots to a restarted node need frames of a
+    // few KiB; a 1 KiB limit must show up as a violation, not as loss.
+    let profile = profile::named("crashes").expect("crashes");
+    let found = (1..=5).any(|seed| {
+        let mut cfg = SimConfig::new(seed, profile.clone());
+        cfg.net.frame_bytes_max = 1024;
+        run(cfg).has("frame-limit")
+    });
+    assert!(found, "no frame-limit violation in 5 seeds");
 }

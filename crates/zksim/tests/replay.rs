@@ -1,12 +1,12 @@
 //! Same seed, same run: every frame a client receives and every replica
 //! state digest hash to the same trace digest.
 
-use synod_zksim::{run, Profile, SimConfig};
+use synod_zksim::{profile, run, SimConfig};
 
 #[test]
 fn the_same_seed_replays_the_same_run() {
     for name in ["calm", "all"] {
-        let profile = Profile::named(name).expect("profile");
+        let profile = profile::named(name).expect("profile");
         let a = run(SimConfig::new(11, profile.clone()));
         let b = run(SimConfig::new(11, profile.clone()));
         assert_eq!(

@@ -7,7 +7,7 @@
 //! on by default; the runtime does the same); here it is off, and the
 //! watch oracle must catch the loss.
 
-use synod_zksim::{run, Profile, SimConfig};
+use synod_zksim::{profile, run, SimConfig};
 
 /// Seeds of the partitions profile tried for one that shows the loss.
 const SEEDS: std::ops::RangeInclusive<u64> = 1..=100;
@@ -20,7 +20,7 @@ fn a_snapshot_installed_under_connected_clients_loses_their_watch_events() {
     // stopped being a write of its own, seed 2 since), so the test looks
     // for one rather than pinning it.
     let run_seed = |seed: u64, close_on_snapshot: bool| {
-        let mut cfg = SimConfig::new(seed, Profile::named("partitions").expect("profile"));
+        let mut cfg = SimConfig::new(seed, profile::named("partitions").expect("profile"));
         cfg.close_on_snapshot = close_on_snapshot;
         run(cfg)
     };

@@ -3,7 +3,8 @@
 //! `SYNOD_ZKSIM_SEED` and `SYNOD_ZKSIM_PROFILE` replay one run with its
 //! trace (`replay_one`).
 
-use synod_zksim::{run, Profile, RunReport, SimConfig};
+use synod_simcluster::{sweep as run_seeds, Seeds};
+use synod_zksim::{profile, run, SimConfig};
 
 /// Seeds per profile in CI.
 const CI_SEEDS: u64 = 40;
@@ -15,29 +16,33 @@ fn seeds() -> u64 {
         .unwrap_or(CI_SEEDS)
 }
 
-fn sweep(profile: &str) {
-    let profile = Profile::named(profile).expect("known profile");
+fn sweep(name: &str) {
+    let profile = profile::named(name).expect("known profile");
     let n = seeds();
-    let mut failed: Vec<RunReport> = Vec::new();
-    let mut expired = 0;
-    let mut abandoned = 0;
-    let mut events = 0;
-    let mut active_expired = 0;
-    for seed in 1..=n {
-        let report = run(SimConfig::new(seed, profile.clone()));
-        expired += report.stats.sessions_expired;
-        abandoned += report.stats.abandoned_checked;
-        events += report.stats.events;
-        active_expired += report.stats.active_sessions_expired;
-        if !report.ok() {
-            failed.push(report);
-        }
-    }
+    let seeds = Seeds {
+        range: 1..n + 1,
+        jobs: std::thread::available_parallelism().map_or(1, |j| j.get()),
+        fail_fast: false,
+    };
+    let started = std::time::Instant::now();
+    let run_one = |seed| run(SimConfig::new(seed, profile.clone()));
+    let swept = run_seeds(&seeds, &run_one, &|_| {});
+    let (s, failed) = (&swept.stats, &swept.failed);
     println!(
-        "{profile}: {n} seeds, {} failed; {events} watch events, {expired} sessions expired ({active_expired} of them while their client was active, under faults), {abandoned} abandoned sessions checked",
-        failed.len()
+        "{profile}: {n} seeds, {} failed; {} watch events, {} sessions expired ({} of them while their client was active, under faults), {} abandoned sessions checked; {} messages, {} dropped, {} dropped at a full queue, {} over the frame limit (largest frame {} bytes); wall {:.1}s",
+        failed.len(),
+        s.events,
+        s.sessions_expired,
+        s.active_sessions_expired,
+        s.abandoned_checked,
+        s.cluster.net.messages,
+        s.cluster.net.dropped,
+        s.cluster.net.dropped_queue_full,
+        s.cluster.net.dropped_oversized,
+        s.cluster.net.frame_bytes_max,
+        started.elapsed().as_secs_f64()
     );
-    for r in &failed {
+    for r in failed {
         println!("{r}");
     }
     assert!(
@@ -86,7 +91,7 @@ fn replay_one() {
     };
     let seed: u64 = seed.parse().expect("SYNOD_ZKSIM_SEED is a number");
     let name = std::env::var("SYNOD_ZKSIM_PROFILE").unwrap_or_else(|_| "all".into());
-    let profile = Profile::named(&name).expect("SYNOD_ZKSIM_PROFILE names a profile");
+    let profile = profile::named(&name).expect("SYNOD_ZKSIM_PROFILE names a profile");
     let mut cfg = SimConfig::new(seed, profile);
     cfg.trace = true;
     let report = run(cfg);

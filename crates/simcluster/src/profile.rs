@@ -1,29 +1,39 @@
-//! Fault profiles: which faults a run injects and how hard.
+//! Fault profiles: which faults a run injects and how hard. One type with
+//! every knob; [`Profile::named`] is the list the key-value simulator
+//! sweeps, and the coordination simulator takes the same profiles without
+//! membership churn.
 
+use crate::scheduler::Time;
 use std::fmt;
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Profile {
     pub name: &'static str,
-    /// Nodes in the initial configuration (5 runs the majorities ring).
+    /// Nodes in the initial configuration (5 makes the majorities ring a
+    /// real partition).
     pub nodes: usize,
+    /// Probability that a peer message is lost.
     pub drop_p: f64,
+    /// Probability that a peer message arrives twice.
     pub duplicate_p: f64,
-    /// Network delay range in microseconds; a wide range reorders.
-    pub delay_us: (u64, u64),
+    /// Peer message delay range in microseconds; a wide range reorders.
+    pub delay_us: (Time, Time),
     pub partitions: bool,
+    /// Crash nodes and restart them from their disks.
     pub crashes: bool,
-    /// A crash may leave any prefix of the unsynced writes, the last one
-    /// torn (recovery drops it).
+    /// A crash may leave any prefix of the unsynced writes, the record
+    /// after it torn (recovery drops it); otherwise all of them are lost.
     pub torn_writes: bool,
+    /// Stop a process for a while (its sockets and disk carry on).
     pub pauses: bool,
     /// Per-node clock drift bound in parts per million (at most the
     /// engine's `drift_ppm_max`).
     pub drift_ppm: u64,
-    /// Membership changes: grow to five voters and shrink back.
+    /// Membership changes: grow to five voters and shrink back (only the
+    /// key-value simulator has an operator that makes them).
     pub churn: bool,
-    /// Mean time between fault events, microseconds.
-    pub fault_every_us: u64,
+    /// Mean time between fault events.
+    pub fault_every_us: Time,
 }
 
 impl Profile {
@@ -37,8 +47,9 @@ impl Profile {
         "all",
     ];
 
-    pub fn named(name: &str) -> Option<Profile> {
-        let calm = Profile {
+    /// No faults: a fast network, no loss, no crashes, no drift.
+    pub fn calm() -> Profile {
+        Profile {
             name: "calm",
             nodes: 3,
             drop_p: 0.0,
@@ -51,7 +62,11 @@ impl Profile {
             drift_ppm: 0,
             churn: false,
             fault_every_us: 800_000,
-        };
+        }
+    }
+
+    pub fn named(name: &str) -> Option<Profile> {
+        let calm = Profile::calm();
         let p = match name {
             "calm" => calm,
             "lossy" => Profile {
@@ -110,10 +125,28 @@ impl Profile {
         };
         Some(p)
     }
+
+    /// Whether the network loses messages even without partitions.
+    pub fn lossy(&self) -> bool {
+        self.drop_p > 0.0
+    }
 }
 
 impl fmt::Display for Profile {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_name_is_a_profile_of_that_name() {
+        for name in Profile::NAMES {
+            assert_eq!(Profile::named(name).expect("listed").name, name);
+        }
+        assert_eq!(Profile::named("nope"), None);
     }
 }
