@@ -31,15 +31,21 @@
 //! assert!(report.complete && report.violation.is_none());
 //! ```
 
+mod breadth_first;
+mod checks;
 mod config;
+mod depth_first;
 mod register;
 mod report;
 mod search;
+mod setup;
+mod text;
+mod transition;
 mod world;
 
-pub use config::{ConfigError, ExploreConfig};
+pub use checks::ViolationKind;
+pub use config::{ConfigError, ExploreConfig, SearchOrder};
 pub use register::Register;
-pub use report::{ExploreReport, TraceStep, Violation};
+pub use report::{ExploreReport, Limit, TraceStep, Violation};
 pub use search::explore;
-pub use synod_paxos::Bug;
-pub use world::ViolationKind;
+pub use synod_paxos::{Bug, ConfigChange};
