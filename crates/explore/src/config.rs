@@ -33,7 +33,10 @@ pub struct ExploreConfig {
     /// the engine refuses at once (another change in progress, a change
     /// already made) changes nothing and is not explored.
     pub reconfig_budget: u32,
-    /// In-flight messages that may be dropped on any one path.
+    /// In-flight messages that may be dropped on any one path. Every check
+    /// here is a safety check, and to those a lost message is one never
+    /// delivered, which the search covers without a budget: losses add
+    /// states (the message gone), not behaviours.
     pub loss_budget: u32,
     /// Crash-and-restarts on any one path. A crash loses the node's memory
     /// and every record whose write was not yet complete.
