@@ -85,7 +85,7 @@ pub(crate) fn search(setup: &Setup, start: Start, report: &mut ExploreReport) {
                         report.fail(violation(setup, &path, prefix.len(), failure));
                         return;
                     }
-                    Ok(Effect::Refused) => continue,
+                    Ok(Effect::Dominated) => continue,
                     Ok(Effect::Changed) => {}
                 }
                 report.note_progress(&child);

@@ -48,8 +48,10 @@
 //!   history, never what is in flight.
 //! - An operator request the engine refuses at once (a leader still in
 //!   phase 1, another change in progress, a change already made) changes
-//!   nothing but the budget, so it is not explored, by the same argument;
-//!   requests go only to leaders with phase 1 done.
+//!   no node, so it is not explored; the operator's plan moves on only
+//!   past a change a leader took in, so the parent reaches everything the
+//!   refused request would. Requests go only to leaders with phase 1
+//!   done, since the others all refuse.
 //! - No partial-order reduction: deliveries to different nodes commute,
 //!   but any node may later send to any other and budgets are shared, so
 //!   a persistent set is almost always every enabled step. Breadth-first

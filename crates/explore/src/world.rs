@@ -77,11 +77,12 @@ pub(crate) struct Spent {
 pub(crate) enum Effect {
     /// The state changed; it is a state of its own.
     Changed,
-    /// The engine refused an operator request and changed nothing: the
-    /// resulting state has the parent's nodes, network and history with
-    /// less budget left, so nothing is reachable from it that is not
-    /// reachable from the parent. The search does not keep it.
-    Refused,
+    /// The step changed no node and no history: a delivery the receiver
+    /// ignored (the state is the parent less one message), or an operator
+    /// request the engine refused at once. The parent reaches everything
+    /// this state would (see the crate doc), so the search does not keep
+    /// it.
+    Dominated,
 }
 
 /// A whole explored state.
@@ -220,7 +221,7 @@ impl World {
                 };
                 self.step(setup, to, input, log)?;
                 if self.quiet_mark(to) == before {
-                    return Ok(Effect::Refused);
+                    return Ok(Effect::Dominated);
                 }
             }
             Transition::Drop(i) => {
@@ -252,7 +253,7 @@ impl World {
                 };
                 self.step(setup, usize::from(host), input, log)?;
                 if self.hosts[usize::from(host)].fingerprint == before {
-                    return Ok(Effect::Refused);
+                    return Ok(Effect::Dominated);
                 }
             }
             Transition::Crash(i) => {
@@ -472,7 +473,7 @@ mod tests {
         // `Rejected` and changes nothing.
         assert!(world.enabled(&setup).contains(&ask));
         let mut again = world.clone();
-        assert_eq!(again.apply(&setup, ask, None).unwrap(), Effect::Refused);
+        assert_eq!(again.apply(&setup, ask, None).unwrap(), Effect::Dominated);
         assert_eq!(again.hosts[0].fingerprint, world.hosts[0].fingerprint);
     }
 
@@ -489,7 +490,7 @@ mod tests {
         let before = world.hosts[0].fingerprint;
         assert_eq!(
             world.apply(&setup, Transition::Deliver(0), None).unwrap(),
-            Effect::Refused
+            Effect::Dominated
         );
         assert_eq!(world.hosts[0].fingerprint, before);
         // A message that does change its receiver is kept.

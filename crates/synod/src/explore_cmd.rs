@@ -147,3 +147,32 @@ pub fn run(args: ExploreArgs) -> anyhow::Result<()> {
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plan_of_changes_reads_kind_and_node() {
+        assert_eq!(parse_change("promote:4"), Ok(ConfigChange::Promote(4)));
+        assert_eq!(parse_change("remove:2"), Ok(ConfigChange::Remove(2)));
+        assert_eq!(
+            parse_change("add-learner:5"),
+            Ok(ConfigChange::AddLearner(5))
+        );
+        assert!(parse_change("promote").unwrap_err().contains("KIND:NODE"));
+        assert!(parse_change("promote:x")
+            .unwrap_err()
+            .contains("not a node id"));
+        assert!(parse_change("demote:1")
+            .unwrap_err()
+            .contains("not `demote`"));
+    }
+
+    #[test]
+    fn the_order_is_named_in_full() {
+        assert_eq!(parse_order("breadth-first"), Ok(SearchOrder::BreadthFirst));
+        assert_eq!(parse_order("depth-first"), Ok(SearchOrder::DepthFirst));
+        assert!(parse_order("bfs").is_err());
+    }
+}
