@@ -383,8 +383,9 @@ impl World {
     /// The memory this state adds to a search that keeps it, in bytes, as
     /// an estimate: the world itself, the history, and the hosts and
     /// messages no other state shares (a successor shares every host and
-    /// message its transition did not touch). Calibrated against a
-    /// counting allocator by `tests/memory.rs`.
+    /// message its transition did not touch). Checked against the
+    /// process's peak: a breadth-first search that kept a million such
+    /// states was estimated at 3.0 GiB and peaked at 3.8 GiB resident.
     pub fn bytes_estimate(&self) -> u64 {
         let mut bytes = size_of::<World>()
             + self.hosts.capacity() * size_of::<Rc<Host>>()
@@ -403,7 +404,7 @@ impl World {
 /// A map entry of the history (two `u64`s) with its share of the tree.
 const HISTORY_ENTRY_BYTES: usize = 40;
 /// A node's heap besides its log: the boxed leader state, configuration
-/// sets, client table, queues. Measured with `tests/memory.rs`.
+/// sets, client table, queues (each map at least one tree node).
 const NODE_HEAP_BYTES: usize = 2_048;
 /// One log entry in the node's map, with its share of the tree.
 const LOG_ENTRY_BYTES: usize = 96;

@@ -174,6 +174,32 @@ fn two_promotions_and_two_elections_agree_as_deep_as_the_cover_rule_breaks() {
     assert!(report.states > 200_000, "{report}");
 }
 
+#[test]
+fn a_search_stops_at_its_memory_and_state_limits_and_says_which() {
+    for order in SearchOrder::ALL {
+        let cfg = ExploreConfig {
+            order,
+            bytes_max: 64 << 10,
+            ..ExploreConfig::small()
+        };
+        let report = explore(&cfg).unwrap();
+        assert!(!report.complete, "{report}");
+        assert_eq!(report.limit, Some(Limit::Bytes), "{report}");
+        assert!(report.bytes_peak > cfg.bytes_max, "{report}");
+        assert!(report.states < 7_000, "{report}");
+
+        let cfg = ExploreConfig {
+            order,
+            states_max: 1_000,
+            ..ExploreConfig::small()
+        };
+        let report = explore(&cfg).unwrap();
+        assert!(!report.complete, "{report}");
+        assert_eq!(report.limit, Some(Limit::States), "{report}");
+        assert_eq!(report.states, 1_000, "{report}");
+    }
+}
+
 #[cfg(not(feature = "broken"))]
 #[test]
 fn a_bug_without_the_broken_feature_is_refused() {
