@@ -261,3 +261,52 @@ pub enum ConfigError {
     #[error("bug {0} needs an engine built with the `broken` feature; rebuild synod-explore with `--features broken`")]
     BrokenFeatureOff(&'static str),
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_search_runs_only_the_nodes_it_names() {
+        let cfg = ExploreConfig {
+            learners: 1,
+            changes: vec![ConfigChange::Promote(4)],
+            timer_nodes: vec![2, 4],
+            ..ExploreConfig::small()
+        };
+        assert_eq!(cfg.validate(), Ok(()));
+        let stranger = ExploreConfig {
+            changes: vec![ConfigChange::Promote(5)],
+            ..cfg.clone()
+        };
+        assert_eq!(
+            stranger.validate(),
+            Err(ConfigError::Stranger(ConfigChange::Promote(5), 4))
+        );
+        let timer = ExploreConfig {
+            timer_nodes: vec![0],
+            ..cfg.clone()
+        };
+        assert_eq!(timer.validate(), Err(ConfigError::TimerStranger(0, 4)));
+        let crowd = ExploreConfig {
+            nodes: 4,
+            learners: 2,
+            ..cfg
+        };
+        assert_eq!(
+            crowd.validate(),
+            Err(ConfigError::Nodes {
+                voters: 4,
+                learners: 2
+            })
+        );
+    }
+
+    #[test]
+    fn the_order_names_read_back() {
+        for order in SearchOrder::ALL {
+            assert_eq!(SearchOrder::parse(order.name()), Some(order));
+        }
+        assert_eq!(SearchOrder::parse("sideways"), None);
+    }
+}
