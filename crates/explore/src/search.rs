@@ -1,15 +1,21 @@
-//! The depth-first search over every interleaving, with a visited set.
+//! The search: where it starts, the visited set, the limits, and how a
+//! violation becomes a trace a person can read. The two orders live in
+//! `depth_first.rs` and `breadth_first.rs`.
 
-use crate::config::{ConfigError, ExploreConfig};
-use crate::report::{ExploreReport, TraceStep, Violation};
-use crate::world::{Failure, Setup, Transition, World};
+use crate::checks::Failure;
+use crate::config::{ConfigError, ExploreConfig, SearchOrder};
+use crate::report::{ExploreReport, Limit, TraceStep, Violation};
+use crate::setup::Setup;
+use crate::transition::Transition;
+use crate::world::World;
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::mem::size_of;
 
 /// The visited set's keys are already uniform 64-bit hashes: hashing them
 /// again would only cost time.
 #[derive(Default)]
-struct KeyHasher(u64);
+pub(crate) struct KeyHasher(u64);
 
 impl Hasher for KeyHasher {
     fn finish(&self) -> u64 {
@@ -25,109 +31,111 @@ impl Hasher for KeyHasher {
     }
 }
 
-type Visited = HashSet<u64, BuildHasherDefault<KeyHasher>>;
+pub(crate) type Visited = HashSet<u64, BuildHasherDefault<KeyHasher>>;
 
-/// One state on the DFS stack with the transitions still to try from it.
-struct Frame {
-    world: World,
-    todo: Vec<Transition>,
-    next: usize,
+/// The visited set's memory: a table of `u64` keys with one control byte
+/// each, kept at most 7/8 full.
+pub(crate) fn visited_bytes(visited: &Visited) -> u64 {
+    let buckets = (visited.capacity() as u64 * 8).div_ceil(7);
+    buckets * (size_of::<u64>() as u64 + 1)
+}
+
+/// Where every search starts: the initial world (after the warm-up, if
+/// configured) and the steps that led to it.
+pub(crate) struct Start {
+    pub world: World,
+    pub prefix: Vec<Transition>,
 }
 
 /// Explores every state reachable within `cfg`'s budgets and checks each.
 ///
-/// Depth-first, so memory is the visited set (about 16 bytes a state) plus
-/// one path. The search stops at the first violation, or when it runs out
-/// of states (`complete`) or hits `states_max` (incomplete).
+/// The search stops at the first violation, or when it runs out of states
+/// (`complete`), or at a limit (`states_max`, `bytes_max`; `depth_max`
+/// only stops a path), then reported incomplete with the limit named.
 pub fn explore(cfg: &ExploreConfig) -> Result<ExploreReport, ConfigError> {
     cfg.validate()?;
     let setup = Setup::new(cfg);
-    let mut report = ExploreReport {
-        states: 1,
-        transitions: 0,
-        max_depth: 0,
-        terminal_states: 0,
-        commands_chosen_max: 0,
-        violation: None,
-        complete: true,
+    let mut world = World::new(&setup);
+    let mut report = ExploreReport::new(cfg.order);
+    let prefix = match world.warm_up_if(&setup) {
+        Ok(prefix) => prefix,
+        Err((steps, failure)) => {
+            report.violation = Some(violation(&setup, &steps, steps.len(), failure));
+            report.complete = false;
+            return Ok(report);
+        }
     };
-    let mut init = World::new(&setup);
-    // `prefix` leads to `init`, `path[i]` from `stack[i]` to `stack[i + 1]`.
-    let mut prefix = Vec::new();
-    if cfg.warm_start {
-        match init.warm_up(&setup) {
-            Ok(steps) => prefix = steps,
-            Err((steps, failure)) => {
-                report.violation = Some(violation(&setup, &steps, 0, failure));
-                report.complete = false;
-                return Ok(report);
-            }
-        }
-    }
-    let mut visited = Visited::default();
-    visited.insert(init.key());
-    let todo = init.enabled(&setup);
-    let mut stack = vec![Frame {
-        world: init,
-        todo,
-        next: 0,
-    }];
-    let mut path: Vec<Transition> = prefix.clone();
-    while let Some(frame) = stack.last_mut() {
-        let Some(&t) = frame.todo.get(frame.next) else {
-            stack.pop();
-            path.pop();
-            continue;
-        };
-        frame.next += 1;
-        let mut world = frame.world.clone();
-        report.transitions += 1;
-        let depth = stack.len() as u32;
-        if let Err(failure) = world.apply(&setup, t, None) {
-            path.push(t);
-            report.violation = Some(violation(&setup, &path, prefix.len(), failure));
-            report.complete = false;
-            break;
-        }
-        report.commands_chosen_max = report
-            .commands_chosen_max
-            .max(world.history.commands_chosen.count_ones() as usize);
-        if !visited.insert(world.key()) {
-            continue;
-        }
-        report.states += 1;
-        report.max_depth = report.max_depth.max(depth);
-        if report.states >= cfg.states_max {
-            report.complete = false;
-            break;
-        }
-        let todo = world.enabled(&setup);
-        if todo.is_empty() {
-            report.terminal_states += 1;
-            continue;
-        }
-        if depth >= cfg.depth_max {
-            report.complete = false;
-            continue;
-        }
-        path.push(t);
-        stack.push(Frame {
-            world,
-            todo,
-            next: 0,
-        });
+    let start = Start { world, prefix };
+    match cfg.order {
+        SearchOrder::DepthFirst => crate::depth_first::search(&setup, start, &mut report),
+        SearchOrder::BreadthFirst => crate::breadth_first::search(&setup, start, &mut report),
     }
     Ok(report)
+}
+
+impl World {
+    fn warm_up_if(&mut self, setup: &Setup) -> Result<Vec<Transition>, (Vec<Transition>, Failure)> {
+        if setup.explore.warm_start {
+            self.warm_up(setup)
+        } else {
+            Ok(Vec::new())
+        }
+    }
+}
+
+impl ExploreReport {
+    /// Notes a state the search keeps and checks the limits; false if one
+    /// cut the search (then recorded in the report).
+    pub(crate) fn count_state(&mut self, cfg: &ExploreConfig, depth: u32, bytes: u64) -> bool {
+        self.states += 1;
+        self.max_depth = self.max_depth.max(depth);
+        self.bytes_peak = self.bytes_peak.max(bytes);
+        if self.states >= cfg.states_max {
+            self.cut(Limit::States);
+            return false;
+        }
+        if bytes > cfg.bytes_max {
+            self.cut(Limit::Bytes);
+            return false;
+        }
+        true
+    }
+
+    /// What the checks saw chosen on the path to `world`.
+    pub(crate) fn note_progress(&mut self, world: &World) {
+        let h = &world.history;
+        self.commands_chosen_max = self
+            .commands_chosen_max
+            .max(h.commands_chosen.count_ones() as usize);
+        self.changes_chosen_max = self
+            .changes_chosen_max
+            .max(h.changes_chosen.count_ones() as usize);
+    }
+
+    pub(crate) fn cut(&mut self, limit: Limit) {
+        self.complete = false;
+        self.limit.get_or_insert(limit);
+    }
+
+    pub(crate) fn fail(&mut self, violation: Violation) {
+        self.complete = false;
+        self.violation = Some(violation);
+    }
 }
 
 /// Replays `path` from the initial state, noting every effect, so a person
 /// can follow how the violation came about. The first `warm` steps are the
 /// fixed warm-up schedule, and say so.
-fn violation(setup: &Setup, path: &[Transition], warm: usize, failure: Failure) -> Violation {
+pub(crate) fn violation(
+    setup: &Setup,
+    path: &[Transition],
+    warm: usize,
+    failure: Failure,
+) -> Violation {
     let mut world = World::new(setup);
     let mut trace = Vec::with_capacity(path.len());
     for (i, &t) in path.iter().enumerate() {
-        let mut action = world.describe(t);
+        let mut action = world.describe(setup, t);
         if i < warm {
             action.insert_str(0, "(warm-up) ");
         }

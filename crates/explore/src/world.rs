@@ -1,25 +1,22 @@
-//! One state of the explored system and its nondeterministic transitions.
+//! One state of the explored system and how a transition changes it.
 //!
 //! A world is every node with its disk and clock, the network's in-flight
-//! messages, and what the checks remember of the path so far (which value
-//! each slot chose, which state each applied slot produced). Transitions
-//! change one node (or only the network) at a time, and every node touched
-//! is checked right after.
+//! messages, the budgets spent and what the checks remember of the path
+//! so far (`checks.rs`). Transitions (`transition.rs`) change one node (or
+//! only the network) at a time, and every node touched is checked right
+//! after.
 
-use crate::config::ExploreConfig;
+use crate::checks::{panic_failure, Failure, History};
 use crate::register::Register;
-use std::collections::{BTreeMap, VecDeque};
+use crate::setup::Setup;
+use crate::text::describe_action;
+use crate::transition::{Timer, Transition};
+use std::collections::VecDeque;
 use std::hash::{DefaultHasher, Hash, Hasher};
+use std::mem::size_of;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::rc::Rc;
-use synod_paxos::{
-    Action, Command, Config, DurableState, EngineConfig, Event, Input, Message, Micros, Node,
-    NodeId, Outcome, Record, Slot, Value,
-};
-
-/// The client id every explored command uses; commands differ by sequence
-/// number, so exactly-once bookkeeping sees one client moving forward.
-const CLIENT: u64 = 7;
+use synod_paxos::{Action, DurableState, Event, Input, Message, Micros, Node, NodeId, Record};
 
 /// A message on the wire.
 #[derive(Clone, Debug)]
@@ -66,118 +63,26 @@ pub(crate) struct Host {
     pub durable_hash: u64,
 }
 
-/// Which timer fires.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Timer {
-    /// A leader's clock moves by the resend interval: it sends heartbeats
-    /// and resends proposals not yet chosen.
-    Heartbeat,
-    /// The clock moves by two election timeouts, past any election
-    /// deadline and any lease: a follower starts an election, a leader
-    /// that heard from nobody meanwhile steps down.
-    Election,
-}
-
-/// One nondeterministic step. Message indices point into the world's
-/// in-flight list of the state the step is taken from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Transition {
-    Deliver(usize),
-    Drop(usize),
-    /// The host's oldest write in progress completes.
-    Persisted(usize),
-    Timer(usize, Timer),
-    Submit {
-        host: usize,
-        command: usize,
-    },
-    /// The host crashes and restarts from its durable records.
-    Crash(usize),
-}
-
-/// What a check found wrong.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum ViolationKind {
-    /// Two different values were chosen for one slot.
-    Agreement,
-    /// Two replicas that applied the same slots hold different states.
-    Divergence,
-    /// A command took effect twice.
-    AppliedTwice,
-    /// The engine panicked.
-    Panic,
-}
-
-impl ViolationKind {
-    pub fn name(&self) -> &'static str {
-        match self {
-            ViolationKind::Agreement => "two values chosen for one slot",
-            ViolationKind::Divergence => "replicas diverged",
-            ViolationKind::AppliedTwice => "a command applied twice",
-            ViolationKind::Panic => "engine panicked",
-        }
-    }
-}
-
-/// A failed check, before the search attaches the trace.
-#[derive(Clone, Debug)]
-pub(crate) struct Failure {
-    pub kind: ViolationKind,
-    pub detail: String,
-}
-
 /// Budgets spent on the path to a state.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub(crate) struct Spent {
     pub losses: u32,
     pub crashes: u32,
     pub timers: u32,
+    pub reconfigs: u32,
 }
 
-/// Facts the checks keep along a path: they belong to the history, not to
-/// any node, because a node may forget what it chose or applied when it
-/// crashes.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub(crate) struct History {
-    /// Slot -> digest of the value chosen there.
-    pub chosen: BTreeMap<Slot, u64>,
-    /// Slot -> state-machine digest right after applying it.
-    pub applied: BTreeMap<Slot, u64>,
-    /// Bit `i` set: command `i` was chosen in some slot.
-    pub commands_chosen: u64,
-}
-
-/// The fixed parts of a search, shared by every world.
-pub(crate) struct Setup {
-    pub explore: ExploreConfig,
-    pub engine: EngineConfig,
-    pub membership: Config,
-}
-
-impl Setup {
-    pub fn new(explore: &ExploreConfig) -> Self {
-        Setup {
-            membership: Config::new(1..=explore.nodes as NodeId),
-            engine: explore.engine(),
-            explore: explore.clone(),
-        }
-    }
-
-    fn command(&self, index: usize) -> Command {
-        Command {
-            client: CLIENT,
-            seq: index as u64 + 1,
-            op: vec![b'c', index as u8],
-        }
-    }
-
-    /// The command index an operation encodes, if it is one of ours.
-    fn command_index(op: &[u8]) -> Option<usize> {
-        match op {
-            [b'c', i] => Some(*i as usize),
-            _ => None,
-        }
-    }
+/// What a transition that broke no check did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Effect {
+    /// The state changed; it is a state of its own.
+    Changed,
+    /// The step changed no node and no history: a delivery the receiver
+    /// ignored (the state is the parent less one message), or an operator
+    /// request the engine refused at once. The parent reaches everything
+    /// this state would (see the crate doc), so the search does not keep
+    /// it.
+    Dominated,
 }
 
 /// A whole explored state.
@@ -190,6 +95,9 @@ pub(crate) struct World {
     pub in_flight: Vec<Rc<Envelope>>,
     /// Bit `i` set: command `i` was submitted.
     pub submitted: u64,
+    /// How many steps of the operator's plan (`ExploreConfig::changes`)
+    /// were asked for.
+    pub changes_asked: u8,
     pub spent: Spent,
     pub history: History,
     /// A copy of `ExploreConfig::async_writes`.
@@ -205,7 +113,7 @@ impl World {
     /// search starts past that so that one timer firing can elect a leader.
     pub fn new(setup: &Setup) -> Self {
         let start_us = 2 * setup.engine.election_timeout_us;
-        let hosts = (1..=setup.explore.nodes as NodeId)
+        let hosts = (1..=setup.explore.hosts() as NodeId)
             .map(|id| {
                 let node = Node::new(
                     id,
@@ -231,6 +139,7 @@ impl World {
             hosts,
             in_flight: Vec::new(),
             submitted: 0,
+            changes_asked: 0,
             spent: Spent::default(),
             history: History::default(),
             async_writes: setup.explore.async_writes,
@@ -251,7 +160,7 @@ impl World {
         let mut result = self.apply(setup, steps[0], None);
         while result.is_ok() && steps.len() < STEPS_MAX {
             let next = match self.hosts.iter().position(|h| !h.writes.is_empty()) {
-                Some(i) => Transition::Persisted(i),
+                Some(i) => Transition::Persisted(i as u8),
                 None if !self.in_flight.is_empty() => Transition::Deliver(0),
                 None => break,
             };
@@ -260,7 +169,7 @@ impl World {
         }
         self.spent = Spent::default();
         match result {
-            Ok(()) => Ok(steps),
+            Ok(_) => Ok(steps),
             Err(failure) => Err((steps, failure)),
         }
     }
@@ -283,106 +192,10 @@ impl World {
             env.hash.hash(&mut h);
         }
         self.submitted.hash(&mut h);
+        self.changes_asked.hash(&mut h);
         self.spent.hash(&mut h);
         self.history.hash(&mut h);
         h.finish()
-    }
-
-    /// Every transition enabled in this state. Rare steps (submissions,
-    /// elections, crashes) come first, so that a depth-first search meets
-    /// their consequences early; the order changes no verdict of a
-    /// complete search. Equal copies of a message give one delivery (and
-    /// one drop): taking either copy leads to the same state.
-    pub fn enabled(&self, setup: &Setup) -> Vec<Transition> {
-        let cfg = &setup.explore;
-        let mut out = Vec::new();
-        for command in 0..cfg.commands {
-            if self.submitted & (1 << command) != 0 {
-                continue;
-            }
-            for (host, h) in self.hosts.iter().enumerate() {
-                if h.node.is_leader() {
-                    out.push(Transition::Submit { host, command });
-                }
-            }
-        }
-        let timers = self.spent.timers < cfg.timer_budget;
-        if timers {
-            // Followers' elections first: they are what challenges a leader.
-            out.extend(
-                (0..self.hosts.len())
-                    .rev()
-                    .map(|i| Transition::Timer(i, Timer::Election)),
-            );
-        }
-        if self.spent.crashes < cfg.crash_budget {
-            out.extend((0..self.hosts.len()).map(Transition::Crash));
-        }
-        for (i, host) in self.hosts.iter().enumerate() {
-            if !host.writes.is_empty() {
-                out.push(Transition::Persisted(i));
-            }
-        }
-        let distinct: Vec<usize> = (0..self.in_flight.len())
-            .filter(|&i| i == 0 || self.in_flight[i - 1].hash != self.in_flight[i].hash)
-            .collect();
-        out.extend(distinct.iter().map(|&i| Transition::Deliver(i)));
-        if timers {
-            for (i, host) in self.hosts.iter().enumerate() {
-                if host.node.is_active_leader() {
-                    out.push(Transition::Timer(i, Timer::Heartbeat));
-                }
-            }
-        }
-        if self.spent.losses < cfg.loss_budget {
-            out.extend(distinct.iter().map(|&i| Transition::Drop(i)));
-        }
-        out
-    }
-
-    /// A one-line description of `t` taken from this state.
-    pub fn describe(&self, t: Transition) -> String {
-        let id = |i: usize| self.hosts[i].node.id();
-        match t {
-            Transition::Deliver(i) => {
-                let e = &self.in_flight[i];
-                format!("deliver {} -> {}: {}", e.from, e.to, e.msg)
-            }
-            Transition::Drop(i) => {
-                let e = &self.in_flight[i];
-                format!("drop {} -> {}: {}", e.from, e.to, e.msg)
-            }
-            Transition::Persisted(i) => {
-                let host = &self.hosts[i];
-                let (pid, count) = host.writes[0];
-                let records: Vec<String> = host.disk[host.durable..host.durable + count]
-                    .iter()
-                    .map(describe_record)
-                    .collect();
-                format!(
-                    "node {} write #{pid} is durable: {}",
-                    id(i),
-                    records.join(", ")
-                )
-            }
-            Transition::Timer(i, timer) => format!(
-                "node {} ({}) {} timer fires",
-                id(i),
-                self.hosts[i].node.role_name(),
-                match timer {
-                    Timer::Heartbeat => "heartbeat",
-                    Timer::Election => "election",
-                }
-            ),
-            Transition::Submit { host, command } => {
-                format!("client submits command c{} to node {}", command, id(host))
-            }
-            Transition::Crash(i) => format!(
-                "node {} crashes, loses {} unwritten record(s), restarts",
-                id(i),
-                self.hosts[i].disk.len() - self.hosts[i].durable
-            ),
-        }
     }
 
     /// Takes transition `t`, then checks every node it touched.
@@ -391,57 +204,92 @@ impl World {
         setup: &Setup,
         t: Transition,
         log: EffectLog<'_>,
-    ) -> Result<(), Failure> {
+    ) -> Result<Effect, Failure> {
         match t {
             Transition::Deliver(i) => {
-                let env = self.in_flight.remove(i);
+                let env = self.in_flight.remove(usize::from(i));
                 let env = Rc::try_unwrap(env).unwrap_or_else(|shared| (*shared).clone());
                 let Some(to) = self.host_index(env.to) else {
-                    return Ok(());
+                    return Ok(Effect::Changed);
                 };
+                let before = self.quiet_mark(to);
                 let host = self.host_mut(to);
                 host.rounds_seen = host.rounds_seen.max(rounds_in(&env.msg));
                 let input = Input::Message {
                     from: env.from,
                     msg: env.msg,
                 };
-                self.step(to, input, log)
+                self.step(setup, to, input, log)?;
+                if self.quiet_mark(to) == before {
+                    return Ok(Effect::Dominated);
+                }
             }
             Transition::Drop(i) => {
-                self.in_flight.remove(i);
+                self.in_flight.remove(usize::from(i));
                 self.spent.losses += 1;
-                Ok(())
             }
-            Transition::Persisted(i) => self.complete_write(i, log),
+            Transition::Persisted(i) => self.complete_write(setup, usize::from(i), log)?,
             Transition::Timer(i, timer) => {
                 let e = &setup.engine;
-                self.host_mut(i).clock_us += match timer {
+                self.host_mut(usize::from(i)).clock_us += match timer {
                     Timer::Heartbeat => e.resend_interval_us.max(e.heartbeat_interval_us),
                     Timer::Election => 2 * e.election_timeout_us,
                 };
                 self.spent.timers += 1;
-                self.step(i, Input::Tick, log)
+                self.step(setup, usize::from(i), Input::Tick, log)?;
             }
             Transition::Submit { host, command } => {
                 self.submitted |= 1 << command;
-                self.step(host, Input::Command(setup.command(command)), log)
+                let input = Input::Command(setup.command(usize::from(command)));
+                self.step(setup, usize::from(host), input, log)?;
+            }
+            Transition::Reconfigure { host, change } => {
+                self.changes_asked = self.changes_asked.max(change + 1);
+                self.spent.reconfigs += 1;
+                let before = self.hosts[usize::from(host)].fingerprint;
+                let input = Input::Reconfigure {
+                    id: u64::from(change) + 1,
+                    change: setup.change(usize::from(change)),
+                };
+                self.step(setup, usize::from(host), input, log)?;
+                if self.hosts[usize::from(host)].fingerprint == before {
+                    return Ok(Effect::Dominated);
+                }
             }
             Transition::Crash(i) => {
                 self.spent.crashes += 1;
-                self.crash(setup, i)
+                self.crash(setup, usize::from(i))?;
             }
         }
+        Ok(Effect::Changed)
     }
 
     /// Host `i`'s oldest write in progress becomes durable.
-    fn complete_write(&mut self, i: usize, log: EffectLog<'_>) -> Result<(), Failure> {
+    fn complete_write(
+        &mut self,
+        setup: &Setup,
+        i: usize,
+        log: EffectLog<'_>,
+    ) -> Result<(), Failure> {
         let host = self.host_mut(i);
         let (pid, count) = host.writes.pop_front().expect("a write in progress");
         for record in &host.disk[host.durable..host.durable + count] {
             host.durable_hash = hash_of(&(host.durable_hash, record));
         }
         host.durable += count;
-        self.step(i, Input::Persisted { id: pid }, log)
+        self.step(setup, i, Input::Persisted { id: pid }, log)
+    }
+
+    /// What a step of host `i` changes if it changes anything: the node,
+    /// what it saw, its disk, and the network (a step only adds messages).
+    fn quiet_mark(&self, i: usize) -> (u64, u64, usize, usize) {
+        let h = &self.hosts[i];
+        (
+            h.fingerprint,
+            h.rounds_seen,
+            h.disk.len(),
+            self.in_flight.len(),
+        )
     }
 
     fn host_mut(&mut self, i: usize) -> &mut Host {
@@ -475,11 +323,17 @@ impl World {
         host.node = recovered.map_err(|p| panic_failure(id, "recovering", p))?;
         host.rounds_seen = rounds.unwrap_or(0);
         host.fingerprint = host.node.fingerprint();
-        self.check_host(i)
+        self.check_host(setup, i)
     }
 
     /// Steps host `i` and carries out the actions it returns.
-    fn step(&mut self, i: usize, input: Input, mut log: EffectLog<'_>) -> Result<(), Failure> {
+    fn step(
+        &mut self,
+        setup: &Setup,
+        i: usize,
+        input: Input,
+        mut log: EffectLog<'_>,
+    ) -> Result<(), Failure> {
         let host = self.host_mut(i);
         let id = host.node.id();
         let now = host.clock_us;
@@ -517,84 +371,61 @@ impl World {
             }
         }
         result?;
-        self.check_host(i)?;
+        self.check_host(setup, i)?;
         if !self.async_writes {
             while !self.hosts[i].writes.is_empty() {
-                self.complete_write(i, log.as_deref_mut())?;
+                self.complete_write(setup, i, log.as_deref_mut())?;
             }
         }
         Ok(())
     }
 
-    /// Remembers that `node` holds `value` chosen in `slot`; fails if the
-    /// path already saw another value chosen there.
-    fn note_chosen(
-        &mut self,
-        node: NodeId,
-        slot: Slot,
-        value: u64,
-        how: &str,
-    ) -> Result<(), Failure> {
-        match self.history.chosen.insert(slot, value) {
-            Some(before) if before != value => Err(Failure {
-                kind: ViolationKind::Agreement,
-                detail: format!(
-                    "slot {slot}: node {node} {how} a value with digest {value:#018x}, \
-                     but a value with digest {before:#018x} was chosen there earlier"
-                ),
-            }),
-            _ => Ok(()),
+    /// The memory this state adds to a search that keeps it, in bytes, as
+    /// an estimate: the world itself, the history, and the hosts and
+    /// messages no other state shares (a successor shares every host and
+    /// message its transition did not touch). Checked against the
+    /// process's peak: a breadth-first search that kept a million such
+    /// states was estimated at 3.0 GiB and peaked at 3.8 GiB resident.
+    pub fn bytes_estimate(&self) -> u64 {
+        let mut bytes = size_of::<World>()
+            + self.hosts.capacity() * size_of::<Rc<Host>>()
+            + self.in_flight.capacity() * size_of::<Rc<Envelope>>()
+            + (self.history.chosen.len() + self.history.applied.len()) * HISTORY_ENTRY_BYTES;
+        for host in self.hosts.iter().filter(|h| Rc::strong_count(h) == 1) {
+            bytes += host_bytes(host);
         }
+        for env in self.in_flight.iter().filter(|e| Rc::strong_count(e) == 1) {
+            bytes += ENVELOPE_BYTES + message_payload_bytes(&env.msg);
+        }
+        bytes as u64
     }
+}
 
-    fn note_applied(&mut self, node: NodeId, slot: Slot, state: u64) -> Result<(), Failure> {
-        match self.history.applied.insert(slot, state) {
-            Some(before) if before != state => Err(Failure {
-                kind: ViolationKind::Divergence,
-                detail: format!(
-                    "after applying slot {slot} node {node} has state {state:#018x}, \
-                     another replica had {before:#018x}"
-                ),
-            }),
-            _ => Ok(()),
-        }
-    }
+/// A map entry of the history (two `u64`s) with its share of the tree.
+const HISTORY_ENTRY_BYTES: usize = 40;
+/// A node's heap besides its log: the boxed leader state, configuration
+/// sets, client table, queues (each map at least one tree node).
+const NODE_HEAP_BYTES: usize = 2_048;
+/// One log entry in the node's map, with its share of the tree.
+const LOG_ENTRY_BYTES: usize = 96;
+/// An envelope behind its `Rc`, with its allocation's overhead.
+const ENVELOPE_BYTES: usize = size_of::<Envelope>() + 2 * size_of::<usize>();
 
-    /// The checks on one node's state: its chosen values agree with every
-    /// value chosen before on this path, its state agrees with every other
-    /// replica's at the same slot, and no command took effect twice.
-    fn check_host(&mut self, i: usize) -> Result<(), Failure> {
-        let node = &self.hosts[i].node;
-        let id = node.id();
-        let mut found = Vec::new();
-        let mut commands = 0u64;
-        for (slot, value) in node.chosen_values() {
-            found.push((slot, value.digest(), value.describe()));
-            if let Value::Batch(cmds) = value {
-                for c in cmds {
-                    if let Some(index) = Setup::command_index(&c.op) {
-                        commands |= 1 << index;
-                    }
-                }
-            }
-        }
-        let applied = node.applied();
-        let state = node.state_digest();
-        let repeated = node.state_machine().repeated_op().map(<[u8]>::to_vec);
-        self.history.commands_chosen |= commands;
-        for (slot, digest, text) in found {
-            self.note_chosen(id, slot, digest, &format!("holds {text} as chosen and"))?;
-        }
-        if applied > 0 {
-            self.note_applied(id, applied, state)?;
-        }
-        if let Some(op) = repeated {
-            return Err(Failure {
-                kind: ViolationKind::AppliedTwice,
-                detail: format!("node {id} applied operation {op:?} twice"),
-            });
-        }
-        Ok(())
+fn host_bytes(host: &Host) -> usize {
+    size_of::<Host>()
+        + NODE_HEAP_BYTES
+        + host.node.log_len() * LOG_ENTRY_BYTES
+        + host.disk.capacity() * size_of::<Record>()
+        + host.writes.capacity() * size_of::<(u64, usize)>()
+}
+
+/// Bytes a message holds on the heap beyond its own size.
+fn message_payload_bytes(msg: &Message) -> usize {
+    match msg {
+        Message::Accept { entries, .. } => entries.len() * (LOG_ENTRY_BYTES / 2),
+        Message::Promise { accepted, .. } => accepted.len() * LOG_ENTRY_BYTES,
+        Message::Accepted { slots, .. } => slots.len() * size_of::<u64>(),
+        _ => 0,
     }
 }
 
@@ -608,72 +439,71 @@ fn rounds_in(msg: &Message) -> u64 {
     round
 }
 
-fn panic_failure(node: NodeId, doing: &str, payload: Box<dyn std::any::Any + Send>) -> Failure {
-    let text = payload
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| payload.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a non-text panic".to_string());
-    Failure {
-        kind: ViolationKind::Panic,
-        detail: format!("node {node} panicked while {doing}: {text}"),
-    }
-}
-
 pub(crate) fn hash_of<T: Hash + ?Sized>(value: &T) -> u64 {
     let mut h = DefaultHasher::new();
     value.hash(&mut h);
     h.finish()
 }
 
-fn describe_record(r: &Record) -> String {
-    match r {
-        Record::Promise(b) => format!("promise {b}"),
-        Record::Accept {
-            slot,
-            ballot,
-            value,
-        } => format!("accept {slot}@{ballot}={}", value.describe()),
-        Record::Learned { slot, value } => format!("learned {slot}={}", value.describe()),
-        Record::Commit(slot) => format!("commit {slot}"),
-        Record::Snapshot(s) => format!("snapshot at {}", s.last_slot),
-    }
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ExploreConfig;
+    use synod_paxos::{Ballot, ConfigChange};
 
-fn describe_action(node: NodeId, action: &Action) -> String {
-    match action {
-        Action::Persist { id, records } => {
-            let r: Vec<String> = records.iter().map(describe_record).collect();
-            format!("node {node} starts write #{id}: {}", r.join(", "))
-        }
-        Action::Send { to, msg } => format!("node {node} sends {node} -> {to}: {msg}"),
-        Action::Reply {
-            client,
-            seq,
-            outcome,
-        } => format!(
-            "node {node} replies to client {client} #{seq}: {}",
-            describe_outcome(outcome)
-        ),
-        Action::ReadReply {
-            client,
-            id,
-            outcome,
-        } => format!(
-            "node {node} answers read {id} of client {client}: {}",
-            describe_outcome(outcome)
-        ),
-        Action::ReconfigReply { id, outcome } => format!(
-            "node {node} answers membership change {id}: {}",
-            describe_outcome(outcome)
-        ),
-        Action::Event(e) => format!("node {node}: {e:?}"),
+    fn warm(cfg: &ExploreConfig) -> (Setup, World) {
+        let setup = Setup::new(cfg);
+        let mut world = World::new(&setup);
+        world.warm_up(&setup).expect("the warm-up elects node 1");
+        (setup, world)
     }
-}
 
-fn describe_outcome(o: &Outcome) -> String {
-    match o {
-        Outcome::Ok(bytes) => format!("ok {bytes:?}"),
-        other => format!("{other:?}"),
+    #[test]
+    fn a_membership_change_the_leader_refuses_is_not_a_state_of_its_own() {
+        let cfg = ExploreConfig {
+            learners: 1,
+            changes: vec![ConfigChange::Promote(4)],
+            reconfig_budget: 2,
+            ..ExploreConfig::small()
+        };
+        let (setup, mut world) = warm(&cfg);
+        let ask = Transition::Reconfigure { host: 0, change: 0 };
+        assert!(world.enabled(&setup).contains(&ask));
+        assert_eq!(world.apply(&setup, ask, None).unwrap(), Effect::Changed);
+        // Asked again while the first is in progress: the leader answers
+        // `Rejected` and changes nothing.
+        assert!(world.enabled(&setup).contains(&ask));
+        let mut again = world.clone();
+        assert_eq!(again.apply(&setup, ask, None).unwrap(), Effect::Dominated);
+        assert_eq!(again.hosts[0].fingerprint, world.hosts[0].fingerprint);
+    }
+
+    #[test]
+    fn a_delivery_that_changes_nothing_is_not_a_state_of_its_own() {
+        let (setup, mut world) = warm(&ExploreConfig::small());
+        // An acknowledgement of a heartbeat in a ballot node 1 never led.
+        let stale = Message::HeartbeatAck {
+            ballot: Ballot::new(0, 1),
+            seq: 1,
+            commit: 0,
+        };
+        world.in_flight.push(Rc::new(Envelope::new(2, 1, stale)));
+        let before = world.hosts[0].fingerprint;
+        assert_eq!(
+            world.apply(&setup, Transition::Deliver(0), None).unwrap(),
+            Effect::Dominated
+        );
+        assert_eq!(world.hosts[0].fingerprint, before);
+        // A message that does change its receiver is kept.
+        let fresh = Message::HeartbeatAck {
+            ballot: world.hosts[0].node.lease_until().expect("node 1 leads").0,
+            seq: 1,
+            commit: 1,
+        };
+        world.in_flight.push(Rc::new(Envelope::new(3, 1, fresh)));
+        assert_eq!(
+            world.apply(&setup, Transition::Deliver(0), None).unwrap(),
+            Effect::Changed
+        );
     }
 }
