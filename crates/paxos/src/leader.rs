@@ -82,18 +82,14 @@ impl<S: StateMachine> Node<S> {
     /// proposals and values already chosen, so a change chosen but not yet
     /// applied (an earlier slot still open) still counts.
     pub(crate) fn config_for(&self, slot: Slot) -> Config {
-        let mut config = self.config.clone();
         if !self.is_leader() || slot <= self.applied {
-            return config;
+            return self.config.clone();
         }
-        for (_, e) in self.log.range(self.applied + 1..=slot) {
-            if let Value::Reconfig(change) = &e.value {
-                if config.check(*change).is_ok() {
-                    config = config.with(*change);
-                }
-            }
-        }
-        config
+        let proposed = self
+            .log
+            .range(self.applied + 1..=slot)
+            .map(|(_, e)| &e.value);
+        self.config.clone().changed_by(proposed)
     }
 
     /// Proposes `value` in the next slot; returns the slot.

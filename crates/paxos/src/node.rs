@@ -475,17 +475,14 @@ impl<S: StateMachine> Node<S> {
         self.election_deadline = self.now + self.rng.range(t, t + t / 2);
     }
 
-    /// A majority of `config`'s voters among `nodes`.
+    /// A majority of `config`'s voters among `nodes` (one fewer in the
+    /// broken engine that counts a minority as chosen).
     pub(crate) fn is_quorum<'a>(
         &self,
         config: &Config,
         nodes: impl IntoIterator<Item = &'a NodeId>,
     ) -> bool {
-        let votes = nodes
-            .into_iter()
-            .filter(|n| config.voters.contains(n))
-            .count();
-        votes >= self.quorum_size(config)
+        config.votes(nodes) >= self.quorum_size(config)
     }
 
     /// The configuration elections use: the applied one, changed by every
@@ -496,22 +493,15 @@ impl<S: StateMachine> Node<S> {
     /// needs a majority of every configuration the promised logs imply
     /// (`Node::phase1_configs`).
     pub(crate) fn latest_config(&self) -> Config {
-        let mut config = self.config.clone();
-        if config.voters.is_empty() {
+        if self.config.voters.is_empty() {
             // A joining node that has not yet received its snapshot knows no
             // configuration: changes in its log apply to an unknown base,
             // and replaying them from nothing would make it a cluster of
             // one. It votes and campaigns for nothing until it knows.
-            return config;
+            return self.config.clone();
         }
-        for (_, e) in self.log.range(self.applied + 1..) {
-            if let Value::Reconfig(change) = &e.value {
-                if config.check(*change).is_ok() {
-                    config = config.with(*change);
-                }
-            }
-        }
-        config
+        let above = self.log.range(self.applied + 1..).map(|(_, e)| &e.value);
+        self.config.clone().changed_by(above)
     }
 
     /// A true majority of `config`'s voters among `nodes`, for phase 1.
@@ -523,11 +513,7 @@ impl<S: StateMachine> Node<S> {
         config: &Config,
         nodes: impl IntoIterator<Item = &'a NodeId>,
     ) -> bool {
-        let votes = nodes
-            .into_iter()
-            .filter(|n| config.voters.contains(n))
-            .count();
-        votes >= config.quorum()
+        config.is_quorum(nodes)
     }
 
     /// Promises from `nodes` meet every majority of `config`: at least
@@ -539,26 +525,18 @@ impl<S: StateMachine> Node<S> {
         config: &Config,
         nodes: impl IntoIterator<Item = &'a NodeId>,
     ) -> bool {
-        let votes = nodes
-            .into_iter()
-            .filter(|n| config.voters.contains(n))
-            .count();
-        votes + config.quorum() > config.voters.len()
+        config.votes(nodes) + config.quorum() > config.voters.len()
     }
 
     /// The configuration in force after the commit point: the applied one,
     /// changed by the chosen changes not yet applied (none, except while a
     /// joining node waits for its first snapshot).
     pub(crate) fn config_at_commit(&self) -> Config {
-        let mut config = self.config.clone();
-        for (_, e) in self.log.range(self.applied + 1..self.commit + 1) {
-            if let Value::Reconfig(change) = &e.value {
-                if config.check(*change).is_ok() {
-                    config = config.with(*change);
-                }
-            }
-        }
-        config
+        let unapplied = self
+            .log
+            .range(self.applied + 1..self.commit + 1)
+            .map(|(_, e)| &e.value);
+        self.config.clone().changed_by(unapplied)
     }
 
     /// Votes that make a majority of `config` (one fewer in the broken

@@ -150,11 +150,28 @@ impl Config {
     }
 
     pub fn is_quorum<'a>(&self, nodes: impl IntoIterator<Item = &'a NodeId>) -> bool {
+        self.votes(nodes) >= self.quorum()
+    }
+
+    /// How many of `nodes` are voters.
+    pub fn votes<'a>(&self, nodes: impl IntoIterator<Item = &'a NodeId>) -> usize {
         nodes
             .into_iter()
             .filter(|n| self.voters.contains(n))
             .count()
-            >= self.quorum()
+    }
+
+    /// This configuration changed by every legal change among `values`, in
+    /// order (an illegal one, which no leader proposes, changes nothing).
+    pub fn changed_by<'a>(mut self, values: impl IntoIterator<Item = &'a Value>) -> Config {
+        for v in values {
+            if let Value::Reconfig(change) = v {
+                if self.check(*change).is_ok() {
+                    self = self.with(*change);
+                }
+            }
+        }
+        self
     }
 
     /// Everyone who receives the log: voters and learners.
