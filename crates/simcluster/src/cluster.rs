@@ -10,7 +10,7 @@
 
 use crate::member::{Held, Member};
 use crate::network::Network;
-use crate::node::{Effect, SimNode};
+use crate::node::{ClientInput, NodeSpec, Outputs, Running, ZkOpened};
 use crate::oracles::Oracles;
 use crate::profile::Profile;
 use crate::report::{ClusterStats, RunLog};
@@ -39,7 +39,7 @@ pub struct ClusterConfig {
 }
 
 /// The cluster's events, and the simulator's (`World`).
-pub(crate) enum Ev<I, W> {
+pub(crate) enum Ev<W> {
     Deliver {
         from: NodeId,
         to: NodeId,
@@ -57,7 +57,7 @@ pub(crate) enum Ev<I, W> {
     Input {
         node: NodeId,
         incarnation: Option<u32>,
-        input: I,
+        input: ClientInput,
     },
     Fault,
     Heal,
@@ -91,17 +91,27 @@ pub enum Notice {
     Partitioned,
     /// A partition ended (or a heal found none).
     PartitionHealed,
+    /// A node stopped because its disk failed (the server runtime stops
+    /// on a failed write); it restarts from its disk later.
+    DiskFailed(NodeId),
     /// Every fault healed: the safety phase is over.
     Healed,
 }
 
 /// What the cluster hands the simulator.
 #[derive(Debug)]
-pub enum Out<I, O> {
-    /// What a node's step produced for clients.
+pub enum Out {
+    /// What a node's step produced for clients: `WriteReply`,
+    /// `ReadReply`, `ReconfigReply` or `Zk`.
     Output {
         node: NodeId,
-        output: O,
+        output: synod_node::NodeOutput,
+    },
+    /// The answer to `ClientInput::ZkOpen`.
+    ZkOpened {
+        node: NodeId,
+        token: u64,
+        result: ZkOpened,
     },
     /// An engine event, after the cluster's oracles saw it.
     Event {
@@ -112,31 +122,31 @@ pub enum Out<I, O> {
     /// client connected.
     Undelivered {
         node: NodeId,
-        input: I,
+        input: ClientInput,
     },
     Notice(Notice),
 }
 
-pub struct Cluster<N: SimNode, W> {
+pub struct Cluster<W> {
     pub(crate) cfg: ClusterConfig,
-    pub(crate) spec: N::Spec,
+    pub(crate) spec: NodeSpec,
     pub(crate) rng: Rng,
-    pub(crate) sched: Scheduler<Ev<N::Input, W>>,
-    pub(crate) members: BTreeMap<NodeId, Member<N>>,
+    pub(crate) sched: Scheduler<Ev<W>>,
+    pub(crate) members: BTreeMap<NodeId, Member>,
     pub(crate) net: Network,
     pub(crate) oracles: Oracles,
     pub(crate) log: RunLog,
     pub(crate) stats: ClusterStats,
     pub(crate) healed_at: Option<Time>,
-    pub(crate) outbox: VecDeque<Out<N::Input, N::Output>>,
+    pub(crate) outbox: VecDeque<Out>,
     /// What the node being stepped asked for (kept to reuse its memory).
-    pub(crate) effects: Vec<Effect<N::Output>>,
+    pub(crate) effects: Outputs,
 }
 
-impl<N: SimNode, W> Cluster<N, W> {
+impl<W> Cluster<W> {
     /// Nodes `1..=profile.nodes`, all voters, each ticking. Faults start
     /// only with [`Cluster::start_faults`].
-    pub fn new(cfg: ClusterConfig, spec: N::Spec) -> Self {
+    pub fn new(cfg: ClusterConfig, spec: NodeSpec) -> Self {
         let n = cfg.profile.nodes as NodeId;
         let mut cluster = Cluster {
             rng: Rng::new(cfg.seed),
@@ -191,7 +201,7 @@ impl<N: SimNode, W> Cluster<N, W> {
         at: Time,
         node: NodeId,
         incarnation: Option<u32>,
-        input: N::Input,
+        input: ClientInput,
     ) {
         self.sched.at(
             at,
@@ -204,7 +214,7 @@ impl<N: SimNode, W> Cluster<N, W> {
     }
 
     /// Steps `input` into `node` now (an operator at the node's console).
-    pub fn input_now(&mut self, node: NodeId, input: N::Input) {
+    pub fn input_now(&mut self, node: NodeId, input: ClientInput) {
         self.deliver_to(
             node,
             Held::Input {
@@ -244,11 +254,11 @@ impl<N: SimNode, W> Cluster<N, W> {
     }
 
     /// The next output waiting for the simulator.
-    pub fn next_output(&mut self) -> Option<Out<N::Input, N::Output>> {
+    pub fn next_output(&mut self) -> Option<Out> {
         self.outbox.pop_front()
     }
 
-    fn handle(&mut self, ev: Ev<N::Input, W>) {
+    fn handle(&mut self, ev: Ev<W>) {
         match ev {
             Ev::Deliver { from, to, id, msg } => self.deliver_to(to, Held::Peer { from, id, msg }),
             Ev::Tick { node, incarnation } => self.on_tick(node, incarnation),
@@ -269,8 +279,18 @@ impl<N: SimNode, W> Cluster<N, W> {
     // ---- what the simulator may read ----
 
     /// The node `id`, while it runs.
-    pub fn node(&self, id: NodeId) -> Option<&N> {
+    pub fn node(&self, id: NodeId) -> Option<&synod_node::ServiceNode> {
+        Some(&self.members.get(&id)?.node.as_ref()?.node)
+    }
+
+    /// The process `id` (its node and open storage), while it runs.
+    pub fn running(&self, id: NodeId) -> Option<&Running> {
         self.members.get(&id)?.node.as_ref()
+    }
+
+    /// The disk of `id` (it outlives crashes).
+    pub fn disk(&self, id: NodeId) -> Option<&crate::Disk> {
+        Some(&self.members.get(&id)?.disk)
     }
 
     pub fn is_up(&self, id: NodeId) -> bool {
@@ -316,7 +336,7 @@ impl<N: SimNode, W> Cluster<N, W> {
             .find(|(_, m)| {
                 m.node
                     .as_ref()
-                    .is_some_and(|n| n.engine().is_active_leader())
+                    .is_some_and(|n| n.node.engine().is_active_leader())
             })
             .map(|(id, _)| *id)
     }

@@ -2,15 +2,16 @@
 //! around the profile's mean) one fault the profile allows: a partition
 //! of a random shape (only while none is in place) for 0.2-2 s; a crash
 //! of a live member (never the last one) for 50 ms-1 s; or a pause of
-//! 50 ms-1.2 s. Crashes and pauses hit the leader half the time, since
+//! 50 ms-1.2 s; or a disk failure armed on a live node (see
+//! `disk_fault`). Crashes and pauses hit the leader half the time, since
 //! that is where they hurt most.
 
 use crate::cluster::{Cluster, Ev, Notice, Out};
-use crate::node::SimNode;
 use crate::partition;
 use crate::scheduler::Time;
 use std::collections::BTreeSet;
 use synod_paxos::NodeId;
+use synod_wal::FsOp;
 
 const PARTITION_US: (Time, Time) = (200_000, 2_000_000);
 const CRASH_DOWN_US: (Time, Time) = (50_000, 1_000_000);
@@ -21,9 +22,10 @@ enum Fault {
     Partition,
     Crash,
     Pause,
+    Disk,
 }
 
-impl<N: SimNode, W> Cluster<N, W> {
+impl<W> Cluster<W> {
     /// Starts the random fault schedule (a simulator that scripts its
     /// faults does not call it).
     pub fn start_faults(&mut self) {
@@ -53,6 +55,9 @@ impl<N: SimNode, W> Cluster<N, W> {
         if p.pauses {
             kinds.push(Fault::Pause);
         }
+        if p.disk_faults {
+            kinds.push(Fault::Disk);
+        }
         if kinds.is_empty() {
             return;
         }
@@ -72,8 +77,45 @@ impl<N: SimNode, W> Cluster<N, W> {
                 let duration = self.rng.range(PAUSE_US.0, PAUSE_US.1);
                 self.pause(victim, duration);
             }
-            Fault::Crash | Fault::Pause => {}
+            Fault::Disk if !live.is_empty() => {
+                let victim = self.pick_victim(&live);
+                self.disk_fault(victim);
+            }
+            Fault::Crash | Fault::Pause | Fault::Disk => {}
         }
+    }
+
+    /// Arms one failure on `id`'s disk: the next write or fsync fails
+    /// with EIO, a write lands in part and fails, or the disk fills up (a
+    /// little room left, so it fills mid-write). The node meets it at its
+    /// next persist or compaction and stops; it restarts from its disk.
+    pub fn disk_fault(&mut self, id: NodeId) {
+        let roll = self.rng.range(0, 4);
+        let landed = self.rng.range(0, 64) as usize;
+        let room = self.rng.range(0, 4_096);
+        let Some(m) = self.members.get_mut(&id) else {
+            return;
+        };
+        let fs = &m.disk.fs;
+        let what = match roll {
+            0 => {
+                fs.fail_next(FsOp::Write);
+                "the next write fails (EIO)".to_string()
+            }
+            1 => {
+                fs.fail_next(FsOp::SyncFile);
+                "the next fsync fails (EIO)".to_string()
+            }
+            2 => {
+                fs.fail_next_write_partly(landed);
+                format!("the next write lands {landed} bytes, then fails")
+            }
+            _ => {
+                fs.set_capacity_bytes(Some(fs.used_bytes() + room));
+                format!("the disk fills up {room} bytes from now (ENOSPC)")
+            }
+        };
+        self.note(|| format!("FAULT n{id}'s disk: {what}"));
     }
 
     /// The leader half the time (where faults hurt most), anyone otherwise.

@@ -1,36 +1,28 @@
-//! Nodes coming and going: start, crash (losing unsynced writes), restart
-//! from disk, pause and resume, leave the cluster; and the end of the
+//! Nodes coming and going: start, crash (losing unsynced writes), stop on
+//! a disk error, restart from disk, pause and resume, leave the cluster;
+//! and the end of the
 //! safety phase, when every fault heals.
 
 use crate::clock::Clock;
 use crate::cluster::{Cluster, Ev, Notice, Out, TICK_US};
 use crate::disk::Disk;
 use crate::member::Member;
-use crate::node::{Boot, SimNode};
-use synod_paxos::{Config, NodeId};
+use crate::node::{Running, DATA_DIR};
+use synod_node::{Clock as NodeClock, NodeOptions, ServiceNode};
+use synod_paxos::{Config, DurableState, NodeId};
+use synod_storage::NodeStorage;
+use synod_wal::CrashPlan;
 
-impl<N: SimNode, W> Cluster<N, W> {
+impl<W> Cluster<W> {
     /// Starts node `id` with an empty disk, booting with `initial` (the
     /// voters, or an empty configuration for a node to be added).
     pub fn spawn(&mut self, id: NodeId, initial: Config) {
         let clock = Clock::draw(&mut self.rng, self.cfg.profile.drift_ppm);
-        let seed = self.rng.next_u64();
         let now = self.now();
-        let node = N::boot(
-            &self.spec,
-            Boot {
-                id,
-                engine: self.cfg.engine.clone(),
-                initial: initial.clone(),
-                recovered: None,
-                seed,
-                local_us: clock.local_us(now),
-            },
-        );
         self.members.insert(
             id,
             Member {
-                node: Some(node),
+                node: None,
                 incarnation: 0,
                 disk: Disk::default(),
                 clock,
@@ -40,6 +32,10 @@ impl<N: SimNode, W> Cluster<N, W> {
                 member: true,
             },
         );
+        if let Err(e) = self.boot(id) {
+            self.violation("recovery", format!("n{id} cannot open an empty disk: {e}"));
+            return;
+        }
         let first_tick = now + self.rng.range(0, TICK_US);
         self.sched.at(
             first_tick,
@@ -52,55 +48,121 @@ impl<N: SimNode, W> Cluster<N, W> {
         self.note(|| format!("node {id} starts (clock drift {drift} ppm)"));
     }
 
-    /// The process dies: it forgets everything but its disk, which keeps
-    /// only completed writes (and, with torn writes, a prefix of the rest).
+    /// Opens the storage on the member's disk and starts the service node
+    /// from what it recovered, as the server does at startup.
+    fn boot(&mut self, id: NodeId) -> Result<DurableState, String> {
+        let seed = self.rng.next_u64();
+        let now = self.now();
+        let m = self.members.get_mut(&id).expect("booting a member");
+        let (storage, durable, _report) =
+            NodeStorage::open_with_fs(m.disk.fs.shared(), DATA_DIR, self.spec.storage.clone())
+                .map_err(|e| e.to_string())?;
+        let clock = NodeClock {
+            now_us: m.clock.local_us(now),
+            wall_ms: m.clock.wall_ms(now),
+        };
+        let opts = NodeOptions {
+            id,
+            engine: self.cfg.engine.clone(),
+            initial: m.initial.clone(),
+            zk: self.spec.zk.clone(),
+            seed,
+        };
+        #[allow(unused_mut)]
+        let mut node = ServiceNode::new(opts, durable.clone(), clock);
+        #[cfg(feature = "broken")]
+        node.set_bugs(self.spec.bugs.clone());
+        m.node = Some(Running { node, storage });
+        Ok(durable)
+    }
+
+    /// The machine loses power: the process forgets everything, and the
+    /// disk keeps what the crash model lets survive of its unsynced writes.
+    /// With torn writes, the write in progress is carried out up to a
+    /// random file-system operation first, and any prefix of what it wrote
+    /// may survive, the last piece torn; without, unsynced writes are lost.
     pub fn crash(&mut self, id: NodeId) {
         let torn_writes = self.cfg.profile.torn_writes;
         let roll = self.rng.next_u64();
         let Some(m) = self.members.get_mut(&id) else {
             return;
         };
-        if !m.is_up() {
+        let Some(mut running) = m.node.take() else {
             return;
-        }
-        m.node = None;
+        };
         m.paused = false;
         m.incarnation += 1;
-        let loss = m.disk.crash(torn_writes, roll);
+        let writing = std::mem::take(&mut m.disk.writing);
+        let lost = m.disk.forget_writes();
+        let plan = if torn_writes {
+            if !writing.is_empty() {
+                // The disk thread was inside `persist` when power went.
+                m.disk.fs.halt_after(roll % 64);
+                let slices: Vec<&[synod_paxos::Record]> =
+                    writing.iter().map(|(_, r)| r.as_slice()).collect();
+                let _ = running.storage.persist(&slices);
+            }
+            CrashPlan::Random { seed: roll }
+        } else {
+            CrashPlan::LoseUnsynced
+        };
+        drop(running);
+        let report = m.disk.fs.crash(plan);
+        m.disk.fs.clear_faults();
         self.discard_inbox(id);
         self.stats.crashes += 1;
+        let unacked = writing.len() + lost.len();
         self.note(|| {
             format!(
-                "FAULT n{id} crashed: {} of {} unsynced records survive{}",
-                loss.kept,
-                loss.total,
-                if loss.torn { ", the next one torn" } else { "" }
+                "FAULT n{id} crashed with {unacked} persists unacknowledged: {} unsynced writes kept, {} lost, {} torn",
+                report.writes_kept, report.writes_lost, report.torn_writes
             )
         });
         self.outbox.push_back(Out::Notice(Notice::Crashed(id)));
     }
 
+    /// The process stops on a failed disk write (as the server runtime
+    /// does); the machine keeps running, so the page cache survives.
+    pub(crate) fn stop_on_disk_error(&mut self, id: NodeId, error: String) {
+        let Some(m) = self.members.get_mut(&id) else {
+            return;
+        };
+        if m.node.take().is_none() {
+            return;
+        }
+        m.paused = false;
+        m.incarnation += 1;
+        m.disk.forget_writes();
+        m.disk.fs.crash(CrashPlan::KeepUnsynced);
+        m.disk.fs.clear_faults();
+        m.disk.fs.set_capacity_bytes(None);
+        self.discard_inbox(id);
+        self.stats.disk_failures += 1;
+        self.note(|| format!("FAULT n{id} stops: its disk failed: {error}"));
+        self.outbox.push_back(Out::Notice(Notice::DiskFailed(id)));
+        let down = self.rng.range(50_000, 500_000);
+        self.sched.after(down, Ev::Restart { node: id });
+    }
+
     /// A crashed member starts again from what its disk holds.
     pub fn restart(&mut self, id: NodeId) {
-        let seed = self.rng.next_u64();
-        let now = self.now();
-        let Some(m) = self.members.get_mut(&id) else {
+        let Some(m) = self.members.get(&id) else {
             return;
         };
         if m.is_up() || !m.member {
             return;
         }
-        let boot = Boot {
-            id,
-            engine: self.cfg.engine.clone(),
-            initial: m.initial.clone(),
-            recovered: Some(m.disk.replay()),
-            seed,
-            local_us: m.clock.local_us(now),
-        };
-        m.node = Some(N::boot(&self.spec, boot));
         let incarnation = m.incarnation;
-        self.check_recovery(id);
+        match self.boot(id) {
+            Ok(recovered) => self.check_recovery(id, &recovered),
+            Err(e) => {
+                self.violation(
+                    "recovery",
+                    format!("n{id} cannot recover from its disk: {e}"),
+                );
+                return;
+            }
+        }
         self.note(|| format!("n{id} restarts from its disk"));
         self.sched.after(
             1,
@@ -167,6 +229,10 @@ impl<N: SimNode, W> Cluster<N, W> {
         }
         self.healed_at = Some(self.now());
         self.net.heal();
+        for m in self.members.values() {
+            m.disk.fs.clear_faults();
+            m.disk.fs.set_capacity_bytes(None);
+        }
         self.note(|| "=== faults healed: liveness phase ===".to_string());
         self.heal_partition();
         for id in self.ids() {

@@ -1,98 +1,100 @@
-//! The seam between the cluster and the node it runs.
-//!
-//! The cluster owns each node's lifecycle, disk, clock and network; the
-//! node is whatever a simulator runs on them (today: the key-value
-//! simulator's `Node<KvStore>`, the coordination simulator's engine with
-//! its ZooKeeper front door). Stage 2 replaces this trait with the one node
-//! type both will run, the shipped service node, whose inputs and outputs
-//! these mirror.
+//! The node every simulated cluster runs: the shipped service node
+//! (`synod_node::ServiceNode`, the same type the server runtime drives)
+//! over the shipped storage (`synod_storage::NodeStorage`, its WAL and
+//! snapshot store) on a simulated disk (`synod_wal::SimFs`). Nothing of the
+//! node is re-created here: the cluster only carries its inputs in and its
+//! outputs out, as the runtime's I/O does.
 
-use crate::scheduler::Time;
-use synod_paxos::{
-    Config, DurableState, EngineConfig, Event, Message, Micros, Node, NodeId, Record, StateMachine,
-};
+use synod_front::{ConnId, ZkLimits};
+use synod_node::{NodeBugs, NodeInput, NodeOutput, Refused, ServiceNode};
+use synod_storage::{NodeStorage, StorageOptions};
+use synod_wal::{SnapshotOptions, WalOptions};
+use synod_zkproto::ConnectRequest;
 
-/// Everything a node is started from.
+/// Where a node's storage lives on its simulated disk.
+pub const DATA_DIR: &str = "/synod";
+
+/// What every node of a run is built with, besides its id and engine.
 #[derive(Clone, Debug)]
-pub struct Boot {
-    pub id: NodeId,
-    pub engine: EngineConfig,
-    /// The configuration it boots with: the initial voters, or empty for a
-    /// node added later.
-    pub initial: Config,
-    /// What its disk held, when it restarts after a crash.
-    pub recovered: Option<DurableState>,
-    /// For everything random inside the node.
-    pub seed: u64,
-    pub local_us: Micros,
+pub struct NodeSpec {
+    /// The ZooKeeper front door's limits.
+    pub zk: ZkLimits,
+    /// The storage's limits and compaction policy. The simulator's default
+    /// ([`NodeSpec::small_storage`]) compacts and rolls segments often, so
+    /// runs cross those paths many times.
+    pub storage: StorageOptions,
+    /// Deliberate drive-loop bugs (none without the node's `broken`
+    /// feature).
+    pub bugs: NodeBugs,
 }
 
-/// The instant a node is stepped at, on every clock it can read.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct NodeTime {
-    /// Simulated real time: only deliberately broken builds look at it.
-    pub now: Time,
-    /// The node's monotonic clock.
-    pub local_us: Micros,
-    /// The node's wall clock, ms since the epoch.
-    pub wall_ms: i64,
+impl NodeSpec {
+    /// Storage that compacts every 16 KiB of log, keeps 4 KiB segments and
+    /// hands its writes to the file system in 512-byte pieces.
+    pub fn small_storage() -> StorageOptions {
+        StorageOptions {
+            wal: WalOptions {
+                segment_bytes_max: 4 << 10,
+                // Small, so a write reaches the file system in parts and a
+                // power loss mid-write can keep some of them.
+                write_buffer_bytes_max: 512,
+                ..WalOptions::default()
+            },
+            snapshots: SnapshotOptions::default(),
+            compact_wal_bytes_min: 16 << 10,
+        }
+    }
 }
 
-/// What a node is stepped with.
-#[derive(Clone, Debug)]
-pub enum NodeInput<I> {
-    Tick,
-    Peer {
-        from: NodeId,
-        msg: Message,
+impl Default for NodeSpec {
+    fn default() -> Self {
+        NodeSpec {
+            zk: ZkLimits {
+                min_session_timeout_ms: 4_000,
+                max_session_timeout_ms: 40_000,
+                super_digest: None,
+                max_buffer_bytes: 1 << 20,
+                connections_max: 1_000,
+                // Set from the engine's by the node itself.
+                command_bytes_max: synod_front::budget::COMMAND_BYTES_MAX_DEFAULT,
+            },
+            storage: NodeSpec::small_storage(),
+            bugs: NodeBugs::default(),
+        }
+    }
+}
+
+/// What a client hands a node.
+#[derive(Debug)]
+pub enum ClientInput {
+    /// One input of the node's own: `Write`, `Propose`, `Read`,
+    /// `Reconfigure`, `ZkPacket` or `ZkClosed`.
+    Node(NodeInput),
+    /// A ZooKeeper client's ConnectRequest (`ServiceNode::zk_open`); the
+    /// answer comes back as `Out::ZkOpened` with the same `token`.
+    ZkOpen {
+        token: u64,
+        connect: ConnectRequest,
+        passwd: Vec<u8>,
     },
-    /// Every persist up to `id` is on disk.
-    Persisted {
-        id: u64,
-    },
-    /// Something from the simulator's clients.
-    Client(I),
 }
 
-/// What a step asks of the cluster.
-#[derive(Clone, Debug)]
-pub enum Effect<O> {
-    /// Write these records durably, then step `Persisted { id }`.
-    Persist {
-        id: u64,
-        records: Vec<Record>,
-    },
-    Send {
-        to: NodeId,
-        msg: Message,
-    },
-    /// An engine event, for the cluster's oracles and then the simulator.
-    Event(Event),
-    /// Something for the simulator's clients.
-    Output(O),
+/// A running node: the process (the service node and its open storage).
+/// Its disk outlives it, in the member.
+pub struct Running {
+    pub node: ServiceNode,
+    pub(crate) storage: NodeStorage,
 }
 
-/// A node the cluster can run.
-pub trait SimNode: Sized {
-    type Sm: StateMachine;
-    /// What clients hand a node.
-    type Input;
-    /// What a node hands its clients.
-    type Output;
-    /// What every node of a run is built from besides its [`Boot`].
-    type Spec;
-
-    /// A fresh node, or one recovered from `boot.recovered`.
-    fn boot(spec: &Self::Spec, boot: Boot) -> Self;
-
-    /// The engine inside, for the cluster's oracles.
-    fn engine(&self) -> &Node<Self::Sm>;
-
-    /// Steps one input; what it asks for goes to `effects`, in order.
-    fn step(
-        &mut self,
-        at: NodeTime,
-        input: NodeInput<Self::Input>,
-        effects: &mut Vec<Effect<Self::Output>>,
-    );
+impl Running {
+    /// The storage's view of what is durable.
+    pub fn storage(&self) -> &NodeStorage {
+        &self.storage
+    }
 }
+
+/// What `zk_open` answered.
+pub type ZkOpened = Result<ConnId, Refused>;
+
+/// What a step produced, before the cluster carries it out.
+pub(crate) type Outputs = Vec<NodeOutput>;

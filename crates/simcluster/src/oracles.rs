@@ -8,15 +8,16 @@
 //!   its disk holds what it promises (checked at every send);
 //! - lease: a new leader finishes phase 1 only once every other leader's
 //!   lease ran out, on that leader's own clock;
-//! - recovery: a restarted node promises at least what its disk holds;
+//! - recovery: what the real storage reads back after a crash holds
+//!   everything the engine was told is durable, and the restarted node
+//!   promises at least that;
 //! - invariant: the engine's own invariants hold after every step;
 //! - frame-limit: no message needs a frame over the transport's limit
 //!   (checked by the network).
 
 use crate::cluster::Cluster;
-use crate::node::SimNode;
 use std::collections::BTreeMap;
-use synod_paxos::{Ballot, Message, NodeId, Slot};
+use synod_paxos::{Ballot, DurableState, Message, NodeId, Slot};
 
 /// What the oracles remember across a run: per slot, the first value
 /// digest and state digest seen and who reported it.
@@ -26,7 +27,7 @@ pub(crate) struct Oracles {
     states: BTreeMap<Slot, (u64, NodeId)>,
 }
 
-impl<N: SimNode, W> Cluster<N, W> {
+impl<W> Cluster<W> {
     /// At most one value per slot, across every node and all time.
     pub(crate) fn check_chosen(&mut self, id: NodeId, slot: Slot, value: u64) {
         match self.oracles.chosen.get(&slot) {
@@ -65,17 +66,17 @@ impl<N: SimNode, W> Cluster<N, W> {
         let Some(m) = self.members.get(&id) else {
             return;
         };
-        let durable = m.disk.durable();
+        let durable = m.disk.acked();
         let problem = match msg {
             Message::Promise { ballot, .. } if durable.promised < *ballot => Some(format!(
                 "node {id} sent a promise of ballot {ballot} while its disk holds promise {}",
                 durable.promised
             )),
             Message::Accepted { ballot, slots, .. } => {
-                let Some(node) = m.node.as_ref() else {
+                let Some(running) = m.node.as_ref() else {
                     return;
                 };
-                let engine = node.engine();
+                let engine = running.node.engine();
                 slots
                     .iter()
                     .find(|s| {
@@ -114,10 +115,10 @@ impl<N: SimNode, W> Cluster<N, W> {
             if *other == id {
                 continue;
             }
-            let Some(node) = &m.node else {
+            let Some(running) = &m.node else {
                 continue;
             };
-            if let Some((theirs, until)) = node.engine().lease_until() {
+            if let Some((theirs, until)) = running.node.engine().lease_until() {
                 // A leader in a lower ballot loses its lease to us; one in
                 // a higher ballot (elected since) will preempt us.
                 let local = m.clock.local_us(now);
@@ -134,21 +135,62 @@ impl<N: SimNode, W> Cluster<N, W> {
         }
     }
 
-    /// A restarted node promises at least what its disk holds.
-    pub(crate) fn check_recovery(&mut self, id: NodeId) {
+    /// Recovery, on the real storage: what a restarted node read back
+    /// from its disk holds everything that was acknowledged as durable
+    /// before the crash (its promise, every accepted value at a ballot at
+    /// least as high, everything learned, its commit point), and the
+    /// engine it started promises at least that much.
+    pub(crate) fn check_recovery(&mut self, id: NodeId, recovered: &DurableState) {
         let Some(m) = self.members.get(&id) else {
             return;
         };
-        let Some(node) = &m.node else {
+        let Some(running) = &m.node else {
             return;
         };
-        let promised = node.engine().promised();
-        let on_disk = m.disk.durable().promised;
-        if promised < on_disk {
-            self.violation(
-                "recovery",
-                format!("n{id} restarted promising {promised} although its disk holds a promise of {on_disk}"),
-            );
+        let mut problems = Vec::new();
+        let acked = m.disk.acked();
+        if recovered.promised < acked.promised {
+            problems.push(format!(
+                "n{id} recovered a promise of {} from its disk, but {} was acknowledged",
+                recovered.promised, acked.promised
+            ));
+        }
+        let promised = running.node.engine().promised();
+        if promised < acked.promised {
+            problems.push(format!(
+                "n{id} restarted promising {promised} although its disk acknowledged {}",
+                acked.promised
+            ));
+        }
+        if recovered.commit < acked.commit {
+            problems.push(format!(
+                "n{id} recovered commit {} from its disk, but {} was acknowledged",
+                recovered.commit, acked.commit
+            ));
+        }
+        let covered = recovered.snapshot_slot();
+        if covered < acked.snapshot_slot() {
+            problems.push(format!(
+                "n{id} recovered a snapshot of slot {covered}, but one of slot {} was acknowledged",
+                acked.snapshot_slot()
+            ));
+        }
+        for (slot, entry) in acked.log.range(covered + 1..) {
+            let kept = recovered.log.get(slot);
+            let lost = match kept {
+                None => true,
+                Some(k) => k.ballot < entry.ballot || (entry.chosen && !k.chosen),
+            };
+            if lost {
+                problems.push(format!(
+                    "n{id} lost slot {slot} (ballot {}, chosen {}) in recovery: its disk gave back {kept:?}",
+                    entry.ballot, entry.chosen
+                ));
+                break;
+            }
+        }
+        for p in problems {
+            self.violation("recovery", p);
         }
     }
 }

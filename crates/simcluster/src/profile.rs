@@ -26,6 +26,10 @@ pub struct Profile {
     pub torn_writes: bool,
     /// Stop a process for a while (its sockets and disk carry on).
     pub pauses: bool,
+    /// Disk failures: a write or fsync fails with EIO, a write lands in
+    /// part, the disk fills up. The node stops, as the server does, and
+    /// restarts from what its disk holds.
+    pub disk_faults: bool,
     /// Per-node clock drift bound in parts per million (at most the
     /// engine's `drift_ppm_max`).
     pub drift_ppm: u64,
@@ -59,6 +63,7 @@ impl Profile {
             crashes: false,
             torn_writes: false,
             pauses: false,
+            disk_faults: false,
             drift_ppm: 0,
             churn: false,
             fault_every_us: 800_000,
@@ -89,6 +94,7 @@ impl Profile {
                 crashes: true,
                 torn_writes: true,
                 pauses: true,
+                disk_faults: true,
                 delay_us: (100, 3_000),
                 ..calm
             },
@@ -117,6 +123,7 @@ impl Profile {
                 crashes: true,
                 torn_writes: true,
                 pauses: true,
+                disk_faults: true,
                 drift_ppm: 50_000,
                 churn: true,
                 fault_every_us: 700_000,

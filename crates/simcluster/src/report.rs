@@ -32,6 +32,8 @@ pub struct ClusterStats {
     /// Fault events injected (partitions, crashes, pauses).
     pub faults: u64,
     pub crashes: u64,
+    /// Nodes stopped by a failed disk write.
+    pub disk_failures: u64,
     pub elections: u64,
     /// The highest commit point any node reached.
     pub max_commit: u64,
@@ -50,6 +52,7 @@ impl ClusterStats {
         self.net.add(&o.net);
         self.faults += o.faults;
         self.crashes += o.crashes;
+        self.disk_failures += o.disk_failures;
         self.elections += o.elections;
         self.max_commit += o.max_commit;
         self.forwards += o.forwards;

@@ -4,17 +4,28 @@
 //! simulator.
 
 use crate::cluster::{Cluster, Ev, Out, TICK_US};
-use crate::disk::DISK_LATENCY_US;
+use crate::disk::{BYTES_PER_US, DISK_LATENCY_US};
 use crate::member::Held;
-use crate::node::{Effect, NodeInput, NodeTime, SimNode};
-use synod_paxos::{Event, Message, NodeId};
+use crate::node::ClientInput;
+use synod_node::{Clock as NodeClock, NodeInput, NodeOutput};
+use synod_paxos::{Event, Message, NodeId, Record};
 
-impl<N: SimNode, W> Cluster<N, W> {
+/// What a node is stepped with.
+pub(crate) enum Step {
+    Input(NodeInput),
+    ZkOpen {
+        token: u64,
+        connect: synod_zkproto::ConnectRequest,
+        passwd: Vec<u8>,
+    },
+}
+
+impl<W> Cluster<W> {
     /// Hands `held` to `id`, or holds it while `id` is paused. Inputs for
     /// a node that is down (or restarted since) come back undelivered;
     /// peer messages to it are lost, as are those its link's queue
     /// dropped on the way.
-    pub(crate) fn deliver_to(&mut self, id: NodeId, held: Held<N::Input>) {
+    pub(crate) fn deliver_to(&mut self, id: NodeId, held: Held) {
         let Some(m) = self.members.get_mut(&id) else {
             return self.undelivered(id, held);
         };
@@ -31,21 +42,32 @@ impl<N: SimNode, W> Cluster<N, W> {
                 return;
             }
         }
-        let input = match held {
-            Held::Peer { from, msg, .. } => NodeInput::Peer { from, msg },
-            Held::Persisted { id } => NodeInput::Persisted { id },
-            Held::Input { input, .. } => NodeInput::Client(input),
+        let step = match held {
+            Held::Peer { from, msg, .. } => Step::Input(NodeInput::Peer { from, msg }),
+            Held::DiskDone => return self.complete_write(id),
+            Held::Input { input, .. } => match input {
+                ClientInput::Node(input) => Step::Input(input),
+                ClientInput::ZkOpen {
+                    token,
+                    connect,
+                    passwd,
+                } => Step::ZkOpen {
+                    token,
+                    connect,
+                    passwd,
+                },
+            },
         };
-        self.step_node(id, input);
+        self.step_node(id, step);
     }
 
-    fn undelivered(&mut self, node: NodeId, held: Held<N::Input>) {
+    fn undelivered(&mut self, node: NodeId, held: Held) {
         match held {
             Held::Input { input, .. } => self.outbox.push_back(Out::Undelivered { node, input }),
             Held::Peer { from, id, .. } => {
                 self.net.arrive(from, node, id);
             }
-            Held::Persisted { .. } => {}
+            Held::DiskDone => {}
         }
     }
 
@@ -70,7 +92,7 @@ impl<N: SimNode, W> Cluster<N, W> {
             return;
         }
         if !m.paused {
-            self.step_node(id, NodeInput::Tick);
+            self.step_node(id, Step::Input(NodeInput::Tick));
         }
         self.sched.after(
             TICK_US,
@@ -81,8 +103,8 @@ impl<N: SimNode, W> Cluster<N, W> {
         );
     }
 
-    /// The oldest write in progress is on disk. A paused process learns it
-    /// when it resumes.
+    /// The write in progress completes. A paused process learns it when
+    /// it resumes.
     pub(crate) fn on_disk_done(&mut self, id: NodeId, incarnation: u32) {
         let Some(m) = self.members.get_mut(&id) else {
             return;
@@ -90,68 +112,112 @@ impl<N: SimNode, W> Cluster<N, W> {
         if m.incarnation != incarnation || !m.is_up() {
             return;
         }
-        let Some(pid) = m.disk.complete() else {
+        if m.paused {
+            m.inbox.push(Held::DiskDone);
+        } else {
+            self.complete_write(id);
+        }
+    }
+
+    /// The disk thread's `persist` of the write in progress, then
+    /// `Persisted` for its last id, then the next write if persists waited.
+    /// A failed persist stops the node, as it stops the server.
+    fn complete_write(&mut self, id: NodeId) {
+        let Some(m) = self.members.get_mut(&id) else {
             return;
         };
-        if m.paused {
-            m.inbox.push(Held::Persisted { id: pid });
-        } else {
-            self.step_node(id, NodeInput::Persisted { id: pid });
+        let Some(running) = m.node.as_mut() else {
+            return;
+        };
+        let batch = std::mem::take(&mut m.disk.writing);
+        if batch.is_empty() {
+            return;
         }
+        let slices: Vec<&[Record]> = batch.iter().map(|(_, r)| r.as_slice()).collect();
+        if let Err(e) = running.storage.persist(&slices) {
+            return self.stop_on_disk_error(id, e.to_string());
+        }
+        let last = m.disk.acknowledge(&batch).expect("a write holds a persist");
+        if m.disk.start_next() {
+            self.schedule_write(id);
+        }
+        self.step_node(id, Step::Input(NodeInput::Persisted { id: last }));
+    }
+
+    /// Schedules the completion of the write that just started on `id`.
+    fn schedule_write(&mut self, id: NodeId) {
+        let m = self.members.get(&id).expect("a writing node exists");
+        let bytes = m.disk.writing_bytes();
+        let incarnation = m.incarnation;
+        let latency_us =
+            self.rng.range(DISK_LATENCY_US.0, DISK_LATENCY_US.1) + bytes / BYTES_PER_US;
+        self.sched.after(
+            latency_us,
+            Ev::DiskDone {
+                node: id,
+                incarnation,
+            },
+        );
     }
 
     /// One step of a running node, its invariants checked after it, and
     /// everything it asked for carried out in order.
-    pub(crate) fn step_node(&mut self, id: NodeId, input: NodeInput<N::Input>) {
+    pub(crate) fn step_node(&mut self, id: NodeId, step: Step) {
         let now = self.sched.now();
         let Some(m) = self.members.get_mut(&id) else {
             return;
         };
-        let at = NodeTime {
-            now,
-            local_us: m.clock.local_us(now),
+        let clock = NodeClock {
+            now_us: m.clock.local_us(now),
             wall_ms: m.clock.wall_ms(now),
         };
-        let Some(node) = m.node.as_mut() else {
+        let Some(running) = m.node.as_mut() else {
             return;
         };
+        let node = &mut running.node;
         // One buffer for every step of the run: steps never nest.
-        let mut effects = std::mem::take(&mut self.effects);
-        node.step(at, input, &mut effects);
-        let engine = node.engine();
-        let invariant = engine.check_invariants(false).err();
-        self.stats.max_commit = self.stats.max_commit.max(engine.commit());
+        let mut outputs = std::mem::take(&mut self.effects);
+        match step {
+            Step::Input(input) => node.step(clock, input, &mut outputs),
+            Step::ZkOpen {
+                token,
+                connect,
+                passwd,
+            } => {
+                let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 40_000));
+                let result = node.zk_open(clock, connect, peer, passwd, &mut outputs);
+                self.outbox.push_back(Out::ZkOpened {
+                    node: id,
+                    token,
+                    result,
+                });
+            }
+        }
+        let invariant = node.check_invariants(false).err();
+        self.stats.max_commit = self.stats.max_commit.max(node.engine().commit());
         if let Some(v) = invariant {
             self.violation("invariant", format!("n{id}: {v}"));
         }
-        for effect in effects.drain(..) {
-            self.carry_out(id, effect);
+        for output in outputs.drain(..) {
+            self.carry_out(id, output);
         }
-        self.effects = effects;
+        self.effects = outputs;
     }
 
-    fn carry_out(&mut self, id: NodeId, effect: Effect<N::Output>) {
-        match effect {
-            Effect::Persist { id: pid, records } => {
-                let latency_us = self.rng.range(DISK_LATENCY_US.0, DISK_LATENCY_US.1);
-                let now = self.sched.now();
+    fn carry_out(&mut self, id: NodeId, output: NodeOutput) {
+        match output {
+            NodeOutput::Persist { id: pid, records } => {
                 let m = self.members.get_mut(&id).expect("a stepped node exists");
-                let at = m.disk.write(now, latency_us, pid, records);
-                let incarnation = m.incarnation;
-                self.sched.at(
-                    at,
-                    Ev::DiskDone {
-                        node: id,
-                        incarnation,
-                    },
-                );
+                if m.disk.queue(pid, records) {
+                    self.schedule_write(id);
+                }
             }
-            Effect::Send { to, msg } => self.send(id, to, msg),
-            Effect::Event(event) => {
+            NodeOutput::Send { to, msg } => self.send(id, to, msg),
+            NodeOutput::Event(event) => {
                 self.observe(id, &event);
                 self.outbox.push_back(Out::Event { node: id, event });
             }
-            Effect::Output(output) => self.outbox.push_back(Out::Output { node: id, output }),
+            output => self.outbox.push_back(Out::Output { node: id, output }),
         }
     }
 
