@@ -81,7 +81,7 @@ pub use disk::{Disk, BYTES_PER_US, DISK_LATENCY_US};
 pub use limits::{frame_bytes, NetLimits};
 pub use network::{InFlight, NetStats, Network, SendError};
 pub use node::{ClientInput, NodeSpec, Running, ZkOpened, DATA_DIR};
-pub use profile::Profile;
+pub use profile::{Load, Profile};
 pub use report::{ClusterStats, RunLog, Violation};
 pub use scheduler::{Scheduler, Time};
 pub use sweep::{sweep, SeedRun, Seeds, Swept};

@@ -38,10 +38,28 @@ pub struct Profile {
     pub churn: bool,
     /// Mean time between fault events.
     pub fault_every_us: Time,
+    /// What the simulator's clients send (each simulator reads it its own
+    /// way).
+    pub load: Load,
+}
+
+/// The clients' load a profile asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Load {
+    /// Small values, a few clients, one request at a time.
+    Normal,
+    /// Values of random sizes up to the byte limits (the largest command
+    /// the engine takes, the largest value the front door takes), so that
+    /// accept batches, promises, catch-up replies, forwards, snapshots and
+    /// WAL records all meet their byte bounds.
+    Big,
+    /// Max-size commands, many sessions and pipelined clients: what one
+    /// careless or hostile client can do to a cluster.
+    Adversarial,
 }
 
 impl Profile {
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 9] = [
         "calm",
         "lossy",
         "partitions",
@@ -49,6 +67,8 @@ impl Profile {
         "drift",
         "churn",
         "all",
+        "big",
+        "adversarial",
     ];
 
     /// No faults: a fast network, no loss, no crashes, no drift.
@@ -67,6 +87,7 @@ impl Profile {
             drift_ppm: 0,
             churn: false,
             fault_every_us: 800_000,
+            load: Load::Normal,
         }
     }
 
@@ -127,6 +148,34 @@ impl Profile {
                 drift_ppm: 50_000,
                 churn: true,
                 fault_every_us: 700_000,
+                load: Load::Normal,
+            },
+            // Faults that make large messages hurt: loss and reordering
+            // (resends of big batches), crashes and torn writes (large WAL
+            // records and snapshots recovered), partitions (promises and
+            // catch-up replies carrying many large values).
+            "big" => Profile {
+                name: "big",
+                drop_p: 0.02,
+                delay_us: (100, 5_000),
+                partitions: true,
+                crashes: true,
+                torn_writes: true,
+                disk_faults: true,
+                fault_every_us: 1_000_000,
+                load: Load::Big,
+                ..calm
+            },
+            "adversarial" => Profile {
+                name: "adversarial",
+                drop_p: 0.01,
+                delay_us: (100, 3_000),
+                partitions: true,
+                crashes: true,
+                pauses: true,
+                fault_every_us: 1_000_000,
+                load: Load::Adversarial,
+                ..calm
             },
             _ => return None,
         };
