@@ -13,6 +13,19 @@ const SNAPSHOT_VERSION: u8 = 1;
 const FNV_OFFSET_BASIS: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
+/// The FNV-1a hash of one entry, encoded as in a snapshot.
+fn entry_hash(key: &[u8], value: &[u8]) -> u64 {
+    let mut encoded = Vec::with_capacity(key.len() + value.len() + 8);
+    put_bytes(&mut encoded, key);
+    put_bytes(&mut encoded, value);
+    let mut hash = FNV_OFFSET_BASIS;
+    for &byte in &encoded {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(FNV_PRIME);
+    }
+    hash
+}
+
 /// The replicated key-value state.
 ///
 /// A `BTreeMap` rather than a `HashMap`, so iteration, snapshots and the
@@ -20,6 +33,11 @@ const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct KvStore {
     entries: BTreeMap<Vec<u8>, Vec<u8>>,
+    /// The wrapping sum of every entry's hash: the replica-state digest
+    /// (`StateMachine::digest`), kept up to date by each write at the cost
+    /// of hashing what it wrote, instead of hashing the whole store after
+    /// every apply.
+    entry_hash_sum: u64,
 }
 
 impl KvStore {
@@ -56,18 +74,20 @@ impl KvStore {
         match op {
             KvOp::Get { key } => KvReply::Value(self.entries.get(key).cloned()),
             KvOp::Put { key, value } => {
-                self.entries.insert(key.clone(), value.clone());
+                self.set(key.clone(), value.clone());
                 KvReply::Ok
             }
             KvOp::Delete { key } => {
                 // Ok whether or not the key existed: see `KvOp::Delete`.
-                self.entries.remove(key);
+                if let Some(old) = self.entries.remove(key) {
+                    self.entry_hash_sum = self.entry_hash_sum.wrapping_sub(entry_hash(key, &old));
+                }
                 KvReply::Ok
             }
             KvOp::Cas { key, expected, new } => {
                 let current = self.entries.get(key);
                 if current == expected.as_ref() {
-                    self.entries.insert(key.clone(), new.clone());
+                    self.set(key.clone(), new.clone());
                     KvReply::CasOk
                 } else {
                     KvReply::CasFailed {
@@ -76,10 +96,9 @@ impl KvStore {
                 }
             }
             KvOp::Append { key, value } => {
-                self.entries
-                    .entry(key.clone())
-                    .or_default()
-                    .extend_from_slice(value);
+                let mut new = self.entries.get(key).cloned().unwrap_or_default();
+                new.extend_from_slice(value);
+                self.set(key.clone(), new);
                 KvReply::Ok
             }
         }
@@ -94,8 +113,25 @@ impl KvStore {
         }
     }
 
+    /// Writes `key`, keeping the entry hash sum.
+    fn set(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        let added = entry_hash(&key, &value);
+        if let Some(old) = self.entries.get(&key) {
+            self.entry_hash_sum = self.entry_hash_sum.wrapping_sub(entry_hash(&key, old));
+        }
+        self.entry_hash_sum = self.entry_hash_sum.wrapping_add(added);
+        self.entries.insert(key, value);
+    }
+
+    /// The replica-state digest: the wrapping sum of each entry's FNV-1a
+    /// hash, maintained by every write. Equal contents give equal digests
+    /// on every replica.
+    pub fn content_digest(&self) -> u64 {
+        self.entry_hash_sum
+    }
+
     /// A deterministic 64-bit FNV-1a hash of the encoded entries in key
-    /// order. It has no per-process seed, so every replica computes the
+    /// order (the snapshot's checksum; it hashes the whole store). It has no per-process seed, so every replica computes the
     /// same digest for the same contents.
     pub fn digest(&self) -> u64 {
         let mut hash = FNV_OFFSET_BASIS;
@@ -154,7 +190,7 @@ impl KvStore {
                     return Err(RestoreError(format!("entry {index} is out of key order")));
                 }
             }
-            store.entries.insert(key, value);
+            store.set(key, value);
         }
         let digest = r.u64("digest").map_err(corrupt)?;
         r.finish().map_err(corrupt)?;
@@ -196,7 +232,7 @@ impl StateMachine for KvStore {
     }
 
     fn digest(&self) -> u64 {
-        KvStore::digest(self)
+        self.content_digest()
     }
 }
 
@@ -359,7 +395,67 @@ mod tests {
             restored.execute(&put("stale", "state"));
             restored.restore(&store.snapshot()).unwrap();
             assert_eq!(restored, store);
-            assert_eq!(StateMachine::digest(&restored), store.digest());
+            assert_eq!(restored.digest(), store.digest());
+            assert_eq!(
+                StateMachine::digest(&restored),
+                StateMachine::digest(&store)
+            );
+        }
+    }
+
+    #[test]
+    fn the_running_digest_depends_only_on_the_contents() {
+        // Two stores reach the same contents by different writes
+        // (overwrites, deletes, appends, failed and successful CAS): equal
+        // replica-state digests; one differing byte: different ones.
+        let mut rng = Rng::new(11);
+        for _ in 0..100 {
+            let mut a = KvStore::new();
+            for _ in 0..rng.below(60) {
+                let key = vec![b'k', rng.below(6) as u8];
+                let op = match rng.below(4) {
+                    0 => KvOp::Put {
+                        key,
+                        value: rng.bytes(3),
+                    },
+                    1 => KvOp::Delete { key },
+                    2 => KvOp::Append {
+                        key,
+                        value: rng.bytes(2),
+                    },
+                    _ => KvOp::Cas {
+                        key,
+                        expected: None,
+                        new: rng.bytes(1),
+                    },
+                };
+                a.execute(&op);
+            }
+            let mut b = KvStore::new();
+            for (key, value) in a.iter().collect::<Vec<_>>().into_iter().rev() {
+                b.execute(&KvOp::Put {
+                    key: key.to_vec(),
+                    value: b"junk".to_vec(),
+                });
+                b.execute(&KvOp::Put {
+                    key: key.to_vec(),
+                    value: value.to_vec(),
+                });
+            }
+            b.execute(&KvOp::Put {
+                key: b"gone".to_vec(),
+                value: b"x".to_vec(),
+            });
+            b.execute(&KvOp::Delete {
+                key: b"gone".to_vec(),
+            });
+            assert_eq!(a, b);
+            assert_eq!(StateMachine::digest(&a), StateMachine::digest(&b));
+            b.execute(&KvOp::Append {
+                key: b"k0".to_vec(),
+                value: b"!".to_vec(),
+            });
+            assert_ne!(StateMachine::digest(&a), StateMachine::digest(&b));
         }
     }
 

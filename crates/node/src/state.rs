@@ -95,7 +95,7 @@ impl StateMachine for ServiceState {
     }
 
     fn digest(&self) -> u64 {
-        self.kv.digest().rotate_left(17) ^ self.tree.digest()
+        self.kv.content_digest().rotate_left(17) ^ self.tree.digest()
     }
 }
 

@@ -29,6 +29,51 @@ pub struct Pending {
     pub anywhere: bool,
     pub target: NodeId,
     pub attempt: u32,
+    /// A command over the engine's `command_bytes_max`: it must be
+    /// answered `Rejected` and never reach the log (not in the history).
+    pub oversized: bool,
+}
+
+/// Value sizes a client draws from (`Load::Big`); `None` for small values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BigValues {
+    /// The largest `Put` value whose command fits `command_bytes_max`.
+    pub value_bytes_max: usize,
+}
+
+impl BigValues {
+    /// For an engine whose commands may hold `command_bytes_max` bytes.
+    pub fn for_command_bytes_max(command_bytes_max: usize) -> BigValues {
+        let op = |len| {
+            KvOp::Put {
+                key: REGISTER_KEYS[0].as_bytes().to_vec(),
+                value: vec![0; len],
+            }
+            .encode()
+            .len()
+        };
+        let overhead = op(command_bytes_max) - command_bytes_max;
+        let value_bytes_max = command_bytes_max - overhead;
+        debug_assert_eq!(op(value_bytes_max), command_bytes_max);
+        BigValues { value_bytes_max }
+    }
+
+    /// A value size: small, anything up to the limit, just under it, or
+    /// (one write in twenty) just over it.
+    fn draw(self, rng: &mut Rng) -> (usize, bool) {
+        let max = self.value_bytes_max as u64;
+        let roll = rng.range(0, 100);
+        let len = if roll < 30 {
+            rng.range(0, 64)
+        } else if roll < 75 {
+            rng.range(0, max + 1)
+        } else if roll < 95 {
+            max - rng.range(0, 64.min(max) + 1)
+        } else {
+            return ((max + rng.range(1, 2_000)) as usize, true);
+        };
+        (len as usize, false)
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -61,7 +106,9 @@ impl SimClient {
 
     /// A fresh random operation; appends carry a token unique to this
     /// client and sequence number.
-    pub fn next_op(&mut self, rng: &mut Rng) -> (KvOp, bool) {
+    /// A fresh random operation, and whether it is a read and whether it
+    /// is over the command limit.
+    pub fn next_op(&mut self, rng: &mut Rng, big: Option<BigValues>) -> (KvOp, bool, bool) {
         let roll = rng.range(0, 100);
         let akey = APPEND_KEYS[rng.range(0, APPEND_KEYS.len() as u64) as usize];
         let rkey = REGISTER_KEYS[rng.range(0, REGISTER_KEYS.len() as u64) as usize];
@@ -73,9 +120,21 @@ impl SimClient {
                     key: key.as_bytes().to_vec(),
                 },
                 true,
+                false,
             );
         }
         self.write_seq += 1;
+        if let Some(big) = big.filter(|_| roll < 65 && rng.chance(0.5)) {
+            let (len, oversized) = big.draw(rng);
+            let mut value = format!("v{}.{}:", self.id, self.write_seq).into_bytes();
+            value.resize(len.max(value.len()), b'x');
+            value.truncate(len);
+            let op = KvOp::Put {
+                key: rkey.as_bytes().to_vec(),
+                value,
+            };
+            return (op, false, oversized);
+        }
         let op = if roll < 65 {
             KvOp::Append {
                 key: akey.as_bytes().to_vec(),
@@ -98,7 +157,7 @@ impl SimClient {
                 new: format!("v{}.{}", self.id, self.write_seq).into_bytes(),
             }
         };
-        (op, false)
+        (op, false, false)
     }
 
     pub fn decode(reply: &[u8]) -> Option<KvReply> {

@@ -1,6 +1,8 @@
 //! synod's deterministic key-value simulator.
 //!
-//! Runs the Paxos engine over the key-value store on the shared simulated
+//! Runs the shipped service node (`synod_node::ServiceNode`: the Paxos
+//! engine over the service state, whose key-value half the clients use)
+//! over the real storage on simulated disks, on the shared simulated
 //! cluster (crates/simcluster: one seeded event queue, nodes that crash,
 //! restart from their disks, pause and drift, a peer network that drops,
 //! duplicates, delays, reorders and partitions messages under the peer
@@ -20,7 +22,6 @@
 
 mod checks;
 pub mod client;
-mod kv_node;
 mod liveness;
 mod operator;
 pub mod report;

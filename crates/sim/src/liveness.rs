@@ -5,7 +5,6 @@
 use crate::scenario::Scenario;
 use crate::world::{Ev, World};
 use synod_paxos::{NodeId, Slot};
-use synod_simcluster::SimNode;
 
 const SCRIPT_STEP_US: u64 = 4_000_000;
 /// Operations must complete this many election timeouts into a scenario.

@@ -4,8 +4,9 @@
 //! or a voter), and shuts removed nodes down.
 
 use crate::world::{Ev, World, ADMIN_EVERY_US};
-use synod_paxos::{Config, ConfigChange, Input, NodeId, Outcome};
-use synod_simcluster::SimNode;
+use synod_paxos::{Config, ConfigChange, NodeId, Outcome};
+use synod_node::NodeInput;
+use synod_simcluster::ClientInput;
 
 /// An unanswered change is given up on (its answer died with a crashed
 /// leader) after this long.
@@ -71,7 +72,7 @@ impl World {
         self.cluster
             .note(|| format!("operator asks n{leader} for {change:?}"));
         self.cluster
-            .input_now(leader, Input::Reconfigure { id, change });
+            .input_now(leader, ClientInput::Node(NodeInput::Reconfigure { id, change }));
     }
 
     pub(crate) fn on_admin_reply(&mut self, id: u64, outcome: Outcome) {

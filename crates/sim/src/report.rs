@@ -16,6 +16,8 @@ pub struct Stats {
     pub lin_unknown: u64,
     /// Operations served under a scripted partition.
     pub scenario_ops: u64,
+    /// Commands over the byte limit, refused as they must be.
+    pub oversized_rejected: u64,
 }
 
 impl Stats {
@@ -26,6 +28,7 @@ impl Stats {
         self.reconfigs += o.reconfigs;
         self.lin_unknown += o.lin_unknown;
         self.scenario_ops += o.scenario_ops;
+        self.oversized_rejected += o.oversized_rejected;
     }
 }
 

@@ -3,10 +3,11 @@
 //! records what it saw for the linearizability checker.
 
 use crate::client::{Pending, SimClient};
-use crate::world::{Ev, World};
+use crate::world::{read_id, ClientReply, Ev, World};
 use synod_check::Operation;
-use synod_paxos::{Action, ClientId, Command, Input, NodeId, Outcome, Rng};
-use synod_simcluster::Time;
+use synod_node::NodeInput;
+use synod_paxos::{ClientId, Command, NodeId, Outcome, Rng};
+use synod_simcluster::{ClientInput, Time};
 
 const CLIENT_TIMEOUT_US: Time = 1_000_000;
 /// A `ClientTimeout` with an attempt at or above this is a timer to send
@@ -31,11 +32,12 @@ impl World {
         let now = self.now();
         let targets = self.client_targets(true);
         let anywhere_p = self.cfg.propose_anywhere_p;
+        let big = self.big_values();
         let client = self.clients.get_mut(&id).expect("client exists");
         if client.pending.is_some() || client.done {
             return;
         }
-        let (op, is_read) = client.next_op(&mut rng);
+        let (op, is_read, oversized) = client.next_op(&mut rng, big);
         // Drawn only when forwarding is on, so runs without it replay the
         // seeds they always did.
         let anywhere = !is_read && anywhere_p > 0.0 && rng.chance(anywhere_p);
@@ -44,14 +46,18 @@ impl World {
         } else {
             client.write_seq
         };
+        // A command over the limit never reaches the log: it is no
+        // operation of the history.
         let history_index = self.history.len();
-        self.history.push(Operation {
-            client: id,
-            input: op.clone(),
-            call: now,
-            output: None,
-            ret: None,
-        });
+        if !oversized {
+            self.history.push(Operation {
+                client: id,
+                input: op.clone(),
+                call: now,
+                output: None,
+                ret: None,
+            });
+        }
         let target = if anywhere {
             targets[rng.range(0, targets.len() as u64) as usize]
         } else {
@@ -65,6 +71,7 @@ impl World {
             anywhere,
             target,
             attempt: 0,
+            oversized,
         });
         self.client_send(id);
     }
@@ -74,9 +81,8 @@ impl World {
             return;
         };
         let input = if p.is_read {
-            Input::Read {
-                client: id,
-                id: p.seq,
+            NodeInput::Read {
+                id: read_id(id, p.seq),
                 op: p.op.encode(),
             }
         } else {
@@ -86,9 +92,9 @@ impl World {
                 op: p.op.encode(),
             };
             if p.anywhere {
-                Input::Propose(cmd)
+                NodeInput::Propose(cmd)
             } else {
-                Input::Command(cmd)
+                NodeInput::Write(cmd)
             }
         };
         self.cluster.note(|| {
@@ -105,7 +111,8 @@ impl World {
             )
         });
         let at = self.now() + self.cluster.client_latency();
-        self.cluster.send_input(at, p.target, None, input);
+        self.cluster
+            .send_input(at, p.target, None, ClientInput::Node(input));
         self.cluster.schedule(
             self.now() + CLIENT_TIMEOUT_US,
             Ev::ClientTimeout {
@@ -175,17 +182,20 @@ impl World {
         self.client_retry(id, None, 0);
     }
 
-    pub(crate) fn on_client_reply(&mut self, id: ClientId, action: Action) {
-        let (seq, outcome, is_read) = match action {
-            Action::Reply { seq, outcome, .. } => (seq, outcome, false),
-            Action::ReadReply { id, outcome, .. } => (id, outcome, true),
-            _ => return,
-        };
+    pub(crate) fn on_client_reply(&mut self, id: ClientId, reply: ClientReply) {
+        let ClientReply {
+            seq,
+            outcome,
+            is_read,
+        } = reply;
         let Some(p) = &self.clients[&id].pending else {
             return;
         };
         if p.seq != seq || p.is_read != is_read {
             return;
+        }
+        if p.oversized {
+            return self.on_oversized_reply(id, seq, outcome);
         }
         match outcome {
             Outcome::Ok(bytes) => {
@@ -229,6 +239,31 @@ impl World {
                 let detail = format!("client {id} command rejected: {why}");
                 self.cluster.violation("client", detail);
             }
+        }
+    }
+
+    /// A command over `command_bytes_max` must be refused, by the node the
+    /// client asked (or the leader it was sent on to), and never applied.
+    fn on_oversized_reply(&mut self, id: ClientId, seq: u64, outcome: Outcome) {
+        match outcome {
+            Outcome::Rejected(_) => {
+                self.stats.oversized_rejected += 1;
+                let now = self.now();
+                let client = self.clients.get_mut(&id).expect("exists");
+                client.pending = None;
+                client.last_completed_at = now;
+                let think = self.cluster.rng().range(0, 20_000);
+                self.cluster
+                    .schedule(now + think, Ev::ClientWake { client: id });
+            }
+            Outcome::Ok(_) | Outcome::Stale => {
+                let detail = format!(
+                    "client {id}'s command #{seq}, over command_bytes_max, was answered {outcome:?} instead of Rejected"
+                );
+                self.cluster.violation("byte-limit", detail);
+            }
+            Outcome::NotLeader { leader } => self.client_retry(id, leader, 1_000),
+            Outcome::Busy => self.client_retry(id, None, 30_000),
         }
     }
 }

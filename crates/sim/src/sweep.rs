@@ -33,7 +33,7 @@ impl SweepSummary {
         let s = &self.stats;
         let c = &s.cluster;
         format!(
-            "sim: seeds={} violations={} failed_seeds={} profile={} slots_chosen={} elections={} faults={} crashes={} ops={} ops_anywhere={} forwards={} lease_reads={} snapshots_installed={} snapshot_chunks={} reconfigs={} messages={} dropped={} queue_full_drops={} oversized={} frame_bytes_max={} lin_unknown={} sim_time={:.1}s wall={:.1}s",
+            "sim: seeds={} violations={} failed_seeds={} profile={} slots_chosen={} elections={} faults={} crashes={} disk_failures={} ops={} oversized_rejected={} ops_anywhere={} forwards={} lease_reads={} snapshots_installed={} snapshot_chunks={} reconfigs={} messages={} dropped={} queue_full_drops={} oversized={} frame_bytes_max={} lin_unknown={} sim_time={:.1}s wall={:.1}s",
             self.seeds,
             self.violations(),
             self.failed.len(),
@@ -42,7 +42,9 @@ impl SweepSummary {
             c.elections,
             c.faults,
             c.crashes,
+            c.disk_failures,
             s.ops_completed,
+            s.oversized_rejected,
             s.ops_anywhere,
             c.forwards,
             c.lease_reads,

@@ -4,13 +4,15 @@
 //! membership churn), its scripted scenarios and its checks. Same seed,
 //! same run.
 
-use crate::client::{SimClient, APPEND_KEYS};
-use crate::kv_node::KvNode;
+use crate::client::{BigValues, SimClient, APPEND_KEYS};
 use crate::report::{RunReport, Stats};
 use synod_check::Operation;
 use synod_kv::{KvOp, KvReply, KvStore};
-use synod_paxos::{Action, ClientId, ConfigChange, EngineConfig, NodeId};
-use synod_simcluster::{Advance, Cluster, ClusterConfig, NetLimits, Out, Profile, SimNode, Time};
+use synod_node::NodeOutput;
+use synod_paxos::{ClientId, ConfigChange, EngineConfig, NodeId, Outcome};
+use synod_simcluster::{
+    Advance, Cluster, ClusterConfig, Load, NetLimits, NodeSpec, Out, Profile, Time,
+};
 
 pub(crate) const ADMIN_EVERY_US: Time = 700_000;
 pub(crate) const SCRIPT_START_US: Time = 2_000_000;
@@ -58,14 +60,29 @@ impl SimConfig {
             // so a lease that ignores drift is caught serving stale reads.
             engine.election_timeout_us = engine.lease_us;
         }
+        let mut net = NetLimits::transport();
+        let heavy = matches!(profile.load, Load::Big | Load::Adversarial);
+        let adversarial = profile.load == Load::Adversarial;
+        if heavy {
+            engine = big_engine(engine);
+            // The tightest frame the server accepts for this engine: any
+            // message the engine's bounds let through too big is caught.
+            net.frame_bytes_max = engine.message_encoded_bytes_max();
+        }
         SimConfig {
             seed,
             profile,
-            clients: 4,
+            // The key-value simulator's adversarial load: many clients,
+            // each writing values up to (and over) the limit.
+            clients: if adversarial {
+                16
+            } else {
+                4
+            },
             safety_us: 10_000_000,
             liveness_timeouts: 12,
             engine,
-            net: NetLimits::transport(),
+            net,
             trace: false,
             trace_heartbeats: false,
             scenario: None,
@@ -74,13 +91,51 @@ impl SimConfig {
     }
 }
 
+/// The engine of the `big` profile: every byte limit scaled down 32 times
+/// from the defaults (a 64 KiB command instead of 2 MiB, and so on), so a
+/// run meets each of them many times without moving gigabytes. The rules
+/// that keep messages, windows and queues within their limits do not
+/// depend on the scale.
+pub fn big_engine(engine: EngineConfig) -> EngineConfig {
+    let d = EngineConfig::default();
+    EngineConfig {
+        command_bytes_max: d.command_bytes_max / 32,
+        batch_bytes_max: d.batch_bytes_max / 32,
+        message_bytes_max: d.message_bytes_max / 32,
+        window_bytes_max: d.window_bytes_max / 32,
+        queue_bytes_max: d.queue_bytes_max / 32,
+        forwarded_bytes_max: d.forwarded_bytes_max / 32,
+        reads_waiting_bytes_max: d.reads_waiting_bytes_max / 32,
+        snapshot_chunk_bytes: 16 << 10,
+        ..engine
+    }
+}
+
+/// A node's answer to a client: to a write (`seq`) or a read (its id).
+#[derive(Clone, Debug)]
+pub(crate) struct ClientReply {
+    pub(crate) seq: u64,
+    pub(crate) outcome: Outcome,
+    pub(crate) is_read: bool,
+}
+
+/// A read's id at the node names its client too (the node answers reads
+/// by id alone): the client in the high 32 bits, its read number below.
+pub(crate) fn read_id(client: ClientId, read: u64) -> u64 {
+    (client << 32) | (read & 0xffff_ffff)
+}
+
+fn read_id_parts(id: u64) -> (ClientId, u64) {
+    (id >> 32, id & 0xffff_ffff)
+}
+
 /// This simulator's own events; the cluster schedules them with its own.
 #[derive(Clone, Debug)]
 pub(crate) enum Ev {
     /// A node's reply reaches its client.
     ToClient {
         client: ClientId,
-        action: Action,
+        reply: ClientReply,
     },
     ClientWake {
         client: ClientId,
@@ -102,7 +157,7 @@ pub(crate) enum Ev {
 
 pub struct World {
     pub(crate) cfg: SimConfig,
-    pub(crate) cluster: Cluster<KvNode, Ev>,
+    pub(crate) cluster: Cluster<Ev>,
     pub(crate) clients: std::collections::BTreeMap<ClientId, SimClient>,
     /// Nodes the operator took out of the clients' server list.
     pub(crate) not_serving: std::collections::BTreeSet<NodeId>,
@@ -131,7 +186,7 @@ impl World {
                 trace: cfg.trace,
                 trace_heartbeats: cfg.trace_heartbeats,
             },
-            (),
+            NodeSpec::default(),
         );
         let mut world = World {
             cluster,
@@ -216,7 +271,7 @@ impl World {
 
     fn handle(&mut self, ev: Ev) {
         match ev {
-            Ev::ToClient { client, action } => self.on_client_reply(client, action),
+            Ev::ToClient { client, reply } => self.on_client_reply(client, reply),
             Ev::ClientWake { client } => self.client_start(client),
             Ev::ClientTimeout {
                 client,
@@ -236,20 +291,36 @@ impl World {
             let Out::Output { output, .. } = out else {
                 continue;
             };
-            match output {
-                Action::Reply { client, .. } | Action::ReadReply { client, .. } => {
-                    let at = self.now() + self.cluster.client_latency();
-                    self.cluster.schedule(
-                        at,
-                        Ev::ToClient {
-                            client,
-                            action: output,
-                        },
-                    );
+            let (client, reply) = match output {
+                NodeOutput::WriteReply {
+                    client,
+                    seq,
+                    outcome,
+                } => (
+                    client,
+                    ClientReply {
+                        seq,
+                        outcome,
+                        is_read: false,
+                    },
+                ),
+                NodeOutput::ReadReply { id, outcome } => {
+                    let (client, seq) = read_id_parts(id);
+                    let reply = ClientReply {
+                        seq,
+                        outcome,
+                        is_read: true,
+                    };
+                    (client, reply)
                 }
-                Action::ReconfigReply { id, outcome } => self.on_admin_reply(id, outcome),
-                _ => {}
-            }
+                NodeOutput::ReconfigReply { id, outcome } => {
+                    self.on_admin_reply(id, outcome);
+                    continue;
+                }
+                _ => continue,
+            };
+            let at = self.now() + self.cluster.client_latency();
+            self.cluster.schedule(at, Ev::ToClient { client, reply });
         }
     }
 
@@ -264,7 +335,7 @@ impl World {
             .into_iter()
             .filter_map(|id| self.cluster.node(id).map(|n| (id, n.engine())))
             .max_by_key(|(_, n)| n.applied())
-            .map(|(id, n)| (id, n.state_machine()))
+            .map(|(id, n)| (id, &n.state_machine().kv))
     }
 
     pub(crate) fn report_violation(&mut self, check: &'static str, detail: String) {
@@ -275,6 +346,13 @@ impl World {
         self.stats.lin_unknown += 1;
         self.cluster
             .note(|| format!("linearizability check ran out of budget on {partition}"));
+    }
+
+    /// The value sizes the clients draw from, under `Load::Big` and
+    /// `Load::Adversarial`.
+    pub(crate) fn big_values(&self) -> Option<BigValues> {
+        matches!(self.cfg.profile.load, Load::Big | Load::Adversarial)
+            .then(|| BigValues::for_command_bytes_max(self.cfg.engine.command_bytes_max))
     }
 
     pub(crate) fn append_keys() -> &'static [&'static str] {

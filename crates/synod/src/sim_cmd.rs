@@ -14,7 +14,8 @@ pub struct SimArgs {
     /// One seed (same as --seeds N).
     #[arg(long)]
     seed: Option<u64>,
-    /// Fault mix: calm, lossy, partitions, crashes, drift, churn, all.
+    /// Fault mix and load: calm, lossy, partitions, crashes, drift, churn,
+    /// all, big (values up to the byte limits), adversarial.
     #[arg(long, default_value = "all")]
     profile: String,
     /// Print the story of the run (only with one seed).
