@@ -2,14 +2,17 @@
 # Runs every test synod has, on a fresh machine too: formatting, lints, the
 # whole workspace's tests (engine rules, simulator sweeps of every fault
 # profile, broken-engine hunts, the exhaustive search, WAL crash tests, the
-# coordination simulator), then the ZooKeeper compatibility suite against a
+# coordination simulator), then in release a sweep of the key-value
+# simulator over every profile (scripts/sweep.sh), then the ZooKeeper
+# compatibility suite against a
 # real ZooKeeper 3.8 ensemble and synod side by side (kazoo's own tests,
 # zkCli, a differential run, session failover and lock tests). That last
 # part installs Debian's zookeeper package (apt-get, as root) and a Python
 # venv with kazoo (pip) on first use.
 #
 # Knobs for longer (nightly) runs:
-#   SYNOD_SIM_SEEDS=10000     seeds per simulator profile (default: CI-sized)
+#   SYNOD_SIM_SEEDS=10000     seeds per simulator profile in `cargo test`
+#   SYNOD_SWEEP_SEEDS=141000  the release sweep: a million seeds (see README)
 #   SYNOD_ZKSIM_SEEDS=1000    seeds per coordination-simulator profile
 #   SYNOD_KAZOO_FULL=1        kazoo's whole suite incl. gevent/eventlet reruns
 #   SYNOD_COMPAT_SKIP=kazoo   leave compatibility steps out (see tests/compat)
@@ -46,4 +49,6 @@ if [ "${SYNOD_PRUNE_DEBUG:-0}" = 1 ]; then
     rm -rf "$target_dir/debug"
 fi
 cargo build --release -p synod
+echo "== simulator sweep of every profile, release (scripts/sweep.sh; SYNOD_SWEEP_SEEDS for more)"
+SYNOD_BIN="$target_dir/release/synod" scripts/sweep.sh
 SYNOD_BIN="$target_dir/release/synod" tests/compat/run_all.sh

@@ -85,3 +85,4 @@ fn a_lease_without_the_drift_margin_overlaps_the_next_leader() {
         c.engine.bugs = Bugs::with(Bug::LeaseWithoutDriftMargin)
     });
 }
+
