@@ -16,7 +16,9 @@
 //! loss then decides what of it survives).
 //!
 //! Acknowledged: `acked` folds every record of every persist the engine
-//! was told is durable, independently of the storage's own bookkeeping.
+//! was told is durable, independently of the storage's own bookkeeping;
+//! at a restart it becomes what recovery read back, which the node then
+//! treats as durable.
 //! It is the oracles' model of the disk: what must be sent only once it is
 //! durable, and what recovery must give back.
 

@@ -154,7 +154,14 @@ impl<W> Cluster<W> {
         }
         let incarnation = m.incarnation;
         match self.boot(id) {
-            Ok(recovered) => self.check_recovery(id, &recovered),
+            Ok(recovered) => {
+                self.check_recovery(id, &recovered);
+                // From now on the node treats what it recovered as durable
+                // (writes that survived unsynced included): so do the
+                // oracles, and a later crash must give it all back.
+                let m = self.members.get_mut(&id).expect("restarted");
+                m.disk.acked = recovered;
+            }
             Err(e) => {
                 self.violation(
                     "recovery",
