@@ -4,8 +4,8 @@
 //! or a voter), and shuts removed nodes down.
 
 use crate::world::{Ev, World, ADMIN_EVERY_US};
-use synod_paxos::{Config, ConfigChange, NodeId, Outcome};
 use synod_node::NodeInput;
+use synod_paxos::{Config, ConfigChange, NodeId, Outcome};
 use synod_simcluster::ClientInput;
 
 /// An unanswered change is given up on (its answer died with a crashed
@@ -71,8 +71,10 @@ impl World {
         self.admin_pending = Some((id, change, leader, self.now()));
         self.cluster
             .note(|| format!("operator asks n{leader} for {change:?}"));
-        self.cluster
-            .input_now(leader, ClientInput::Node(NodeInput::Reconfigure { id, change }));
+        self.cluster.input_now(
+            leader,
+            ClientInput::Node(NodeInput::Reconfigure { id, change }),
+        );
     }
 
     pub(crate) fn on_admin_reply(&mut self, id: u64, outcome: Outcome) {

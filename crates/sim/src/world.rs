@@ -74,11 +74,7 @@ impl SimConfig {
             profile,
             // The key-value simulator's adversarial load: many clients,
             // each writing values up to (and over) the limit.
-            clients: if adversarial {
-                16
-            } else {
-                4
-            },
+            clients: if adversarial { 16 } else { 4 },
             safety_us: 10_000_000,
             liveness_timeouts: 12,
             engine,

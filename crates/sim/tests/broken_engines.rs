@@ -85,4 +85,3 @@ fn a_lease_without_the_drift_margin_overlaps_the_next_leader() {
         c.engine.bugs = Bugs::with(Bug::LeaseWithoutDriftMargin)
     });
 }
-
