@@ -66,7 +66,13 @@ impl World {
                 let w = self.wires.get_mut(&serial).expect("wire exists");
                 w.server_open = true;
                 w.conn = Some(conn);
+                let gone = w.gone;
                 self.conns.insert((node, conn), serial);
+                if gone {
+                    // The client hung up while a paused node held its
+                    // ConnectRequest: the runtime tells the node at once.
+                    self.release(serial);
+                }
             }
             Err(refused) => {
                 let applied = self.replicas.get(&node).map_or(0, |r| r.zxid);

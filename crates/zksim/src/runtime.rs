@@ -49,7 +49,10 @@ impl World {
                 self.cluster.input_now(node, input);
             }
             Up::Bytes(bytes) => self.on_request_bytes(serial, &bytes),
-            Up::Gone => self.release(serial),
+            Up::Gone => {
+                self.wires.get_mut(&serial).expect("wire").gone = true;
+                self.release(serial);
+            }
         }
     }
 

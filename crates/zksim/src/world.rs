@@ -139,6 +139,8 @@ pub(crate) struct Wire {
     pub(crate) decoder: wire::FrameDecoder,
     /// The zxid its ConnectRequest said the client had seen.
     pub(crate) last_zxid_seen: i64,
+    /// The client's close reached the node end.
+    pub(crate) gone: bool,
     /// FIFO: the latest delivery time scheduled in each direction.
     pub(crate) up_at: Time,
     pub(crate) down_at: Time,
@@ -352,6 +354,7 @@ impl World {
                 conn: None,
                 decoder: wire::FrameDecoder::new(self.spec.zk.max_buffer_bytes),
                 last_zxid_seen: 0,
+                gone: false,
                 up_at: 0,
                 down_at: 0,
                 server_end: None,

@@ -45,6 +45,15 @@ fn sweep_seeds(name: &str, n: u64) {
         s.cluster.net.frame_bytes_max,
         started.elapsed().as_secs_f64()
     );
+    println!(
+        "{profile}: {} sessions, {} replies; {} requests over max_buffer_bytes sent, {} connections ended by the node end, {} writes of over half of max_buffer_bytes acknowledged, {} addauth refused",
+        s.sessions,
+        s.replies,
+        s.oversized_sent,
+        s.connections_ended_by_runtime,
+        s.big_writes_acked,
+        s.auth_failed
+    );
     for r in failed {
         println!("{r}");
     }
