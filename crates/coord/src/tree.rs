@@ -316,6 +316,13 @@ impl Tree {
         self.index.data_bytes
     }
 
+    /// The triggers produced by applies since the last `take_triggers`,
+    /// left in place (for an observer that must not take them from the
+    /// drive loop).
+    pub fn pending_triggers(&self) -> &[Trigger] {
+        &self.triggers
+    }
+
     /// Drains the triggers produced by applies since the last call.
     pub fn take_triggers(&mut self) -> Vec<Trigger> {
         std::mem::take(&mut self.triggers)

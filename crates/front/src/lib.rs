@@ -12,7 +12,9 @@
 pub mod budget;
 pub mod convert;
 pub mod front;
+pub mod packet;
 pub mod watches;
 
 pub use front::{FrontStats, Outgoing, Pending, ZkFront, ZkLimits};
+pub use packet::decode_packet;
 pub use watches::{ConnId, WatchKind, WatcherType, Watches};

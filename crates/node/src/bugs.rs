@@ -5,12 +5,14 @@
 //! compiler removes every branch. The feature never builds in release
 //! (see `lib.rs`), so no shipped node carries them.
 //!
-//! Each bug sits where the drive loop hands something on: proposals on
-//! their way from the front door to the engine, and the tree the front
-//! door answers reads from.
+//! Each bug sits where the node hands something on: proposals on their
+//! way from the front door to the engine, the tree the front door answers
+//! reads from, the front door's connections when a snapshot replaces the
+//! state, and the coordination tree's apply (`StateHooks`, in
+//! `ServiceState::apply`).
 
-use synod_coord::Tree;
-use synod_paxos::{Command, Micros};
+use synod_coord::{CoordOp, Tree};
+use synod_paxos::{Command, Micros, NodeId};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum NodeBug {
@@ -24,6 +26,19 @@ pub enum NodeBug {
     /// Reads are answered from a copy of the tree refreshed at most once
     /// per `STALE_REFRESH_US`, so a session may not read its own writes.
     StaleReads,
+    /// The tree acknowledges a closeSession of a session with ephemerals
+    /// without applying it: the session and its ephemerals live on.
+    CloseKeepsEphemerals,
+    /// Applying a keepalive (`Touch`) also deletes one ephemeral of a live
+    /// session.
+    DeleteLiveEphemeral,
+    /// Node `DIVERGENT_NODE`'s tree stores one extra byte on every
+    /// setData: its replica diverges.
+    DivergentReplica,
+    /// When a snapshot replaces the state, the ZooKeeper connections stay
+    /// open (instead of `SNAPSHOT_CLOSE`): their watches silently miss the
+    /// changes the snapshot skipped.
+    KeepConnectionsOnSnapshot,
 }
 
 /// When `LogTimeJumps` starts, in the node's local time since it started.
@@ -32,12 +47,19 @@ pub const LOG_TIME_JUMP_AFTER_US: Micros = 6_000_000;
 pub const LOG_TIME_JUMP_MS: i64 = 30_000;
 /// How old `StaleReads`' copy of the tree may get.
 pub const STALE_REFRESH_US: Micros = 1_000_000;
+/// The node whose replica `DivergentReplica` breaks (the others stay
+/// correct, so the replicas disagree).
+pub const DIVERGENT_NODE: NodeId = 3;
 
 impl NodeBug {
-    pub const ALL: [NodeBug; 3] = [
+    pub const ALL: [NodeBug; 7] = [
         NodeBug::DropTicks,
         NodeBug::LogTimeJumps,
         NodeBug::StaleReads,
+        NodeBug::CloseKeepsEphemerals,
+        NodeBug::DeleteLiveEphemeral,
+        NodeBug::DivergentReplica,
+        NodeBug::KeepConnectionsOnSnapshot,
     ];
 
     pub fn name(self) -> &'static str {
@@ -45,7 +67,22 @@ impl NodeBug {
             NodeBug::DropTicks => "drop-ticks",
             NodeBug::LogTimeJumps => "log-time-jumps",
             NodeBug::StaleReads => "stale-reads",
+            NodeBug::CloseKeepsEphemerals => "close-keeps-ephemerals",
+            NodeBug::DeleteLiveEphemeral => "delete-live-ephemeral",
+            NodeBug::DivergentReplica => "divergent-replica",
+            NodeBug::KeepConnectionsOnSnapshot => "keep-connections-on-snapshot",
         }
+    }
+
+    /// Whether the bug lives in the tree's apply (`StateHooks`).
+    #[cfg(feature = "broken")]
+    fn in_apply(self) -> bool {
+        matches!(
+            self,
+            NodeBug::CloseKeepsEphemerals
+                | NodeBug::DeleteLiveEphemeral
+                | NodeBug::DivergentReplica
+        )
     }
 
     pub fn parse(name: &str) -> Option<NodeBug> {
@@ -76,8 +113,16 @@ impl NodeBugs {
     /// A node with `bug` in it.
     #[cfg(feature = "broken")]
     pub fn with(bug: NodeBug) -> Self {
+        [bug].into_iter().collect()
+    }
+}
+
+/// A node with every bug of the iterator in it.
+#[cfg(feature = "broken")]
+impl FromIterator<NodeBug> for NodeBugs {
+    fn from_iter<I: IntoIterator<Item = NodeBug>>(bugs: I) -> Self {
         NodeBugs {
-            enabled: [bug].into_iter().collect(),
+            enabled: bugs.into_iter().collect(),
         }
     }
 }
@@ -110,6 +155,17 @@ impl Hooks {
     pub(crate) fn on_proposals(&mut self, _proposals: &mut Vec<Command>, _now_us: Micros) {
         #[cfg(feature = "broken")]
         self.break_proposals(_proposals, _now_us);
+    }
+
+    /// Whether the front door's connections are closed when a snapshot
+    /// replaced the state (always, unless `KeepConnectionsOnSnapshot`).
+    #[inline]
+    pub(crate) fn closes_on_snapshot(&self) -> bool {
+        #[cfg(feature = "broken")]
+        if self.bugs.has(NodeBug::KeepConnectionsOnSnapshot) {
+            return false;
+        }
+        true
     }
 
     /// The tree the front door answers a request from.
@@ -156,10 +212,102 @@ impl Hooks {
     }
 }
 
+/// The tree's hook point in `ServiceState::apply`; empty without the
+/// `broken` feature.
+#[derive(Default)]
+pub(crate) struct StateHooks {
+    /// The apply bugs this replica has (`DivergentReplica` only on
+    /// `DIVERGENT_NODE`).
+    #[cfg(feature = "broken")]
+    bugs: NodeBugs,
+}
+
+impl StateHooks {
+    /// Whether any bug may change an apply (the entry must be decoded).
+    #[inline]
+    pub(crate) fn active(&self) -> bool {
+        #[cfg(feature = "broken")]
+        {
+            !self.bugs.enabled.is_empty()
+        }
+        #[cfg(not(feature = "broken"))]
+        {
+            false
+        }
+    }
+
+    /// Before `op` is applied to `tree`: may change the op, or apply
+    /// something of its own; returns the reply when `op` is not to be
+    /// applied at all.
+    #[inline]
+    pub(crate) fn on_apply(&mut self, _tree: &mut Tree, _op: &mut CoordOp) -> Option<Vec<u8>> {
+        #[cfg(feature = "broken")]
+        {
+            self.break_apply(_tree, _op)
+        }
+        #[cfg(not(feature = "broken"))]
+        {
+            None
+        }
+    }
+}
+
+#[cfg(feature = "broken")]
+impl StateHooks {
+    fn break_apply(&mut self, tree: &mut Tree, op: &mut CoordOp) -> Option<Vec<u8>> {
+        use synod_coord::{CoordReply, Id, Write};
+        match op {
+            CoordOp::CloseSession { session }
+                if self.bugs.has(NodeBug::CloseKeepsEphemerals)
+                    && !tree.ephemerals(*session, "/").is_empty() =>
+            {
+                let zxid = tree.last_zxid();
+                return Some(CoordReply::Closed { zxid }.encode());
+            }
+            CoordOp::Touch { .. } if self.bugs.has(NodeBug::DeleteLiveEphemeral) => {
+                let victim = tree.sessions().find_map(|(owner, _)| {
+                    let path = tree.ephemerals(owner, "/").into_iter().next()?;
+                    Some((owner, path))
+                });
+                if let Some((owner, path)) = victim {
+                    let delete = CoordOp::Batch {
+                        session: owner,
+                        auth: vec![Id {
+                            scheme: "super".into(),
+                            id: String::new(),
+                        }],
+                        time_ms: tree.now_ms(),
+                        writes: vec![Write::Delete { path, version: -1 }],
+                    };
+                    tree.apply_op(&delete);
+                }
+            }
+            CoordOp::Batch { writes, .. } if self.bugs.has(NodeBug::DivergentReplica) => {
+                for w in writes.iter_mut() {
+                    if let Write::SetData { data, .. } = w {
+                        data.push(0xff);
+                    }
+                }
+            }
+            _ => {}
+        }
+        None
+    }
+}
+
 #[cfg(feature = "broken")]
 impl crate::node::ServiceNode {
-    /// Puts `bugs` into this node's drive loop (for simulators only).
+    /// Puts `bugs` into this node (for simulators only).
     pub fn set_bugs(&mut self, bugs: NodeBugs) {
+        let node = self.engine.id();
+        let in_apply = bugs
+            .enabled
+            .iter()
+            .copied()
+            .filter(|b| b.in_apply())
+            .filter(|b| *b != NodeBug::DivergentReplica || node == DIVERGENT_NODE)
+            .collect();
+        self.engine.state_machine_mut().hooks = StateHooks { bugs: in_apply };
         self.hooks.bugs = bugs;
     }
 }

@@ -41,7 +41,14 @@ impl ServiceNode {
     /// One engine step and its actions.
     fn step_engine(&mut self, input: Input, out: &mut Vec<NodeOutput>) {
         let actions = self.engine.step(self.now_us, input);
-        if self.engine.state_machine_mut().take_restored() {
+        // What the apply tap saw, in apply order (nothing while it is off).
+        let applied = self.engine.state_machine_mut().take_applied();
+        out.extend(
+            applied
+                .into_iter()
+                .map(|a| NodeOutput::Applied(Box::new(a))),
+        );
+        if self.engine.state_machine_mut().take_restored() && self.hooks.closes_on_snapshot() {
             warn!(
                 node = self.engine.id(),
                 "caught up from a snapshot; closing ZooKeeper connections so their watches re-sync"

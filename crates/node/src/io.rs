@@ -2,6 +2,7 @@
 //! what goes in and what comes out. Everything here is plain data; the
 //! runtime and the simulators build inputs and execute outputs.
 
+use crate::tap::Applied;
 use synod_front::{ConnId, Outgoing, Pending, ZkLimits};
 use synod_paxos::{
     ClientId, Command, Config, ConfigChange, EngineConfig, Event, Message, Micros, NodeId, Outcome,
@@ -90,6 +91,9 @@ pub enum NodeOutput {
     Zk { conn: ConnId, item: Outgoing },
     /// An engine event (only with `EngineConfig::events`).
     Event(Event),
+    /// What one apply of the coordination tree did (only while the apply
+    /// tap is on: `ServiceNode::set_apply_tap`; see `tap.rs`).
+    Applied(Box<Applied>),
 }
 
 /// Why the front door refused a ZooKeeper connection: the socket is then

@@ -31,7 +31,9 @@
 //!    wall ms).
 //! 2. The input goes to its owner: an engine input to `Node::step`, a
 //!    ZooKeeper packet or close to the front door.
-//! 3. After every engine step, if a snapshot replaced the state machine
+//! 3. After every engine step, with the apply tap on only, what it
+//!    recorded goes out first, as `NodeOutput::Applied`, in apply order.
+//!    Then, if a snapshot replaced the state machine
 //!    (`ServiceState::take_restored`), every ZooKeeper connection is closed
 //!    (`SNAPSHOT_CLOSE`): their watches missed what the snapshot skipped,
 //!    and the clients reconnect and re-arm with SetWatches.
@@ -75,11 +77,29 @@
 //! `max_buffer_bytes`), plus one id per open ZooKeeper connection for the
 //! invariants.
 //!
+//! # The apply tap
+//!
+//! A simulator's oracles need to see what happens inside the node at a
+//! finer grain than its outputs: the triggers and session ends of every
+//! single apply, and the tree's session table right after it (an engine
+//! step may apply many entries, and an ephemeral must never outlive its
+//! session even for one of them). `ServiceNode::set_apply_tap(true)`
+//! switches on a recorder in `ServiceState::apply` (`tap.rs`): one
+//! `tap::Applied` per coordination apply (and one per snapshot that
+//! replaced the state), handed out by rule 3 above. It observes only:
+//! the triggers still go to the front door, the replies and the state are
+//! the same. Off (as the server runs it, and as every node starts), it
+//! costs a branch per apply and per engine step, so it is in every build,
+//! release included; `NodeOutput::Applied` then never appears.
+//!
 //! # Deliberate bugs
 //!
-//! With the `broken` feature (debug builds only), `set_bugs` puts one of
-//! `NodeBug` into the drive loop, for the coordination simulator's
-//! catch tests (`bugs.rs`).
+//! With the `broken` feature (debug builds only), `set_bugs` puts bugs of
+//! `NodeBug` into the node, for the coordination simulator's catch tests
+//! (`bugs.rs`): in the drive loop (dropped or jumping log-time ticks,
+//! stale reads, connections kept open across a snapshot) and in the
+//! tree's apply (a close that keeps ephemerals, a keepalive that deletes
+//! one, a diverging replica).
 
 #[cfg(all(feature = "broken", not(debug_assertions)))]
 compile_error!(
@@ -93,6 +113,7 @@ pub mod io;
 mod node;
 pub mod state;
 mod status;
+pub mod tap;
 
 pub use bugs::{NodeBug, NodeBugs};
 pub use drive::SNAPSHOT_CLOSE;
@@ -101,3 +122,4 @@ pub use io::{Clock, NodeInput, NodeOptions, NodeOutput, Refused};
 pub use node::ServiceNode;
 pub use state::ServiceState;
 pub use status::NodeStatus;
+pub use tap::{Applied, SessionEnd};

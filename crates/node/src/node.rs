@@ -114,6 +114,14 @@ impl ServiceNode {
         self.engine.state_machine().query(op)
     }
 
+    /// Switches the apply tap on or off (off when built): with it on, the
+    /// node also outputs `NodeOutput::Applied` for every apply of the
+    /// coordination tree (see `tap.rs`). For simulators' oracles; it
+    /// changes nothing else.
+    pub fn set_apply_tap(&mut self, on: bool) {
+        self.engine.state_machine_mut().set_apply_tap(on);
+    }
+
     pub fn engine(&self) -> &Node<ServiceState> {
         &self.engine
     }

@@ -3,7 +3,9 @@
 //! side in one log. A coordination operation starts with `COORD_TAG`, a
 //! byte no key-value encoding starts with; everything else is key-value.
 
-use synod_coord::Tree;
+use crate::bugs::StateHooks;
+use crate::tap::Applied;
+use synod_coord::{CoordOp, Tree};
 use synod_kv::KvStore;
 use synod_paxos::{RestoreError, StateMachine};
 
@@ -20,6 +22,11 @@ pub struct ServiceState {
     /// replicated state: the node must close its ZooKeeper connections,
     /// whose watches could not see the changes the snapshot skipped).
     restored: bool,
+    /// The apply tap's records since the drive loop last took them, while
+    /// the tap is on (`tap.rs`); not replicated state.
+    tap: Option<Vec<Applied>>,
+    /// The deliberate tree bugs (`bugs.rs`); empty without `broken`.
+    pub(crate) hooks: StateHooks,
 }
 
 impl ServiceState {
@@ -28,6 +35,8 @@ impl ServiceState {
             kv: KvStore::new(),
             tree: Tree::new(),
             restored: false,
+            tap: None,
+            hooks: StateHooks::default(),
         }
     }
 
@@ -35,12 +44,52 @@ impl ServiceState {
     pub fn take_restored(&mut self) -> bool {
         std::mem::take(&mut self.restored)
     }
+
+    /// Switches the apply tap on or off. Switched on, its first record is
+    /// the state as it is now.
+    pub(crate) fn set_apply_tap(&mut self, on: bool) {
+        self.tap = match (on, self.tap.take()) {
+            (false, _) => None,
+            (true, Some(records)) => Some(records),
+            (true, None) => {
+                let pending = self.tree.pending_triggers().len();
+                Some(vec![Applied::new(None, &self.tree, pending)])
+            }
+        };
+    }
+
+    /// The apply tap's records since the last call (none while it is off).
+    pub(crate) fn take_applied(&mut self) -> Vec<Applied> {
+        self.tap.as_mut().map(std::mem::take).unwrap_or_default()
+    }
+
+    /// One coordination entry (after its tag). With the tap off and no
+    /// deliberate bug, exactly `Tree::apply`; otherwise decoded here (as
+    /// `Tree::apply` decodes it) so the record can hold the operation.
+    fn apply_coord(&mut self, bytes: &[u8]) -> Vec<u8> {
+        if self.tap.is_none() && !self.hooks.active() {
+            return self.tree.apply(bytes);
+        }
+        let Ok(mut op) = CoordOp::decode(bytes) else {
+            // Changes nothing, on every replica.
+            return self.tree.apply(bytes);
+        };
+        let before = self.tree.pending_triggers().len();
+        let reply = match self.hooks.on_apply(&mut self.tree, &mut op) {
+            Some(reply) => reply,
+            None => self.tree.apply_op(&op).encode(),
+        };
+        if let Some(tap) = &mut self.tap {
+            tap.push(Applied::new(Some(op), &self.tree, before));
+        }
+        reply
+    }
 }
 
 impl StateMachine for ServiceState {
     fn apply(&mut self, op: &[u8]) -> Vec<u8> {
         match op.split_first() {
-            Some((&COORD_TAG, rest)) => self.tree.apply(rest),
+            Some((&COORD_TAG, rest)) => self.apply_coord(rest),
             _ => self.kv.apply(op),
         }
     }
@@ -91,6 +140,9 @@ impl StateMachine for ServiceState {
         self.kv = new_kv;
         self.tree = new_tree;
         self.restored = true;
+        if let Some(tap) = &mut self.tap {
+            tap.push(Applied::new(None, &self.tree, 0));
+        }
         Ok(())
     }
 

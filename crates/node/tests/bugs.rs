@@ -115,3 +115,48 @@ fn stale_reads_answer_from_a_tree_up_to_a_second_old() {
     }
     assert_eq!(read(&mut c), wire::err::OK);
 }
+
+#[test]
+fn close_keeps_ephemerals_leaves_a_closed_session_and_its_ephemerals_in_the_tree() {
+    let mut c = with_bug(NodeBug::CloseKeepsEphemerals);
+    let leader = c.elect();
+    let conn = c.zk_session(leader);
+    let mut ephemeral = create("/e");
+    if let wire::Request::Create { flags, .. } = &mut ephemeral {
+        *flags = wire::create_mode::EPHEMERAL;
+    }
+    c.zk_request(leader, conn, wire::op::CREATE, ephemeral);
+    c.run();
+    c.zk_request(
+        leader,
+        conn,
+        wire::op::CLOSE_SESSION,
+        wire::Request::CloseSession,
+    );
+    c.run();
+    for id in 1..=3 {
+        let tree = &c.node(id).engine().state_machine().tree;
+        assert_eq!((tree.session_count(), tree.ephemeral_count()), (1, 1));
+    }
+}
+
+#[test]
+fn divergent_replica_breaks_only_its_own_node() {
+    use synod_node::bugs::DIVERGENT_NODE;
+    use synod_paxos::StateMachine;
+    let mut c = with_bug(NodeBug::DivergentReplica);
+    let leader = c.elect();
+    let conn = c.zk_session(leader);
+    c.zk_request(leader, conn, wire::op::CREATE, create("/x"));
+    c.zk_request(
+        leader,
+        conn,
+        wire::op::SET_DATA,
+        harness::set_data("/x", b"v"),
+    );
+    c.run();
+    let digest = |c: &Cluster, id| c.node(id).engine().state_machine().digest();
+    let others: Vec<NodeId> = (1..=3).filter(|id| *id != DIVERGENT_NODE).collect();
+    assert_eq!(digest(&c, others[0]), digest(&c, others[1]));
+    assert_ne!(digest(&c, DIVERGENT_NODE), digest(&c, others[0]));
+}

@@ -250,3 +250,113 @@ fn a_snapshot_install_closes_zookeeper_connections_before_any_frame_of_the_new_s
     );
     assert_eq!(c.node(f).front().connection_count(), 0);
 }
+
+fn ephemeral(path: &str) -> wire::Request {
+    wire::Request::Create {
+        kind: wire::CreateKind::Create,
+        path: path.into(),
+        data: Vec::new(),
+        acl: harness::open_acl(),
+        flags: wire::create_mode::EPHEMERAL,
+    }
+}
+
+/// The session a connection's connect response handed out.
+fn session_of(c: &Cluster, node: NodeId, conn: synod_front::ConnId) -> i64 {
+    let Outgoing::Frame(frame) = &c.frames[&(node, conn)][0] else {
+        panic!("a connect response first");
+    };
+    wire::decode_connect_response(&frame[4..])
+        .expect("decodes")
+        .session_id
+}
+
+#[test]
+fn the_apply_tap_records_every_apply_on_every_replica_and_the_front_door_still_gets_the_triggers() {
+    use synod_coord::{EventKind, Trigger};
+    let mut c = Cluster::new(engine());
+    for node in c.nodes.values_mut() {
+        node.set_apply_tap(true);
+    }
+    let leader = c.elect();
+    let f = follower_of(leader);
+    let watcher = c.zk_session(f);
+    c.zk_request(
+        f,
+        watcher,
+        wire::op::EXISTS,
+        wire::Request::Exists {
+            path: "/x".into(),
+            watch: true,
+        },
+    );
+    c.run();
+    let owner = c.zk_session(leader);
+    let session = session_of(&c, leader, owner);
+    c.zk_request(leader, owner, wire::op::CREATE, ephemeral("/x"));
+    let outputs = c.run();
+    for id in 1..=3 {
+        let applied: Vec<_> = outputs
+            .iter()
+            .filter_map(|(n, o)| match o {
+                NodeOutput::Applied(a) if *n == id => Some(a),
+                _ => None,
+            })
+            .collect();
+        let create = applied
+            .iter()
+            .find(|a| matches!(a.op, Some(CoordOp::Batch { .. })))
+            .unwrap_or_else(|| panic!("n{id} recorded the create: {applied:?}"));
+        assert!(create.triggers.iter().any(|t| matches!(
+            t,
+            Trigger::Node { path, kind: EventKind::Created, .. } if path == "/x"
+        )));
+        assert_eq!(create.sessions[&session], vec!["/x".to_string()]);
+        assert_eq!(create.ephemeral_count, 1);
+        assert_eq!(
+            create.zxid,
+            c.node(id).engine().state_machine().tree.last_zxid()
+        );
+    }
+    // The watcher on the follower was told: the tap took no trigger away.
+    let events = c.frames[&(f, watcher)]
+        .iter()
+        .filter(|item| matches!(item, Outgoing::Frame(b) if xid(b) == wire::xid::WATCH_EVENT))
+        .count();
+    assert_eq!(events, 1);
+
+    // The session's close ends it, and the record says so.
+    c.zk_request(
+        leader,
+        owner,
+        wire::op::CLOSE_SESSION,
+        wire::Request::CloseSession,
+    );
+    let outputs = c.run();
+    let close = outputs
+        .iter()
+        .find_map(|(_, o)| match o {
+            NodeOutput::Applied(a) if matches!(a.op, Some(CoordOp::CloseSession { .. })) => Some(a),
+            _ => None,
+        })
+        .expect("the close was recorded");
+    assert_eq!(close.ends.len(), 1);
+    assert_eq!(
+        (close.ends[0].session, close.ends[0].expired),
+        (session, false)
+    );
+    assert!(!close.sessions.contains_key(&session));
+    assert_eq!(close.ephemeral_count, 0);
+}
+
+#[test]
+fn without_the_apply_tap_nothing_is_recorded() {
+    let mut c = Cluster::new(engine());
+    let leader = c.elect();
+    let conn = c.zk_session(leader);
+    c.zk_request(leader, conn, wire::op::CREATE, create("/x"));
+    let outputs = c.run();
+    assert!(!outputs
+        .iter()
+        .any(|(_, o)| matches!(o, NodeOutput::Applied(_))));
+}

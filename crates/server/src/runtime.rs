@@ -472,6 +472,8 @@ impl Driver {
             NodeOutput::Event(event) => {
                 debug!(node = self.node.engine().id(), ?event, "engine event")
             }
+            // The apply tap is for simulators; the server never switches it on.
+            NodeOutput::Applied(_) => {}
         }
     }
 

@@ -102,7 +102,8 @@ pub enum Notice {
 #[derive(Debug)]
 pub enum Out {
     /// What a node's step produced for clients: `WriteReply`,
-    /// `ReadReply`, `ReconfigReply` or `Zk`.
+    /// `ReadReply`, `ReconfigReply` or `Zk` (and `Applied`, with
+    /// `NodeSpec::apply_tap`).
     Output {
         node: NodeId,
         output: synod_node::NodeOutput,

@@ -68,8 +68,8 @@ impl<W> Cluster<W> {
             zk: self.spec.zk.clone(),
             seed,
         };
-        #[allow(unused_mut)]
         let mut node = ServiceNode::new(opts, durable.clone(), clock);
+        node.set_apply_tap(self.spec.apply_tap);
         #[cfg(feature = "broken")]
         node.set_bugs(self.spec.bugs.clone());
         m.node = Some(Running { node, storage });

@@ -26,6 +26,10 @@ pub struct NodeSpec {
     /// Deliberate drive-loop bugs (none without the node's `broken`
     /// feature).
     pub bugs: NodeBugs,
+    /// Boot every node with its apply tap on
+    /// (`ServiceNode::set_apply_tap`): its `NodeOutput::Applied` records
+    /// then come out as `Out::Output`, for a simulator's oracles.
+    pub apply_tap: bool,
 }
 
 impl NodeSpec {
@@ -60,6 +64,7 @@ impl Default for NodeSpec {
             },
             storage: NodeSpec::small_storage(),
             bugs: NodeBugs::default(),
+            apply_tap: false,
         }
     }
 }

@@ -1,25 +1,28 @@
 //! Deliberate bugs, one per way a coordination service can go wrong, so
-//! each oracle can be shown to catch a bad run. Tree bugs live in the
-//! state-machine wrapper (`sm.rs`), front-door bugs in the world's handling
-//! of what the front door emits and proposes (`world.rs`); neither touches
-//! the crates under test.
+//! each oracle can be shown to catch a bad run.
+//!
+//! Bugs inside the node are the node's own (`synod_node::NodeBug`, with
+//! the `broken` feature, debug builds only): log-time ticks dropped or
+//! jumping, stale reads, connections kept open across a snapshot, and the
+//! tree's apply keeping or losing ephemerals or diverging on one replica.
+//! They reach the cluster's nodes through `NodeSpec::bugs`.
+//!
+//! The bugs of the way out ([`OutputBug`]: a watch event lost, two events
+//! or two replies swapped, an event held back behind a reply) stay here:
+//! they are applied to the node's `Zk` outputs on their way to the
+//! connection, as a broken runtime would (its per-connection write queue).
+//! The oracles judge what the client receives, so a reordering caught
+//! there is caught wherever it happens; and the shipped node keeps only
+//! the bugs that must live inside it to be reachable at all.
 
 use std::collections::BTreeSet;
+#[cfg(feature = "broken")]
+use synod_node::NodeBug;
+use synod_node::NodeBugs;
 
+/// A bug of the simulated runtime, between the node and the socket.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Bug {
-    /// The tree acknowledges a closeSession without ending the session, so
-    /// its ephemerals outlive the close.
-    CloseKeepsEphemerals,
-    /// The tree deletes a live session's ephemeral while applying a
-    /// keepalive.
-    DeleteLiveEphemeral,
-    /// From six seconds on, the leader's ticks carry a clock thirty
-    /// seconds ahead: log time jumps and pinging clients' sessions expire.
-    LogTimeJumps,
-    /// The leader never advances log time, so abandoned sessions never
-    /// expire.
-    DropTicks,
+pub enum OutputBug {
     /// Every fifth watch event frame is lost.
     DropEvent,
     /// Two consecutive watch events to one connection swap places.
@@ -29,26 +32,49 @@ pub enum Bug {
     EventAfterReply,
     /// Two consecutive replies to one connection swap places.
     SwapReplies,
-    /// Reads are answered from a copy of the tree that lags by up to a
-    /// second.
-    StaleReads,
-    /// Node 3's tree stores one extra byte on every setData.
-    DivergentReplica,
 }
 
+/// The bugs of a run: the nodes' and the runtime's.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Bugs(BTreeSet<Bug>);
+pub struct Bugs {
+    #[cfg(feature = "broken")]
+    node: BTreeSet<NodeBug>,
+    output: BTreeSet<OutputBug>,
+}
 
 impl Bugs {
     pub fn none() -> Self {
         Bugs::default()
     }
 
-    pub fn one(bug: Bug) -> Self {
-        Bugs([bug].into_iter().collect())
+    /// A runtime with `bug`.
+    pub fn output(bug: OutputBug) -> Self {
+        let mut bugs = Bugs::default();
+        bugs.output.insert(bug);
+        bugs
     }
 
-    pub fn has(&self, bug: Bug) -> bool {
-        self.0.contains(&bug)
+    /// Nodes with `bug` (the `broken` feature only).
+    #[cfg(feature = "broken")]
+    pub fn node(bug: NodeBug) -> Self {
+        let mut bugs = Bugs::default();
+        bugs.node.insert(bug);
+        bugs
+    }
+
+    pub fn has(&self, bug: OutputBug) -> bool {
+        self.output.contains(&bug)
+    }
+
+    /// What every node is built with (`NodeSpec::bugs`).
+    pub fn node_bugs(&self) -> NodeBugs {
+        #[cfg(feature = "broken")]
+        {
+            self.node.iter().copied().collect()
+        }
+        #[cfg(not(feature = "broken"))]
+        {
+            NodeBugs::default()
+        }
     }
 }

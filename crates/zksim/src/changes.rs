@@ -4,9 +4,9 @@
 //! oracle derives what each connection must be told from this history,
 //! independently of the front door's watch table.
 
-use crate::sm::SessionEnd;
 use std::collections::BTreeMap;
 use synod_coord::{EventKind, Trigger};
+use synod_node::SessionEnd;
 use synod_paxos::NodeId;
 
 /// One change: a node event or a session's end, at a zxid.

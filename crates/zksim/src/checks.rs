@@ -1,5 +1,5 @@
 //! End-of-run oracles: watch events per connection, and session expiry.
-//! (Ephemerals are checked after every apply in `sm.rs`; FIFO and
+//! (Ephemerals are checked after every apply in `applies.rs`; FIFO and
 //! read-your-writes as replies arrive in `clients.rs`; replica agreement
 //! as replicas apply in `world.rs`.)
 
@@ -32,7 +32,7 @@ impl World {
                     Some(e) => e.clone(),
                     None if w.client_open && w.server_open => match self.cluster.node(w.node) {
                         Some(n) if self.cluster.incarnation(w.node) == w.incarnation => {
-                            End::Zxid(n.tree().last_zxid())
+                            End::Zxid(n.engine().state_machine().tree.last_zxid())
                         }
                         _ => End::Partial,
                     },

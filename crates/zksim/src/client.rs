@@ -16,6 +16,12 @@ pub use synod_simcluster::Time;
 pub const PARENTS: [&str; 3] = ["/w", "/e", "/q"];
 /// Plain nodes that clients create, change, delete and watch.
 pub const NODES: [&str; 4] = ["/w/n0", "/w/n1", "/w/n2", "/w/n3"];
+/// Where adversarial clients write values up to the frame limit (under
+/// the parent `BIG_PARENT`).
+pub const BIG: [&str; 2] = ["/big/b0", "/big/b1"];
+pub const BIG_PARENT: &str = "/big";
+/// Requests an adversarial client's burst holds at most.
+pub const BURST_MAX: usize = 40;
 
 /// How a life ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -124,6 +130,8 @@ pub struct Life {
     pub own_sequential: Vec<String>,
     /// The parents are created (or found existing).
     pub setup_done: bool,
+    /// Requests it keeps in flight at most (a few, or a burst).
+    pub pipeline_max: usize,
 }
 
 #[derive(Clone, Debug)]
@@ -165,10 +173,67 @@ pub fn create(path: &str, data: &[u8], flags: i32) -> Request {
     }
 }
 
+/// The length of `request`'s frame body (without the length prefix).
+pub fn body_len(request: &Request) -> usize {
+    wire::encode_request(0, request).len() - 4
+}
+
+/// `request` (a create or setData) with data that makes its frame body
+/// `body` bytes long.
+fn sized(mut request: Request, body: usize) -> Request {
+    let overhead = body_len(&request);
+    if let Request::Create { data, .. } | Request::SetData { data, .. } = &mut request {
+        *data = vec![b'x'; body.saturating_sub(overhead)];
+    }
+    request
+}
+
 impl Life {
     pub fn next_xid(&mut self) -> i32 {
         self.next_xid += 1;
         self.next_xid
+    }
+
+    /// What an adversarial client sends besides the usual mix, now and
+    /// then: a value whose frame is as long as `max_buffer` allows, or just
+    /// longer (the node's connection cannot read it: the connection ends
+    /// and the write never reaches the log); an addauth with a large id
+    /// (the front door bounds a connection's auth list). A big value is
+    /// overwritten by a small one right after, so the tree (and every
+    /// state digest and snapshot) does not carry it for long.
+    pub fn adversarial_requests(&mut self, rng: &mut Rng, max_buffer: usize) -> Vec<Request> {
+        let path = BIG[rng.range(0, BIG.len() as u64) as usize].to_string();
+        let set = |data: &[u8]| Request::SetData {
+            path: path.clone(),
+            data: data.to_vec(),
+            version: -1,
+        };
+        let big = |body: usize| {
+            let request = if rng_pick(body) {
+                set(b"")
+            } else {
+                create(&path, b"", create_mode::PERSISTENT)
+            };
+            sized(request, body)
+        };
+        let roll = rng.range(0, 1000);
+        match roll {
+            0..=2 => {
+                let body = rng.range(max_buffer as u64 / 2, max_buffer as u64 + 1) as usize;
+                vec![big(body), set(b"small")]
+            }
+            3 => vec![big(max_buffer), set(b"small")],
+            4 => vec![big(max_buffer + rng.range(1, 64) as usize)],
+            5..=9 => {
+                let user = "u".repeat(rng.range(1_000, 12_000) as usize);
+                vec![Request::Auth {
+                    auth_type: 0,
+                    scheme: "digest".into(),
+                    auth: format!("{user}:secret").into_bytes(),
+                }]
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// A random request, as a mixed coordination workload makes them.
@@ -255,4 +320,9 @@ impl Life {
             },
         }
     }
+}
+
+/// Whether a big value goes in a setData (even lengths) or a create.
+fn rng_pick(body: usize) -> bool {
+    body.is_multiple_of(2)
 }

@@ -6,12 +6,14 @@
 //! session never reads older state than it saw, reads see the session's
 //! own writes); everything received is recorded for the watch oracle.
 
-use crate::client::{create, Ending, Life, Link, Session, Time, PARENTS};
+use crate::client::{
+    body_len, create, Ending, Life, Link, Session, Time, BIG_PARENT, BURST_MAX, PARENTS,
+};
 use crate::watch::{End, Item, Reg, WatchKind};
-use crate::world::{Ev, World};
-use crate::zk_node::ZkIn;
+use crate::world::{Ev, Up, World};
 use synod_coord::EventKind;
 use synod_front::Outgoing;
+use synod_simcluster::Load;
 use synod_zkproto as wire;
 use synod_zkproto::{create_mode, Request, Response};
 
@@ -29,7 +31,8 @@ pub(crate) struct SessionFate {
     pub(crate) closed_ack: bool,
 }
 
-/// Requests a client keeps in flight at most.
+/// Requests a client keeps in flight at most (an adversarial client's
+/// bursts: `BURST_MAX`).
 const PIPELINE_MAX: usize = 3;
 
 impl World {
@@ -88,9 +91,22 @@ impl World {
             55..=69 => Ending::Hang,
             _ => Ending::Never,
         };
+        let adversarial = self.cfg.profile.load == Load::Adversarial;
+        // Adversarial lives are short (many sessions come and go), and
+        // one in three sends bursts.
+        let lifetime_us = if adversarial {
+            (300_000, 3_000_000)
+        } else {
+            (2_000_000, 8_000_000)
+        };
         let ends_at = match ending {
             Ending::Never => Time::MAX,
-            _ => now + self.cluster.rng().range(2_000_000, 8_000_000),
+            _ => now + self.cluster.rng().range(lifetime_us.0, lifetime_us.1),
+        };
+        let pipeline_max = if adversarial && self.cluster.rng().chance(1.0 / 3.0) {
+            BURST_MAX
+        } else {
+            PIPELINE_MAX
         };
         let client = self.clients.get_mut(&c).expect("client exists");
         client.lives += 1;
@@ -113,6 +129,7 @@ impl World {
             written: Default::default(),
             own_sequential: Vec::new(),
             setup_done: false,
+            pipeline_max,
         });
         self.note(|| format!("client {c} starts life {ending:?}"));
         self.connect(c);
@@ -155,13 +172,15 @@ impl World {
             serial,
             node,
             established: false,
-            decoder: wire::FrameDecoder::default(),
+            // The client's jute.maxbuffer: a reply may carry a value as
+            // long as the node takes, and its header and stat.
+            decoder: wire::FrameDecoder::new(self.spec.zk.max_buffer_bytes + 1024),
             opened_at: now,
         });
         self.note(|| {
             format!("client {c} connects to n{node} (#{serial}, session {session_id:#x})")
         });
-        self.send_to_server(serial, ZkIn::Open { serial, connect });
+        self.send_to_server(serial, Up::Open { connect });
     }
 
     /// The client closes its socket (and will reconnect if its life goes on).
@@ -192,7 +211,7 @@ impl World {
         let rec = self.records.get_mut(&serial).expect("record exists");
         rec.end.get_or_insert(End::Partial);
         if tell_server {
-            self.send_to_server(serial, ZkIn::Gone { serial });
+            self.send_to_server(serial, Up::Gone);
         }
     }
 
@@ -264,27 +283,44 @@ impl World {
             .life
             .as_mut()
             .expect("a life");
+        let adversarial = self.cfg.profile.load == Load::Adversarial;
+        let max_buffer = self.spec.zk.max_buffer_bytes;
         let mut batch: Vec<(i32, Request)> = Vec::new();
         if !life.setup_done {
             life.setup_done = true;
-            for p in PARENTS {
+            let parents = PARENTS.iter().chain(adversarial.then_some(&BIG_PARENT));
+            for p in parents {
                 let xid = life.next_xid();
                 batch.push((xid, create(p, b"", create_mode::PERSISTENT)));
             }
-        } else if now >= life.next_op_at && life.outstanding.len() < PIPELINE_MAX {
-            let n = rng.range(1, (PIPELINE_MAX - life.outstanding.len()) as u64 + 1);
+        } else if now >= life.next_op_at && life.outstanding.len() < life.pipeline_max {
+            let room = life.pipeline_max - life.outstanding.len();
+            let n = rng.range(1, room as u64 + 1);
             for _ in 0..n {
-                let req = life.next_request(c, clients, &mut rng);
-                let xid = if req == Request::Ping {
-                    wire::xid::PING
-                } else {
-                    life.next_xid()
-                };
-                batch.push((xid, req));
+                let mut reqs = Vec::new();
+                if adversarial {
+                    reqs = life.adversarial_requests(&mut rng, max_buffer);
+                }
+                if reqs.is_empty() {
+                    reqs.push(life.next_request(c, clients, &mut rng));
+                }
+                for req in reqs {
+                    let xid = match req {
+                        Request::Ping => wire::xid::PING,
+                        Request::Auth { .. } => wire::xid::AUTH,
+                        _ => life.next_xid(),
+                    };
+                    batch.push((xid, req));
+                }
             }
             life.next_op_at = now + rng.range(5_000, 120_000);
         } else if now - life.last_sent >= life.timeout_ms as u64 * 1000 / 3 {
             batch.push((wire::xid::PING, Request::Ping));
+        }
+        for (_, req) in &batch {
+            if is_write_of_data(req) && body_len(req) > max_buffer {
+                self.stats.oversized_sent += 1;
+            }
         }
         let moving = !batch.is_empty() && rng.chance(0.01);
         for (xid, req) in batch {
@@ -312,7 +348,7 @@ impl World {
         let bytes = wire::encode_request(xid, &req);
         life.outstanding.push_back((xid, req));
         life.last_sent = now;
-        self.send_to_server(serial, ZkIn::Bytes { serial, bytes });
+        self.send_to_server(serial, Up::Bytes(bytes));
     }
 
     // ---- what reaches the client ----
@@ -645,6 +681,20 @@ impl World {
         }
         life.last_zxid = life.last_zxid.max(header.zxid);
         let ok = header.err == 0;
+        let max_buffer = self.spec.zk.max_buffer_bytes;
+        if is_write_of_data(req) && body_len(req) > max_buffer {
+            problems.push(format!(
+                "client {c} connection #{serial}: a {} of {} bytes, over max_buffer_bytes {max_buffer}, was answered (error {})",
+                wire::op::name(req.op()),
+                body_len(req),
+                header.err
+            ));
+        } else if ok && is_write_of_data(req) && body_len(req) > max_buffer / 2 {
+            self.stats.big_writes_acked += 1;
+        }
+        if header.err == wire::err::AUTH_FAILED {
+            self.stats.auth_failed += 1;
+        }
         match (req, response) {
             (Request::GetData { path, .. }, Response::GetData { stat, .. }) if ok => {
                 if let Some(w) = life.written.get(path) {
@@ -685,9 +735,19 @@ impl World {
             _ => {}
         }
         for p in problems {
-            self.violation("read-your-writes", p);
+            let check = if p.contains("over max_buffer_bytes") {
+                "oversized"
+            } else {
+                "read-your-writes"
+            };
+            self.violation(check, p);
         }
     }
+}
+
+/// Whether `req` carries a value (a create or setData).
+fn is_write_of_data(req: &Request) -> bool {
+    matches!(req, Request::Create { .. } | Request::SetData { .. })
 }
 
 fn client_next(world: &mut World, c: u64, next: Time) {

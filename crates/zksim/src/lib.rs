@@ -1,22 +1,28 @@
 //! synod-zksim: the coordination service in the deterministic simulator.
 //!
-//! Three nodes on the shared simulated cluster (crates/simcluster), each
-//! a Paxos engine (synod-paxos) over the coordination tree (synod-coord)
-//! with a ZooKeeper front door (synod-front) driven exactly as the server
-//! runtime drives it (`zk_node.rs`), and simulated ZooKeeper clients
-//! speaking the wire protocol (synod-zkproto) to them: sessions, pings,
-//! ephemeral and sequential nodes, one-shot and persistent watches, moves
-//! between nodes with SetWatches. The cluster brings the faults (drops,
-//! duplicates, delays, partitions of every shape, crashes losing unsynced
-//! writes, pauses, clock drift; then a healed phase), the transport's
+//! Three shipped service nodes (`synod_node::ServiceNode`: the Paxos
+//! engine over the service state, the ZooKeeper front door, the drive
+//! loop the server runtime runs) on the shared simulated cluster
+//! (crates/simcluster, which also runs their real storage on simulated
+//! disks), and simulated ZooKeeper clients speaking the wire protocol to
+//! them: sessions, pings, ephemeral and sequential nodes, one-shot and
+//! persistent watches, moves between nodes with SetWatches; under the
+//! `adversarial` load also pipelined bursts, values up to and just over
+//! `max_buffer_bytes`, addauth with large ids and many short sessions. The
+//! node end of each connection decodes bytes as the server does
+//! (`runtime.rs`). The cluster brings the faults (drops, duplicates,
+//! delays, partitions of every shape, power loss with torn writes, disk
+//! failures, pauses, clock drift; then a healed phase), the transport's
 //! frame and queue limits, and its own oracles (agreement, replica state,
 //! durability before send, leases, recovery, engine invariants, frame
-//! limit).
+//! limit). Nothing of the node is re-created here: this crate holds the
+//! clients, the connections' bookkeeping and the oracles.
 //!
 //! Oracles, each with a test that shows it catching a broken build
-//! (`bugs.rs`):
-//! 1. ephemerals live exactly as long as their session (`sm.rs`, after
-//!    every apply on every replica);
+//! (`bugs.rs`; the node's bugs need the `broken` feature):
+//! 1. ephemerals live exactly as long as their session, after every apply
+//!    on every replica (`applies.rs`, from the node's apply tap), and no
+//!    write over `max_buffer_bytes` reaches the log;
 //! 2. sessions expire only when they should: never while the client pings
 //!    and the cluster is quiet, always within a bound once it stops
 //!    (`checks.rs`);
@@ -30,6 +36,7 @@
 //!
 //! The simulator owns time and randomness: a seed replays exactly.
 
+mod applies;
 pub mod bugs;
 pub mod changes;
 mod checks;
@@ -38,14 +45,15 @@ mod clients;
 mod outputs;
 pub mod profile;
 pub mod report;
-pub mod sm;
+mod runtime;
 pub mod watch;
 pub mod world;
-pub mod zk_node;
 
-pub use bugs::{Bug, Bugs};
+pub use bugs::{Bugs, OutputBug};
 pub use profile::Profile;
 pub use report::{RunReport, Stats, Violation};
+#[cfg(feature = "broken")]
+pub use synod_node::NodeBug;
 pub use world::{SimConfig, World};
 
 /// Runs one seed.

@@ -1,17 +1,14 @@
-//! What the cluster hands the world: node outputs (connections accepted,
-//! refused or released, frames for clients, applied changes, oracle
-//! failures inside the node), engine events, inputs that found their node
-//! down, and fault notices, which the session-expiry oracle tracks as
-//! disturbances.
+//! What the cluster hands the world: the nodes' outputs (frames for
+//! clients, what their apply taps saw), the answers to connection
+//! requests, engine events, inputs that found their node down, and fault
+//! notices, which the session-expiry oracle tracks as disturbances.
 
-use crate::watch::End;
+use crate::runtime::zk_frame;
 use crate::world::{Disturbance, World};
-use crate::zk_node::{ZkIn, ZkOut, SNAPSHOT_CLOSE};
 use synod_coord::Trigger;
-use synod_front::Outgoing;
+use synod_node::{Applied, NodeOutput};
 use synod_paxos::{Event, NodeId};
-use synod_simcluster::{Notice, Out, Time};
-use synod_zkproto as wire;
+use synod_simcluster::{ClientInput, Notice, Out, Time, ZkOpened};
 
 /// A restarted or resumed node, or a healed partition, is counted as
 /// disturbed for this long after it is back.
@@ -23,91 +20,104 @@ const NEW_LEADER_US: Time = 500_000;
 const DETECT_CRASH_US: (Time, Time) = (50_000, 2_000_000);
 
 impl World {
+    /// Everything the cluster produced since the last call. The frames of
+    /// one round go down their connections together (the output bugs see
+    /// a step's frames in order); handing them over may step a node again
+    /// (a closed connection), so this goes on until nothing is left.
     pub(crate) fn drain_outputs(&mut self) {
-        while let Some(out) = self.cluster.next_output() {
-            match out {
-                Out::Output { node, output } => self.on_node_output(node, output),
-                Out::Event { node, event } => self.on_event(node, event),
-                Out::Undelivered { input, .. } => {
-                    if let ZkIn::Open { serial, .. } = input {
-                        self.refuse(serial);
+        loop {
+            let mut frames = Vec::new();
+            while let Some(out) = self.cluster.next_output() {
+                match out {
+                    Out::Output { node, output } => match zk_frame(output) {
+                        Ok((conn, item)) => {
+                            // What the node had applied when it emitted
+                            // the frame (a resumed node runs many steps
+                            // in one go).
+                            let zxid = self.replicas.get(&node).map_or(0, |r| r.zxid);
+                            frames.push((node, conn, item, zxid));
+                        }
+                        Err(output) => self.on_node_output(node, output),
+                    },
+                    Out::ZkOpened {
+                        node,
+                        token,
+                        result,
+                    } => self.on_opened(node, token, result),
+                    Out::Event { node, event } => self.on_event(node, event),
+                    Out::Undelivered { input, .. } => {
+                        if let ClientInput::ZkOpen { token, .. } = input {
+                            self.refuse(token);
+                        }
                     }
+                    Out::Notice(notice) => self.on_notice(notice),
                 }
-                Out::Notice(notice) => self.on_notice(notice),
             }
+            if frames.is_empty() {
+                return;
+            }
+            self.send_frames(frames);
         }
     }
 
-    fn on_node_output(&mut self, node: NodeId, output: ZkOut) {
-        match output {
-            ZkOut::Accepted { serial } => {
-                self.wires
-                    .get_mut(&serial)
-                    .expect("wire exists")
-                    .server_open = true;
+    fn on_opened(&mut self, node: NodeId, serial: u64, result: ZkOpened) {
+        match result {
+            Ok(conn) => {
+                let w = self.wires.get_mut(&serial).expect("wire exists");
+                w.server_open = true;
+                w.conn = Some(conn);
+                let gone = w.gone;
+                self.conns.insert((node, conn), serial);
+                if gone {
+                    // The client hung up while a paused node held its
+                    // ConnectRequest: the runtime tells the node at once.
+                    self.release(serial);
+                }
             }
-            ZkOut::Refused {
-                serial,
-                reason,
-                behind,
-            } => {
-                if behind {
+            Err(refused) => {
+                let applied = self.replicas.get(&node).map_or(0, |r| r.zxid);
+                if self.wires[&serial].last_zxid_seen > applied {
                     self.stats.refused_behind += 1;
                 }
+                let reason = refused.reason;
                 self.note(|| format!("n{node} refuses connection #{serial}: {reason}"));
                 self.refuse(serial);
             }
-            ZkOut::Released { serial } => {
-                self.wires
-                    .get_mut(&serial)
-                    .expect("wire exists")
-                    .server_open = false;
-            }
-            ZkOut::ToClient { serial, item, zxid } => self.on_frame_out(node, serial, item, zxid),
-            ZkOut::Applied { triggers, ends } => {
-                self.stats.changes += triggers
-                    .iter()
-                    .filter(|t| matches!(t, Trigger::Node { .. }))
-                    .count() as u64;
-                let now = self.now();
-                for d in self.changes.record(node, triggers, &ends, now) {
-                    self.violation("replica-changes", d);
-                }
-            }
-            ZkOut::Ephemerals(detail) => self.violation("ephemerals", detail),
-            ZkOut::BadRequest(detail) => self.violation("client", detail),
         }
     }
 
-    /// A frame leaves node `node` for connection `serial`.
-    fn on_frame_out(&mut self, node: NodeId, serial: u64, item: Outgoing, zxid: i64) {
-        let w = self.wires.get_mut(&serial).expect("wire exists");
-        match &item {
-            Outgoing::Close(reason) => {
-                w.server_open = false;
-                w.server_end = Some(if reason == "the session expired" {
-                    End::SessionClosed(w.session)
-                } else if reason == SNAPSHOT_CLOSE {
-                    // What the snapshot skipped was never seen by the
-                    // front door: the client must only have a prefix.
-                    End::Partial
-                } else {
-                    End::Zxid(zxid)
-                });
-                let reason = reason.clone();
-                self.note(|| format!("n{node} closes connection #{serial}: {reason}"));
-            }
-            Outgoing::Frame(bytes) if !w.saw_first_frame => {
-                w.saw_first_frame = true;
-                if let Ok(r) = wire::decode_connect_response(&bytes[4..]) {
-                    if r.session_id != 0 {
-                        w.session = r.session_id;
-                    }
-                }
-            }
-            _ => {}
+    fn on_node_output(&mut self, node: NodeId, output: NodeOutput) {
+        if let NodeOutput::Applied(applied) = output {
+            self.on_applied(node, *applied);
         }
-        self.send_to_client(serial, item);
+    }
+
+    /// One apply on `node`: the apply oracles, then the change history.
+    fn on_applied(&mut self, node: NodeId, applied: Applied) {
+        let max_buffer = self.spec.zk.max_buffer_bytes;
+        let problems = self
+            .replicas
+            .entry(node)
+            .or_default()
+            .on_applied(node, &applied, max_buffer);
+        for (check, detail) in problems {
+            self.violation(check, detail);
+        }
+        if applied.op.is_none() {
+            return;
+        }
+        self.stats.changes += applied
+            .triggers
+            .iter()
+            .filter(|t| matches!(t, Trigger::Node { .. }))
+            .count() as u64;
+        let now = self.now();
+        for d in self
+            .changes
+            .record(node, applied.triggers, &applied.ends, now)
+        {
+            self.violation("replica-changes", d);
+        }
     }
 
     fn on_event(&mut self, id: NodeId, event: Event) {
@@ -124,7 +134,8 @@ impl World {
                 let Some(n) = self.cluster.node(id) else {
                     return;
                 };
-                let (zxid, conns) = (n.tree().last_zxid(), n.conns.len());
+                let zxid = n.engine().state_machine().tree.last_zxid();
+                let conns = n.front().connection_count();
                 self.note(|| {
                     format!("n{id}: installed a snapshot at slot {slot} (zxid now {zxid:#x}) with {conns} client connections open")
                 });
@@ -139,10 +150,14 @@ impl World {
             Notice::PartitionHealed => self.settle("partition", RECOVERY_GRACE_US),
             Notice::Paused(id) => self.disturb(format!("pause n{id}")),
             Notice::Resumed(id) => self.settle(&format!("pause n{id}"), RECOVERY_GRACE_US),
-            Notice::Crashed(id) => {
+            // The process is gone either way: a power loss, or a failed
+            // disk that stopped it.
+            Notice::Crashed(id) | Notice::DiskFailed(id) => {
                 self.settle(&format!("pause n{id}"), 0);
                 self.disturb(format!("crash n{id}"));
                 self.connections_lost(id);
+                // The next process starts its own apply history.
+                self.replicas.remove(&id);
             }
             Notice::Restarted(id) => self.settle(&format!("crash n{id}"), RECOVERY_GRACE_US),
             Notice::Healed => self.settle("lossy network", RECOVERY_GRACE_US),
@@ -158,6 +173,8 @@ impl World {
             .filter(|(_, w)| w.node == id && w.server_open)
             .map(|(s, _)| *s)
             .collect();
+        self.conns.retain(|(node, _), _| *node != id);
+        self.held.retain(|(node, _), _| *node != id);
         let now = self.now();
         for serial in serials {
             let detect = self
@@ -166,6 +183,7 @@ impl World {
                 .range(DETECT_CRASH_US.0, DETECT_CRASH_US.1);
             let w = self.wires.get_mut(&serial).expect("exists");
             w.server_open = false;
+            w.conn = None;
             let at = w.down_at.max(now) + detect;
             self.cluster
                 .schedule(at, crate::world::Ev::ServerGone { serial });

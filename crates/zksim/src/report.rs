@@ -3,6 +3,7 @@
 
 use std::fmt;
 /// A failed check: one of this simulator's oracles ("ephemerals",
+/// "oversized",
 /// "expiry-active", "expiry-abandoned", "watches", "watch-order", "fifo",
 /// "read-your-writes", "replica-changes", "client", "panic") or the
 /// cluster's (agreement, replica-state, durability, lease, recovery,
@@ -31,6 +32,15 @@ pub struct Stats {
     pub connections_complete: u64,
     pub ephemerals_created: u64,
     pub changes: u64,
+    /// Connections the node end closed because a frame could not be read
+    /// (longer than `max_buffer_bytes`, or malformed).
+    pub connections_ended_by_runtime: u64,
+    /// Requests sent with a frame over `max_buffer_bytes`.
+    pub oversized_sent: u64,
+    /// Writes of data up to `max_buffer_bytes` acknowledged.
+    pub big_writes_acked: u64,
+    /// addauth requests refused (AuthFailed).
+    pub auth_failed: u64,
 }
 
 impl Stats {
@@ -50,6 +60,10 @@ impl Stats {
         self.connections_complete += o.connections_complete;
         self.ephemerals_created += o.ephemerals_created;
         self.changes += o.changes;
+        self.connections_ended_by_runtime += o.connections_ended_by_runtime;
+        self.oversized_sent += o.oversized_sent;
+        self.big_writes_acked += o.big_writes_acked;
+        self.auth_failed += o.auth_failed;
     }
 }
 

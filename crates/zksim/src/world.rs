@@ -1,24 +1,29 @@
 //! One run of the coordination simulator: the shared simulated cluster
-//! (crates/simcluster: nodes, disks, clocks, peer network, faults and the
-//! cluster-wide oracles) running three `ZkNode`s, with ZooKeeper clients
-//! speaking the wire protocol to them over simulated connections, and this
-//! simulator's oracles. Same seed, same run.
+//! (crates/simcluster: the shipped service nodes on their disks and
+//! clocks, the peer network, faults and the cluster-wide oracles), with
+//! ZooKeeper clients speaking the wire protocol to them over simulated
+//! connections, and this simulator's oracles. Same seed, same run.
 //!
 //! Client bytes go through the real codec both ways. Each connection is
-//! FIFO in both directions (a TCP stream); its node end lives in the
-//! `ZkNode`, its client end and bookkeeping (`Wire`) here.
+//! FIFO in both directions (a TCP stream). Its node end is what the
+//! server's connection code does, with the same decoders
+//! (`wire::FrameDecoder` at `max_buffer_bytes`, `synod_front::decode_packet`):
+//! bytes become `NodeInput::ZkPacket`s, a frame that does not decode ends
+//! the connection, and a socket that closes becomes `ZkClosed`
+//! (`runtime.rs`). Its client end and bookkeeping (`Wire`) are here.
 
+use crate::applies::Replica;
 use crate::bugs::Bugs;
 use crate::changes::ChangeLog;
 use crate::client::{Time, ZkClient};
 use crate::report::{RunReport, Stats};
 use crate::watch::{ConnRecord, End};
-use crate::zk_node::{ZkIn, ZkNode, ZkSpec};
 use std::collections::BTreeMap;
 use std::hash::Hasher as _;
-use synod_front::Outgoing;
+use synod_front::{ConnId, Outgoing};
 use synod_paxos::{EngineConfig, Fnv64, NodeId};
-use synod_simcluster::{Advance, Cluster, ClusterConfig, NetLimits, Profile};
+use synod_simcluster::{Advance, Cluster, ClusterConfig, Load, NetLimits, NodeSpec, Profile};
+use synod_zkproto as wire;
 
 /// The coordination checks need a fixed group of three: clients connect
 /// to nodes 1 to 3.
@@ -39,22 +44,25 @@ pub struct SimConfig {
     pub engine: EngineConfig,
     /// The peer transport's limits (its defaults unless a test lowers them).
     pub net: NetLimits,
+    /// Deliberate bugs (`bugs.rs`). The node's closing of its client
+    /// connections when a snapshot replaces its state (found by this
+    /// simulator; see `tests/snapshot_close.rs`) is turned off by the
+    /// node bug `KeepConnectionsOnSnapshot`.
     pub bugs: Bugs,
     pub trace: bool,
-    /// When a node installs a snapshot from a peer, its front door closes
-    /// every client connection before it sees the new state's triggers.
-    /// The front door misses the triggers of every change the snapshot
-    /// covers, so without this a connected client silently loses the
-    /// watch events of those changes (see `tests/snapshot_close.rs`). Closing
-    /// is what ZooKeeper does when a follower resyncs with a snapshot: the
-    /// clients reconnect and SetWatches fires what they missed. The server
-    /// runtime does the same (found by this simulator); the switch exists
-    /// so `tests/snapshot_close.rs` can show the loss without it.
-    pub close_on_snapshot: bool,
 }
 
 impl SimConfig {
     pub fn new(seed: u64, profile: Profile) -> Self {
+        // Many short sessions (some 40 a run, over a hundred
+        // connections): what a careless or hostile fleet does. More
+        // clients cost more than they find: every change fans out to
+        // every watcher.
+        let clients = if profile.load == Load::Adversarial {
+            16
+        } else {
+            5
+        };
         SimConfig {
             seed,
             profile: Profile {
@@ -62,7 +70,7 @@ impl SimConfig {
                 churn: false,
                 ..profile
             },
-            clients: 5,
+            clients,
             safety_us: 10_000_000,
             liveness_us: 12_000_000,
             engine: EngineConfig {
@@ -76,18 +84,33 @@ impl SimConfig {
             net: NetLimits::transport(),
             bugs: Bugs::none(),
             trace: false,
-            close_on_snapshot: true,
         }
     }
 }
 
+/// What a client sends up its connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Up {
+    /// The ConnectRequest, the connection's first frame.
+    Open { connect: wire::ConnectRequest },
+    /// Request bytes.
+    Bytes(Vec<u8>),
+    /// The client closed its socket.
+    Gone,
+}
+
 /// This simulator's own events; the cluster schedules them with its own.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Ev {
     /// A frame (or the close) reaches the client end of a connection.
     ToClient {
         serial: u64,
         item: Outgoing,
+    },
+    /// What the client sent reaches the node end of a connection.
+    ToServer {
+        serial: u64,
+        up: Up,
     },
     /// The client notices its node is gone (refused, crashed).
     ServerGone {
@@ -109,6 +132,15 @@ pub(crate) struct Wire {
     pub(crate) client_open: bool,
     /// The node accepted it and has not closed it.
     pub(crate) server_open: bool,
+    /// The node's id for it, once accepted.
+    pub(crate) conn: Option<ConnId>,
+    /// The node end's request decoder (the server's, at the front
+    /// door's `max_buffer_bytes`).
+    pub(crate) decoder: wire::FrameDecoder,
+    /// The zxid its ConnectRequest said the client had seen.
+    pub(crate) last_zxid_seen: i64,
+    /// The client's close reached the node end.
+    pub(crate) gone: bool,
     /// FIFO: the latest delivery time scheduled in each direction.
     pub(crate) up_at: Time,
     pub(crate) down_at: Time,
@@ -128,7 +160,17 @@ pub(crate) struct Disturbance {
 
 pub struct World {
     pub(crate) cfg: SimConfig,
-    pub(crate) cluster: Cluster<ZkNode, Ev>,
+    pub(crate) cluster: Cluster<Ev>,
+    /// The nodes' ZooKeeper limits and bugs.
+    pub(crate) spec: NodeSpec,
+    /// Open connections by node and the node's id for them.
+    pub(crate) conns: BTreeMap<(NodeId, ConnId), u64>,
+    /// Each replica's apply oracle, from its apply tap.
+    pub(crate) replicas: BTreeMap<NodeId, Replica>,
+    /// For `OutputBug::EventAfterReply`: events held back per connection.
+    pub(crate) held: BTreeMap<(NodeId, ConnId), Vec<(Outgoing, i64)>>,
+    /// Watch event frames the nodes emitted, for `OutputBug::DropEvent`.
+    pub(crate) event_frames: u64,
     pub(crate) clients: BTreeMap<u64, ZkClient>,
     pub(crate) wires: BTreeMap<u64, Wire>,
     pub(crate) next_serial: u64,
@@ -147,6 +189,11 @@ impl World {
         let mut cfg = cfg;
         cfg.profile.nodes = NODES as usize;
         cfg.profile.churn = false;
+        let spec = NodeSpec {
+            bugs: cfg.bugs.node_bugs(),
+            apply_tap: true,
+            ..NodeSpec::default()
+        };
         let cluster = Cluster::new(
             ClusterConfig {
                 seed: cfg.seed,
@@ -157,13 +204,15 @@ impl World {
                 trace: cfg.trace,
                 trace_heartbeats: false,
             },
-            ZkSpec {
-                bugs: cfg.bugs.clone(),
-                close_on_snapshot: cfg.close_on_snapshot,
-            },
+            spec.clone(),
         );
         let mut world = World {
             cluster,
+            spec,
+            conns: BTreeMap::new(),
+            replicas: BTreeMap::new(),
+            held: BTreeMap::new(),
+            event_frames: 0,
             clients: BTreeMap::new(),
             wires: BTreeMap::new(),
             next_serial: 1,
@@ -249,6 +298,7 @@ impl World {
     fn handle(&mut self, ev: Ev) {
         match ev {
             Ev::ToClient { serial, item } => self.on_to_client(serial, item),
+            Ev::ToServer { serial, up } => self.on_to_server(serial, up),
             Ev::ServerGone { serial } => self.on_server_gone(serial),
             Ev::ClientWake { client } => self.client_wake(client),
         }
@@ -265,15 +315,21 @@ impl World {
         self.cluster.schedule(at, Ev::ToClient { serial, item });
     }
 
-    /// Sends `input` up connection `serial`, after what was sent before.
-    pub(crate) fn send_to_server(&mut self, serial: u64, input: ZkIn) {
+    /// Sends `up` up connection `serial`, after what was sent before.
+    pub(crate) fn send_to_server(&mut self, serial: u64, up: Up) {
         let lat = self.cluster.client_latency();
         let now = self.now();
         let w = self.wires.get_mut(&serial).expect("wire exists");
         let at = w.up_at.max(now + lat);
         w.up_at = at;
-        let (node, incarnation) = (w.node, w.incarnation);
-        self.cluster.send_input(at, node, Some(incarnation), input);
+        self.cluster.schedule(at, Ev::ToServer { serial, up });
+    }
+
+    /// The tree's last zxid on `node` (0 while it is down).
+    pub(crate) fn node_zxid(&self, node: NodeId) -> i64 {
+        self.cluster
+            .node(node)
+            .map_or(0, |n| n.engine().state_machine().tree.last_zxid())
     }
 
     /// The client learns its connection was refused.
@@ -295,6 +351,10 @@ impl World {
                 incarnation,
                 client_open: true,
                 server_open: false,
+                conn: None,
+                decoder: wire::FrameDecoder::new(self.spec.zk.max_buffer_bytes),
+                last_zxid_seen: 0,
+                gone: false,
                 up_at: 0,
                 down_at: 0,
                 server_end: None,

@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use synod_front::{Outgoing, Pending};
+use synod_front::Outgoing;
 use synod_zkproto as wire;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
@@ -184,17 +184,14 @@ async fn read_loop(
                     return Err(format!("bad frame: {e}"));
                 }
             };
-            let (header, request) = match wire::decode_request(&body) {
-                Ok((header, request)) => (header, Pending::Request(request)),
-                Err(e) => match unserved(&body) {
-                    // SASL and reconfig are answered Unimplemented; the
-                    // connection goes on.
-                    Some(header) => (header, Pending::Refuse(wire::err::UNIMPLEMENTED)),
-                    None => {
-                        warn!(conn, "closing a ZooKeeper connection: {e}");
-                        return Err(format!("malformed request: {e}"));
-                    }
-                },
+            // SASL and reconfig are answered Unimplemented and the
+            // connection goes on; anything else malformed ends it.
+            let (header, request) = match synod_front::decode_packet(&body) {
+                Ok(decoded) => decoded,
+                Err(e) => {
+                    warn!(conn, "closing a ZooKeeper connection: {e}");
+                    return Err(format!("malformed request: {e}"));
+                }
             };
             in_flight.fetch_add(1, Ordering::AcqRel);
             node.zk(ZkRequest::Packet {
@@ -245,11 +242,4 @@ async fn write_loop(
         writer.flush().await.map_err(|e| e.to_string())?;
     }
     Ok(())
-}
-
-/// The header of a well-formed request for an opcode synod does not serve.
-fn unserved(body: &[u8]) -> Option<wire::RequestHeader> {
-    let xid = i32::from_be_bytes(body.get(0..4)?.try_into().ok()?);
-    let op = i32::from_be_bytes(body.get(4..8)?.try_into().ok()?);
-    matches!(op, wire::op::SASL | wire::op::RECONFIG).then_some(wire::RequestHeader { xid, op })
 }
