@@ -12,7 +12,7 @@
 #
 # Knobs for longer (nightly) runs:
 #   SYNOD_SIM_SEEDS=10000     seeds per simulator profile in `cargo test`
-#   SYNOD_SWEEP_SEEDS=141000  the release sweep: a million seeds (see README)
+#   SYNOD_SWEEP_SEEDS=157300  the release sweep: a million seeds (see README)
 #   SYNOD_ZKSIM_SEEDS=1000    seeds per coordination-simulator profile
 #   SYNOD_KAZOO_FULL=1        kazoo's whole suite incl. gevent/eventlet reruns
 #   SYNOD_COMPAT_SKIP=kazoo   leave compatibility steps out (see tests/compat)
