@@ -5,7 +5,8 @@
 #   tests/compat/run_all.sh                  # zk, plus synod if target/release/synod serves ZooKeeper
 #   SYNOD_BIN=/path/to/synod tests/compat/run_all.sh   # synod required
 #   SYNOD_KAZOO_FULL=1 ...                   # whole kazoo suite (see README)
-#   SYNOD_COMPAT_SKIP=kazoo,sessions ...     # leave steps out (zkcli, differential, sessions, large_writes, kazoo)
+#   SYNOD_COMPAT_SKIP=kazoo,sessions ...     # leave steps out (shim, zkcli, differential, sessions, large_writes, curator, c-client, kazoo)
+#   SYNOD_CURATOR_ROUNDS=20 ...              every Curator recipe 20 times per target (default 3)
 set -uo pipefail
 cd "$(dirname "$0")"
 PY=$(./setup.sh --print-python | tail -1)
@@ -39,6 +40,14 @@ esac
 step differential "$TARGETS" "$PY" -m pytest -p no:cacheprovider -q test_differential.py
 step sessions "$TARGETS" "$PY" -m pytest -p no:cacheprovider -q test_sessions.py
 step large_writes "$TARGETS" "$PY" -m pytest -p no:cacheprovider -q test_large_writes.py
+step curator zk "$PY" clusters.py run --kind zk --base 24181 -- curator/run.sh '{hosts}'
+case ",$TARGETS," in *,synod,*)
+  step curator synod "$PY" clusters.py run --kind synod --base 24481 -- curator/run.sh '{hosts}';;
+esac
+step c-client zk "$PY" clusters.py run --kind zk --base 24781 -- cclient/run.sh '{hosts}'
+case ",$TARGETS," in *,synod,*)
+  step c-client synod "$PY" clusters.py run --kind synod --base 25081 -- cclient/run.sh '{hosts}';;
+esac
 step kazoo "$TARGETS" "$PY" kazoo_suite.py --targets "$TARGETS"
 
 echo; echo "=== summary (targets $TARGETS)"

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent installer for the ZooKeeper compatibility tooling.
 #  - Debian's ZooKeeper 3.8 (jars in /usr/share/java, zkCli.sh in /usr/share/zookeeper/bin)
+#  - Debian's Apache Curator 5.4 jars and a JDK (javac) for curator/Recipes.java
+#  - Debian's ZooKeeper C client (libzookeeper-mt, cli_mt) and gcc for cclient/
 #  - a Python venv with kazoo + its test-suite deps, pinned to versions that work
 # Prints the venv's python path on the last line when called with --print-python.
 set -euo pipefail
@@ -17,11 +19,16 @@ PINS=(
 
 if ! command -v java >/dev/null || ! [ -f /usr/share/java/zookeeper.jar ] \
    || ! [ -x /usr/share/zookeeper/bin/zkCli.sh ] \
-   || ! [ -f /usr/share/java/netty-codec.jar ] || ! [ -f /usr/share/java/servlet-api.jar ]; then
-  echo "setup: installing Debian's zookeeper (3.8) ..." >&2
+   || ! [ -f /usr/share/java/netty-codec.jar ] || ! [ -f /usr/share/java/servlet-api.jar ] \
+   || ! command -v javac >/dev/null || ! [ -f /usr/share/java/curator-recipes.jar ] \
+   || ! [ -x /usr/lib/zookeeper/bin/cli_mt ] || ! [ -f /usr/include/zookeeper/zookeeper.h ] \
+   || ! command -v gcc >/dev/null; then
+  echo "setup: installing Debian's zookeeper (3.8), Curator (5.4), the C client and a JDK ..." >&2
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq zookeeper libnetty-java libservlet-api-java default-jre-headless >/dev/null
+  apt-get install -y -qq zookeeper libnetty-java libservlet-api-java default-jre-headless \
+    default-jdk-headless libcurator-client-java libcurator-framework-java libcurator-recipes-java \
+    zookeeper-bin libzookeeper-mt-dev gcc >/dev/null
 fi
 
 stamp="$VENV/.synod-pins"
