@@ -95,6 +95,15 @@ struct Conn {
     last_zxid: i64,
 }
 
+/// How log lines name the client behind a connection: its address, and
+/// its session (`0x...`, or "none" before the handshake finished).
+fn who(_conn: ConnId, c: &Conn) -> (String, String) {
+    let session = c
+        .session
+        .map_or_else(|| "none".to_string(), |s| format!("{s:#x}"));
+    (c.peer.to_string(), session)
+}
+
 /// The watches a reconnecting client asks to have back (SetWatches and
 /// SetWatches2 alike).
 struct SetWatches {
@@ -386,6 +395,14 @@ impl ZkFront {
     }
 
     /// Closes a connection from the server's side.
+    /// The client behind `conn` for log lines: its address and session.
+    fn who(&self, conn: ConnId) -> (String, String) {
+        match self.conns.get(&conn) {
+            Some(c) => who(conn, c),
+            None => (format!("(closed connection {conn})"), "none".into()),
+        }
+    }
+
     pub fn close(&mut self, conn: ConnId, reason: &str) {
         if self.conns.remove(&conn).is_some() {
             self.watches.drop_conn(conn);
@@ -480,7 +497,8 @@ impl ZkFront {
                     Err(_) if !batch.is_empty() => break,
                     Err(over) => {
                         // See `budget` for why BadArguments.
-                        warn!(conn, xid, "refusing a write: {over}");
+                        let (client, session) = who(conn, c);
+                        warn!(conn, %client, %session, xid, "refusing a write: {over}");
                         ErrorCode::BadArguments
                     }
                 },
@@ -522,8 +540,11 @@ impl ZkFront {
         if frame.len() > self.limits.max_buffer_bytes + 1024 {
             // The client would refuse it and drop the connection; tell it
             // plainly instead.
+            let (client, session) = who(conn, c);
             warn!(
                 conn,
+                %client,
+                %session,
                 bytes = frame.len(),
                 "a reply exceeds jute.maxbuffer; closing the connection"
             );
@@ -886,7 +907,8 @@ impl ZkFront {
             Outcome::Ok(bytes) => match CoordReply::decode(bytes) {
                 Ok(r) => r,
                 Err(e) => {
-                    warn!(conn, "undecodable reply from the state machine: {e}");
+                    let (client, session) = who(conn, c);
+                    warn!(conn, %client, %session, "undecodable reply from the state machine: {e}");
                     self.close(conn, "internal error");
                     return true;
                 }
@@ -895,8 +917,11 @@ impl ZkFront {
                 // Busy, or an exactly-once refusal: the outcome of the
                 // writes is unknown to the client, as after a lost
                 // connection, so that is what it gets.
+                let (client, session) = who(conn, c);
                 info!(
                     conn,
+                    %client,
+                    %session,
                     ?other,
                     "a write was not accepted; closing the connection"
                 );
@@ -944,7 +969,8 @@ impl ZkFront {
                 return true;
             }
             (_, reply) => {
-                warn!(conn, ?reply, "a reply that does not match the request");
+                let (client, session) = self.who(conn);
+                warn!(conn, %client, %session, ?reply, "a reply that does not match the request");
                 self.close(conn, "internal error");
                 return true;
             }

@@ -33,6 +33,19 @@ pub struct ServerArgs {
     /// Adds or replaces a member: `ID=PEER_ADDR,CLIENT_ADDR` (repeatable).
     #[arg(long = "member", value_parser = parse_member)]
     members: Vec<(u64, synod_server::Member)>,
+    /// `text` for people, `json` (one object per line: timestamp, level,
+    /// target, fields) for log shippers. Lines about a peer name it
+    /// (`peer`: node id and address), lines about a ZooKeeper client name
+    /// its address (`client`) and session when it has one.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "SYNOD_LOG_FORMAT")]
+    log_format: LogFormat,
+}
+
+/// How `synod server` writes its log (to stderr).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 fn parse_member(text: &str) -> Result<(u64, synod_server::Member), String> {
@@ -47,19 +60,31 @@ fn parse_member(text: &str) -> Result<(u64, synod_server::Member), String> {
     Ok((id, synod_server::Member { peer, client }))
 }
 
-pub fn init_logging() {
+pub fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         // tonic reports a client connection it closed for bad input
         // ("failed serving connection: ...") at debug level only.
         .unwrap_or_else(|_| {
             tracing_subscriber::EnvFilter::new("info,tonic::transport::server=debug")
         });
-    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => {
+            let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            builder.with_ansi(ansi).try_init()
+        }
+        // One JSON object per line; the event's fields sit at the top
+        // level next to `timestamp`, `level` and `target`, where shippers
+        // (Loki, Elasticsearch, Vector) look for them.
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .with_span_list(false)
+            .try_init(),
+    };
 }
 
 /// Resolves on Ctrl-C or SIGTERM.
@@ -81,7 +106,7 @@ pub async fn stop_signal() {
 }
 
 pub fn run(args: ServerArgs) -> anyhow::Result<()> {
-    init_logging();
+    init_logging(args.log_format);
     let mut cfg = ServerConfig::load(&args.config)?;
     if let Some(d) = args.data_dir {
         cfg.data_dir = d;

@@ -65,7 +65,7 @@ pub async fn accept_loop(
                     let node = node.clone();
                     tokio::spawn(async move {
                         if let Err(reason) = serve(stream, peer, node, max_buffer).await {
-                            info!(%peer, "ZooKeeper connection closed: {reason}");
+                            info!(client = %peer, "ZooKeeper connection closed: {reason}");
                         }
                     });
                 }
@@ -147,7 +147,7 @@ async fn serve(
     // Whichever half ends first ends the connection: the client hung up or
     // sent garbage, or the server closed it (expiry, a slow reader).
     let result = tokio::select! {
-        r = read_loop(reader, conn, &node, max_buffer, in_flight, drained) => r,
+        r = read_loop(reader, conn, peer, &node, max_buffer, in_flight, drained) => r,
         w = &mut writing => w.unwrap_or_else(|e| Err(e.to_string())),
     };
     let _ = node.zk(ZkRequest::Closed { conn }).await;
@@ -158,6 +158,7 @@ async fn serve(
 async fn read_loop(
     mut reader: tokio::net::tcp::OwnedReadHalf,
     conn: u64,
+    peer: SocketAddr,
     node: &NodeHandle,
     max_buffer: usize,
     in_flight: Arc<AtomicUsize>,
@@ -180,7 +181,7 @@ async fn read_loop(
                 Ok(Some(body)) => body,
                 Ok(None) => break,
                 Err(e) => {
-                    warn!(conn, "closing a ZooKeeper connection: {e}");
+                    warn!(conn, client = %peer, "closing a ZooKeeper connection: {e}");
                     return Err(format!("bad frame: {e}"));
                 }
             };
@@ -189,7 +190,7 @@ async fn read_loop(
             let (header, request) = match synod_front::decode_packet(&body) {
                 Ok(decoded) => decoded,
                 Err(e) => {
-                    warn!(conn, "closing a ZooKeeper connection: {e}");
+                    warn!(conn, client = %peer, "closing a ZooKeeper connection: {e}");
                     return Err(format!("malformed request: {e}"));
                 }
             };
