@@ -26,10 +26,10 @@
 
 use crate::checks::Failure;
 use crate::report::{ExploreReport, Limit};
-use crate::search::{violation, visited_bytes, Start, Visited};
+use crate::search::{expand, violation, visited_bytes, Expanded, Start, Visited};
 use crate::setup::Setup;
 use crate::transition::Transition;
-use crate::world::{Effect, World};
+use crate::world::World;
 use std::mem::size_of;
 
 /// `links[id - 1]`: the parent of state `id` and the transition from it.
@@ -76,21 +76,24 @@ pub(crate) fn search(setup: &Setup, start: Start, report: &mut ExploreReport) {
             }
             for t in todo {
                 let mut child = world.clone();
-                report.transitions += 1;
-                match child.apply(setup, t, None) {
-                    Err(failure) => {
-                        let mut path = prefix.clone();
-                        path.extend(path_to(&links, id));
-                        path.push(t);
-                        report.fail(violation(setup, &path, prefix.len(), failure));
-                        return;
-                    }
-                    Ok(Effect::Dominated) => continue,
-                    Ok(Effect::Changed) => {}
-                }
-                report.note_progress(&child);
-                if !visited.insert(child.key()) {
-                    continue;
+                let path_to_t = || {
+                    let mut path = prefix.clone();
+                    path.extend(path_to(&links, id));
+                    path.push(t);
+                    path
+                };
+                match expand(
+                    setup,
+                    report,
+                    &mut visited,
+                    &mut child,
+                    t,
+                    prefix.len(),
+                    path_to_t,
+                ) {
+                    Expanded::Failed => return,
+                    Expanded::Known => continue,
+                    Expanded::New => {}
                 }
                 if links.len() >= u32::MAX as usize - 1 {
                     report.cut(Limit::States);

@@ -8,10 +8,10 @@
 //! cut by the depth bound).
 
 use crate::report::{ExploreReport, Limit};
-use crate::search::{violation, visited_bytes, Start, Visited};
+use crate::search::{expand, visited_bytes, Expanded, Start, Visited};
 use crate::setup::Setup;
 use crate::transition::Transition;
-use crate::world::{Effect, World};
+use crate::world::World;
 use std::mem::size_of;
 
 /// One state on the stack with the transitions still to try from it.
@@ -62,20 +62,20 @@ pub(crate) fn search(setup: &Setup, start: Start, report: &mut ExploreReport) {
         };
         frame.next += 1;
         let mut world = frame.world.clone();
-        report.transitions += 1;
         let depth = stack.len() as u32;
-        match world.apply(setup, t, None) {
-            Err(failure) => {
-                path.push(t);
-                report.fail(violation(setup, &path, prefix.len(), failure));
-                return;
-            }
-            Ok(Effect::Dominated) => continue,
-            Ok(Effect::Changed) => {}
-        }
-        report.note_progress(&world);
-        if !visited.insert(world.key()) {
-            continue;
+        let path_to_t = || [&path[..], &[t]].concat();
+        match expand(
+            setup,
+            report,
+            &mut visited,
+            &mut world,
+            t,
+            prefix.len(),
+            path_to_t,
+        ) {
+            Expanded::Failed => return,
+            Expanded::Known => continue,
+            Expanded::New => {}
         }
         let todo = world.enabled(setup);
         let next = Frame::new(world, todo);

@@ -7,7 +7,7 @@ use crate::config::{ConfigError, ExploreConfig, SearchOrder};
 use crate::report::{ExploreReport, Limit, TraceStep, Violation};
 use crate::setup::Setup;
 use crate::transition::Transition;
-use crate::world::World;
+use crate::world::{Effect, World};
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::mem::size_of;
@@ -38,6 +38,46 @@ pub(crate) type Visited = HashSet<u64, BuildHasherDefault<KeyHasher>>;
 pub(crate) fn visited_bytes(visited: &Visited) -> u64 {
     let buckets = (visited.capacity() as u64 * 8).div_ceil(7);
     buckets * (size_of::<u64>() as u64 + 1)
+}
+
+/// What one transition from an explored state came to.
+pub(crate) enum Expanded {
+    /// A check failed; the violation is in the report and the search stops.
+    Failed,
+    /// Nothing changed worth a state, or the state was seen already.
+    Known,
+    /// A state not seen before, now in `visited`.
+    New,
+}
+
+/// Takes transition `t` on `world` (a copy of the state it leaves), the
+/// step both orders share: counts it, reports a failed check with the path
+/// that `path_to_t` builds (the steps from the initial world up to and
+/// including `t`), skips a dominated step, and dedups against `visited`.
+pub(crate) fn expand(
+    setup: &Setup,
+    report: &mut ExploreReport,
+    visited: &mut Visited,
+    world: &mut World,
+    t: Transition,
+    warm: usize,
+    path_to_t: impl FnOnce() -> Vec<Transition>,
+) -> Expanded {
+    report.transitions += 1;
+    match world.apply(setup, t, None) {
+        Err(failure) => {
+            report.fail(violation(setup, &path_to_t(), warm, failure));
+            return Expanded::Failed;
+        }
+        Ok(Effect::Dominated) => return Expanded::Known,
+        Ok(Effect::Changed) => {}
+    }
+    report.note_progress(world);
+    if visited.insert(world.key()) {
+        Expanded::New
+    } else {
+        Expanded::Known
+    }
 }
 
 /// Where every search starts: the initial world (after the warm-up, if
