@@ -172,6 +172,10 @@ zk_listen = "127.0.0.1:$((29180 + i))"
 worker_threads = $SYNOD_WORKERS
 
 $members
+
+[zk]
+# As ZooKeeper's maxClientCnxns=0 below: the watch rows open 64 sockets from one address.
+max_client_cnxns = 0
 EOF
   done
 }

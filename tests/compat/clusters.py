@@ -274,6 +274,7 @@ zk_listen = "127.0.0.1:{self.client_port(i)}"
 [zk]
 tick_ms = {self.tick_ms}
 super_digest = "{SUPER_DIGEST}"
+max_client_cnxns = 0
 """)
         return [self.binary, "server", "--config", cfg]
 

@@ -137,8 +137,13 @@ pub struct ZkKnobs {
     pub super_digest: Option<String>,
     /// jute.maxbuffer: the largest request or reply body, in bytes.
     pub max_buffer_bytes: usize,
-    /// Client connections served at once; more are closed at accept.
+    /// Client sockets open at once, the handshake included; more are
+    /// closed at accept, before anything is read from them.
     pub connections_max: usize,
+    /// ZooKeeper's maxClientCnxns: sockets open at once from one IP
+    /// address; more from it are closed at accept. 0: no limit. 60, as in
+    /// ZooKeeper, unless set.
+    pub max_client_cnxns: usize,
 }
 
 impl Default for ZkKnobs {
@@ -150,6 +155,7 @@ impl Default for ZkKnobs {
             super_digest: None,
             max_buffer_bytes: 0xfffff,
             connections_max: 10_000,
+            max_client_cnxns: 60,
         }
     }
 }

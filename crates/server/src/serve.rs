@@ -67,7 +67,11 @@ pub async fn serve(
             Some(tokio::spawn(crate::zk::conn::accept_loop(
                 listener,
                 running.handle.clone(),
-                cfg.zk.max_buffer_bytes,
+                crate::zk::conn::AcceptLimits {
+                    sockets_max: cfg.zk.connections_max,
+                    per_ip_max: cfg.zk.max_client_cnxns,
+                    max_buffer: cfg.zk.max_buffer_bytes,
+                },
                 async move {
                     let _ = zk_stop.wait_for(|s| *s).await;
                 },

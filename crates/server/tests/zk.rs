@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
-use synod_server::{EngineKnobs, Member, ServerConfig};
+use synod_server::{EngineKnobs, Member, ServerConfig, ZkKnobs};
 use synod_zkproto as wire;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -25,6 +25,10 @@ struct Cluster {
 }
 
 async fn cluster() -> Cluster {
+    cluster_with(ZkKnobs::default()).await
+}
+
+async fn cluster_with(zk_knobs: ZkKnobs) -> Cluster {
     let dir = tempfile::tempdir().unwrap();
     let members: BTreeMap<String, Member> = (1..=3)
         .map(|id: u64| {
@@ -59,7 +63,7 @@ async fn cluster() -> Cluster {
                 ..EngineKnobs::default()
             },
             zk_listen: Some(addr),
-            zk: Default::default(),
+            zk: zk_knobs.clone(),
             worker_threads: 0,
         };
         let (stop, stopped) = oneshot::channel::<()>();
@@ -121,10 +125,16 @@ impl Client {
                 passwd: passwd.clone(),
                 read_only: Some(false),
             };
-            stream
+            // A server that refused the socket at accept may have closed
+            // it already: try again, as a client would.
+            if stream
                 .write_all(&wire::encode_connect_request(&request))
                 .await
-                .unwrap();
+                .is_err()
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
             let answer =
                 tokio::time::timeout(Duration::from_secs(5), read_frame(&mut stream)).await;
             if let Ok(Some(body)) = answer {
@@ -340,4 +350,54 @@ async fn malformed_input_closes_only_that_connection_and_four_letter_words_answe
     for s in c.stops {
         let _ = s.send(());
     }
+}
+
+/// Whether the server closed `stream` without a byte (within a deadline:
+/// a socket left hanging fails the test).
+async fn closed_at_once(stream: &mut TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut byte))
+        .await
+        .expect("the server closes a refused socket, not leaves it hanging");
+    matches!(read, Ok(0) | Err(_))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sockets_beyond_max_client_cnxns_from_one_address_are_closed_at_accept() {
+    let c = cluster_with(ZkKnobs {
+        max_client_cnxns: 3,
+        ..ZkKnobs::default()
+    })
+    .await;
+    let addr = c.zk[0];
+    // One session and two sockets that never say a word: three from 127.0.0.1.
+    let mut client = Client::connect(addr, 0, vec![0; 16]).await;
+    let idle = TcpStream::connect(addr).await.unwrap();
+    let _idle2 = TcpStream::connect(addr).await.unwrap();
+    // The fourth is closed before anything is read from it.
+    let mut over = TcpStream::connect(addr).await.unwrap();
+    assert!(
+        closed_at_once(&mut over).await,
+        "a fourth socket was admitted"
+    );
+    // The admitted session is served as before.
+    let (header, _) = client
+        .call(Request::Exists {
+            path: "/".into(),
+            watch: false,
+        })
+        .await;
+    assert_eq!(header.err, 0);
+    // A socket that closes gives its place back: a new session gets in.
+    drop(idle);
+    let mut again = Client::connect(addr, 0, vec![0; 16]).await;
+    let (header, _) = again
+        .call(Request::Exists {
+            path: "/".into(),
+            watch: false,
+        })
+        .await;
+    assert_eq!(header.err, 0);
+    // The limit is per address: another server of the cluster is not affected.
+    let _other = Client::connect(c.zk[1], 0, vec![0; 16]).await;
 }

@@ -4,10 +4,11 @@
 //! ends only this connection, with the reason logged.
 
 use crate::runtime::{NodeHandle, ZkRequest};
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use synod_front::Outgoing;
 use synod_zkproto as wire;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
@@ -48,23 +49,114 @@ const IN_FLIGHT_MAX: usize = 1000;
 /// A client must complete its handshake within this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Accepts ZooKeeper clients until `stop` resolves.
+/// What the accept loop admits: every open client socket counts, from
+/// accept to close, the handshake included, so a flood of idle sockets
+/// cannot take the process's file descriptors (and with them the disk's).
+#[derive(Clone, Copy, Debug)]
+pub struct AcceptLimits {
+    /// Open client sockets at most (`[zk] connections_max`).
+    pub sockets_max: usize,
+    /// Open sockets from one IP address at most (`[zk] max_client_cnxns`,
+    /// ZooKeeper's maxClientCnxns); 0: no limit.
+    pub per_ip_max: usize,
+    pub max_buffer: usize,
+}
+
+/// Open sockets, in all and per IP address.
+#[derive(Default)]
+struct Admitted {
+    total: usize,
+    per_ip: HashMap<IpAddr, usize>,
+    /// Refusals since the last warning (logged at most once a second).
+    refused: u64,
+    warned_at: Option<Instant>,
+}
+
+/// Releases one socket's place when its connection ends.
+struct Admission {
+    ip: IpAddr,
+    admitted: Arc<Mutex<Admitted>>,
+}
+
+impl Drop for Admission {
+    fn drop(&mut self) {
+        let mut a = self.admitted.lock().unwrap_or_else(|p| p.into_inner());
+        a.total -= 1;
+        if let Some(n) = a.per_ip.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                a.per_ip.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// A place for a socket from `ip`, or why there is none.
+fn admit(
+    admitted: &Arc<Mutex<Admitted>>,
+    ip: IpAddr,
+    limits: &AcceptLimits,
+) -> Result<Admission, String> {
+    let mut a = admitted.lock().unwrap_or_else(|p| p.into_inner());
+    let from_ip = a.per_ip.get(&ip).copied().unwrap_or(0);
+    let refusal = if a.total >= limits.sockets_max {
+        Some(format!(
+            "{} client sockets are open, the limit ([zk] connections_max)",
+            a.total
+        ))
+    } else if limits.per_ip_max > 0 && from_ip >= limits.per_ip_max {
+        Some(format!(
+            "too many connections from {ip}: {from_ip} open, the limit ([zk] max_client_cnxns)"
+        ))
+    } else {
+        None
+    };
+    if let Some(why) = refusal {
+        a.refused += 1;
+        let now = Instant::now();
+        if a.warned_at
+            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
+        {
+            warn!(client = %ip, refused = a.refused, "refusing ZooKeeper connections: {why}");
+            a.refused = 0;
+            a.warned_at = Some(now);
+        } else {
+            debug!(client = %ip, "refusing a ZooKeeper connection: {why}");
+        }
+        return Err(why);
+    }
+    a.total += 1;
+    *a.per_ip.entry(ip).or_default() += 1;
+    Ok(Admission {
+        ip,
+        admitted: admitted.clone(),
+    })
+}
+
+/// Accepts ZooKeeper clients until `stop` resolves. A socket beyond
+/// `limits` is closed at once, before anything is read from it.
 pub async fn accept_loop(
     listener: TcpListener,
     node: NodeHandle,
-    max_buffer: usize,
+    limits: AcceptLimits,
     stop: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(stop);
+    let admitted = Arc::new(Mutex::new(Admitted::default()));
     loop {
         tokio::select! {
             _ = &mut stop => return,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    let Ok(admission) = admit(&admitted, peer.ip(), &limits) else {
+                        drop(stream);
+                        continue;
+                    };
                     let _ = stream.set_nodelay(true);
                     let node = node.clone();
                     tokio::spawn(async move {
-                        if let Err(reason) = serve(stream, peer, node, max_buffer).await {
+                        let _admission = admission;
+                        if let Err(reason) = serve(stream, peer, node, limits.max_buffer).await {
                             info!(client = %peer, "ZooKeeper connection closed: {reason}");
                         }
                     });
