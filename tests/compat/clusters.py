@@ -275,6 +275,7 @@ zk_listen = "127.0.0.1:{self.client_port(i)}"
 tick_ms = {self.tick_ms}
 super_digest = "{SUPER_DIGEST}"
 max_client_cnxns = 0
+four_letter_words = ["*"]
 """)
         return [self.binary, "server", "--config", cfg]
 

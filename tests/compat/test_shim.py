@@ -76,6 +76,7 @@ def test_quorum_peer_main_becomes_synod_server(tmp_path):
     assert 'zk_listen = "127.0.0.1:20010"' in toml and "node_id = 2" in toml
     assert "[zk]\ntick_ms = 2000\nsuper_digest = \"super:abc=\"" in toml
     assert "max_client_cnxns = 0" in toml
+    assert 'four_letter_words = ["*"]' in toml
 
 
 def test_sigkill_reaches_synod(tmp_path):

@@ -30,6 +30,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use synod_paxos::{Config, EngineConfig, NodeId};
+use synod_zkproto::FourLetterWord;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -144,6 +145,11 @@ pub struct ZkKnobs {
     /// address; more from it are closed at accept. 0: no limit. 60, as in
     /// ZooKeeper, unless set.
     pub max_client_cnxns: usize,
+    /// ZooKeeper's 4lw.commands.whitelist: the four-letter words answered
+    /// (`["*"]`: all). Others get ZooKeeper's "not in the whitelist" line.
+    /// Some (`conf`, `cons`, `dump`, `wchc`) hand out addresses, session
+    /// ids and paths, so the default is the monitoring words only.
+    pub four_letter_words: Vec<String>,
 }
 
 impl Default for ZkKnobs {
@@ -156,11 +162,33 @@ impl Default for ZkKnobs {
             max_buffer_bytes: 0xfffff,
             connections_max: 10_000,
             max_client_cnxns: 60,
+            four_letter_words: vec!["srvr".into(), "ruok".into(), "mntr".into()],
         }
     }
 }
 
 impl ZkKnobs {
+    /// The allowed four-letter words, or which entry names none.
+    pub fn four_letter_words_allowed(&self) -> Result<Vec<FourLetterWord>, ConfigError> {
+        let mut allowed = Vec::new();
+        for name in &self.four_letter_words {
+            let name = name.trim();
+            if name == "*" {
+                return Ok(FourLetterWord::ALL.to_vec());
+            }
+            let word = FourLetterWord::ALL
+                .into_iter()
+                .find(|w| w.as_bytes() == name.as_bytes())
+                .ok_or_else(|| {
+                    ConfigError::Invalid(format!(
+                        "[zk] four_letter_words: `{name}` is not a four-letter word synod answers"
+                    ))
+                })?;
+            allowed.push(word);
+        }
+        Ok(allowed)
+    }
+
     pub fn min_session_timeout_ms(&self) -> u64 {
         self.min_session_timeout_ms.unwrap_or(2 * self.tick_ms)
     }
@@ -227,6 +255,7 @@ impl ServerConfig {
                 engine.message_encoded_bytes_max()
             )));
         }
+        self.zk.four_letter_words_allowed()?;
         if self.zk.tick_ms == 0 {
             return Err(ConfigError::Invalid("[zk] tick_ms must be positive".into()));
         }
@@ -331,6 +360,30 @@ election_timeout_ms = 800
         let cfg: ServerConfig = toml::from_str(&text).unwrap();
         let err = cfg.validate().unwrap_err().to_string();
         assert!(err.contains("node_id 3 is not listed"), "{err}");
+    }
+
+    #[test]
+    fn four_letter_words_default_to_monitoring_and_a_misspelt_one_is_refused() {
+        let cfg: ServerConfig = toml::from_str(GOOD).unwrap();
+        let words = cfg.zk.four_letter_words_allowed().unwrap();
+        assert_eq!(
+            words,
+            [
+                FourLetterWord::Srvr,
+                FourLetterWord::Ruok,
+                FourLetterWord::Mntr
+            ]
+        );
+        let text = format!("{GOOD}\n[zk]\nfour_letter_words = [\"*\"]\n");
+        let cfg: ServerConfig = toml::from_str(&text).unwrap();
+        assert_eq!(
+            cfg.zk.four_letter_words_allowed().unwrap().len(),
+            FourLetterWord::ALL.len()
+        );
+        let text = format!("{GOOD}\n[zk]\nfour_letter_words = [\"srvr\", \"rouk\"]\n");
+        let cfg: ServerConfig = toml::from_str(&text).unwrap();
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("`rouk` is not a four-letter word"), "{err}");
     }
 
     #[test]

@@ -71,6 +71,7 @@ pub async fn serve(
                     sockets_max: cfg.zk.connections_max,
                     per_ip_max: cfg.zk.max_client_cnxns,
                     max_buffer: cfg.zk.max_buffer_bytes,
+                    four_letter_words: cfg.zk.four_letter_words_allowed()?.into(),
                 },
                 async move {
                     let _ = zk_stop.wait_for(|s| *s).await;

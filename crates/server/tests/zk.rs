@@ -302,7 +302,11 @@ async fn a_session_resumes_on_another_server_and_keeps_its_ephemeral() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_input_closes_only_that_connection_and_four_letter_words_answer() {
-    let c = cluster().await;
+    let c = cluster_with(ZkKnobs {
+        four_letter_words: vec!["*".into()],
+        ..ZkKnobs::default()
+    })
+    .await;
     let mut good = Client::connect(c.zk[0], 0, vec![0; 16]).await;
     assert_eq!(four_letter(c.zk[0], "ruok").await, "imok");
     assert!(four_letter(c.zk[0], "srvr").await.contains("Mode: "));
@@ -400,4 +404,21 @@ async fn sockets_beyond_max_client_cnxns_from_one_address_are_closed_at_accept()
     assert_eq!(header.err, 0);
     // The limit is per address: another server of the cluster is not affected.
     let _other = Client::connect(c.zk[1], 0, vec![0; 16]).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_allowed_four_letter_words_are_answered() {
+    // The default list, as ZooKeeper's 4lw.commands.whitelist: srvr, ruok, mntr.
+    let c = cluster().await;
+    let addr = c.zk[0];
+    let _client = Client::connect(addr, 0, vec![0; 16]).await;
+    assert_eq!(four_letter(addr, "ruok").await, "imok");
+    assert!(four_letter(addr, "srvr").await.contains("Mode: "));
+    assert!(four_letter(addr, "mntr").await.contains("zk_znode_count\t"));
+    for word in ["conf", "cons", "dump", "envi", "wchc", "stat"] {
+        assert_eq!(
+            four_letter(addr, word).await,
+            format!("{word} is not executed because it is not in the whitelist.\n")
+        );
+    }
 }

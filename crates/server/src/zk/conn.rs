@@ -11,6 +11,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use synod_front::Outgoing;
 use synod_zkproto as wire;
+use synod_zkproto::FourLetterWord;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -52,7 +53,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// What the accept loop admits: every open client socket counts, from
 /// accept to close, the handshake included, so a flood of idle sockets
 /// cannot take the process's file descriptors (and with them the disk's).
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct AcceptLimits {
     /// Open client sockets at most (`[zk] connections_max`).
     pub sockets_max: usize,
@@ -60,6 +61,8 @@ pub struct AcceptLimits {
     /// ZooKeeper's maxClientCnxns); 0: no limit.
     pub per_ip_max: usize,
     pub max_buffer: usize,
+    /// The four-letter words answered (`[zk] four_letter_words`).
+    pub four_letter_words: Arc<[FourLetterWord]>,
 }
 
 /// Open sockets, in all and per IP address.
@@ -154,9 +157,10 @@ pub async fn accept_loop(
                     };
                     let _ = stream.set_nodelay(true);
                     let node = node.clone();
+                    let limits = limits.clone();
                     tokio::spawn(async move {
                         let _admission = admission;
-                        if let Err(reason) = serve(stream, peer, node, limits.max_buffer).await {
+                        if let Err(reason) = serve(stream, peer, node, &limits).await {
                             info!(client = %peer, "ZooKeeper connection closed: {reason}");
                         }
                     });
@@ -174,14 +178,23 @@ async fn serve(
     mut stream: TcpStream,
     peer: SocketAddr,
     node: NodeHandle,
-    max_buffer: usize,
+    limits: &AcceptLimits,
 ) -> Result<(), String> {
+    let max_buffer = limits.max_buffer;
     let mut head = [0u8; 4];
     tokio::time::timeout(HANDSHAKE_TIMEOUT, stream.read_exact(&mut head))
         .await
         .map_err(|_| "no handshake within 10 s".to_string())?
         .map_err(|e| format!("closed before the handshake: {e}"))?;
     if let Some(word) = wire::four_letter_word(head) {
+        if !limits.four_letter_words.contains(&word) {
+            // ZooKeeper 3.8's answer, word for word.
+            let name = String::from_utf8_lossy(word.as_bytes()).into_owned();
+            let text = format!("{name} is not executed because it is not in the whitelist.\n");
+            let _ = stream.write_all(text.as_bytes()).await;
+            let _ = stream.shutdown().await;
+            return Ok(());
+        }
         let (tx, rx) = oneshot::channel();
         node.zk(ZkRequest::FourLetter { word, reply: tx })
             .await
