@@ -10,6 +10,7 @@
 
 pub mod config;
 mod disk;
+pub mod fds;
 pub mod grpc;
 pub mod runtime;
 mod serve;

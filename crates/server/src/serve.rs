@@ -20,6 +20,9 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut node_stop = stop_rx.clone();
+    // Before anything opens a file: how many ZooKeeper sockets fit.
+    let zk_sockets_max =
+        crate::fds::raise_and_fit(cfg.zk.connections_max).map_err(anyhow::Error::msg)?;
     let running = crate::runtime::start(cfg.clone(), async move {
         let _ = node_stop.wait_for(|s| *s).await;
     })
@@ -68,7 +71,7 @@ pub async fn serve(
                 listener,
                 running.handle.clone(),
                 crate::zk::conn::AcceptLimits {
-                    sockets_max: cfg.zk.connections_max,
+                    sockets_max: zk_sockets_max,
                     per_ip_max: cfg.zk.max_client_cnxns,
                     max_buffer: cfg.zk.max_buffer_bytes,
                     four_letter_words: cfg.zk.four_letter_words_allowed()?.into(),

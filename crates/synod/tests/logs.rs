@@ -11,21 +11,7 @@ use std::time::{Duration, Instant};
 
 /// A one-member cluster serving the ZooKeeper protocol, its log as JSON.
 fn start(dir: &std::path::Path) -> (std::process::Child, SocketAddr, std::path::PathBuf) {
-    let ports = common::free_ports(3);
-    let zk = SocketAddr::from(([127, 0, 0, 1], ports[2]));
-    let config = dir.join("n1.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "node_id = 1\ncluster_id = 7\ndata_dir = \"{}\"\npeer_listen = \"127.0.0.1:{}\"\nclient_listen = \"127.0.0.1:{}\"\nzk_listen = \"{zk}\"\n\n[members.1]\npeer = \"127.0.0.1:{}\"\nclient = \"127.0.0.1:{}\"\n",
-            dir.join("data").display(),
-            ports[0],
-            ports[1],
-            ports[0],
-            ports[1],
-        ),
-    )
-    .unwrap();
+    let (config, zk) = common::one_node_config(dir);
     let log = dir.join("n1.log");
     let child = Command::new(common::synod_exe())
         .args(["server", "--config"])

@@ -558,3 +558,23 @@ impl Rng {
         self.next() % n
     }
 }
+
+/// A one-member cluster's config in `dir` (its own voter, so it serves
+/// alone) with the ZooKeeper port on; returns the file and the ZooKeeper
+/// address.
+pub fn one_node_config(dir: &Path) -> (PathBuf, SocketAddr) {
+    let ports = free_ports(3);
+    let zk = SocketAddr::from(([127, 0, 0, 1], ports[2]));
+    let config = dir.join("n1.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "node_id = 1\ncluster_id = 7\ndata_dir = \"{}\"\npeer_listen = \"127.0.0.1:{p}\"\nclient_listen = \"127.0.0.1:{c}\"\nzk_listen = \"{zk}\"\n\n[members.1]\npeer = \"127.0.0.1:{p}\"\nclient = \"127.0.0.1:{c}\"\n",
+            dir.join("data").display(),
+            p = ports[0],
+            c = ports[1],
+        ),
+    )
+    .expect("writing a config");
+    (config, zk)
+}
