@@ -60,6 +60,8 @@ async fn cluster() -> Cluster {
             },
             zk_listen: Some(addr),
             zk: Default::default(),
+            admin_listen: None,
+            admin: Default::default(),
             worker_threads: 0,
         };
         let (stop, stopped) = oneshot::channel::<()>();
