@@ -225,8 +225,7 @@ impl Connection {
             self.shared.config.me,
             &peers.borrow_and_update(),
         )?;
-        self.reader
-            .count_as(self.shared.peer_bytes.of(hello.from));
+        self.reader.count_as(self.shared.peer_bytes.of(hello.from));
         self.reader
             .decoder
             .set_frame_bytes_max(self.shared.config.frame_bytes_max);

@@ -211,8 +211,14 @@ async fn bytes_are_counted_per_peer_and_match_the_totals() {
         })
         .await;
         assert!(a.transport.peer_bytes()[&2].sent > 100 * 8);
-        assert_eq!(b.stats().bytes_received, b.transport.peer_bytes()[&1].received);
-        assert!(a.transport.peer_bytes()[&2].received > 0, "b's probes reached a");
+        assert_eq!(
+            b.stats().bytes_received,
+            b.transport.peer_bytes()[&1].received
+        );
+        assert!(
+            a.transport.peer_bytes()[&2].received > 0,
+            "b's probes reached a"
+        );
     })
     .await;
 }

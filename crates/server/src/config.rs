@@ -403,7 +403,8 @@ election_timeout_ms = 800
         let cfg: ServerConfig = toml::from_str(GOOD).unwrap();
         assert_eq!(cfg.admin_listen, None);
         assert_eq!(cfg.admin.lag_slots_max, 1000);
-        let text = format!("admin_listen = \"127.0.0.1:9001\"\n{GOOD}\n[admin]\nlag_slots_max = 5\n");
+        let text =
+            format!("admin_listen = \"127.0.0.1:9001\"\n{GOOD}\n[admin]\nlag_slots_max = 5\n");
         let cfg: ServerConfig = toml::from_str(&text).unwrap();
         cfg.validate().unwrap();
         assert_eq!(cfg.admin_listen, Some("127.0.0.1:9001".parse().unwrap()));

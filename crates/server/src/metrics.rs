@@ -50,19 +50,25 @@ pub struct Metrics {
 
 fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
     let g = IntGauge::new(name, help).expect("a valid gauge");
-    registry.register(Box::new(g.clone())).expect("registered once");
+    registry
+        .register(Box::new(g.clone()))
+        .expect("registered once");
     g
 }
 
 fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
     let c = IntCounter::new(name, help).expect("a valid counter");
-    registry.register(Box::new(c.clone())).expect("registered once");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("registered once");
     c
 }
 
 fn counter_vec(registry: &Registry, name: &str, help: &str, label: &str) -> IntCounterVec {
     let c = IntCounterVec::new(Opts::new(name, help), &[label]).expect("a valid counter");
-    registry.register(Box::new(c.clone())).expect("registered once");
+    registry
+        .register(Box::new(c.clone()))
+        .expect("registered once");
     c
 }
 
@@ -74,7 +80,9 @@ fn doubling(start: f64, count: usize) -> Vec<f64> {
 fn histogram(registry: &Registry, name: &str, help: &str, buckets: Vec<f64>) -> Histogram {
     let h = Histogram::with_opts(HistogramOpts::new(name, help).buckets(buckets))
         .expect("a valid histogram");
-    registry.register(Box::new(h.clone())).expect("registered once");
+    registry
+        .register(Box::new(h.clone()))
+        .expect("registered once");
     h
 }
 
@@ -87,7 +95,9 @@ fn histogram_vec(
 ) -> HistogramVec {
     let h = HistogramVec::new(HistogramOpts::new(name, help).buckets(buckets), &[label])
         .expect("a valid histogram");
-    registry.register(Box::new(h.clone())).expect("registered once");
+    registry
+        .register(Box::new(h.clone()))
+        .expect("registered once");
     h
 }
 
@@ -195,6 +205,18 @@ impl Metrics {
         }
     }
 
+    /// Makes the per-peer series of `peers` exist from the start (at zero),
+    /// so a scrape shows a peer that was never reached as such rather than
+    /// leaving it out.
+    pub fn add_peers(&self, peers: impl IntoIterator<Item = synod_paxos::NodeId>) {
+        for peer in peers {
+            let label = peer.to_string();
+            self.peer_sent_bytes.with_label_values(&[&label]);
+            self.peer_received_bytes.with_label_values(&[&label]);
+            self.peer_round_trip.with_label_values(&[&label]);
+        }
+    }
+
     /// Sets the gauges and the transport's counters from the node task's
     /// answer, then renders every metric in the Prometheus text format.
     pub fn render(&self, view: &AdminView) -> String {
@@ -221,7 +243,10 @@ impl Metrics {
         self.watches.set(view.watches as i64);
         for (peer, bytes) in &view.peer_bytes {
             let label = peer.to_string();
-            advance(&self.peer_sent_bytes.with_label_values(&[&label]), bytes.sent);
+            advance(
+                &self.peer_sent_bytes.with_label_values(&[&label]),
+                bytes.sent,
+            );
             advance(
                 &self.peer_received_bytes.with_label_values(&[&label]),
                 bytes.received,

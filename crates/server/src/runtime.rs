@@ -202,6 +202,7 @@ pub async fn start(
     };
     let node = ServiceNode::new(opts, durable, read_clock(started));
     let metrics = Arc::new(Metrics::new());
+    metrics.add_peers(members.keys().copied().filter(|id| *id != cfg.node_id));
     let observer = Observer::new(metrics.clone(), &node);
     let (disk_events_tx, disk_events) = mpsc::channel(disk::DISK_QUEUE_MAX);
     let disk = disk::start(storage, disk_events_tx, metrics.clone());

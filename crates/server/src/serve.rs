@@ -78,9 +78,9 @@ pub async fn serve(
     let admin = match cfg.admin_listen {
         None => None,
         Some(addr) => {
-            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
-                anyhow::anyhow!("cannot listen for admin requests on {addr}: {e}")
-            })?;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen for admin requests on {addr}: {e}"))?;
             info!(node = cfg.node_id, admin = %addr, "serving /metrics, /health, /livez, /readyz and the status page");
             let mut admin_stop = stop_rx.clone();
             Some(tokio::spawn(crate::admin::serve(

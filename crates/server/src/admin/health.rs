@@ -84,7 +84,11 @@ pub struct HealthBody {
 
 impl HealthBody {
     /// The answer for `view`, or for a node task that did not answer.
-    pub fn new(view: Option<&AdminView>, verdict: &Result<(), Problem>, lag_slots_max: u64) -> Self {
+    pub fn new(
+        view: Option<&AdminView>,
+        verdict: &Result<(), Problem>,
+        lag_slots_max: u64,
+    ) -> Self {
         let s = view.map(|v| &v.status);
         HealthBody {
             health: if verdict.is_ok() { "true" } else { "false" },

@@ -79,11 +79,17 @@ fn this_node(view: &AdminView) -> Markup {
         ("promised ballot", s.promised.to_string()),
         ("commit slot", s.commit.to_string()),
         ("applied slot", s.applied.to_string()),
-        ("applied lag (slots)", s.commit.saturating_sub(s.applied).to_string()),
+        (
+            "applied lag (slots)",
+            s.commit.saturating_sub(s.applied).to_string(),
+        ),
         ("snapshot slot", s.snapshot_slot.to_string()),
         ("last zxid", format!("{:#x}", view.last_zxid)),
         ("proposals pending", view.proposals_pending.to_string()),
-        ("writes waiting for the disk", view.persist_backlog.to_string()),
+        (
+            "writes waiting for the disk",
+            view.persist_backlog.to_string(),
+        ),
         ("ZooKeeper sessions", view.sessions.to_string()),
         (
             "ZooKeeper connections",
@@ -255,7 +261,10 @@ mod tests {
         assert!(page.contains(r#"id="role" data-role="follower""#), "{page}");
         assert!(page.contains(r#"data-leader="1">node 1<"#), "{page}");
         for id in 1..=3 {
-            assert!(page.contains(&format!(r#"data-node="{id}" data-role="voter""#)), "{page}");
+            assert!(
+                page.contains(&format!(r#"data-node="{id}" data-role="voter""#)),
+                "{page}"
+            );
             assert!(page.contains(&format!("127.0.0.1:{}", 7000 + id)), "{page}");
         }
         assert!(page.contains(r#"<meta http-equiv="refresh" content="2">"#));
