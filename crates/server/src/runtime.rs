@@ -90,7 +90,7 @@ pub use synod_node::NodeStatus;
 /// A handle to a running node.
 #[derive(Clone)]
 pub struct NodeHandle {
-    requests: mpsc::Sender<Request>,
+    pub(crate) requests: mpsc::Sender<Request>,
 }
 
 #[derive(Debug, thiserror::Error)]

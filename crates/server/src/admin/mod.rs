@@ -235,3 +235,63 @@ async fn status_page(State(admin): State<Admin>) -> Response {
     );
     r
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn get(addr: std::net::SocketAddr, path: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.0\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        answer
+    }
+
+    #[tokio::test]
+    async fn a_node_task_that_does_not_answer_gets_503_with_the_reason_not_a_hang() {
+        // A node task that takes requests and never answers them.
+        let (requests, mut stuck) = tokio::sync::mpsc::channel(4);
+        let hold = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Some(r) = stuck.recv().await {
+                held.push(r);
+            }
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let knobs = AdminKnobs {
+            answer_timeout_ms: 100,
+            ..AdminKnobs::default()
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(
+            listener,
+            NodeHandle { requests },
+            Arc::new(Metrics::new()),
+            BTreeMap::new(),
+            knobs,
+            false,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let reason = "the node task did not answer within 100 ms";
+        for path in ["/livez", "/readyz", "/metrics", "/"] {
+            let answer = get(addr, path).await;
+            assert!(answer.starts_with("HTTP/1.0 503"), "{path}: {answer}");
+            assert!(answer.contains(reason), "{path}: {answer}");
+        }
+        let answer = get(addr, "/health").await;
+        assert!(answer.starts_with("HTTP/1.0 503"), "{answer}");
+        assert!(
+            answer.contains(&format!(r#""health":"false","reason":"{reason}""#)),
+            "{answer}"
+        );
+        let _ = stop.send(());
+        server.await.unwrap();
+        hold.abort();
+    }
+}
