@@ -3,12 +3,14 @@
 # whole workspace's tests (engine rules, simulator sweeps of every fault
 # profile, broken-engine hunts, the exhaustive search, WAL crash tests, the
 # coordination simulator), then in release a sweep of the key-value
-# simulator over every profile (scripts/sweep.sh), then the ZooKeeper
+# simulator over every profile (scripts/sweep.sh), the admin listener's
+# status page in headless chromium (tests/admin), then the ZooKeeper
 # compatibility suite against a
 # real ZooKeeper 3.8 ensemble and synod side by side (kazoo's own tests,
 # zkCli, a differential run, session failover and lock tests). That last
 # part installs Debian's zookeeper package (apt-get, as root) and a Python
-# venv with kazoo (pip) on first use.
+# venv with kazoo (pip) on first use; tests/admin/setup.sh installs
+# Debian's chromium and prometheus (for promtool) the same way.
 #
 # Knobs for longer (nightly) runs:
 #   SYNOD_SIM_SEEDS=10000     seeds per simulator profile in `cargo test`
@@ -36,6 +38,11 @@ echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== admin listener test tools: chromium, promtool (tests/admin/setup.sh)"
+tests/admin/setup.sh
+# crates/server/tests/admin.rs runs `promtool check metrics` on a live
+# /metrics answer; with this set, a missing promtool fails it.
+export SYNOD_REQUIRE_PROMTOOL=1
 echo "== cargo test"
 cargo test --workspace
 echo "== exhaustive search against broken engines"
@@ -51,6 +58,8 @@ if [ "${SYNOD_PRUNE_DEBUG:-0}" = 1 ]; then
     rm -rf "$target_dir/debug"
 fi
 cargo build --release -p synod
+echo "== the status page in headless chromium, a real 3-node cluster (tests/admin)"
+SYNOD_BIN="$target_dir/release/synod" python3 tests/admin/status_page.py
 echo "== simulator sweep of every profile, release (scripts/sweep.sh; SYNOD_SWEEP_SEEDS for more)"
 SYNOD_BIN="$target_dir/release/synod" scripts/sweep.sh
 SYNOD_BIN="$target_dir/release/synod" tests/compat/run_all.sh

@@ -17,7 +17,7 @@ use crate::codec::{
     Frame, FrameDecoder, Hello, HANDSHAKE_FRAME_BYTES_MAX, PROTOCOL_VERSION, READ_CHUNK_BYTES,
 };
 use crate::error::{ConnError, Refusal};
-use crate::stats::Counters;
+use crate::stats::{Counters, PeerCounters};
 use crate::transport::{stopped, Shared};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -128,6 +128,10 @@ struct FrameReader {
     decoder: FrameDecoder,
     chunk: Vec<u8>,
     shared: Arc<Shared>,
+    /// Bytes read on this connection so far.
+    read_bytes: u64,
+    /// The counters of the peer its hello proved it to be, once it did.
+    peer: Option<Arc<PeerCounters>>,
 }
 
 impl FrameReader {
@@ -139,7 +143,16 @@ impl FrameReader {
             decoder: FrameDecoder::new(HANDSHAKE_FRAME_BYTES_MAX),
             chunk: vec![0; READ_CHUNK_BYTES],
             shared: shared.clone(),
+            read_bytes: 0,
+            peer: None,
         }
+    }
+
+    /// From now on this connection's bytes count as `peer`'s, and so do
+    /// those read before (its hello, and anything that came with it).
+    fn count_as(&mut self, peer: Arc<PeerCounters>) {
+        Counters::add(&peer.received, self.read_bytes);
+        self.peer = Some(peer);
     }
 
     /// The next frame; `Ok(None)` at a clean end of stream. Cancel-safe:
@@ -159,6 +172,10 @@ impl FrameReader {
                 };
             }
             Counters::add(&self.shared.stats.bytes_received, n as u64);
+            self.read_bytes += n as u64;
+            if let Some(peer) = &self.peer {
+                Counters::add(&peer.received, n as u64);
+            }
             self.decoder.extend(&self.chunk[..n]);
         }
     }
@@ -208,6 +225,7 @@ impl Connection {
             self.shared.config.me,
             &peers.borrow_and_update(),
         )?;
+        self.reader.count_as(self.shared.peer_bytes.of(hello.from));
         self.reader
             .decoder
             .set_frame_bytes_max(self.shared.config.frame_bytes_max);

@@ -74,5 +74,5 @@ mod transport;
 
 pub use config::{NetConfig, FRAME_BYTES_MAX_DEFAULT, QUEUE_BYTES_MAX_DEFAULT};
 pub use error::{NetError, Refusal, SendError};
-pub use stats::StatsSnapshot;
+pub use stats::{PeerBytes, StatsSnapshot};
 pub use transport::{InboundReceiver, PeerTransport};

@@ -12,7 +12,7 @@ use crate::codec::{
 };
 use crate::error::ConnError;
 use crate::queue::PeerQueue;
-use crate::stats::Counters;
+use crate::stats::{Counters, PeerCounters};
 use crate::transport::{stopped, Shared};
 use std::io;
 use std::net::SocketAddr;
@@ -28,6 +28,8 @@ use tokio::time::{sleep, timeout, Instant};
 /// The peer's outbound link, as its task sees it.
 pub(crate) struct Outbound {
     pub(crate) peer: NodeId,
+    /// This peer's byte counters.
+    pub(crate) bytes: Arc<PeerCounters>,
     pub(crate) queue: Arc<PeerQueue>,
     /// The peer's address; `None` (or the sender dropped) ends the task.
     pub(crate) addr: watch::Receiver<Option<SocketAddr>>,
@@ -208,6 +210,7 @@ impl Outbound {
         let stats = &self.shared.stats;
         Counters::add(&stats.frames_sent, 1);
         Counters::add(&stats.bytes_sent, bytes as u64);
+        Counters::add(&self.bytes.sent, bytes as u64);
         Counters::add(&stats.messages_sent, messages as u64);
     }
 

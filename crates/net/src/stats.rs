@@ -1,7 +1,11 @@
 //! Counters of the peer transport. Tasks bump atomics; [`StatsSnapshot`] is
-//! a plain copy for `/metrics`, logs and tests.
+//! a plain copy for `/metrics`, logs and tests, and [`PeerBytes`] the bytes
+//! exchanged with each peer.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use synod_paxos::NodeId;
 
 macro_rules! counters {
     ($( $(#[$doc:meta])* $name:ident ),* $(,)?) => {
@@ -76,5 +80,53 @@ counters! {
 impl Counters {
     pub(crate) fn add(counter: &AtomicU64, n: u64) {
         counter.fetch_add(n, Ordering::Relaxed);
+    }
+}
+
+/// Bytes exchanged with one peer since the transport started: what its
+/// outbound connections wrote and what its inbound connections read (after
+/// their hello named it), length prefixes and hellos included. Both only
+/// grow.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerBytes {
+    pub sent: u64,
+    pub received: u64,
+}
+
+/// One peer's live byte counters.
+#[derive(Debug, Default)]
+pub(crate) struct PeerCounters {
+    pub(crate) sent: AtomicU64,
+    pub(crate) received: AtomicU64,
+}
+
+/// Every peer's byte counters, by node id. A peer's entry is made the
+/// first time it is dialled or proven by a hello, and kept after it leaves
+/// the peer set (counters only grow), so it holds at most one entry per
+/// node id the cluster ever had as a member.
+#[derive(Debug, Default)]
+pub(crate) struct PeerCounterMap {
+    peers: Mutex<BTreeMap<NodeId, Arc<PeerCounters>>>,
+}
+
+impl PeerCounterMap {
+    /// The counters of `peer`, made on first use.
+    pub(crate) fn of(&self, peer: NodeId) -> Arc<PeerCounters> {
+        let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        peers.entry(peer).or_default().clone()
+    }
+
+    pub(crate) fn snapshot(&self) -> BTreeMap<NodeId, PeerBytes> {
+        let peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+        peers
+            .iter()
+            .map(|(peer, c)| {
+                let bytes = PeerBytes {
+                    sent: c.sent.load(Ordering::Relaxed),
+                    received: c.received.load(Ordering::Relaxed),
+                };
+                (*peer, bytes)
+            })
+            .collect()
     }
 }

@@ -6,7 +6,7 @@ use crate::error::{NetError, SendError};
 use crate::inbound;
 use crate::outbound::Outbound;
 use crate::queue::PeerQueue;
-use crate::stats::{Counters, StatsSnapshot};
+use crate::stats::{Counters, PeerBytes, PeerCounterMap, StatsSnapshot};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -22,6 +22,8 @@ pub(crate) struct Shared {
     /// current peer set is `peer_set`.
     pub(crate) config: NetConfig,
     pub(crate) stats: Counters,
+    /// Bytes sent to and received from each peer.
+    pub(crate) peer_bytes: PeerCounterMap,
     /// Who may connect to us; acceptors re-check live connections when it
     /// changes.
     pub(crate) peer_set: watch::Sender<BTreeMap<NodeId, SocketAddr>>,
@@ -110,6 +112,7 @@ impl PeerTransport {
                 ..config
             },
             stats: Counters::default(),
+            peer_bytes: PeerCounterMap::default(),
             peer_set: watch::Sender::new(peers.clone()),
             shutdown: watch::Sender::new(false),
         });
@@ -221,6 +224,12 @@ impl PeerTransport {
         self.shared.stats.snapshot(queued as u64)
     }
 
+    /// Bytes sent to and received from each peer so far, by node id
+    /// (peers that left the peer set included).
+    pub fn peer_bytes(&self) -> BTreeMap<NodeId, PeerBytes> {
+        self.shared.peer_bytes.snapshot()
+    }
+
     /// Stops accepting, closes every connection, ends every task and waits
     /// for them; the listening port is free when it returns. Messages still
     /// queued are dropped. Later `send`s fail with `SendError::ShutDown`.
@@ -248,6 +257,7 @@ impl PeerTransport {
         let (addr_tx, addr_rx) = watch::channel(Some(addr));
         let outbound = Outbound {
             peer,
+            bytes: self.shared.peer_bytes.of(peer),
             queue: queue.clone(),
             addr: addr_rx,
             shared: self.shared.clone(),

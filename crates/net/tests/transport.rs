@@ -194,6 +194,36 @@ async fn many_messages_arrive_in_order_and_are_batched() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bytes_are_counted_per_peer_and_match_the_totals() {
+    bounded(async {
+        let (a, mut b) = pair().await;
+        for seq in 0..100 {
+            a.transport.send(2, heartbeat(seq)).unwrap();
+        }
+        for _ in 0..100 {
+            b.recv().await;
+        }
+        // Everything one side wrote to the other, the other read: the two
+        // are one link, counted at both ends.
+        wait_until(|| {
+            let sent = a.transport.peer_bytes()[&2].sent;
+            sent == a.stats().bytes_sent && sent == b.transport.peer_bytes()[&1].received
+        })
+        .await;
+        assert!(a.transport.peer_bytes()[&2].sent > 100 * 8);
+        assert_eq!(
+            b.stats().bytes_received,
+            b.transport.peer_bytes()[&1].received
+        );
+        assert!(
+            a.transport.peer_bytes()[&2].received > 0,
+            "b's probes reached a"
+        );
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_peer_gets_messages_again_after_reconnect() {
     bounded(async {
         let (a, b) = pair().await;

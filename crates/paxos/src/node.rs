@@ -656,6 +656,22 @@ impl<S: StateMachine> Node<S> {
             _ => Vec::new(),
         }
     }
+    /// Slots this leader proposed and has not yet seen chosen (0 unless
+    /// leading), for monitoring.
+    pub fn proposals_in_flight(&self) -> usize {
+        match &self.role {
+            Role::Leader(l) => l.proposals.len(),
+            _ => 0,
+        }
+    }
+    /// Commands queued at this leader for a slot (0 unless leading), for
+    /// monitoring.
+    pub fn queued_commands(&self) -> usize {
+        match &self.role {
+            Role::Leader(l) => l.queue.len(),
+            _ => 0,
+        }
+    }
     /// Writes in progress (persist requests not yet completed).
     pub fn persist_backlog(&self) -> u64 {
         self.next_persist_id - 1 - self.persisted_id

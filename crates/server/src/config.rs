@@ -7,6 +7,7 @@
 //! peer_listen = "127.0.0.1:7001"
 //! client_listen = "127.0.0.1:8001"
 //! zk_listen = "127.0.0.1:2181"   # optional: serve the ZooKeeper protocol
+//! admin_listen = "127.0.0.1:9001" # optional: /metrics, /health, status page
 //! worker_threads = 0             # optional: async threads, 0 = one per core
 //!
 //! [members.1]
@@ -23,6 +24,9 @@
 //! [zk]                # optional; defaults shown in ZkKnobs
 //! tick_ms = 2000
 //! super_digest = "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
+//!
+//! [admin]             # optional; defaults shown in AdminKnobs
+//! lag_slots_max = 1000
 //! ```
 
 use serde::Deserialize;
@@ -117,6 +121,13 @@ pub struct ServerConfig {
     pub zk_listen: Option<SocketAddr>,
     #[serde(default)]
     pub zk: ZkKnobs,
+    /// Where to serve the admin HTTP endpoints: `/metrics` (Prometheus),
+    /// `/health`, `/livez`, `/readyz` and the status page `/` (none: not
+    /// served).
+    #[serde(default)]
+    pub admin_listen: Option<SocketAddr>,
+    #[serde(default)]
+    pub admin: AdminKnobs,
     /// Threads that run the node's async work (peers, clients, the
     /// engine). 0, the default: one per core.
     #[serde(default)]
@@ -166,6 +177,30 @@ impl Default for ZkKnobs {
         }
     }
 }
+
+/// The admin listener's settings.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminKnobs {
+    /// `/health` and `/readyz` answer 503 when this node's applied slot
+    /// trails the commit point it knows by more than this many slots.
+    pub lag_slots_max: u64,
+    /// How long an admin request waits for the node's task to answer
+    /// before it is answered 503 (and `/livez` says the node is stuck).
+    pub answer_timeout_ms: u64,
+}
+
+impl Default for AdminKnobs {
+    fn default() -> Self {
+        AdminKnobs {
+            lag_slots_max: 1000,
+            answer_timeout_ms: 1000,
+        }
+    }
+}
+
+/// The longest `[admin] answer_timeout_ms`: a scraper gives up well before.
+pub const ADMIN_ANSWER_TIMEOUT_MS_MAX: u64 = 60_000;
 
 impl ZkKnobs {
     /// The allowed four-letter words, or which entry names none.
@@ -276,6 +311,25 @@ impl ServerConfig {
                 "[engine] command_bytes_max must be at least {} (room for a full auth list and writes)",
                 synod_front::budget::COMMAND_BYTES_MIN
             )));
+        }
+        if self.admin.answer_timeout_ms == 0
+            || self.admin.answer_timeout_ms > ADMIN_ANSWER_TIMEOUT_MS_MAX
+        {
+            return Err(ConfigError::Invalid(format!(
+                "[admin] answer_timeout_ms must be between 1 and {ADMIN_ANSWER_TIMEOUT_MS_MAX}"
+            )));
+        }
+        if let Some(admin) = self.admin_listen {
+            let taken = [
+                ("peer_listen", Some(self.peer_listen)),
+                ("client_listen", Some(self.client_listen)),
+                ("zk_listen", self.zk_listen),
+            ];
+            if let Some((name, _)) = taken.iter().find(|(_, a)| *a == Some(admin)) {
+                return Err(ConfigError::Invalid(format!(
+                    "admin_listen {admin} is also {name}: give the admin listener its own port"
+                )));
+            }
         }
         if self.engine.tick_ms == 0 {
             return Err(ConfigError::Invalid(
@@ -401,6 +455,30 @@ election_timeout_ms = 800
         let cfg: ServerConfig = toml::from_str(&text).unwrap();
         let err = cfg.validate().unwrap_err().to_string();
         assert!(err.contains("command_bytes_max"), "{err}");
+    }
+
+    #[test]
+    fn the_admin_listener_is_optional_with_defaults() {
+        let cfg: ServerConfig = toml::from_str(GOOD).unwrap();
+        assert_eq!(cfg.admin_listen, None);
+        assert_eq!(cfg.admin.lag_slots_max, 1000);
+        let text =
+            format!("admin_listen = \"127.0.0.1:9001\"\n{GOOD}\n[admin]\nlag_slots_max = 5\n");
+        let cfg: ServerConfig = toml::from_str(&text).unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.admin_listen, Some("127.0.0.1:9001".parse().unwrap()));
+        assert_eq!(cfg.admin.lag_slots_max, 5);
+    }
+
+    #[test]
+    fn an_admin_listener_on_another_listeners_port_is_refused() {
+        let text = format!("admin_listen = \"127.0.0.1:8001\"\n{GOOD}");
+        let cfg: ServerConfig = toml::from_str(&text).unwrap();
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("also client_listen"), "{err}");
+        let text = format!("{GOOD}\n[admin]\nanswer_timeout_ms = 0\n");
+        let cfg: ServerConfig = toml::from_str(&text).unwrap();
+        assert!(cfg.validate().is_err());
     }
 
     #[test]

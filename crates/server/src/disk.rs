@@ -1,9 +1,12 @@
 //! The disk thread: engine `Persist` actions go in, one fsync covers all of
 //! those waiting (group commit), and the highest completed id comes back.
 //! A failed write stops the node: continuing could send a promise that is
-//! not on disk.
+//! not on disk. Each group commit is timed for `/metrics`.
 
+use crate::metrics::Metrics;
 use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
 use synod_paxos::{DurableState, Record};
 use synod_storage::{NodeStorage, OpenReport, StorageError, StorageOptions};
 use tokio::sync::mpsc;
@@ -30,7 +33,11 @@ pub fn open(dir: &Path) -> Result<(NodeStorage, DurableState, OpenReport), Stora
 }
 
 /// Starts the disk thread over an opened storage.
-pub fn start(mut storage: NodeStorage, events: mpsc::Sender<DiskEvent>) -> Disk {
+pub fn start(
+    mut storage: NodeStorage,
+    events: mpsc::Sender<DiskEvent>,
+    metrics: Arc<Metrics>,
+) -> Disk {
     let (requests, mut rx) = mpsc::channel::<(u64, Vec<Record>)>(DISK_QUEUE_MAX);
     let thread = std::thread::Builder::new()
         .name("synod-disk".into())
@@ -42,8 +49,18 @@ pub fn start(mut storage: NodeStorage, events: mpsc::Sender<DiskEvent>) -> Disk 
                 }
                 let last = batch.last().map(|(id, _)| *id).expect("non-empty");
                 let slices: Vec<&[Record]> = batch.iter().map(|(_, r)| r.as_slice()).collect();
+                let saved_before = storage.snapshots_saved();
+                let began = Instant::now();
                 let event = match storage.persist(&slices) {
-                    Ok(()) => DiskEvent::Persisted(last),
+                    Ok(()) => {
+                        let took = began.elapsed().as_secs_f64();
+                        if storage.snapshots_saved() == saved_before {
+                            metrics.wal_fsync.observe(took);
+                        } else {
+                            metrics.snapshot_save.observe(took);
+                        }
+                        DiskEvent::Persisted(last)
+                    }
                     Err(e) => DiskEvent::Failed(e),
                 };
                 let failed = matches!(event, DiskEvent::Failed(_));

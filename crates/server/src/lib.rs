@@ -3,22 +3,27 @@
 //! and the drive loop between them) with a real clock, real disks
 //! (write-ahead log with group commit, on its own thread) and real sockets
 //! (the peer transport, gRPC and ZooKeeper listeners), and serves clients
-//! through `NodeHandle`.
+//! through `NodeHandle`. An optional admin HTTP listener (`admin`) serves
+//! Prometheus metrics (`metrics`), health answers and a status page from
+//! what the node task observes (`observe`).
 //!
 //! It never decides anything the node decides: it executes the node's
 //! outputs in order and reports completions back.
 
+pub mod admin;
 pub mod config;
 mod disk;
 pub mod fds;
 pub mod grpc;
+pub mod metrics;
+pub mod observe;
 pub mod runtime;
 mod serve;
 pub mod zk;
 
 pub use serve::{serve, GRPC_MESSAGE_BYTES_MAX};
 
-pub use config::{ConfigError, EngineKnobs, Member, ServerConfig, ZkKnobs};
+pub use config::{AdminKnobs, ConfigError, EngineKnobs, Member, ServerConfig, ZkKnobs};
 pub use synod_node::{state, ServiceState};
 
 pub use runtime::{start, NodeHandle, NodeStatus, Request, RunningNode, Stopped, ZkRequest};

@@ -12,8 +12,11 @@
 
 use crate::config::ServerConfig;
 use crate::disk::{self, DiskEvent};
+use crate::metrics::Metrics;
+use crate::observe::{AdminView, Observer};
 use crate::zk::conn::ConnOut;
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use synod_front::{ConnId, Outgoing, ZkLimits};
 use synod_net::{NetConfig, PeerTransport};
@@ -47,6 +50,10 @@ pub enum Request {
     },
     Status {
         reply: oneshot::Sender<NodeStatus>,
+    },
+    /// Everything the admin listener shows, of one moment.
+    Admin {
+        reply: oneshot::Sender<Box<AdminView>>,
     },
     /// The ZooKeeper front door's traffic.
     Zk(ZkRequest),
@@ -83,7 +90,7 @@ pub use synod_node::NodeStatus;
 /// A handle to a running node.
 #[derive(Clone)]
 pub struct NodeHandle {
-    requests: mpsc::Sender<Request>,
+    pub(crate) requests: mpsc::Sender<Request>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -118,6 +125,10 @@ impl NodeHandle {
         self.ask(|reply| Request::Status { reply }).await
     }
 
+    pub async fn admin_view(&self) -> Result<Box<AdminView>, Stopped> {
+        self.ask(|reply| Request::Admin { reply }).await
+    }
+
     /// Sends a ZooKeeper front-door request without waiting for an answer.
     pub async fn zk(&self, request: ZkRequest) -> Result<(), Stopped> {
         self.requests
@@ -132,6 +143,9 @@ pub struct RunningNode {
     pub handle: NodeHandle,
     pub task: tokio::task::JoinHandle<anyhow::Result<()>>,
     pub peer_addr: std::net::SocketAddr,
+    /// The node's metrics, for the admin listener and the ZooKeeper
+    /// connection tasks.
+    pub metrics: Arc<Metrics>,
 }
 
 /// Opens the data directory, recovers, binds the peer port and starts the
@@ -187,8 +201,11 @@ pub async fn start(
         seed,
     };
     let node = ServiceNode::new(opts, durable, read_clock(started));
+    let metrics = Arc::new(Metrics::new());
+    metrics.add_peers(members.keys().copied().filter(|id| *id != cfg.node_id));
+    let observer = Observer::new(metrics.clone(), &node);
     let (disk_events_tx, disk_events) = mpsc::channel(disk::DISK_QUEUE_MAX);
-    let disk = disk::start(storage, disk_events_tx);
+    let disk = disk::start(storage, disk_events_tx, metrics.clone());
     let (requests, request_rx) = mpsc::channel(REQUEST_QUEUE_MAX);
     let driver = Driver {
         node,
@@ -206,6 +223,7 @@ pub async fn start(
         unread: Vec::new(),
         zk_knobs: cfg.zk.clone(),
         cluster: cfg.members()?,
+        observer,
     };
     let tick = Duration::from_millis(cfg.engine.tick_ms);
     let task = tokio::spawn(driver.run(
@@ -220,6 +238,7 @@ pub async fn start(
         handle: NodeHandle { requests },
         task,
         peer_addr,
+        metrics,
     })
 }
 
@@ -260,6 +279,9 @@ struct Driver {
     unread: Vec<ConnId>,
     zk_knobs: crate::config::ZkKnobs,
     cluster: BTreeMap<NodeId, crate::config::Member>,
+    /// Monitoring: counters derived from the node, heartbeat timings,
+    /// leader changes.
+    observer: Observer,
 }
 
 impl Driver {
@@ -355,6 +377,15 @@ impl Driver {
                 let _ = reply.send(self.node.status());
                 Ok(())
             }
+            Request::Admin { reply } => {
+                let view = self.observer.view(
+                    &self.node,
+                    self.transport.peer_bytes(),
+                    self.zk_knobs.connections_max,
+                );
+                let _ = reply.send(Box::new(view));
+                Ok(())
+            }
         }
     }
 
@@ -411,10 +442,14 @@ impl Driver {
     /// Steps the node and executes what it asks for; a broken invariant
     /// stops the node before anything else happens.
     async fn step(&mut self, input: NodeInput) -> Result<(), NodeInvariantViolation> {
+        if let NodeInput::Peer { from, msg } = &input {
+            self.observer.on_receive(*from, msg);
+        }
         let mut out = std::mem::take(&mut self.out);
         self.node.step(read_clock(self.started), input, &mut out);
         self.execute_all(&mut out).await;
         self.out = out;
+        self.observer.after_step(&self.node);
         self.node.check_invariants(true)
     }
 
@@ -443,6 +478,7 @@ impl Driver {
             }
             NodeOutput::Send { to, msg } => {
                 tracing::trace!(to, %msg, "send");
+                self.observer.on_send(to, &msg);
                 if let Err(e) = self.transport.send(to, msg) {
                     debug!(to, "not sent: {e}");
                 }

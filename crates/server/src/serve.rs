@@ -1,5 +1,5 @@
-//! A whole server: the node, its peer transport and its gRPC front door,
-//! stopped together.
+//! A whole server: the node, its peer transport, its gRPC front door, and
+//! its ZooKeeper and admin listeners when configured, stopped together.
 
 use crate::config::ServerConfig;
 use crate::grpc::KvService;
@@ -76,8 +76,30 @@ pub async fn serve(
                     max_buffer: cfg.zk.max_buffer_bytes,
                     four_letter_words: cfg.zk.four_letter_words_allowed()?.into(),
                 },
+                running.metrics.clone(),
                 async move {
                     let _ = zk_stop.wait_for(|s| *s).await;
+                },
+            )))
+        }
+    };
+    let admin = match cfg.admin_listen {
+        None => None,
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen for admin requests on {addr}: {e}"))?;
+            info!(node = cfg.node_id, admin = %addr, "serving /metrics, /health, /livez, /readyz and the status page");
+            let mut admin_stop = stop_rx.clone();
+            Some(tokio::spawn(crate::admin::serve(
+                listener,
+                running.handle.clone(),
+                running.metrics.clone(),
+                cfg.members()?,
+                cfg.admin.clone(),
+                cfg.zk_listen.is_some(),
+                async move {
+                    let _ = admin_stop.wait_for(|s| *s).await;
                 },
             )))
         }
@@ -91,6 +113,9 @@ pub async fn serve(
             let _ = grpc.await;
             if let Some(zk) = zk {
                 let _ = zk.await;
+            }
+            if let Some(admin) = admin {
+                let _ = admin.await;
             }
             node_result
         }

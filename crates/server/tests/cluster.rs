@@ -48,6 +48,8 @@ fn configs(dir: &std::path::Path, n: u64) -> Vec<ServerConfig> {
                 },
                 zk_listen: None,
                 zk: Default::default(),
+                admin_listen: None,
+                admin: Default::default(),
                 worker_threads: 0,
             }
         })

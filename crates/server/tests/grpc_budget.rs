@@ -43,6 +43,8 @@ fn one_node(dir: &std::path::Path) -> ServerConfig {
         },
         zk_listen: None,
         zk: Default::default(),
+        admin_listen: None,
+        admin: Default::default(),
         worker_threads: 0,
     }
 }

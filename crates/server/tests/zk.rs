@@ -64,6 +64,8 @@ async fn cluster_with(zk_knobs: ZkKnobs) -> Cluster {
             },
             zk_listen: Some(addr),
             zk: zk_knobs.clone(),
+            admin_listen: None,
+            admin: Default::default(),
             worker_threads: 0,
         };
         let (stop, stopped) = oneshot::channel::<()>();

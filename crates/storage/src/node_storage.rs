@@ -144,6 +144,8 @@ pub struct NodeStorage {
     snapshot_bytes: u64,
     /// WAL bytes (headers included) appended after `snapshot_index`.
     wal_bytes_since_snapshot: u64,
+    /// Storage snapshots saved since open (for monitoring).
+    snapshots_saved: u64,
     poisoned: bool,
 }
 
@@ -218,6 +220,7 @@ impl NodeStorage {
             snapshot_index,
             snapshot_bytes: loaded.map_or(0, |s| s.bytes),
             wal_bytes_since_snapshot: wal_bytes_replayed,
+            snapshots_saved: 0,
             poisoned: false,
         };
         Ok((storage, state, report))
@@ -270,6 +273,13 @@ impl NodeStorage {
     /// WAL bytes appended since the newest storage snapshot.
     pub fn wal_bytes_since_snapshot(&self) -> u64 {
         self.wal_bytes_since_snapshot
+    }
+
+    /// Storage snapshots saved since open: by `persist` (an engine snapshot
+    /// or a compaction) or by `compact`. A runtime that times `persist` can
+    /// tell from it whether a call saved one.
+    pub fn snapshots_saved(&self) -> u64 {
+        self.snapshots_saved
     }
 
     /// The WAL segment files, oldest first.
@@ -392,6 +402,7 @@ impl NodeStorage {
         self.snapshot_index = index;
         self.snapshot_bytes = bytes;
         self.wal_bytes_since_snapshot = 0;
+        self.snapshots_saved += 1;
         self.wal.truncate_prefix(index + 1)?;
         Ok(())
     }

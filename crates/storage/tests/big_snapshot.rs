@@ -98,9 +98,11 @@ fn a_snapshot_above_record_bytes_max_persists_and_survives_reopen(backend: Backe
 fn the_state_is_written_once_per_engine_snapshot(backend: Backend) {
     let disk = disk(backend);
     let (mut storage, _, _) = open(&disk, no_size_compaction());
+    assert_eq!(storage.snapshots_saved(), 0);
     storage
         .persist(&[&around_a_big_snapshot()])
         .expect("persist");
+    assert_eq!(storage.snapshots_saved(), 1, "the call reports its save");
     let snaps = snapshot_files(&disk);
     assert_eq!(snaps.len(), 1);
     let file_bytes = disk.len(&snaps[0]);

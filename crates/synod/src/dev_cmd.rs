@@ -22,6 +22,10 @@ pub struct DevArgs {
     /// First ZooKeeper-protocol port; nodes use this and the next two.
     #[arg(long, default_value_t = 2181)]
     zk_port: u16,
+    /// First admin HTTP port (metrics, health, status page); nodes use
+    /// this and the next two.
+    #[arg(long, default_value_t = 9001)]
+    admin_port: u16,
 }
 
 fn write_configs(args: &DevArgs) -> anyhow::Result<Vec<PathBuf>> {
@@ -41,11 +45,12 @@ fn write_configs(args: &DevArgs) -> anyhow::Result<Vec<PathBuf>> {
     for i in 0..3u16 {
         let id = i + 1;
         let text = format!(
-            "# Written by `synod dev`.\nnode_id = {id}\ncluster_id = 1\ndata_dir = \"{}\"\npeer_listen = \"127.0.0.1:{}\"\nclient_listen = \"127.0.0.1:{}\"\nzk_listen = \"127.0.0.1:{}\"\n\n{members}",
+            "# Written by `synod dev`.\nnode_id = {id}\ncluster_id = 1\ndata_dir = \"{}\"\npeer_listen = \"127.0.0.1:{}\"\nclient_listen = \"127.0.0.1:{}\"\nzk_listen = \"127.0.0.1:{}\"\nadmin_listen = \"127.0.0.1:{}\"\n\n{members}",
             dir.join(format!("n{id}")).display(),
             args.peer_port + i,
             args.client_port + i,
-            args.zk_port + i
+            args.zk_port + i,
+            args.admin_port + i
         );
         let path = dir.join(format!("n{id}.toml"));
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
@@ -84,10 +89,11 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
     );
     for (i, e) in endpoints.iter().enumerate() {
         println!(
-            "  node {}: ZooKeeper 127.0.0.1:{}, gRPC {e}, peers 127.0.0.1:{}",
+            "  node {}: ZooKeeper 127.0.0.1:{}, gRPC {e}, peers 127.0.0.1:{}, admin http://127.0.0.1:{}/",
             i + 1,
             args.zk_port + i as u16,
-            args.peer_port + i as u16
+            args.peer_port + i as u16,
+            args.admin_port + i as u16
         );
     }
     println!();
@@ -101,6 +107,10 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
     println!("  synod kv put greeting hello");
     println!("  synod kv get greeting");
     println!("  synod status");
+    println!(
+        "  curl http://127.0.0.1:{}/metrics   (and /health, /livez, /readyz; the status page at /)",
+        args.admin_port
+    );
     println!("(through cargo: cargo run --release -- kv get greeting)");
     println!("Ctrl-C stops the cluster.");
 

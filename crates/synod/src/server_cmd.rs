@@ -30,6 +30,10 @@ pub struct ServerArgs {
     /// Overrides `zk_listen`: serve the ZooKeeper protocol here.
     #[arg(long)]
     zk_listen: Option<std::net::SocketAddr>,
+    /// Overrides `admin_listen`: serve /metrics, /health, /livez, /readyz
+    /// and the status page here.
+    #[arg(long)]
+    admin_listen: Option<std::net::SocketAddr>,
     /// Adds or replaces a member: `ID=PEER_ADDR,CLIENT_ADDR` (repeatable).
     #[arg(long = "member", value_parser = parse_member)]
     members: Vec<(u64, synod_server::Member)>,
@@ -125,6 +129,9 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     }
     if let Some(a) = args.zk_listen {
         cfg.zk_listen = Some(a);
+    }
+    if let Some(a) = args.admin_listen {
+        cfg.admin_listen = Some(a);
     }
     if let Some(a) = args.client_listen {
         cfg.client_listen = a;

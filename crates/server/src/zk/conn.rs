@@ -2,9 +2,15 @@
 //! moving requests to the engine task and replies back. It decides nothing
 //! about the protocol's meaning (that is `front`), and a malformed frame
 //! ends only this connection, with the reason logged.
+//!
+//! It also counts and times each request for `/metrics`: from its frame
+//! decoded here to its reply written to the socket. The front door answers
+//! a connection's requests in their order, one reply each, so the replies
+//! written match the requests read first in, first out.
 
+use crate::metrics::Metrics;
 use crate::runtime::{NodeHandle, ZkRequest};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -49,6 +55,54 @@ impl ConnOut {
 const IN_FLIGHT_MAX: usize = 1000;
 /// A client must complete its handshake within this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Counts and times one connection's requests. `waiting` holds the
+/// requests awaiting their replies (opcode name, when the frame was
+/// decoded): at most what the connection has in flight, which is below
+/// `IN_FLIGHT_MAX` plus the frames of one read.
+#[derive(Clone)]
+struct RequestMeter {
+    waiting: Arc<Mutex<VecDeque<(&'static str, Instant)>>>,
+    metrics: Arc<Metrics>,
+}
+
+impl RequestMeter {
+    fn new(metrics: Arc<Metrics>) -> Self {
+        RequestMeter {
+            waiting: Arc::default(),
+            metrics,
+        }
+    }
+
+    fn waiting(&self) -> std::sync::MutexGuard<'_, VecDeque<(&'static str, Instant)>> {
+        // Each critical section is one push or pop: a panic elsewhere
+        // cannot leave it half done.
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A request was decoded (before it goes to the node, so its reply
+    /// cannot come first).
+    fn on_request(&self, op: i32) {
+        let name = wire::op::name(op);
+        self.metrics.zk_requests.with_label_values(&[name]).inc();
+        self.waiting().push_back((name, Instant::now()));
+    }
+
+    /// The next reply is being written: the request it answers.
+    fn on_reply(&self) -> Option<(&'static str, Instant)> {
+        self.waiting().pop_front()
+    }
+
+    /// The replies of `answered` reached the socket.
+    fn on_flushed(&self, answered: &mut Vec<(&'static str, Instant)>) {
+        for (op, decoded) in answered.drain(..) {
+            self.metrics
+                .zk_request_duration
+                .with_label_values(&[op])
+                .observe(decoded.elapsed().as_secs_f64());
+        }
+    }
+}
 
 /// What the accept loop admits: every open client socket counts, from
 /// accept to close, the handshake included, so a flood of idle sockets
@@ -142,6 +196,7 @@ pub async fn accept_loop(
     listener: TcpListener,
     node: NodeHandle,
     limits: AcceptLimits,
+    metrics: Arc<Metrics>,
     stop: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(stop);
@@ -158,9 +213,10 @@ pub async fn accept_loop(
                     let _ = stream.set_nodelay(true);
                     let node = node.clone();
                     let limits = limits.clone();
+                    let metrics = metrics.clone();
                     tokio::spawn(async move {
                         let _admission = admission;
-                        if let Err(reason) = serve(stream, peer, node, &limits).await {
+                        if let Err(reason) = serve(stream, peer, node, &limits, metrics).await {
                             info!(client = %peer, "ZooKeeper connection closed: {reason}");
                         }
                     });
@@ -179,6 +235,7 @@ async fn serve(
     peer: SocketAddr,
     node: NodeHandle,
     limits: &AcceptLimits,
+    metrics: Arc<Metrics>,
 ) -> Result<(), String> {
     let max_buffer = limits.max_buffer;
     let mut head = [0u8; 4];
@@ -241,18 +298,20 @@ async fn serve(
     let (reader, writer) = stream.into_split();
     let in_flight = Arc::new(AtomicUsize::new(0));
     let drained = Arc::new(Notify::new());
+    let meter = RequestMeter::new(metrics);
     let writing = tokio::spawn(write_loop(
         writer,
         rx,
         queued_bytes,
         in_flight.clone(),
         drained.clone(),
+        meter.clone(),
     ));
     let mut writing = writing;
     // Whichever half ends first ends the connection: the client hung up or
     // sent garbage, or the server closed it (expiry, a slow reader).
     let result = tokio::select! {
-        r = read_loop(reader, conn, peer, &node, max_buffer, in_flight, drained) => r,
+        r = read_loop(reader, conn, peer, &node, max_buffer, in_flight, drained, &meter) => r,
         w = &mut writing => w.unwrap_or_else(|e| Err(e.to_string())),
     };
     let _ = node.zk(ZkRequest::Closed { conn }).await;
@@ -268,6 +327,7 @@ async fn read_loop(
     max_buffer: usize,
     in_flight: Arc<AtomicUsize>,
     drained: Arc<Notify>,
+    meter: &RequestMeter,
 ) -> Result<(), String> {
     let mut frames = wire::FrameDecoder::new(max_buffer);
     let mut buf = vec![0u8; 64 * 1024];
@@ -300,6 +360,7 @@ async fn read_loop(
                 }
             };
             in_flight.fetch_add(1, Ordering::AcqRel);
+            meter.on_request(header.op);
             node.zk(ZkRequest::Packet {
                 conn,
                 xid: header.xid,
@@ -318,8 +379,11 @@ async fn write_loop(
     queued_bytes: Arc<AtomicUsize>,
     in_flight: Arc<AtomicUsize>,
     drained: Arc<Notify>,
+    meter: RequestMeter,
 ) -> Result<(), String> {
     let mut writer = BufWriter::with_capacity(64 * 1024, writer);
+    // The requests whose replies this round writes; timed once flushed.
+    let mut answered = Vec::new();
     while let Some(item) = rx.recv().await {
         let mut next = Some(item);
         // Coalesce everything already queued into one socket write.
@@ -328,6 +392,7 @@ async fn write_loop(
                 Outgoing::Reply(bytes) => {
                     queued_bytes.fetch_sub(bytes.len(), Ordering::Relaxed);
                     writer.write_all(&bytes).await.map_err(|e| e.to_string())?;
+                    answered.extend(meter.on_reply());
                     if in_flight.fetch_sub(1, Ordering::AcqRel) <= IN_FLIGHT_MAX {
                         drained.notify_one();
                     }
@@ -346,6 +411,7 @@ async fn write_loop(
             next = rx.try_recv().ok();
         }
         writer.flush().await.map_err(|e| e.to_string())?;
+        meter.on_flushed(&mut answered);
     }
     Ok(())
 }

@@ -1,0 +1,297 @@
+//! The admin HTTP listener (`admin_listen`): `/metrics` in the Prometheus
+//! text format, `/health` (JSON), `/livez`, `/readyz` and the status page
+//! `/`. HTTP/1.1 through hyper, routes through axum.
+//!
+//! Every answer comes from one `AdminView` the node task builds when asked
+//! through its request channel; the handler waits at most
+//! `[admin] answer_timeout_ms` for it and answers 503 if the node does not
+//! answer, so a stuck node is reported, never waited on forever. Nothing
+//! here can stall the node: asking is one message on its bounded channel.
+//!
+//! # Limits, and what happens at each
+//!
+//! | limit | value | at the limit |
+//! |---|---|---|
+//! | connections open at once | [`CONNECTIONS_MAX`] | a further one is answered 503 at once and closed |
+//! | request head | [`HEAD_BYTES_MAX`] | hyper answers 431 and closes |
+//! | time to send the request head | [`HEAD_TIMEOUT`] | the connection is closed |
+//! | a connection's whole life | `answer_timeout_ms` + [`WRITE_TIME_MAX`] | the connection is closed |
+//! | requests per connection | 1 (no keep-alive) | the connection closes after its answer |
+//! | the node task's answer | `answer_timeout_ms` (default 1 s) | 503 saying so |
+
+pub mod health;
+pub mod page;
+
+use crate::config::{AdminKnobs, Member};
+use crate::metrics::Metrics;
+use crate::observe::AdminView;
+use crate::runtime::NodeHandle;
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use health::{HealthBody, Problem};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use synod_paxos::NodeId;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tracing::{debug, warn};
+
+/// Admin connections served at once.
+pub const CONNECTIONS_MAX: usize = 32;
+/// The largest request head (request line and headers) read, in bytes
+/// (hyper's smallest buffer limit).
+pub const HEAD_BYTES_MAX: usize = 8192;
+/// A client must send its request head within this.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time to write an answer, beyond the node's answer time.
+pub const WRITE_TIME_MAX: Duration = Duration::from_secs(10);
+
+/// What the handlers share.
+#[derive(Clone)]
+struct Admin {
+    node: NodeHandle,
+    metrics: Arc<Metrics>,
+    members: Arc<BTreeMap<NodeId, Member>>,
+    knobs: AdminKnobs,
+    zk_served: bool,
+}
+
+impl Admin {
+    /// The node's view, or why there is none.
+    async fn view(&self) -> Result<Box<AdminView>, Problem> {
+        let timeout = Duration::from_millis(self.knobs.answer_timeout_ms);
+        match tokio::time::timeout(timeout, self.node.admin_view()).await {
+            Ok(Ok(view)) => Ok(view),
+            _ => Err(Problem::NotAnswering(self.knobs.answer_timeout_ms)),
+        }
+    }
+}
+
+/// The routes, over the node behind `node`.
+fn router(admin: Admin) -> Router {
+    Router::new()
+        .route("/", get(status_page))
+        .route("/metrics", get(metrics))
+        .route("/health", get(health))
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
+        .with_state(admin)
+}
+
+/// Serves the admin endpoints on `listener` until `stop` resolves.
+pub async fn serve(
+    listener: TcpListener,
+    node: NodeHandle,
+    metrics: Arc<Metrics>,
+    members: BTreeMap<NodeId, Member>,
+    knobs: AdminKnobs,
+    zk_served: bool,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let life = Duration::from_millis(knobs.answer_timeout_ms) + WRITE_TIME_MAX;
+    let app = router(Admin {
+        node,
+        metrics,
+        members: Arc::new(members),
+        knobs,
+        zk_served,
+    });
+    let connections = Arc::new(Semaphore::new(CONNECTIONS_MAX));
+    tokio::pin!(stop);
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = &mut stop => return,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    warn!("accepting an admin connection failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(permit) = connections.clone().try_acquire_owned() else {
+            // One write that does not wait: a client that does not read
+            // it loses only this answer.
+            let _ = stream.try_write(TOO_MANY.as_bytes());
+            debug!(%peer, "admin connection refused: {CONNECTIONS_MAX} open");
+            continue;
+        };
+        let service = TowerToHyperService::new(app.clone());
+        tokio::spawn(async move {
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.keep_alive(false)
+                .max_buf_size(HEAD_BYTES_MAX)
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEAD_TIMEOUT);
+            let conn = http.serve_connection(TokioIo::new(stream), service);
+            match tokio::time::timeout(life, conn).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => debug!(%peer, "admin connection: {e}"),
+                Err(_) => debug!(%peer, "admin connection closed after {life:?}"),
+            }
+            drop(permit);
+        });
+    }
+}
+
+const TOO_MANY: &str = "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: 29\r\nconnection: close\r\n\r\ntoo many admin connections.\r\n";
+
+/// A plain-text answer that no cache keeps.
+fn text(status: StatusCode, body: String) -> Response {
+    let mut r = (status, body).into_response();
+    no_store(&mut r);
+    r
+}
+
+fn no_store(r: &mut Response) {
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+async fn metrics(State(admin): State<Admin>) -> Response {
+    match admin.view().await {
+        Ok(view) => {
+            let mut r = admin.metrics.render(&view).into_response();
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(prometheus::TEXT_FORMAT),
+            );
+            no_store(&mut r);
+            r
+        }
+        Err(p) => text(StatusCode::SERVICE_UNAVAILABLE, format!("{p}\n")),
+    }
+}
+
+async fn health(State(admin): State<Admin>) -> Response {
+    let max = admin.knobs.lag_slots_max;
+    let view = admin.view().await;
+    let (body, ok) = match &view {
+        Ok(view) => {
+            let verdict = health::health(view, max);
+            (HealthBody::new(Some(view), &verdict, max), verdict.is_ok())
+        }
+        Err(p) => (HealthBody::new(None, &Err(p.clone()), max), false),
+    };
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    let mut r = (status, Json(body)).into_response();
+    no_store(&mut r);
+    r
+}
+
+async fn livez(State(admin): State<Admin>) -> Response {
+    let timeout = Duration::from_millis(admin.knobs.answer_timeout_ms);
+    match tokio::time::timeout(timeout, admin.node.status()).await {
+        Ok(Ok(_)) => text(StatusCode::OK, "ok\n".into()),
+        _ => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("{}\n", Problem::NotAnswering(admin.knobs.answer_timeout_ms)),
+        ),
+    }
+}
+
+async fn readyz(State(admin): State<Admin>) -> Response {
+    let verdict = match admin.view().await {
+        Ok(view) => health::readiness(&view, admin.knobs.lag_slots_max, admin.zk_served),
+        Err(p) => Err(p),
+    };
+    match verdict {
+        Ok(()) => text(StatusCode::OK, "ok\n".into()),
+        Err(p) => text(StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {p}\n")),
+    }
+}
+
+async fn status_page(State(admin): State<Admin>) -> Response {
+    let (status, body) = match admin.view().await {
+        Ok(view) => (
+            StatusCode::OK,
+            page::render(&view, &admin.members, SystemTime::now()),
+        ),
+        Err(p) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta http-equiv=\"refresh\" content=\"2\"><title>synod: not answering</title></head><body><p id=\"error\">{}</p></body></html>",
+                maud::html! { (p.to_string()) }.into_string()
+            ),
+        ),
+    };
+    let mut r = (status, axum::response::Html(body)).into_response();
+    no_store(&mut r);
+    // The page loads nothing and runs no script.
+    r.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'"),
+    );
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn get(addr: std::net::SocketAddr, path: &str) -> String {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        let request = format!("GET {path} HTTP/1.0\r\n\r\n");
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).await.unwrap();
+        answer
+    }
+
+    #[tokio::test]
+    async fn a_node_task_that_does_not_answer_gets_503_with_the_reason_not_a_hang() {
+        // A node task that takes requests and never answers them.
+        let (requests, mut stuck) = tokio::sync::mpsc::channel(4);
+        let hold = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Some(r) = stuck.recv().await {
+                held.push(r);
+            }
+        });
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let knobs = AdminKnobs {
+            answer_timeout_ms: 100,
+            ..AdminKnobs::default()
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve(
+            listener,
+            NodeHandle { requests },
+            Arc::new(Metrics::new()),
+            BTreeMap::new(),
+            knobs,
+            false,
+            async move {
+                let _ = stopped.await;
+            },
+        ));
+        let reason = "the node task did not answer within 100 ms";
+        for path in ["/livez", "/readyz", "/metrics", "/"] {
+            let answer = get(addr, path).await;
+            assert!(answer.starts_with("HTTP/1.0 503"), "{path}: {answer}");
+            assert!(answer.contains(reason), "{path}: {answer}");
+        }
+        let answer = get(addr, "/health").await;
+        assert!(answer.starts_with("HTTP/1.0 503"), "{answer}");
+        assert!(
+            answer.contains(&format!(r#""health":"false","reason":"{reason}""#)),
+            "{answer}"
+        );
+        let _ = stop.send(());
+        server.await.unwrap();
+        hold.abort();
+    }
+}
