@@ -53,6 +53,14 @@ impl ConnOut {
 /// Requests a connection may have unanswered; reading pauses beyond it
 /// (ZooKeeper's globalOutstandingLimit, per connection).
 const IN_FLIGHT_MAX: usize = 1000;
+/// A connection's requests not yet answered, shared by its reading half
+/// (which pauses at `IN_FLIGHT_MAX`) and its writing half (which wakes it).
+#[derive(Clone, Default)]
+struct Flow {
+    in_flight: Arc<AtomicUsize>,
+    drained: Arc<Notify>,
+}
+
 /// A client must complete its handshake within this.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -296,22 +304,20 @@ async fn serve(
         .map_err(|reason| format!("refused: {reason}"))?;
 
     let (reader, writer) = stream.into_split();
-    let in_flight = Arc::new(AtomicUsize::new(0));
-    let drained = Arc::new(Notify::new());
+    let flow = Flow::default();
     let meter = RequestMeter::new(metrics);
     let writing = tokio::spawn(write_loop(
         writer,
         rx,
         queued_bytes,
-        in_flight.clone(),
-        drained.clone(),
+        flow.clone(),
         meter.clone(),
     ));
     let mut writing = writing;
     // Whichever half ends first ends the connection: the client hung up or
     // sent garbage, or the server closed it (expiry, a slow reader).
     let result = tokio::select! {
-        r = read_loop(reader, conn, peer, &node, max_buffer, in_flight, drained, &meter) => r,
+        r = read_loop(reader, conn, peer, &node, max_buffer, flow, &meter) => r,
         w = &mut writing => w.unwrap_or_else(|e| Err(e.to_string())),
     };
     let _ = node.zk(ZkRequest::Closed { conn }).await;
@@ -325,15 +331,14 @@ async fn read_loop(
     peer: SocketAddr,
     node: &NodeHandle,
     max_buffer: usize,
-    in_flight: Arc<AtomicUsize>,
-    drained: Arc<Notify>,
+    flow: Flow,
     meter: &RequestMeter,
 ) -> Result<(), String> {
     let mut frames = wire::FrameDecoder::new(max_buffer);
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        while in_flight.load(Ordering::Acquire) >= IN_FLIGHT_MAX {
-            drained.notified().await;
+        while flow.in_flight.load(Ordering::Acquire) >= IN_FLIGHT_MAX {
+            flow.drained.notified().await;
         }
         let n = match reader.read(&mut buf).await {
             Ok(0) => return Ok(()),
@@ -359,7 +364,7 @@ async fn read_loop(
                     return Err(format!("malformed request: {e}"));
                 }
             };
-            in_flight.fetch_add(1, Ordering::AcqRel);
+            flow.in_flight.fetch_add(1, Ordering::AcqRel);
             meter.on_request(header.op);
             node.zk(ZkRequest::Packet {
                 conn,
@@ -377,8 +382,7 @@ async fn write_loop(
     writer: tokio::net::tcp::OwnedWriteHalf,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
     queued_bytes: Arc<AtomicUsize>,
-    in_flight: Arc<AtomicUsize>,
-    drained: Arc<Notify>,
+    flow: Flow,
     meter: RequestMeter,
 ) -> Result<(), String> {
     let mut writer = BufWriter::with_capacity(64 * 1024, writer);
@@ -393,8 +397,8 @@ async fn write_loop(
                     queued_bytes.fetch_sub(bytes.len(), Ordering::Relaxed);
                     writer.write_all(&bytes).await.map_err(|e| e.to_string())?;
                     answered.extend(meter.on_reply());
-                    if in_flight.fetch_sub(1, Ordering::AcqRel) <= IN_FLIGHT_MAX {
-                        drained.notify_one();
+                    if flow.in_flight.fetch_sub(1, Ordering::AcqRel) <= IN_FLIGHT_MAX {
+                        flow.drained.notify_one();
                     }
                 }
                 Outgoing::Frame(bytes) => {
