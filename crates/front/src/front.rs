@@ -97,7 +97,7 @@ struct Conn {
 
 /// How log lines name the client behind a connection: its address, and
 /// its session (`0x...`, or "none" before the handshake finished).
-fn who(_conn: ConnId, c: &Conn) -> (String, String) {
+fn who(c: &Conn) -> (String, String) {
     let session = c
         .session
         .map_or_else(|| "none".to_string(), |s| format!("{s:#x}"));
@@ -394,15 +394,15 @@ impl ZkFront {
         }
     }
 
-    /// Closes a connection from the server's side.
     /// The client behind `conn` for log lines: its address and session.
     fn who(&self, conn: ConnId) -> (String, String) {
         match self.conns.get(&conn) {
-            Some(c) => who(conn, c),
+            Some(c) => who(c),
             None => (format!("(closed connection {conn})"), "none".into()),
         }
     }
 
+    /// Closes a connection from the server's side.
     pub fn close(&mut self, conn: ConnId, reason: &str) {
         if self.conns.remove(&conn).is_some() {
             self.watches.drop_conn(conn);
@@ -497,7 +497,7 @@ impl ZkFront {
                     Err(_) if !batch.is_empty() => break,
                     Err(over) => {
                         // See `budget` for why BadArguments.
-                        let (client, session) = who(conn, c);
+                        let (client, session) = who(c);
                         warn!(conn, %client, %session, xid, "refusing a write: {over}");
                         ErrorCode::BadArguments
                     }
@@ -540,7 +540,7 @@ impl ZkFront {
         if frame.len() > self.limits.max_buffer_bytes + 1024 {
             // The client would refuse it and drop the connection; tell it
             // plainly instead.
-            let (client, session) = who(conn, c);
+            let (client, session) = who(c);
             warn!(
                 conn,
                 %client,
@@ -907,7 +907,7 @@ impl ZkFront {
             Outcome::Ok(bytes) => match CoordReply::decode(bytes) {
                 Ok(r) => r,
                 Err(e) => {
-                    let (client, session) = who(conn, c);
+                    let (client, session) = who(c);
                     warn!(conn, %client, %session, "undecodable reply from the state machine: {e}");
                     self.close(conn, "internal error");
                     return true;
@@ -917,7 +917,7 @@ impl ZkFront {
                 // Busy, or an exactly-once refusal: the outcome of the
                 // writes is unknown to the client, as after a lost
                 // connection, so that is what it gets.
-                let (client, session) = who(conn, c);
+                let (client, session) = who(c);
                 info!(
                     conn,
                     %client,
