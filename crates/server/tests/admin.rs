@@ -6,10 +6,12 @@
 //! absence a failure), that the counters move with writes, and the
 //! listener's limits.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
-use synod_server::{EngineKnobs, Member, ServerConfig};
+use synod_server::{Member, ServerConfig};
 use synod_zkproto as wire;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -46,12 +48,7 @@ const METRICS: &[&str] = &[
 /// Every wait in these tests ends by this.
 const WAIT: Duration = Duration::from_secs(20);
 
-fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
+use common::free_addr;
 
 /// Three members' configs (each with a ZooKeeper and an admin port); none
 /// started.
@@ -74,29 +71,10 @@ impl Cluster {
             })
             .collect();
         let configs = (1..=3u64)
-            .map(|id| {
-                let me = &members[&id.to_string()];
-                ServerConfig {
-                    node_id: id,
-                    cluster_id: 42,
-                    data_dir: dir.path().join(format!("n{id}")),
-                    peer_listen: me.peer,
-                    client_listen: me.client,
-                    members: members.clone(),
-                    join: false,
-                    initial_voters: None,
-                    engine: EngineKnobs {
-                        election_timeout_ms: 300,
-                        lease_ms: 250,
-                        heartbeat_interval_ms: 50,
-                        ..EngineKnobs::default()
-                    },
-                    zk_listen: Some(free_addr()),
-                    zk: Default::default(),
-                    admin_listen: Some(free_addr()),
-                    admin: Default::default(),
-                    worker_threads: 0,
-                }
+            .map(|id| ServerConfig {
+                zk_listen: Some(free_addr()),
+                admin_listen: Some(free_addr()),
+                ..common::node_config(id, 42, dir.path(), &members)
             })
             .collect();
         Cluster {

@@ -1,20 +1,14 @@
 //! Three nodes in one process on loopback, with real disks (temporary
 //! directories), real sockets and real clocks.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::time::Duration;
 use synod_kv::{KvOp, KvReply};
 use synod_paxos::{Command, Outcome};
-use synod_server::{EngineKnobs, Member, NodeHandle, RunningNode, ServerConfig};
+use synod_server::{Member, NodeHandle, RunningNode, ServerConfig};
 use tokio::sync::oneshot;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn configs(dir: &std::path::Path, n: u64) -> Vec<ServerConfig> {
     let members: BTreeMap<String, Member> = (1..=n)
@@ -22,37 +16,14 @@ fn configs(dir: &std::path::Path, n: u64) -> Vec<ServerConfig> {
             (
                 id.to_string(),
                 Member {
-                    peer: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
-                    client: format!("127.0.0.1:{}", free_port()).parse().unwrap(),
+                    peer: common::free_addr(),
+                    client: common::free_addr(),
                 },
             )
         })
         .collect();
     (1..=n)
-        .map(|id| {
-            let me = &members[&id.to_string()];
-            ServerConfig {
-                node_id: id,
-                cluster_id: 42,
-                data_dir: dir.join(format!("n{id}")),
-                peer_listen: me.peer,
-                client_listen: me.client,
-                members: members.clone(),
-                join: false,
-                initial_voters: None,
-                engine: EngineKnobs {
-                    election_timeout_ms: 300,
-                    lease_ms: 250,
-                    heartbeat_interval_ms: 50,
-                    ..EngineKnobs::default()
-                },
-                zk_listen: None,
-                zk: Default::default(),
-                admin_listen: None,
-                admin: Default::default(),
-                worker_threads: 0,
-            }
-        })
+        .map(|id| common::node_config(id, 42, dir, &members))
         .collect()
 }
 

@@ -2,51 +2,28 @@
 //! reaches the engine (issue 10, finding 2): InvalidArgument, naming both
 //! sizes; the node goes on serving.
 
+mod common;
+
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 use synod_api::pb::{self, kv_client::KvClient};
-use synod_server::{EngineKnobs, Member, ServerConfig};
+use synod_server::{Member, ServerConfig};
 use tokio::sync::oneshot;
 
 /// The smallest budget a server accepts, so a put under the gRPC message
 /// and value limits still exceeds it.
 const COMMAND_BYTES_MAX: usize = 64 * 1024;
 
-fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
+use common::free_addr;
 
 fn one_node(dir: &std::path::Path) -> ServerConfig {
     let me = Member {
         peer: free_addr(),
         client: free_addr(),
     };
-    ServerConfig {
-        node_id: 1,
-        cluster_id: 5,
-        data_dir: dir.join("n1"),
-        peer_listen: me.peer,
-        client_listen: me.client,
-        members: BTreeMap::from([("1".to_string(), me)]),
-        join: false,
-        initial_voters: None,
-        engine: EngineKnobs {
-            election_timeout_ms: 300,
-            lease_ms: 250,
-            heartbeat_interval_ms: 50,
-            command_bytes_max: COMMAND_BYTES_MAX,
-            ..EngineKnobs::default()
-        },
-        zk_listen: None,
-        zk: Default::default(),
-        admin_listen: None,
-        admin: Default::default(),
-        worker_threads: 0,
-    }
+    let mut cfg = common::node_config(1, 5, dir, &BTreeMap::from([("1".to_string(), me)]));
+    cfg.engine.command_bytes_max = COMMAND_BYTES_MAX;
+    cfg
 }
 
 async fn put(

@@ -1,22 +1,19 @@
 //! The ZooKeeper front door on three in-process servers with real sockets:
 //! a minimal client built on synod-zkproto talks to them as kazoo would.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
-use synod_server::{EngineKnobs, Member, ServerConfig, ZkKnobs};
+use synod_server::{Member, ServerConfig, ZkKnobs};
 use synod_zkproto as wire;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 use wire::{ReplyKind, Request, Response};
 
-fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
+use common::free_addr;
 
 struct Cluster {
     zk: Vec<SocketAddr>,
@@ -44,29 +41,12 @@ async fn cluster_with(zk_knobs: ZkKnobs) -> Cluster {
     let mut zk = Vec::new();
     let mut stops = Vec::new();
     for id in 1..=3u64 {
-        let me = &members[&id.to_string()];
         let addr = free_addr();
         zk.push(addr);
         let cfg = ServerConfig {
-            node_id: id,
-            cluster_id: 9,
-            data_dir: dir.path().join(format!("n{id}")),
-            peer_listen: me.peer,
-            client_listen: me.client,
-            members: members.clone(),
-            join: false,
-            initial_voters: None,
-            engine: EngineKnobs {
-                election_timeout_ms: 300,
-                lease_ms: 250,
-                heartbeat_interval_ms: 50,
-                ..EngineKnobs::default()
-            },
             zk_listen: Some(addr),
             zk: zk_knobs.clone(),
-            admin_listen: None,
-            admin: Default::default(),
-            worker_threads: 0,
+            ..common::node_config(id, 9, dir.path(), &members)
         };
         let (stop, stopped) = oneshot::channel::<()>();
         stops.push(stop);
