@@ -181,7 +181,10 @@ EOF
 }
 
 synod_start_node() {
-  start_proc "$LOGS/synod-n$1.log" "synod$1" "$SYNOD" server --config "$WORK/synod/n$1.toml"
+  # --init on the first start only: a restarted node has its IDENTITY.
+  local init=()
+  [ -e "$WORK/synod/n$1/IDENTITY" ] || init=(--init)
+  start_proc "$LOGS/synod-n$1.log" "synod$1" "$SYNOD" server --config "$WORK/synod/n$1.toml" "${init[@]}"
 }
 synod_start() { synod_write_configs; for i in 1 2 3; do synod_start_node "$i"; done; }
 synod_stop() { for i in 1 2 3; do stop_proc "synod$i"; done; }

@@ -277,7 +277,9 @@ super_digest = "{SUPER_DIGEST}"
 max_client_cnxns = 0
 four_letter_words = ["*"]
 """)
-        return [self.binary, "server", "--config", cfg]
+        # --init on the first start only: a restarted node has its IDENTITY.
+        init = [] if os.path.exists(os.path.join(d, "data", "IDENTITY")) else ["--init"]
+        return [self.binary, "server", "--config", cfg] + init
 
 
 KINDS = {"zk": ZkCluster, "synod": SynodCluster}

@@ -66,6 +66,7 @@ def test_quorum_peer_main_becomes_synod_server(tmp_path):
     assert p.wait(10) == 0                 # synod's own exit status, not a wrapper's
     args = log.read_text().split("ARGS", 1)[1].split()
     assert args[:3] == ["server", "--config", str(tmp_path / "synod.toml")]
+    assert "--init" in args                # a fresh dataDir, as the harness makes one
     flags = " ".join(args)
     for f in ["--node-id 2", f"--data-dir {tmp_path}/data/synod", "--peer-listen 127.0.0.1:20012",
               "--client-listen 127.0.0.1:20011", "--zk-listen 127.0.0.1:20010",

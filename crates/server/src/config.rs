@@ -110,6 +110,13 @@ pub struct ServerConfig {
     /// `synod reconfig add-learner`).
     #[serde(default)]
     pub join: bool,
+    /// `synod server --init`: this is the first start of a new cluster, so
+    /// an empty data directory has nothing to remember and may be
+    /// initialized as a voter. Never read from the file: it is a one-time
+    /// act, and a start with it on an initialized directory is refused
+    /// (see `datadir`).
+    #[serde(skip)]
+    pub init: bool,
     /// The voters the cluster is bootstrapped with. Default: every member.
     /// Members not listed here are spares that may join later.
     #[serde(default)]

@@ -3,6 +3,7 @@
 //! A failed write stops the node: continuing could send a promise that is
 //! not on disk. Each group commit is timed for `/metrics`.
 
+use crate::datadir::Claim;
 use crate::metrics::Metrics;
 use std::path::Path;
 use std::sync::Arc;
@@ -33,8 +34,11 @@ pub fn open(dir: &Path) -> Result<(NodeStorage, DurableState, OpenReport), Stora
 }
 
 /// Starts the disk thread over an opened storage.
+/// The thread holds the data directory's claim (its lock) for as long as
+/// it may write.
 pub fn start(
     mut storage: NodeStorage,
+    claim: Claim,
     events: mpsc::Sender<DiskEvent>,
     metrics: Arc<Metrics>,
 ) -> Disk {
@@ -42,6 +46,7 @@ pub fn start(
     let thread = std::thread::Builder::new()
         .name("synod-disk".into())
         .spawn(move || {
+            let _claim = claim;
             while let Some(first) = rx.blocking_recv() {
                 let mut batch = vec![first];
                 while let Ok(more) = rx.try_recv() {

@@ -12,6 +12,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod datadir;
 mod disk;
 pub mod fds;
 pub mod grpc;

@@ -11,6 +11,7 @@
 //! should never reach must not go on answering or voting.
 
 use crate::config::ServerConfig;
+use crate::datadir::{self, StartIntent};
 use crate::disk::{self, DiskEvent};
 use crate::metrics::Metrics;
 use crate::observe::{AdminView, Observer};
@@ -156,16 +157,29 @@ pub async fn start(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<RunningNode> {
     let dir = cfg.data_dir.clone();
-    let (storage, durable, report) = tokio::task::spawn_blocking(move || disk::open(&dir))
-        .await?
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "node {} cannot start from {}: {e}",
-                cfg.node_id,
-                cfg.data_dir.display()
-            )
-        })?;
-    info!(node = cfg.node_id, "recovered from disk: {report}");
+    let intent = StartIntent {
+        init: cfg.init,
+        join: cfg.join,
+    };
+    let (cluster_id, node_id) = (cfg.cluster_id, cfg.node_id);
+    let (claim, storage, durable, report) = tokio::task::spawn_blocking(move || {
+        let mut claim = datadir::claim(&dir, cluster_id, node_id, intent)?;
+        let (storage, durable, report) = disk::open(&dir)?;
+        claim.commit()?;
+        anyhow::Ok((claim, storage, durable, report))
+    })
+    .await?
+    .map_err(|e| {
+        anyhow::anyhow!(
+            "node {} cannot start from {}: {e}",
+            cfg.node_id,
+            cfg.data_dir.display()
+        )
+    })?;
+    info!(
+        node = cfg.node_id,
+        "data directory holds {}; recovered from disk: {report}", claim.found
+    );
 
     let members = cfg.members()?;
     let peers: BTreeMap<NodeId, std::net::SocketAddr> = members
@@ -205,7 +219,7 @@ pub async fn start(
     metrics.add_peers(members.keys().copied().filter(|id| *id != cfg.node_id));
     let observer = Observer::new(metrics.clone(), &node);
     let (disk_events_tx, disk_events) = mpsc::channel(disk::DISK_QUEUE_MAX);
-    let disk = disk::start(storage, disk_events_tx, metrics.clone());
+    let disk = disk::start(storage, claim, disk_events_tx, metrics.clone());
     let (requests, request_rx) = mpsc::channel(REQUEST_QUEUE_MAX);
     let driver = Driver {
         node,

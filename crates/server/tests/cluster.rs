@@ -142,7 +142,11 @@ async fn three_nodes_elect_a_leader_commit_writes_and_survive_losing_it() {
         );
 
         // The stopped node restarts from its data directory and catches up.
-        let restarted = start(cfgs[l].clone()).await;
+        let restarted = start(ServerConfig {
+            init: false,
+            ..cfgs[l].clone()
+        })
+        .await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         loop {
             let s = restarted.node.handle.status().await.unwrap();

@@ -59,13 +59,30 @@ fn write_configs(args: &DevArgs) -> anyhow::Result<Vec<PathBuf>> {
     Ok(paths)
 }
 
-fn spawn(exe: &Path, config: &Path, log: &Path) -> anyhow::Result<Child> {
+/// A new dev cluster: no node's data directory holds anything yet. Only
+/// then do the nodes start with `--init`; a cluster where one node's
+/// directory was deleted and the others' were not is not new, and that
+/// node refuses to start (its log says what to do) instead of voting
+/// without its promises.
+fn is_new(dir: &Path) -> bool {
+    (1..=3).all(|id| {
+        std::fs::read_dir(dir.join(format!("n{id}"))).map_or(true, |entries| {
+            entries
+                .flatten()
+                .all(|e| e.file_name() == synod_server::datadir::LOCK_FILE)
+        })
+    })
+}
+
+fn spawn(exe: &Path, config: &Path, log: &Path, init: bool) -> anyhow::Result<Child> {
     let out =
         std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
-    Command::new(exe)
-        .arg("server")
-        .arg("--config")
-        .arg(config)
+    let mut command = Command::new(exe);
+    command.arg("server").arg("--config").arg(config);
+    if init {
+        command.arg("--init");
+    }
+    command
         .stdout(out.try_clone()?)
         .stderr(out)
         .spawn()
@@ -75,10 +92,11 @@ fn spawn(exe: &Path, config: &Path, log: &Path) -> anyhow::Result<Child> {
 pub fn run(args: DevArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("finding the synod executable")?;
     let configs = write_configs(&args)?;
+    let init = is_new(&std::fs::canonicalize(&args.dir)?);
     let mut children = Vec::new();
     for (i, c) in configs.iter().enumerate() {
         let log = c.with_file_name(format!("n{}.log", i + 1));
-        children.push(spawn(&exe, c, &log)?);
+        children.push(spawn(&exe, c, &log, init)?);
     }
     let endpoints: Vec<String> = (0..3)
         .map(|i| format!("127.0.0.1:{}", args.client_port + i))

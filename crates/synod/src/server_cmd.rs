@@ -9,6 +9,14 @@ pub struct ServerArgs {
     /// The TOML configuration file (see crates/server/src/config.rs).
     #[arg(long)]
     config: PathBuf,
+    /// The first start of a new cluster: initialize an empty data
+    /// directory as a voter of the configured members. Without it a node
+    /// refuses an empty directory (it would vote without remembering its
+    /// promises) unless the config says `join = true`; with it, a directory
+    /// that was initialized already is refused. Use it once, never in a
+    /// restart command.
+    #[arg(long)]
+    init: bool,
     /// Overrides `data_dir` from the file.
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -136,6 +144,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(a) = args.client_listen {
         cfg.client_listen = a;
     }
+    cfg.init = args.init;
     for (id, member) in args.members {
         cfg.members.insert(id.to_string(), member);
     }

@@ -14,7 +14,7 @@ fn run_under(limit: u32, ready: impl Fn(&str) -> bool) -> (String, Option<Output
     let (config, _zk) = common::one_node_config(dir.path());
     let log = dir.path().join("n1.log");
     let script = format!(
-        "ulimit -n {limit} && exec '{}' server --config '{}'",
+        "ulimit -n {limit} && exec '{}' server --init --config '{}'",
         common::synod_exe(),
         config.display()
     );

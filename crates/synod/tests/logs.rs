@@ -14,7 +14,7 @@ fn start(dir: &std::path::Path) -> (std::process::Child, SocketAddr, std::path::
     let (config, zk) = common::one_node_config(dir);
     let log = dir.join("n1.log");
     let child = Command::new(common::synod_exe())
-        .args(["server", "--config"])
+        .args(["server", "--init", "--config"])
         .arg(&config)
         .args(["--log-format", "json"])
         .env("RUST_LOG", "info")

@@ -303,6 +303,20 @@ fn a_wiped_node_is_replaced_by_a_new_member_that_catches_up_by_snapshot() {
         // Node 3 loses its disk: it must never vote again as node 3.
         cluster.kill9(3);
         std::fs::remove_dir_all(&cluster.node(3).data_dir).expect("wiping node 3");
+        // Started again as it was, it would vote without its promises: it
+        // must refuse, and say what to do.
+        cluster.start(3);
+        let status = cluster.wait_exit(3, SETTLE).await;
+        assert!(!status.success(), "node 3 started from an empty directory");
+        let log3 = cluster.log_text(3);
+        assert!(
+            log3.contains("is empty") && log3.contains("--init") && log3.contains("a new node id"),
+            "node 3's refusal does not say why and what to do:\n{log3}"
+        );
+        assert!(
+            !cluster.node(3).data_dir.join("IDENTITY").exists(),
+            "the refused start initialized the directory"
+        );
         reconfig(&cluster, &[1, 2], "remove", 3, |s| {
             !s.voters.contains(&3) && !s.learners.contains(&3)
         })

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use synod_server::{EngineKnobs, Member, ServerConfig};
 
 /// Node `id` of `members` in cluster `cluster_id`, data under `dir`, with the
-/// fast engine timings every test uses; no ZooKeeper or admin listener
+/// fast engine timings every test uses, for its first start (`init`); no ZooKeeper or admin listener
 /// (set `zk_listen`, `admin_listen`, ... with struct update syntax).
 pub fn node_config(
     id: u64,
@@ -27,6 +27,9 @@ pub fn node_config(
         client_listen: me.client,
         members: members.clone(),
         join: false,
+        // Every test cluster starts new; a restart clears it (a start with
+        // it on an initialized directory is refused).
+        init: true,
         initial_voters: None,
         engine: EngineKnobs {
             election_timeout_ms: 300,

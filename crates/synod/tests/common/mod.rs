@@ -274,18 +274,21 @@ impl Cluster {
         node.log = node
             .data_dir
             .with_file_name(format!("n{id}.{}.log", node.starts));
-        node.starts += 1;
         let log = std::fs::File::create(&node.log).expect("creating a log file");
-        let child = Command::new(synod_exe())
-            .arg("server")
-            .arg("--config")
-            .arg(&node.config)
+        let mut command = Command::new(synod_exe());
+        command.arg("server").arg("--config").arg(&node.config);
+        if node.starts == 0 {
+            // The cluster's first start: every data directory is new.
+            command.arg("--init");
+        }
+        let child = command
             .env("RUST_LOG", &node.log_filter)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()
             .expect("spawning synod server");
+        node.starts += 1;
         node.child = Some(child);
     }
 
