@@ -21,8 +21,10 @@
 //!
 //! # Time
 //!
-//! Log time (`Tree::now_ms`) advances only when a `Tick` is applied: the
-//! leader's wall clock, never going backwards. Session expiry, container
+//! Log time (`Tree::now_ms`) advances only when a `Tick` is applied, never
+//! going backwards: the time the leader proposes, which is its wall clock
+//! read once when its term began plus its monotonic clock since (see the
+//! front door's `on_timer`), so a wall-clock step does not move it. Session expiry, container
 //! and TTL deletion are judged against log time, and so is every session
 //! refresh, so all replicas decide the same. A node's ctime and mtime are
 //! different: they come from the submitting server's clock carried in the

@@ -157,6 +157,9 @@ pub struct ZkFront {
     /// Sent at (monotonic ms), while unanswered.
     touch_pending: Option<u64>,
     last_tick_ms: u64,
+    /// Where this leader's log time counts from: its term, the log time it
+    /// started the term at, and its monotonic time then (see `on_timer`).
+    tick_anchor: Option<TickAnchor>,
     tick_client: u64,
     tick_seq: u64,
     pub stats: FrontStats,
@@ -167,6 +170,15 @@ pub struct ZkFront {
     /// the runtime's last `set_clock`.
     now_ms: u64,
     wall_ms: i64,
+}
+
+/// A leader's log time is `log_ms + (now_ms - mono_ms)`: the log time it
+/// took its term over at, advanced by its own monotonic clock.
+#[derive(Clone, Copy, Debug)]
+struct TickAnchor {
+    term: u64,
+    log_ms: i64,
+    mono_ms: u64,
 }
 
 impl ZkFront {
@@ -189,6 +201,7 @@ impl ZkFront {
             touch_seq: 0,
             touch_pending: None,
             last_tick_ms: 0,
+            tick_anchor: None,
             tick_client: rng.next_u64() | 1,
             tick_seq: 0,
             stats: FrontStats::default(),

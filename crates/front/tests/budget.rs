@@ -213,7 +213,7 @@ fn a_touch_carries_what_fits_the_budget_and_the_rest_follows_at_once() {
     }
     b.sent.clear();
     b.front.set_clock(1_500, 1_001_500);
-    b.front.on_timer(None, true);
+    b.front.on_timer(&b.tree, None, true);
     let first = b.front.take_proposals();
     assert_eq!(first.len(), 1);
     assert!(first[0].op.len() <= COMMAND_BYTES_MIN);
@@ -222,11 +222,11 @@ fn a_touch_carries_what_fits_the_budget_and_the_rest_follows_at_once() {
     };
     assert_eq!(all.len(), sessions_max);
     // One Touch at a time: nothing more until it is answered...
-    b.front.on_timer(None, true);
+    b.front.on_timer(&b.tree, None, true);
     assert!(b.front.take_proposals().is_empty());
     b.apply(&first[0]);
     // ...then the rest at once, not a touch interval later.
-    b.front.on_timer(None, true);
+    b.front.on_timer(&b.tree, None, true);
     let second = b.front.take_proposals();
     assert_eq!(second.len(), 1);
     let CoordOp::Touch { sessions } = CoordOp::decode(&second[0].op[1..]).unwrap() else {

@@ -225,10 +225,10 @@ fn an_expired_sessions_connection_is_closed() {
     // Only the leader advances log time; far past the timeout the session
     // expires.
     b.front.set_clock(10_000, 1_000_000 + 60_000);
-    b.front.on_timer(Some(1), true);
+    b.front.on_timer(&b.tree, Some(1), true);
     b.commit();
     b.front.set_clock(20_000, 1_000_000 + 120_000);
-    b.front.on_timer(Some(1), true);
+    b.front.on_timer(&b.tree, Some(1), true);
     b.commit();
     assert_eq!(b.tree.session_count(), 0);
     assert!(b
@@ -237,13 +237,56 @@ fn an_expired_sessions_connection_is_closed() {
         .any(|f| matches!(f, Outgoing::Close(_))));
 }
 
+/// Issue 11: a clock step of a minute on the leader expired every session
+/// at once, when log time was the leader's wall clock.
+#[test]
+fn a_wall_clock_step_on_the_leader_neither_expires_sessions_nor_stops_log_time() {
+    let mut b = Bench::new();
+    let conn = b.connect(0, vec![0; 16], 0).unwrap();
+    let session = session_of(&mut b, conn).session_id;
+    // The leader's first tick of its term; then its wall clock jumps a
+    // minute ahead, six times the session timeout, half a second later.
+    b.front.set_clock(500, 1_000_500);
+    b.front.on_timer(&b.tree, Some(1), true);
+    b.commit();
+    let started = b.tree.now_ms();
+    for step in 1..=8u64 {
+        b.front
+            .set_clock(500 + step * 500, 1_060_000 + step as i64 * 500);
+        b.front.on_timer(&b.tree, Some(1), true);
+        b.commit();
+    }
+    assert!(
+        b.tree.session(session).is_some(),
+        "the session expired on a wall-clock step (log time {} after {} ms of monotonic time)",
+        b.tree.now_ms() - started,
+        8 * 500
+    );
+    assert_eq!(
+        b.tree.now_ms() - started,
+        4_000,
+        "log time follows the monotonic clock"
+    );
+    // A step back does not hold log time: with no keepalive the session
+    // expires once its timeout has passed on the monotonic clock.
+    for step in 9..=30u64 {
+        b.front.set_clock(500 + step * 500, 900_000);
+        b.front.on_timer(&b.tree, Some(1), true);
+        b.commit();
+    }
+    assert!(
+        b.tree.session(session).is_none(),
+        "log time stopped on a step back"
+    );
+}
+
 #[test]
 fn active_sessions_are_touched_and_followers_never_tick() {
     let mut b = Bench::new();
     let conn = b.connect(0, vec![0; 16], 0).unwrap();
     b.frames(conn);
     b.front.set_clock(1_500, 1_001_500);
-    b.front.on_timer(None, true);
+    b.front.on_timer(&b.tree, None, true);
     let proposals = b.front.take_proposals();
     assert_eq!(proposals.len(), 1, "one touch, no tick on a follower");
     let op = synod_coord::CoordOp::decode(&proposals[0].op[1..]).unwrap();
@@ -303,14 +346,14 @@ fn a_server_without_a_leader_sends_its_clients_elsewhere() {
     let conn = b.connect(0, vec![0; 16], 0).unwrap();
     b.frames(conn);
     b.front.set_clock(1_000, 1_001_000);
-    b.front.on_timer(None, false);
+    b.front.on_timer(&b.tree, None, false);
     b.sent.extend(b.front.take_output());
     assert!(b.frames(conn).is_empty(), "a short gap is tolerated");
     b.front.set_clock(
         1_000 + synod_front::front::LEADERLESS_CLOSE_MS,
         1_001_000 + synod_front::front::LEADERLESS_CLOSE_MS as i64,
     );
-    b.front.on_timer(None, false);
+    b.front.on_timer(&b.tree, None, false);
     b.sent.extend(b.front.take_output());
     assert!(matches!(b.frames(conn)[0], Outgoing::Close(_)));
     let refused = b.connect(0, vec![0; 16], 0).unwrap_err();

@@ -34,7 +34,8 @@ impl ServiceNode {
             (b.round << 16) | (b.node & 0xffff)
         });
         let has_leader = self.engine.leader().is_some();
-        self.front.on_timer(term, has_leader);
+        self.front
+            .on_timer(&self.engine.state_machine().tree, term, has_leader);
         self.after_front(out);
     }
 

@@ -48,7 +48,7 @@
 //!    `Input::Propose` (rules 3-5 for each), until it proposes nothing more.
 //! 7. The front door's frames come out as `NodeOutput::Zk`, in order.
 //! 8. On `Tick` only, after 2-7 for the engine's tick: the front door's
-//!    timer, `on_timer(term, has_leader)` where `term` is
+//!    timer, `on_timer(tree, term, has_leader)` where `term` is
 //!    `(round << 16) | (node & 0xffff)` of the ballot this node leads in
 //!    (none unless it is the active leader), then 6 and 7 again.
 //!

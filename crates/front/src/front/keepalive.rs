@@ -4,25 +4,36 @@
 //! its clients elsewhere.
 
 use super::{
-    coord_command, ZkFront, HOUSEKEEPING_TIMEOUT_MS, LEADERLESS_CLOSE_MS, TICK_INTERVAL_MS,
-    TOUCH_INTERVAL_MS,
+    coord_command, TickAnchor, ZkFront, HOUSEKEEPING_TIMEOUT_MS, LEADERLESS_CLOSE_MS,
+    TICK_INTERVAL_MS, TOUCH_INTERVAL_MS,
 };
 use crate::budget;
 use std::collections::BTreeSet;
-use synod_coord::CoordOp;
+use synod_coord::{CoordOp, Tree};
 use synod_paxos::Command;
 use tracing::warn;
 
 impl ZkFront {
     /// Called on every engine tick: tells the log which sessions were
     /// active, and on the leader advances log time. `leader_term` is the
-    /// leader's term when this server leads.
+    /// leader's term when this server leads; `tree` is the state as
+    /// applied here.
+    ///
+    /// Log time judges session expiry, so it must not jump when someone
+    /// steps a wall clock. A leader reads its wall clock once, when it
+    /// takes its term over: the term starts at the larger of the log time
+    /// applied here and that wall time (so log time stays near the epoch
+    /// that ctime and mtime, and so TTLs, are measured in). From then on
+    /// its `Tick`s carry that start plus its monotonic time since. The tree
+    /// never lets log time go backwards, and gives every session a full
+    /// timeout from the first `Tick` of a new term, so the one wall-clock
+    /// reading cannot expire a session either.
     ///
     /// `has_leader` says whether this server knows a leader. A server that
     /// has known none for `LEADERLESS_CLOSE_MS` closes its connections and
     /// refuses new ones, so clients move to servers that can serve them
     /// (ZooKeeper's servers do the same when they lose their quorum).
-    pub fn on_timer(&mut self, leader_term: Option<u64>, has_leader: bool) {
+    pub fn on_timer(&mut self, tree: &Tree, leader_term: Option<u64>, has_leader: bool) {
         let now = self.now_ms;
         if has_leader {
             self.leaderless_since = None;
@@ -39,20 +50,38 @@ impl ZkFront {
             self.touch_pending = None;
         }
         self.touch(now);
-        if let Some(term) = leader_term {
-            if now.saturating_sub(self.last_tick_ms) >= TICK_INTERVAL_MS {
-                self.last_tick_ms = now;
-                self.tick_seq += 1;
-                self.proposals.push(Command {
-                    client: self.tick_client,
-                    seq: self.tick_seq,
-                    op: coord_command(&CoordOp::Tick {
-                        time_ms: self.wall_ms,
-                        term,
-                    }),
-                });
-            }
+        // The anchor is kept by term, not dropped when this server stops
+        // leading: a term is one ballot, and a server that pauses acting as
+        // leader within it must not take a second wall-clock reading for it.
+        let Some(term) = leader_term else {
+            return;
+        };
+        if now.saturating_sub(self.last_tick_ms) >= TICK_INTERVAL_MS {
+            self.last_tick_ms = now;
+            self.tick_seq += 1;
+            let time_ms = self.log_time_ms(tree, term);
+            self.proposals.push(Command {
+                client: self.tick_client,
+                seq: self.tick_seq,
+                op: coord_command(&CoordOp::Tick { time_ms, term }),
+            });
         }
+    }
+
+    /// The log time this leader's next `Tick` carries (see `on_timer`).
+    fn log_time_ms(&mut self, tree: &Tree, term: u64) -> i64 {
+        let now = self.now_ms;
+        let wall = self.wall_ms;
+        let anchor = match self.tick_anchor {
+            Some(a) if a.term == term => a,
+            _ => *self.tick_anchor.insert(TickAnchor {
+                term,
+                log_ms: tree.now_ms().max(wall),
+                mono_ms: now,
+            }),
+        };
+        let since = i64::try_from(now.saturating_sub(anchor.mono_ms)).unwrap_or(i64::MAX);
+        anchor.log_ms.saturating_add(since)
     }
 
     /// Tells the log which sessions were active here, once a
