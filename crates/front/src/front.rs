@@ -12,6 +12,7 @@
 
 use crate::budget::{self, BatchBuilder};
 use crate::convert::{self, Shape};
+use crate::quota;
 use crate::watches::{ConnId, WatchKind, WatcherType, Watches};
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
@@ -48,6 +49,21 @@ pub struct ZkLimits {
     /// `command_bytes_max`): no command the front door builds is larger
     /// (see `budget`). At least `budget::COMMAND_BYTES_MIN`.
     pub command_bytes_max: usize,
+    /// Writes that would take the tree past this many znodes are refused
+    /// with `QuotaExceeded` (see `quota`).
+    pub znodes_max: u64,
+    /// Writes that would take the tree's paths and data past this many
+    /// bytes are refused with `QuotaExceeded` (see `quota`).
+    pub data_bytes_max: u64,
+}
+
+impl ZkLimits {
+    /// The default `znodes_max`: ten times what the benchmarks hold.
+    pub const ZNODES_MAX_DEFAULT: u64 = 10_000_000;
+    /// The default `data_bytes_max`: 2 GiB, half of the snapshot limit, so
+    /// the per-node overhead of a snapshot (stat, ACL, owner: about 100
+    /// bytes a node) fits beside it at `ZNODES_MAX_DEFAULT` nodes.
+    pub const DATA_BYTES_MAX_DEFAULT: u64 = 2 << 30;
 }
 
 /// What a connection is sent.
@@ -489,6 +505,8 @@ impl ZkFront {
             return;
         };
         let mut batch = BatchBuilder::new(session, c.auth.clone(), time_ms, bytes_max);
+        let (znodes_max, data_bytes_max) = (self.limits.znodes_max, self.limits.data_bytes_max);
+        let mut growth = quota::Growth::default();
         let mut requests = Vec::new();
         while batch.len() < BATCH_WRITES_MAX {
             let c = self.conns.get_mut(&conn).expect("live connection");
@@ -499,11 +517,25 @@ impl ZkFront {
                 break;
             }
             let xid = *xid;
-            let refusal = match convert::to_write(req) {
-                Ok((write, shape)) => match batch.push(write) {
+            let converted = convert::to_write(req).and_then(|(write, shape)| {
+                let mut after = growth;
+                match quota::admit(tree, &write, &mut after, znodes_max, data_bytes_max) {
+                    None => Ok((write, shape, after)),
+                    Some(over) if batch.is_empty() => {
+                        let (client, session) = who(c);
+                        warn!(conn, %client, %session, xid, "refusing a write: {over}");
+                        Err(ErrorCode::QuotaExceeded)
+                    }
+                    // Judged again when it heads the next batch.
+                    Some(_) => Err(ErrorCode::QuotaExceeded),
+                }
+            });
+            let refusal = match converted {
+                Ok((write, shape, after)) => match batch.push(write) {
                     Ok(()) => {
                         c.queue.pop_front();
                         requests.push((xid, shape));
+                        growth = after;
                         continue;
                     }
                     // The next command takes it, once this one is answered.

@@ -13,6 +13,7 @@ pub mod budget;
 pub mod convert;
 pub mod front;
 pub mod packet;
+pub mod quota;
 pub mod watches;
 
 pub use front::{FrontStats, Outgoing, Pending, ZkFront, ZkLimits};

@@ -256,3 +256,53 @@ fn the_fixed_commands_fit_the_smallest_budget() {
     }
     assert!(budget::touch_sessions_max(COMMAND_BYTES_MIN) > 8000);
 }
+
+/// Issue 11: the tree must not grow silently into the snapshot limit, where
+/// the node would stop. Past `znodes_max` or `data_bytes_max` a write is
+/// refused with QuotaExceeded, in its turn; deletes and shrinking writes
+/// are taken, and free room for the refused ones.
+#[test]
+fn writes_past_the_znode_and_byte_caps_get_quota_exceeded_and_deletes_make_room() {
+    let empty = Bench::new();
+    let (nodes, bytes) = (empty.tree.node_count() as u64, empty.tree.data_bytes());
+    let mut b = Bench::with_limits(synod_front::ZkLimits {
+        znodes_max: nodes + 2,
+        data_bytes_max: bytes + 1_000,
+        ..limits()
+    });
+    let conn = b.connect(0, vec![0; 16], 0).unwrap();
+    b.frames(conn);
+    b.send(conn, 1, create("/a", 0));
+    b.send(conn, 2, create("/b", 0));
+    b.send(conn, 3, create("/c", 0));
+    b.send(conn, 4, set_data("/a", 2_000, 4));
+    b.send(conn, 5, set_data("/a", 500, 5));
+    b.send(
+        conn,
+        6,
+        Request::Delete {
+            path: "/b".into(),
+            version: -1,
+        },
+    );
+    b.send(conn, 7, create("/c", 0));
+    b.send(conn, 8, set_data("/a", 996, 8));
+    b.commit();
+    let quota = wire::err::QUOTA_EXCEEDED;
+    assert_eq!(
+        reply_codes(&mut b, conn),
+        vec![
+            (1, 0),
+            (2, 0),
+            (3, quota),
+            (4, quota),
+            (5, 0),
+            (6, 0),
+            (7, 0),
+            (8, quota)
+        ]
+    );
+    assert_eq!(b.tree.node_count() as u64, nodes + 2);
+    assert_eq!(b.tree.get_data("/a", &[]).unwrap().0, vec![5; 500]);
+    assert!(b.tree.data_bytes() <= bytes + 1_000);
+}

@@ -211,6 +211,8 @@ mod tests {
                 max_buffer_bytes: 1 << 20,
                 connections_max: 10,
                 command_bytes_max: 0,
+                znodes_max: synod_front::ZkLimits::ZNODES_MAX_DEFAULT,
+                data_bytes_max: synod_front::ZkLimits::DATA_BYTES_MAX_DEFAULT,
             },
             seed: 1,
         };

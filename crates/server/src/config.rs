@@ -168,6 +168,14 @@ pub struct ZkKnobs {
     /// Some (`conf`, `cons`, `dump`, `wchc`) hand out addresses, session
     /// ids and paths, so the default is the monitoring words only.
     pub four_letter_words: Vec<String>,
+    /// Writes that would take the tree past this many znodes are refused
+    /// with QuotaExceeded (-125); deletes are always taken.
+    pub znodes_max: u64,
+    /// Writes that would take the tree's paths and data past this many
+    /// bytes are refused with QuotaExceeded (-125). With `znodes_max` it
+    /// keeps the state below the snapshot limit (4 GiB), where a node
+    /// would stop.
+    pub data_bytes_max: u64,
 }
 
 impl Default for ZkKnobs {
@@ -181,6 +189,8 @@ impl Default for ZkKnobs {
             connections_max: 10_000,
             max_client_cnxns: 60,
             four_letter_words: vec!["srvr".into(), "ruok".into(), "mntr".into()],
+            znodes_max: synod_front::ZkLimits::ZNODES_MAX_DEFAULT,
+            data_bytes_max: synod_front::ZkLimits::DATA_BYTES_MAX_DEFAULT,
         }
     }
 }

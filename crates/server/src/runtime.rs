@@ -211,6 +211,8 @@ pub async fn start(
             max_buffer_bytes: cfg.zk.max_buffer_bytes,
             connections_max: cfg.zk.connections_max,
             command_bytes_max: cfg.engine.command_bytes_max,
+            znodes_max: cfg.zk.znodes_max,
+            data_bytes_max: cfg.zk.data_bytes_max,
         },
         seed,
     };

@@ -61,6 +61,8 @@ impl Default for NodeSpec {
                 connections_max: 1_000,
                 // Set from the engine's by the node itself.
                 command_bytes_max: synod_front::budget::COMMAND_BYTES_MAX_DEFAULT,
+                znodes_max: synod_front::ZkLimits::ZNODES_MAX_DEFAULT,
+                data_bytes_max: synod_front::ZkLimits::DATA_BYTES_MAX_DEFAULT,
             },
             storage: NodeSpec::small_storage(),
             bugs: NodeBugs::default(),

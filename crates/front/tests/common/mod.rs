@@ -19,6 +19,8 @@ pub fn limits() -> ZkLimits {
         max_buffer_bytes: wire::DEFAULT_MAX_BUFFER,
         connections_max: 100,
         command_bytes_max: synod_front::budget::COMMAND_BYTES_MAX_DEFAULT,
+        znodes_max: synod_front::ZkLimits::ZNODES_MAX_DEFAULT,
+        data_bytes_max: synod_front::ZkLimits::DATA_BYTES_MAX_DEFAULT,
     }
 }
 

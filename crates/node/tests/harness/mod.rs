@@ -27,6 +27,8 @@ pub fn zk_limits() -> ZkLimits {
         connections_max: 100,
         // Set from the engine's by `ServiceNode::new`.
         command_bytes_max: 0,
+        znodes_max: synod_front::ZkLimits::ZNODES_MAX_DEFAULT,
+        data_bytes_max: synod_front::ZkLimits::DATA_BYTES_MAX_DEFAULT,
     }
 }
 
