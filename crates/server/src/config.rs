@@ -135,6 +135,8 @@ pub struct ServerConfig {
     pub admin_listen: Option<SocketAddr>,
     #[serde(default)]
     pub admin: AdminKnobs,
+    #[serde(default)]
+    pub grpc: GrpcKnobs,
     /// Threads that run the node's async work (peers, clients, the
     /// engine). 0, the default: one per core.
     #[serde(default)]
@@ -191,6 +193,28 @@ impl Default for ZkKnobs {
             four_letter_words: vec!["srvr".into(), "ruok".into(), "mntr".into()],
             znodes_max: synod_front::ZkLimits::ZNODES_MAX_DEFAULT,
             data_bytes_max: synod_front::ZkLimits::DATA_BYTES_MAX_DEFAULT,
+        }
+    }
+}
+
+/// The gRPC (native client) port's settings.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct GrpcKnobs {
+    /// Client sockets open at once; more are closed at accept, before
+    /// anything is read from them.
+    pub connections_max: usize,
+    /// Sockets open at once from one IP address; more from it are closed
+    /// at accept. 0 (the default): no limit, since the native client opens
+    /// one connection per request in flight.
+    pub connections_per_ip_max: usize,
+}
+
+impl Default for GrpcKnobs {
+    fn default() -> Self {
+        GrpcKnobs {
+            connections_max: 512,
+            connections_per_ip_max: 0,
         }
     }
 }

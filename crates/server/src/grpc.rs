@@ -3,6 +3,7 @@
 //! (not the leader, busy, stale) travel in-band as `Refusal`, with the
 //! leader's client address so clients go straight there.
 
+use crate::gate::{Admission, SocketGate};
 use crate::runtime::{NodeHandle, NodeStatus};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -300,5 +301,111 @@ impl KvService {
                 })
                 .collect(),
         }
+    }
+}
+
+/// A gRPC client socket with its place at the gate; the place is freed
+/// when tonic drops the connection.
+pub struct GatedTcp {
+    stream: tokio::net::TcpStream,
+    _admission: Admission,
+}
+
+/// The gRPC port's connections: accepted, counted at the gate (a socket
+/// beyond its caps is closed before a byte is read) and handed to tonic,
+/// until `stop` resolves.
+pub fn incoming(
+    listener: tokio::net::TcpListener,
+    gate: SocketGate,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> tokio_stream::wrappers::ReceiverStream<std::io::Result<GatedTcp>> {
+    // A small channel: tonic takes each connection at once.
+    let (tx, rx) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        tokio::pin!(stop);
+        loop {
+            let accepted = tokio::select! {
+                _ = &mut stop => return,
+                accepted = listener.accept() => accepted,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    let Ok(admission) = gate.admit(peer.ip()) else {
+                        continue;
+                    };
+                    // Nagle on the reply path held a reply's last small
+                    // write until the client's delayed ACK (~40 ms): half
+                    // of single-client lease reads took 48 ms. Replies are
+                    // whole HTTP/2 frames already; send them at once.
+                    let _ = stream.set_nodelay(true);
+                    let gated = GatedTcp {
+                        stream,
+                        _admission: admission,
+                    };
+                    if tx.send(Ok(gated)).await.is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!("accepting a gRPC client failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+    });
+    tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+impl tonic::transport::server::Connected for GatedTcp {
+    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+
+    fn connect_info(&self) -> Self::ConnectInfo {
+        self.stream.connect_info()
+    }
+}
+
+impl tokio::io::AsyncRead for GatedTcp {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for GatedTcp {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
     }
 }

@@ -15,6 +15,7 @@ pub mod config;
 pub mod datadir;
 mod disk;
 pub mod fds;
+pub mod gate;
 pub mod grpc;
 pub mod metrics;
 pub mod observe;
@@ -24,7 +25,7 @@ pub mod zk;
 
 pub use serve::{serve, GRPC_MESSAGE_BYTES_MAX};
 
-pub use config::{AdminKnobs, ConfigError, EngineKnobs, Member, ServerConfig, ZkKnobs};
+pub use config::{AdminKnobs, ConfigError, EngineKnobs, GrpcKnobs, Member, ServerConfig, ZkKnobs};
 pub use synod_node::{state, ServiceState};
 
 pub use runtime::{start, NodeHandle, NodeStatus, Request, RunningNode, Stopped, ZkRequest};

@@ -2,6 +2,7 @@
 //! its ZooKeeper and admin listeners when configured, stopped together.
 
 use crate::config::ServerConfig;
+use crate::gate::{GateLimits, SocketGate};
 use crate::grpc::KvService;
 use std::collections::BTreeMap;
 use synod_api::pb::kv_server::KvServer;
@@ -21,8 +22,8 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut node_stop = stop_rx.clone();
     // Before anything opens a file: how many ZooKeeper sockets fit.
-    let zk_sockets_max =
-        crate::fds::raise_and_fit(cfg.zk.connections_max).map_err(anyhow::Error::msg)?;
+    let sockets = crate::fds::raise_and_fit(cfg.zk.connections_max, cfg.grpc.connections_max)
+        .map_err(anyhow::Error::msg)?;
     let running = crate::runtime::start(cfg.clone(), async move {
         let _ = node_stop.wait_for(|s| *s).await;
     })
@@ -48,10 +49,17 @@ pub async fn serve(
         clients = %cfg.client_listen,
         "synod node serving"
     );
-    // Nagle on the reply path held a reply's last small write until the
-    // client's delayed ACK (~40 ms): half of single-client lease reads took
-    // 48 ms. Replies are whole HTTP/2 frames already; send them at once.
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    let gate = SocketGate::new(GateLimits {
+        port: "gRPC",
+        sockets_max: sockets.grpc,
+        sockets_knob: "[grpc] connections_max",
+        per_ip_max: cfg.grpc.connections_per_ip_max,
+        per_ip_knob: "[grpc] connections_per_ip_max",
+    });
+    let mut accept_stop = stop_rx.clone();
+    let incoming = crate::grpc::incoming(listener, gate, async move {
+        let _ = accept_stop.wait_for(|s| *s).await;
+    });
     let grpc = tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service)
@@ -71,7 +79,7 @@ pub async fn serve(
                 listener,
                 running.handle.clone(),
                 crate::zk::conn::AcceptLimits {
-                    sockets_max: zk_sockets_max,
+                    sockets_max: sockets.zk,
                     per_ip_max: cfg.zk.max_client_cnxns,
                     max_buffer: cfg.zk.max_buffer_bytes,
                     four_letter_words: cfg.zk.four_letter_words_allowed()?.into(),

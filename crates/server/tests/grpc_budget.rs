@@ -94,3 +94,64 @@ async fn a_put_larger_than_one_log_command_is_invalid_argument_and_the_node_serv
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }
+
+/// Many connections: the gRPC port holds at most `[grpc] connections_max`
+/// sockets open; one beyond is closed at accept, before a byte is read, and
+/// a place freed is taken again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grpc_sockets_beyond_connections_max_are_closed_at_accept() {
+    use tokio::io::AsyncReadExt;
+    const SOCKETS_MAX: usize = 4;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = one_node(dir.path());
+    cfg.grpc.connections_max = SOCKETS_MAX;
+    let addr = cfg.client_listen;
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(synod_server::serve(cfg, async move {
+        let _ = stopped.await;
+    }));
+    let mut held = Vec::new();
+    for _ in 0..100 {
+        if let Ok(s) = tokio::net::TcpStream::connect(addr).await {
+            held.push(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(held.len(), 1, "the node never listened on {addr}");
+    while held.len() < SOCKETS_MAX {
+        held.push(tokio::net::TcpStream::connect(addr).await.unwrap());
+    }
+    // The admitted ones are served (the server sends its HTTP/2 settings
+    // and waits for the client's preface); the next is closed unread.
+    let mut over = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(Duration::from_secs(10), over.read(&mut byte))
+        .await
+        .expect("a socket over the cap was left open");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    let still_open =
+        tokio::time::timeout(Duration::from_millis(200), held[0].read(&mut byte)).await;
+    assert!(
+        !matches!(still_open, Ok(Ok(0)) | Ok(Err(_))),
+        "an admitted socket was closed: {still_open:?}"
+    );
+
+    // A place freed is taken again: a real client gets through.
+    held.pop();
+    let endpoint = format!("http://{addr}");
+    let mut served = false;
+    for _ in 0..100 {
+        if let Ok(mut kv) = KvClient::connect(endpoint.clone()).await {
+            if put(&mut kv, 1, vec![1; 10]).await.is_ok() {
+                served = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(served, "no gRPC call got through after a place was freed");
+    drop(held);
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}

@@ -51,12 +51,12 @@ fn run_under(limit: u32, ready: impl Fn(&str) -> bool) -> (String, Option<Output
 }
 
 #[test]
-fn a_low_descriptor_limit_lowers_the_zookeeper_socket_cap_with_a_warning() {
+fn a_low_descriptor_limit_lowers_the_client_socket_caps_with_a_warning() {
     let _serial = common::serial();
     let (log, exited) = run_under(300, |log| log.contains("serving the ZooKeeper protocol"));
     assert!(exited.is_none(), "the server stopped:\n{log}");
     assert!(
-        log.contains("admits at most 44 ZooKeeper sockets"),
+        log.contains("admits 33 ZooKeeper and 11 gRPC sockets"),
         "no warning about the lowered cap:\n{log}"
     );
 }

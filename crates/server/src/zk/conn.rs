@@ -8,10 +8,11 @@
 //! a connection's requests in their order, one reply each, so the replies
 //! written match the requests read first in, first out.
 
+use crate::gate::{GateLimits, SocketGate};
 use crate::metrics::Metrics;
 use crate::runtime::{NodeHandle, ZkRequest};
-use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, SocketAddr};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -127,77 +128,6 @@ pub struct AcceptLimits {
     pub four_letter_words: Arc<[FourLetterWord]>,
 }
 
-/// Open sockets, in all and per IP address.
-#[derive(Default)]
-struct Admitted {
-    total: usize,
-    per_ip: HashMap<IpAddr, usize>,
-    /// Refusals since the last warning (logged at most once a second).
-    refused: u64,
-    warned_at: Option<Instant>,
-}
-
-/// Releases one socket's place when its connection ends.
-struct Admission {
-    ip: IpAddr,
-    admitted: Arc<Mutex<Admitted>>,
-}
-
-impl Drop for Admission {
-    fn drop(&mut self) {
-        let mut a = self.admitted.lock().unwrap_or_else(|p| p.into_inner());
-        a.total -= 1;
-        if let Some(n) = a.per_ip.get_mut(&self.ip) {
-            *n -= 1;
-            if *n == 0 {
-                a.per_ip.remove(&self.ip);
-            }
-        }
-    }
-}
-
-/// A place for a socket from `ip`, or why there is none.
-fn admit(
-    admitted: &Arc<Mutex<Admitted>>,
-    ip: IpAddr,
-    limits: &AcceptLimits,
-) -> Result<Admission, String> {
-    let mut a = admitted.lock().unwrap_or_else(|p| p.into_inner());
-    let from_ip = a.per_ip.get(&ip).copied().unwrap_or(0);
-    let refusal = if a.total >= limits.sockets_max {
-        Some(format!(
-            "{} client sockets are open, the limit ([zk] connections_max)",
-            a.total
-        ))
-    } else if limits.per_ip_max > 0 && from_ip >= limits.per_ip_max {
-        Some(format!(
-            "too many connections from {ip}: {from_ip} open, the limit ([zk] max_client_cnxns)"
-        ))
-    } else {
-        None
-    };
-    if let Some(why) = refusal {
-        a.refused += 1;
-        let now = Instant::now();
-        if a.warned_at
-            .is_none_or(|t| now.duration_since(t) >= Duration::from_secs(1))
-        {
-            warn!(client = %ip, refused = a.refused, "refusing ZooKeeper connections: {why}");
-            a.refused = 0;
-            a.warned_at = Some(now);
-        } else {
-            debug!(client = %ip, "refusing a ZooKeeper connection: {why}");
-        }
-        return Err(why);
-    }
-    a.total += 1;
-    *a.per_ip.entry(ip).or_default() += 1;
-    Ok(Admission {
-        ip,
-        admitted: admitted.clone(),
-    })
-}
-
 /// Accepts ZooKeeper clients until `stop` resolves. A socket beyond
 /// `limits` is closed at once, before anything is read from it.
 pub async fn accept_loop(
@@ -208,13 +138,19 @@ pub async fn accept_loop(
     stop: impl std::future::Future<Output = ()>,
 ) {
     tokio::pin!(stop);
-    let admitted = Arc::new(Mutex::new(Admitted::default()));
+    let gate = SocketGate::new(GateLimits {
+        port: "ZooKeeper",
+        sockets_max: limits.sockets_max,
+        sockets_knob: "[zk] connections_max",
+        per_ip_max: limits.per_ip_max,
+        per_ip_knob: "[zk] max_client_cnxns",
+    });
     loop {
         tokio::select! {
             _ = &mut stop => return,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    let Ok(admission) = admit(&admitted, peer.ip(), &limits) else {
+                    let Ok(admission) = gate.admit(peer.ip()) else {
                         drop(stream);
                         continue;
                     };

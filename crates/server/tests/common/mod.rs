@@ -41,6 +41,7 @@ pub fn node_config(
         zk: Default::default(),
         admin_listen: None,
         admin: Default::default(),
+        grpc: Default::default(),
         worker_threads: 0,
     }
 }
