@@ -11,6 +11,7 @@
 use crate::gate::{GateLimits, SocketGate};
 use crate::metrics::Metrics;
 use crate::runtime::{NodeHandle, ZkRequest};
+use prometheus::{Histogram, IntCounter};
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -66,49 +67,76 @@ struct Flow {
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Counts and times one connection's requests. `waiting` holds the
-/// requests awaiting their replies (opcode name, when the frame was
+/// requests awaiting their replies (which opcode, when the frame was
 /// decoded): at most what the connection has in flight, which is below
 /// `IN_FLIGHT_MAX` plus the frames of one read.
 #[derive(Clone)]
 struct RequestMeter {
-    waiting: Arc<Mutex<VecDeque<(&'static str, Instant)>>>,
+    state: Arc<Mutex<MeterState>>,
     metrics: Arc<Metrics>,
 }
+
+#[derive(Default)]
+struct MeterState {
+    /// Index into `ops`, and when the request was decoded.
+    waiting: VecDeque<(usize, Instant)>,
+    /// The counter and histogram of each opcode this connection used,
+    /// looked up once: a label lookup takes a lock and a hash, and at one
+    /// request in flight a read costs only tens of microseconds.
+    ops: Vec<(&'static str, IntCounter, Histogram)>,
+}
+
+/// A request decoded and not yet flushed: which opcode, and when.
+type Waiting = (usize, Instant);
 
 impl RequestMeter {
     fn new(metrics: Arc<Metrics>) -> Self {
         RequestMeter {
-            waiting: Arc::default(),
+            state: Arc::default(),
             metrics,
         }
     }
 
-    fn waiting(&self) -> std::sync::MutexGuard<'_, VecDeque<(&'static str, Instant)>> {
-        // Each critical section is one push or pop: a panic elsewhere
-        // cannot leave it half done.
-        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    fn state(&self) -> std::sync::MutexGuard<'_, MeterState> {
+        // Each critical section is a push, a pop or a few observations: a
+        // panic elsewhere cannot leave it half done.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A request was decoded (before it goes to the node, so its reply
     /// cannot come first).
     fn on_request(&self, op: i32) {
         let name = wire::op::name(op);
-        self.metrics.zk_requests.with_label_values(&[name]).inc();
-        self.waiting().push_back((name, Instant::now()));
+        let mut state = self.state();
+        let index = match state.ops.iter().position(|(n, _, _)| *n == name) {
+            Some(i) => i,
+            None => {
+                let m = &self.metrics;
+                state.ops.push((
+                    name,
+                    m.zk_requests.with_label_values(&[name]),
+                    m.zk_request_duration.with_label_values(&[name]),
+                ));
+                state.ops.len() - 1
+            }
+        };
+        state.ops[index].1.inc();
+        state.waiting.push_back((index, Instant::now()));
     }
 
     /// The next reply is being written: the request it answers.
-    fn on_reply(&self) -> Option<(&'static str, Instant)> {
-        self.waiting().pop_front()
+    fn on_reply(&self) -> Option<Waiting> {
+        self.state().waiting.pop_front()
     }
 
     /// The replies of `answered` reached the socket.
-    fn on_flushed(&self, answered: &mut Vec<(&'static str, Instant)>) {
-        for (op, decoded) in answered.drain(..) {
-            self.metrics
-                .zk_request_duration
-                .with_label_values(&[op])
-                .observe(decoded.elapsed().as_secs_f64());
+    fn on_flushed(&self, answered: &mut Vec<Waiting>) {
+        if answered.is_empty() {
+            return;
+        }
+        let state = self.state();
+        for (index, decoded) in answered.drain(..) {
+            state.ops[index].2.observe(decoded.elapsed().as_secs_f64());
         }
     }
 }
