@@ -78,15 +78,15 @@ struct RequestMeter {
 
 #[derive(Default)]
 struct MeterState {
-    /// Index into `ops`, and when the request was decoded.
-    waiting: VecDeque<(usize, Instant)>,
+    waiting: VecDeque<Waiting>,
     /// The counter and histogram of each opcode this connection used,
     /// looked up once: a label lookup takes a lock and a hash, and at one
     /// request in flight a read costs only tens of microseconds.
     ops: Vec<(&'static str, IntCounter, Histogram)>,
 }
 
-/// A request decoded and not yet flushed: which opcode, and when.
+/// A request decoded and not yet answered: its opcode's index into
+/// `MeterState::ops`, and when it was decoded.
 type Waiting = (usize, Instant);
 
 impl RequestMeter {
