@@ -36,9 +36,31 @@ rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
+# The test tools (Debian packages, a Python venv) install in the background
+# while clippy and the tests compile: apt and pip wait on the network and
+# the disk, the compiler on the CPU. Each is waited for before first use.
+tools_log=$(mktemp -t synod-test-tools.XXXXXX)
+echo "== installing test tools in the background (tests/admin/setup.sh, tests/compat/setup.sh; log $tools_log)"
+# One after the other: both use apt-get, which takes dpkg's lock.
+( tests/admin/setup.sh && tests/compat/setup.sh ) >"$tools_log" 2>&1 &
+tools_pid=$!
+tools_ready() {
+    [ -n "$tools_pid" ] || return 0
+    echo "== waiting for the test tools"
+    if ! wait "$tools_pid"; then
+        echo "installing the test tools failed:" >&2
+        cat "$tools_log" >&2
+        exit 1
+    fi
+    tools_pid=
+    cat "$tools_log"
+}
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
+echo "== cargo test --no-run (compiling the tests while the tools install)"
+cargo test --workspace --no-run
 echo "== admin listener test tools: chromium, promtool (tests/admin/setup.sh)"
+tools_ready
 tests/admin/setup.sh
 # crates/server/tests/admin.rs runs `promtool check metrics` on a live
 # /metrics answer; with this set, a missing promtool fails it.

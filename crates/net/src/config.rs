@@ -3,6 +3,7 @@
 
 use crate::codec::{BATCH_MESSAGES_MAX, FRAME_BYTES_LIMIT, FRAME_BYTES_MIN};
 use crate::error::NetError;
+use crate::tls::PeerTls;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -65,6 +66,9 @@ pub struct NetConfig {
     pub handshake_timeout: Duration,
     /// Inbound connections open at once; more are closed on accept.
     pub connections_inbound_max: usize,
+    /// Mutual TLS with the cluster's CA (see [`crate::tls`]); `None`:
+    /// plaintext, and a hello is believed (loopback tests, `--insecure`).
+    pub tls: Option<PeerTls>,
 }
 
 impl NetConfig {
@@ -92,6 +96,7 @@ impl NetConfig {
             connect_timeout: Duration::from_secs(2),
             handshake_timeout: Duration::from_secs(5),
             connections_inbound_max: 64,
+            tls: None,
         }
     }
 

@@ -16,6 +16,8 @@ pub enum NetError {
         #[source]
         source: std::io::Error,
     },
+    #[error("peer TLS: {0}")]
+    Tls(String),
     #[error("the transport is shut down")]
     ShutDown,
 }
@@ -45,6 +47,10 @@ pub enum Refusal {
     WrongProtocol { got: u32 },
     #[error("no hello within the handshake timeout")]
     Timeout,
+    #[error("the peer presented no certificate")]
+    NoCertificate,
+    #[error("the peer's certificate is not node {node}'s: {reason}")]
+    NotNodeCertificate { node: NodeId, reason: String },
 }
 
 /// Why a peer connection ended; logged with the peer's address.
@@ -66,4 +72,6 @@ pub(crate) enum ConnError {
     UnexpectedBytes,
     #[error("connect timed out")]
     ConnectTimeout,
+    #[error("TLS handshake failed: {0}")]
+    Tls(std::io::Error),
 }

@@ -18,7 +18,9 @@ use crate::codec::{
 };
 use crate::error::{ConnError, Refusal};
 use crate::stats::{Counters, PeerCounters};
+use crate::tls::PeerStream;
 use crate::transport::{stopped, Shared};
+use rustls_pki_types::CertificateDer;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -27,7 +29,7 @@ use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
-use tokio::time::{sleep, timeout};
+use tokio::time::{sleep, timeout_at, Instant};
 
 /// Where connections hand received messages to the server: a channel
 /// bounded in messages, and a byte budget each message holds a share of
@@ -83,14 +85,49 @@ fn on_accept(
     }
     Counters::add(&stats.connections_accepted, 1);
     let _ = stream.set_nodelay(true);
-    let connection = Connection {
-        reader: FrameReader::new(stream, shared),
-        addr,
-        shared: shared.clone(),
-        inbound: inbound.clone(),
-        shutdown: shared.shutdown.subscribe(),
+    connections.spawn(accept(stream, addr, shared.clone(), inbound.clone()));
+}
+
+/// Completes the TLS handshake, if peers use TLS, then serves the
+/// connection. The TLS handshake and the hello share one deadline.
+async fn accept(stream: TcpStream, addr: SocketAddr, shared: Arc<Shared>, inbound: Inbound) {
+    let deadline = Instant::now() + shared.config.handshake_timeout;
+    let mut shutdown = shared.shutdown.subscribe();
+    let (stream, peer_certs): (PeerStream, _) = match &shared.config.tls {
+        None => (Box::new(stream), None),
+        Some(tls) => {
+            let handshake = timeout_at(deadline, tls.acceptor().accept(stream));
+            let result = tokio::select! {
+                _ = stopped(&mut shutdown) => return,
+                result = handshake => result,
+            };
+            match result {
+                Ok(Ok(stream)) => {
+                    let certs = stream.get_ref().1.peer_certificates().map(<[_]>::to_vec);
+                    (Box::new(stream), Some(certs.unwrap_or_default()))
+                }
+                Ok(Err(error)) => {
+                    return refused(&shared, addr, &ConnError::Tls(error));
+                }
+                Err(_) => return refused(&shared, addr, &Refusal::Timeout.into()),
+            }
+        }
     };
-    connections.spawn(connection.run());
+    let connection = Connection {
+        reader: FrameReader::new(stream, &shared),
+        addr,
+        deadline,
+        peer_certs,
+        shared,
+        inbound,
+        shutdown,
+    };
+    connection.run().await
+}
+
+fn refused(shared: &Shared, addr: SocketAddr, reason: &ConnError) {
+    Counters::add(&shared.stats.handshakes_refused, 1);
+    tracing::warn!(peer = %addr, %reason, "closing peer connection");
 }
 
 /// Checks a hello against our identity and current peer set. The protocol
@@ -124,7 +161,7 @@ pub(crate) fn check_hello(
 
 /// Reads whole frames off a socket, within the frame limit.
 struct FrameReader {
-    stream: TcpStream,
+    stream: PeerStream,
     decoder: FrameDecoder,
     chunk: Vec<u8>,
     shared: Arc<Shared>,
@@ -135,7 +172,7 @@ struct FrameReader {
 }
 
 impl FrameReader {
-    fn new(stream: TcpStream, shared: &Arc<Shared>) -> Self {
+    fn new(stream: PeerStream, shared: &Arc<Shared>) -> Self {
         FrameReader {
             stream,
             // Until the hello is accepted, only a hello-sized frame is: a
@@ -184,6 +221,11 @@ impl FrameReader {
 struct Connection {
     reader: FrameReader,
     addr: SocketAddr,
+    /// When the hello must have arrived.
+    deadline: Instant,
+    /// The certificate chain the peer's TLS handshake presented; `None`
+    /// without TLS.
+    peer_certs: Option<Vec<CertificateDer<'static>>>,
     shared: Arc<Shared>,
     inbound: Inbound,
     shutdown: watch::Receiver<bool>,
@@ -202,7 +244,9 @@ impl Connection {
             }
             Err(reason) => {
                 match reason {
-                    ConnError::Refused(_) => Counters::add(&stats.handshakes_refused, 1),
+                    ConnError::Refused(_) | ConnError::Tls(_) => {
+                        Counters::add(&stats.handshakes_refused, 1)
+                    }
                     ConnError::Codec(_) | ConnError::Truncated(_) | ConnError::UnexpectedHello => {
                         Counters::add(&stats.connections_closed_bad_frame, 1)
                     }
@@ -225,6 +269,9 @@ impl Connection {
             self.shared.config.me,
             &peers.borrow_and_update(),
         )?;
+        if let Some(tls) = &self.shared.config.tls {
+            tls.check_peer(self.peer_certs.as_deref(), hello.from)?;
+        }
         self.reader.count_as(self.shared.peer_bytes.of(hello.from));
         self.reader
             .decoder
@@ -256,10 +303,9 @@ impl Connection {
     /// Waits for the hello; `Ok(None)` if the stream ends first or we shut
     /// down.
     async fn on_connect(&mut self) -> Result<Option<Hello>, ConnError> {
-        let handshake_timeout = self.shared.config.handshake_timeout;
         let first = tokio::select! {
             _ = stopped(&mut self.shutdown) => return Ok(None),
-            first = timeout(handshake_timeout, self.reader.next_frame()) => first,
+            first = timeout_at(self.deadline, self.reader.next_frame()) => first,
         };
         match first {
             Err(_) => Err(Refusal::Timeout.into()),

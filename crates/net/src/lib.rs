@@ -63,6 +63,7 @@
 //! out.
 
 mod backoff;
+pub mod certs;
 pub mod codec;
 mod config;
 mod error;
@@ -70,9 +71,11 @@ mod inbound;
 mod outbound;
 mod queue;
 mod stats;
+pub mod tls;
 mod transport;
 
 pub use config::{NetConfig, FRAME_BYTES_MAX_DEFAULT, QUEUE_BYTES_MAX_DEFAULT};
 pub use error::{NetError, Refusal, SendError};
 pub use stats::{PeerBytes, StatsSnapshot};
+pub use tls::{node_name, PeerTls};
 pub use transport::{InboundReceiver, PeerTransport};

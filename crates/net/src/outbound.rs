@@ -13,14 +13,14 @@ use crate::codec::{
 use crate::error::ConnError;
 use crate::queue::PeerQueue;
 use crate::stats::{Counters, PeerCounters};
+use crate::tls::{PeerStream, PeerTls};
 use crate::transport::{stopped, Shared};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use synod_paxos::{Message, NodeId};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{sleep, timeout, Instant};
@@ -134,8 +134,27 @@ impl Outbound {
         };
         // We batch ourselves; Nagle would only add latency.
         let _ = stream.set_nodelay(true);
+        let stream: PeerStream = match &self.shared.config.tls {
+            None => Box::new(stream),
+            Some(tls) => {
+                let handshake = timeout(
+                    self.shared.config.connect_timeout,
+                    tls.connector()
+                        .connect(PeerTls::server_name(self.peer), stream),
+                );
+                tokio::select! {
+                    _ = stopped(shutdown) => return Ended::Stop,
+                    changed = self.addr.changed() => return redial_or_stop(changed),
+                    handshake = handshake => match handshake {
+                        Ok(Ok(stream)) => Box::new(stream),
+                        Ok(Err(e)) => return Ended::Failed { error: ConnError::Tls(e), up_for: None },
+                        Err(_) => return Ended::Failed { error: ConnError::ConnectTimeout, up_for: None },
+                    },
+                }
+            }
+        };
         let since = Instant::now();
-        let (mut reader, mut writer) = stream.into_split();
+        let (mut reader, mut writer) = tokio::io::split(stream);
         match self.serve(&mut reader, &mut writer, shutdown, carry).await {
             Ok(ended) => ended,
             Err(error) => Ended::Failed {
@@ -148,8 +167,8 @@ impl Outbound {
     /// Says hello, then writes batches until something ends the connection.
     async fn serve(
         &mut self,
-        reader: &mut OwnedReadHalf,
-        writer: &mut OwnedWriteHalf,
+        reader: &mut ReadHalf<PeerStream>,
+        writer: &mut WriteHalf<PeerStream>,
         shutdown: &mut watch::Receiver<bool>,
         carry: &mut Carry,
     ) -> Result<Ended, ConnError> {
@@ -218,8 +237,8 @@ impl Outbound {
     /// comes first. `Ok(None)`: written.
     async fn write(
         &mut self,
-        reader: &mut OwnedReadHalf,
-        writer: &mut OwnedWriteHalf,
+        reader: &mut ReadHalf<PeerStream>,
+        writer: &mut WriteHalf<PeerStream>,
         bytes: &[u8],
         shutdown: &mut watch::Receiver<bool>,
     ) -> Result<Option<Ended>, ConnError> {
@@ -227,7 +246,8 @@ impl Outbound {
             _ = stopped(shutdown) => Ok(Some(Ended::Stop)),
             changed = self.addr.changed() => Ok(Some(redial_or_stop(changed))),
             error = peer_closed(reader) => Err(error),
-            written = writer.write_all(bytes) => written.map(|()| None).map_err(ConnError::from),
+            // A TLS stream may hold the last record until flushed.
+            written = write_and_flush(writer, bytes) => written.map(|()| None).map_err(ConnError::from),
         }
     }
 
@@ -281,6 +301,11 @@ impl Outbound {
     }
 }
 
+async fn write_and_flush(writer: &mut WriteHalf<PeerStream>, bytes: &[u8]) -> io::Result<()> {
+    writer.write_all(bytes).await?;
+    writer.flush().await
+}
+
 fn redial_or_stop(changed: Result<(), watch::error::RecvError>) -> Ended {
     match changed {
         Ok(()) => Ended::Redial,
@@ -290,7 +315,7 @@ fn redial_or_stop(changed: Result<(), watch::error::RecvError>) -> Ended {
 
 /// Completes when the acceptor closes the connection or writes to it
 /// (which it never should). Cancel-safe.
-async fn peer_closed(reader: &mut OwnedReadHalf) -> ConnError {
+async fn peer_closed(reader: &mut ReadHalf<PeerStream>) -> ConnError {
     let mut probe = [0u8; 1];
     match reader.read(&mut probe).await {
         Ok(0) => ConnError::Io(io::Error::new(

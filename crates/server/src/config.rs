@@ -27,6 +27,11 @@
 //!
 //! [admin]             # optional; defaults shown in AdminKnobs
 //! lag_slots_max = 1000
+//!
+//! [peer_tls]          # mutual TLS between peers (`synod certs`); required
+//! ca = "tls/ca.crt"   # when a peer address is not loopback, unless
+//! cert = "tls/node-1.crt" # `synod server --insecure`
+//! key = "tls/node-1.key"
 //! ```
 
 use serde::Deserialize;
@@ -137,10 +142,28 @@ pub struct ServerConfig {
     pub admin: AdminKnobs,
     #[serde(default)]
     pub grpc: GrpcKnobs,
+    /// Mutual TLS between peers under the cluster's CA: PEM files of the
+    /// CA certificate, this node's certificate (`node-<id>.synod`, as
+    /// `synod certs create-node` issues) and its key.
+    #[serde(default)]
+    pub peer_tls: Option<PeerTlsFiles>,
+    /// `synod server --insecure`: plaintext peers on addresses other than
+    /// loopback are allowed. Never read from the file.
+    #[serde(skip)]
+    pub insecure: bool,
     /// Threads that run the node's async work (peers, clients, the
     /// engine). 0, the default: one per core.
     #[serde(default)]
     pub worker_threads: usize,
+}
+
+/// `[peer_tls]`: where this node's peer TLS files are.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct PeerTlsFiles {
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// The ZooKeeper front door's settings, named after ZooKeeper's own.
@@ -306,6 +329,28 @@ impl ServerConfig {
             .collect()
     }
 
+    /// Plaintext peers are allowed only on loopback, or with `--insecure`:
+    /// without TLS, anyone who reaches a peer port can claim to be a
+    /// member.
+    pub fn check_peer_security(&self) -> Result<(), ConfigError> {
+        if self.peer_tls.is_some() || self.insecure {
+            return Ok(());
+        }
+        let members = self.members()?;
+        let exposed = std::iter::once(self.peer_listen)
+            .chain(members.values().map(|m| m.peer))
+            .find(|addr| !addr.ip().is_loopback());
+        match exposed {
+            None => Ok(()),
+            Some(addr) => Err(ConfigError::Invalid(format!(
+                "peers would talk in plaintext on {addr}, which is not a loopback address: \
+                 anyone who reaches it could pose as a member. Configure [peer_tls] (certificates \
+                 from `synod certs`; see the README's Security section), or pass --insecure to \
+                 accept that risk"
+            ))),
+        }
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         let members = self.members()?;
         if self.node_id == 0 {
@@ -447,6 +492,31 @@ election_timeout_ms = 800
         assert_eq!(cfg.engine.election_timeout_ms, 800);
         assert_eq!(cfg.engine.lease_ms, 400);
         assert_eq!(cfg.initial_config().unwrap(), Config::new([1, 2]));
+    }
+
+    #[test]
+    fn plaintext_peers_off_loopback_need_peer_tls_or_insecure() {
+        let cfg: ServerConfig = toml::from_str(GOOD).unwrap();
+        cfg.check_peer_security().unwrap();
+        let exposed = GOOD.replace("peer = \"127.0.0.1:7002\"", "peer = \"10.1.2.3:7002\"");
+        let mut cfg: ServerConfig = toml::from_str(&exposed).unwrap();
+        let err = cfg.check_peer_security().unwrap_err().to_string();
+        assert!(
+            err.contains("10.1.2.3:7002") && err.contains("--insecure"),
+            "{err}"
+        );
+        cfg.insecure = true;
+        cfg.check_peer_security().unwrap();
+        let wildcard = GOOD.replace(
+            "peer_listen = \"127.0.0.1:7001\"",
+            "peer_listen = \"0.0.0.0:7001\"",
+        );
+        let cfg: ServerConfig = toml::from_str(&wildcard).unwrap();
+        assert!(cfg.check_peer_security().is_err());
+        let with_tls =
+            format!("{exposed}\n[peer_tls]\nca = \"ca.crt\"\ncert = \"n.crt\"\nkey = \"n.key\"\n");
+        let cfg: ServerConfig = toml::from_str(&with_tls).unwrap();
+        cfg.check_peer_security().unwrap();
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use synod_front::{ConnId, Outgoing, ZkLimits};
-use synod_net::{NetConfig, PeerTransport};
+use synod_net::{NetConfig, PeerTls, PeerTransport};
 use synod_node::{Clock, NodeInput, NodeInvariantViolation, NodeOptions, NodeOutput, ServiceNode};
 use synod_paxos::{Command, ConfigChange, NodeId, Outcome};
 use tokio::sync::{mpsc, oneshot};
@@ -156,6 +156,15 @@ pub async fn start(
     cfg: ServerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<RunningNode> {
+    // Refused before the data directory is touched.
+    cfg.check_peer_security()?;
+    let peer_tls = match &cfg.peer_tls {
+        None => None,
+        Some(files) => Some(
+            PeerTls::load(cfg.node_id, &files.ca, &files.cert, &files.key)
+                .map_err(|e| anyhow::anyhow!("[peer_tls]: {e}"))?,
+        ),
+    };
     let dir = cfg.data_dir.clone();
     let intent = StartIntent {
         init: cfg.init,
@@ -187,13 +196,9 @@ pub async fn start(
         .filter(|(id, _)| **id != cfg.node_id)
         .map(|(id, m)| (*id, m.peer))
         .collect();
-    let (transport, inbound) = PeerTransport::start(NetConfig::new(
-        cfg.cluster_id,
-        cfg.node_id,
-        cfg.peer_listen,
-        peers,
-    ))
-    .await?;
+    let mut net = NetConfig::new(cfg.cluster_id, cfg.node_id, cfg.peer_listen, peers);
+    net.tls = peer_tls;
+    let (transport, inbound) = PeerTransport::start(net).await?;
     let peer_addr = transport.local_addr();
 
     let started = Instant::now();

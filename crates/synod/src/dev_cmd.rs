@@ -1,6 +1,8 @@
 //! `synod dev`: a 3-node cluster on loopback in the foreground — three real
 //! `synod server` processes with real TCP and real data directories — that
-//! stops cleanly on Ctrl-C.
+//! stops cleanly on Ctrl-C. Its peers authenticate each other with mutual
+//! TLS under a CA of its own (`<dir>/tls`, made on first use), so nothing
+//! else on the machine can pose as one of them.
 
 use anyhow::Context;
 use std::path::{Path, PathBuf};
@@ -28,10 +30,32 @@ pub struct DevArgs {
     admin_port: u16,
 }
 
+/// The dev cluster's CA and its nodes' certificates in `<dir>/tls`, made
+/// the first time (and any node certificate that is missing).
+fn ensure_tls(dir: &Path) -> anyhow::Result<PathBuf> {
+    let tls = dir.join("tls");
+    let ca = if tls.join("ca.crt").exists() {
+        crate::certs_cmd::load_ca(&tls)?
+    } else {
+        let ca = synod_net::certs::ClusterCa::generate("synod dev", 3650)?;
+        crate::certs_cmd::write_ca(&tls, &ca)?;
+        ca
+    };
+    for id in 1..=3u64 {
+        if !tls.join(format!("node-{id}.crt")).exists() {
+            let hosts = ["localhost".to_string(), "127.0.0.1".to_string()];
+            let issued = ca.issue_node(id, &hosts, 3650)?;
+            crate::certs_cmd::write_pair(&tls, &format!("node-{id}"), &issued)?;
+        }
+    }
+    Ok(tls)
+}
+
 fn write_configs(args: &DevArgs) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("cannot create {}", args.dir.display()))?;
     let dir = std::fs::canonicalize(&args.dir)?;
+    let tls = ensure_tls(&dir)?;
     let mut members = String::new();
     for i in 0..3u16 {
         members.push_str(&format!(
@@ -45,12 +69,15 @@ fn write_configs(args: &DevArgs) -> anyhow::Result<Vec<PathBuf>> {
     for i in 0..3u16 {
         let id = i + 1;
         let text = format!(
-            "# Written by `synod dev`.\nnode_id = {id}\ncluster_id = 1\ndata_dir = \"{}\"\npeer_listen = \"127.0.0.1:{}\"\nclient_listen = \"127.0.0.1:{}\"\nzk_listen = \"127.0.0.1:{}\"\nadmin_listen = \"127.0.0.1:{}\"\n\n{members}",
+            "# Written by `synod dev`.\nnode_id = {id}\ncluster_id = 1\ndata_dir = \"{}\"\npeer_listen = \"127.0.0.1:{}\"\nclient_listen = \"127.0.0.1:{}\"\nzk_listen = \"127.0.0.1:{}\"\nadmin_listen = \"127.0.0.1:{}\"\n\n[peer_tls]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n\n{members}",
             dir.join(format!("n{id}")).display(),
             args.peer_port + i,
             args.client_port + i,
             args.zk_port + i,
-            args.admin_port + i
+            args.admin_port + i,
+            tls.join("ca.crt").display(),
+            tls.join(format!("node-{id}.crt")).display(),
+            tls.join(format!("node-{id}.key")).display(),
         );
         let path = dir.join(format!("n{id}.toml"));
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
@@ -102,8 +129,9 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
         .map(|i| format!("127.0.0.1:{}", args.client_port + i))
         .collect();
     println!(
-        "synod dev: 3 nodes running (data and logs in {})",
-        args.dir.display()
+        "synod dev: 3 nodes running (data and logs in {}; peers use mutual TLS under the CA in {})",
+        args.dir.display(),
+        args.dir.join("tls").display()
     );
     for (i, e) in endpoints.iter().enumerate() {
         println!(

@@ -3,6 +3,7 @@
 #[cfg(all(feature = "broken", not(debug_assertions)))]
 compile_error!("the `broken` feature builds deliberately unsafe engines; never in release builds");
 
+mod certs_cmd;
 mod dev_cmd;
 mod explore_cmd;
 mod kv_cmd;
@@ -37,6 +38,9 @@ enum Command {
     Explore(explore_cmd::ExploreArgs),
     /// Run one server node.
     Server(server_cmd::ServerArgs),
+    /// Issue a cluster's TLS certificates: its CA, node and client
+    /// certificates.
+    Certs(certs_cmd::CertsArgs),
     /// Run a 3-node cluster on loopback in the foreground.
     Dev(dev_cmd::DevArgs),
     /// Read and write keys.
@@ -56,6 +60,7 @@ fn main() -> anyhow::Result<()> {
         Command::Explore(args) => explore_cmd::run(args),
         Command::Server(args) => server_cmd::run(args),
         Command::Dev(args) => dev_cmd::run(args),
+        Command::Certs(args) => certs_cmd::run(args),
         Command::Kv(args) => kv_cmd::kv(args),
         Command::Status(args) => kv_cmd::status(args),
         Command::Reconfig(args) => kv_cmd::reconfig(args),

@@ -17,6 +17,12 @@ pub struct ServerArgs {
     /// restart command.
     #[arg(long)]
     init: bool,
+    /// Allow plaintext peers on addresses other than loopback. Without it a
+    /// node whose peers are not all on loopback refuses to start unless the
+    /// config has `[peer_tls]`: a plaintext peer port lets anyone who
+    /// reaches it pose as a member.
+    #[arg(long)]
+    insecure: bool,
     /// Overrides `data_dir` from the file.
     #[arg(long)]
     data_dir: Option<PathBuf>,
@@ -145,6 +151,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         cfg.client_listen = a;
     }
     cfg.init = args.init;
+    cfg.insecure = args.insecure;
     for (id, member) in args.members {
         cfg.members.insert(id.to_string(), member);
     }

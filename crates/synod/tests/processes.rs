@@ -926,3 +926,53 @@ fn malformed_peer_and_client_input_closes_the_connection_and_the_node_serves_on(
         }
     })
 }
+
+/// Peers on mutual TLS (certificates from `synod certs`): the cluster
+/// elects, replicates, fails over and catches a restarted node up, and a
+/// plaintext hello that names a member with the right cluster id, which a
+/// plaintext cluster would believe, is refused at the TLS handshake.
+#[test]
+fn peers_on_mutual_tls_fail_over_and_refuse_a_plaintext_hello_naming_a_member() {
+    common::run(async {
+        let mut cluster = Cluster::new_with_peer_tls(Layout::three());
+        for id in cluster.ids() {
+            cluster.start(id);
+        }
+        let all = cluster.ids();
+        let leader = cluster.wait_leader(&all, SETTLE).await.node_id;
+        let mut client = cluster.client(&all, Duration::from_secs(10)).await;
+        let early = write_keys(&mut client, "tls-", 20).await;
+
+        let target = others(&all, leader)[0];
+        let forged = hello_frame(42, leader, target);
+        println!(
+            "plaintext hello: {}",
+            send_and_wait_for_close(cluster.node(target).peer, &forged).await
+        );
+        let deadline = Deadline::new(format!("node {target} to log the refusal"), SETTLE);
+        while !cluster
+            .log_text(target)
+            .lines()
+            .any(|l| l.contains("closing peer connection") && l.contains("TLS handshake failed"))
+        {
+            deadline.tick().await;
+        }
+
+        cluster.kill9(leader);
+        let rest = others(&all, leader);
+        let new_leader = cluster.wait_leader(&rest, SETTLE).await;
+        println!(
+            "node {} leads after node {leader} was killed",
+            new_leader.node_id
+        );
+        let mut client = cluster.client(&rest, Duration::from_secs(10)).await;
+        read_back(&mut client, &early).await;
+        let late = write_keys(&mut client, "tls-late-", 10).await;
+
+        cluster.start(leader);
+        let now = cluster.wait_leader(&all, SETTLE).await;
+        cluster.wait_applied(leader, now.commit_slot, SETTLE).await;
+        let mut local = cluster.client(&[leader], Duration::from_secs(5)).await;
+        read_back_serializable(&mut local, &late).await;
+    })
+}

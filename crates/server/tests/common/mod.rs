@@ -42,6 +42,8 @@ pub fn node_config(
         admin_listen: None,
         admin: Default::default(),
         grpc: Default::default(),
+        peer_tls: None,
+        insecure: false,
         worker_threads: 0,
     }
 }

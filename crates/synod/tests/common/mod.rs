@@ -169,6 +169,8 @@ pub struct Cluster {
     pub nodes: BTreeMap<u64, Node>,
     layout: Layout,
     cluster_id: u64,
+    /// Peers use mutual TLS with certificates in `<dir>/tls`.
+    peer_tls: bool,
 }
 
 pub fn synod_exe() -> &'static str {
@@ -204,11 +206,42 @@ impl Cluster {
             nodes,
             layout,
             cluster_id: 42,
+            peer_tls: false,
         };
         for id in 1..=cluster.layout.members {
             cluster.write_config(id, false);
         }
         cluster
+    }
+
+    /// As [`Cluster::new`], with peers on mutual TLS: a CA and every
+    /// member's certificate made by `synod certs` in `<dir>/tls`.
+    pub fn new_with_peer_tls(layout: Layout) -> Cluster {
+        let mut cluster = Cluster::new(layout);
+        let tls = cluster.tls_dir();
+        let certs = |args: &[&str]| {
+            let out = Command::new(synod_exe())
+                .arg("certs")
+                .args(args)
+                .arg("--dir")
+                .arg(&tls)
+                .output()
+                .expect("running synod certs");
+            assert!(out.status.success(), "synod certs {args:?}: {out:?}");
+        };
+        certs(&["create-ca", "--name", "test"]);
+        for id in cluster.ids() {
+            certs(&["create-node", "--id", &id.to_string()]);
+        }
+        cluster.peer_tls = true;
+        for id in cluster.ids() {
+            cluster.write_config(id, false);
+        }
+        cluster
+    }
+
+    pub fn tls_dir(&self) -> PathBuf {
+        self.dir.path().join("tls")
     }
 
     /// Starts every member listed as an initial voter (all by default).
@@ -258,6 +291,15 @@ impl Cluster {
             text.push_str(&format!(
                 "\n[members.{}]\npeer = \"{}\"\nclient = \"{}\"\n",
                 m.id, m.peer, m.client
+            ));
+        }
+        if self.peer_tls {
+            let tls = self.tls_dir();
+            text.push_str(&format!(
+                "\n[peer_tls]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n",
+                tls.join("ca.crt").display(),
+                tls.join(format!("node-{id}.crt")).display(),
+                tls.join(format!("node-{id}.key")).display(),
             ));
         }
         text.push_str(&format!(

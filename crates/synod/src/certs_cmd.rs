@@ -1,0 +1,139 @@
+//! `synod certs`: a cluster's certificate authority and the certificates
+//! it signs, as PEM files in one directory (the CockroachDB `cert` and etcd
+//! `--auto-tls` spirit, with a real CA so every side can verify).
+//!
+//! `DIR/ca.crt` and `DIR/ca.key` are the CA; `node-<id>.crt|key` a node's
+//! (for `[peer_tls]`); `client-<name>.crt|key` a client's. Keys are written
+//! readable by their owner only, and nothing existing is overwritten.
+
+use anyhow::{bail, Context};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use synod_net::certs::{ClusterCa, Issued};
+
+#[derive(clap::Args)]
+pub struct CertsArgs {
+    #[command(subcommand)]
+    command: CertsCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum CertsCommand {
+    /// A new CA: DIR/ca.crt (give it to every node and client) and
+    /// DIR/ca.key (keep it offline; it signs the others).
+    #[command(name = "create-ca")]
+    Ca {
+        #[arg(long)]
+        dir: PathBuf,
+        /// A label for the CA's name, e.g. the cluster's.
+        #[arg(long, default_value = "cluster")]
+        name: String,
+        #[arg(long, default_value_t = 3650)]
+        days: u32,
+    },
+    /// Node ID's certificate (`node-ID.synod`), signed by DIR's CA.
+    #[command(name = "create-node")]
+    Node {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        id: u64,
+        /// A host name or IP address clients dial this node at (repeat).
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+        #[arg(long, default_value_t = 730)]
+        days: u32,
+    },
+    /// A client certificate whose identity is NAME, signed by DIR's CA.
+    #[command(name = "create-client")]
+    Client {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value_t = 730)]
+        days: u32,
+    },
+}
+
+pub fn run(args: CertsArgs) -> anyhow::Result<()> {
+    match args.command {
+        CertsCommand::Ca { dir, name, days } => {
+            let ca = ClusterCa::generate(&name, days)?;
+            write_ca(&dir, &ca)?;
+            println!(
+                "wrote {} and {}",
+                dir.join("ca.crt").display(),
+                dir.join("ca.key").display()
+            );
+        }
+        CertsCommand::Node {
+            dir,
+            id,
+            hosts,
+            days,
+        } => {
+            let ca = load_ca(&dir)?;
+            let issued = ca.issue_node(id, &hosts, days)?;
+            let (cert, _) = write_pair(&dir, &format!("node-{id}"), &issued)?;
+            println!("wrote {} (node-{id}.synod)", cert.display());
+        }
+        CertsCommand::Client { dir, name, days } => {
+            if name.is_empty() || name.contains(['/', '\\']) {
+                bail!("a client name must be non-empty and have no path separator");
+            }
+            let ca = load_ca(&dir)?;
+            let issued = ca.issue_client(&name, days)?;
+            let (cert, _) = write_pair(&dir, &format!("client-{name}"), &issued)?;
+            println!("wrote {}", cert.display());
+        }
+    }
+    Ok(())
+}
+
+pub fn load_ca(dir: &Path) -> anyhow::Result<ClusterCa> {
+    let read = |name: &str| {
+        let path = dir.join(name);
+        std::fs::read_to_string(&path).with_context(|| {
+            format!(
+                "cannot read {} (run `synod certs create-ca` first)",
+                path.display()
+            )
+        })
+    };
+    Ok(ClusterCa::load(&read("ca.crt")?, &read("ca.key")?)?)
+}
+
+pub fn write_ca(dir: &Path, ca: &ClusterCa) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    write_new(&dir.join("ca.key"), ca.key_pem().as_bytes(), true)?;
+    write_new(&dir.join("ca.crt"), ca.cert_pem().as_bytes(), false)
+}
+
+/// Writes `<stem>.crt` and `<stem>.key`; returns their paths.
+pub fn write_pair(dir: &Path, stem: &str, issued: &Issued) -> anyhow::Result<(PathBuf, PathBuf)> {
+    let cert = dir.join(format!("{stem}.crt"));
+    let key = dir.join(format!("{stem}.key"));
+    write_new(&key, issued.key_pem.as_bytes(), true)?;
+    write_new(&cert, issued.cert_pem.as_bytes(), false)?;
+    Ok((cert, key))
+}
+
+/// Creates `path` (never overwrites), mode 0600 for a key.
+fn write_new(path: &Path, bytes: &[u8], secret: bool) -> anyhow::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    if secret {
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).with_context(|| {
+        format!(
+            "cannot create {} (it is never overwritten; remove it first)",
+            path.display()
+        )
+    })?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
+}
