@@ -30,6 +30,13 @@ ZK_CLASSPATH = ":".join(ZK_JARS)
 KAZOO_CLASSPATH = ":".join(ZK_JARS + ["/usr/share/java/" + j for j in (
     "netty-codec.jar", "netty-resolver.jar", "netty-transport-native-unix-common.jar",
     "servlet-api.jar")])
+# zkCli over TLS runs ZooKeeper's Netty client socket (the only one that
+# speaks TLS); Debian's zkCli.sh puts zookeeper.jar alone on its class path,
+# without Netty, which Apache's own tarball ships in lib/. So TLS tests run
+# zkCli's main class, org.apache.zookeeper.ZooKeeperMain, with these.
+ZKCLI_TLS_CLASSPATH = ":".join([KAZOO_CLASSPATH] + ["/usr/share/java/" + j for j in (
+    "netty-handler.jar", "netty-transport.jar", "netty-buffer.jar", "netty-common.jar",
+    "netty-transport-native-epoll.jar")])
 # The password of this digest is "test" (the same one kazoo's harness uses).
 SUPER_DIGEST = "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
 # Modest JVMs: we share 2 cores with compilers.
@@ -248,19 +255,71 @@ def kinds_under_test():
 
 
 class SynodCluster(Cluster):
-    """synod servers speaking the ZooKeeper protocol (`synod server --config`)."""
+    """synod servers speaking the ZooKeeper protocol (`synod server --config`).
+
+    tls=True: peers on mutual TLS and a ZooKeeper TLS port per node
+    (`secure_zk_listen`, at base+300+i, client certificates required), with
+    certificates from `synod certs` in <workdir>/tls: ca.crt, node-N.*,
+    client-alice.crt|key and client-alice.pem (key and certificate in one
+    file, as ZooKeeper's Java client takes a PEM key store)."""
     kind = "synod"
 
-    def __init__(self, *a, tick_ms=2000, binary=None, **kw):
+    def __init__(self, *a, tick_ms=2000, binary=None, tls=False, **kw):
         super().__init__(*a, **kw)
         self.tick_ms = tick_ms
         self.binary = binary or synod_bin()
+        self.tls = tls
+        if tls:
+            self._make_certs()
+
+    @property
+    def tls_dir(self):
+        return os.path.join(self.workdir, "tls")
+
+    def tls_file(self, name):
+        return os.path.join(self.tls_dir, name)
+
+    def secure_port(self, i):
+        return self.base + 300 + i
+
+    @property
+    def secure_hosts(self):
+        return ",".join(f"127.0.0.1:{self.secure_port(i)}" for i in range(self.size))
+
+    def _make_certs(self):
+        def certs(*args):
+            subprocess.run([self.binary, "certs", *args, "--dir", self.tls_dir], check=True,
+                           stdout=subprocess.DEVNULL)
+        certs("create-ca", "--name", "compat")
+        for i in range(self.size):
+            certs("create-node", "--id", str(i + 1), "--host", "127.0.0.1", "--host", "localhost")
+        certs("create-client", "--name", "alice")
+        with open(self.tls_file("client-alice.pem"), "w") as pem:
+            for part in ("client-alice.key", "client-alice.crt"):
+                with open(self.tls_file(part)) as f:
+                    pem.write(f.read())
 
     def command(self, i):
         d = self.node_dir(i)
         members = "".join(
             f"[members.{j + 1}]\npeer = \"127.0.0.1:{self.peer_port(j)}\"\n"
             f"client = \"127.0.0.1:{self.third_port(j)}\"\n" for j in range(self.size))
+        tls = ""
+        if self.tls:
+            node = self.tls_file(f"node-{i + 1}")
+            tls = f"""secure_zk_listen = "127.0.0.1:{self.secure_port(i)}"
+
+[client_tls]
+cert = "{node}.crt"
+key = "{node}.key"
+ca = "{self.tls_file('ca.crt')}"
+client_auth = "need"
+
+[peer_tls]
+ca = "{self.tls_file('ca.crt')}"
+cert = "{node}.crt"
+key = "{node}.key"
+"""
         cfg = os.path.join(d, "synod.toml")
         with open(cfg, "w") as f:
             f.write(f"""node_id = {i + 1}
@@ -269,7 +328,7 @@ data_dir = "{d}/data"
 peer_listen = "127.0.0.1:{self.peer_port(i)}"
 client_listen = "127.0.0.1:{self.third_port(i)}"
 zk_listen = "127.0.0.1:{self.client_port(i)}"
-
+{tls}
 {members}
 [zk]
 tick_ms = {self.tick_ms}

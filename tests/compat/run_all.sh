@@ -5,7 +5,7 @@
 #   tests/compat/run_all.sh                  # zk, plus synod if target/release/synod serves ZooKeeper
 #   SYNOD_BIN=/path/to/synod tests/compat/run_all.sh   # synod required
 #   SYNOD_KAZOO_FULL=1 ...                   # whole kazoo suite (see README)
-#   SYNOD_COMPAT_SKIP=kazoo,sessions ...     # leave steps out (shim, zkcli, differential, sessions, large_writes, curator, c-client, kazoo)
+#   SYNOD_COMPAT_SKIP=kazoo,sessions ...     # leave steps out (shim, zkcli, differential, sessions, large_writes, curator, c-client, tls, kazoo)
 #   SYNOD_CURATOR_ROUNDS=20 ...              every Curator recipe 20 times per target (default 3)
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -47,6 +47,9 @@ esac
 step c-client zk "$PY" clusters.py run --kind zk --base 24781 -- cclient/run.sh '{hosts}'
 case ",$TARGETS," in *,synod,*)
   step c-client synod "$PY" clusters.py run --kind synod --base 25081 -- cclient/run.sh '{hosts}';;
+esac
+case ",$TARGETS," in *,synod,*)
+  step tls synod "$PY" -m pytest -p no:cacheprovider -q test_tls.py;;
 esac
 step kazoo "$TARGETS" "$PY" kazoo_suite.py --targets "$TARGETS"
 

@@ -7,6 +7,7 @@
 //! peer_listen = "127.0.0.1:7001"
 //! client_listen = "127.0.0.1:8001"
 //! zk_listen = "127.0.0.1:2181"   # optional: serve the ZooKeeper protocol
+//! secure_zk_listen = "127.0.0.1:2281" # optional: the same over TLS
 //! admin_listen = "127.0.0.1:9001" # optional: /metrics, /health, status page
 //! worker_threads = 0             # optional: async threads, 0 = one per core
 //!
@@ -27,6 +28,12 @@
 //!
 //! [admin]             # optional; defaults shown in AdminKnobs
 //! lag_slots_max = 1000
+//!
+//! [client_tls]        # needed by secure_zk_listen
+//! cert = "tls/node-1.crt"
+//! key = "tls/node-1.key"
+//! ca = "tls/ca.crt"   # optional: client certificates, checked
+//! client_auth = "need" # need (default) | want | none
 //!
 //! [peer_tls]          # mutual TLS between peers (`synod certs`); required
 //! ca = "tls/ca.crt"   # when a peer address is not loopback, unless
@@ -131,6 +138,15 @@ pub struct ServerConfig {
     /// Where to serve the ZooKeeper client protocol (none: not served).
     #[serde(default)]
     pub zk_listen: Option<SocketAddr>,
+    /// Where to serve the ZooKeeper protocol over TLS (ZooKeeper's
+    /// `secureClientPort`: TLS from the first byte, as its Netty server
+    /// speaks it). Needs `[client_tls]`.
+    #[serde(default)]
+    pub secure_zk_listen: Option<SocketAddr>,
+    /// The certificate clients see on the TLS ports, and whether they must
+    /// present their own.
+    #[serde(default)]
+    pub client_tls: Option<ClientTlsFiles>,
     #[serde(default)]
     pub zk: ZkKnobs,
     /// Where to serve the admin HTTP endpoints: `/metrics` (Prometheus),
@@ -164,6 +180,34 @@ pub struct PeerTlsFiles {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+}
+
+/// `[client_tls]`: the TLS identity of this node's client ports.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ClientTlsFiles {
+    /// This node's certificate chain (PEM); clients verify it against the
+    /// CA and the host name or address they dial.
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// CA certificate(s) that sign client certificates (PEM). Without it,
+    /// clients present none.
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    /// With `ca`: `need` (the default, as ZooKeeper's `ssl.clientAuth`), a
+    /// client without a certificate of that CA is refused at the
+    /// handshake; `want`, one is checked if presented; `none`, never asked.
+    #[serde(default)]
+    pub client_auth: ClientAuth,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum ClientAuth {
+    #[default]
+    Need,
+    Want,
+    None,
 }
 
 /// The ZooKeeper front door's settings, named after ZooKeeper's own.
@@ -410,6 +454,7 @@ impl ServerConfig {
                 ("peer_listen", Some(self.peer_listen)),
                 ("client_listen", Some(self.client_listen)),
                 ("zk_listen", self.zk_listen),
+                ("secure_zk_listen", self.secure_zk_listen),
             ];
             if let Some((name, _)) = taken.iter().find(|(_, a)| *a == Some(admin)) {
                 return Err(ConfigError::Invalid(format!(
@@ -420,6 +465,16 @@ impl ServerConfig {
         if self.engine.tick_ms == 0 {
             return Err(ConfigError::Invalid(
                 "[engine] tick_ms must be positive".into(),
+            ));
+        }
+        if self.secure_zk_listen.is_some() && self.client_tls.is_none() {
+            return Err(ConfigError::Invalid(
+                "secure_zk_listen needs [client_tls] (the certificate clients see)".into(),
+            ));
+        }
+        if self.secure_zk_listen.is_some() && self.secure_zk_listen == self.zk_listen {
+            return Err(ConfigError::Invalid(
+                "secure_zk_listen and zk_listen must be different ports".into(),
             ));
         }
         Ok(())

@@ -21,11 +21,15 @@ pub mod metrics;
 pub mod observe;
 pub mod runtime;
 mod serve;
+pub mod tls;
 pub mod zk;
 
 pub use serve::{serve, GRPC_MESSAGE_BYTES_MAX};
 
-pub use config::{AdminKnobs, ConfigError, EngineKnobs, GrpcKnobs, Member, ServerConfig, ZkKnobs};
+pub use config::{
+    AdminKnobs, ClientAuth, ClientTlsFiles, ConfigError, EngineKnobs, GrpcKnobs, Member,
+    ServerConfig, ZkKnobs,
+};
 pub use synod_node::{state, ServiceState};
 
 pub use runtime::{start, NodeHandle, NodeStatus, Request, RunningNode, Stopped, ZkRequest};

@@ -24,6 +24,11 @@ pub async fn serve(
     // Before anything opens a file: how many ZooKeeper sockets fit.
     let sockets = crate::fds::raise_and_fit(cfg.zk.connections_max, cfg.grpc.connections_max)
         .map_err(anyhow::Error::msg)?;
+    // Bad TLS files fail the start before the data directory is opened.
+    let zk_tls = match (cfg.secure_zk_listen, &cfg.client_tls) {
+        (Some(_), Some(files)) => Some(crate::tls::client_acceptor(files)?),
+        _ => None,
+    };
     let running = crate::runtime::start(cfg.clone(), async move {
         let _ = node_stop.wait_for(|s| *s).await;
     })
@@ -67,29 +72,47 @@ pub async fn serve(
                 let _ = grpc_stop.wait_for(|s| *s).await;
             }),
     );
-    let zk = match cfg.zk_listen {
+    let zk_plain = match cfg.zk_listen {
         None => None,
         Some(addr) => {
             let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
                 anyhow::anyhow!("cannot listen for ZooKeeper clients on {addr}: {e}")
             })?;
             info!(node = cfg.node_id, zookeeper = %addr, "serving the ZooKeeper protocol");
-            let mut zk_stop = stop_rx.clone();
-            Some(tokio::spawn(crate::zk::conn::accept_loop(
-                listener,
-                running.handle.clone(),
-                crate::zk::conn::AcceptLimits {
-                    sockets_max: sockets.zk,
-                    per_ip_max: cfg.zk.max_client_cnxns,
-                    max_buffer: cfg.zk.max_buffer_bytes,
-                    four_letter_words: cfg.zk.four_letter_words_allowed()?.into(),
-                },
-                running.metrics.clone(),
-                async move {
-                    let _ = zk_stop.wait_for(|s| *s).await;
-                },
-            )))
+            Some(listener)
         }
+    };
+    let zk_secure = match (cfg.secure_zk_listen, zk_tls) {
+        (Some(addr), Some(acceptor)) => {
+            let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                anyhow::anyhow!("cannot listen for ZooKeeper TLS clients on {addr}: {e}")
+            })?;
+            info!(node = cfg.node_id, zookeeper_tls = %addr, "serving the ZooKeeper protocol over TLS");
+            Some((listener, acceptor))
+        }
+        _ => None,
+    };
+    let zk = if zk_plain.is_none() && zk_secure.is_none() {
+        None
+    } else {
+        let mut zk_stop = stop_rx.clone();
+        Some(tokio::spawn(crate::zk::conn::accept_loop(
+            crate::zk::conn::ZkListeners {
+                plain: zk_plain,
+                secure: zk_secure,
+            },
+            running.handle.clone(),
+            crate::zk::conn::AcceptLimits {
+                sockets_max: sockets.zk,
+                per_ip_max: cfg.zk.max_client_cnxns,
+                max_buffer: cfg.zk.max_buffer_bytes,
+                four_letter_words: cfg.zk.four_letter_words_allowed()?.into(),
+            },
+            running.metrics.clone(),
+            async move {
+                let _ = zk_stop.wait_for(|s| *s).await;
+            },
+        )))
     };
     let admin = match cfg.admin_listen {
         None => None,
@@ -105,7 +128,7 @@ pub async fn serve(
                 running.metrics.clone(),
                 cfg.members()?,
                 cfg.admin.clone(),
-                cfg.zk_listen.is_some(),
+                cfg.zk_listen.is_some() || cfg.secure_zk_listen.is_some(),
                 async move {
                     let _ = admin_stop.wait_for(|s| *s).await;
                 },

@@ -20,9 +20,10 @@ use std::time::{Duration, Instant};
 use synod_front::Outgoing;
 use synod_zkproto as wire;
 use synod_zkproto::FourLetterWord;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, Notify};
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 /// Bytes of replies and events queued for a connection that does not read
@@ -156,10 +157,25 @@ pub struct AcceptLimits {
     pub four_letter_words: Arc<[FourLetterWord]>,
 }
 
-/// Accepts ZooKeeper clients until `stop` resolves. A socket beyond
-/// `limits` is closed at once, before anything is read from it.
+/// The ZooKeeper ports of a node: plaintext, TLS, or both.
+pub struct ZkListeners {
+    pub plain: Option<TcpListener>,
+    /// ZooKeeper's `secureClientPort`: TLS from the first byte.
+    pub secure: Option<(TcpListener, TlsAcceptor)>,
+}
+
+async fn accept_on(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(listener) => listener.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Accepts ZooKeeper clients on both ports until `stop` resolves. A socket
+/// beyond `limits` (both ports count together) is closed at once, before
+/// anything is read from it.
 pub async fn accept_loop(
-    listener: TcpListener,
+    listeners: ZkListeners,
     node: NodeHandle,
     limits: AcceptLimits,
     metrics: Arc<Metrics>,
@@ -173,37 +189,79 @@ pub async fn accept_loop(
         per_ip_max: limits.per_ip_max,
         per_ip_knob: "[zk] max_client_cnxns",
     });
+    let (secure, acceptor) = match listeners.secure {
+        Some((listener, acceptor)) => (Some(listener), Some(acceptor)),
+        None => (None, None),
+    };
     loop {
-        tokio::select! {
+        let (accepted, tls) = tokio::select! {
             _ = &mut stop => return,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
-                    let Ok(admission) = gate.admit(peer.ip()) else {
-                        drop(stream);
-                        continue;
-                    };
-                    let _ = stream.set_nodelay(true);
-                    let node = node.clone();
-                    let limits = limits.clone();
-                    let metrics = metrics.clone();
-                    tokio::spawn(async move {
-                        let _admission = admission;
-                        if let Err(reason) = serve(stream, peer, node, &limits, metrics).await {
-                            info!(client = %peer, "ZooKeeper connection closed: {reason}");
+            accepted = accept_on(listeners.plain.as_ref()) => (accepted, None),
+            accepted = accept_on(secure.as_ref()) => (accepted, acceptor.clone()),
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let Ok(admission) = gate.admit(peer.ip()) else {
+                    drop(stream);
+                    continue;
+                };
+                let _ = stream.set_nodelay(true);
+                let node = node.clone();
+                let limits = limits.clone();
+                let metrics = metrics.clone();
+                tokio::spawn(async move {
+                    let _admission = admission;
+                    let served = match tls {
+                        None => serve(stream, peer, node, &limits, metrics).await,
+                        Some(acceptor) => {
+                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream))
+                                .await
+                            {
+                                Ok(Ok(stream)) => serve(stream, peer, node, &limits, metrics).await,
+                                Ok(Err(e)) => Err(format!("TLS handshake failed: {e}")),
+                                Err(_) => Err("no TLS handshake within 10 s".to_string()),
+                            }
                         }
-                    });
-                }
-                Err(e) => {
-                    warn!("accepting a ZooKeeper client failed: {e}");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                }
-            },
+                    };
+                    if let Err(reason) = served {
+                        info!(client = %peer, "ZooKeeper connection closed: {reason}");
+                    }
+                });
+            }
+            Err(e) => {
+                warn!("accepting a ZooKeeper client failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
         }
     }
 }
 
-async fn serve(
-    mut stream: TcpStream,
+/// A client socket split into its reading and writing halves: a TCP
+/// stream without a lock between them, a TLS stream with one.
+pub trait ClientStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    type Reader: AsyncRead + Unpin + Send + 'static;
+    type Writer: AsyncWrite + Unpin + Send + 'static;
+    fn into_halves(self) -> (Self::Reader, Self::Writer);
+}
+
+impl ClientStream for TcpStream {
+    type Reader = tokio::net::tcp::OwnedReadHalf;
+    type Writer = tokio::net::tcp::OwnedWriteHalf;
+    fn into_halves(self) -> (Self::Reader, Self::Writer) {
+        self.into_split()
+    }
+}
+
+impl ClientStream for tokio_rustls::server::TlsStream<TcpStream> {
+    type Reader = tokio::io::ReadHalf<Self>;
+    type Writer = tokio::io::WriteHalf<Self>;
+    fn into_halves(self) -> (Self::Reader, Self::Writer) {
+        tokio::io::split(self)
+    }
+}
+
+async fn serve<S: ClientStream>(
+    mut stream: S,
     peer: SocketAddr,
     node: NodeHandle,
     limits: &AcceptLimits,
@@ -267,7 +325,7 @@ async fn serve(
         .map_err(|_| "the node stopped".to_string())?
         .map_err(|reason| format!("refused: {reason}"))?;
 
-    let (reader, writer) = stream.into_split();
+    let (reader, writer) = stream.into_halves();
     let flow = Flow::default();
     let meter = RequestMeter::new(metrics);
     let writing = tokio::spawn(write_loop(
@@ -290,7 +348,7 @@ async fn serve(
 }
 
 async fn read_loop(
-    mut reader: tokio::net::tcp::OwnedReadHalf,
+    mut reader: impl AsyncRead + Unpin,
     conn: u64,
     peer: SocketAddr,
     node: &NodeHandle,
@@ -343,7 +401,7 @@ async fn read_loop(
 }
 
 async fn write_loop(
-    writer: tokio::net::tcp::OwnedWriteHalf,
+    writer: impl AsyncWrite + Unpin,
     mut rx: mpsc::UnboundedReceiver<Outgoing>,
     queued_bytes: Arc<AtomicUsize>,
     flow: Flow,

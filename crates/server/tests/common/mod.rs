@@ -38,6 +38,8 @@ pub fn node_config(
             ..EngineKnobs::default()
         },
         zk_listen: None,
+        secure_zk_listen: None,
+        client_tls: None,
         zk: Default::default(),
         admin_listen: None,
         admin: Default::default(),

@@ -1,0 +1,148 @@
+//! The ZooKeeper protocol over TLS (`secure_zk_listen`, ZooKeeper's
+//! `secureClientPort`) on a one-node server: a client with a certificate of
+//! the CA gets a session; a plaintext client on the TLS port, and a TLS
+//! client without a certificate when `client_auth = "need"`, get nothing.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use synod_net::certs::{ClusterCa, Issued};
+use synod_server::{ClientAuth, ClientTlsFiles, Member, ServerConfig};
+use synod_zkproto as wire;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::oneshot;
+
+use common::free_addr;
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn connect_request() -> Vec<u8> {
+    wire::encode_connect_request(&wire::ConnectRequest {
+        protocol_version: 0,
+        last_zxid_seen: 0,
+        timeout_ms: 10_000,
+        session_id: 0,
+        passwd: vec![0; 16],
+        read_only: Some(false),
+    })
+}
+
+/// Sends a ConnectRequest; the session id of the answer, or `None` if the
+/// server closed the connection without one.
+async fn session<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> Option<i64> {
+    stream.write_all(&connect_request()).await.ok()?;
+    stream.flush().await.ok()?;
+    let mut len = [0u8; 4];
+    stream.read_exact(&mut len).await.ok()?;
+    let len = u32::from_be_bytes(len) as usize;
+    if len > 1 << 20 {
+        return None;
+    }
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body).await.ok()?;
+    Some(wire::decode_connect_response(&body).ok()?.session_id)
+}
+
+async fn tls_client(
+    addr: SocketAddr,
+    ca: &ClusterCa,
+    cert: Option<&Issued>,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca.cert_pem().as_bytes()).unwrap())
+        .unwrap();
+    let builder = rustls::ClientConfig::builder_with_provider(synod_net::tls::crypto_provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+    let config = match cert {
+        None => builder.with_no_client_auth(),
+        Some(cert) => builder
+            .with_client_auth_cert(
+                CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes())
+                    .collect::<Result<Vec<_>, _>>()
+                    .unwrap(),
+                PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).unwrap(),
+            )
+            .unwrap(),
+    };
+    let tcp = TcpStream::connect(addr).await?;
+    let name = ServerName::IpAddress(addr.ip().into());
+    tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(name, tcp)
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tls_port_serves_certified_clients_and_refuses_plaintext_and_anonymous_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ClusterCa::generate("test", 30).unwrap();
+    let node = ca.issue_node(1, &["127.0.0.1".into()], 30).unwrap();
+    let alice = ca.issue_client("alice", 30).unwrap();
+    let member = Member {
+        peer: free_addr(),
+        client: free_addr(),
+    };
+    let members: BTreeMap<String, Member> = [("1".to_string(), member)].into_iter().collect();
+    let (plain, secure) = (free_addr(), free_addr());
+    let cfg = ServerConfig {
+        zk_listen: Some(plain),
+        secure_zk_listen: Some(secure),
+        client_tls: Some(ClientTlsFiles {
+            cert: write(dir.path(), "node.crt", &node.cert_pem),
+            key: write(dir.path(), "node.key", &node.key_pem),
+            ca: Some(write(dir.path(), "ca.crt", ca.cert_pem())),
+            client_auth: ClientAuth::Need,
+        }),
+        ..common::node_config(1, 9, dir.path(), &members)
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(synod_server::serve(cfg, async move {
+        let _ = stopped.await;
+    }));
+
+    tokio::time::timeout(Duration::from_secs(30), async {
+        // A certified client gets a session once the node leads.
+        loop {
+            if let Ok(mut tls) = tls_client(secure, &ca, Some(&alice)).await {
+                if let Some(id) = session(&mut tls).await {
+                    assert_ne!(id, 0);
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // The plaintext port still serves.
+        let mut tcp = TcpStream::connect(plain).await.unwrap();
+        assert!(session(&mut tcp).await.is_some());
+        // Plaintext on the TLS port: no session.
+        let mut tcp = TcpStream::connect(secure).await.unwrap();
+        assert_eq!(session(&mut tcp).await, None);
+        // TLS without a client certificate: no session.
+        if let Ok(mut anonymous) = tls_client(secure, &ca, None).await {
+            assert_eq!(session(&mut anonymous).await, None);
+        }
+        // A certificate of another CA: no session.
+        let other = ClusterCa::generate("other", 30).unwrap();
+        let mallory = other.issue_client("mallory", 30).unwrap();
+        if let Ok(mut stranger) = tls_client(secure, &ca, Some(&mallory)).await {
+            assert_eq!(session(&mut stranger).await, None);
+        }
+    })
+    .await
+    .expect("test did not finish in time");
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}

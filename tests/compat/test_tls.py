@@ -1,0 +1,149 @@
+"""The ZooKeeper protocol over TLS on synod (`secure_zk_listen`, ZooKeeper's
+secureClientPort), with peers on mutual TLS, driven by unchanged clients.
+
+  pytest tests/compat/test_tls.py     # needs SYNOD_BIN or target/release/synod
+
+- kazoo with use_ssl=True and a client certificate of the cluster's CA:
+  reads, writes, an ephemeral, a watch, and its session surviving kill -9 of
+  the node it is connected to (it reconnects to another over TLS);
+- zkCli (ZooKeeperMain, with Netty on its class path) with
+  zookeeper.client.secure=true and PEM trust and key stores: create and get;
+- a plaintext client on the TLS port, and a TLS client without a client
+  certificate, get no session.
+Only synod: the comparison with ZooKeeper's own TLS port is left for later
+(it needs Java key stores and ZooKeeper's x509 provider configured).
+"""
+import os
+import signal
+import socket
+import struct
+import subprocess
+import time
+import uuid
+
+import pytest
+from kazoo.client import KazooClient
+from kazoo.exceptions import NoNodeError
+
+import clusters
+
+BASE_PORT = int(os.environ.get("SYNOD_COMPAT_TLS_PORT", "25381"))
+ZKCLI = "/usr/share/zookeeper/bin/zkCli.sh"
+
+pytestmark = pytest.mark.skipif(not clusters.synod_available(),
+                                reason="no synod binary that serves ZooKeeper")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    c = clusters.SynodCluster(base_port=BASE_PORT, tls=True)
+    c.start()
+    yield c
+    c.stop()
+
+
+def tls_client(cluster, hosts=None, cert=True, timeout=10.0):
+    kw = {}
+    if cert:
+        kw = dict(certfile=cluster.tls_file("client-alice.crt"),
+                  keyfile=cluster.tls_file("client-alice.key"))
+    return KazooClient(hosts=hosts or cluster.secure_hosts, use_ssl=True, verify_certs=True,
+                       ca=cluster.tls_file("ca.crt"), timeout=timeout, **kw)
+
+
+def test_kazoo_over_tls_reads_writes_watches_and_keeps_its_session_through_a_kill(cluster):
+    zk = tls_client(cluster)
+    zk.start(timeout=30)
+    try:
+        path = f"/tls-{uuid.uuid4().hex[:8]}"
+        zk.create(path, b"one")
+        assert zk.get(path)[0] == b"one"
+        zk.create(f"{path}/eph", b"", ephemeral=True)
+        fired = []
+        zk.get(path, watch=fired.append)
+        zk.set(path, b"two")
+        deadline = time.time() + 10
+        while not fired and time.time() < deadline:
+            time.sleep(0.05)
+        assert fired and fired[0].type == "CHANGED", fired
+        session = zk.client_id[0]
+
+        # Kill the node this client is connected to; the session moves.
+        port = zk._connection._socket.getpeername()[1]
+        victim = port - cluster.base - 300
+        cluster.kill(victim, signal.SIGKILL)
+        deadline = time.time() + 60
+        while True:
+            try:
+                assert zk.get(path)[0] == b"two"
+                break
+            except Exception:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+        assert zk.client_id[0] == session
+        assert zk.exists(f"{path}/eph") is not None, "the ephemeral outlived its session's move"
+        cluster.start_node(victim)
+        cluster.wait_ready(60)
+    finally:
+        zk.stop()
+        zk.close()
+
+
+def connect_request():
+    # protocolVersion, lastZxidSeen, timeOut, sessionId, passwd, readOnly
+    body = struct.pack(">iqiqi", 0, 0, 10000, 0, 16) + b"\0" * 16 + b"\0"
+    return struct.pack(">i", len(body)) + body
+
+
+def test_a_plaintext_client_on_the_tls_port_gets_no_session(cluster):
+    with socket.create_connection(("127.0.0.1", cluster.secure_port(0)), timeout=10) as s:
+        s.sendall(connect_request())
+        answer = b""
+        try:
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+        except (ConnectionResetError, socket.timeout):
+            pass
+    # Whatever came back (a TLS alert at most) is not a ConnectResponse.
+    assert len(answer) < 20, answer
+
+
+def test_a_tls_client_without_a_certificate_gets_no_session(cluster):
+    zk = tls_client(cluster, cert=False, timeout=3.0)
+    with pytest.raises(Exception):
+        zk.start(timeout=6)
+    zk.stop()
+    zk.close()
+    # A plaintext kazoo against the TLS port does not get one either.
+    zk = KazooClient(hosts=cluster.secure_hosts, timeout=3.0)
+    with pytest.raises(Exception):
+        zk.start(timeout=6)
+    zk.stop()
+    zk.close()
+
+
+@pytest.mark.skipif(not os.path.exists(ZKCLI), reason="no zkCli.sh (tests/compat/setup.sh)")
+def test_zkcli_over_tls_creates_and_reads(cluster):
+    # zkCli.sh's program with Netty on the class path (see clusters.py).
+    flags = [
+        "-Xmx128m", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC",
+        "-Dzookeeper.client.secure=true",
+        "-Dzookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty",
+        f"-Dzookeeper.ssl.keyStore.location={cluster.tls_file('client-alice.pem')}",
+        "-Dzookeeper.ssl.keyStore.type=PEM",
+        f"-Dzookeeper.ssl.trustStore.location={cluster.tls_file('ca.crt')}",
+        "-Dzookeeper.ssl.trustStore.type=PEM",
+    ]
+    path = f"/tls-zkcli-{uuid.uuid4().hex[:8]}"
+    commands = f"create {path} over-tls\nget {path}\nquit\n"
+    out = subprocess.run(["java", "-cp", clusters.ZKCLI_TLS_CLASSPATH, *flags,
+                          "org.apache.zookeeper.ZooKeeperMain", "-server", cluster.secure_hosts],
+                         input=commands, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         text=True, timeout=120).stdout
+    lines = [line.strip() for line in out.splitlines()]
+    assert f"Created {path}" in lines, out
+    assert "over-tls" in lines, out
