@@ -47,6 +47,8 @@ pub enum CasOutcome {
 /// random id).
 #[derive(Debug)]
 pub struct Client {
+    /// The bearer token every request carries, if any.
+    auth: Auth,
     endpoints: Endpoints,
     options: ClientOptions,
     client_id: u64,
@@ -91,12 +93,27 @@ impl Client {
         endpoints: Vec<String>,
         options: ClientOptions,
     ) -> Result<Client, ClientError> {
-        let endpoints = Endpoints::new(endpoints, options.connect_timeout, options.endpoints_max)?;
+        let tls = options.tls.as_ref().map(|tls| {
+            let mut config = tonic::transport::ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(tls.ca_pem.clone()));
+            if let Some((cert, key)) = &tls.identity {
+                config = config.identity(tonic::transport::Identity::from_pem(cert, key));
+            }
+            config
+        });
+        let auth = Auth::new(options.token.as_deref())?;
+        let endpoints = Endpoints::new(
+            endpoints,
+            options.connect_timeout,
+            options.endpoints_max,
+            tls,
+        )?;
         let client_id = match options.client_id {
             Some(id) => id,
             None => random_u64(),
         };
         Ok(Client {
+            auth,
             endpoints,
             client_id,
             seq_next: 1,
@@ -210,13 +227,38 @@ impl Client {
         .await
     }
 
+    /// Changes membership by one step (the leader answers; the client
+    /// follows redirects). Needs the admin right where the servers have
+    /// `[access]`.
+    pub async fn reconfigure(&mut self, change: Reconfigure) -> Result<(), ClientError> {
+        let (kind, node_id) = match change {
+            Reconfigure::AddLearner(node) => (pb::ReconfigureKind::AddLearner, node),
+            Reconfigure::Promote(node) => (pb::ReconfigureKind::Promote, node),
+            Reconfigure::Remove(node) => (pb::ReconfigureKind::Remove, node),
+        };
+        let request = pb::ReconfigureRequest {
+            kind: kind as i32,
+            node_id,
+        };
+        self.call(true, move |mut kv| {
+            async move {
+                Ok(match kv.reconfigure(request).await?.into_inner().result {
+                    Some(pb::reconfigure_response::Result::Applied(_)) => Answer::Done(()),
+                    Some(pb::reconfigure_response::Result::Refusal(refusal)) => refused(refusal),
+                    None => Answer::Malformed("ReconfigureResponse without a result"),
+                })
+            }
+        })
+        .await
+    }
+
     /// Asks the node at `endpoint` (any node, known to this client or not)
     /// for its view of the cluster. One request, no retries: a failure is
     /// [`ClientError::Transport`].
     pub async fn status(&mut self, endpoint: &str) -> Result<StatusReply, ClientError> {
         let node = self.endpoints.lookup_or_open(endpoint)?;
         let timeout = self.options.request_timeout;
-        let mut kv = KvClient::new(node.channel);
+        let mut kv = KvClient::with_interceptor(node.channel, self.auth.clone());
         let transport = |source: Box<dyn std::error::Error + Send + Sync>| ClientError::Transport {
             endpoint: node.addr.clone(),
             source,
@@ -268,7 +310,7 @@ impl Client {
     /// serializable reads, which any node answers).
     async fn call<T, F, Fut>(&mut self, at_leader: bool, mut attempt: F) -> Result<T, ClientError>
     where
-        F: FnMut(KvClient<Channel>) -> Fut,
+        F: FnMut(Kv) -> Fut,
         Fut: Future<Output = Result<Answer<T>, tonic::Status>>,
     {
         let deadline = Instant::now() + self.options.deadline;
@@ -298,7 +340,11 @@ impl Client {
                 tried.push(node.addr.clone());
             }
             let budget = self.options.request_timeout.min(deadline - now);
-            let outcome = tokio::time::timeout(budget, attempt(KvClient::new(node.channel))).await;
+            let outcome = tokio::time::timeout(
+                budget,
+                attempt(KvClient::with_interceptor(node.channel, self.auth.clone())),
+            )
+            .await;
             let next = match outcome {
                 Ok(Ok(Answer::Done(value))) => {
                     if at_leader {
@@ -317,6 +363,13 @@ impl Client {
                         endpoint: node.addr,
                         message: message.to_string(),
                     })
+                }
+                Ok(Err(status)) if status.code() == tonic::Code::PermissionDenied => {
+                    return Err(ClientError::PermissionDenied(format!(
+                        "{}: {}",
+                        node.addr,
+                        status.message()
+                    )))
                 }
                 Ok(Err(status)) if status.code() == tonic::Code::Unimplemented => {
                     return Err(ClientError::Protocol {
@@ -410,6 +463,51 @@ impl Client {
     fn jitter(&mut self, backoff: Duration) -> Duration {
         let half_us = (backoff.as_micros() / 2).max(1) as u64;
         backoff + Duration::from_micros(splitmix64(&mut self.jitter_state) % half_us)
+    }
+}
+
+/// One membership change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reconfigure {
+    /// A new node that receives the log but does not vote.
+    AddLearner(u64),
+    /// A learner becomes a voter.
+    Promote(u64),
+    /// A node leaves the configuration.
+    Remove(u64),
+}
+
+/// A stub with this client's bearer token on every request.
+type Kv = KvClient<tonic::service::interceptor::InterceptedService<Channel, Auth>>;
+
+/// Adds `authorization: Bearer <token>` to every request, when a token is
+/// set.
+#[derive(Clone, Debug)]
+struct Auth(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl Auth {
+    fn new(token: Option<&str>) -> Result<Auth, ClientError> {
+        let Some(token) = token else {
+            return Ok(Auth(None));
+        };
+        let value = format!("Bearer {token}")
+            .parse()
+            .map_err(|_| ClientError::Rejected("the token is not printable ASCII".into()))?;
+        Ok(Auth(Some(value)))
+    }
+}
+
+impl tonic::service::Interceptor for Auth {
+    fn call(
+        &mut self,
+        mut request: tonic::Request<()>,
+    ) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(value) = &self.0 {
+            request
+                .metadata_mut()
+                .insert("authorization", value.clone());
+        }
+        Ok(request)
     }
 }
 

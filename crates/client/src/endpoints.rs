@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
 use crate::ClientError;
 
@@ -21,6 +21,8 @@ pub(crate) struct Node {
 pub(crate) struct Endpoints {
     nodes: Vec<Node>,
     connect_timeout: Duration,
+    /// TLS for every channel; endpoints without a scheme are `https`.
+    tls: Option<ClientTlsConfig>,
     max: usize,
 }
 
@@ -31,6 +33,7 @@ impl Endpoints {
         addrs: Vec<String>,
         connect_timeout: Duration,
         max: usize,
+        tls: Option<ClientTlsConfig>,
     ) -> Result<Endpoints, ClientError> {
         if addrs.is_empty() {
             return Err(ClientError::NoEndpoints);
@@ -38,10 +41,11 @@ impl Endpoints {
         let mut set = Endpoints {
             nodes: Vec::new(),
             connect_timeout,
+            tls,
             max: max.max(addrs.len()),
         };
         for addr in addrs {
-            let addr = normalize(&addr);
+            let addr = set.normalize(&addr);
             if set.position(&addr).is_none() {
                 let node = set.open(addr)?;
                 set.nodes.push(node);
@@ -61,7 +65,7 @@ impl Endpoints {
     /// The index of `addr`, adding it if it is new, valid and the set has
     /// room; `None` otherwise.
     pub(crate) fn find_or_add(&mut self, addr: &str) -> Option<usize> {
-        let addr = normalize(addr);
+        let addr = self.normalize(addr);
         if let Some(index) = self.position(&addr) {
             return Some(index);
         }
@@ -75,7 +79,7 @@ impl Endpoints {
 
     /// A node for `addr`: the known one, or a new one not added to the set.
     pub(crate) fn lookup_or_open(&self, addr: &str) -> Result<Node, ClientError> {
-        let addr = normalize(addr);
+        let addr = self.normalize(addr);
         match self.position(&addr) {
             Some(index) => Ok(self.nodes[index].clone()),
             None => self.open(addr),
@@ -92,6 +96,16 @@ impl Endpoints {
                 endpoint: addr.clone(),
                 reason: err.to_string(),
             })?;
+        let endpoint =
+            match &self.tls {
+                None => endpoint,
+                Some(tls) => endpoint.tls_config(tls.clone()).map_err(|err| {
+                    ClientError::InvalidEndpoint {
+                        endpoint: addr.clone(),
+                        reason: format!("TLS: {err}"),
+                    }
+                })?,
+            };
         let channel = endpoint
             .connect_timeout(self.connect_timeout)
             .connect_lazy();
@@ -99,14 +113,21 @@ impl Endpoints {
     }
 }
 
-/// Adds `http://` when no scheme is given and drops trailing slashes, so
+impl Endpoints {
+    /// `normalize` with this set's scheme: `https` under TLS.
+    fn normalize(&self, addr: &str) -> String {
+        normalize(addr, if self.tls.is_some() { "https" } else { "http" })
+    }
+}
+
+/// Adds `scheme://` when no scheme is given and drops trailing slashes, so
 /// that the same node given two ways is one endpoint.
-pub(crate) fn normalize(addr: &str) -> String {
+pub(crate) fn normalize(addr: &str, scheme: &str) -> String {
     let addr = addr.trim().trim_end_matches('/');
     if addr.contains("://") {
         addr.to_string()
     } else {
-        format!("http://{addr}")
+        format!("{scheme}://{addr}")
     }
 }
 
@@ -116,15 +137,19 @@ mod tests {
 
     #[test]
     fn normalize_adds_a_scheme_and_drops_trailing_slashes() {
-        assert_eq!(normalize("127.0.0.1:7000"), "http://127.0.0.1:7000");
-        assert_eq!(normalize(" http://h:1/ "), "http://h:1");
-        assert_eq!(normalize("https://h:1"), "https://h:1");
+        assert_eq!(normalize("127.0.0.1:7000", "http"), "http://127.0.0.1:7000");
+        assert_eq!(
+            normalize("127.0.0.1:7000", "https"),
+            "https://127.0.0.1:7000"
+        );
+        assert_eq!(normalize(" http://h:1/ ", "https"), "http://h:1");
+        assert_eq!(normalize("https://h:1", "http"), "https://h:1");
     }
 
     #[tokio::test]
     async fn the_same_node_given_twice_is_one_endpoint_and_the_set_is_bounded() {
         let addrs = vec!["127.0.0.1:1".to_string(), "http://127.0.0.1:1/".to_string()];
-        let mut set = Endpoints::new(addrs, Duration::from_millis(10), 2).unwrap();
+        let mut set = Endpoints::new(addrs, Duration::from_millis(10), 2, None).unwrap();
         assert_eq!(set.len(), 1);
         assert_eq!(set.find_or_add("127.0.0.1:2"), Some(1));
         assert_eq!(set.find_or_add("http://127.0.0.1:2"), Some(1));
@@ -133,9 +158,14 @@ mod tests {
 
     #[tokio::test]
     async fn no_endpoints_and_invalid_ones_are_errors() {
-        let none = Endpoints::new(Vec::new(), Duration::from_millis(10), 8);
+        let none = Endpoints::new(Vec::new(), Duration::from_millis(10), 8, None);
         assert!(matches!(none, Err(ClientError::NoEndpoints)));
-        let bad = Endpoints::new(vec!["http://bad host".into()], Duration::from_millis(10), 8);
+        let bad = Endpoints::new(
+            vec!["http://bad host".into()],
+            Duration::from_millis(10),
+            8,
+            None,
+        );
         assert!(matches!(bad, Err(ClientError::InvalidEndpoint { .. })));
     }
 }

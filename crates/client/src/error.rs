@@ -27,6 +27,11 @@ pub enum ClientError {
     #[error("the cluster rejected the request: {0}. Fix the request; retrying it unchanged will fail the same way")]
     Rejected(String),
 
+    /// The cluster's `[access]` does not let this client's identity (its
+    /// certificate or token) do this.
+    #[error("permission denied: {0}. Use a client certificate or token with the right (see the README's Security section)")]
+    PermissionDenied(String),
+
     /// The cluster has already applied a newer write from this client id,
     /// so this write was not applied and its reply is gone. This happens
     /// only when two clients share one client id.

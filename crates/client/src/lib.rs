@@ -34,7 +34,7 @@ mod error;
 mod options;
 mod status;
 
-pub use client::{CasOutcome, Client};
+pub use client::{CasOutcome, Client, Reconfigure};
 pub use error::{ClientError, TimedOut};
-pub use options::ClientOptions;
+pub use options::{ClientOptions, ClientTls};
 pub use status::{Ballot, PeerStatus, Role, StatusReply};

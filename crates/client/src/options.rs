@@ -36,6 +36,22 @@ pub struct ClientOptions {
     /// random 64-bit id, which is what almost every caller wants: two
     /// clients must never share an id.
     pub client_id: Option<u64>,
+    /// TLS to the gRPC ports (`[client_tls] grpc = true` on the servers):
+    /// endpoints without a scheme become `https://`.
+    pub tls: Option<ClientTls>,
+    /// A bearer token sent with every request (`authorization: Bearer`),
+    /// an identity for the servers' `[access]`.
+    pub token: Option<String>,
+}
+
+/// The trust root and, optionally, the client certificate of a TLS client.
+#[derive(Clone, Debug)]
+pub struct ClientTls {
+    /// PEM of the CA that signed the nodes' certificates.
+    pub ca_pem: Vec<u8>,
+    /// PEM of this client's certificate and key, when the servers ask for
+    /// one (its common name is this client's identity).
+    pub identity: Option<(Vec<u8>, Vec<u8>)>,
 }
 
 impl Default for ClientOptions {
@@ -49,6 +65,8 @@ impl Default for ClientOptions {
             backoff_max: Duration::from_millis(100),
             endpoints_max: 64,
             client_id: None,
+            tls: None,
+            token: None,
         }
     }
 }

@@ -158,6 +158,10 @@ pub struct ServerConfig {
     pub admin: AdminKnobs,
     #[serde(default)]
     pub grpc: GrpcKnobs,
+    /// Who may do what on the gRPC port (see `access`). Without it, every
+    /// client may do everything.
+    #[serde(default)]
+    pub access: Option<AccessConfig>,
     /// Mutual TLS between peers under the cluster's CA: PEM files of the
     /// CA certificate, this node's certificate (`node-<id>.synod`, as
     /// `synod certs create-node` issues) and its key.
@@ -182,6 +186,20 @@ pub struct PeerTlsFiles {
     pub key: PathBuf,
 }
 
+/// `[access]`: identities by right, and bearer tokens by name.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccessConfig {
+    /// May change membership (Reconfigure), and write and read.
+    pub admins: Vec<String>,
+    /// May write (Put, Delete, Cas) and read.
+    pub writers: Vec<String>,
+    /// May read (Get) and ask for status.
+    pub readers: Vec<String>,
+    /// Bearer tokens: name = "sha256:<hex of the token>".
+    pub tokens: BTreeMap<String, String>,
+}
+
 /// `[client_tls]`: the TLS identity of this node's client ports.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -199,6 +217,11 @@ pub struct ClientTlsFiles {
     /// handshake; `want`, one is checked if presented; `none`, never asked.
     #[serde(default)]
     pub client_auth: ClientAuth,
+    /// The gRPC port (`client_listen`) speaks TLS too (and only TLS); a
+    /// verified client certificate's common name is an identity for
+    /// `[access]`.
+    #[serde(default)]
+    pub grpc: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 //! (not the leader, busy, stale) travel in-band as `Refusal`, with the
 //! leader's client address so clients go straight there.
 
+use crate::access::{common_name, Access, ClientInfo, Right};
 use crate::gate::{Admission, SocketGate};
 use crate::runtime::{NodeHandle, NodeStatus};
 use std::collections::BTreeMap;
@@ -19,6 +20,10 @@ pub const VALUE_BYTES_MAX: usize = 1024 * 1024;
 
 pub struct KvService {
     node: NodeHandle,
+    /// Who may do what (`[access]`).
+    access: Access,
+    /// `https` when the gRPC ports speak TLS: redirects name it.
+    scheme: &'static str,
     /// Client addresses of the members, for redirects.
     clients: BTreeMap<NodeId, SocketAddr>,
     /// The largest command the log takes (`[engine] command_bytes_max`):
@@ -31,9 +36,13 @@ impl KvService {
         node: NodeHandle,
         clients: BTreeMap<NodeId, SocketAddr>,
         command_bytes_max: usize,
+        access: Access,
+        tls: bool,
     ) -> Self {
         KvService {
             node,
+            access,
+            scheme: if tls { "https" } else { "http" },
             clients,
             command_bytes_max,
         }
@@ -46,7 +55,7 @@ impl KvService {
                 leader_id: *leader,
                 leader_addr: leader
                     .and_then(|l| self.clients.get(&l))
-                    .map(|a| format!("http://{a}")),
+                    .map(|a| format!("{}://{a}", self.scheme)),
             }),
             Outcome::Busy => Reason::Busy(pb::Busy {
                 retry_after_ms: 50,
@@ -145,6 +154,7 @@ impl Kv for KvService {
         request: Request<pb::GetRequest>,
     ) -> Result<Response<pb::GetResponse>, Status> {
         use pb::get_response::Result as R;
+        self.access.check(&request, Right::Read)?;
         let req = request.into_inner();
         let op = KvOp::Get { key: req.key };
         check_sizes(&op)?;
@@ -169,6 +179,7 @@ impl Kv for KvService {
         request: Request<pb::PutRequest>,
     ) -> Result<Response<pb::PutResponse>, Status> {
         use pb::put_response::Result as R;
+        self.access.check(&request, Right::Write)?;
         let r = request.into_inner();
         let op = KvOp::Put {
             key: r.key,
@@ -189,6 +200,7 @@ impl Kv for KvService {
         request: Request<pb::DeleteRequest>,
     ) -> Result<Response<pb::DeleteResponse>, Status> {
         use pb::delete_response::Result as R;
+        self.access.check(&request, Right::Write)?;
         let r = request.into_inner();
         let result = match self
             .write(r.client_id, r.seq, KvOp::Delete { key: r.key })
@@ -208,6 +220,7 @@ impl Kv for KvService {
         request: Request<pb::CasRequest>,
     ) -> Result<Response<pb::CasResponse>, Status> {
         use pb::cas_response::Result as R;
+        self.access.check(&request, Right::Write)?;
         let r = request.into_inner();
         let op = KvOp::Cas {
             key: r.key,
@@ -227,8 +240,9 @@ impl Kv for KvService {
 
     async fn status(
         &self,
-        _request: Request<pb::StatusRequest>,
+        request: Request<pb::StatusRequest>,
     ) -> Result<Response<pb::StatusResponse>, Status> {
+        self.access.check(&request, Right::Read)?;
         let s = self
             .node
             .status()
@@ -242,6 +256,7 @@ impl Kv for KvService {
         request: Request<pb::ReconfigureRequest>,
     ) -> Result<Response<pb::ReconfigureResponse>, Status> {
         use pb::reconfigure_response::Result as R;
+        self.access.check(&request, Right::Admin)?;
         let r = request.into_inner();
         let change = match pb::ReconfigureKind::try_from(r.kind) {
             Ok(pb::ReconfigureKind::AddLearner) => ConfigChange::AddLearner(r.node_id),
@@ -284,7 +299,7 @@ impl KvService {
             leader_addr: s
                 .leader
                 .and_then(|l| self.clients.get(&l))
-                .map(|a| format!("http://{a}")),
+                .map(|a| format!("{}://{a}", self.scheme)),
             commit_slot: s.commit,
             applied_slot: s.applied,
             config: Some(pb::Config {
@@ -304,19 +319,30 @@ impl KvService {
     }
 }
 
-/// A gRPC client socket with its place at the gate; the place is freed
-/// when tonic drops the connection.
+/// A gRPC client socket (plain, or TLS once its handshake is done) with its
+/// place at the gate; the place is freed when tonic drops the connection.
 pub struct GatedTcp {
-    stream: tokio::net::TcpStream,
+    stream: ClientSocket,
+    info: ClientInfo,
     _admission: Admission,
 }
 
+enum ClientSocket {
+    Plain(tokio::net::TcpStream),
+    Tls(Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>),
+}
+
+/// A TLS handshake that takes longer is abandoned.
+const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// The gRPC port's connections: accepted, counted at the gate (a socket
-/// beyond its caps is closed before a byte is read) and handed to tonic,
-/// until `stop` resolves.
+/// beyond its caps is closed before a byte is read), through a TLS
+/// handshake when `tls` is given (each in its own task, so a slow one holds
+/// up no other), and handed to tonic, until `stop` resolves.
 pub fn incoming(
     listener: tokio::net::TcpListener,
     gate: SocketGate,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> tokio_stream::wrappers::ReceiverStream<std::io::Result<GatedTcp>> {
     // A small channel: tonic takes each connection at once.
@@ -338,13 +364,49 @@ pub fn incoming(
                     // of single-client lease reads took 48 ms. Replies are
                     // whole HTTP/2 frames already; send them at once.
                     let _ = stream.set_nodelay(true);
-                    let gated = GatedTcp {
-                        stream,
-                        _admission: admission,
+                    let mut info = ClientInfo {
+                        remote: Some(peer),
+                        certificate_name: None,
                     };
-                    if tx.send(Ok(gated)).await.is_err() {
-                        return;
-                    }
+                    let Some(acceptor) = tls.clone() else {
+                        let gated = GatedTcp {
+                            stream: ClientSocket::Plain(stream),
+                            info,
+                            _admission: admission,
+                        };
+                        if tx.send(Ok(gated)).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    };
+                    let tx = tx.clone();
+                    tokio::spawn(async move {
+                        let handshake =
+                            tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+                        let stream = match handshake.await {
+                            Ok(Ok(stream)) => stream,
+                            Ok(Err(e)) => {
+                                tracing::info!(client = %peer, "gRPC TLS handshake failed: {e}");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::info!(client = %peer, "gRPC TLS handshake timed out");
+                                return;
+                            }
+                        };
+                        info.certificate_name = stream
+                            .get_ref()
+                            .1
+                            .peer_certificates()
+                            .and_then(|certs| certs.first())
+                            .and_then(|leaf| common_name(leaf));
+                        let gated = GatedTcp {
+                            stream: ClientSocket::Tls(Box::new(stream)),
+                            info,
+                            _admission: admission,
+                        };
+                        let _ = tx.send(Ok(gated)).await;
+                    });
                 }
                 Err(e) => {
                     tracing::warn!("accepting a gRPC client failed: {e}");
@@ -357,11 +419,28 @@ pub fn incoming(
 }
 
 impl tonic::transport::server::Connected for GatedTcp {
-    type ConnectInfo = tonic::transport::server::TcpConnectInfo;
+    /// In every request's extensions, for `[access]`.
+    type ConnectInfo = ClientInfo;
 
     fn connect_info(&self) -> Self::ConnectInfo {
-        self.stream.connect_info()
+        self.info.clone()
     }
+}
+
+/// Forwards a call to whichever socket this is.
+macro_rules! on_socket {
+    ($self:ident, $s:ident => $call:expr) => {
+        match &mut $self.stream {
+            ClientSocket::Plain($s) => {
+                let $s = std::pin::Pin::new($s);
+                $call
+            }
+            ClientSocket::Tls($s) => {
+                let $s = std::pin::Pin::new($s.as_mut());
+                $call
+            }
+        }
+    };
 }
 
 impl tokio::io::AsyncRead for GatedTcp {
@@ -370,7 +449,7 @@ impl tokio::io::AsyncRead for GatedTcp {
         cx: &mut std::task::Context<'_>,
         buf: &mut tokio::io::ReadBuf<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.stream).poll_read(cx, buf)
+        on_socket!(self, s => s.poll_read(cx, buf))
     }
 }
 
@@ -380,7 +459,7 @@ impl tokio::io::AsyncWrite for GatedTcp {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.stream).poll_write(cx, buf)
+        on_socket!(self, s => s.poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -388,24 +467,27 @@ impl tokio::io::AsyncWrite for GatedTcp {
         cx: &mut std::task::Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> std::task::Poll<std::io::Result<usize>> {
-        std::pin::Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        on_socket!(self, s => s.poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
+        match &self.stream {
+            ClientSocket::Plain(s) => s.is_write_vectored(),
+            ClientSocket::Tls(s) => s.is_write_vectored(),
+        }
     }
 
     fn poll_flush(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.stream).poll_flush(cx)
+        on_socket!(self, s => s.poll_flush(cx))
     }
 
     fn poll_shutdown(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.stream).poll_shutdown(cx)
+        on_socket!(self, s => s.poll_shutdown(cx))
     }
 }

@@ -10,6 +10,7 @@
 //! It never decides anything the node decides: it executes the node's
 //! outputs in order and reports completions back.
 
+pub mod access;
 pub mod admin;
 pub mod config;
 pub mod datadir;

@@ -26,9 +26,15 @@ pub async fn serve(
         .map_err(anyhow::Error::msg)?;
     // Bad TLS files fail the start before the data directory is opened.
     let zk_tls = match (cfg.secure_zk_listen, &cfg.client_tls) {
-        (Some(_), Some(files)) => Some(crate::tls::client_acceptor(files)?),
+        (Some(_), Some(files)) => Some(crate::tls::client_acceptor(files, &[])?),
         _ => None,
     };
+    let grpc_tls = match &cfg.client_tls {
+        Some(files) if files.grpc => Some(crate::tls::client_acceptor(files, &[b"h2"])?),
+        _ => None,
+    };
+    let access =
+        crate::access::Access::from_config(cfg.access.as_ref()).map_err(anyhow::Error::msg)?;
     let running = crate::runtime::start(cfg.clone(), async move {
         let _ = node_stop.wait_for(|s| *s).await;
     })
@@ -42,6 +48,8 @@ pub async fn serve(
         running.handle.clone(),
         clients,
         cfg.engine.command_bytes_max,
+        access,
+        grpc_tls.is_some(),
     );
     let service = KvServer::new(kv).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX);
     let mut grpc_stop = stop_rx.clone();
@@ -62,7 +70,7 @@ pub async fn serve(
         per_ip_knob: "[grpc] connections_per_ip_max",
     });
     let mut accept_stop = stop_rx.clone();
-    let incoming = crate::grpc::incoming(listener, gate, async move {
+    let incoming = crate::grpc::incoming(listener, gate, grpc_tls, async move {
         let _ = accept_stop.wait_for(|s| *s).await;
     });
     let grpc = tokio::spawn(

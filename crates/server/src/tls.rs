@@ -17,8 +17,10 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
 
 /// The acceptor of the client TLS ports: TLS 1.2 and 1.3 (ZooKeeper's Java
 /// client and Python's `ssl` speak both), this node's certificate, and
-/// client certificates under `ca` as `client_auth` says.
-pub fn client_acceptor(files: &ClientTlsFiles) -> anyhow::Result<TlsAcceptor> {
+/// client certificates under `ca` as `client_auth` says, and `alpn`, the
+/// application protocols offered (gRPC clients insist on `h2`; ZooKeeper
+/// clients name none).
+pub fn client_acceptor(files: &ClientTlsFiles, alpn: &[&[u8]]) -> anyhow::Result<TlsAcceptor> {
     let chain = CertificateDer::pem_slice_iter(&read(&files.cert)?)
         .collect::<Result<Vec<_>, _>>()
         .with_context(|| {
@@ -70,8 +72,9 @@ pub fn client_acceptor(files: &ClientTlsFiles) -> anyhow::Result<TlsAcceptor> {
             )
         }
     };
-    let config = builder
+    let mut config = builder
         .with_single_cert(chain, key)
         .context("[client_tls]: the key does not fit the certificate")?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(TlsAcceptor::from(Arc::new(config)))
 }

@@ -105,6 +105,7 @@ async fn the_tls_port_serves_certified_clients_and_refuses_plaintext_and_anonymo
             key: write(dir.path(), "node.key", &node.key_pem),
             ca: Some(write(dir.path(), "ca.crt", ca.cert_pem())),
             client_auth: ClientAuth::Need,
+            grpc: false,
         }),
         ..common::node_config(1, 9, dir.path(), &members)
     };

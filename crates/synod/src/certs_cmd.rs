@@ -137,3 +137,41 @@ fn write_new(path: &Path, bytes: &[u8], secret: bool) -> anyhow::Result<()> {
         .and_then(|()| file.sync_all())
         .with_context(|| format!("cannot write {}", path.display()))
 }
+
+#[derive(clap::Args)]
+pub struct TokenArgs {
+    #[command(subcommand)]
+    command: TokenCommand,
+}
+
+#[derive(clap::Subcommand)]
+enum TokenCommand {
+    /// A new random token for identity NAME: prints the token (give it to
+    /// the client, e.g. as SYNOD_TOKEN) and the `[access.tokens]` line for
+    /// the servers' configs, which holds only its SHA-256.
+    New { name: String },
+    /// The `[access.tokens]` form (sha256:...) of a token read from stdin.
+    Hash,
+}
+
+pub fn token(args: TokenArgs) -> anyhow::Result<()> {
+    use synod_server::access::token_hash_text;
+    match args.command {
+        TokenCommand::New { name } => {
+            let mut bytes = [0u8; 24];
+            getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no randomness: {e}"))?;
+            let token: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            println!("token: {token}");
+            println!("[access.tokens]");
+            println!("{name} = \"{}\"", token_hash_text(&token));
+        }
+        TokenCommand::Hash => {
+            let mut token = String::new();
+            std::io::stdin()
+                .read_line(&mut token)
+                .context("reading the token from stdin")?;
+            println!("{}", token_hash_text(token.trim()));
+        }
+    }
+    Ok(())
+}

@@ -1,8 +1,7 @@
 //! `synod kv`, `synod status` and `synod reconfig`: the command-line client.
 
 use anyhow::{bail, Context};
-use synod_api::pb;
-use synod_client::{CasOutcome, Client, ClientOptions};
+use synod_client::{CasOutcome, Client, ClientOptions, ClientTls, Reconfigure};
 
 pub const DEV_ENDPOINTS: &str = "127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003";
 
@@ -11,6 +10,47 @@ pub struct Endpoints {
     /// Client addresses of the cluster's nodes, comma-separated.
     #[arg(long, global = true, default_value = DEV_ENDPOINTS, value_delimiter = ',')]
     endpoints: Vec<String>,
+    /// TLS: the CA certificate (PEM) that signed the nodes' certificates;
+    /// endpoints without a scheme become https://.
+    #[arg(long, global = true, env = "SYNOD_CA")]
+    ca: Option<std::path::PathBuf>,
+    /// TLS: this client's certificate (PEM), when the nodes ask for one;
+    /// its common name is the client's identity for `[access]`.
+    #[arg(long = "cert", global = true, env = "SYNOD_CERT", requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// TLS: the private key (PEM) of --cert.
+    #[arg(long = "key", global = true, env = "SYNOD_KEY", requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
+    /// A bearer token for `[access]` (better from the environment than the
+    /// command line, which other users can see).
+    #[arg(long, global = true, env = "SYNOD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+}
+
+impl Endpoints {
+    fn options(&self) -> anyhow::Result<ClientOptions> {
+        let read = |path: &std::path::Path| {
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+        };
+        let tls = match &self.ca {
+            None => None,
+            Some(ca) => Some(ClientTls {
+                ca_pem: read(ca)?,
+                identity: match (&self.tls_cert, &self.tls_key) {
+                    (Some(cert), Some(key)) => Some((read(cert)?, read(key)?)),
+                    _ => None,
+                },
+            }),
+        };
+        if tls.is_none() && self.tls_cert.is_some() {
+            bail!("--cert needs --ca (the CA that signed the nodes' certificates)");
+        }
+        Ok(ClientOptions {
+            tls,
+            token: self.token.clone(),
+            ..ClientOptions::default()
+        })
+    }
 }
 
 #[derive(clap::Subcommand)]
@@ -54,8 +94,8 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 pub fn kv(args: KvArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
-        let mut client =
-            Client::connect(args.endpoints.endpoints, ClientOptions::default()).await?;
+        let options = args.endpoints.options()?;
+        let mut client = Client::connect(args.endpoints.endpoints, options).await?;
         match args.command {
             KvCommand::Get { key, serializable } => {
                 let value = if serializable {
@@ -116,8 +156,9 @@ pub struct StatusArgs {
 
 pub fn status(args: StatusArgs) -> anyhow::Result<()> {
     runtime()?.block_on(async {
+        let options = args.endpoints.options()?;
         let endpoints = args.endpoints.endpoints;
-        let mut client = Client::connect(endpoints.clone(), ClientOptions::default()).await?;
+        let mut client = Client::connect(endpoints.clone(), options).await?;
         println!(
             "{:<22} {:>4} {:<10} {:>9} {:>6} {:>8} {:>8} {:>5}  config",
             "endpoint", "node", "role", "ballot", "leader", "commit", "applied", "lag"
@@ -179,59 +220,19 @@ pub struct ReconfigArgs {
 }
 
 pub fn reconfig(args: ReconfigArgs) -> anyhow::Result<()> {
-    let (kind, node) = match args.command {
-        ReconfigCommand::AddLearner { node } => (pb::ReconfigureKind::AddLearner, node),
-        ReconfigCommand::Promote { node } => (pb::ReconfigureKind::Promote, node),
-        ReconfigCommand::Remove { node } => (pb::ReconfigureKind::Remove, node),
+    let change = match args.command {
+        ReconfigCommand::AddLearner { node } => Reconfigure::AddLearner(node),
+        ReconfigCommand::Promote { node } => Reconfigure::Promote(node),
+        ReconfigCommand::Remove { node } => Reconfigure::Remove(node),
     };
     runtime()?.block_on(async {
-        // Ask each node until the leader answers.
-        let mut last = String::from("no endpoint answered");
-        let mut endpoints = args.endpoints.endpoints.clone();
-        let mut tried = 0;
-        while let Some(e) = endpoints.first().cloned() {
-            endpoints.remove(0);
-            tried += 1;
-            if tried > 10 {
-                break;
-            }
-            let url = if e.starts_with("http") {
-                e.clone()
-            } else {
-                format!("http://{e}")
-            };
-            let mut grpc = match pb::kv_client::KvClient::connect(url).await {
-                Ok(c) => c,
-                Err(err) => {
-                    last = format!("{e}: {err}");
-                    continue;
-                }
-            };
-            let reply = grpc
-                .reconfigure(pb::ReconfigureRequest {
-                    kind: kind as i32,
-                    node_id: node,
-                })
-                .await;
-            match reply.map(|r| r.into_inner().result) {
-                Ok(Some(pb::reconfigure_response::Result::Applied(_))) => {
-                    println!("OK");
-                    return Ok(());
-                }
-                Ok(Some(pb::reconfigure_response::Result::Refusal(r))) => match r.reason {
-                    Some(pb::refusal::Reason::NotLeader(nl)) => {
-                        if let Some(addr) = nl.leader_addr {
-                            endpoints.insert(0, addr);
-                        }
-                        last = format!("{e}: not the leader");
-                    }
-                    Some(pb::refusal::Reason::Rejected(r)) => bail!("refused: {}", r.message),
-                    other => last = format!("{e}: {other:?}"),
-                },
-                Ok(None) => last = format!("{e}: empty answer"),
-                Err(status) => last = format!("{e}: {status}"),
-            }
-        }
-        bail!("membership change not made: {last}")
+        let options = args.endpoints.options()?;
+        let mut client = Client::connect(args.endpoints.endpoints, options).await?;
+        client
+            .reconfigure(change)
+            .await
+            .context("membership change not made")?;
+        println!("OK");
+        Ok(())
     })
 }

@@ -41,6 +41,8 @@ enum Command {
     /// Issue a cluster's TLS certificates: its CA, node and client
     /// certificates.
     Certs(certs_cmd::CertsArgs),
+    /// Make a bearer token for `[access]`, or hash one.
+    Token(certs_cmd::TokenArgs),
     /// Run a 3-node cluster on loopback in the foreground.
     Dev(dev_cmd::DevArgs),
     /// Read and write keys.
@@ -61,6 +63,7 @@ fn main() -> anyhow::Result<()> {
         Command::Server(args) => server_cmd::run(args),
         Command::Dev(args) => dev_cmd::run(args),
         Command::Certs(args) => certs_cmd::run(args),
+        Command::Token(args) => certs_cmd::token(args),
         Command::Kv(args) => kv_cmd::kv(args),
         Command::Status(args) => kv_cmd::status(args),
         Command::Reconfig(args) => kv_cmd::reconfig(args),

@@ -976,3 +976,75 @@ fn peers_on_mutual_tls_fail_over_and_refuse_a_plaintext_hello_naming_a_member() 
         read_back_serializable(&mut local, &late).await;
     })
 }
+
+/// gRPC over TLS with `[access]`: a writer's certificate writes but may
+/// not change membership, a reader's token reads but may not write, a
+/// client with no identity may do nothing, a plaintext client gets no
+/// answer from the TLS port; an admin token changes membership.
+#[test]
+fn grpc_over_tls_grants_each_identity_its_rights_and_only_admins_reconfigure() {
+    common::run(async {
+        let mut cluster = Cluster::new_secure(Layout::three());
+        for id in cluster.ids() {
+            cluster.start(id);
+        }
+        let all = cluster.ids();
+        cluster.wait_leader(&all, SETTLE).await;
+        let endpoints = cluster.endpoints_arg(&all);
+        let ca = cluster.tls_dir().join("ca.crt").display().to_string();
+        let limit = Duration::from_secs(30);
+        let cli = |args: Vec<String>| {
+            let cluster = &cluster;
+            async move {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                cluster.cli(&args, limit).await
+            }
+        };
+        let with = |head: &[&str], auth: &[String]| {
+            let mut args: Vec<String> = head.iter().map(|s| s.to_string()).collect();
+            args.extend(["--endpoints".to_string(), endpoints.clone()]);
+            args.extend(auth.iter().cloned());
+            args
+        };
+        let app = cluster.tls_args("app");
+        let token = |t: &str| vec!["--ca".to_string(), ca.clone(), "--token".into(), t.into()];
+
+        let put = cli(with(&["kv", "put", "k", "v1"], &app)).await;
+        assert!(put.success, "a writer writes: {put:?}");
+        let get = cli(with(&["kv", "get", "k"], &token(common::READER_TOKEN))).await;
+        assert!(
+            get.success && get.stdout.trim() == "v1",
+            "a reader reads: {get:?}"
+        );
+
+        let denied = |out: &common::CliOutput| {
+            !out.success && out.stderr.to_lowercase().contains("permission denied")
+        };
+        let out = cli(with(
+            &["kv", "put", "k", "v2"],
+            &token(common::READER_TOKEN),
+        ))
+        .await;
+        assert!(denied(&out), "a reader may not write: {out:?}");
+        let out = cli(with(&["reconfig", "add-learner", "9"], &app)).await;
+        assert!(denied(&out), "a writer may not reconfigure: {out:?}");
+        let out = cli(with(&["kv", "get", "k"], &["--ca".to_string(), ca.clone()])).await;
+        assert!(denied(&out), "no identity, no read: {out:?}");
+        let out = cli(with(&["kv", "get", "k"], &token("not-a-token"))).await;
+        assert!(denied(&out), "an unknown token is no identity: {out:?}");
+        let out = cli(with(&["kv", "get", "k"], &[])).await;
+        assert!(
+            !out.success,
+            "plaintext to a TLS port gets nothing: {out:?}"
+        );
+
+        let out = cli(with(
+            &["reconfig", "add-learner", "9"],
+            &token(common::ADMIN_TOKEN),
+        ))
+        .await;
+        assert!(out.success, "an admin reconfigures: {out:?}");
+        let leader = cluster.wait_leader(&all, SETTLE).await;
+        assert!(leader.learners.contains(&9), "{leader:?}");
+    })
+}

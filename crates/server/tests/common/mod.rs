@@ -46,6 +46,7 @@ pub fn node_config(
         grpc: Default::default(),
         peer_tls: None,
         insecure: false,
+        access: None,
         worker_threads: 0,
     }
 }

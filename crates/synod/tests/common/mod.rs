@@ -107,6 +107,10 @@ impl Deadline {
     }
 }
 
+/// Tokens of [`Cluster::new_secure`]: an admin's and a reader's.
+pub const ADMIN_TOKEN: &str = "admin-token-for-tests";
+pub const READER_TOKEN: &str = "reader-token-for-tests";
+
 /// Client options for tests: short per-request timeouts so a dead node is
 /// skipped quickly, and a bounded total deadline per operation.
 pub fn client_options(deadline: Duration) -> ClientOptions {
@@ -171,6 +175,9 @@ pub struct Cluster {
     cluster_id: u64,
     /// Peers use mutual TLS with certificates in `<dir>/tls`.
     peer_tls: bool,
+    /// The gRPC ports speak TLS (client certificates wanted) and
+    /// `[access]` holds: see [`Cluster::new_secure`].
+    secure: bool,
 }
 
 pub fn synod_exe() -> &'static str {
@@ -207,6 +214,7 @@ impl Cluster {
             layout,
             cluster_id: 42,
             peer_tls: false,
+            secure: false,
         };
         for id in 1..=cluster.layout.members {
             cluster.write_config(id, false);
@@ -218,7 +226,46 @@ impl Cluster {
     /// member's certificate made by `synod certs` in `<dir>/tls`.
     pub fn new_with_peer_tls(layout: Layout) -> Cluster {
         let mut cluster = Cluster::new(layout);
-        let tls = cluster.tls_dir();
+        cluster.make_certs(&[]);
+        cluster.peer_tls = true;
+        for id in cluster.ids() {
+            cluster.write_config(id, false);
+        }
+        cluster
+    }
+
+    /// Peers on mutual TLS, gRPC ports on TLS with client certificates
+    /// wanted, and `[access]`: client certificate `harness` (which this
+    /// harness uses) and the token `ADMIN_TOKEN` are admins, certificate
+    /// `app` a writer, the token `READER_TOKEN` a reader.
+    pub fn new_secure(layout: Layout) -> Cluster {
+        let mut cluster = Cluster::new(layout);
+        cluster.make_certs(&["harness", "app"]);
+        cluster.peer_tls = true;
+        cluster.secure = true;
+        for id in cluster.ids() {
+            cluster.write_config(id, false);
+        }
+        cluster
+    }
+
+    /// `--ca --cert --key` of client certificate `name`, for `synod kv`.
+    pub fn tls_args(&self, name: &str) -> Vec<String> {
+        let tls = self.tls_dir();
+        vec![
+            "--ca".into(),
+            tls.join("ca.crt").display().to_string(),
+            "--cert".into(),
+            tls.join(format!("client-{name}.crt")).display().to_string(),
+            "--key".into(),
+            tls.join(format!("client-{name}.key")).display().to_string(),
+        ]
+    }
+
+    /// A CA, every member's node certificate and the named client
+    /// certificates, made by `synod certs` in `<dir>/tls`.
+    fn make_certs(&mut self, clients: &[&str]) {
+        let tls = self.tls_dir();
         let certs = |args: &[&str]| {
             let out = Command::new(synod_exe())
                 .arg("certs")
@@ -230,14 +277,18 @@ impl Cluster {
             assert!(out.status.success(), "synod certs {args:?}: {out:?}");
         };
         certs(&["create-ca", "--name", "test"]);
-        for id in cluster.ids() {
-            certs(&["create-node", "--id", &id.to_string()]);
+        for id in self.ids() {
+            certs(&[
+                "create-node",
+                "--id",
+                &id.to_string(),
+                "--host",
+                "127.0.0.1",
+            ]);
         }
-        cluster.peer_tls = true;
-        for id in cluster.ids() {
-            cluster.write_config(id, false);
+        for name in clients {
+            certs(&["create-client", "--name", name]);
         }
-        cluster
     }
 
     pub fn tls_dir(&self) -> PathBuf {
@@ -300,6 +351,20 @@ impl Cluster {
                 tls.join("ca.crt").display(),
                 tls.join(format!("node-{id}.crt")).display(),
                 tls.join(format!("node-{id}.key")).display(),
+            ));
+        }
+        if self.secure {
+            let tls = self.tls_dir();
+            text.push_str(&format!(
+                "\n[client_tls]\ncert = \"{}\"\nkey = \"{}\"\nca = \"{}\"\nclient_auth = \"want\"\ngrpc = true\n",
+                tls.join(format!("node-{id}.crt")).display(),
+                tls.join(format!("node-{id}.key")).display(),
+                tls.join("ca.crt").display(),
+            ));
+            text.push_str(&format!(
+                "\n[access]\nadmins = [\"harness\", \"ops\"]\nwriters = [\"app\"]\nreaders = [\"dash\"]\n[access.tokens]\nops = \"{}\"\ndash = \"{}\"\n",
+                synod_server::access::token_hash_text(ADMIN_TOKEN),
+                synod_server::access::token_hash_text(READER_TOKEN),
             ));
         }
         text.push_str(&format!(
@@ -384,7 +449,27 @@ impl Cluster {
     }
 
     pub fn endpoints(&self, ids: &[u64]) -> Vec<String> {
-        ids.iter().map(|id| self.nodes[id].endpoint()).collect()
+        ids.iter().map(|id| self.endpoint(*id)).collect()
+    }
+
+    /// Node `id`'s gRPC address with its scheme.
+    pub fn endpoint(&self, id: u64) -> String {
+        let scheme = if self.secure { "https" } else { "http" };
+        format!("{scheme}://{}", self.nodes[&id].client)
+    }
+
+    /// The harness's client options: under TLS, as client `harness`.
+    pub fn options(&self, deadline: Duration) -> ClientOptions {
+        let mut options = client_options(deadline);
+        if self.secure {
+            let tls = self.tls_dir();
+            let read = |name: &str| std::fs::read(tls.join(name)).expect("reading a TLS file");
+            options.tls = Some(synod_client::ClientTls {
+                ca_pem: read("ca.crt"),
+                identity: Some((read("client-harness.crt"), read("client-harness.key"))),
+            });
+        }
+        options
     }
 
     /// Endpoints in the form `synod --endpoints` takes.
@@ -397,14 +482,14 @@ impl Cluster {
 
     /// A client that knows the nodes `ids`.
     pub async fn client(&self, ids: &[u64], deadline: Duration) -> Client {
-        Client::connect(self.endpoints(ids), client_options(deadline))
+        Client::connect(self.endpoints(ids), self.options(deadline))
             .await
             .expect("client connects")
     }
 
     /// Node `id`'s status, or `None` if it does not answer.
     pub async fn status(&self, client: &mut Client, id: u64) -> Option<StatusReply> {
-        client.status(&self.nodes[&id].endpoint()).await.ok()
+        client.status(&self.endpoint(id)).await.ok()
     }
 
     /// Waits until one of `among` reports itself leader, and returns it.
