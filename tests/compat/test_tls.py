@@ -147,3 +147,69 @@ def test_zkcli_over_tls_creates_and_reads(cluster):
     lines = [line.strip() for line in out.splitlines()]
     assert f"Created {path}" in lines, out
     assert "over-tls" in lines, out
+
+
+def test_synod_dev_secure_prints_commands_that_connect(tmp_path):
+    """`synod dev --secure` serves TLS on every client port, and the synod,
+    kazoo and zkCli commands it prints connect as printed."""
+    import re
+    import shlex
+    base = BASE_PORT + 500
+    dev = subprocess.Popen(
+        [clusters.synod_bin(), "dev", "--secure", "--dir", str(tmp_path / "dev"),
+         "--peer-port", str(base), "--client-port", str(base + 10), "--zk-port", str(base + 20),
+         "--secure-zk-port", str(base + 30), "--admin-port", str(base + 40)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    try:
+        lines = []
+        for line in dev.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("Ctrl-C"):
+                break
+        text = "\n".join(lines)
+        export = next(l for l in lines if l.strip().startswith("export SYNOD_CA="))
+        env = dict(os.environ)
+        for assignment in shlex.split(export.strip())[1:]:
+            k, v = assignment.split("=", 1)
+            env[k] = v
+        endpoints = ",".join(f"127.0.0.1:{base + 10 + i}" for i in range(3))
+        synod = [clusters.synod_bin(), "kv", "--endpoints", endpoints]
+        deadline = time.time() + 60
+        while True:
+            put = subprocess.run(synod + ["put", "greeting", "hello"], env=env,
+                                 capture_output=True, text=True, timeout=60)
+            if put.returncode == 0 or time.time() > deadline:
+                break
+            time.sleep(0.5)
+        assert put.returncode == 0, (put, text)
+        get = subprocess.run(synod + ["get", "greeting"], env=env, capture_output=True,
+                             text=True, timeout=60)
+        assert get.stdout.strip() == "hello", get
+        # Without the CA the same command gets nothing.
+        plain = {k: v for k, v in env.items() if not k.startswith("SYNOD_")}
+        bare = subprocess.run(synod + ["get", "greeting"], env=plain, capture_output=True,
+                              text=True, timeout=60)
+        assert bare.returncode != 0, bare
+
+        kazoo_line = next(l for l in lines if "KazooClient(" in l)
+        kwargs = dict(re.findall(r'(\w+)="([^"]*)"', kazoo_line))
+        zk = KazooClient(hosts=kwargs["hosts"], use_ssl=True, ca=kwargs["ca"],
+                         certfile=kwargs["certfile"], keyfile=kwargs["keyfile"])
+        zk.start(timeout=30)
+        zk.ensure_path("/dev-secure")
+        assert zk.exists("/dev-secure") is not None
+        zk.stop()
+        zk.close()
+
+        if os.path.exists(ZKCLI):
+            zkcli_line = next(l for l in lines if "CLIENT_JVMFLAGS=" in l)
+            flags = shlex.split(zkcli_line.split('CLIENT_JVMFLAGS="', 1)[1].split('"', 1)[0])
+            hosts = zkcli_line.rsplit("-server ", 1)[1].strip()
+            out = subprocess.run(["java", "-cp", clusters.ZKCLI_TLS_CLASSPATH, *flags,
+                                  "org.apache.zookeeper.ZooKeeperMain", "-server", hosts],
+                                 input="ls /\nquit\n", stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True, timeout=120).stdout
+            assert "dev-secure" in out, out
+    finally:
+        os.killpg(dev.pid, signal.SIGINT)
+        dev.wait(timeout=60)

@@ -240,14 +240,12 @@ impl Client {
             kind: kind as i32,
             node_id,
         };
-        self.call(true, move |mut kv| {
-            async move {
-                Ok(match kv.reconfigure(request).await?.into_inner().result {
-                    Some(pb::reconfigure_response::Result::Applied(_)) => Answer::Done(()),
-                    Some(pb::reconfigure_response::Result::Refusal(refusal)) => refused(refusal),
-                    None => Answer::Malformed("ReconfigureResponse without a result"),
-                })
-            }
+        self.call(true, move |mut kv| async move {
+            Ok(match kv.reconfigure(request).await?.into_inner().result {
+                Some(pb::reconfigure_response::Result::Applied(_)) => Answer::Done(()),
+                Some(pb::reconfigure_response::Result::Refusal(refusal)) => refused(refusal),
+                None => Answer::Malformed("ReconfigureResponse without a result"),
+            })
         })
         .await
     }

@@ -119,6 +119,11 @@ pub fn write_pair(dir: &Path, stem: &str, issued: &Issued) -> anyhow::Result<(Pa
     Ok((cert, key))
 }
 
+/// Creates `path` readable by its owner only (never overwrites).
+pub fn write_secret(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    write_new(path, bytes, true)
+}
+
 /// Creates `path` (never overwrites), mode 0600 for a key.
 fn write_new(path: &Path, bytes: &[u8], secret: bool) -> anyhow::Result<()> {
     use std::os::unix::fs::OpenOptionsExt;

@@ -28,11 +28,21 @@ pub struct DevArgs {
     /// this and the next two.
     #[arg(long, default_value_t = 9001)]
     admin_port: u16,
+    /// TLS on every client port too: ZooKeeper only over TLS (on
+    /// --secure-zk-port, client certificates required), gRPC over TLS, and
+    /// `[access]` with the client certificate `admin` as the admin. Prints
+    /// how zkCli, kazoo and `synod` connect.
+    #[arg(long)]
+    secure: bool,
+    /// First ZooKeeper TLS port under --secure (ZooKeeper's usual
+    /// secureClientPort); nodes use this and the next two.
+    #[arg(long, default_value_t = 2281)]
+    secure_zk_port: u16,
 }
 
 /// The dev cluster's CA and its nodes' certificates in `<dir>/tls`, made
 /// the first time (and any node certificate that is missing).
-fn ensure_tls(dir: &Path) -> anyhow::Result<PathBuf> {
+fn ensure_tls(dir: &Path, secure: bool) -> anyhow::Result<PathBuf> {
     let tls = dir.join("tls");
     let ca = if tls.join("ca.crt").exists() {
         crate::certs_cmd::load_ca(&tls)?
@@ -48,6 +58,14 @@ fn ensure_tls(dir: &Path) -> anyhow::Result<PathBuf> {
             crate::certs_cmd::write_pair(&tls, &format!("node-{id}"), &issued)?;
         }
     }
+    if secure && !tls.join("client-admin.crt").exists() {
+        let issued = ca.issue_client("admin", 3650)?;
+        crate::certs_cmd::write_pair(&tls, "client-admin", &issued)?;
+        // ZooKeeper's Java client reads a PEM key store: key and
+        // certificate in one file.
+        let pem = format!("{}{}", issued.key_pem, issued.cert_pem);
+        crate::certs_cmd::write_secret(&tls.join("client-admin.pem"), pem.as_bytes())?;
+    }
     Ok(tls)
 }
 
@@ -55,7 +73,7 @@ fn write_configs(args: &DevArgs) -> anyhow::Result<Vec<PathBuf>> {
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("cannot create {}", args.dir.display()))?;
     let dir = std::fs::canonicalize(&args.dir)?;
-    let tls = ensure_tls(&dir)?;
+    let tls = ensure_tls(&dir, args.secure)?;
     let mut members = String::new();
     for i in 0..3u16 {
         members.push_str(&format!(
@@ -68,17 +86,32 @@ fn write_configs(args: &DevArgs) -> anyhow::Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
     for i in 0..3u16 {
         let id = i + 1;
-        let text = format!(
-            "# Written by `synod dev`.\nnode_id = {id}\ncluster_id = 1\ndata_dir = \"{}\"\npeer_listen = \"127.0.0.1:{}\"\nclient_listen = \"127.0.0.1:{}\"\nzk_listen = \"127.0.0.1:{}\"\nadmin_listen = \"127.0.0.1:{}\"\n\n[peer_tls]\nca = \"{}\"\ncert = \"{}\"\nkey = \"{}\"\n\n{members}",
+        let zk = if args.secure {
+            format!(
+                "secure_zk_listen = \"127.0.0.1:{}\"",
+                args.secure_zk_port + i
+            )
+        } else {
+            format!("zk_listen = \"127.0.0.1:{}\"", args.zk_port + i)
+        };
+        let node = |ext: &str| tls.join(format!("node-{id}.{ext}")).display().to_string();
+        let ca = tls.join("ca.crt").display().to_string();
+        let mut text = format!(
+            "# Written by `synod dev`.\nnode_id = {id}\ncluster_id = 1\ndata_dir = \"{}\"\npeer_listen = \"127.0.0.1:{}\"\nclient_listen = \"127.0.0.1:{}\"\n{zk}\nadmin_listen = \"127.0.0.1:{}\"\n\n[peer_tls]\nca = \"{ca}\"\ncert = \"{}\"\nkey = \"{}\"\n\n{members}",
             dir.join(format!("n{id}")).display(),
             args.peer_port + i,
             args.client_port + i,
-            args.zk_port + i,
             args.admin_port + i,
-            tls.join("ca.crt").display(),
-            tls.join(format!("node-{id}.crt")).display(),
-            tls.join(format!("node-{id}.key")).display(),
+            node("crt"),
+            node("key"),
         );
+        if args.secure {
+            text.push_str(&format!(
+                "\n[client_tls]\ncert = \"{}\"\nkey = \"{}\"\nca = \"{ca}\"\nclient_auth = \"need\"\ngrpc = true\n\n[access]\nadmins = [\"admin\"]\n",
+                node("crt"),
+                node("key"),
+            ));
+        }
         let path = dir.join(format!("n{id}.toml"));
         std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
         paths.push(path);
@@ -99,6 +132,94 @@ fn is_new(dir: &Path) -> bool {
                 .all(|e| e.file_name() == synod_server::datadir::LOCK_FILE)
         })
     })
+}
+
+fn print_plain(args: &DevArgs, endpoints: &[String]) {
+    for (i, e) in endpoints.iter().enumerate() {
+        println!(
+            "  node {}: ZooKeeper 127.0.0.1:{}, gRPC {e}, peers 127.0.0.1:{}, admin http://127.0.0.1:{}/",
+            i + 1,
+            args.zk_port + i as u16,
+            args.peer_port + i as u16,
+            args.admin_port + i as u16
+        );
+    }
+    println!();
+    println!("Try, in another terminal:");
+    println!(
+        "  zkCli.sh -server 127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}",
+        args.zk_port,
+        args.zk_port + 1,
+        args.zk_port + 2
+    );
+    println!("  synod kv put greeting hello");
+    println!("  synod kv get greeting");
+    println!("  synod status");
+    println!(
+        "  curl http://127.0.0.1:{}/metrics   (and /health, /livez, /readyz; the status page at /)",
+        args.admin_port
+    );
+    println!("(through cargo: cargo run --release -- kv get greeting)");
+}
+
+/// The commands that connect to a `--secure` dev cluster, with the paths
+/// of its CA and the `admin` client certificate.
+fn print_secure(args: &DevArgs) -> anyhow::Result<()> {
+    let tls = std::fs::canonicalize(args.dir.join("tls"))?;
+    let file = |name: &str| tls.join(name).display().to_string();
+    let zk_hosts: Vec<String> = (0..3)
+        .map(|i| format!("127.0.0.1:{}", args.secure_zk_port + i))
+        .collect();
+    let grpc: Vec<String> = (0..3)
+        .map(|i| format!("127.0.0.1:{}", args.client_port + i))
+        .collect();
+    for i in 0..3u16 {
+        println!(
+            "  node {}: ZooKeeper over TLS {}, gRPC over TLS {}, peers 127.0.0.1:{}, admin http://127.0.0.1:{}/",
+            i + 1,
+            zk_hosts[i as usize],
+            grpc[i as usize],
+            args.peer_port + i,
+            args.admin_port + i
+        );
+    }
+    println!(
+        "Every client port speaks TLS only and asks for a certificate of the CA {}.",
+        file("ca.crt")
+    );
+    println!(
+        "The client certificate `admin` ({}) may do everything.",
+        file("client-admin.crt")
+    );
+    println!();
+    println!("synod (kv, status, reconfig):");
+    println!(
+        "  export SYNOD_CA={} SYNOD_CERT={} SYNOD_KEY={}",
+        file("ca.crt"),
+        file("client-admin.crt"),
+        file("client-admin.key")
+    );
+    println!("  synod kv put greeting hello && synod kv get greeting && synod status");
+    println!();
+    println!(
+        "zkCli (ZooKeeper 3.5+; Debian's zkCli.sh also needs the Netty jars on its class path):"
+    );
+    println!(
+        "  CLIENT_JVMFLAGS=\"-Dzookeeper.client.secure=true -Dzookeeper.clientCnxnSocket=org.apache.zookeeper.ClientCnxnSocketNetty -Dzookeeper.ssl.keyStore.location={} -Dzookeeper.ssl.keyStore.type=PEM -Dzookeeper.ssl.trustStore.location={} -Dzookeeper.ssl.trustStore.type=PEM\" zkCli.sh -server {}",
+        file("client-admin.pem"),
+        file("ca.crt"),
+        zk_hosts.join(",")
+    );
+    println!();
+    println!("kazoo:");
+    println!(
+        "  KazooClient(hosts=\"{}\", use_ssl=True, ca=\"{}\", certfile=\"{}\", keyfile=\"{}\")",
+        zk_hosts.join(","),
+        file("ca.crt"),
+        file("client-admin.crt"),
+        file("client-admin.key")
+    );
+    Ok(())
 }
 
 fn spawn(exe: &Path, config: &Path, log: &Path, init: bool) -> anyhow::Result<Child> {
@@ -133,31 +254,11 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
         args.dir.display(),
         args.dir.join("tls").display()
     );
-    for (i, e) in endpoints.iter().enumerate() {
-        println!(
-            "  node {}: ZooKeeper 127.0.0.1:{}, gRPC {e}, peers 127.0.0.1:{}, admin http://127.0.0.1:{}/",
-            i + 1,
-            args.zk_port + i as u16,
-            args.peer_port + i as u16,
-            args.admin_port + i as u16
-        );
+    if args.secure {
+        print_secure(&args)?;
+    } else {
+        print_plain(&args, &endpoints);
     }
-    println!();
-    println!("Try, in another terminal:");
-    println!(
-        "  zkCli.sh -server 127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}",
-        args.zk_port,
-        args.zk_port + 1,
-        args.zk_port + 2
-    );
-    println!("  synod kv put greeting hello");
-    println!("  synod kv get greeting");
-    println!("  synod status");
-    println!(
-        "  curl http://127.0.0.1:{}/metrics   (and /health, /livez, /readyz; the status page at /)",
-        args.admin_port
-    );
-    println!("(through cargo: cargo run --release -- kv get greeting)");
     println!("Ctrl-C stops the cluster.");
 
     let runtime = tokio::runtime::Builder::new_current_thread()
