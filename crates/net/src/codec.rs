@@ -39,7 +39,8 @@ pub const FRAME_VERSION: u8 = 1;
 /// (snapshots larger than a chunk cross in chunks).
 /// 4: promises in pages (`Promise` gains `commit` and `more`), snapshot
 /// chunks carry the head in the stream (`total_bytes`, `head_bytes`).
-pub const PROTOCOL_VERSION: u32 = 4;
+/// 5: the hello carries the sender's incarnation.
+pub const PROTOCOL_VERSION: u32 = 5;
 
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX_BYTES: usize = 4;
@@ -51,7 +52,7 @@ pub const LENGTH_PREFIX_BYTES: usize = 4;
 pub const BATCH_MESSAGES_MAX: usize = 4096;
 
 /// The frame limit on a connection until its hello is accepted: a hello
-/// takes 33 bytes, and a stranger must not make us buffer more.
+/// takes 41 bytes, and a stranger must not make us buffer more.
 pub const HANDSHAKE_FRAME_BYTES_MAX: usize = 1024;
 
 /// The smallest `frame_bytes_max` a config may set: room for a hello and a
@@ -69,6 +70,11 @@ pub struct Hello {
     pub from: NodeId,
     pub to: NodeId,
     pub protocol_version: u32,
+    /// Which life of node `from` this is: a random number its data
+    /// directory got when it was initialized. A node that lost its disk and
+    /// was initialized again under the same id has another, and peers that
+    /// remember the old one refuse it (see `NetConfig::peer_memory`).
+    pub incarnation: u64,
 }
 
 /// Messages written together in one frame, in the order they were sent.
@@ -331,6 +337,7 @@ mod tests {
             from: 1,
             to: 2,
             protocol_version: PROTOCOL_VERSION,
+            incarnation: 1,
         })
     }
 

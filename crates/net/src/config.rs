@@ -6,6 +6,7 @@ use crate::error::NetError;
 use crate::tls::PeerTls;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 use synod_paxos::NodeId;
 
@@ -20,6 +21,15 @@ pub const FRAME_BYTES_MAX_DEFAULT: usize = 64 * 1024 * 1024;
 /// Default byte bound of a peer's outbound queue and of the inbound
 /// channel: room for a few of the largest frames.
 pub const QUEUE_BYTES_MAX_DEFAULT: usize = 256 * 1024 * 1024;
+
+/// What a node remembers of its peers' lives: the first incarnation it
+/// saw of each node id, kept across restarts (the server keeps it in the
+/// data directory).
+pub trait PeerMemory: Send + Sync + std::fmt::Debug {
+    /// `Ok` if `incarnation` is the one remembered for `node`, or the first
+    /// one seen (which is then remembered, durably, before `Ok`).
+    fn check(&self, node: NodeId, incarnation: u64) -> Result<(), String>;
+}
 
 #[derive(Clone, Debug)]
 pub struct NetConfig {
@@ -66,6 +76,12 @@ pub struct NetConfig {
     pub handshake_timeout: Duration,
     /// Inbound connections open at once; more are closed on accept.
     pub connections_inbound_max: usize,
+    /// This node's incarnation (its data directory's), sent in every hello.
+    pub incarnation: u64,
+    /// Remembers each peer's incarnation; an acceptor refuses a hello whose
+    /// incarnation is not the one remembered for its sender. `None`: every
+    /// incarnation is believed.
+    pub peer_memory: Option<Arc<dyn PeerMemory>>,
     /// Mutual TLS with the cluster's CA (see [`crate::tls`]); `None`:
     /// plaintext, and a hello is believed (loopback tests, `--insecure`).
     pub tls: Option<PeerTls>,
@@ -96,6 +112,8 @@ impl NetConfig {
             connect_timeout: Duration::from_secs(2),
             handshake_timeout: Duration::from_secs(5),
             connections_inbound_max: 64,
+            incarnation: 0,
+            peer_memory: None,
             tls: None,
         }
     }

@@ -51,6 +51,8 @@ pub enum Refusal {
     NoCertificate,
     #[error("the peer's certificate is not node {node}'s: {reason}")]
     NotNodeCertificate { node: NodeId, reason: String },
+    #[error("hello from node {node}: {reason}")]
+    Incarnation { node: NodeId, reason: String },
 }
 
 /// Why a peer connection ended; logged with the peer's address.

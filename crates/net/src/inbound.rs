@@ -272,6 +272,16 @@ impl Connection {
         if let Some(tls) = &self.shared.config.tls {
             tls.check_peer(self.peer_certs.as_deref(), hello.from)?;
         }
+        // After the certificate: only a proven member's incarnation is
+        // remembered.
+        if let Some(memory) = &self.shared.config.peer_memory {
+            memory
+                .check(hello.from, hello.incarnation)
+                .map_err(|reason| Refusal::Incarnation {
+                    node: hello.from,
+                    reason,
+                })?;
+        }
         self.reader.count_as(self.shared.peer_bytes.of(hello.from));
         self.reader
             .decoder
@@ -362,6 +372,7 @@ mod tests {
             from: 2,
             to: 1,
             protocol_version: PROTOCOL_VERSION,
+            incarnation: 9,
         }
     }
 

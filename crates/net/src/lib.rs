@@ -74,7 +74,7 @@ mod stats;
 pub mod tls;
 mod transport;
 
-pub use config::{NetConfig, FRAME_BYTES_MAX_DEFAULT, QUEUE_BYTES_MAX_DEFAULT};
+pub use config::{NetConfig, PeerMemory, FRAME_BYTES_MAX_DEFAULT, QUEUE_BYTES_MAX_DEFAULT};
 pub use error::{NetError, Refusal, SendError};
 pub use stats::{PeerBytes, StatsSnapshot};
 pub use tls::{node_name, PeerTls};

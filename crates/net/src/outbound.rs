@@ -180,6 +180,7 @@ impl Outbound {
             from: config.me,
             to: self.peer,
             protocol_version: PROTOCOL_VERSION,
+            incarnation: config.incarnation,
         });
         let mut out = Vec::new();
         encode_frame(&hello, &mut out, frame_bytes_max)?;

@@ -84,6 +84,7 @@ async fn bad_input_is_logged_with_the_peer_address_and_the_reason() {
             from: 1,
             to: 2,
             protocol_version: PROTOCOL_VERSION,
+            incarnation: 1,
         });
         encode_frame(&frame, &mut hello, 1024).unwrap();
         stranger.write_all(&hello).await.unwrap();

@@ -85,6 +85,7 @@ fn forged(from: NodeId) -> Vec<u8> {
         from,
         to: 2,
         protocol_version: PROTOCOL_VERSION,
+        incarnation: 1,
     }));
     bytes.extend(frame(&Frame::Messages(Batch(vec![heartbeat(INTRUDER)]))));
     bytes

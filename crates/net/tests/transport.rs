@@ -139,6 +139,7 @@ fn hello(cluster_id: u64, from: NodeId, to: NodeId, protocol_version: u32) -> Ve
         from,
         to,
         protocol_version,
+        incarnation: 1,
     }))
 }
 

@@ -27,12 +27,14 @@
 //! recovery goes on as before. A directory whose `IDENTITY` is present but
 //! whose `wal/` is missing lost its log and is refused.
 //!
-//! What it cannot see: a node started with `--init` or `join = true` on an
-//! empty directory whose id is, or once was, a member of a running cluster.
-//! The operator's flag is the only witness there. A node that lost its data
-//! must come back under a new id (README, Configuration): under its old one
-//! a message from an old leader, still in flight, could find it promising
-//! nothing and count it in a quorum it had already answered differently.
+//! What the directory alone cannot see: a node started with `--init` or
+//! `join = true` on an empty directory whose id is, or once was, a member
+//! of a running cluster. Its peers see it: each directory gets a random
+//! incarnation when it is initialized, every peer hello carries it, and a
+//! node remembers the first incarnation it saw of each peer (`PEERS`,
+//! [`PeerLives`]) and refuses connections from another. So a node that
+//! lost its data and came back under its old id cannot vote: its messages
+//! never arrive. It must come back under a new id (README, Configuration).
 
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
@@ -66,6 +68,13 @@ pub struct Identity {
     /// Wall-clock time of initialization, milliseconds since the Unix
     /// epoch (for people reading the file).
     pub initialized_ms: u64,
+    /// Which life of this node id the directory holds: random, 1..2^63,
+    /// sent in every peer hello. Peers remember it (`PEERS`) and refuse
+    /// another under the same id, so a node initialized again after losing
+    /// its disk cannot vote under its old id. 0 in a file from before it
+    /// existed: a new one is drawn and written at the next start.
+    #[serde(default)]
+    pub incarnation: u64,
 }
 
 const FORMAT: u32 = 1;
@@ -89,6 +98,8 @@ pub struct Claim {
     dir: PathBuf,
     /// What the claim found, for the start-up log.
     pub found: String,
+    /// This life's incarnation (see [`Identity::incarnation`]).
+    pub incarnation: u64,
 }
 
 /// Why a node must not start from a directory.
@@ -168,12 +179,14 @@ pub fn claim(
         node_id,
         began: String::new(),
         initialized_ms: now_ms(),
+        incarnation: new_incarnation(),
     };
     let mut claim = Claim {
         _lock: lock,
         pending: None,
         dir: dir.to_path_buf(),
         found: String::new(),
+        incarnation: expected.incarnation,
     };
     match read_identity(dir)? {
         Some(found) => {
@@ -191,6 +204,16 @@ pub fn claim(
                 return Err(ClaimError::LogMissing(dir.into()));
             }
             claim.found = format!("{} (began by {})", owner(cluster_id, node_id), found.began);
+            if found.incarnation == 0 {
+                // Written before incarnations existed: this start draws
+                // one (peers of this version have seen none yet).
+                claim.pending = Some(Identity {
+                    incarnation: expected.incarnation,
+                    ..found
+                });
+            } else {
+                claim.incarnation = found.incarnation;
+            }
         }
         None => {
             let entries = entries(dir).map_err(io)?;
@@ -253,6 +276,110 @@ impl Claim {
             .and_then(|d| d.sync_all())
             .map_err(io)?;
         Ok(())
+    }
+}
+
+/// A random incarnation in 1..2^63 (TOML integers are signed 64-bit).
+fn new_incarnation() -> u64 {
+    loop {
+        let n = getrandom::u64().expect("the OS random source works") & (i64::MAX as u64);
+        if n != 0 {
+            return n;
+        }
+    }
+}
+
+/// What this node remembers of its peers' lives: `PEERS` in the data
+/// directory, each node id's first incarnation seen (see
+/// [`Identity::incarnation`]). A hello with another incarnation for a
+/// remembered id is refused: that node lost its disk and was initialized
+/// again under its old id, and would vote without its promises.
+#[derive(Debug)]
+pub struct PeerLives {
+    path: PathBuf,
+    known: std::sync::Mutex<std::collections::BTreeMap<NodeId, u64>>,
+}
+
+/// The peers file, next to `IDENTITY`.
+pub const PEERS_FILE: &str = "PEERS";
+
+impl PeerLives {
+    /// Reads `dir/PEERS` (none yet: nothing remembered).
+    pub fn open(dir: &Path) -> Result<PeerLives, ClaimError> {
+        let path = dir.join(PEERS_FILE);
+        let known = match std::fs::read_to_string(&path) {
+            Ok(text) => {
+                let table: std::collections::BTreeMap<String, u64> = toml::from_str(&text)
+                    .map_err(|e| ClaimError::Damaged {
+                        path: path.clone(),
+                        reason: e.to_string(),
+                    })?;
+                let mut known = std::collections::BTreeMap::new();
+                for (node, incarnation) in table {
+                    let node: NodeId = node.parse().map_err(|_| ClaimError::Damaged {
+                        path: path.clone(),
+                        reason: format!("`{node}` is not a node id"),
+                    })?;
+                    known.insert(node, incarnation);
+                }
+                known
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+            Err(source) => {
+                return Err(ClaimError::Io {
+                    dir: dir.into(),
+                    source,
+                })
+            }
+        };
+        Ok(PeerLives {
+            path,
+            known: std::sync::Mutex::new(known),
+        })
+    }
+
+    fn save(&self, known: &std::collections::BTreeMap<NodeId, u64>) -> std::io::Result<()> {
+        let mut text = String::from(
+            "# Each peer's incarnation as first seen; written by synod, do not edit.\n",
+        );
+        for (node, incarnation) in known {
+            text.push_str(&format!("\"{node}\" = {incarnation}\n"));
+        }
+        let temp = self.path.with_extension("tmp");
+        let mut file = File::create(&temp)?;
+        file.write_all(text.as_bytes())?;
+        file.sync_all()?;
+        std::fs::rename(&temp, &self.path)?;
+        if let Some(dir) = self.path.parent() {
+            File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    }
+}
+
+impl synod_net::PeerMemory for PeerLives {
+    fn check(&self, node: NodeId, incarnation: u64) -> Result<(), String> {
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        match known.get(&node) {
+            Some(&remembered) if remembered == incarnation => Ok(()),
+            Some(&remembered) => Err(format!(
+                "incarnation {incarnation:#x}, but this node remembers {remembered:#x}: node \
+                 {node} lost its data directory and was initialized again under its old id, and \
+                 must not vote as if it remembered its promises; remove it (`synod reconfig \
+                 remove {node}`) and add the machine under a new node id"
+            )),
+            None => {
+                known.insert(node, incarnation);
+                if let Err(e) = self.save(&known) {
+                    known.remove(&node);
+                    return Err(format!(
+                        "cannot remember its incarnation in {}: {e}",
+                        self.path.display()
+                    ));
+                }
+                Ok(())
+            }
+        }
     }
 }
 
@@ -437,5 +564,39 @@ mod tests {
         std::fs::write(tmp.path().join(IDENTITY_FILE), vec![b'#'; 5000]).unwrap();
         let err = claim(tmp.path(), 7, 1, RESTART).unwrap_err();
         assert!(err.to_string().contains("longer than"), "{err}");
+    }
+
+    #[test]
+    fn a_directory_keeps_its_incarnation_and_a_new_life_gets_another() {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut first = claim(tmp.path(), 7, 1, INIT).unwrap();
+        open_storage(tmp.path());
+        first.commit().unwrap();
+        let life = first.incarnation;
+        assert_ne!(life, 0);
+        drop(first);
+        assert_eq!(claim(tmp.path(), 7, 1, RESTART).unwrap().incarnation, life);
+        let again = tempfile::tempdir().unwrap();
+        assert_ne!(claim(again.path(), 7, 1, INIT).unwrap().incarnation, life);
+    }
+
+    #[test]
+    fn peers_are_remembered_across_restarts_and_a_new_life_is_refused() {
+        use synod_net::PeerMemory;
+        let tmp = tempfile::tempdir().unwrap();
+        let lives = PeerLives::open(tmp.path()).unwrap();
+        lives.check(2, 0xaa).unwrap();
+        lives.check(2, 0xaa).unwrap();
+        lives.check(3, 0xbb).unwrap();
+        let err = lives.check(2, 0xcc).unwrap_err();
+        assert!(
+            err.contains("initialized again") && err.contains("new node id"),
+            "{err}"
+        );
+        drop(lives);
+        let reopened = PeerLives::open(tmp.path()).unwrap();
+        reopened.check(3, 0xbb).unwrap();
+        assert!(reopened.check(2, 0xcc).is_err());
+        reopened.check(2, 0xaa).unwrap();
     }
 }

@@ -171,11 +171,12 @@ pub async fn start(
         join: cfg.join,
     };
     let (cluster_id, node_id) = (cfg.cluster_id, cfg.node_id);
-    let (claim, storage, durable, report) = tokio::task::spawn_blocking(move || {
+    let (claim, storage, durable, report, lives) = tokio::task::spawn_blocking(move || {
         let mut claim = datadir::claim(&dir, cluster_id, node_id, intent)?;
         let (storage, durable, report) = disk::open(&dir)?;
         claim.commit()?;
-        anyhow::Ok((claim, storage, durable, report))
+        let lives = datadir::PeerLives::open(&dir)?;
+        anyhow::Ok((claim, storage, durable, report, lives))
     })
     .await?
     .map_err(|e| {
@@ -198,6 +199,8 @@ pub async fn start(
         .collect();
     let mut net = NetConfig::new(cfg.cluster_id, cfg.node_id, cfg.peer_listen, peers);
     net.tls = peer_tls;
+    net.incarnation = claim.incarnation;
+    net.peer_memory = Some(std::sync::Arc::new(lives));
     let (transport, inbound) = PeerTransport::start(net).await?;
     let peer_addr = transport.local_addr();
 

@@ -780,15 +780,25 @@ async fn send_and_wait_for_close(addr: std::net::SocketAddr, bytes: &[u8]) -> St
     format!("{closed} after sending us {received} bytes")
 }
 
+/// Node `id`'s incarnation, from its data directory's `IDENTITY`.
+fn incarnation_of(cluster: &Cluster, id: u64) -> u64 {
+    let text = std::fs::read_to_string(cluster.node(id).data_dir.join("IDENTITY")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("incarnation = "))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("IDENTITY names an incarnation")
+}
+
 /// A hello frame as the peer codec writes it: u32 BE length, version 1,
 /// then bincode (fixint, little-endian) of `Frame::Hello`.
-fn hello_frame(cluster_id: u64, from: u64, to: u64) -> Vec<u8> {
+fn hello_frame(cluster_id: u64, from: u64, to: u64, incarnation: u64) -> Vec<u8> {
     let mut body = vec![1u8];
     body.extend_from_slice(&0u32.to_le_bytes());
     body.extend_from_slice(&cluster_id.to_le_bytes());
     body.extend_from_slice(&from.to_le_bytes());
     body.extend_from_slice(&to.to_le_bytes());
     body.extend_from_slice(&synod_net::codec::PROTOCOL_VERSION.to_le_bytes());
+    body.extend_from_slice(&incarnation.to_le_bytes());
     let mut frame = (body.len() as u32).to_be_bytes().to_vec();
     frame.extend_from_slice(&body);
     frame
@@ -820,7 +830,8 @@ fn malformed_peer_and_client_input_closes_the_connection_and_the_node_serves_on(
         // A well-formed hello claiming to be another member, then an oversized
         // frame: past the handshake the limit is the full frame limit.
         let other = others(&all, target)[0];
-        let mut after_hello = hello_frame(42, other, target);
+        // (With its incarnation: a hello with another is refused first.)
+        let mut after_hello = hello_frame(42, other, target, incarnation_of(&cluster, other));
         after_hello.extend_from_slice(&u32::MAX.to_be_bytes());
         after_hello.extend_from_slice(&[0; 64]);
         println!(
@@ -944,7 +955,7 @@ fn peers_on_mutual_tls_fail_over_and_refuse_a_plaintext_hello_naming_a_member() 
         let early = write_keys(&mut client, "tls-", 20).await;
 
         let target = others(&all, leader)[0];
-        let forged = hello_frame(42, leader, target);
+        let forged = hello_frame(42, leader, target, incarnation_of(&cluster, leader));
         println!(
             "plaintext hello: {}",
             send_and_wait_for_close(cluster.node(target).peer, &forged).await
@@ -1046,5 +1057,55 @@ fn grpc_over_tls_grants_each_identity_its_rights_and_only_admins_reconfigure() {
         assert!(out.success, "an admin reconfigures: {out:?}");
         let leader = cluster.wait_leader(&all, SETTLE).await;
         assert!(leader.learners.contains(&9), "{leader:?}");
+    })
+}
+
+/// A node that lost its disk and is started again under its old id with
+/// `--init` (the operator's mistake the data directory cannot see) has a
+/// new incarnation; its peers remember the old one and refuse its
+/// connections, so its empty promises never count. Without that, once
+/// another node dies, it and the survivor would elect a leader that forgot
+/// acknowledged writes.
+#[test]
+fn a_node_initialized_again_under_its_old_id_is_refused_by_its_peers() {
+    common::run(async {
+        let mut cluster = Cluster::start_all(Layout::three());
+        let all = cluster.ids();
+        let leader = cluster.wait_leader(&all, SETTLE).await.node_id;
+        let mut client = cluster.client(&all, Duration::from_secs(10)).await;
+        write_keys(&mut client, "before-", 20).await;
+        let victim = others(&all, leader)[0];
+        cluster.wait_caught_up(victim, &all, SETTLE).await;
+        cluster.kill9(victim);
+        std::fs::remove_dir_all(&cluster.node(victim).data_dir).expect("wiping");
+        cluster.start_with(victim, &["--init"]);
+
+        let survivors = others(&all, victim);
+        let deadline = Deadline::new("the peers to refuse the new incarnation", SETTLE);
+        while !survivors.iter().all(|id| {
+            cluster
+                .log_text(*id)
+                .contains("was initialized again under its old id")
+        }) {
+            deadline.tick().await;
+        }
+        // The survivors still serve.
+        write_keys(&mut client, "during-", 5).await;
+
+        // One survivor dies: the other and the amnesiac are two of three,
+        // but the amnesiac's messages are refused, so no write may commit.
+        // (A bounded look at an absence: ten election timeouts, where an
+        // election and a write take under two.)
+        let second = survivors[0];
+        cluster.kill9(second);
+        let pair = [survivors[1], victim];
+        let window = Duration::from_millis(10 * ELECTION_TIMEOUT_MS);
+        let mut writer = cluster.client(&pair, window).await;
+        let written = writer.put(b"after", b"amnesia").await;
+        assert!(
+            written.is_err(),
+            "a write committed with the amnesiac node {victim} in the majority"
+        );
+        println!("as it must, the write failed: {}", written.unwrap_err());
     })
 }

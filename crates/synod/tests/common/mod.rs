@@ -376,6 +376,11 @@ impl Cluster {
     /// Starts node `id` from its config and data directory; its output
     /// goes to a new log file.
     pub fn start(&mut self, id: u64) {
+        self.start_with(id, &[]);
+    }
+
+    /// As [`Cluster::start`], with `extra` arguments for `synod server`.
+    pub fn start_with(&mut self, id: u64, extra: &[&str]) {
         let node = self.nodes.get_mut(&id).expect("a member");
         assert!(node.child.is_none(), "node {id} is already running");
         node.log = node
@@ -384,10 +389,11 @@ impl Cluster {
         let log = std::fs::File::create(&node.log).expect("creating a log file");
         let mut command = Command::new(synod_exe());
         command.arg("server").arg("--config").arg(&node.config);
-        if node.starts == 0 {
+        if node.starts == 0 && !extra.contains(&"--init") {
             // The cluster's first start: every data directory is new.
             command.arg("--init");
         }
+        command.args(extra);
         let child = command
             .env("RUST_LOG", &node.log_filter)
             .stdin(Stdio::null())
