@@ -25,7 +25,8 @@
 # CARGO_TARGET_DIR is honoured when building; ZK_HEAP sets ZooKeeper's -Xmx;
 # FAILOVER_ROUNDS sets the leader kills per system (full run 5, quick 1);
 # SYNOD_WORKER_THREADS sets each synod node's worker_threads (default 0:
-# one per core).
+# one per core); SYNOD_PEER_TLS=1 runs synod's peers on mutual TLS (as
+# production would off loopback; certificates from `synod certs`).
 #
 # Ports (chosen away from synod dev's and teammates' clusters):
 #   ZooKeeper clients 2281-2283, quorum 24881-24883, election 25881-25883
@@ -153,8 +154,12 @@ build_synod() {
 SYNOD_WORKERS=${SYNOD_WORKER_THREADS:-0}
 
 synod_write_configs() {
-  local dir=$WORK/synod members="" i
+  local dir=$WORK/synod members="" i tls=""
   rm -rf "$dir"; mkdir -p "$dir"
+  if [ "${SYNOD_PEER_TLS:-0}" = 1 ]; then
+    "$SYNOD" certs create-ca --dir "$dir/tls" --name bench >/dev/null
+    for i in 1 2 3; do "$SYNOD" certs create-node --dir "$dir/tls" --id "$i" >/dev/null; done
+  fi
   for i in 1 2 3; do
     members+="[members.$i]
 peer = \"127.0.0.1:$((27000 + i))\"
@@ -162,6 +167,13 @@ client = \"127.0.0.1:$((28000 + i))\"
 "
   done
   for i in 1 2 3; do
+    tls=""
+    if [ "${SYNOD_PEER_TLS:-0}" = 1 ]; then
+      tls="[peer_tls]
+ca = \"$dir/tls/ca.crt\"
+cert = \"$dir/tls/node-$i.crt\"
+key = \"$dir/tls/node-$i.key\""
+    fi
     cat > "$dir/n$i.toml" <<EOF
 node_id = $i
 cluster_id = 1
@@ -176,6 +188,8 @@ $members
 [zk]
 # As ZooKeeper's maxClientCnxns=0 below: the watch rows open 64 sockets from one address.
 max_client_cnxns = 0
+
+$tls
 EOF
   done
 }

@@ -443,10 +443,17 @@ impl<S: StateMachine> Node<S> {
     }
 
     /// A node whose chosen values we must fetch before phase 1 can end:
-    /// one that compacted past `from_slot`, or one whose commit point is
-    /// more than `prepare_catchup_slots` ahead of ours. Asked only once a
-    /// majority answered, so one far-off report does not stall us.
-    fn catchup_target(&self, p: &Preparing) -> Option<(Slot, NodeId)> {
+    /// one that compacted past `from_slot` (it cannot report the values of
+    /// the slots it dropped, which are chosen), or one whose commit point
+    /// is more than `prepare_catchup_slots` ahead of ours. Asked once a
+    /// majority of the configuration at our commit point answered, so one
+    /// far-off report does not stall us, and always before phase 1 ends
+    /// (`phase1_done`): phase 1 may hold the majorities of the
+    /// configurations it learned without a majority of that one, and it
+    /// must never end below a promise's compaction point (issue 10,
+    /// `synod sim --seed 117446 --profile all`: node 1 filled a slot that
+    /// node 5 had compacted, chosen, with a no-op).
+    fn catchup_target(&self, p: &Preparing, phase1_done: bool) -> Option<(Slot, NodeId)> {
         let ahead = self.commit.saturating_add(self.cfg.prepare_catchup_slots);
         let target = p
             .promises
@@ -454,7 +461,7 @@ impl<S: StateMachine> Node<S> {
             .filter(|(_, g)| g.compacted_upto >= p.from_slot || g.commit > ahead)
             .map(|(n, g)| (g.compacted_upto.max(g.commit), *n))
             .max()?;
-        self.is_true_majority(&self.config_at_commit(), p.promises.keys())
+        (phase1_done || self.is_true_majority(&self.config_at_commit(), p.promises.keys()))
             .then_some(target)
     }
 
@@ -466,17 +473,6 @@ impl<S: StateMachine> Node<S> {
             return;
         };
         if !p.self_promised || p.catchup_to.is_some() {
-            return;
-        }
-        if let Some((to, node)) = self.catchup_target(p) {
-            if let Role::Leader(l) = &mut self.role {
-                if let Some(p) = &mut l.preparing {
-                    p.catchup_to = Some((to, node));
-                }
-            }
-            self.catchup_sent_at = Some(self.now);
-            let from_slot = self.commit + 1;
-            self.send(node, Message::CatchupRequest { from_slot });
             return;
         }
         let merged = self.merge_promises(p);
@@ -494,6 +490,17 @@ impl<S: StateMachine> Node<S> {
                 enough = false;
                 missing.extend(c.voters.iter().filter(|v| !p.promises.contains_key(v)));
             }
+        }
+        if let Some((to, node)) = self.catchup_target(p, enough) {
+            if let Role::Leader(l) = &mut self.role {
+                if let Some(p) = &mut l.preparing {
+                    p.catchup_to = Some((to, node));
+                }
+            }
+            self.catchup_sent_at = Some(self.now);
+            let from_slot = self.commit + 1;
+            self.send(node, Message::CatchupRequest { from_slot });
+            return;
         }
         // Voters of a configuration we just learned of are asked too; those
         // asked already are waited for (and asked again on the tick).

@@ -416,3 +416,62 @@ fn phase_1_needs_a_majority_of_the_configuration_before_each_open_slot_and_repro
     assert_eq!(n.log_entry(2).map(|(_, v, _)| v.clone()), Some(remove));
     assert_eq!(n.log_entry(3).map(|(_, v, _)| v.clone()), Some(Value::Noop));
 }
+
+/// `synod sim --seed 117446 --profile all` (one seed of 63,600 in a sweep):
+/// node 1 of voters {1, 2, 3, 4} (learner 5) was cut off at commit 0. Node
+/// 2 reports `Promote(5)` chosen at slot 1, so slots from 2 are governed
+/// by {1, 2, 3, 4, 5}, of which {1, 2, 5} promised: a majority. But node 5
+/// has compacted up to slot 10: those slots are chosen (there, unseen by
+/// node 1, `Remove(2)` and later writes), and its promise cannot say with
+/// what. Phase 1 must not end before node 1 has caught up to node 5's
+/// compaction point, or it fills slot 2 with a no-op over a chosen value.
+/// The catch-up used to wait for a majority of the configuration at node
+/// 1's commit point ({1, 2, 3, 4}), which {1, 2, 5} is not, while phase 1
+/// itself ended on the majority of the configuration it learned.
+#[test]
+fn phase_1_does_not_end_below_a_promises_compaction_point_whatever_majority_it_holds() {
+    let mut config = voters(&[1, 2, 3, 4]);
+    config.learners.insert(5);
+    let mut n = recover(1, cfg(), config, synod_paxos::DurableState::default(), 0);
+    let actions = n.step(T0, Input::Tick);
+    let Some(b) = sends(&actions).iter().find_map(|(_, m)| match m {
+        Message::PreVote { ballot } => Some(*ballot),
+        _ => None,
+    }) else {
+        panic!("node 1 asks for pre-votes: {actions:?}");
+    };
+    let granted = Message::PreVoteReply {
+        ballot: b,
+        granted: true,
+    };
+    n.step(T0, from(2, granted.clone()));
+    n.step(T0, from(3, granted));
+    n.step(T0, Input::Persisted { id: 1 });
+    let promise = |compacted_upto: u64, accepted: Vec<Reported>| Message::Promise {
+        ballot: b,
+        from_slot: 1,
+        compacted_upto,
+        commit: compacted_upto,
+        more: None,
+        accepted,
+    };
+    let promoted = Reported {
+        slot: 1,
+        ballot: ballot(2, 2),
+        value: Value::Reconfig(ConfigChange::Promote(5)),
+        chosen: true,
+    };
+    n.step(T0, from(2, promise(0, vec![promoted])));
+    let actions = n.step(T0, from(5, promise(10, vec![])));
+    assert!(
+        !n.is_active_leader(),
+        "phase 1 ended below node 5's compaction point: slot 2 is {:?}",
+        n.log_entry(2)
+    );
+    assert!(
+        sends(&actions)
+            .iter()
+            .any(|(to, m)| *to == 5 && matches!(m, Message::CatchupRequest { .. })),
+        "node 1 catches up from node 5 first: {actions:?}"
+    );
+}
