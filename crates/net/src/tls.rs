@@ -77,24 +77,9 @@ impl PeerTls {
         key_pem: &[u8],
     ) -> Result<PeerTls, NetError> {
         let fail = |what: String| NetError::Tls(what);
-        let mut roots = RootCertStore::empty();
-        for ca in CertificateDer::pem_slice_iter(ca_pem) {
-            let ca = ca.map_err(|e| fail(format!("bad CA certificate PEM: {e}")))?;
-            roots
-                .add(ca)
-                .map_err(|e| fail(format!("unusable CA certificate: {e}")))?;
-        }
-        if roots.is_empty() {
-            return Err(fail("no CA certificate in the CA file".into()));
-        }
-        let chain = CertificateDer::pem_slice_iter(cert_pem)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| fail(format!("bad certificate PEM: {e}")))?;
-        if chain.is_empty() {
-            return Err(fail("no certificate in the certificate file".into()));
-        }
-        let key = PrivateKeyDer::from_pem_slice(key_pem)
-            .map_err(|e| fail(format!("bad private key PEM: {e}")))?;
+        let roots = pem_roots(ca_pem).map_err(fail)?;
+        let chain = pem_chain(cert_pem).map_err(fail)?;
+        let key = pem_key(key_pem).map_err(fail)?;
         let roots = Arc::new(roots);
         let provider = crypto_provider();
         let verifier = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
@@ -185,6 +170,37 @@ fn check_node_cert(
             node: id,
             reason: e.to_string(),
         })
+}
+
+/// The CA certificates of a PEM file, as a trust root; at least one.
+pub fn pem_roots(pem: &[u8]) -> Result<RootCertStore, String> {
+    let mut roots = RootCertStore::empty();
+    for ca in CertificateDer::pem_slice_iter(pem) {
+        let ca = ca.map_err(|e| format!("bad CA certificate PEM: {e}"))?;
+        roots
+            .add(ca)
+            .map_err(|e| format!("unusable CA certificate: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err("no CA certificate in the CA file".into());
+    }
+    Ok(roots)
+}
+
+/// A certificate chain from a PEM file, leaf first; at least one.
+pub fn pem_chain(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, String> {
+    let chain = CertificateDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("bad certificate PEM: {e}"))?;
+    if chain.is_empty() {
+        return Err("no certificate in the certificate file".into());
+    }
+    Ok(chain)
+}
+
+/// The private key of a PEM file.
+pub fn pem_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, String> {
+    PrivateKeyDer::from_pem_slice(pem).map_err(|e| format!("bad private key PEM: {e}"))
 }
 
 /// rustls on *ring*. rustls 0.23.48 deprecates *ring*'s provider because

@@ -4,15 +4,19 @@
 use crate::config::{ClientAuth, ClientTlsFiles};
 use anyhow::Context;
 use rustls::server::WebPkiClientVerifier;
-use rustls::{RootCertStore, ServerConfig};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::ServerConfig;
 use std::path::Path;
 use std::sync::Arc;
+use synod_net::tls::{pem_chain, pem_key, pem_roots};
 use tokio_rustls::TlsAcceptor;
 
 fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("[client_tls]: cannot read {}", path.display()))
+}
+
+/// A PEM helper's complaint, naming the file.
+fn in_file(path: &Path) -> impl Fn(String) -> anyhow::Error + '_ {
+    move |e| anyhow::anyhow!("[client_tls]: {e} ({})", path.display())
 }
 
 /// The acceptor of the client TLS ports: TLS 1.2 and 1.3 (ZooKeeper's Java
@@ -21,25 +25,8 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
 /// application protocols offered (gRPC clients insist on `h2`; ZooKeeper
 /// clients name none).
 pub fn client_acceptor(files: &ClientTlsFiles, alpn: &[&[u8]]) -> anyhow::Result<TlsAcceptor> {
-    let chain = CertificateDer::pem_slice_iter(&read(&files.cert)?)
-        .collect::<Result<Vec<_>, _>>()
-        .with_context(|| {
-            format!(
-                "[client_tls]: bad certificate PEM in {}",
-                files.cert.display()
-            )
-        })?;
-    anyhow::ensure!(
-        !chain.is_empty(),
-        "[client_tls]: no certificate in {}",
-        files.cert.display()
-    );
-    let key = PrivateKeyDer::from_pem_slice(&read(&files.key)?).with_context(|| {
-        format!(
-            "[client_tls]: bad private key PEM in {}",
-            files.key.display()
-        )
-    })?;
+    let chain = pem_chain(&read(&files.cert)?).map_err(in_file(&files.cert))?;
+    let key = pem_key(&read(&files.key)?).map_err(in_file(&files.key))?;
     let provider = synod_net::tls::crypto_provider();
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -47,19 +34,7 @@ pub fn client_acceptor(files: &ClientTlsFiles, alpn: &[&[u8]]) -> anyhow::Result
     let builder = match (&files.ca, files.client_auth) {
         (None, _) | (Some(_), ClientAuth::None) => builder.with_no_client_auth(),
         (Some(ca), mode) => {
-            let mut roots = RootCertStore::empty();
-            for cert in CertificateDer::pem_slice_iter(&read(ca)?) {
-                let cert =
-                    cert.with_context(|| format!("[client_tls]: bad CA PEM in {}", ca.display()))?;
-                roots
-                    .add(cert)
-                    .with_context(|| format!("[client_tls]: unusable CA in {}", ca.display()))?;
-            }
-            anyhow::ensure!(
-                !roots.is_empty(),
-                "[client_tls]: no CA certificate in {}",
-                ca.display()
-            );
+            let roots = pem_roots(&read(ca)?).map_err(in_file(ca))?;
             let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
             let verifier = match mode {
                 ClientAuth::Want => verifier.allow_unauthenticated(),
