@@ -4,7 +4,9 @@
 # profile, broken-engine hunts, the exhaustive search, WAL crash tests, the
 # coordination simulator), then in release a sweep of the key-value
 # simulator over every profile (scripts/sweep.sh), the admin listener's
-# status page in headless chromium (tests/admin), then the ZooKeeper
+# status page in headless chromium (tests/admin), a Jepsen-style run of five
+# nodes in network namespaces under every fault (crates/faults: needs root,
+# as CI has; tests/faults/setup.sh installs faketime), then the ZooKeeper
 # compatibility suite against a
 # real ZooKeeper 3.8 ensemble and synod side by side (kazoo's own tests,
 # zkCli, a differential run, session failover and lock tests). That last
@@ -16,6 +18,9 @@
 #   SYNOD_SIM_SEEDS=10000     seeds per simulator profile in `cargo test`
 #   SYNOD_SWEEP_SEEDS=157300  the release sweep: a million seeds (see README)
 #   SYNOD_ZKSIM_SEEDS=1000    seeds per coordination-simulator profile
+#   SYNOD_FAULTS_SECS=20 SYNOD_FAULTS_ROUNDS=5
+#                             the real-network fault run: longer faults, more
+#                             rounds (default 4 s each, one round)
 #   SYNOD_KAZOO_FULL=1        kazoo's whole suite incl. gevent/eventlet reruns
 #   SYNOD_COMPAT_SKIP=kazoo   leave compatibility steps out (see tests/compat)
 # Disk: about 2.7 GB of build output in all (debug builds keep line tables
@@ -42,7 +47,7 @@ cargo fmt --all -- --check
 tools_log=$(mktemp -t synod-test-tools.XXXXXX)
 echo "== installing test tools in the background (tests/admin/setup.sh, tests/compat/setup.sh; log $tools_log)"
 # One after the other: both use apt-get, which takes dpkg's lock.
-( tests/admin/setup.sh && tests/compat/setup.sh ) >"$tools_log" 2>&1 &
+( tests/admin/setup.sh && tests/compat/setup.sh && tests/faults/setup.sh ) >"$tools_log" 2>&1 &
 tools_pid=$!
 tools_ready() {
     [ -n "$tools_pid" ] || return 0
@@ -79,9 +84,14 @@ if [ "${SYNOD_PRUNE_DEBUG:-0}" = 1 ]; then
     echo "   (SYNOD_PRUNE_DEBUG=1: removing $target_dir/debug, $(du -sh "$target_dir/debug" | cut -f1))"
     rm -rf "$target_dir/debug"
 fi
-cargo build --release -p synod
+cargo build --release -p synod -p synod-faults
 echo "== the status page in headless chromium, a real 3-node cluster (tests/admin)"
 SYNOD_BIN="$target_dir/release/synod" python3 tests/admin/status_page.py
 echo "== simulator sweep of every profile, release (scripts/sweep.sh; SYNOD_SWEEP_SEEDS for more)"
 SYNOD_BIN="$target_dir/release/synod" scripts/sweep.sh
+echo "== real-network faults: 5 nodes in network namespaces, every fault, histories checked (crates/faults; as root)"
+tests/faults/setup.sh
+"$target_dir/release/synod-faults" --synod "$target_dir/release/synod" \
+    --python "$(tests/compat/setup.sh --print-python | tail -1)" \
+    --fault-secs "${SYNOD_FAULTS_SECS:-4}" --heal-secs 4 --rounds "${SYNOD_FAULTS_ROUNDS:-1}"
 SYNOD_BIN="$target_dir/release/synod" tests/compat/run_all.sh

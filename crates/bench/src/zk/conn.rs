@@ -45,6 +45,8 @@ struct Outgoing {
 pub struct ZkConn {
     pub endpoint: String,
     pub session_id: i64,
+    /// The session timeout the server granted, in milliseconds.
+    pub session_timeout_ms: i32,
     send: mpsc::Sender<Outgoing>,
     broken: Broken,
     tasks: Vec<JoinHandle<()>>,
@@ -65,13 +67,24 @@ impl ZkConn {
         endpoint: &str,
         timeout: Duration,
     ) -> Result<(ZkConn, mpsc::Receiver<wire::WatcherEvent>), String> {
-        tokio::time::timeout(timeout, Self::handshake(endpoint))
+        Self::connect_with(endpoint, timeout, SESSION_TIMEOUT_MS).await
+    }
+
+    /// As [`ZkConn::connect`], asking for a session timeout of
+    /// `session_timeout_ms` (the server clamps it to its range).
+    pub async fn connect_with(
+        endpoint: &str,
+        timeout: Duration,
+        session_timeout_ms: i32,
+    ) -> Result<(ZkConn, mpsc::Receiver<wire::WatcherEvent>), String> {
+        tokio::time::timeout(timeout, Self::handshake(endpoint, session_timeout_ms))
             .await
             .map_err(|_| format!("{endpoint}: no handshake within {} ms", timeout.as_millis()))?
     }
 
     async fn handshake(
         endpoint: &str,
+        session_timeout_ms: i32,
     ) -> Result<(ZkConn, mpsc::Receiver<wire::WatcherEvent>), String> {
         let mut stream = TcpStream::connect(endpoint)
             .await
@@ -80,7 +93,7 @@ impl ZkConn {
         let request = wire::ConnectRequest {
             protocol_version: 0,
             last_zxid_seen: 0,
-            timeout_ms: SESSION_TIMEOUT_MS,
+            timeout_ms: session_timeout_ms,
             session_id: 0,
             passwd: vec![0; 16],
             read_only: Some(false),
@@ -119,6 +132,7 @@ impl ZkConn {
             ZkConn {
                 endpoint: endpoint.to_string(),
                 session_id: response.session_id,
+                session_timeout_ms: response.timeout_ms,
                 send,
                 broken,
                 tasks: vec![reader, writer, pinger],
