@@ -260,7 +260,8 @@ class SynodCluster(Cluster):
     tls=True: peers on mutual TLS and a ZooKeeper TLS port per node
     (`secure_zk_listen`, at base+300+i, client certificates required), with
     certificates from `synod certs` in <workdir>/tls: ca.crt, node-N.*,
-    client-alice.crt|key and client-alice.pem (key and certificate in one
+    client-alice.crt|key (also client-bob, and client-root, the x509 super
+    user) and client-alice.pem (key and certificate in one
     file, as ZooKeeper's Java client takes a PEM key store)."""
     kind = "synod"
 
@@ -293,7 +294,8 @@ class SynodCluster(Cluster):
         certs("create-ca", "--name", "compat")
         for i in range(self.size):
             certs("create-node", "--id", str(i + 1), "--host", "127.0.0.1", "--host", "localhost")
-        certs("create-client", "--name", "alice")
+        for name in ("alice", "bob", "root"):
+            certs("create-client", "--name", name)
         with open(self.tls_file("client-alice.pem"), "w") as pem:
             for part in ("client-alice.key", "client-alice.crt"):
                 with open(self.tls_file(part)) as f:
@@ -333,6 +335,7 @@ zk_listen = "127.0.0.1:{self.client_port(i)}"
 [zk]
 tick_ms = {self.tick_ms}
 super_digest = "{SUPER_DIGEST}"
+{'x509_super_user = "CN=root"' if self.tls else ''}
 max_client_cnxns = 0
 four_letter_words = ["*"]
 """)

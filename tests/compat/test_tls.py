@@ -9,7 +9,10 @@ secureClientPort), with peers on mutual TLS, driven by unchanged clients.
 - zkCli (ZooKeeperMain, with Netty on its class path) with
   zookeeper.client.secure=true and PEM trust and key stores: create and get;
 - a plaintext client on the TLS port, and a TLS client without a client
-  certificate, get no session.
+  certificate, get no session;
+- the x509 ACL scheme: a client certificate's subject is an ACL identity
+  (`x509:CN=alice`, also through the `auth` scheme), another certificate
+  gets NoAuth, and the configured `x509_super_user` passes every ACL.
 Only synod: the comparison with ZooKeeper's own TLS port is left for later
 (it needs Java key stores and ZooKeeper's x509 provider configured).
 """
@@ -23,7 +26,8 @@ import uuid
 
 import pytest
 from kazoo.client import KazooClient
-from kazoo.exceptions import NoNodeError
+from kazoo.exceptions import NoAuthError, NoNodeError
+from kazoo.security import ACL, Id, Permissions
 
 import clusters
 
@@ -42,11 +46,11 @@ def cluster():
     c.stop()
 
 
-def tls_client(cluster, hosts=None, cert=True, timeout=10.0):
+def tls_client(cluster, hosts=None, cert=True, timeout=10.0, name="alice"):
     kw = {}
     if cert:
-        kw = dict(certfile=cluster.tls_file("client-alice.crt"),
-                  keyfile=cluster.tls_file("client-alice.key"))
+        kw = dict(certfile=cluster.tls_file(f"client-{name}.crt"),
+                  keyfile=cluster.tls_file(f"client-{name}.key"))
     return KazooClient(hosts=hosts or cluster.secure_hosts, use_ssl=True, verify_certs=True,
                        ca=cluster.tls_file("ca.crt"), timeout=timeout, **kw)
 
@@ -127,6 +131,36 @@ def test_a_tls_client_without_a_certificate_gets_no_session(cluster):
 
 
 @pytest.mark.skipif(not os.path.exists(ZKCLI), reason="no zkCli.sh (tests/compat/setup.sh)")
+def test_x509_acls_admit_the_certificate_they_name_and_the_super_user(cluster):
+    alice, bob, root = (tls_client(cluster, name=n) for n in ("alice", "bob", "root"))
+    for zk in (alice, bob, root):
+        zk.start(timeout=30)
+    try:
+        base = f"/x509-{uuid.uuid4().hex[:8]}"
+        named = ACL(Permissions.ALL, Id("x509", "CN=alice"))
+        alice.create(base, b"alice's", acl=[named])
+        assert alice.get(base)[0] == b"alice's"
+        acl, _ = alice.get_acls(base)
+        assert [(a.id.scheme, a.id.id) for a in acl] == [("x509", "CN=alice")]
+        with pytest.raises(NoAuthError):
+            bob.get(base)
+        with pytest.raises(NoAuthError):
+            bob.set(base, b"bob's")
+        # The super user's certificate passes every ACL.
+        assert root.get(base)[0] == b"alice's"
+        root.set(base, b"root's")
+        # `auth` expands to the creator's authenticated ids: its certificate.
+        alice.create(f"{base}-auth", b"", acl=[ACL(Permissions.ALL, Id("auth", ""))])
+        acl, _ = alice.get_acls(f"{base}-auth")
+        assert [(a.id.scheme, a.id.id) for a in acl] == [("x509", "CN=alice")]
+        with pytest.raises(NoAuthError):
+            bob.get(f"{base}-auth")
+    finally:
+        for zk in (alice, bob, root):
+            zk.stop()
+            zk.close()
+
+
 def test_zkcli_over_tls_creates_and_reads(cluster):
     # zkCli.sh's program with Netty on the class path (see clusters.py).
     flags = [

@@ -24,9 +24,40 @@ pub fn digest_id(user_password: &str) -> String {
     )
 }
 
+/// The ACL rules a write is applied under. A command carries its rules
+/// (`CoordOp::RuledBatch`), so a log replays the same on every build that
+/// can read it: a scheme added later never changes what an older command
+/// did (it was refused then, and is refused again on replay).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Rules {
+    /// ZooKeeper's default providers: digest and ip (every `Batch`).
+    V1 = 1,
+    /// And x509: the subject of a verified client certificate, as
+    /// ZooKeeper's X509AuthenticationProvider names it (RFC 2253).
+    V2 = 2,
+}
+
+impl Rules {
+    /// The rules this build's front door writes into its commands.
+    pub const CURRENT: Rules = Rules::V2;
+
+    /// The rules numbered `n`, if this build knows them.
+    pub fn from_number(n: u16) -> Option<Rules> {
+        match n {
+            1 => Some(Rules::V1),
+            2 => Some(Rules::V2),
+            _ => None,
+        }
+    }
+
+    pub fn number(self) -> u16 {
+        self as u16
+    }
+}
+
 /// Checks an ACL list from a create or setACL and expands `auth` entries to
 /// the connection's authenticated ids (PrepRequestProcessor.fixupACL).
-pub fn fixup(acl: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
+pub fn fixup(acl: &[Acl], auth: &[Id], rules: Rules) -> Result<Vec<Acl>, ErrorCode> {
     let mut unique: Vec<&Acl> = Vec::with_capacity(acl.len());
     for a in acl {
         if !unique.contains(&a) {
@@ -45,7 +76,7 @@ pub fn fixup(acl: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
             let mut any = false;
             for cid in auth
                 .iter()
-                .filter(|cid| is_authenticated_scheme(&cid.scheme))
+                .filter(|cid| is_authenticated_scheme(&cid.scheme, rules))
             {
                 any = true;
                 out.push(Acl {
@@ -56,7 +87,7 @@ pub fn fixup(acl: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
             if !any {
                 return Err(ErrorCode::InvalidAcl);
             }
-        } else if is_valid_id(id) {
+        } else if is_valid_id(id, rules) {
             out.push(a.clone());
         } else {
             return Err(ErrorCode::InvalidAcl);
@@ -65,20 +96,35 @@ pub fn fixup(acl: &[Acl], auth: &[Id]) -> Result<Vec<Acl>, ErrorCode> {
     Ok(out)
 }
 
-/// Schemes whose provider says "authenticated": only digest among
-/// ZooKeeper's defaults (ip is not; super and world have no provider).
-fn is_authenticated_scheme(scheme: &str) -> bool {
-    scheme == "digest"
+/// Schemes whose provider says "authenticated": digest and x509 (ip is
+/// not; super and world have no provider).
+fn is_authenticated_scheme(scheme: &str, rules: Rules) -> bool {
+    scheme == "digest" || (scheme == X509 && rules >= Rules::V2)
 }
 
+/// The x509 scheme's name.
+pub const X509: &str = "x509";
+
 /// A provider's `isValid` for an ACL id; unknown schemes have no provider.
-fn is_valid_id(id: &Id) -> bool {
+fn is_valid_id(id: &Id, rules: Rules) -> bool {
     match id.scheme.as_str() {
         // Java's split(":") drops trailing empty strings: "a:" is one part.
         "digest" => java_split_count(&id.id, ':') == 2,
         "ip" => parse_ip_acl(&id.id).is_some(),
+        // X500Principal accepts a distinguished name: at least one
+        // TYPE=value.
+        X509 if rules >= Rules::V2 => is_distinguished_name(&id.id),
         _ => false,
     }
+}
+
+/// Loosely, what `new X500Principal(name)` accepts: RDNs of `TYPE=value`,
+/// the first one present.
+fn is_distinguished_name(name: &str) -> bool {
+    name.split(',')
+        .next()
+        .and_then(|rdn| rdn.split_once('='))
+        .is_some_and(|(kind, _)| !kind.trim().is_empty())
 }
 
 fn java_split_count(s: &str, sep: char) -> usize {
@@ -88,9 +134,14 @@ fn java_split_count(s: &str, sep: char) -> usize {
     (parts.len() - trailing_empty).max(if s.is_empty() { 1 } else { 0 })
 }
 
-/// ZooKeeperServer.checkACL: may a connection with `auth` do `perm` on a
-/// node with `acl`?
+/// ZooKeeperServer.checkACL under this build's rules (reads, which are not
+/// replayed): may a connection with `auth` do `perm` on a node with `acl`?
 pub fn check(acl: &[Acl], perm: i32, auth: &[Id]) -> Result<(), ErrorCode> {
+    check_under(Rules::CURRENT, acl, perm, auth)
+}
+
+/// As [`check`], under `rules` (a write, under its command's rules).
+pub fn check_under(rules: Rules, acl: &[Acl], perm: i32, auth: &[Id]) -> Result<(), ErrorCode> {
     if acl.is_empty() || auth.iter().any(|a| a.scheme == "super") {
         return Ok(());
     }
@@ -101,7 +152,7 @@ pub fn check(acl: &[Acl], perm: i32, auth: &[Id]) -> Result<(), ErrorCode> {
         let matched = auth
             .iter()
             .filter(|cid| cid.scheme == a.id.scheme)
-            .any(|cid| id_matches(&a.id.scheme, &cid.id, &a.id.id));
+            .any(|cid| id_matches(&a.id.scheme, &cid.id, &a.id.id, rules));
         if matched {
             return Ok(());
         }
@@ -109,10 +160,11 @@ pub fn check(acl: &[Acl], perm: i32, auth: &[Id]) -> Result<(), ErrorCode> {
     Err(ErrorCode::NoAuth)
 }
 
-fn id_matches(scheme: &str, id: &str, acl_expr: &str) -> bool {
+fn id_matches(scheme: &str, id: &str, acl_expr: &str, rules: Rules) -> bool {
     match scheme {
         "digest" => id == acl_expr,
         "ip" => ip_matches(id, acl_expr),
+        X509 => rules >= Rules::V2 && id == acl_expr,
         _ => false,
     }
 }

@@ -1,5 +1,6 @@
 //! Applying log entries: sessions, log time, and batches of writes.
 
+use crate::acl::Rules;
 use crate::node::OwnerKind;
 use crate::op::{CoordOp, CoordReply, Write, WriteOutcome, WriteResult};
 use crate::tree::{SessionInfo, Tree, Trigger};
@@ -31,7 +32,30 @@ impl Tree {
                 auth,
                 time_ms,
                 writes,
-            } => CoordReply::Batch(self.on_batch(*session, auth, *time_ms, writes)),
+            } => CoordReply::Batch(self.on_batch(Rules::V1, *session, auth, *time_ms, writes)),
+            CoordOp::RuledBatch {
+                rules,
+                session,
+                auth,
+                time_ms,
+                writes,
+            } => match Rules::from_number(*rules) {
+                Some(rules) => {
+                    CoordReply::Batch(self.on_batch(rules, *session, auth, *time_ms, writes))
+                }
+                // A command of a newer build (a directory downgraded to an
+                // older synod): every node of this build answers the same,
+                // and none applies a rule it does not know.
+                None => CoordReply::Batch(
+                    writes
+                        .iter()
+                        .map(|_| WriteOutcome {
+                            zxid: self.state.last_zxid,
+                            result: Err(ErrorCode::Unimplemented),
+                        })
+                        .collect(),
+                ),
+            },
         }
     }
 
@@ -184,6 +208,7 @@ impl Tree {
     /// with SessionExpired and consume nothing.
     fn on_batch(
         &mut self,
+        rules: Rules,
         session: i64,
         auth: &[Id],
         time_ms: i64,
@@ -201,11 +226,18 @@ impl Tree {
         }
         writes
             .iter()
-            .map(|w| self.on_write(session, auth, time_ms, w))
+            .map(|w| self.on_write(rules, session, auth, time_ms, w))
             .collect()
     }
 
-    fn on_write(&mut self, session: i64, auth: &[Id], time_ms: i64, w: &Write) -> WriteOutcome {
+    fn on_write(
+        &mut self,
+        rules: Rules,
+        session: i64,
+        auth: &[Id],
+        time_ms: i64,
+        w: &Write,
+    ) -> WriteOutcome {
         if let Write::Sync { path } = w {
             return WriteOutcome {
                 zxid: self.state.last_zxid,
@@ -214,6 +246,7 @@ impl Tree {
         }
         let zxid = self.next_zxid();
         let ctx = Ctx {
+            rules,
             session,
             auth,
             time_ms,

@@ -27,6 +27,33 @@ pub enum CoordOp {
         time_ms: i64,
         writes: Vec<Write>,
     },
+    /// As `Batch`, applied under the ACL rules numbered `rules`
+    /// (`acl::Rules`; `Batch` is rules 1). The front door writes this one.
+    RuledBatch {
+        rules: u16,
+        session: i64,
+        auth: Vec<Id>,
+        time_ms: i64,
+        writes: Vec<Write>,
+    },
+}
+
+impl CoordOp {
+    /// The writes of a batch (`Batch` or `RuledBatch`), if this is one.
+    pub fn batch_writes(&self) -> Option<&[Write]> {
+        match self {
+            CoordOp::Batch { writes, .. } | CoordOp::RuledBatch { writes, .. } => Some(writes),
+            _ => None,
+        }
+    }
+
+    /// As [`CoordOp::batch_writes`], to change them.
+    pub fn batch_writes_mut(&mut self) -> Option<&mut Vec<Write>> {
+        match self {
+            CoordOp::Batch { writes, .. } | CoordOp::RuledBatch { writes, .. } => Some(writes),
+            _ => None,
+        }
+    }
 }
 
 /// One client write.

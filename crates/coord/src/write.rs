@@ -13,6 +13,8 @@ use crate::types::{perms, Acl, CreateMode, ErrorCode, EventKind, Id};
 
 /// Everything a write needs besides its own fields.
 pub(crate) struct Ctx<'a> {
+    /// The ACL rules of the command (see `acl::Rules`).
+    pub rules: acl::Rules,
     pub session: i64,
     pub auth: &'a [Id],
     pub time_ms: i64,
@@ -156,9 +158,9 @@ impl Tree {
     ) -> Result<WriteResult, ErrorCode> {
         let owner = owner_for(mode, ttl_ms, ctx.session)?;
         let parent_path = path::parent_for_create(path)?;
-        let acl = acl::fixup(acl, ctx.auth)?;
+        let acl = acl::fixup(acl, ctx.auth, ctx.rules)?;
         let parent = self.node(parent_path).ok_or(ErrorCode::NoNode)?;
-        acl::check(self.acl_of(&parent), perms::CREATE, ctx.auth)?;
+        acl::check_under(ctx.rules, self.acl_of(&parent), perms::CREATE, ctx.auth)?;
         let full = if mode.is_sequential() {
             format!("{path}{:010}", parent.stat.cversion)
         } else {
@@ -211,7 +213,7 @@ impl Tree {
     ) -> Result<WriteResult, ErrorCode> {
         let parent_path = path::parent_for_delete(path)?;
         let parent = self.node(parent_path).ok_or(ErrorCode::NoNode)?;
-        acl::check(self.acl_of(&parent), perms::DELETE, ctx.auth)?;
+        acl::check_under(ctx.rules, self.acl_of(&parent), perms::DELETE, ctx.auth)?;
         let n = self.node(path).ok_or(ErrorCode::NoNode)?;
         check_version(n.stat.version, version)?;
         if n.stat.num_children != 0 {
@@ -268,7 +270,7 @@ impl Tree {
         path::validate_path(path)?;
         let n = self.node(path).ok_or(ErrorCode::NoNode)?;
         let node_acl = self.acl_of(&n).clone();
-        acl::check(&node_acl, perms::WRITE, ctx.auth)?;
+        acl::check_under(ctx.rules, &node_acl, perms::WRITE, ctx.auth)?;
         let new_version = check_version(n.stat.version, version)?;
         let old_key = self.replace_key(NodeKey::new(path, data));
         let n = self.node_mut(path).expect("checked above");
@@ -299,9 +301,9 @@ impl Tree {
         undo: &mut Vec<Undo>,
     ) -> Result<WriteResult, ErrorCode> {
         path::validate_path(path)?;
-        let acl = acl::fixup(acl, ctx.auth)?;
+        let acl = acl::fixup(acl, ctx.auth, ctx.rules)?;
         let n = self.node(path).ok_or(ErrorCode::NoNode)?;
-        acl::check(self.acl_of(&n), perms::ADMIN, ctx.auth)?;
+        acl::check_under(ctx.rules, self.acl_of(&n), perms::ADMIN, ctx.auth)?;
         let new_aversion = check_version(n.stat.aversion, version)?;
         let id = self.state.acls.acquire(&acl);
         let n = self.node_mut(path).expect("checked above");
@@ -322,7 +324,7 @@ impl Tree {
     fn check_version(&self, ctx: &Ctx, path: &str, version: i32) -> Result<WriteResult, ErrorCode> {
         path::validate_path(path)?;
         let n = self.node(path).ok_or(ErrorCode::NoNode)?;
-        acl::check(self.acl_of(&n), perms::READ, ctx.auth)?;
+        acl::check_under(ctx.rules, self.acl_of(&n), perms::READ, ctx.auth)?;
         check_version(n.stat.version, version)?;
         Ok(WriteResult::Checked)
     }

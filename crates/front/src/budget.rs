@@ -34,6 +34,7 @@
 //! lengths take 8 bytes in the log, 4 on the wire). It matters when
 //! `max_buffer_bytes` is raised or the budget lowered.
 
+use synod_coord::acl::Rules;
 use synod_coord::{CoordOp, Id, Write};
 
 /// The engine's default `command_bytes_max`: the largest `Command::op`
@@ -82,7 +83,8 @@ impl BatchBuilder {
     pub fn new(session: i64, auth: Vec<Id>, time_ms: i64, bytes_max: usize) -> Self {
         // The auth list is bounded (AUTH_BYTES_MAX): copying it to size the
         // empty batch costs little next to the writes it will carry.
-        let empty = CoordOp::Batch {
+        let empty = CoordOp::RuledBatch {
+            rules: Rules::CURRENT.number(),
             session,
             auth: auth.clone(),
             time_ms,
@@ -128,7 +130,8 @@ impl BatchBuilder {
     }
 
     pub fn into_op(self) -> CoordOp {
-        CoordOp::Batch {
+        CoordOp::RuledBatch {
+            rules: Rules::CURRENT.number(),
             session: self.session,
             auth: self.auth,
             time_ms: self.time_ms,

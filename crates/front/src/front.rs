@@ -42,6 +42,9 @@ pub struct ZkLimits {
     pub max_session_timeout_ms: u64,
     /// `super:<base64 sha1>`: a client that adds this digest passes every ACL.
     pub super_digest: Option<String>,
+    /// A client whose certificate subject is this distinguished name passes
+    /// every ACL (ZooKeeper's `zookeeper.X509Util.superUser`).
+    pub x509_super_user: Option<String>,
     /// jute.maxbuffer.
     pub max_buffer_bytes: usize,
     pub connections_max: usize,
@@ -282,12 +285,18 @@ impl ZkFront {
     /// the reason to refuse it (the socket is then closed unanswered, and
     /// the client tries another server).
     /// `passwd` is the password a new session gets: 16 unpredictable bytes.
+    /// `x509` is the subject (RFC 2253) of the client's verified
+    /// certificate, if it presented one: the connection is then
+    /// authenticated as `x509:<subject>`, as ZooKeeper's
+    /// X509AuthenticationProvider does, and as `super` too if that is the
+    /// configured `x509_super_user`.
     pub fn open(
         &mut self,
         tree: &Tree,
         connect: wire::ConnectRequest,
         peer: SocketAddr,
         passwd: Vec<u8>,
+        x509: Option<String>,
     ) -> Result<ConnId, String> {
         if connect.last_zxid_seen > tree.last_zxid() {
             return Err(format!(
@@ -308,6 +317,29 @@ impl ZkFront {
                 self.conns.len()
             ));
         }
+        let mut auth = vec![Id {
+            scheme: "ip".into(),
+            id: peer.ip().to_string(),
+        }];
+        if let Some(subject) = x509 {
+            if self.limits.x509_super_user.as_deref() == Some(subject.as_str()) {
+                auth.push(Id {
+                    scheme: "super".into(),
+                    id: subject.clone(),
+                });
+            }
+            auth.push(Id {
+                scheme: synod_coord::acl::X509.into(),
+                id: subject,
+            });
+            if !budget::auth_within_bound(&auth) {
+                return Err(format!(
+                    "the client certificate's subject makes an auth list over {} ids or {} bytes",
+                    budget::AUTH_IDS_MAX,
+                    budget::AUTH_BYTES_MAX
+                ));
+            }
+        }
         let id = self.next_conn;
         self.next_conn += 1;
         self.stats.connections_total += 1;
@@ -319,10 +351,7 @@ impl ZkFront {
             read_only_field: connect.read_only.is_some(),
             session: None,
             timeout_ms,
-            auth: vec![Id {
-                scheme: "ip".into(),
-                id: peer.ip().to_string(),
-            }],
+            auth,
             client: self.rng.next_u64() | 1,
             seq: 0,
             queue: VecDeque::new(),

@@ -37,9 +37,11 @@ fn digest(user: &str) -> Request {
 fn batch_sizes(b: &Bench) -> Vec<usize> {
     b.applied
         .iter()
-        .filter_map(|cmd| match CoordOp::decode(&cmd.op[1..]).unwrap() {
-            CoordOp::Batch { writes, .. } => Some(writes.len()),
-            _ => None,
+        .filter_map(|cmd| {
+            CoordOp::decode(&cmd.op[1..])
+                .unwrap()
+                .batch_writes()
+                .map(<[_]>::len)
         })
         .collect()
 }

@@ -40,7 +40,9 @@ pub const FRAME_VERSION: u8 = 1;
 /// 4: promises in pages (`Promise` gains `commit` and `more`), snapshot
 /// chunks carry the head in the stream (`total_bytes`, `head_bytes`).
 /// 5: the hello carries the sender's incarnation.
-pub const PROTOCOL_VERSION: u32 = 5;
+/// 6: ZooKeeper writes travel as `CoordOp::RuledBatch` (the ACL rules in
+/// the command: x509), which a build of version 5 cannot decode.
+pub const PROTOCOL_VERSION: u32 = 6;
 
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX_BYTES: usize = 4;

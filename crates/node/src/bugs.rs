@@ -282,8 +282,8 @@ impl StateHooks {
                     tree.apply_op(&delete);
                 }
             }
-            CoordOp::Batch { writes, .. } if self.bugs.has(NodeBug::DivergentReplica) => {
-                for w in writes.iter_mut() {
+            op if op.batch_writes().is_some() && self.bugs.has(NodeBug::DivergentReplica) => {
+                for w in op.batch_writes_mut().expect("a batch").iter_mut() {
                     if let Write::SetData { data, .. } = w {
                         data.push(0xff);
                     }

@@ -208,6 +208,7 @@ mod tests {
                 min_session_timeout_ms: 4_000,
                 max_session_timeout_ms: 40_000,
                 super_digest: None,
+                x509_super_user: None,
                 max_buffer_bytes: 1 << 20,
                 connections_max: 10,
                 command_bytes_max: 0,

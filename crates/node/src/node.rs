@@ -89,19 +89,21 @@ impl ServiceNode {
 
     /// A ZooKeeper client completed its ConnectRequest. `passwd` is the
     /// password a new session gets: 16 unpredictable bytes, which a pure
-    /// node cannot make itself. The connection's first frames (if any) are
-    /// appended to `out`.
+    /// node cannot make itself. `x509` is the subject of the client's
+    /// verified certificate, if any (see `ZkFront::open`). The connection's
+    /// first frames (if any) are appended to `out`.
     pub fn zk_open(
         &mut self,
         clock: Clock,
         connect: ConnectRequest,
         peer: SocketAddr,
         passwd: Vec<u8>,
+        x509: Option<String>,
         out: &mut Vec<NodeOutput>,
     ) -> Result<ConnId, Refused> {
         self.set_clock(clock);
         let tree = &self.engine.state_machine().tree;
-        let opened = self.front.open(tree, connect, peer, passwd);
+        let opened = self.front.open(tree, connect, peer, passwd, x509);
         if let Ok(conn) = opened {
             self.audit.on_opened(conn);
         }

@@ -305,7 +305,7 @@ fn the_apply_tap_records_every_apply_on_every_replica_and_the_front_door_still_g
             .collect();
         let create = applied
             .iter()
-            .find(|a| matches!(a.op, Some(CoordOp::Batch { .. })))
+            .find(|a| a.op.as_ref().is_some_and(|op| op.batch_writes().is_some()))
             .unwrap_or_else(|| panic!("n{id} recorded the create: {applied:?}"));
         assert!(create.triggers.iter().any(|t| matches!(
             t,

@@ -180,6 +180,70 @@ pub fn common_name(der: &[u8]) -> Option<String> {
     name.as_str().ok().map(str::to_string)
 }
 
+/// The subject of a certificate as ZooKeeper's X509AuthenticationProvider
+/// names it: Java's `X500Principal.getName()`, RFC 2253 (RDNs last to
+/// first, `,` between them, `+` within one, short names for the common
+/// attribute types, special characters escaped). `None` if the
+/// certificate does not parse.
+pub fn x509_subject(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let rdns: Vec<String> = cert
+        .subject()
+        .iter()
+        .map(|rdn| {
+            let parts: Vec<String> = rdn
+                .iter()
+                .map(|atv| {
+                    let oid = atv.attr_type().to_id_string();
+                    let value = match atv.as_str() {
+                        Ok(text) => rfc2253_escape(text),
+                        // Not a string type: RFC 2253's #hex of the DER value.
+                        Err(_) => format!("#{}", hex(atv.attr_value().data)),
+                    };
+                    format!("{}={value}", short_name(&oid).unwrap_or(&oid))
+                })
+                .collect();
+            parts.join("+")
+        })
+        .collect();
+    Some(rdns.into_iter().rev().collect::<Vec<_>>().join(","))
+}
+
+/// The keywords Java's RFC 2253 output uses.
+fn short_name(oid: &str) -> Option<&'static str> {
+    Some(match oid {
+        "2.5.4.3" => "CN",
+        "2.5.4.6" => "C",
+        "2.5.4.7" => "L",
+        "2.5.4.8" => "ST",
+        "2.5.4.9" => "STREET",
+        "2.5.4.10" => "O",
+        "2.5.4.11" => "OU",
+        "0.9.2342.19200300.100.1.25" => "DC",
+        "0.9.2342.19200300.100.1.1" => "UID",
+        _ => return None,
+    })
+}
+
+fn rfc2253_escape(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    let last = value.chars().count().saturating_sub(1);
+    for (i, c) in value.chars().enumerate() {
+        let special = matches!(c, ',' | '+' | '"' | '\\' | '<' | '>' | ';')
+            || (i == 0 && (c == '#' || c == ' '))
+            || (i == last && c == ' ');
+        if special {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,5 +313,35 @@ mod tests {
             ..AccessConfig::default()
         };
         assert!(Access::from_config(Some(&bad)).is_err());
+    }
+
+    fn cert_der(dn: &[(rcgen::DnType, &str)]) -> Vec<u8> {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        for (kind, value) in dn {
+            params.distinguished_name.push(kind.clone(), *value);
+        }
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    #[test]
+    fn a_subject_reads_as_javas_rfc_2253_name() {
+        use rcgen::DnType;
+        assert_eq!(
+            x509_subject(&cert_der(&[(DnType::CommonName, "alice")])).as_deref(),
+            Some("CN=alice")
+        );
+        // Last RDN first, short names, special characters escaped.
+        let der = cert_der(&[
+            (DnType::CountryName, "NL"),
+            (DnType::OrganizationName, "Acme, Inc"),
+            (DnType::CommonName, "#ops"),
+        ]);
+        assert_eq!(
+            x509_subject(&der).as_deref(),
+            Some("CN=\\#ops,O=Acme\\, Inc,C=NL")
+        );
+        assert_eq!(x509_subject(b"not a certificate"), None);
     }
 }

@@ -25,6 +25,7 @@
 //! [zk]                # optional; defaults shown in ZkKnobs
 //! tick_ms = 2000
 //! super_digest = "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
+//! x509_super_user = "CN=admin"   # a TLS client certificate that is super
 //!
 //! [admin]             # optional; defaults shown in AdminKnobs
 //! lag_slots_max = 1000
@@ -246,6 +247,10 @@ pub struct ZkKnobs {
     /// `super:<base64 sha1>` as zookeeper.DigestAuthenticationProvider.superDigest:
     /// a client that adds this digest auth passes every ACL.
     pub super_digest: Option<String>,
+    /// The certificate subject (RFC 2253, e.g. `CN=admin`) of a ZooKeeper
+    /// client on the TLS port that passes every ACL (ZooKeeper's
+    /// `zookeeper.X509Util.superUser`).
+    pub x509_super_user: Option<String>,
     /// jute.maxbuffer: the largest request or reply body, in bytes.
     pub max_buffer_bytes: usize,
     /// Client sockets open at once, the handshake included; more are
@@ -277,6 +282,7 @@ impl Default for ZkKnobs {
             min_session_timeout_ms: None,
             max_session_timeout_ms: None,
             super_digest: None,
+            x509_super_user: None,
             max_buffer_bytes: 0xfffff,
             connections_max: 10_000,
             max_client_cnxns: 60,

@@ -67,6 +67,8 @@ pub enum ZkRequest {
     Open {
         connect: synod_zkproto::ConnectRequest,
         peer: std::net::SocketAddr,
+        /// The subject of the client's verified certificate (TLS port).
+        x509: Option<String>,
         out: ConnOut,
         reply: oneshot::Sender<Result<ConnId, String>>,
     },
@@ -216,6 +218,7 @@ pub async fn start(
             min_session_timeout_ms: cfg.zk.min_session_timeout_ms(),
             max_session_timeout_ms: cfg.zk.max_session_timeout_ms(),
             super_digest: cfg.zk.super_digest.clone(),
+            x509_super_user: cfg.zk.x509_super_user.clone(),
             max_buffer_bytes: cfg.zk.max_buffer_bytes,
             connections_max: cfg.zk.connections_max,
             command_bytes_max: cfg.engine.command_bytes_max,
@@ -418,6 +421,7 @@ impl Driver {
             ZkRequest::Open {
                 connect,
                 peer,
+                x509,
                 out: conn_out,
                 reply,
             } => {
@@ -425,7 +429,9 @@ impl Driver {
                 getrandom::fill(&mut passwd).expect("the OS random source works");
                 let mut out = std::mem::take(&mut self.out);
                 let clock = read_clock(self.started);
-                let opened = self.node.zk_open(clock, connect, peer, passwd, &mut out);
+                let opened = self
+                    .node
+                    .zk_open(clock, connect, peer, passwd, x509, &mut out);
                 // Registered before the outputs run: they may hold the
                 // connection's first frames.
                 if let Ok(conn) = opened {

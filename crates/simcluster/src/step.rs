@@ -185,7 +185,7 @@ impl<W> Cluster<W> {
                 passwd,
             } => {
                 let peer = std::net::SocketAddr::from(([127, 0, 0, 1], 40_000));
-                let result = node.zk_open(clock, connect, peer, passwd, &mut outputs);
+                let result = node.zk_open(clock, connect, peer, passwd, None, &mut outputs);
                 self.outbox.push_back(Out::ZkOpened {
                     node: id,
                     token,

@@ -30,8 +30,9 @@ pub struct DevArgs {
     admin_port: u16,
     /// TLS on every client port too: ZooKeeper only over TLS (on
     /// --secure-zk-port, client certificates required), gRPC over TLS, and
-    /// `[access]` with the client certificate `admin` as the admin. Prints
-    /// how zkCli, kazoo and `synod` connect.
+    /// `[access]` with the client certificate `admin` as the admin (and as
+    /// ZooKeeper's x509 super user). Prints how zkCli, kazoo and `synod`
+    /// connect.
     #[arg(long)]
     secure: bool,
     /// First ZooKeeper TLS port under --secure (ZooKeeper's usual
@@ -107,7 +108,7 @@ fn write_configs(args: &DevArgs) -> anyhow::Result<Vec<PathBuf>> {
         );
         if args.secure {
             text.push_str(&format!(
-                "\n[client_tls]\ncert = \"{}\"\nkey = \"{}\"\nca = \"{ca}\"\nclient_auth = \"need\"\ngrpc = true\n\n[access]\nadmins = [\"admin\"]\n",
+                "\n[client_tls]\ncert = \"{}\"\nkey = \"{}\"\nca = \"{ca}\"\nclient_auth = \"need\"\ngrpc = true\n\n[access]\nadmins = [\"admin\"]\n\n[zk]\nx509_super_user = \"CN=admin\"\n",
                 node("crt"),
                 node("key"),
             ));

@@ -172,10 +172,7 @@ fn deletes(op: &CoordOp, path: &str) -> bool {
             _ => false,
         })
     }
-    match op {
-        CoordOp::Batch { writes, .. } => any(writes, path),
-        _ => false,
-    }
+    op.batch_writes().is_some_and(|writes| any(writes, path))
 }
 
 /// The data length of a write in `op` over `max_buffer_bytes`, if any.
@@ -191,12 +188,9 @@ fn oversized(op: &CoordOp, max_buffer_bytes: usize) -> Option<usize> {
             .max()
             .unwrap_or(0)
     }
-    match op {
-        CoordOp::Batch { writes, .. } => {
-            Some(largest(writes)).filter(|len| *len > max_buffer_bytes)
-        }
-        _ => None,
-    }
+    op.batch_writes()
+        .map(largest)
+        .filter(|len| *len > max_buffer_bytes)
 }
 
 fn op_name(op: &CoordOp) -> &'static str {
@@ -205,6 +199,6 @@ fn op_name(op: &CoordOp) -> &'static str {
         CoordOp::CloseSession { .. } => "closeSession",
         CoordOp::Touch { .. } => "a touch",
         CoordOp::Tick { .. } => "a tick",
-        CoordOp::Batch { .. } => "a batch",
+        CoordOp::Batch { .. } | CoordOp::RuledBatch { .. } => "a batch",
     }
 }

@@ -2,6 +2,7 @@
 //! encoded `StateMachine::apply`, as it does in a replica.
 #![allow(dead_code)]
 
+use synod_coord::acl::Rules;
 use synod_coord::{
     perms, Acl, CoordOp, CoordReply, CreateMode, ErrorCode, Id, Stat, Tree, Write, WriteOutcome,
     WriteResult,
@@ -59,16 +60,45 @@ pub fn batch_at(
     time_ms: i64,
     writes: Vec<Write>,
 ) -> Vec<WriteOutcome> {
-    let n = writes.len();
-    match apply(
+    batch_under(
         tree,
+        Rules::CURRENT.number(),
+        session,
+        auth,
+        time_ms,
+        writes,
+    )
+}
+
+/// A batch under the ACL rules numbered `rules` (1: the old `Batch`
+/// command; otherwise a `RuledBatch`).
+pub fn batch_under(
+    tree: &mut Tree,
+    rules: u16,
+    session: i64,
+    auth: &[Id],
+    time_ms: i64,
+    writes: Vec<Write>,
+) -> Vec<WriteOutcome> {
+    let n = writes.len();
+    let auth = auth.to_vec();
+    let op = if rules == 1 {
         CoordOp::Batch {
             session,
-            auth: auth.to_vec(),
+            auth,
             time_ms,
             writes,
-        },
-    ) {
+        }
+    } else {
+        CoordOp::RuledBatch {
+            rules,
+            session,
+            auth,
+            time_ms,
+            writes,
+        }
+    };
+    match apply(tree, op) {
         CoordReply::Batch(out) => {
             assert_eq!(out.len(), n, "one outcome per write");
             out

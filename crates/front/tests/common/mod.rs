@@ -16,6 +16,7 @@ pub fn limits() -> ZkLimits {
         min_session_timeout_ms: 4000,
         max_session_timeout_ms: 40000,
         super_digest: None,
+        x509_super_user: None,
         max_buffer_bytes: wire::DEFAULT_MAX_BUFFER,
         connections_max: 100,
         command_bytes_max: synod_front::budget::COMMAND_BYTES_MAX_DEFAULT,
@@ -93,9 +94,13 @@ impl Bench {
             passwd,
             read_only: Some(false),
         };
-        let conn = self
-            .front
-            .open(&self.tree, connect, PEER.parse().unwrap(), vec![9; 16])?;
+        let conn = self.front.open(
+            &self.tree,
+            connect,
+            PEER.parse().unwrap(),
+            vec![9; 16],
+            None,
+        )?;
         self.commit();
         Ok(conn)
     }

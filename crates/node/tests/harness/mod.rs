@@ -23,6 +23,7 @@ pub fn zk_limits() -> ZkLimits {
         min_session_timeout_ms: 4_000,
         max_session_timeout_ms: 40_000,
         super_digest: None,
+        x509_super_user: None,
         max_buffer_bytes: 1 << 20,
         connections_max: 100,
         // Set from the engine's by `ServiceNode::new`.
@@ -107,7 +108,7 @@ impl Cluster {
         let node = self.nodes.get_mut(&id).expect("node exists");
         let mut out = Vec::new();
         let conn = node
-            .zk_open(clock, connect, peer, vec![id as u8; 16], &mut out)
+            .zk_open(clock, connect, peer, vec![id as u8; 16], None, &mut out)
             .expect("the connection is accepted");
         (conn, self.after(id, out))
     }

@@ -242,6 +242,10 @@ pub trait ClientStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     type Reader: AsyncRead + Unpin + Send + 'static;
     type Writer: AsyncWrite + Unpin + Send + 'static;
     fn into_halves(self) -> (Self::Reader, Self::Writer);
+    /// The subject (RFC 2253) of the client's verified certificate, if any.
+    fn x509_subject(&self) -> Option<String> {
+        None
+    }
 }
 
 impl ClientStream for TcpStream {
@@ -257,6 +261,11 @@ impl ClientStream for tokio_rustls::server::TlsStream<TcpStream> {
     type Writer = tokio::io::WriteHalf<Self>;
     fn into_halves(self) -> (Self::Reader, Self::Writer) {
         tokio::io::split(self)
+    }
+    fn x509_subject(&self) -> Option<String> {
+        // The handshake verified the chain (client_auth need or want).
+        let cert = self.get_ref().1.peer_certificates()?.first()?;
+        crate::access::x509_subject(cert.as_ref())
     }
 }
 
@@ -315,6 +324,7 @@ async fn serve<S: ClientStream>(
     node.zk(ZkRequest::Open {
         connect,
         peer,
+        x509: stream.x509_subject(),
         out,
         reply: reply_tx,
     })
