@@ -225,6 +225,25 @@ def test_synod_dev_secure_prints_commands_that_connect(tmp_path):
                               text=True, timeout=60)
         assert bare.returncode != 0, bare
 
+        # The admin port speaks HTTPS; its metrics need an identity.
+        curl_line = next(l for l in lines if l.strip().startswith("curl "))
+        curl = shlex.split(curl_line.strip())
+        metrics = subprocess.run(curl + ["--silent", "--show-error"], capture_output=True,
+                                 text=True, timeout=60)
+        assert "synod_has_leader" in metrics.stdout, (metrics, text)
+        url = curl[-1]
+        anonymous = subprocess.run(["curl", "--silent", "--output", "/dev/null",
+                                    "--write-out", "%{http_code}", "--cacert",
+                                    curl[curl.index("--cacert") + 1], url],
+                                   capture_output=True, text=True, timeout=60)
+        assert anonymous.stdout == "401", anonymous
+        probe = subprocess.run(["curl", "--silent", "--output", "/dev/null",
+                                "--write-out", "%{http_code}", "--cacert",
+                                curl[curl.index("--cacert") + 1],
+                                url.replace("/metrics", "/livez")],
+                               capture_output=True, text=True, timeout=60)
+        assert probe.stdout == "200", probe
+
         kazoo_line = next(l for l in lines if "KazooClient(" in l)
         kwargs = dict(re.findall(r'(\w+)="([^"]*)"', kazoo_line))
         zk = KazooClient(hosts=kwargs["hosts"], use_ssl=True, ca=kwargs["ca"],

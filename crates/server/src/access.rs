@@ -116,20 +116,12 @@ impl Access {
 
     /// The identities a request carries: its certificate's name and its
     /// token's name.
-    fn identities<T>(rules: &Rules, request: &Request<T>) -> Vec<String> {
-        let mut names = Vec::new();
-        if let Some(name) = request
-            .extensions()
-            .get::<ClientInfo>()
-            .and_then(|info| info.certificate_name.clone())
-        {
-            names.push(name);
-        }
-        let bearer = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "));
+    fn identities(
+        rules: &Rules,
+        certificate_name: Option<&str>,
+        bearer: Option<&str>,
+    ) -> Vec<String> {
+        let mut names: Vec<String> = certificate_name.map(str::to_string).into_iter().collect();
         if let Some(token) = bearer {
             let hash = sha256(token.trim().as_bytes());
             names.extend(
@@ -143,12 +135,25 @@ impl Access {
         names
     }
 
-    /// `Ok` if the request may do what `right` covers.
-    pub fn check<T>(&self, request: &Request<T>, right: Right) -> Result<(), Status> {
+    /// Whether `[access]` is configured (without it everyone may do
+    /// everything).
+    pub fn is_configured(&self) -> bool {
+        self.rules.is_some()
+    }
+
+    /// `Ok` if a client proving `certificate_name` (a verified client
+    /// certificate's common name) and presenting the bearer token `bearer`
+    /// may do what `right` covers.
+    pub fn check_identity(
+        &self,
+        certificate_name: Option<&str>,
+        bearer: Option<&str>,
+        right: Right,
+    ) -> Result<(), Refusal> {
         let Some(rules) = &self.rules else {
             return Ok(());
         };
-        let names = Access::identities(rules, request);
+        let names = Access::identities(rules, certificate_name, bearer);
         let has = |name: &String| match right {
             Right::Admin => rules.admins.contains(name),
             Right::Write => rules.admins.contains(name) || rules.writers.contains(name),
@@ -161,15 +166,55 @@ impl Access {
         if names.iter().any(has) {
             return Ok(());
         }
-        let who = if names.is_empty() {
-            "a client without an identity (no client certificate, no known token)".to_string()
+        Err(if names.is_empty() {
+            Refusal::NoIdentity(format!(
+                "a client without an identity (no client certificate, no known token) may not {}",
+                right.name()
+            ))
         } else {
-            format!("identity {}", names.join(", "))
-        };
-        Err(Status::permission_denied(format!(
-            "{who} may not {}: [access] grants it to none of them",
-            right.name()
-        )))
+            Refusal::Lacks(format!(
+                "identity {} may not {}: [access] grants it to none of them",
+                names.join(", "),
+                right.name()
+            ))
+        })
+    }
+
+    /// `Ok` if the gRPC request may do what `right` covers.
+    pub fn check<T>(&self, request: &Request<T>, right: Right) -> Result<(), Status> {
+        let certificate_name = request
+            .extensions()
+            .get::<ClientInfo>()
+            .and_then(|info| info.certificate_name.clone());
+        let bearer = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(bearer_token);
+        self.check_identity(certificate_name.as_deref(), bearer, right)
+            .map_err(|refusal| Status::permission_denied(refusal.to_string()))
+    }
+}
+
+/// The token of an `authorization: Bearer <token>` header value.
+pub fn bearer_token(header: &str) -> Option<&str> {
+    header.strip_prefix("Bearer ")
+}
+
+/// Why a client may not do something.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// It proved no identity at all.
+    NoIdentity(String),
+    /// None of its identities has the right.
+    Lacks(String),
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Refusal::NoIdentity(text) | Refusal::Lacks(text) => f.write_str(text),
+        }
     }
 }
 

@@ -325,6 +325,10 @@ pub struct AdminKnobs {
     /// How long an admin request waits for the node's task to answer
     /// before it is answered 503 (and `/livez` says the node is stuck).
     pub answer_timeout_ms: u64,
+    /// Serve HTTPS with `[client_tls]`'s certificate (client certificates
+    /// of its CA are checked when presented, never required, so probes
+    /// without one still reach `/health`).
+    pub tls: bool,
 }
 
 impl Default for AdminKnobs {
@@ -332,6 +336,7 @@ impl Default for AdminKnobs {
         AdminKnobs {
             lag_slots_max: 1000,
             answer_timeout_ms: 1000,
+            tls: false,
         }
     }
 }
@@ -470,6 +475,12 @@ impl ServerConfig {
                 "[engine] command_bytes_max must be at least {} (room for a full auth list and writes)",
                 synod_front::budget::COMMAND_BYTES_MIN
             )));
+        }
+        if self.admin.tls && self.client_tls.is_none() {
+            return Err(ConfigError::Invalid(
+                "[admin] tls = true needs [client_tls] (the certificate the admin port shows)"
+                    .into(),
+            ));
         }
         if self.admin.answer_timeout_ms == 0
             || self.admin.answer_timeout_ms > ADMIN_ANSWER_TIMEOUT_MS_MAX
@@ -674,6 +685,14 @@ election_timeout_ms = 800
         let text = format!("{GOOD}\n[admin]\nanswer_timeout_ms = 0\n");
         let cfg: ServerConfig = toml::from_str(&text).unwrap();
         assert!(cfg.validate().is_err());
+    }
+
+    #[test]
+    fn an_https_admin_port_needs_the_client_certificate() {
+        let text = format!("{GOOD}\n[admin]\ntls = true\n");
+        let cfg: ServerConfig = toml::from_str(&text).unwrap();
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("[client_tls]"), "{err}");
     }
 
     #[test]

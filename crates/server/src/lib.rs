@@ -28,8 +28,8 @@ pub mod zk;
 pub use serve::{serve, GRPC_MESSAGE_BYTES_MAX};
 
 pub use config::{
-    AdminKnobs, ClientAuth, ClientTlsFiles, ConfigError, EngineKnobs, GrpcKnobs, Member,
-    ServerConfig, ZkKnobs,
+    AccessConfig, AdminKnobs, ClientAuth, ClientTlsFiles, ConfigError, EngineKnobs, GrpcKnobs,
+    Member, ServerConfig, ZkKnobs,
 };
 pub use synod_node::{state, ServiceState};
 

@@ -33,6 +33,17 @@ pub async fn serve(
         Some(files) if files.grpc => Some(crate::tls::client_acceptor(files, &[b"h2"])?),
         _ => None,
     };
+    let admin_tls = match &cfg.client_tls {
+        Some(files) if cfg.admin.tls => {
+            // Never required on the admin port: probes carry none.
+            let files = crate::config::ClientTlsFiles {
+                client_auth: crate::config::ClientAuth::Want,
+                ..files.clone()
+            };
+            Some(crate::tls::client_acceptor(&files, &[b"http/1.1"])?)
+        }
+        _ => None,
+    };
     let access =
         crate::access::Access::from_config(cfg.access.as_ref()).map_err(anyhow::Error::msg)?;
     let running = crate::runtime::start(cfg.clone(), async move {
@@ -48,7 +59,7 @@ pub async fn serve(
         running.handle.clone(),
         clients,
         cfg.engine.command_bytes_max,
-        access,
+        access.clone(),
         grpc_tls.is_some(),
     );
     let service = KvServer::new(kv).max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX);
@@ -130,13 +141,18 @@ pub async fn serve(
                 .map_err(|e| anyhow::anyhow!("cannot listen for admin requests on {addr}: {e}"))?;
             info!(node = cfg.node_id, admin = %addr, "serving /metrics, /health, /livez, /readyz and the status page");
             let mut admin_stop = stop_rx.clone();
+            let setup = crate::admin::AdminSetup {
+                node: running.handle.clone(),
+                metrics: running.metrics.clone(),
+                members: cfg.members()?,
+                knobs: cfg.admin.clone(),
+                zk_served: cfg.zk_listen.is_some() || cfg.secure_zk_listen.is_some(),
+                tls: admin_tls,
+                access,
+            };
             Some(tokio::spawn(crate::admin::serve(
                 listener,
-                running.handle.clone(),
-                running.metrics.clone(),
-                cfg.members()?,
-                cfg.admin.clone(),
-                cfg.zk_listen.is_some() || cfg.secure_zk_listen.is_some(),
+                setup,
                 async move {
                     let _ = admin_stop.wait_for(|s| *s).await;
                 },

@@ -3,8 +3,9 @@
 //! comes up, that `/metrics` is valid Prometheus text naming every metric
 //! the README lists (and passes `promtool check metrics` when promtool is
 //! installed; `SYNOD_REQUIRE_PROMTOOL=1`, set by scripts/test.sh, makes its
-//! absence a failure), that the counters move with writes, and the
-//! listener's limits.
+//! absence a failure), that the counters move with writes, the listener's
+//! limits, and HTTPS with `[access]` (the page and metrics need the read
+//! right, probes stay open).
 
 mod common;
 
@@ -408,4 +409,111 @@ async fn admin_connections_beyond_the_limit_are_answered_503_at_once() {
     assert_eq!(status, 503);
     drop(idle);
     wait_for(admin, "/livez", |s, _| s == 200).await;
+}
+
+/// A GET over TLS (trusting `ca`, with `cert` if given) and with `token`
+/// as a bearer token if given: the status code and the body; `None` if
+/// the connection failed.
+async fn get_tls(
+    addr: SocketAddr,
+    path: &str,
+    ca: &synod_net::certs::ClusterCa,
+    cert: Option<&synod_net::certs::Issued>,
+    token: Option<&str>,
+) -> Option<(u16, String)> {
+    let mut stream = common::tls_client(addr, ca, cert).await.ok()?;
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n{auth}\r\n");
+    stream.write_all(request.as_bytes()).await.ok()?;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut answer)).await;
+    let text = String::from_utf8(answer).ok()?;
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    let status = head.split(' ').nth(1)?.parse().ok()?;
+    Some((status, body.to_string()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_https_with_access_the_page_and_metrics_need_the_read_right_and_probes_stay_open() {
+    use synod_net::certs::ClusterCa;
+    use synod_server::{AccessConfig, ClientAuth, ClientTlsFiles};
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ClusterCa::generate("test", 30).unwrap();
+    let node = ca.issue_node(1, &["127.0.0.1".into()], 30).unwrap();
+    let root = ca.issue_client("root", 30).unwrap();
+    let app = ca.issue_client("app", 30).unwrap();
+    let member = Member {
+        peer: free_addr(),
+        client: free_addr(),
+    };
+    let members: BTreeMap<String, Member> = [("1".to_string(), member)].into_iter().collect();
+    let admin = free_addr();
+    let write = |name: &str, text: &str| common::write(dir.path(), name, text);
+    let cfg = ServerConfig {
+        admin_listen: Some(admin),
+        admin: synod_server::AdminKnobs {
+            tls: true,
+            ..Default::default()
+        },
+        client_tls: Some(ClientTlsFiles {
+            cert: write("node.crt", &node.cert_pem),
+            key: write("node.key", &node.key_pem),
+            ca: Some(write("ca.crt", ca.cert_pem())),
+            // Need on the client ports; the admin port only wants one.
+            client_auth: ClientAuth::Need,
+            grpc: false,
+        }),
+        access: Some(AccessConfig {
+            admins: vec!["root".into()],
+            writers: vec!["app".into()],
+            readers: vec!["dash".into()],
+            tokens: [(
+                "dash".to_string(),
+                synod_server::access::token_hash_text("dash-secret"),
+            )]
+            .into_iter()
+            .collect(),
+        }),
+        ..common::node_config(1, 9, dir.path(), &members)
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(synod_server::serve(cfg, async move {
+        let _ = stopped.await;
+    }));
+    // Probes need nothing: no certificate, no token.
+    let start = Instant::now();
+    while get_tls(admin, "/livez", &ca, None, None).await.map(|a| a.0) != Some(200) {
+        assert!(start.elapsed() < WAIT, "/livez never answered 200 over TLS");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, _) = get_tls(admin, "/health", &ca, None, None).await.unwrap();
+    assert!(status == 200 || status == 503, "/health answers: {status}");
+    for path in ["/metrics", "/"] {
+        let (status, body) = get_tls(admin, path, &ca, None, None).await.unwrap();
+        assert_eq!(status, 401, "{path} without an identity: {body}");
+        let (status, _) = get_tls(admin, path, &ca, None, Some("wrong"))
+            .await
+            .unwrap();
+        assert_eq!(status, 401, "{path} with an unknown token");
+        // A writer has the read right too; a name [access] does not list
+        // has none.
+        let (status, body) = get_tls(admin, path, &ca, Some(&app), None).await.unwrap();
+        assert_eq!(status, 200, "{path} with the writer's certificate: {body}");
+        let (status, _) = get_tls(admin, path, &ca, Some(&root), None).await.unwrap();
+        assert_eq!(status, 200, "{path} with the admin's certificate");
+    }
+    let stranger = ca.issue_client("stranger", 30).unwrap();
+    let (status, body) = get_tls(admin, "/metrics", &ca, Some(&stranger), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 403, "a certificate [access] does not name: {body}");
+    let (status, body) = get_tls(admin, "/metrics", &ca, None, Some("dash-secret"))
+        .await
+        .unwrap();
+    assert_eq!(status, 200, "the reader's token");
+    assert!(body.contains("synod_has_leader"), "{body}");
+    // Plain HTTP on the HTTPS port gets no answer.
+    assert_eq!(get(admin, "/livez").await, None);
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(WAIT, server).await;
 }

@@ -6,24 +6,15 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
-use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
-use synod_net::certs::{ClusterCa, Issued};
+use synod_net::certs::ClusterCa;
 use synod_server::{ClientAuth, ClientTlsFiles, Member, ServerConfig};
 use synod_zkproto as wire;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
 
-use common::free_addr;
-
-fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).unwrap();
-    path
-}
+use common::{free_addr, tls_client, write};
 
 fn connect_request() -> Vec<u8> {
     wire::encode_connect_request(&wire::ConnectRequest {
@@ -50,39 +41,6 @@ async fn session<S: AsyncRead + AsyncWrite + Unpin>(stream: &mut S) -> Option<i6
     let mut body = vec![0u8; len];
     stream.read_exact(&mut body).await.ok()?;
     Some(wire::decode_connect_response(&body).ok()?.session_id)
-}
-
-async fn tls_client(
-    addr: SocketAddr,
-    ca: &ClusterCa,
-    cert: Option<&Issued>,
-) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_slice(ca.cert_pem().as_bytes()).unwrap())
-        .unwrap();
-    let builder = rustls::ClientConfig::builder_with_provider(synod_net::tls::crypto_provider())
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots);
-    let config = match cert {
-        None => builder.with_no_client_auth(),
-        Some(cert) => builder
-            .with_client_auth_cert(
-                CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes())
-                    .collect::<Result<Vec<_>, _>>()
-                    .unwrap(),
-                PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).unwrap(),
-            )
-            .unwrap(),
-    };
-    let tcp = TcpStream::connect(addr).await?;
-    let name = ServerName::IpAddress(addr.ip().into());
-    tokio_rustls::TlsConnector::from(Arc::new(config))
-        .connect(name, tcp)
-        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -29,7 +29,8 @@ pub struct DevArgs {
     #[arg(long, default_value_t = 9001)]
     admin_port: u16,
     /// TLS on every client port too: ZooKeeper only over TLS (on
-    /// --secure-zk-port, client certificates required), gRPC over TLS, and
+    /// --secure-zk-port, client certificates required), gRPC and the admin
+    /// port over TLS, and
     /// `[access]` with the client certificate `admin` as the admin (and as
     /// ZooKeeper's x509 super user). Prints how zkCli, kazoo and `synod`
     /// connect.
@@ -108,7 +109,7 @@ fn write_configs(args: &DevArgs) -> anyhow::Result<Vec<PathBuf>> {
         );
         if args.secure {
             text.push_str(&format!(
-                "\n[client_tls]\ncert = \"{}\"\nkey = \"{}\"\nca = \"{ca}\"\nclient_auth = \"need\"\ngrpc = true\n\n[access]\nadmins = [\"admin\"]\n\n[zk]\nx509_super_user = \"CN=admin\"\n",
+                "\n[client_tls]\ncert = \"{}\"\nkey = \"{}\"\nca = \"{ca}\"\nclient_auth = \"need\"\ngrpc = true\n\n[access]\nadmins = [\"admin\"]\n\n[zk]\nx509_super_user = \"CN=admin\"\n\n[admin]\ntls = true\n",
                 node("crt"),
                 node("key"),
             ));
@@ -176,7 +177,7 @@ fn print_secure(args: &DevArgs) -> anyhow::Result<()> {
         .collect();
     for i in 0..3u16 {
         println!(
-            "  node {}: ZooKeeper over TLS {}, gRPC over TLS {}, peers 127.0.0.1:{}, admin http://127.0.0.1:{}/",
+            "  node {}: ZooKeeper over TLS {}, gRPC over TLS {}, peers 127.0.0.1:{}, admin https://127.0.0.1:{}/",
             i + 1,
             zk_hosts[i as usize],
             grpc[i as usize],
@@ -201,6 +202,15 @@ fn print_secure(args: &DevArgs) -> anyhow::Result<()> {
         file("client-admin.key")
     );
     println!("  synod kv put greeting hello && synod kv get greeting && synod status");
+    println!();
+    println!("The admin port (its status page and /metrics need a certificate or token with the read right; /health, /livez, /readyz do not):");
+    println!(
+        "  curl --cacert {} --cert {} --key {} https://127.0.0.1:{}/metrics",
+        file("ca.crt"),
+        file("client-admin.crt"),
+        file("client-admin.key"),
+        args.admin_port
+    );
     println!();
     println!(
         "zkCli (ZooKeeper 3.5+; Debian's zkCli.sh also needs the Netty jars on its class path):"

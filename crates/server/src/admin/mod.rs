@@ -18,16 +18,27 @@
 //! | a connection's whole life | `answer_timeout_ms` + [`WRITE_TIME_MAX`] | the connection is closed |
 //! | requests per connection | 1 (no keep-alive) | the connection closes after its answer |
 //! | the node task's answer | `answer_timeout_ms` (default 1 s) | 503 saying so |
+//! | TLS handshake (`[admin] tls`) | [`HEAD_TIMEOUT`] | the connection is closed |
+//!
+//! # Who may see what
+//!
+//! With `[access]`, the status page and `/metrics` need the `read` right:
+//! a client certificate's common name (`[admin] tls`) or an
+//! `authorization: Bearer` token; without an identity the answer is 401,
+//! with one that lacks the right 403. `/health`, `/livez` and `/readyz`
+//! stay open (load balancers and kubelets probe them without credentials;
+//! they say whether the node serves, nothing more).
 
 pub mod health;
 pub mod page;
 
+use crate::access::{Access, Refusal, Right};
 use crate::config::{AdminKnobs, Member};
 use crate::metrics::Metrics;
 use crate::observe::AdminView;
 use crate::runtime::NodeHandle;
-use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::extract::{Extension, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -40,6 +51,7 @@ use std::time::{Duration, SystemTime};
 use synod_paxos::NodeId;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 /// Admin connections served at once.
@@ -60,9 +72,38 @@ struct Admin {
     members: Arc<BTreeMap<NodeId, Member>>,
     knobs: AdminKnobs,
     zk_served: bool,
+    access: Access,
 }
 
+/// The common name of the client certificate a connection's TLS handshake
+/// verified, if any.
+#[derive(Clone, Debug, Default)]
+struct PeerCert(Option<String>);
+
 impl Admin {
+    /// `None` if the request may see what `right` covers; the 401 or 403
+    /// answer otherwise.
+    fn refusal(&self, headers: &HeaderMap, cert: &PeerCert, right: Right) -> Option<Response> {
+        let bearer = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::access::bearer_token);
+        self.access
+            .check_identity(cert.0.as_deref(), bearer, right)
+            .err()
+            .map(|refusal| match refusal {
+                Refusal::NoIdentity(why) => {
+                    let mut r = text(StatusCode::UNAUTHORIZED, format!("{why}\n"));
+                    r.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Bearer realm=\"synod\""),
+                    );
+                    r
+                }
+                Refusal::Lacks(why) => text(StatusCode::FORBIDDEN, format!("{why}\n")),
+            })
+    }
+
     /// The node's view, or why there is none.
     async fn view(&self) -> Result<Box<AdminView>, Problem> {
         let timeout = Duration::from_millis(self.knobs.answer_timeout_ms);
@@ -84,23 +125,34 @@ fn router(admin: Admin) -> Router {
         .with_state(admin)
 }
 
+/// What the admin listener serves, and how.
+pub struct AdminSetup {
+    pub node: NodeHandle,
+    pub metrics: Arc<Metrics>,
+    pub members: BTreeMap<NodeId, Member>,
+    pub knobs: AdminKnobs,
+    /// Whether this node serves ZooKeeper clients (`/readyz` asks for it).
+    pub zk_served: bool,
+    /// HTTPS (`[admin] tls`).
+    pub tls: Option<TlsAcceptor>,
+    pub access: Access,
+}
+
 /// Serves the admin endpoints on `listener` until `stop` resolves.
 pub async fn serve(
     listener: TcpListener,
-    node: NodeHandle,
-    metrics: Arc<Metrics>,
-    members: BTreeMap<NodeId, Member>,
-    knobs: AdminKnobs,
-    zk_served: bool,
+    setup: AdminSetup,
     stop: impl std::future::Future<Output = ()>,
 ) {
-    let life = Duration::from_millis(knobs.answer_timeout_ms) + WRITE_TIME_MAX;
+    let life = Duration::from_millis(setup.knobs.answer_timeout_ms) + WRITE_TIME_MAX;
+    let tls = setup.tls;
     let app = router(Admin {
-        node,
-        metrics,
-        members: Arc::new(members),
-        knobs,
-        zk_served,
+        node: setup.node,
+        metrics: setup.metrics,
+        members: Arc::new(setup.members),
+        knobs: setup.knobs,
+        zk_served: setup.zk_served,
+        access: setup.access,
     });
     let connections = Arc::new(Semaphore::new(CONNECTIONS_MAX));
     tokio::pin!(stop);
@@ -123,21 +175,49 @@ pub async fn serve(
             debug!(%peer, "admin connection refused: {CONNECTIONS_MAX} open");
             continue;
         };
-        let service = TowerToHyperService::new(app.clone());
+        let app = app.clone();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            let mut http = hyper::server::conn::http1::Builder::new();
-            http.keep_alive(false)
-                .max_buf_size(HEAD_BYTES_MAX)
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEAD_TIMEOUT);
-            let conn = http.serve_connection(TokioIo::new(stream), service);
-            match tokio::time::timeout(life, conn).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => debug!(%peer, "admin connection: {e}"),
-                Err(_) => debug!(%peer, "admin connection closed after {life:?}"),
+            match tls {
+                None => serve_http(stream, app.layer(Extension(PeerCert(None))), life, peer).await,
+                Some(acceptor) => {
+                    match tokio::time::timeout(HEAD_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            let name = stream
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|chain| chain.first())
+                                .and_then(|cert| crate::access::common_name(cert.as_ref()));
+                            let app = app.layer(Extension(PeerCert(name)));
+                            serve_http(stream, app, life, peer).await;
+                        }
+                        Ok(Err(e)) => debug!(%peer, "admin TLS handshake failed: {e}"),
+                        Err(_) => debug!(%peer, "admin TLS handshake took over {HEAD_TIMEOUT:?}"),
+                    }
+                }
             }
             drop(permit);
         });
+    }
+}
+
+/// One HTTP/1.1 exchange on `stream`, bounded by `life`.
+async fn serve_http<S>(stream: S, app: Router, life: Duration, peer: std::net::SocketAddr)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = TowerToHyperService::new(app);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.keep_alive(false)
+        .max_buf_size(HEAD_BYTES_MAX)
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEAD_TIMEOUT);
+    let conn = http.serve_connection(TokioIo::new(stream), service);
+    match tokio::time::timeout(life, conn).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => debug!(%peer, "admin connection: {e}"),
+        Err(_) => debug!(%peer, "admin connection closed after {life:?}"),
     }
 }
 
@@ -155,7 +235,14 @@ fn no_store(r: &mut Response) {
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
-async fn metrics(State(admin): State<Admin>) -> Response {
+async fn metrics(
+    State(admin): State<Admin>,
+    Extension(cert): Extension<PeerCert>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = admin.refusal(&headers, &cert, Right::Read) {
+        return refused;
+    }
     match admin.view().await {
         Ok(view) => {
             let mut r = admin.metrics.render(&view).into_response();
@@ -212,7 +299,14 @@ async fn readyz(State(admin): State<Admin>) -> Response {
     }
 }
 
-async fn status_page(State(admin): State<Admin>) -> Response {
+async fn status_page(
+    State(admin): State<Admin>,
+    Extension(cert): Extension<PeerCert>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = admin.refusal(&headers, &cert, Right::Read) {
+        return refused;
+    }
     let (status, body) = match admin.view().await {
         Ok(view) => (
             StatusCode::OK,
@@ -267,17 +361,18 @@ mod tests {
             ..AdminKnobs::default()
         };
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let server = tokio::spawn(serve(
-            listener,
-            NodeHandle { requests },
-            Arc::new(Metrics::new()),
-            BTreeMap::new(),
+        let setup = AdminSetup {
+            node: NodeHandle { requests },
+            metrics: Arc::new(Metrics::new()),
+            members: BTreeMap::new(),
             knobs,
-            false,
-            async move {
-                let _ = stopped.await;
-            },
-        ));
+            zk_served: false,
+            tls: None,
+            access: Access::default(),
+        };
+        let server = tokio::spawn(serve(listener, setup, async move {
+            let _ = stopped.await;
+        }));
         let reason = "the node task did not answer within 100 ms";
         for path in ["/livez", "/readyz", "/metrics", "/"] {
             let answer = get(addr, path).await;
