@@ -420,6 +420,15 @@ fn read_identity(dir: &Path) -> Result<Option<Identity>, ClaimError> {
 
 /// The directory's entries that count: everything but the lock, the
 /// identity's temp file and `lost+found`.
+/// True if `dir` does not exist or holds nothing but what an empty
+/// directory may hold (`LOCK`, `lost+found`): a node's first start.
+pub fn is_empty(dir: &Path) -> bool {
+    match entries(dir) {
+        Ok(names) => names.is_empty(),
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
+}
+
 fn entries(dir: &Path) -> std::io::Result<Vec<String>> {
     let temp = format!("{IDENTITY_FILE}.tmp");
     let mut names = Vec::new();
@@ -476,6 +485,19 @@ mod tests {
         open_storage(dir);
         c.commit()?;
         Ok(c)
+    }
+
+    #[test]
+    fn a_directory_is_empty_until_storage_or_identity_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        assert!(is_empty(&data), "a missing directory is a first start");
+        std::fs::create_dir(&data).unwrap();
+        std::fs::write(data.join(LOCK_FILE), "").unwrap();
+        std::fs::create_dir(data.join("lost+found")).unwrap();
+        assert!(is_empty(&data));
+        std::fs::write(data.join(IDENTITY_FILE), "").unwrap();
+        assert!(!is_empty(&data));
     }
 
     #[test]

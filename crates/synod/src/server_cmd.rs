@@ -15,8 +15,17 @@ pub struct ServerArgs {
     /// promises) unless the config says `join = true`; with it, a directory
     /// that was initialized already is refused. Use it once, never in a
     /// restart command.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "init_if_empty")]
     init: bool,
+    /// `--init` when the data directory is empty (or missing), a normal
+    /// start otherwise: for a container or StatefulSet whose command is the
+    /// same at the first start and every restart. A node that lost its
+    /// volume then comes back under a new incarnation that its peers
+    /// refuse (it does not vote; replace it under a new id), but a whole
+    /// cluster that lost every volume starts again empty, as etcd's
+    /// `--initial-cluster-state new` would.
+    #[arg(long)]
+    init_if_empty: bool,
     /// Allow plaintext peers on addresses other than loopback. Without it a
     /// node whose peers are not all on loopback refuses to start unless the
     /// config has `[peer_tls]`: a plaintext peer port lets anyone who
@@ -150,7 +159,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(a) = args.client_listen {
         cfg.client_listen = a;
     }
-    cfg.init = args.init;
+    cfg.init = args.init || (args.init_if_empty && synod_server::datadir::is_empty(&cfg.data_dir));
     cfg.insecure = args.insecure;
     for (id, member) in args.members {
         cfg.members.insert(id.to_string(), member);
