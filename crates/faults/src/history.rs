@@ -2,8 +2,10 @@
 //! attributed to, and the stop flag.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
+
+use synod_check::Operation;
 
 /// Shared by the harness and every client task.
 #[derive(Clone)]
@@ -57,6 +59,31 @@ impl Ctx {
 pub struct Tagged<T> {
     pub phase: usize,
     pub op: T,
+}
+
+/// A workload's history, shared by its clients.
+pub type History<I, O> = Arc<Mutex<Vec<Tagged<Operation<I, O>>>>>;
+
+/// Records one operation called at `call` in `phase`; it returned now if
+/// it has an `output`, and is pending otherwise.
+pub fn record<I, O>(
+    history: &History<I, O>,
+    ctx: &Ctx,
+    phase: usize,
+    client: u64,
+    (input, call, output): (I, u64, Option<O>),
+) {
+    let ret = output.as_ref().map(|_| ctx.now());
+    history.lock().expect("history lock").push(Tagged {
+        phase,
+        op: Operation {
+            client,
+            input,
+            call,
+            output,
+            ret,
+        },
+    });
 }
 
 /// Counts of one workload in one phase.

@@ -3,20 +3,18 @@
 //! swaps of unique values on a few keys per phase, checked with
 //! `synod_check::KvModel`.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use synod_check::Operation;
 use synod_client::{CasOutcome, Client, ClientError, ClientOptions};
 use synod_kv::{KvOp, KvReply};
 use synod_wal::SplitMix64;
 
-use crate::history::{Ctx, Tagged};
+use crate::history::{record, Ctx, History};
 
 /// Keys per phase: few, so that operations contend.
 pub const KEYS: usize = 3;
 
-pub type KvHistory = Arc<Mutex<Vec<Tagged<Operation<KvOp, KvReply>>>>>;
+pub type KvHistory = History<KvOp, KvReply>;
 
 /// The client's options: short deadlines, so that an operation caught by a
 /// fault gives up and is recorded as pending instead of stalling its client.
@@ -81,18 +79,9 @@ pub async fn client(id: u64, endpoints: Vec<String>, ctx: Ctx, history: KvHistor
                 )
             }
         };
-        let ret = output.as_ref().map(|_| ctx.now());
-        history.lock().expect("history lock").push(Tagged {
-            phase,
-            op: Operation {
-                client: id,
-                input,
-                call,
-                output,
-                ret,
-            },
-        });
-        if ret.is_none() {
+        let answered = output.is_some();
+        record(&history, &ctx, phase, id, (input, call, output));
+        if !answered {
             // Nobody answered: give the cluster a moment before the next try.
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

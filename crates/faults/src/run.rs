@@ -350,7 +350,8 @@ async fn drive(
         if !phase.restarted.is_empty() {
             description.push_str(&format!("; restarted {:?}", phase.restarted));
         }
-        if let Some(d) = phase.leader_after_heal {
+        // A leader usually stands before the heal; say so when it did not.
+        if let Some(d) = phase.leader_after_heal.filter(|d| d.as_millis() >= 100) {
             description.push_str(&format!("; leader {:.1} s after the heal", d.as_secs_f64()));
         }
         let _ = (phase.start, phase.end);

@@ -32,7 +32,6 @@ use crate::history::Ctx;
 pub const ROOT: &str = "/sessions";
 /// The session timeout owners ask for.
 pub const SESSION_TIMEOUT_MS: i32 = 3000;
-const REQUEST_TIMEOUT: Duration = Duration::from_millis(1500);
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// How a session ended, as its owner knows it.
@@ -159,19 +158,8 @@ pub type Shared = Arc<Mutex<Record>>;
 /// Keeps the observers on the newest lives.
 const RECENT_MAX: usize = 24;
 
-fn indeterminate(code: i32) -> bool {
-    use wire::err::*;
-    matches!(
-        code,
-        CONNECTION_LOSS | OPERATION_TIMEOUT | SESSION_MOVED | UNKNOWN_SESSION
-    )
-}
-
 async fn call(conn: &ZkConn, request: wire::Request) -> Option<(i32, wire::Response)> {
-    match tokio::time::timeout(REQUEST_TIMEOUT, conn.call(request)).await {
-        Ok(Ok((header, response))) if !indeterminate(header.err) => Some((header.err, response)),
-        _ => None,
-    }
+    crate::zk::call_within(conn, request, crate::zk::lost).await
 }
 
 /// Runs one owner until the run stops: session after session, each with

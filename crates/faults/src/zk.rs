@@ -6,7 +6,6 @@
 //! versions both, so a lost, doubled or reordered write shows.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use synod_bench::zk::conn::ZkConn;
@@ -14,7 +13,7 @@ use synod_check::{Model, Operation};
 use synod_wal::SplitMix64;
 use synod_zkproto as wire;
 
-use crate::history::{Ctx, Tagged};
+use crate::history::{record, Ctx, History};
 
 /// Znodes per phase.
 pub const ZNODES: usize = 3;
@@ -153,25 +152,38 @@ impl Model for ZkRegister {
     }
 }
 
-pub type ZkHistory = Arc<Mutex<Vec<Tagged<ZkOperation>>>>;
+pub type ZkHistory = History<ZkInput, ZkOutput>;
 
-/// Error codes that leave a write's outcome unknown: the connection or the
-/// session went away, or the server gave up waiting for the log.
-fn indeterminate(code: i32) -> bool {
+/// Error codes that leave a write's outcome unknown: the connection went
+/// away, or the server gave up waiting for the log. (A session's expiry is
+/// an answer for the sessions workload and an unknown outcome here.)
+pub fn lost(code: i32) -> bool {
     use wire::err::*;
     matches!(
         code,
-        CONNECTION_LOSS | OPERATION_TIMEOUT | SESSION_EXPIRED | SESSION_MOVED | UNKNOWN_SESSION
+        CONNECTION_LOSS | OPERATION_TIMEOUT | SESSION_MOVED | UNKNOWN_SESSION
     )
 }
 
-/// One call on `conn` with the run's bound; `None` if it got no answer or
-/// an indeterminate one (the caller then drops the connection).
-async fn call(conn: &ZkConn, request: wire::Request) -> Option<(i32, wire::Response)> {
+/// One call on `conn` within `REQUEST_TIMEOUT`: the error code and reply,
+/// or `None` if no answer came or its code is `unknown` (the caller then
+/// drops the connection).
+pub async fn call_within(
+    conn: &ZkConn,
+    request: wire::Request,
+    unknown: fn(i32) -> bool,
+) -> Option<(i32, wire::Response)> {
     match tokio::time::timeout(REQUEST_TIMEOUT, conn.call(request)).await {
-        Ok(Ok((header, response))) if !indeterminate(header.err) => Some((header.err, response)),
+        Ok(Ok((header, response))) if !unknown(header.err) => Some((header.err, response)),
         _ => None,
     }
+}
+
+async fn call(conn: &ZkConn, request: wire::Request) -> Option<(i32, wire::Response)> {
+    call_within(conn, request, |code| {
+        lost(code) || code == wire::err::SESSION_EXPIRED
+    })
+    .await
 }
 
 async fn read(conn: &ZkConn, path: &str) -> Option<ZkOutput> {
@@ -273,21 +285,11 @@ pub async fn client(id: u64, endpoints: Vec<String>, first: usize, ctx: Ctx, his
                 )
             }
         };
-        let ret = output.as_ref().map(|_| ctx.now());
         if output.is_none() {
             // Unknown outcome: this session is done with.
             conn = None;
         }
-        history.lock().expect("history lock").push(Tagged {
-            phase,
-            op: Operation {
-                client: id,
-                input,
-                call,
-                output,
-                ret,
-            },
-        });
+        record(&history, &ctx, phase, id, (input, call, output));
     }
     if let Some(c) = conn {
         c.close(Duration::from_millis(500)).await;

@@ -116,9 +116,16 @@ impl Admin {
 
 /// The routes, over the node behind `node`.
 fn router(admin: Admin) -> Router {
-    Router::new()
+    // What shows the cluster's inside needs the read right under [access].
+    let private = Router::new()
         .route("/", get(status_page))
         .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            admin.clone(),
+            need_read,
+        ));
+    Router::new()
+        .merge(private)
         .route("/health", get(health))
         .route("/livez", get(livez))
         .route("/readyz", get(readyz))
@@ -235,14 +242,20 @@ fn no_store(r: &mut Response) {
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
-async fn metrics(
+/// Lets the request through if its identity has the read right.
+async fn need_read(
     State(admin): State<Admin>,
     Extension(cert): Extension<PeerCert>,
-    headers: HeaderMap,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
 ) -> Response {
-    if let Some(refused) = admin.refusal(&headers, &cert, Right::Read) {
-        return refused;
+    match admin.refusal(request.headers(), &cert, Right::Read) {
+        Some(refused) => refused,
+        None => next.run(request).await,
     }
+}
+
+async fn metrics(State(admin): State<Admin>) -> Response {
     match admin.view().await {
         Ok(view) => {
             let mut r = admin.metrics.render(&view).into_response();
@@ -299,14 +312,7 @@ async fn readyz(State(admin): State<Admin>) -> Response {
     }
 }
 
-async fn status_page(
-    State(admin): State<Admin>,
-    Extension(cert): Extension<PeerCert>,
-    headers: HeaderMap,
-) -> Response {
-    if let Some(refused) = admin.refusal(&headers, &cert, Right::Read) {
-        return refused;
-    }
+async fn status_page(State(admin): State<Admin>) -> Response {
     let (status, body) = match admin.view().await {
         Ok(view) => (
             StatusCode::OK,
