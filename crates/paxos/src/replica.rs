@@ -190,12 +190,7 @@ impl<S: StateMachine> Node<S> {
         if self.applied < last + self.cfg.snapshot_interval_slots {
             return;
         }
-        let snap = Snapshot {
-            last_slot: self.applied,
-            config: self.config.clone(),
-            clients: self.clients.clone(),
-            state: self.sm.snapshot().into(),
-        };
+        let snap = self.applied_snapshot();
         self.persist(Record::Snapshot(Box::new(snap.clone())));
         self.snapshot = Some(snap);
         self.event(Event::SnapshotTaken { slot: self.applied });
@@ -203,6 +198,17 @@ impl<S: StateMachine> Node<S> {
         // from entries instead of a whole snapshot.
         let keep_from = self.applied.saturating_sub(self.cfg.log_retain_slots) + 1;
         self.compact_below(keep_from);
+    }
+
+    /// The applied state as the snapshot `maybe_snapshot` would save now,
+    /// without saving it or changing anything (a backup's contents).
+    pub fn applied_snapshot(&self) -> Snapshot {
+        Snapshot {
+            last_slot: self.applied,
+            config: self.config.clone(),
+            clients: self.clients.clone(),
+            state: self.sm.snapshot().into(),
+        }
     }
 
     /// Drops log entries below `slot` (all chosen and in the snapshot).

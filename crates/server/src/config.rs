@@ -130,6 +130,10 @@ pub struct ServerConfig {
     /// (see `datadir`).
     #[serde(skip)]
     pub init: bool,
+    /// `synod server --restore FILE`: the first start of a new cluster from
+    /// a backup (`synod snapshot save`); implies `init`. Not from the file.
+    #[serde(skip)]
+    pub restore: Option<PathBuf>,
     /// The voters the cluster is bootstrapped with. Default: every member.
     /// Members not listed here are spares that may join later.
     #[serde(default)]

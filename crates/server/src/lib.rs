@@ -12,6 +12,7 @@
 
 pub mod access;
 pub mod admin;
+pub mod backup;
 pub mod config;
 pub mod datadir;
 mod disk;

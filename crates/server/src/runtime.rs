@@ -56,6 +56,12 @@ pub enum Request {
     Admin {
         reply: oneshot::Sender<Box<AdminView>>,
     },
+    /// The applied state as a snapshot, for a backup: only from the leader,
+    /// and only once it has applied `at_least` (see `NoBackup`).
+    Backup {
+        at_least: Option<u64>,
+        reply: oneshot::Sender<Result<Box<synod_paxos::Snapshot>, NoBackup>>,
+    },
     /// The ZooKeeper front door's traffic.
     Zk(ZkRequest),
 }
@@ -100,6 +106,17 @@ pub struct NodeHandle {
 #[error("the node is shutting down")]
 pub struct Stopped;
 
+/// Why a node does not hand out a backup now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NoBackup {
+    /// Only the leader knows that its applied state holds every write
+    /// acknowledged anywhere; this is the leader it knows of, if any.
+    NotLeader(Option<NodeId>),
+    /// Its applied state trails its commit point; ask again with
+    /// `at_least: commit`.
+    Behind { commit: u64 },
+}
+
 impl NodeHandle {
     async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Request) -> Result<T, Stopped> {
         let (tx, rx) = oneshot::channel();
@@ -130,6 +147,13 @@ impl NodeHandle {
 
     pub async fn admin_view(&self) -> Result<Box<AdminView>, Stopped> {
         self.ask(|reply| Request::Admin { reply }).await
+    }
+
+    pub async fn backup(
+        &self,
+        at_least: Option<u64>,
+    ) -> Result<Result<Box<synod_paxos::Snapshot>, NoBackup>, Stopped> {
+        self.ask(|reply| Request::Backup { at_least, reply }).await
     }
 
     /// Sends a ZooKeeper front-door request without waiting for an answer.
@@ -169,13 +193,45 @@ pub async fn start(
     };
     let dir = cfg.data_dir.clone();
     let intent = StartIntent {
-        init: cfg.init,
+        init: cfg.init || cfg.restore.is_some(),
         join: cfg.join,
     };
     let (cluster_id, node_id) = (cfg.cluster_id, cfg.node_id);
+    let restore = cfg.restore.clone();
+    let initial = cfg.initial_config()?;
     let (claim, storage, durable, report, lives) = tokio::task::spawn_blocking(move || {
+        // A backup that does not read, check and decode fails the start
+        // before the directory is touched.
+        let restored = match &restore {
+            None => None,
+            Some(file) => {
+                let bytes = std::fs::read(file).map_err(|e| {
+                    anyhow::anyhow!("cannot read the backup {}: {e}", file.display())
+                })?;
+                let restored = crate::backup::restored(&bytes, initial)
+                    .map_err(|e| anyhow::anyhow!("backup {}: {e}", file.display()))?;
+                Some((file.clone(), restored))
+            }
+        };
         let mut claim = datadir::claim(&dir, cluster_id, node_id, intent)?;
-        let (storage, durable, report) = disk::open(&dir)?;
+        let (mut storage, mut durable, report) = disk::open(&dir)?;
+        if let Some((file, restored)) = restored {
+            let slot = restored.snapshot.last_slot;
+            storage.persist(&[&[
+                synod_paxos::Record::Snapshot(Box::new(restored.snapshot)),
+                synod_paxos::Record::Commit(slot),
+            ]])?;
+            durable = storage.state().clone();
+            info!(
+                node = node_id,
+                "restored from {} (cluster {} at slot {}, taken by node {}; {} ZooKeeper sessions closed)",
+                file.display(),
+                restored.header.cluster_id,
+                slot,
+                restored.header.node_id,
+                restored.sessions_closed
+            );
+        }
         claim.commit()?;
         let lives = datadir::PeerLives::open(&dir)?;
         anyhow::Ok((claim, storage, durable, report, lives))
@@ -402,6 +458,22 @@ impl Driver {
             Request::Zk(zk) => self.on_zk(zk).await,
             Request::Status { reply } => {
                 let _ = reply.send(self.node.status());
+                Ok(())
+            }
+            Request::Backup { at_least, reply } => {
+                let engine = self.node.engine();
+                let answer = if !engine.is_leader() {
+                    Err(NoBackup::NotLeader(engine.leader()))
+                } else if engine.applied() < at_least.unwrap_or(engine.commit()) {
+                    // Everything acknowledged anywhere is at or below the
+                    // leader's commit point: wait until it is applied.
+                    Err(NoBackup::Behind {
+                        commit: engine.commit(),
+                    })
+                } else {
+                    Ok(Box::new(engine.applied_snapshot()))
+                };
+                let _ = reply.send(answer);
                 Ok(())
             }
             Request::Admin { reply } => {

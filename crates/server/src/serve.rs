@@ -149,6 +149,8 @@ pub async fn serve(
                 zk_served: cfg.zk_listen.is_some() || cfg.secure_zk_listen.is_some(),
                 tls: admin_tls,
                 access,
+                cluster_id: cfg.cluster_id,
+                node_id: cfg.node_id,
             };
             Some(tokio::spawn(crate::admin::serve(
                 listener,

@@ -427,7 +427,8 @@ async fn get_tls(
     stream.write_all(request.as_bytes()).await.ok()?;
     let mut answer = Vec::new();
     let _ = tokio::time::timeout(WAIT, stream.read_to_end(&mut answer)).await;
-    let text = String::from_utf8(answer).ok()?;
+    // A backup's body is binary: only its head must be text.
+    let text = String::from_utf8_lossy(&answer).into_owned();
     let (head, body) = text.split_once("\r\n\r\n")?;
     let status = head.split(' ').nth(1)?.parse().ok()?;
     Some((status, body.to_string()))
@@ -512,6 +513,37 @@ async fn over_https_with_access_the_page_and_metrics_need_the_read_right_and_pro
         .unwrap();
     assert_eq!(status, 200, "the reader's token");
     assert!(body.contains("synod_has_leader"), "{body}");
+    // A backup needs the admin right: the reader and the writer get 403,
+    // no identity 401, the admin the file (this lone node leads).
+    let (status, _) = get_tls(admin, "/snapshot", &ca, None, Some("dash-secret"))
+        .await
+        .unwrap();
+    assert_eq!(status, 403, "a reader may not take a backup");
+    let (status, _) = get_tls(admin, "/snapshot", &ca, Some(&app), None)
+        .await
+        .unwrap();
+    assert_eq!(status, 403, "a writer may not take a backup");
+    let (status, _) = get_tls(admin, "/snapshot", &ca, None, None).await.unwrap();
+    assert_eq!(status, 401);
+    let start = Instant::now();
+    loop {
+        let (status, body) = get_tls(admin, "/snapshot", &ca, Some(&root), None)
+            .await
+            .unwrap();
+        if status == 200 {
+            assert!(
+                body.starts_with("SYNOD-BACKUP 1\n"),
+                "{}",
+                &body[..body.len().min(200)]
+            );
+            break;
+        }
+        assert!(
+            start.elapsed() < WAIT,
+            "no backup for the admin: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     // Plain HTTP on the HTTPS port gets no answer.
     assert_eq!(get(admin, "/livez").await, None);
     let _ = stop.send(());

@@ -4,7 +4,7 @@
 //! TLS under a CA of its own (`<dir>/tls`, made on first use), so nothing
 //! else on the machine can pose as one of them.
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Duration;
@@ -36,6 +36,10 @@ pub struct DevArgs {
     /// connect.
     #[arg(long)]
     secure: bool,
+    /// Start a new dev cluster from a backup (`synod snapshot save`): every
+    /// node restores it (the directory must hold no cluster yet).
+    #[arg(long, value_name = "FILE")]
+    restore: Option<PathBuf>,
     /// First ZooKeeper TLS port under --secure (ZooKeeper's usual
     /// secureClientPort); nodes use this and the next two.
     #[arg(long, default_value_t = 2281)]
@@ -233,13 +237,29 @@ fn print_secure(args: &DevArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn spawn(exe: &Path, config: &Path, log: &Path, init: bool) -> anyhow::Result<Child> {
+/// How a dev node starts.
+enum Start<'a> {
+    /// From its data directory.
+    Again,
+    /// A new cluster.
+    Init,
+    /// A new cluster from a backup.
+    Restore(&'a Path),
+}
+
+fn spawn(exe: &Path, config: &Path, log: &Path, start: &Start) -> anyhow::Result<Child> {
     let out =
         std::fs::File::create(log).with_context(|| format!("cannot create {}", log.display()))?;
     let mut command = Command::new(exe);
     command.arg("server").arg("--config").arg(config);
-    if init {
-        command.arg("--init");
+    match start {
+        Start::Again => {}
+        Start::Init => {
+            command.arg("--init");
+        }
+        Start::Restore(file) => {
+            command.arg("--restore").arg(file);
+        }
     }
     command
         .stdout(out.try_clone()?)
@@ -251,11 +271,24 @@ fn spawn(exe: &Path, config: &Path, log: &Path, init: bool) -> anyhow::Result<Ch
 pub fn run(args: DevArgs) -> anyhow::Result<()> {
     let exe = std::env::current_exe().context("finding the synod executable")?;
     let configs = write_configs(&args)?;
-    let init = is_new(&std::fs::canonicalize(&args.dir)?);
+    let new = is_new(&std::fs::canonicalize(&args.dir)?);
+    let restore = match &args.restore {
+        Some(_) if !new => bail!(
+            "{} holds a cluster already; --restore starts a new one (give another --dir, or remove it)",
+            args.dir.display()
+        ),
+        Some(file) => Some(std::fs::canonicalize(file).with_context(|| format!("cannot find {}", file.display()))?),
+        None => None,
+    };
+    let start = match (&restore, new) {
+        (Some(file), _) => Start::Restore(file),
+        (None, true) => Start::Init,
+        (None, false) => Start::Again,
+    };
     let mut children = Vec::new();
     for (i, c) in configs.iter().enumerate() {
         let log = c.with_file_name(format!("n{}.log", i + 1));
-        children.push(spawn(&exe, c, &log, init)?);
+        children.push(spawn(&exe, c, &log, &start)?);
     }
     let endpoints: Vec<String> = (0..3)
         .map(|i| format!("127.0.0.1:{}", args.client_port + i))

@@ -9,6 +9,7 @@ mod explore_cmd;
 mod kv_cmd;
 mod server_cmd;
 mod sim_cmd;
+mod snapshot_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -53,6 +54,8 @@ enum Command {
     Reconfig(kv_cmd::ReconfigArgs),
     /// Load generator: ZooKeeper protocol, native API or etcd.
     Bench(synod_bench::BenchArgs),
+    /// Back up a live cluster (save) and look into a backup (inspect).
+    Snapshot(snapshot_cmd::SnapshotArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -68,5 +71,6 @@ fn main() -> anyhow::Result<()> {
         Command::Status(args) => kv_cmd::status(args),
         Command::Reconfig(args) => kv_cmd::reconfig(args),
         Command::Bench(args) => synod_bench::run(args),
+        Command::Snapshot(args) => snapshot_cmd::run(args),
     }
 }

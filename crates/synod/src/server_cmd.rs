@@ -26,6 +26,13 @@ pub struct ServerArgs {
     /// `--initial-cluster-state new` would.
     #[arg(long)]
     init_if_empty: bool,
+    /// The first start of a new cluster from a backup (`synod snapshot
+    /// save`): like --init, and the node starts from the backup's state
+    /// under this config's members, with every ZooKeeper session of the
+    /// backup closed. Start every initial voter from the same file, or this
+    /// node alone and let the others join (`join = true`).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["init", "init_if_empty"])]
+    restore: Option<PathBuf>,
     /// Allow plaintext peers on addresses other than loopback. Without it a
     /// node whose peers are not all on loopback refuses to start unless the
     /// config has `[peer_tls]`: a plaintext peer port lets anyone who
@@ -160,6 +167,7 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
         cfg.client_listen = a;
     }
     cfg.init = args.init || (args.init_if_empty && synod_server::datadir::is_empty(&cfg.data_dir));
+    cfg.restore = args.restore;
     cfg.insecure = args.insecure;
     for (id, member) in args.members {
         cfg.members.insert(id.to_string(), member);

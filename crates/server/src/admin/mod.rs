@@ -22,7 +22,9 @@
 //!
 //! # Who may see what
 //!
-//! With `[access]`, the status page and `/metrics` need the `read` right:
+//! `GET /snapshot` (a backup, `synod snapshot save`) needs the `admin`
+//! right under `[access]`. With `[access]`, the status page and `/metrics`
+//! need the `read` right:
 //! a client certificate's common name (`[admin] tls`) or an
 //! `authorization: Bearer` token; without an identity the answer is 401,
 //! with one that lacks the right 403. `/health`, `/livez` and `/readyz`
@@ -36,7 +38,7 @@ use crate::access::{Access, Refusal, Right};
 use crate::config::{AdminKnobs, Member};
 use crate::metrics::Metrics;
 use crate::observe::AdminView;
-use crate::runtime::NodeHandle;
+use crate::runtime::{NoBackup, NodeHandle};
 use axum::extract::{Extension, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -73,6 +75,8 @@ struct Admin {
     knobs: AdminKnobs,
     zk_served: bool,
     access: Access,
+    cluster_id: u64,
+    node_id: NodeId,
 }
 
 /// The common name of the client certificate a connection's TLS handshake
@@ -124,8 +128,13 @@ fn router(admin: Admin) -> Router {
             admin.clone(),
             need_read,
         ));
+    // What exports the whole state needs the admin right.
+    let admin_only = Router::new().route("/snapshot", get(snapshot)).route_layer(
+        axum::middleware::from_fn_with_state(admin.clone(), need_admin),
+    );
     Router::new()
         .merge(private)
+        .merge(admin_only)
         .route("/health", get(health))
         .route("/livez", get(livez))
         .route("/readyz", get(readyz))
@@ -143,6 +152,8 @@ pub struct AdminSetup {
     /// HTTPS (`[admin] tls`).
     pub tls: Option<TlsAcceptor>,
     pub access: Access,
+    pub cluster_id: u64,
+    pub node_id: NodeId,
 }
 
 /// Serves the admin endpoints on `listener` until `stop` resolves.
@@ -160,6 +171,8 @@ pub async fn serve(
         knobs: setup.knobs,
         zk_served: setup.zk_served,
         access: setup.access,
+        cluster_id: setup.cluster_id,
+        node_id: setup.node_id,
     });
     let connections = Arc::new(Semaphore::new(CONNECTIONS_MAX));
     tokio::pin!(stop);
@@ -253,6 +266,74 @@ async fn need_read(
         Some(refused) => refused,
         None => next.run(request).await,
     }
+}
+
+/// Lets the request through if its identity has the admin right.
+async fn need_admin(
+    State(admin): State<Admin>,
+    Extension(cert): Extension<PeerCert>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    match admin.refusal(request.headers(), &cert, Right::Admin) {
+        Some(refused) => refused,
+        None => next.run(request).await,
+    }
+}
+
+/// How long a backup may wait for the leader to apply its commit point.
+const BACKUP_WAIT: Duration = Duration::from_secs(30);
+
+/// `GET /snapshot`: a backup file of the applied state (see `backup`),
+/// from the leader only (409 naming the leader elsewhere), taken once the
+/// leader has applied every slot it had committed when asked, so it holds
+/// every write acknowledged before the request.
+async fn snapshot(State(admin): State<Admin>) -> Response {
+    let answer = Duration::from_millis(admin.knobs.answer_timeout_ms);
+    let deadline = tokio::time::Instant::now() + BACKUP_WAIT;
+    let mut at_least = None;
+    let snap = loop {
+        match tokio::time::timeout(answer, admin.node.backup(at_least)).await {
+            Ok(Ok(Ok(snap))) => break snap,
+            Ok(Ok(Err(NoBackup::NotLeader(leader)))) => {
+                let who = leader.map_or("no node".to_string(), |l| format!("node {l}"));
+                return text(
+                    StatusCode::CONFLICT,
+                    format!(
+                        "node {} is not the leader ({who} leads): ask the leader's admin port\n",
+                        admin.node_id
+                    ),
+                );
+            }
+            Ok(Ok(Err(NoBackup::Behind { commit }))) => {
+                at_least = Some(commit);
+                if tokio::time::Instant::now() >= deadline {
+                    return text(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        format!("the leader did not apply slot {commit} within {BACKUP_WAIT:?}\n"),
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            _ => {
+                return text(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    format!("{}\n", Problem::NotAnswering(admin.knobs.answer_timeout_ms)),
+                )
+            }
+        }
+    };
+    let now_ms = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let file = crate::backup::encode(admin.cluster_id, admin.node_id, &snap, now_ms);
+    let mut r = (StatusCode::OK, file).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
+    no_store(&mut r);
+    r
 }
 
 async fn metrics(State(admin): State<Admin>) -> Response {
@@ -375,6 +456,8 @@ mod tests {
             zk_served: false,
             tls: None,
             access: Access::default(),
+            cluster_id: 1,
+            node_id: 1,
         };
         let server = tokio::spawn(serve(listener, setup, async move {
             let _ = stopped.await;

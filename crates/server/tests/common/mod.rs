@@ -49,6 +49,7 @@ pub fn node_config(
         grpc: Default::default(),
         peer_tls: None,
         insecure: false,
+        restore: None,
         access: None,
         worker_threads: 0,
     }

@@ -147,6 +147,8 @@ pub struct Node {
     pub id: u64,
     pub peer: SocketAddr,
     pub client: SocketAddr,
+    /// The admin HTTP listener (`/health`, `/snapshot`, ...).
+    pub admin: SocketAddr,
     pub data_dir: PathBuf,
     pub config: PathBuf,
     /// The log file of the latest start (stdout and stderr).
@@ -191,14 +193,15 @@ impl Cluster {
             .prefix("synod-proc-")
             .tempdir()
             .expect("creating a temporary directory");
-        let ports = free_ports(2 * layout.members as usize);
+        let ports = free_ports(3 * layout.members as usize);
         let mut nodes = BTreeMap::new();
         for id in 1..=layout.members {
             let i = (id - 1) as usize;
             let node = Node {
                 id,
-                peer: SocketAddr::from(([127, 0, 0, 1], ports[2 * i])),
-                client: SocketAddr::from(([127, 0, 0, 1], ports[2 * i + 1])),
+                peer: SocketAddr::from(([127, 0, 0, 1], ports[3 * i])),
+                client: SocketAddr::from(([127, 0, 0, 1], ports[3 * i + 1])),
+                admin: SocketAddr::from(([127, 0, 0, 1], ports[3 * i + 2])),
                 data_dir: dir.path().join(format!("n{id}")),
                 config: dir.path().join(format!("n{id}.toml")),
                 log: dir.path().join(format!("n{id}.0.log")),
@@ -328,11 +331,12 @@ impl Cluster {
     pub fn write_config(&self, id: u64, join: bool) {
         let node = &self.nodes[&id];
         let mut text = format!(
-            "node_id = {id}\ncluster_id = {}\ndata_dir = \"{}\"\npeer_listen = \"{}\"\nclient_listen = \"{}\"\njoin = {join}\n",
+            "node_id = {id}\ncluster_id = {}\ndata_dir = \"{}\"\npeer_listen = \"{}\"\nclient_listen = \"{}\"\nadmin_listen = \"{}\"\njoin = {join}\n",
             self.cluster_id,
             node.data_dir.display(),
             node.peer,
             node.client,
+            node.admin,
         );
         if let Some(voters) = &self.layout.initial_voters {
             let list: Vec<String> = voters.iter().map(u64::to_string).collect();
@@ -389,7 +393,7 @@ impl Cluster {
         let log = std::fs::File::create(&node.log).expect("creating a log file");
         let mut command = Command::new(synod_exe());
         command.arg("server").arg("--config").arg(&node.config);
-        if node.starts == 0 && !extra.contains(&"--init") {
+        if node.starts == 0 && !extra.contains(&"--init") && !extra.contains(&"--restore") {
             // The cluster's first start: every data directory is new.
             command.arg("--init");
         }
