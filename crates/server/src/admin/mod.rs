@@ -125,12 +125,12 @@ fn router(admin: Admin) -> Router {
         .route("/", get(status_page))
         .route("/metrics", get(metrics))
         .route_layer(axum::middleware::from_fn_with_state(
-            admin.clone(),
-            need_read,
+            (admin.clone(), Right::Read),
+            need,
         ));
     // What exports the whole state needs the admin right.
     let admin_only = Router::new().route("/snapshot", get(snapshot)).route_layer(
-        axum::middleware::from_fn_with_state(admin.clone(), need_admin),
+        axum::middleware::from_fn_with_state((admin.clone(), Right::Admin), need),
     );
     Router::new()
         .merge(private)
@@ -255,27 +255,14 @@ fn no_store(r: &mut Response) {
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
 }
 
-/// Lets the request through if its identity has the read right.
-async fn need_read(
-    State(admin): State<Admin>,
+/// Lets the request through if its identity has `right`.
+async fn need(
+    State((admin, right)): State<(Admin, Right)>,
     Extension(cert): Extension<PeerCert>,
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
-    match admin.refusal(request.headers(), &cert, Right::Read) {
-        Some(refused) => refused,
-        None => next.run(request).await,
-    }
-}
-
-/// Lets the request through if its identity has the admin right.
-async fn need_admin(
-    State(admin): State<Admin>,
-    Extension(cert): Extension<PeerCert>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> Response {
-    match admin.refusal(request.headers(), &cert, Right::Admin) {
+    match admin.refusal(request.headers(), &cert, right) {
         Some(refused) => refused,
         None => next.run(request).await,
     }
