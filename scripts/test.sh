@@ -7,8 +7,9 @@
 # status page in headless chromium (tests/admin), a Jepsen-style run of five
 # nodes in network namespaces under every fault (crates/faults: needs root,
 # as CI has; tests/faults/setup.sh installs faketime), the container image
-# and a compose cluster driven by kazoo (tests/deploy; skipped without a
-# Docker engine), then the ZooKeeper
+# and a compose cluster driven by kazoo, the Kubernetes manifests checked
+# and their pods run in Docker (tests/deploy; skipped without a Docker
+# engine), then the ZooKeeper
 # compatibility suite against a
 # real ZooKeeper 3.8 ensemble and synod side by side (kazoo's own tests,
 # zkCli, a differential run, session failover and lock tests). That last
@@ -98,4 +99,6 @@ tests/faults/setup.sh
     --fault-secs "${SYNOD_FAULTS_SECS:-4}" --heal-secs 4 --rounds "${SYNOD_FAULTS_ROUNDS:-1}"
 echo "== the image (deploy/image.sh, FROM scratch) and the compose cluster under kazoo (tests/deploy; skipped without a Docker engine)"
 SYNOD_BIN="$target_dir/release/synod" "$(tests/compat/setup.sh --print-python | tail -1)" tests/deploy/compose_test.py
+echo "== the Kubernetes manifests: checked, and their pods run in Docker as a kubelet would (tests/deploy/k8s_test.py)"
+SYNOD_BIN="$target_dir/release/synod" "$(tests/compat/setup.sh --print-python | tail -1)" tests/deploy/k8s_test.py
 SYNOD_BIN="$target_dir/release/synod" tests/compat/run_all.sh

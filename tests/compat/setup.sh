@@ -14,7 +14,7 @@ PINS=(
   kazoo==2.11.0 pytest==9.2.0 pytest-timeout==2.4.0
   pyOpenSSL==24.2.1 cryptography==43.0.3 pyjks==20.0.0
   pure-sasl==0.6.2 objgraph==3.7.0 gevent==26.9.0 eventlet==0.41.3
-  pexpect==4.9.0
+  pexpect==4.9.0 PyYAML==6.0.2
 )
 
 if ! command -v java >/dev/null || ! [ -f /usr/share/java/zookeeper.jar ] \

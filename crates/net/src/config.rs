@@ -1,6 +1,7 @@
 //! What a transport needs to know: who we are, where our peers listen, and
 //! a limit for every queue, frame and wait.
 
+use crate::addr::HostPort;
 use crate::codec::{BATCH_MESSAGES_MAX, FRAME_BYTES_LIMIT, FRAME_BYTES_MIN};
 use crate::error::NetError;
 use crate::tls::PeerTls;
@@ -42,7 +43,7 @@ pub struct NetConfig {
     pub listen: SocketAddr,
     /// Every other member and where it listens. Only these may connect to
     /// us, and only these can be sent to.
-    pub peers: BTreeMap<NodeId, SocketAddr>,
+    pub peers: BTreeMap<NodeId, HostPort>,
     /// Per peer: messages waiting to be written. When full, the oldest
     /// queued message is dropped to make room for the new one.
     pub queue_messages_max: usize,
@@ -72,6 +73,9 @@ pub struct NetConfig {
     pub backoff_max: Duration,
     /// A connect attempt that takes longer fails.
     pub connect_timeout: Duration,
+    /// A connection whose written bytes go unacknowledged this long is
+    /// closed by the kernel (`TCP_USER_TIMEOUT`) and redialled.
+    pub unacked_timeout: Duration,
     /// An inbound connection must deliver its hello within this time.
     pub handshake_timeout: Duration,
     /// Inbound connections open at once; more are closed on accept.
@@ -93,7 +97,7 @@ impl NetConfig {
         cluster_id: u64,
         me: NodeId,
         listen: SocketAddr,
-        peers: BTreeMap<NodeId, SocketAddr>,
+        peers: BTreeMap<NodeId, HostPort>,
     ) -> Self {
         NetConfig {
             cluster_id,
@@ -110,6 +114,7 @@ impl NetConfig {
             backoff_min: Duration::from_millis(50),
             backoff_max: Duration::from_secs(5),
             connect_timeout: Duration::from_secs(2),
+            unacked_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(5),
             connections_inbound_max: 64,
             incarnation: 0,
@@ -158,8 +163,13 @@ impl NetConfig {
         if self.backoff_min.is_zero() || self.backoff_min > self.backoff_max {
             return fail("backoff_min must be non-zero and at most backoff_max".into());
         }
-        if self.connect_timeout.is_zero() || self.handshake_timeout.is_zero() {
-            return fail("connect_timeout and handshake_timeout must be non-zero".into());
+        if self.connect_timeout.is_zero()
+            || self.handshake_timeout.is_zero()
+            || self.unacked_timeout.is_zero()
+        {
+            return fail(
+                "connect_timeout, handshake_timeout and unacked_timeout must be non-zero".into(),
+            );
         }
         if self.connections_inbound_max == 0 {
             return fail("connections_inbound_max must be at least 1".into());
@@ -171,7 +181,7 @@ impl NetConfig {
 /// A peer set must not name us or node 0.
 pub(crate) fn validate_peers(
     me: NodeId,
-    peers: &BTreeMap<NodeId, SocketAddr>,
+    peers: &BTreeMap<NodeId, HostPort>,
 ) -> Result<(), NetError> {
     if peers.contains_key(&me) {
         return Err(NetError::Config(format!(

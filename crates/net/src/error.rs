@@ -72,6 +72,8 @@ pub(crate) enum ConnError {
     PeerRemoved(NodeId),
     #[error("the acceptor wrote to an outbound-only connection")]
     UnexpectedBytes,
+    #[error("cannot resolve the peer's address: {0}")]
+    Resolve(std::io::Error),
     #[error("connect timed out")]
     ConnectTimeout,
     #[error("TLS handshake failed: {0}")]

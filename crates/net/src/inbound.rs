@@ -13,6 +13,7 @@
 //! connection with a `warn` naming the peer's address and the reason; the
 //! listener and the other connections carry on.
 
+use crate::addr::HostPort;
 use crate::codec::{
     Frame, FrameDecoder, Hello, HANDSHAKE_FRAME_BYTES_MAX, PROTOCOL_VERSION, READ_CHUNK_BYTES,
 };
@@ -137,7 +138,7 @@ pub(crate) fn check_hello(
     hello: &Hello,
     cluster_id: u64,
     me: NodeId,
-    peers: &BTreeMap<NodeId, SocketAddr>,
+    peers: &BTreeMap<NodeId, HostPort>,
 ) -> Result<(), Refusal> {
     if hello.protocol_version != PROTOCOL_VERSION {
         return Err(Refusal::WrongProtocol {
@@ -362,7 +363,7 @@ impl Connection {
 mod tests {
     use super::*;
 
-    fn peers() -> BTreeMap<NodeId, SocketAddr> {
+    fn peers() -> BTreeMap<NodeId, HostPort> {
         [(2, "127.0.0.1:1".parse().unwrap())].into_iter().collect()
     }
 

@@ -40,6 +40,7 @@
 //! | `inbound_messages_max` | 4096 | connections stop reading until the server takes messages (backpressure through TCP) |
 //! | `inbound_bytes_max` | 256 MiB | as above, counted in bytes |
 //! | `connections_inbound_max` | 64 | further connections are closed on accept, counted and logged |
+//! | `unacked_timeout` (`TCP_USER_TIMEOUT` of dialled connections) | 10 s | the kernel closes a connection whose bytes go unacknowledged that long; the dialer resolves the peer's name again and redials |
 //! | `handshake_timeout` | 5 s | a connection without a hello is closed as refused |
 //! | `connect_timeout` | 2 s | the attempt fails and the next one waits a backoff |
 //! | `backoff_min`..`backoff_max` | 50 ms..5 s | delays double up to the maximum, each drawn from its upper half |
@@ -62,6 +63,7 @@
 //! not authentication: it keeps misconfigured servers apart, not attackers
 //! out.
 
+mod addr;
 mod backoff;
 pub mod certs;
 pub mod codec;
@@ -74,6 +76,7 @@ mod stats;
 pub mod tls;
 mod transport;
 
+pub use addr::HostPort;
 pub use config::{NetConfig, PeerMemory, FRAME_BYTES_MAX_DEFAULT, QUEUE_BYTES_MAX_DEFAULT};
 pub use error::{NetError, Refusal, SendError};
 pub use stats::{PeerBytes, StatsSnapshot};

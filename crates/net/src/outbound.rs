@@ -6,6 +6,7 @@
 //! reading, so a peer that closes (restart, refusal) is noticed at once,
 //! not at the next write.
 
+use crate::addr::HostPort;
 use crate::backoff::Backoff;
 use crate::codec::{
     batch_frame_len, encode_frame, message_body_bytes, Batch, Frame, Hello, PROTOCOL_VERSION,
@@ -16,7 +17,6 @@ use crate::stats::{Counters, PeerCounters};
 use crate::tls::{PeerStream, PeerTls};
 use crate::transport::{stopped, Shared};
 use std::io;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use synod_paxos::{Message, NodeId};
@@ -32,7 +32,7 @@ pub(crate) struct Outbound {
     pub(crate) bytes: Arc<PeerCounters>,
     pub(crate) queue: Arc<PeerQueue>,
     /// The peer's address; `None` (or the sender dropped) ends the task.
-    pub(crate) addr: watch::Receiver<Option<SocketAddr>>,
+    pub(crate) addr: watch::Receiver<Option<HostPort>>,
     pub(crate) shared: Arc<Shared>,
 }
 
@@ -65,7 +65,7 @@ impl Outbound {
             if *shutdown.borrow() {
                 return;
             }
-            let Some(addr) = *self.addr.borrow_and_update() else {
+            let Some(addr) = self.addr.borrow_and_update().clone() else {
                 return;
             };
             if attempts > 0 {
@@ -73,13 +73,13 @@ impl Outbound {
             }
             attempts += 1;
             match self
-                .connect_and_serve(addr, &mut shutdown, &mut carry)
+                .connect_and_serve(&addr, &mut shutdown, &mut carry)
                 .await
             {
                 Ended::Stop => return,
                 Ended::Redial => backoff.reset(),
                 Ended::Failed { error, up_for } => {
-                    self.on_failed(addr, &error, up_for, &mut backoff);
+                    self.on_failed(&addr, &error, up_for, &mut backoff);
                     let delay = backoff.next_delay();
                     tokio::select! {
                         _ = sleep(delay) => {}
@@ -93,7 +93,7 @@ impl Outbound {
 
     fn on_failed(
         &self,
-        addr: SocketAddr,
+        addr: &HostPort,
         error: &ConnError,
         up_for: Option<Duration>,
         backoff: &mut Backoff,
@@ -118,22 +118,28 @@ impl Outbound {
 
     async fn connect_and_serve(
         &mut self,
-        addr: SocketAddr,
+        addr: &HostPort,
         shutdown: &mut watch::Receiver<bool>,
         carry: &mut Carry,
     ) -> Ended {
-        let connect = timeout(self.shared.config.connect_timeout, TcpStream::connect(addr));
+        let connect = timeout(self.shared.config.connect_timeout, dial(addr));
         let stream = tokio::select! {
             _ = stopped(shutdown) => return Ended::Stop,
             changed = self.addr.changed() => return redial_or_stop(changed),
             connected = connect => match connected {
                 Ok(Ok(stream)) => stream,
-                Ok(Err(e)) => return Ended::Failed { error: e.into(), up_for: None },
+                Ok(Err(error)) => return Ended::Failed { error, up_for: None },
                 Err(_) => return Ended::Failed { error: ConnError::ConnectTimeout, up_for: None },
             },
         };
         // We batch ourselves; Nagle would only add latency.
         let _ = stream.set_nodelay(true);
+        // A peer whose host vanished (no reset, no acknowledgement) ends
+        // the connection after this long instead of the kernel's quarter
+        // of an hour of retransmissions, so the next dial resolves its
+        // name again and finds where it lives now.
+        let _ = socket2::SockRef::from(&stream)
+            .set_tcp_user_timeout(Some(self.shared.config.unacked_timeout));
         let stream: PeerStream = match &self.shared.config.tls {
             None => Box::new(stream),
             Some(tls) => {
@@ -305,6 +311,19 @@ impl Outbound {
 async fn write_and_flush(writer: &mut WriteHalf<PeerStream>, bytes: &[u8]) -> io::Result<()> {
     writer.write_all(bytes).await?;
     writer.flush().await
+}
+
+/// Resolves `addr` (a name is looked up again at every dial) and connects
+/// to the first of its addresses that accepts.
+async fn dial(addr: &HostPort) -> Result<TcpStream, ConnError> {
+    let mut last = None;
+    for candidate in addr.resolve().await.map_err(ConnError::Resolve)? {
+        match TcpStream::connect(candidate).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.map_or(ConnError::ConnectTimeout, ConnError::Io))
 }
 
 fn redial_or_stop(changed: Result<(), watch::error::RecvError>) -> Ended {

@@ -1,6 +1,7 @@
 //! The handle the server holds: start, send, change the peer set, read the
 //! counters, shut down.
 
+use crate::addr::HostPort;
 use crate::config::{validate_peers, NetConfig};
 use crate::error::{NetError, SendError};
 use crate::inbound;
@@ -26,7 +27,7 @@ pub(crate) struct Shared {
     pub(crate) peer_bytes: PeerCounterMap,
     /// Who may connect to us; acceptors re-check live connections when it
     /// changes.
-    pub(crate) peer_set: watch::Sender<BTreeMap<NodeId, SocketAddr>>,
+    pub(crate) peer_set: watch::Sender<BTreeMap<NodeId, HostPort>>,
     /// Becomes true once, at shutdown.
     pub(crate) shutdown: watch::Sender<bool>,
 }
@@ -39,7 +40,7 @@ pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
 /// One peer's outbound side, as the handle sees it.
 struct PeerLink {
     queue: Arc<PeerQueue>,
-    addr: watch::Sender<Option<SocketAddr>>,
+    addr: watch::Sender<Option<HostPort>>,
     task: JoinHandle<()>,
 }
 
@@ -176,7 +177,7 @@ impl PeerTransport {
     /// removed peers lose theirs (queued messages are dropped) and their
     /// inbound connections are closed, peers whose address changed are
     /// redialled at the new address with their queue kept.
-    pub fn set_peers(&self, peers: BTreeMap<NodeId, SocketAddr>) -> Result<(), NetError> {
+    pub fn set_peers(&self, peers: BTreeMap<NodeId, HostPort>) -> Result<(), NetError> {
         if *self.shared.shutdown.borrow() {
             return Err(NetError::ShutDown);
         }
@@ -190,17 +191,17 @@ impl PeerTransport {
             }
             keep
         });
-        for (&peer, &addr) in &peers {
+        for (&peer, addr) in &peers {
             match links.get(&peer) {
                 Some(link) => {
                     link.addr.send_if_modified(|current| {
-                        let changed = *current != Some(addr);
-                        *current = Some(addr);
+                        let changed = current.as_ref() != Some(addr);
+                        *current = Some(addr.clone());
                         changed
                     });
                 }
                 None => {
-                    let link = self.spawn_link(peer, addr);
+                    let link = self.spawn_link(peer, addr.clone());
                     links.insert(peer, link);
                 }
             }
@@ -211,7 +212,7 @@ impl PeerTransport {
     }
 
     /// The current peer set.
-    pub fn peers(&self) -> BTreeMap<NodeId, SocketAddr> {
+    pub fn peers(&self) -> BTreeMap<NodeId, HostPort> {
         self.shared.peer_set.borrow().clone()
     }
 
@@ -249,7 +250,7 @@ impl PeerTransport {
         tracing::info!(me = self.shared.config.me, "peer transport shut down");
     }
 
-    fn spawn_link(&self, peer: NodeId, addr: SocketAddr) -> PeerLink {
+    fn spawn_link(&self, peer: NodeId, addr: HostPort) -> PeerLink {
         let queue = Arc::new(PeerQueue::new(
             self.shared.config.queue_messages_max,
             self.shared.config.queue_bytes_max,

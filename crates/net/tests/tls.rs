@@ -33,7 +33,7 @@ fn config(me: NodeId, peers: &[(NodeId, SocketAddr)], tls: PeerTls) -> NetConfig
         CLUSTER,
         me,
         "127.0.0.1:0".parse().unwrap(),
-        peers.iter().copied().collect(),
+        peers.iter().map(|&(id, a)| (id, a.into())).collect(),
     );
     config.backoff_min = Duration::from_millis(10);
     config.backoff_max = Duration::from_millis(200);
@@ -135,7 +135,7 @@ async fn members_talk_over_tls_and_impostors_are_refused_before_their_messages()
         let ca = ClusterCa::generate("test", 30).unwrap();
         let (a, mut a_in) = start(config(1, &[], tls(&ca, 1))).await;
         let (b, mut b_in) = start(config(2, &[(1, a.local_addr())], tls(&ca, 2))).await;
-        a.set_peers([(2, b.local_addr())].into_iter().collect())
+        a.set_peers([(2, b.local_addr().into())].into_iter().collect())
             .unwrap();
         assert_eq!(delivered(&a, 2, &mut b_in, 1).await, 1);
         assert_eq!(delivered(&b, 1, &mut a_in, 2).await, 2);
@@ -150,9 +150,12 @@ async fn members_talk_over_tls_and_impostors_are_refused_before_their_messages()
         // 2. Node 3 is a member with a good certificate, but says it is node 1.
         let three = ca.issue_node(3, &[], 30).unwrap();
         b.set_peers(
-            [(1, a.local_addr()), (3, "127.0.0.1:9".parse().unwrap())]
-                .into_iter()
-                .collect(),
+            [
+                (1, a.local_addr().into()),
+                (3, "127.0.0.1:9".parse().unwrap()),
+            ]
+            .into_iter()
+            .collect(),
         )
         .unwrap();
         let mut impostor = dial(b.local_addr(), ca.cert_pem(), &three).await.unwrap();

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 use synod_net::codec::{encode_frame, Batch, Frame, Hello, PROTOCOL_VERSION};
-use synod_net::{InboundReceiver, NetConfig, PeerTransport, SendError, StatsSnapshot};
+use synod_net::{HostPort, InboundReceiver, NetConfig, PeerTransport, SendError, StatsSnapshot};
 use synod_paxos::{Ballot, Message, NodeId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -26,7 +26,8 @@ fn loopback() -> SocketAddr {
 }
 
 fn config(cluster_id: u64, me: NodeId, peers: &[(NodeId, SocketAddr)]) -> NetConfig {
-    let mut config = NetConfig::new(cluster_id, me, loopback(), peers.iter().copied().collect());
+    let peers = peers.iter().map(|&(id, a)| (id, a.into())).collect();
+    let mut config = NetConfig::new(cluster_id, me, loopback(), peers);
     config.backoff_min = Duration::from_millis(10);
     config.backoff_max = Duration::from_millis(200);
     config.handshake_timeout = Duration::from_secs(2);
@@ -109,7 +110,7 @@ async fn pair() -> (Node, Node) {
     let mut a = Node::start(config(CLUSTER, 1, &[])).await;
     let mut b = Node::start(config(CLUSTER, 2, &[(1, a.addr())])).await;
     a.transport
-        .set_peers([(2, b.addr())].into_iter().collect())
+        .set_peers([(2, b.addr().into())].into_iter().collect())
         .unwrap();
     link_up(&a, &mut b, 2).await;
     link_up(&b, &mut a, 1).await;
@@ -404,7 +405,7 @@ async fn set_peers_adds_and_removes_peers_at_runtime() {
         wait_until(|| a.stats().handshakes_refused > refused_before).await;
 
         a.transport
-            .set_peers([(2, b.addr())].into_iter().collect())
+            .set_peers([(2, b.addr().into())].into_iter().collect())
             .unwrap();
         still_delivers(&a, &mut b, 4).await;
     })
@@ -423,6 +424,32 @@ async fn shutdown_closes_the_inbound_channel_and_frees_the_port() {
         let rebound = tokio::net::TcpListener::bind(addr).await;
         assert!(rebound.is_ok(), "port still held after shutdown");
         drop(b);
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_named_by_dns_is_looked_up_at_each_dial() {
+    bounded(async {
+        let a = Node::start(config(CLUSTER, 1, &[])).await;
+        let mut b = Node::start(config(CLUSTER, 2, &[(1, a.addr())])).await;
+        // A name that resolves to nothing: dials fail and are counted.
+        a.transport
+            .set_peers(
+                [(2, "no-such-peer.invalid:1".parse().unwrap())]
+                    .into_iter()
+                    .collect(),
+            )
+            .unwrap();
+        a.transport.send(2, heartbeat(0)).unwrap();
+        wait_until(|| a.stats().connect_failures >= 1).await;
+        // The peer's name; `localhost` may resolve to ::1 first, where
+        // nothing listens, so the dial goes on to the next address.
+        let named: HostPort = format!("localhost:{}", b.addr().port()).parse().unwrap();
+        a.transport
+            .set_peers([(2, named)].into_iter().collect())
+            .unwrap();
+        link_up(&a, &mut b, 2).await;
     })
     .await;
 }

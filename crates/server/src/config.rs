@@ -46,6 +46,7 @@ use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use synod_net::HostPort;
 use synod_paxos::{Config, EngineConfig, NodeId};
 use synod_zkproto::FourLetterWord;
 
@@ -62,14 +63,17 @@ pub enum ConfigError {
     Invalid(String),
 }
 
-/// Where one member listens.
+/// Where one member listens: `host:port`, the host an IP address or a DNS
+/// name. A name is looked up at every dial (a Kubernetes pod keeps its
+/// name, not its address, when it is rescheduled), so it need not resolve
+/// when the node starts.
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct Member {
     /// Peer (Paxos) traffic.
-    pub peer: SocketAddr,
-    /// Client traffic (gRPC).
-    pub client: SocketAddr,
+    pub peer: HostPort,
+    /// Client traffic (gRPC): where redirects send clients.
+    pub client: HostPort,
 }
 
 /// Engine timings and limits a operator may tune.
@@ -110,6 +114,9 @@ impl Default for EngineKnobs {
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
+    /// This node's id; may be left out of the file when the command line
+    /// gives it (`--node-id`, `--node-id-from-hostname`).
+    #[serde(default)]
     pub node_id: NodeId,
     pub cluster_id: u64,
     pub data_dir: PathBuf,
@@ -380,6 +387,8 @@ impl ZkKnobs {
 }
 
 impl ServerConfig {
+    /// Reads and parses the file; the caller applies its command-line
+    /// overrides and `expand_node_id`, then calls `validate`.
     pub fn load(path: &Path) -> Result<ServerConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
@@ -389,8 +398,29 @@ impl ServerConfig {
             path: path.to_path_buf(),
             reason: e.to_string(),
         })?;
-        cfg.validate()?;
         Ok(cfg)
+    }
+
+    /// Replaces `{node_id}` in the paths that differ per node (`data_dir`,
+    /// the TLS certificates and keys) with this node's id, so that one file
+    /// serves every node (a StatefulSet's ConfigMap). Call it once the id is
+    /// final.
+    pub fn expand_node_id(&mut self) {
+        let id = self.node_id.to_string();
+        let expand = |p: &mut PathBuf| {
+            if let Some(s) = p.to_str().filter(|s| s.contains("{node_id}")) {
+                *p = PathBuf::from(s.replace("{node_id}", &id));
+            }
+        };
+        expand(&mut self.data_dir);
+        if let Some(t) = &mut self.peer_tls {
+            expand(&mut t.cert);
+            expand(&mut t.key);
+        }
+        if let Some(t) = &mut self.client_tls {
+            expand(&mut t.cert);
+            expand(&mut t.key);
+        }
     }
 
     /// Members by numeric id.
@@ -419,9 +449,9 @@ impl ServerConfig {
             return Ok(());
         }
         let members = self.members()?;
-        let exposed = std::iter::once(self.peer_listen)
-            .chain(members.values().map(|m| m.peer))
-            .find(|addr| !addr.ip().is_loopback());
+        let exposed = std::iter::once(HostPort::from(self.peer_listen))
+            .chain(members.into_values().map(|m| m.peer))
+            .find(|addr| !addr.is_loopback());
         match exposed {
             None => Ok(()),
             Some(addr) => Err(ConfigError::Invalid(format!(
@@ -436,7 +466,11 @@ impl ServerConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let members = self.members()?;
         if self.node_id == 0 {
-            return Err(ConfigError::Invalid("node_id must be positive".into()));
+            return Err(ConfigError::Invalid(
+                "node_id is missing or 0: set it in the file, or pass --node-id or \
+                 --node-id-from-hostname"
+                    .into(),
+            ));
         }
         if !members.contains_key(&self.node_id) {
             return Err(ConfigError::Invalid(format!(
@@ -616,6 +650,46 @@ election_timeout_ms = 800
             format!("{exposed}\n[peer_tls]\nca = \"ca.crt\"\ncert = \"n.crt\"\nkey = \"n.key\"\n");
         let cfg: ServerConfig = toml::from_str(&with_tls).unwrap();
         cfg.check_peer_security().unwrap();
+    }
+
+    #[test]
+    fn members_named_by_dns_parse_and_count_as_exposed_unless_localhost() {
+        let named = GOOD
+            .replace("peer = \"127.0.0.1:7002\"", "peer = \"synod-1.synod:7000\"")
+            .replace(
+                "client = \"127.0.0.1:8002\"",
+                "client = \"synod-1.synod:8000\"",
+            );
+        let cfg: ServerConfig = toml::from_str(&named).unwrap();
+        cfg.validate().unwrap();
+        let m = &cfg.members().unwrap()[&2];
+        assert_eq!(m.peer.to_string(), "synod-1.synod:7000");
+        let err = cfg.check_peer_security().unwrap_err().to_string();
+        assert!(err.contains("synod-1.synod:7000"), "{err}");
+        let local = GOOD.replace("peer = \"127.0.0.1:7002\"", "peer = \"localhost:7002\"");
+        let cfg: ServerConfig = toml::from_str(&local).unwrap();
+        cfg.check_peer_security().unwrap();
+        let bad = GOOD.replace("peer = \"127.0.0.1:7002\"", "peer = \"synod-1.synod\"");
+        let err = toml::from_str::<ServerConfig>(&bad)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no port"), "{err}");
+    }
+
+    #[test]
+    fn node_id_in_paths_is_replaced_by_the_nodes_id() {
+        let text = format!(
+            "{}\n[peer_tls]\nca = \"tls/ca.crt\"\ncert = \"tls/node-{{node_id}}.crt\"\nkey = \"tls/node-{{node_id}}.key\"\n",
+            GOOD.replace("data_dir = \"d\"", "data_dir = \"/data/n{node_id}\"")
+        );
+        let mut cfg: ServerConfig = toml::from_str(&text).unwrap();
+        cfg.node_id = 2;
+        cfg.expand_node_id();
+        assert_eq!(cfg.data_dir, PathBuf::from("/data/n2"));
+        let tls = cfg.peer_tls.unwrap();
+        assert_eq!(tls.cert, PathBuf::from("tls/node-2.crt"));
+        assert_eq!(tls.key, PathBuf::from("tls/node-2.key"));
+        assert_eq!(tls.ca, PathBuf::from("tls/ca.crt"));
     }
 
     #[test]

@@ -7,9 +7,9 @@ use crate::access::{common_name, Access, ClientInfo, Right};
 use crate::gate::{Admission, SocketGate};
 use crate::runtime::{NodeHandle, NodeStatus};
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use synod_api::pb::{self, kv_server::Kv};
 use synod_kv::{KvOp, KvReply};
+use synod_net::HostPort;
 use synod_paxos::{Command, ConfigChange, NodeId, Outcome};
 use tonic::{Request, Response, Status};
 
@@ -25,7 +25,7 @@ pub struct KvService {
     /// `https` when the gRPC ports speak TLS: redirects name it.
     scheme: &'static str,
     /// Client addresses of the members, for redirects.
-    clients: BTreeMap<NodeId, SocketAddr>,
+    clients: BTreeMap<NodeId, HostPort>,
     /// The largest command the log takes (`[engine] command_bytes_max`):
     /// a larger write is refused here, before the engine.
     command_bytes_max: usize,
@@ -34,7 +34,7 @@ pub struct KvService {
 impl KvService {
     pub fn new(
         node: NodeHandle,
-        clients: BTreeMap<NodeId, SocketAddr>,
+        clients: BTreeMap<NodeId, HostPort>,
         command_bytes_max: usize,
         access: Access,
         tls: bool,

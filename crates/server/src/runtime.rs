@@ -250,10 +250,10 @@ pub async fn start(
     );
 
     let members = cfg.members()?;
-    let peers: BTreeMap<NodeId, std::net::SocketAddr> = members
+    let peers: BTreeMap<NodeId, synod_net::HostPort> = members
         .iter()
         .filter(|(id, _)| **id != cfg.node_id)
-        .map(|(id, m)| (*id, m.peer))
+        .map(|(id, m)| (*id, m.peer.clone()))
         .collect();
     let mut net = NetConfig::new(cfg.cluster_id, cfg.node_id, cfg.peer_listen, peers);
     net.tls = peer_tls;

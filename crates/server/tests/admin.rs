@@ -65,8 +65,8 @@ impl Cluster {
         let members: BTreeMap<String, Member> = (1..=3u64)
             .map(|id| {
                 let m = Member {
-                    peer: free_addr(),
-                    client: free_addr(),
+                    peer: free_addr().into(),
+                    client: free_addr().into(),
                 };
                 (id.to_string(), m)
             })
@@ -444,8 +444,8 @@ async fn over_https_with_access_the_page_and_metrics_need_the_read_right_and_pro
     let root = ca.issue_client("root", 30).unwrap();
     let app = ca.issue_client("app", 30).unwrap();
     let member = Member {
-        peer: free_addr(),
-        client: free_addr(),
+        peer: free_addr().into(),
+        client: free_addr().into(),
     };
     let members: BTreeMap<String, Member> = [("1".to_string(), member)].into_iter().collect();
     let admin = free_addr();

@@ -16,8 +16,8 @@ fn configs(dir: &std::path::Path, n: u64) -> Vec<ServerConfig> {
             (
                 id.to_string(),
                 Member {
-                    peer: common::free_addr(),
-                    client: common::free_addr(),
+                    peer: common::free_addr().into(),
+                    client: common::free_addr().into(),
                 },
             )
         })

@@ -18,8 +18,8 @@ use common::free_addr;
 
 fn one_node(dir: &std::path::Path) -> ServerConfig {
     let me = Member {
-        peer: free_addr(),
-        client: free_addr(),
+        peer: free_addr().into(),
+        client: free_addr().into(),
     };
     let mut cfg = common::node_config(1, 5, dir, &BTreeMap::from([("1".to_string(), me)]));
     cfg.engine.command_bytes_max = COMMAND_BYTES_MAX;

@@ -32,8 +32,8 @@ async fn cluster_with(zk_knobs: ZkKnobs) -> Cluster {
             (
                 id.to_string(),
                 Member {
-                    peer: free_addr(),
-                    client: free_addr(),
+                    peer: free_addr().into(),
+                    client: free_addr().into(),
                 },
             )
         })

@@ -50,8 +50,8 @@ async fn the_tls_port_serves_certified_clients_and_refuses_plaintext_and_anonymo
     let node = ca.issue_node(1, &["127.0.0.1".into()], 30).unwrap();
     let alice = ca.issue_client("alice", 30).unwrap();
     let member = Member {
-        peer: free_addr(),
-        client: free_addr(),
+        peer: free_addr().into(),
+        client: free_addr().into(),
     };
     let members: BTreeMap<String, Member> = [("1".to_string(), member)].into_iter().collect();
     let (plain, secure) = (free_addr(), free_addr());

@@ -43,8 +43,13 @@ pub struct ServerArgs {
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Overrides `node_id` from the file.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "node_id_from_hostname")]
     node_id: Option<u64>,
+    /// Takes the node id from the host name's ordinal: `synod-0` is node
+    /// 1, `synod-2` node 3 (a StatefulSet's pods, whose one config file
+    /// then serves every pod; see `{node_id}` in paths).
+    #[arg(long)]
+    node_id_from_hostname: bool,
     /// Overrides `[engine] election_timeout_ms`.
     #[arg(long)]
     election_timeout_ms: Option<u64>,
@@ -84,14 +89,46 @@ pub enum LogFormat {
 
 fn parse_member(text: &str) -> Result<(u64, synod_server::Member), String> {
     let usage = || {
-        format!("`{text}` is not ID=PEER_ADDR,CLIENT_ADDR (e.g. 2=127.0.0.1:7002,127.0.0.1:8002)")
+        format!("`{text}` is not ID=PEER_ADDR,CLIENT_ADDR (e.g. 2=127.0.0.1:7002,127.0.0.1:8002 or 2=synod-1.synod:7000,synod-1.synod:8000)")
     };
     let (id, addrs) = text.split_once('=').ok_or_else(usage)?;
     let (peer, client) = addrs.split_once(',').ok_or_else(usage)?;
     let id: u64 = id.trim().parse().map_err(|_| usage())?;
-    let peer = peer.trim().parse().map_err(|_| usage())?;
-    let client = client.trim().parse().map_err(|_| usage())?;
+    let peer = peer
+        .trim()
+        .parse()
+        .map_err(|e| format!("{}: {e}", usage()))?;
+    let client = client
+        .trim()
+        .parse()
+        .map_err(|e| format!("{}: {e}", usage()))?;
     Ok((id, synod_server::Member { peer, client }))
+}
+
+/// This machine's (or pod's) host name.
+fn hostname() -> anyhow::Result<String> {
+    let name = match std::fs::read_to_string("/proc/sys/kernel/hostname") {
+        Ok(name) => name,
+        Err(e) => std::env::var("HOSTNAME").map_err(|_| {
+            anyhow::anyhow!("cannot read the host name: {e}, and HOSTNAME is unset")
+        })?,
+    };
+    Ok(name.trim().to_string())
+}
+
+/// `synod-0` is node 1: a StatefulSet numbers its pods from 0, and node
+/// id 0 is reserved.
+fn node_id_from_hostname(host: &str) -> anyhow::Result<u64> {
+    let ordinal = host
+        .rsplit_once('-')
+        .and_then(|(_, n)| n.parse::<u64>().ok())
+        .filter(|n| *n < u64::MAX)
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "the host name `{host}` does not end in -ORDINAL (as a StatefulSet's pod, synod-0, does)"
+            )
+        })?;
+    Ok(ordinal + 1)
 }
 
 pub fn init_logging(format: LogFormat) {
@@ -148,6 +185,11 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
     if let Some(n) = args.node_id {
         cfg.node_id = n;
     }
+    if args.node_id_from_hostname {
+        let host = hostname().context("--node-id-from-hostname")?;
+        cfg.node_id = node_id_from_hostname(&host).context("--node-id-from-hostname")?;
+    }
+    cfg.expand_node_id();
     if let Some(t) = args.election_timeout_ms {
         cfg.engine.election_timeout_ms = t;
     }
@@ -186,7 +228,17 @@ pub fn run(args: ServerArgs) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::parse_member;
+    use super::{node_id_from_hostname, parse_member};
+
+    #[test]
+    fn a_statefulset_pod_is_node_its_ordinal_plus_one() {
+        assert_eq!(node_id_from_hostname("synod-0").unwrap(), 1);
+        assert_eq!(node_id_from_hostname("my-synod-12").unwrap(), 13);
+        for bad in ["synod", "synod-", "synod-x", "synod-18446744073709551615"] {
+            let e = node_id_from_hostname(bad).unwrap_err().to_string();
+            assert!(e.contains("-ORDINAL"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn member_flags_parse_and_bad_ones_say_the_expected_form() {

@@ -26,8 +26,14 @@ pub fn node_config(
         node_id: id,
         cluster_id,
         data_dir: dir.join(format!("n{id}")),
-        peer_listen: me.peer,
-        client_listen: me.client,
+        peer_listen: me
+            .peer
+            .socket_addr()
+            .expect("test members are IP addresses"),
+        client_listen: me
+            .client
+            .socket_addr()
+            .expect("test members are IP addresses"),
         members: members.clone(),
         join: false,
         // Every test cluster starts new; a restart clears it (a start with
