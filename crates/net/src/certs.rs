@@ -10,8 +10,9 @@
 use crate::error::NetError;
 use crate::tls::node_name;
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
-    KeyUsagePurpose, SanType,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType,
+    ExtendedKeyUsagePurpose, IsCa, KeyIdMethod, KeyPair, KeyUsagePurpose, RevocationReason,
+    RevokedCertParams, SanType, SerialNumber,
 };
 use std::net::IpAddr;
 use synod_paxos::NodeId;
@@ -128,6 +129,41 @@ impl ClusterCa {
         params.distinguished_name.push(DnType::CommonName, name);
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
         self.sign(params, days)
+    }
+
+    /// A certificate revocation list (PEM) signed by this CA, listing the
+    /// certificates `revoked` (PEM, each issued by this CA), valid for
+    /// `days`. Nodes given it (`crl` in `[peer_tls]` or `[client_tls]`)
+    /// refuse those certificates at the handshake.
+    pub fn revocation_list(&self, revoked: &[String], days: u32) -> Result<String, NetError> {
+        let now = OffsetDateTime::now_utc();
+        let mut revoked_certs = Vec::new();
+        for pem in revoked {
+            let params = CertificateParams::from_ca_cert_pem(pem)
+                .map_err(tls_error("a certificate to revoke"))?;
+            let serial_number = params.serial_number.ok_or_else(|| {
+                NetError::Tls("a certificate to revoke has no serial number".into())
+            })?;
+            revoked_certs.push(RevokedCertParams {
+                serial_number,
+                revocation_time: now - Duration::minutes(1),
+                reason_code: Some(RevocationReason::Unspecified),
+                invalidity_date: None,
+            });
+        }
+        let number = now.unix_timestamp_nanos().max(1) as u128;
+        let params = CertificateRevocationListParams {
+            this_update: now - Duration::minutes(1),
+            next_update: now + Duration::days(i64::from(days)),
+            crl_number: SerialNumber::from_slice(&number.to_be_bytes()),
+            issuing_distribution_point: None,
+            revoked_certs,
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        let crl = params
+            .signed_by(&self.issuer, &self.key)
+            .map_err(tls_error("signing the revocation list"))?;
+        crl.pem().map_err(tls_error("the revocation list's PEM"))
     }
 
     fn sign(&self, mut params: CertificateParams, days: u32) -> Result<Issued, NetError> {

@@ -19,10 +19,12 @@ use rustls::crypto::ring;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{ClientConfig, RootCertStore, ServerConfig};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls_pki_types::{
+    CertificateDer, CertificateRevocationListDer, PrivateKeyDer, ServerName, UnixTime,
+};
 use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use synod_paxos::NodeId;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
@@ -33,10 +35,19 @@ pub fn node_name(id: NodeId) -> String {
 }
 
 /// A node's peer TLS identity and trust root, ready for both directions.
+/// Clones share one current identity, which [`PeerTls::reload`] replaces
+/// while the node runs: handshakes after it use the new files, connections
+/// already open keep theirs.
 #[derive(Clone)]
 pub struct PeerTls {
     me: NodeId,
-    /// Checks a chain against the CA and a node's name.
+    current: Arc<RwLock<Arc<Loaded>>>,
+}
+
+/// What one set of files gives.
+struct Loaded {
+    /// Checks a chain against the CA (and its revocation lists) and a
+    /// node's name.
     verifier: Arc<WebPkiServerVerifier>,
     acceptor: TlsAcceptor,
     connector: TlsConnector,
@@ -50,20 +61,53 @@ impl fmt::Debug for PeerTls {
 
 impl PeerTls {
     /// Reads the CA certificate(s), this node's certificate chain and its
-    /// private key from PEM files.
-    pub fn load(me: NodeId, ca: &Path, cert: &Path, key: &Path) -> Result<PeerTls, NetError> {
+    /// private key from PEM files, and the CA's revocation lists from `crl`
+    /// if given (a peer whose certificate is listed is refused).
+    pub fn load(
+        me: NodeId,
+        ca: &Path,
+        cert: &Path,
+        key: &Path,
+        crl: Option<&Path>,
+    ) -> Result<PeerTls, NetError> {
         let read = |path: &Path| {
             std::fs::read(path)
                 .map_err(|e| NetError::Tls(format!("cannot read {}: {e}", path.display())))
         };
-        PeerTls::from_pem(me, &read(ca)?, &read(cert)?, &read(key)?).map_err(|e| {
-            NetError::Tls(format!(
-                "{e} (files {}, {}, {})",
-                ca.display(),
-                cert.display(),
-                key.display()
-            ))
-        })
+        let crl_pem = crl.map(read).transpose()?.unwrap_or_default();
+        PeerTls::from_pem_with_crls(me, &read(ca)?, &read(cert)?, &read(key)?, &crl_pem).map_err(
+            |e| {
+                NetError::Tls(format!(
+                    "{e} (files {}, {}, {}{})",
+                    ca.display(),
+                    cert.display(),
+                    key.display(),
+                    crl.map_or(String::new(), |c| format!(", {}", c.display()))
+                ))
+            },
+        )
+    }
+
+    /// Makes `fresh` (this node's newly read files) the identity of every
+    /// clone of this `PeerTls`: the next handshakes, both ways, and the
+    /// checks of the next hellos use it.
+    pub fn reload(&self, fresh: &PeerTls) -> Result<(), NetError> {
+        if fresh.me != self.me {
+            return Err(NetError::Tls(format!(
+                "the new files are node {}'s, this is node {}",
+                fresh.me, self.me
+            )));
+        }
+        let loaded = fresh.loaded();
+        *self.current.write().unwrap_or_else(PoisonError::into_inner) = loaded;
+        Ok(())
+    }
+
+    fn loaded(&self) -> Arc<Loaded> {
+        self.current
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
     }
 
     /// As [`load`](PeerTls::load), from PEM bytes. Refuses a certificate
@@ -76,13 +120,28 @@ impl PeerTls {
         cert_pem: &[u8],
         key_pem: &[u8],
     ) -> Result<PeerTls, NetError> {
+        PeerTls::from_pem_with_crls(me, ca_pem, cert_pem, key_pem, &[])
+    }
+
+    /// As [`from_pem`](PeerTls::from_pem), with the CA's certificate
+    /// revocation lists (PEM, any number; empty: none).
+    pub fn from_pem_with_crls(
+        me: NodeId,
+        ca_pem: &[u8],
+        cert_pem: &[u8],
+        key_pem: &[u8],
+        crl_pem: &[u8],
+    ) -> Result<PeerTls, NetError> {
         let fail = |what: String| NetError::Tls(what);
         let roots = pem_roots(ca_pem).map_err(fail)?;
         let chain = pem_chain(cert_pem).map_err(fail)?;
         let key = pem_key(key_pem).map_err(fail)?;
+        let crls = pem_crls(crl_pem).map_err(fail)?;
         let roots = Arc::new(roots);
         let provider = crypto_provider();
         let verifier = WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
+            .with_crls(crls.clone())
+            .only_check_end_entity_revocation()
             .build()
             .map_err(|e| fail(format!("cannot build the peer verifier: {e}")))?;
         if let Err(refusal) = check_node_cert(&verifier, &chain[0], &chain[1..], me) {
@@ -91,6 +150,8 @@ impl PeerTls {
 
         let client_verifier =
             WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
+                .with_crls(crls)
+                .only_check_end_entity_revocation()
                 .build()
                 .map_err(|e| fail(format!("cannot build the peer verifier: {e}")))?;
         let mut server = ServerConfig::builder_with_provider(provider.clone())
@@ -110,20 +171,23 @@ impl PeerTls {
             .map_err(|e| fail(format!("the key does not fit the certificate: {e}")))?;
         client.resumption = Resumption::disabled();
 
-        Ok(PeerTls {
-            me,
+        let loaded = Loaded {
             verifier,
             acceptor: TlsAcceptor::from(Arc::new(server)),
             connector: TlsConnector::from(Arc::new(client)),
+        };
+        Ok(PeerTls {
+            me,
+            current: Arc::new(RwLock::new(Arc::new(loaded))),
         })
     }
 
-    pub(crate) fn acceptor(&self) -> &TlsAcceptor {
-        &self.acceptor
+    pub(crate) fn acceptor(&self) -> TlsAcceptor {
+        self.loaded().acceptor.clone()
     }
 
-    pub(crate) fn connector(&self) -> &TlsConnector {
-        &self.connector
+    pub(crate) fn connector(&self) -> TlsConnector {
+        self.loaded().connector.clone()
     }
 
     /// The name a dialer expects the acceptor of node `peer` to prove.
@@ -141,7 +205,7 @@ impl PeerTls {
     ) -> Result<(), Refusal> {
         match peer_certs {
             Some([leaf, intermediates @ ..]) => {
-                check_node_cert(&self.verifier, leaf, intermediates, from)
+                check_node_cert(&self.loaded().verifier, leaf, intermediates, from)
             }
             _ => Err(Refusal::NoCertificate),
         }
@@ -185,6 +249,14 @@ pub fn pem_roots(pem: &[u8]) -> Result<RootCertStore, String> {
         return Err("no CA certificate in the CA file".into());
     }
     Ok(roots)
+}
+
+/// Certificate revocation lists from a PEM file (`X509 CRL` blocks); an
+/// empty file gives none.
+pub fn pem_crls(pem: &[u8]) -> Result<Vec<CertificateRevocationListDer<'static>>, String> {
+    CertificateRevocationListDer::pem_slice_iter(pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("bad certificate revocation list PEM: {e}"))
 }
 
 /// A certificate chain from a PEM file, leaf first; at least one.

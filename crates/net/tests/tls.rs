@@ -249,3 +249,73 @@ fn a_loaded_ca_issues_certificates_its_nodes_accept() {
     )
     .unwrap();
 }
+
+/// Node 2's acceptor, given hellos from `from` over `cert`: whether the
+/// intruder's heartbeat arrives.
+async fn delivers_over(
+    addr: SocketAddr,
+    ca: &ClusterCa,
+    cert: &Issued,
+    from: NodeId,
+    inbound: &mut InboundReceiver,
+) -> bool {
+    let Ok(mut stream) = dial(addr, ca.cert_pem(), cert).await else {
+        return false;
+    };
+    if stream.write_all(&forged(from)).await.is_err() || stream.flush().await.is_err() {
+        return false;
+    }
+    matches!(
+        timeout(Duration::from_millis(500), inbound.recv()).await,
+        Ok(Some((sender, message))) if sender == from && message == heartbeat(INTRUDER)
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_certificate_is_refused_once_a_reload_brings_the_revocation_list() {
+    timeout(Duration::from_secs(30), async {
+        let ca = ClusterCa::generate("test", 30).unwrap();
+        let (one, two, three) = (
+            ca.issue_node(1, &[], 30).unwrap(),
+            ca.issue_node(2, &[], 30).unwrap(),
+            ca.issue_node(3, &[], 30).unwrap(),
+        );
+        let load = |crl: &str| {
+            PeerTls::from_pem_with_crls(
+                2,
+                ca.cert_pem().as_bytes(),
+                two.cert_pem.as_bytes(),
+                two.key_pem.as_bytes(),
+                crl.as_bytes(),
+            )
+            .unwrap()
+        };
+        let b_tls = load("");
+        let nowhere: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let (b, mut inbound) = start(config(2, &[(1, nowhere), (3, nowhere)], b_tls.clone())).await;
+        assert!(delivers_over(b.local_addr(), &ca, &one, 1, &mut inbound).await);
+
+        // The transport holds a clone; reloading this one changes it too.
+        let crl = ca
+            .revocation_list(std::slice::from_ref(&one.cert_pem), 30)
+            .unwrap();
+        assert!(crl.contains("BEGIN X509 CRL"), "{crl}");
+        b_tls.reload(&load(&crl)).unwrap();
+        assert!(!delivers_over(b.local_addr(), &ca, &one, 1, &mut inbound).await);
+        assert!(delivers_over(b.local_addr(), &ca, &three, 3, &mut inbound).await);
+
+        // Another node's files are not a reload of this node's.
+        assert!(b_tls.reload(&tls(&ca, 5)).is_err());
+        // A malformed list fails the load.
+        assert!(PeerTls::from_pem_with_crls(
+            2,
+            ca.cert_pem().as_bytes(),
+            two.cert_pem.as_bytes(),
+            two.key_pem.as_bytes(),
+            b"-----BEGIN X509 CRL-----\nnot base64\n-----END X509 CRL-----\n",
+        )
+        .is_err());
+    })
+    .await
+    .expect("test did not finish in time");
+}

@@ -196,6 +196,10 @@ pub struct PeerTlsFiles {
     pub ca: PathBuf,
     pub cert: PathBuf,
     pub key: PathBuf,
+    /// The CA's certificate revocation lists (PEM, `synod certs revoke`):
+    /// a peer whose certificate is listed is refused at the handshake.
+    #[serde(default)]
+    pub crl: Option<PathBuf>,
 }
 
 /// `[access]`: identities by right, and bearer tokens by name.
@@ -229,6 +233,10 @@ pub struct ClientTlsFiles {
     /// handshake; `want`, one is checked if presented; `none`, never asked.
     #[serde(default)]
     pub client_auth: ClientAuth,
+    /// With `ca`: revocation lists (PEM) of that CA; a listed client
+    /// certificate is refused at the handshake.
+    #[serde(default)]
+    pub crl: Option<PathBuf>,
     /// The gRPC port (`client_listen`) speaks TLS too (and only TLS); a
     /// verified client certificate's common name is an identity for
     /// `[access]`.

@@ -342,7 +342,7 @@ const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 pub fn incoming(
     listener: tokio::net::TcpListener,
     gate: SocketGate,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    tls: Option<crate::tls::ClientTls>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> tokio_stream::wrappers::ReceiverStream<std::io::Result<GatedTcp>> {
     // A small channel: tonic takes each connection at once.

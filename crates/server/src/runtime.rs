@@ -173,6 +173,9 @@ pub struct RunningNode {
     /// The node's metrics, for the admin listener and the ZooKeeper
     /// connection tasks.
     pub metrics: Arc<Metrics>,
+    /// The peer TLS identity the transport uses (a shared handle: reloading
+    /// it changes the transport's next handshakes).
+    pub peer_tls: Option<PeerTls>,
 }
 
 /// Opens the data directory, recovers, binds the peer port and starts the
@@ -187,8 +190,14 @@ pub async fn start(
     let peer_tls = match &cfg.peer_tls {
         None => None,
         Some(files) => Some(
-            PeerTls::load(cfg.node_id, &files.ca, &files.cert, &files.key)
-                .map_err(|e| anyhow::anyhow!("[peer_tls]: {e}"))?,
+            PeerTls::load(
+                cfg.node_id,
+                &files.ca,
+                &files.cert,
+                &files.key,
+                files.crl.as_deref(),
+            )
+            .map_err(|e| anyhow::anyhow!("[peer_tls]: {e}"))?,
         ),
     };
     let dir = cfg.data_dir.clone();
@@ -256,7 +265,7 @@ pub async fn start(
         .map(|(id, m)| (*id, m.peer.clone()))
         .collect();
     let mut net = NetConfig::new(cfg.cluster_id, cfg.node_id, cfg.peer_listen, peers);
-    net.tls = peer_tls;
+    net.tls = peer_tls.clone();
     net.incarnation = claim.incarnation;
     net.peer_memory = Some(std::sync::Arc::new(lives));
     let (transport, inbound) = PeerTransport::start(net).await?;
@@ -322,6 +331,7 @@ pub async fn start(
         task,
         peer_addr,
         metrics,
+        peer_tls,
     })
 }
 

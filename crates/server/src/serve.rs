@@ -4,6 +4,7 @@
 use crate::config::ServerConfig;
 use crate::gate::{GateLimits, SocketGate};
 use crate::grpc::KvService;
+use crate::tls::{ClientTls, PeerTlsReload, TlsSet};
 use std::collections::BTreeMap;
 use synod_api::pb::kv_server::KvServer;
 use tokio::sync::watch;
@@ -26,11 +27,11 @@ pub async fn serve(
         .map_err(anyhow::Error::msg)?;
     // Bad TLS files fail the start before the data directory is opened.
     let zk_tls = match (cfg.secure_zk_listen, &cfg.client_tls) {
-        (Some(_), Some(files)) => Some(crate::tls::client_acceptor(files, &[])?),
+        (Some(_), Some(files)) => Some(ClientTls::load(files, &[])?),
         _ => None,
     };
     let grpc_tls = match &cfg.client_tls {
-        Some(files) if files.grpc => Some(crate::tls::client_acceptor(files, &[b"h2"])?),
+        Some(files) if files.grpc => Some(ClientTls::load(files, &[b"h2"])?),
         _ => None,
     };
     let admin_tls = match &cfg.client_tls {
@@ -40,7 +41,7 @@ pub async fn serve(
                 client_auth: crate::config::ClientAuth::Want,
                 ..files.clone()
             };
-            Some(crate::tls::client_acceptor(&files, &[b"http/1.1"])?)
+            Some(ClientTls::load(&files, &[b"http/1.1"])?)
         }
         _ => None,
     };
@@ -50,6 +51,30 @@ pub async fn serve(
         let _ = node_stop.wait_for(|s| *s).await;
     })
     .await?;
+    // Every TLS identity of the node, read again on SIGHUP or when a file
+    // changes (a rotated certificate, a new revocation list).
+    let tls_set = TlsSet {
+        peer: match (&running.peer_tls, &cfg.peer_tls) {
+            (Some(tls), Some(files)) => Some(PeerTlsReload {
+                tls: tls.clone(),
+                me: cfg.node_id,
+                files: files.clone(),
+            }),
+            _ => None,
+        },
+        client: [
+            ("ZooKeeper TLS", &zk_tls),
+            ("gRPC", &grpc_tls),
+            ("admin", &admin_tls),
+        ]
+        .into_iter()
+        .filter_map(|(port, tls)| Some((port, tls.clone()?)))
+        .collect(),
+    };
+    let mut reload_stop = stop_rx.clone();
+    tokio::spawn(tls_set.watch(async move {
+        let _ = reload_stop.wait_for(|s| *s).await;
+    }));
     let clients: BTreeMap<_, _> = cfg
         .members()?
         .into_iter()

@@ -463,6 +463,7 @@ async fn over_https_with_access_the_page_and_metrics_need_the_read_right_and_pro
             // Need on the client ports; the admin port only wants one.
             client_auth: ClientAuth::Need,
             grpc: false,
+            crl: None,
         }),
         access: Some(AccessConfig {
             admins: vec!["root".into()],

@@ -64,6 +64,7 @@ async fn the_tls_port_serves_certified_clients_and_refuses_plaintext_and_anonymo
             ca: Some(write(dir.path(), "ca.crt", ca.cert_pem())),
             client_auth: ClientAuth::Need,
             grpc: false,
+            crl: None,
         }),
         ..common::node_config(1, 9, dir.path(), &members)
     };
@@ -102,6 +103,98 @@ async fn the_tls_port_serves_certified_clients_and_refuses_plaintext_and_anonymo
     })
     .await
     .expect("test did not finish in time");
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}
+
+/// The certificate the server presented on `stream`, PEM-free (DER).
+fn server_cert(stream: &tokio_rustls::client::TlsStream<TcpStream>) -> Vec<u8> {
+    stream.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+}
+
+fn der(pem: &str) -> Vec<u8> {
+    use rustls_pki_types::pem::PemObject;
+    rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
+        .unwrap()
+        .to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_certificate_and_a_new_revocation_list_apply_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = ClusterCa::generate("test", 30).unwrap();
+    let old = ca.issue_node(1, &["127.0.0.1".into()], 30).unwrap();
+    let new = ca.issue_node(1, &["127.0.0.1".into()], 30).unwrap();
+    let (alice, bob) = (
+        ca.issue_client("alice", 30).unwrap(),
+        ca.issue_client("bob", 30).unwrap(),
+    );
+    let member = Member {
+        peer: free_addr().into(),
+        client: free_addr().into(),
+    };
+    let members: BTreeMap<String, Member> = [("1".to_string(), member)].into_iter().collect();
+    let secure = free_addr();
+    let cfg = ServerConfig {
+        secure_zk_listen: Some(secure),
+        client_tls: Some(ClientTlsFiles {
+            cert: write(dir.path(), "node.crt", &old.cert_pem),
+            key: write(dir.path(), "node.key", &old.key_pem),
+            ca: Some(write(dir.path(), "ca.crt", ca.cert_pem())),
+            client_auth: ClientAuth::Need,
+            grpc: false,
+            crl: Some(write(dir.path(), "ca.crl", "")),
+        }),
+        ..common::node_config(1, 9, dir.path(), &members)
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(synod_server::serve(cfg, async move {
+        let _ = stopped.await;
+    }));
+
+    tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            if let Ok(mut tls) = tls_client(secure, &ca, Some(&alice)).await {
+                if session(&mut tls).await.is_some() {
+                    assert_eq!(server_cert(&tls), der(&old.cert_pem));
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        // Rotate: a new certificate and key (a new file renamed over the
+        // old, as a Secret volume or `mv` does), and alice revoked.
+        let crl = ca
+            .revocation_list(std::slice::from_ref(&alice.cert_pem), 30)
+            .unwrap();
+        for (name, text) in [
+            ("node.crt", &new.cert_pem),
+            ("node.key", &new.key_pem),
+            ("ca.crl", &crl),
+        ] {
+            let tmp = write(dir.path(), &format!("{name}.tmp"), text);
+            std::fs::rename(tmp, dir.path().join(name)).unwrap();
+        }
+        // Within the reload check interval, with no signal and no restart.
+        loop {
+            let rotated = match tls_client(secure, &ca, Some(&bob)).await {
+                Ok(mut tls) => {
+                    server_cert(&tls) == der(&new.cert_pem) && session(&mut tls).await.is_some()
+                }
+                Err(_) => false,
+            };
+            let alice_refused = match tls_client(secure, &ca, Some(&alice)).await {
+                Ok(mut tls) => session(&mut tls).await.is_none(),
+                Err(_) => true,
+            };
+            if rotated && alice_refused {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await
+    .expect("the rotation did not apply in time");
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }

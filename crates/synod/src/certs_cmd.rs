@@ -5,6 +5,8 @@
 //! `DIR/ca.crt` and `DIR/ca.key` are the CA; `node-<id>.crt|key` a node's
 //! (for `[peer_tls]`); `client-<name>.crt|key` a client's. Keys are written
 //! readable by their owner only, and nothing existing is overwritten.
+//! `revoke` keeps the revoked certificates in `DIR/revoked.pem` and writes
+//! `DIR/ca.crl`, the CA's revocation list of all of them, anew.
 
 use anyhow::{bail, Context};
 use std::io::Write;
@@ -54,6 +56,20 @@ enum CertsCommand {
         #[arg(long, default_value_t = 730)]
         days: u32,
     },
+    /// Adds CERT files (issued by DIR's CA) to DIR/revoked.pem and writes
+    /// DIR/ca.crl listing every certificate revoked so far. Nodes whose
+    /// `crl` points at a copy of it refuse those certificates after their
+    /// next reload (SIGHUP, or within 10 s of the file changing). Without
+    /// CERT it only signs the list again (for a new validity).
+    Revoke {
+        #[arg(long)]
+        dir: PathBuf,
+        /// How long the list is valid.
+        #[arg(long, default_value_t = 365)]
+        days: u32,
+        #[arg(value_name = "CERT")]
+        certs: Vec<PathBuf>,
+    },
 }
 
 pub fn run(args: CertsArgs) -> anyhow::Result<()> {
@@ -87,8 +103,60 @@ pub fn run(args: CertsArgs) -> anyhow::Result<()> {
             let (cert, _) = write_pair(&dir, &format!("client-{name}"), &issued)?;
             println!("wrote {}", cert.display());
         }
+        CertsCommand::Revoke { dir, days, certs } => {
+            let ca = load_ca(&dir)?;
+            let listed = dir.join("revoked.pem");
+            let mut revoked: Vec<String> = match std::fs::read_to_string(&listed) {
+                Ok(text) => split_pem(&text),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+                Err(e) => bail!("cannot read {}: {e}", listed.display()),
+            };
+            for path in &certs {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let Some(leaf) = split_pem(&text).into_iter().next() else {
+                    bail!("{} holds no certificate", path.display());
+                };
+                if !revoked.contains(&leaf) {
+                    revoked.push(leaf);
+                }
+            }
+            // Checks every certificate before anything is written.
+            let crl = ca.revocation_list(&revoked, days)?;
+            replace(&listed, revoked.concat().as_bytes())?;
+            replace(&dir.join("ca.crl"), crl.as_bytes())?;
+            println!(
+                "wrote {}: {} certificate(s) revoked; give it to the nodes as `crl`",
+                dir.join("ca.crl").display(),
+                revoked.len()
+            );
+        }
     }
     Ok(())
+}
+
+/// Each certificate block of a PEM text, as its own PEM text.
+fn split_pem(text: &str) -> Vec<String> {
+    const END: &str = "-----END CERTIFICATE-----";
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
+        let Some(end) = rest[start..].find(END) else {
+            break;
+        };
+        let stop = start + end + END.len();
+        out.push(format!("{}\n", &rest[start..stop]));
+        rest = &rest[stop..];
+    }
+    out
+}
+
+/// Replaces `path` at once (a new file renamed over it): a node reloading
+/// it never reads half a file.
+fn replace(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, bytes).with_context(|| format!("cannot write {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot replace {}", path.display()))
 }
 
 pub fn load_ca(dir: &Path) -> anyhow::Result<ClusterCa> {

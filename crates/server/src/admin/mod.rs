@@ -53,7 +53,6 @@ use std::time::{Duration, SystemTime};
 use synod_paxos::NodeId;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tokio_rustls::TlsAcceptor;
 use tracing::{debug, warn};
 
 /// Admin connections served at once.
@@ -150,7 +149,7 @@ pub struct AdminSetup {
     /// Whether this node serves ZooKeeper clients (`/readyz` asks for it).
     pub zk_served: bool,
     /// HTTPS (`[admin] tls`).
-    pub tls: Option<TlsAcceptor>,
+    pub tls: Option<crate::tls::ClientTls>,
     pub access: Access,
     pub cluster_id: u64,
     pub node_id: NodeId,

@@ -23,7 +23,6 @@ use synod_zkproto::FourLetterWord;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufWriter};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, Notify};
-use tokio_rustls::TlsAcceptor;
 use tracing::{debug, info, warn};
 
 /// Bytes of replies and events queued for a connection that does not read
@@ -161,7 +160,7 @@ pub struct AcceptLimits {
 pub struct ZkListeners {
     pub plain: Option<TcpListener>,
     /// ZooKeeper's `secureClientPort`: TLS from the first byte.
-    pub secure: Option<(TcpListener, TlsAcceptor)>,
+    pub secure: Option<(TcpListener, crate::tls::ClientTls)>,
 }
 
 async fn accept_on(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
