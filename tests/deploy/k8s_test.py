@@ -38,6 +38,8 @@ import urllib.request
 
 import yaml
 
+from retry import create_all
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MANIFEST = os.path.join(ROOT, "deploy", "k8s", "synod.yaml")
 
@@ -244,15 +246,8 @@ def run_pods(p):
         two = ",".join(f"{ip}:{p['zk_port']}" for ip in ips[:2])
         client = KazooClient(hosts=two, timeout=10.0)
         client.start(timeout=60)
-        deadline = time.time() + 60
-        written = 0
-        while written < 10:
-            try:
-                client.create(f"/k8s/after-{written}", b"x")
-                written += 1
-            except Exception:
-                assert time.time() < deadline, "no write committed on synod-0 and the moved synod-1"
-                time.sleep(0.5)
+        create_all(client, [f"/k8s/after-{i}" for i in range(10)],
+                   "no write committed on synod-0 and the moved synod-1")
         client.stop()
         client.close()
         alone = KazooClient(hosts=f"{ips[1]}:{p['zk_port']}", timeout=10.0)
