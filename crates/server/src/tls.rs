@@ -237,14 +237,14 @@ impl TlsSet {
                 _ = &mut stop => return,
                 _ = hangup => "SIGHUP",
                 _ = tokio::time::sleep(RELOAD_CHECK_INTERVAL) => {
-                    let now = self.stamp();
-                    if now == seen {
+                    if self.stamp() == seen {
                         continue;
                     }
-                    seen = now;
                     "a TLS file changed"
                 }
             };
+            // What this reload reads; a change after it is the next one's.
+            seen = self.stamp();
             match self.reload() {
                 Ok(n) => {
                     info!("{why}: TLS files read again ({n} identities); new handshakes use them")

@@ -248,3 +248,39 @@ pub fn token(args: TokenArgs) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn revoking_keeps_every_certificate_once_and_signs_a_list_of_them_all() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let ca = ClusterCa::generate("t", 30).unwrap();
+        write_ca(d, &ca).unwrap();
+        let (one, _) = write_pair(d, "node-1", &ca.issue_node(1, &[], 30).unwrap()).unwrap();
+        let (two, _) = write_pair(d, "node-2", &ca.issue_node(2, &[], 30).unwrap()).unwrap();
+        let revoke = |certs: Vec<PathBuf>| {
+            run(CertsArgs {
+                command: CertsCommand::Revoke {
+                    dir: d.to_path_buf(),
+                    days: 30,
+                    certs,
+                },
+            })
+        };
+        revoke(vec![one.clone()]).unwrap();
+        revoke(vec![two.clone(), one.clone()]).unwrap();
+        let listed = split_pem(&std::fs::read_to_string(d.join("revoked.pem")).unwrap());
+        assert_eq!(listed.len(), 2);
+        assert_eq!(listed[0], std::fs::read_to_string(&one).unwrap());
+        let crl = std::fs::read_to_string(d.join("ca.crl")).unwrap();
+        assert_eq!(synod_net::tls::pem_crls(crl.as_bytes()).unwrap().len(), 1);
+        // A file that holds no certificate changes nothing.
+        let junk = d.join("junk.crt");
+        std::fs::write(&junk, "hello").unwrap();
+        assert!(revoke(vec![junk]).is_err());
+        assert_eq!(std::fs::read_to_string(d.join("ca.crl")).unwrap(), crl);
+    }
+}

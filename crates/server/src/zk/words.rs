@@ -7,7 +7,7 @@ use crate::config::{Member, ZkKnobs};
 use std::collections::BTreeMap;
 use synod_front::ZkFront;
 use synod_node::{ServiceNode, ServiceState};
-use synod_paxos::{Node, NodeId};
+use synod_paxos::{Config, Node, NodeId};
 use synod_zkproto::FourLetterWord as W;
 
 /// The version string clients and harnesses read (kazoo's reads it from
@@ -15,11 +15,36 @@ use synod_zkproto::FourLetterWord as W;
 pub const VERSION: &str = "3.8.0-synod-0.1.0, built on synod";
 
 fn mode(node: &Node<ServiceState>) -> &'static str {
-    if node.is_leader() {
+    role(node.is_leader(), node.id(), node.config())
+}
+
+/// ZooKeeper's name for what a node is: the leader, a follower (a voter),
+/// or an observer (a learner: it serves clients, forwards their writes and
+/// does not vote, as a ZooKeeper observer does; also a node outside the
+/// configuration, which votes on nothing).
+fn role(is_leader: bool, id: NodeId, config: &Config) -> &'static str {
+    if is_leader {
         "leader"
-    } else {
+    } else if config.voters.contains(&id) {
         "follower"
+    } else {
+        "observer"
     }
+}
+
+/// A member's line in `conf`, as ZooKeeper 3.5+ writes its dynamic
+/// configuration: `server.ID=PEER:participant` for a voter,
+/// `:observer` for a learner; a member outside the configuration (a spare
+/// of the config file) is left out.
+fn server_line(id: NodeId, member: &Member, config: &Config) -> Option<String> {
+    let kind = if config.voters.contains(&id) {
+        "participant"
+    } else if config.learners.contains(&id) {
+        "observer"
+    } else {
+        return None;
+    };
+    Some(format!("server.{id}={}:{kind}\n", member.peer))
 }
 
 fn srvr(node: &Node<ServiceState>, zk: &ZkFront) -> String {
@@ -82,7 +107,7 @@ pub fn answer(
                 node.id()
             );
             for (id, m) in members {
-                out.push_str(&format!("server.{id}={}\n", m.peer));
+                out.extend(server_line(*id, m, node.config()));
             }
             out
         }
@@ -116,5 +141,33 @@ pub fn answer(
             out
         }
         other => format!("{other:?} is not served by synod\n"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn learners_are_observers_and_voters_participants() {
+        let mut config = Config::new([1, 2, 3]);
+        config.learners.insert(4);
+        assert_eq!(role(true, 1, &config), "leader");
+        assert_eq!(role(false, 2, &config), "follower");
+        assert_eq!(role(false, 4, &config), "observer");
+        assert_eq!(role(false, 5, &config), "observer");
+        let member = Member {
+            peer: "synod-3.synod:7000".parse().unwrap(),
+            client: "synod-3.synod:8000".parse().unwrap(),
+        };
+        assert_eq!(
+            server_line(2, &member, &config).unwrap(),
+            "server.2=synod-3.synod:7000:participant\n"
+        );
+        assert_eq!(
+            server_line(4, &member, &config).unwrap(),
+            "server.4=synod-3.synod:7000:observer\n"
+        );
+        assert_eq!(server_line(5, &member, &config), None);
     }
 }
