@@ -310,9 +310,14 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
         .build()?;
     let exited = runtime.block_on(async {
         let mut poll = tokio::time::interval(Duration::from_millis(200));
+        // A closed terminal stops the cluster too: the nodes themselves take
+        // SIGHUP as "read your TLS files again" and would outlive it.
+        let mut hangup =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
         loop {
             tokio::select! {
                 _ = crate::server_cmd::stop_signal() => return None,
+                Some(()) = async { hangup.as_mut()?.recv().await } => return None,
                 _ = poll.tick() => {
                     for (i, c) in children.iter_mut().enumerate() {
                         if let Ok(Some(status)) = c.try_wait() {
