@@ -16,6 +16,25 @@ use tokio::sync::oneshot;
 
 use common::{free_addr, tls_client, write};
 
+/// `[client_tls]` of a node with certificate `node` under `ca` (client
+/// certificates needed), files written into `dir` (node.crt, node.key,
+/// ca.crt and, given `crl`, ca.crl).
+fn client_tls(
+    dir: &std::path::Path,
+    ca: &ClusterCa,
+    node: &synod_net::certs::Issued,
+    crl: Option<&str>,
+) -> ClientTlsFiles {
+    ClientTlsFiles {
+        cert: write(dir, "node.crt", &node.cert_pem),
+        key: write(dir, "node.key", &node.key_pem),
+        ca: Some(write(dir, "ca.crt", ca.cert_pem())),
+        client_auth: ClientAuth::Need,
+        grpc: false,
+        crl: crl.map(|text| write(dir, "ca.crl", text)),
+    }
+}
+
 fn connect_request() -> Vec<u8> {
     wire::encode_connect_request(&wire::ConnectRequest {
         protocol_version: 0,
@@ -58,14 +77,7 @@ async fn the_tls_port_serves_certified_clients_and_refuses_plaintext_and_anonymo
     let cfg = ServerConfig {
         zk_listen: Some(plain),
         secure_zk_listen: Some(secure),
-        client_tls: Some(ClientTlsFiles {
-            cert: write(dir.path(), "node.crt", &node.cert_pem),
-            key: write(dir.path(), "node.key", &node.key_pem),
-            ca: Some(write(dir.path(), "ca.crt", ca.cert_pem())),
-            client_auth: ClientAuth::Need,
-            grpc: false,
-            crl: None,
-        }),
+        client_tls: Some(client_tls(dir.path(), &ca, &node, None)),
         ..common::node_config(1, 9, dir.path(), &members)
     };
     let (stop, stopped) = oneshot::channel::<()>();
@@ -137,14 +149,7 @@ async fn a_rotated_certificate_and_a_new_revocation_list_apply_without_a_restart
     let secure = free_addr();
     let cfg = ServerConfig {
         secure_zk_listen: Some(secure),
-        client_tls: Some(ClientTlsFiles {
-            cert: write(dir.path(), "node.crt", &old.cert_pem),
-            key: write(dir.path(), "node.key", &old.key_pem),
-            ca: Some(write(dir.path(), "ca.crt", ca.cert_pem())),
-            client_auth: ClientAuth::Need,
-            grpc: false,
-            crl: Some(write(dir.path(), "ca.crl", "")),
-        }),
+        client_tls: Some(client_tls(dir.path(), &ca, &old, Some(""))),
         ..common::node_config(1, 9, dir.path(), &members)
     };
     let (stop, stopped) = oneshot::channel::<()>();
