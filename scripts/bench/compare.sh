@@ -16,6 +16,7 @@
 #   --systems "L"       subset of "zookeeper etcd synod" (default: all)
 #   --znodes N          nodes for the memory/restart rows (full: 1000000)
 #   --skip-memory       leave out the memory and restart rows
+#   --skip-observers    leave out the observer rows (3 voters + 2 observers)
 #   --work DIR          where clusters keep data, logs and results
 #                       (default: /tmp/synod-bench; wiped per cluster)
 #   --no-report         only measure; docs/ is left alone
@@ -28,10 +29,16 @@
 # one per core); SYNOD_PEER_TLS=1 runs synod's peers on mutual TLS (as
 # production would off loopback; certificates from `synod certs`).
 #
+# Observer rows: ZooKeeper and synod each run again as 3 voters + 2
+# observers (synod: learners added with `synod reconfig add-learner`, which
+# ZooKeeper clients see as observers), with the read, write and mixed
+# workloads' connections spread over all 5 servers; the report sets them
+# beside the 3-node rows (reads may scale, writes should not slow).
+#
 # Ports (chosen away from synod dev's and teammates' clusters):
-#   ZooKeeper clients 2281-2283, quorum 24881-24883, election 25881-25883
+#   ZooKeeper clients 2281-2285, quorum 24881-24885, election 25881-25885
 #   etcd clients 23791-23793, peers 23801-23803
-#   synod ZooKeeper 29181-29183, gRPC 28001-28003, peers 27001-27003
+#   synod ZooKeeper 29181-29185, gRPC 28001-28005, peers 27001-27005
 #
 # Every process it starts is stopped on exit, also on Ctrl-C or failure.
 set -euo pipefail
@@ -41,6 +48,7 @@ QUICK=0
 SYSTEMS="zookeeper etcd synod"
 ZNODES=""
 SKIP_MEMORY=0
+SKIP_OBSERVERS=0
 WORK=/tmp/synod-bench
 REPORT=1
 while [ $# -gt 0 ]; do
@@ -49,9 +57,10 @@ while [ $# -gt 0 ]; do
     --systems) SYSTEMS=$2; shift ;;
     --znodes) ZNODES=$2; shift ;;
     --skip-memory) SKIP_MEMORY=1 ;;
+    --skip-observers) SKIP_OBSERVERS=1 ;;
     --work) WORK=$2; shift ;;
     --no-report) REPORT=0 ;;
-    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 0 ;;
     *) echo "compare.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -158,15 +167,20 @@ synod_write_configs() {
   rm -rf "$dir"; mkdir -p "$dir"
   if [ "${SYNOD_PEER_TLS:-0}" = 1 ]; then
     "$SYNOD" certs create-ca --dir "$dir/tls" --name bench >/dev/null
-    for i in 1 2 3; do "$SYNOD" certs create-node --dir "$dir/tls" --id "$i" >/dev/null; done
+    for i in 1 2 3 4 5; do "$SYNOD" certs create-node --dir "$dir/tls" --id "$i" >/dev/null; done
   fi
-  for i in 1 2 3; do
+  local nodes="1 2 3" voters=""
+  [ "${OBSERVERS:-0}" = 1 ] && nodes="1 2 3 4 5" voters="initial_voters = [1, 2, 3]"
+  for i in $nodes; do
     members+="[members.$i]
 peer = \"127.0.0.1:$((27000 + i))\"
 client = \"127.0.0.1:$((28000 + i))\"
 "
   done
-  for i in 1 2 3; do
+  for i in $nodes; do
+    # Nodes 4 and 5 start empty and join as learners.
+    local join="" init_voters=$voters
+    [ "$i" -gt 3 ] && join="join = true" init_voters=""
     tls=""
     if [ "${SYNOD_PEER_TLS:-0}" = 1 ]; then
       tls="[peer_tls]
@@ -182,6 +196,8 @@ peer_listen = "127.0.0.1:$((27000 + i))"
 client_listen = "127.0.0.1:$((28000 + i))"
 zk_listen = "127.0.0.1:$((29180 + i))"
 worker_threads = $SYNOD_WORKERS
+$join
+$init_voters
 
 $members
 
@@ -197,7 +213,7 @@ EOF
 synod_start_node() {
   # --init on the first start only: a restarted node has its IDENTITY.
   local init=()
-  [ -e "$WORK/synod/n$1/IDENTITY" ] || init=(--init)
+  [ -e "$WORK/synod/n$1/IDENTITY" ] || [ "$1" -gt 3 ] || init=(--init)
   start_proc "$LOGS/synod-n$1.log" "synod$1" "$SYNOD" server --config "$WORK/synod/n$1.toml" "${init[@]}"
 }
 synod_start() { synod_write_configs; for i in 1 2 3; do synod_start_node "$i"; done; }
@@ -215,9 +231,11 @@ ZK_EP=127.0.0.1:2281,127.0.0.1:2282,127.0.0.1:2283
 ZK_HEAP=${ZK_HEAP:-2g}
 
 zk_write_configs() {
-  local dir=$WORK/zookeeper i
+  local dir=$WORK/zookeeper i nodes="1 2 3" extra=""
+  [ "${OBSERVERS:-0}" = 1 ] && nodes="1 2 3 4 5" extra="server.4=127.0.0.1:24884:25884:observer
+server.5=127.0.0.1:24885:25885:observer"
   rm -rf "$dir"; mkdir -p "$dir"
-  for i in 1 2 3; do
+  for i in $nodes; do
     mkdir -p "$dir/n$i/data"
     echo "$i" > "$dir/n$i/data/myid"
     cat > "$dir/n$i/zoo.cfg" <<EOF
@@ -235,7 +253,9 @@ autopurge.purgeInterval=0
 server.1=127.0.0.1:24881:25881
 server.2=127.0.0.1:24882:25882
 server.3=127.0.0.1:24883:25883
+$extra
 EOF
+    [ "$i" -gt 3 ] && echo "peerType=observer" >> "$dir/n$i/zoo.cfg"
     cat > "$dir/n$i/log4j.properties" <<EOF
 log4j.rootLogger=WARN, CONSOLE
 log4j.appender.CONSOLE=org.apache.log4j.ConsoleAppender
@@ -417,6 +437,58 @@ record_env() {
 
 note_load() { echo "$1: $(uptime | sed 's/.*load average: //')" >> "$RESULTS/load.txt"; }
 
+# ---------------------------------------------------------------- observers
+OBS_ZK_EP=127.0.0.1:2281,127.0.0.1:2282,127.0.0.1:2283,127.0.0.1:2284,127.0.0.1:2285
+OBS_SYNOD_ZK=$SYNOD_ZK,127.0.0.1:29184,127.0.0.1:29185
+
+# observer_workloads LABEL ENDPOINTS: the read, write and mixed runs with
+# two connections per server (10), so every observer carries load.
+observer_workloads() {
+  local label=$1 ep=$2
+  local common=(--target zk --endpoints "$ep" --connections 10)
+  run write "$label" write "${common[@]}"
+  run read "$label" read "${common[@]}" --skip-setup
+  run mixed "$label" mixed "${common[@]}" --read-ratio 0.9 --skip-setup
+}
+
+# wait_each_serving ENDPOINTS LIMIT: every one of the endpoints answers a
+# read (a probe through a list succeeds as soon as one does).
+wait_each_serving() {
+  local e
+  for e in ${1//,/ }; do wait_serving zk "$e" "$2" >/dev/null || return 1; done
+}
+
+zk_observers() {
+  local i
+  log "ZooKeeper: 3 voters + 2 observers"
+  OBSERVERS=1 zk_write_configs
+  for i in 1 2 3 4 5; do zk_start_node "$i"; done
+  if wait_each_serving "$OBS_ZK_EP" 90; then
+    observer_workloads zookeeper-obs "$OBS_ZK_EP"
+  else
+    log "ZooKeeper observers: not every server came up; rows skipped"
+  fi
+  for i in 1 2 3 4 5; do stop_proc "zk$i"; done
+}
+
+synod_observers() {
+  local i
+  log "synod: 3 voters + 2 learners (observers to ZooKeeper clients)"
+  OBSERVERS=1 synod_write_configs
+  for i in 1 2 3 4 5; do synod_start_node "$i"; done
+  wait_serving zk "$SYNOD_ZK" 60 >/dev/null
+  for i in 4 5; do
+    "$SYNOD" reconfig --endpoints "$SYNOD_GRPC" add-learner "$i" >&2 \
+      || log "synod observers: add-learner $i failed"
+  done
+  if wait_each_serving "$OBS_SYNOD_ZK" 60; then
+    observer_workloads synod-obs "$OBS_SYNOD_ZK"
+  else
+    log "synod observers: not every server came up; rows skipped"
+  fi
+  for i in 1 2 3 4 5; do stop_proc "synod$i"; done
+}
+
 # ---------------------------------------------------------------- systems
 bench_zookeeper() {
   log "ZooKeeper: starting 3 nodes"
@@ -426,6 +498,7 @@ bench_zookeeper() {
   workloads zookeeper zk "$ZK_EP" zk
   failovers zookeeper zk "$ZK_EP" zk_leader zk zk_start_node
   zk_stop
+  [ "$SKIP_OBSERVERS" = 1 ] || zk_observers
   [ "$SKIP_MEMORY" = 1 ] && return
   log "ZooKeeper: memory with $ZNODES znodes"
   zk_start
@@ -468,6 +541,7 @@ bench_synod() {
   failovers synod-native synod-native "$SYNOD_GRPC" synod_leader synod synod_start_node
   failovers synod-zk zk "$SYNOD_ZK" synod_leader synod synod_start_node
   synod_stop
+  [ "$SKIP_OBSERVERS" = 1 ] || synod_observers
   [ "$SKIP_MEMORY" = 1 ] && return
   log "synod: memory with $ZNODES znodes"
   synod_start

@@ -110,6 +110,34 @@ def results_table(results):
     return "\n".join(lines)
 
 
+OBSERVER_WORKLOADS = [
+    ("write", "write (setData)"),
+    ("read", "read (getData)"),
+    ("mixed", "mixed, 90% reads"),
+]
+
+
+def observers_table(results):
+    """The 3 voters + 2 observers runs beside the 3-node ones."""
+    if not any(load(results, s, "read") for s in ("zookeeper-obs", "synod-obs")):
+        return "Not measured in this run (`--skip-observers`, or the clusters did not come up)."
+    lines = [
+        "| workload | ZooKeeper 3 ops/s | ZooKeeper 3+2 ops/s | 3+2 / 3 "
+        "| synod 3 ops/s | synod 3+2 ops/s | 3+2 / 3 | synod / ZooKeeper at 3+2 | p50 / p99 ms at 3+2 (ZooKeeper; synod) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run, title in OBSERVER_WORKLOADS:
+        zk3, zk5 = load(results, "zookeeper", run), load(results, "zookeeper-obs", run)
+        sy3, sy5 = load(results, "synod-zk", run), load(results, "synod-obs", run)
+        lat = (f"{fmt_ms(lat_ms(zk5, 'p50'))} / {fmt_ms(lat_ms(zk5, 'p99'))}; "
+               f"{fmt_ms(lat_ms(sy5, 'p50'))} / {fmt_ms(lat_ms(sy5, 'p99'))}")
+        cells = [title, fmt_ops(ops(zk3)), fmt_ops(ops(zk5)), fmt_ratio(ratio(ops(zk5), ops(zk3))),
+                 fmt_ops(ops(sy3)), fmt_ops(ops(sy5)), fmt_ratio(ratio(ops(sy5), ops(sy3))),
+                 fmt_ratio(ratio(ops(sy5), ops(zk5))), lat]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def sweep_points(results, system, kind):
     points = []
     for name in sorted(os.listdir(os.path.join(results, system)) if os.path.isdir(
@@ -266,7 +294,9 @@ def goals_table(results):
 
 def problems(results):
     out = []
-    for system, label in SYSTEMS + [("synod", "synod (memory run)")]:
+    for system, label in SYSTEMS + [("synod", "synod (memory run)"),
+                                    ("zookeeper-obs", "ZooKeeper 3+2 observers"),
+                                    ("synod-obs", "synod 3+2 observers")]:
         d = os.path.join(results, system)
         if not os.path.isdir(d):
             continue
@@ -415,6 +445,19 @@ this machine's run-to-run noise.
 ![throughput vs in-flight requests]({rel}/throughput-vs-inflight.png)
 
 ![latency CDF]({rel}/latency-cdf.png)
+
+## Observers: 3 voters + 2 observers
+
+ZooKeeper with two `peerType=observer` servers, and synod with two learners
+(added by `synod reconfig add-learner`; ZooKeeper clients see them as
+observers: they serve reads from their own copy and forward writes). The
+read, write and mixed runs as above but with 10 connections, two on each
+of the five servers (the 3-node columns are the 8-connection runs above).
+Every process shares this machine's cores, so more servers add capacity
+only where the machine has cores to spare; what the rows can show here is
+that observers do not slow writes.
+
+{observers_table(a.results)}
 
 {notes}## Errors counted by the load generator
 
