@@ -53,18 +53,24 @@ def run_shim(tmp_path, argv):
                             stderr=subprocess.STDOUT, text=True)
 
 
+def stop_and_args(tmp_path, p):
+    """Waits for the stand-in synod to print its arguments, stops it as the
+    harness does, and returns them."""
+    log = tmp_path / "zookeeper.log"
+    deadline = time.time() + 30
+    while time.time() < deadline and "ARGS" not in (log.read_text() if log.exists() else ""):
+        time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)          # what the harness's stop() does
+    assert p.wait(10) == 0                 # synod's own exit status, not a wrapper's
+    return log.read_text().split("ARGS", 1)[1].split()
+
+
 def test_quorum_peer_main_becomes_synod_server(tmp_path):
     cfg = harness_like_cfg(tmp_path)
     p = run_shim(tmp_path, ["-cp", "x", "-Dreadonlymode.enabled=true",
                             "-Dzookeeper.DigestAuthenticationProvider.superDigest=super:abc=",
                             "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(cfg)])
-    log = tmp_path / "zookeeper.log"
-    deadline = time.time() + 10
-    while time.time() < deadline and "ARGS" not in (log.read_text() if log.exists() else ""):
-        time.sleep(0.05)
-    p.send_signal(signal.SIGTERM)          # what the harness's stop() does
-    assert p.wait(10) == 0                 # synod's own exit status, not a wrapper's
-    args = log.read_text().split("ARGS", 1)[1].split()
+    args = stop_and_args(tmp_path, p)
     assert args[:3] == ["server", "--config", str(tmp_path / "synod.toml")]
     assert "--init" in args                # a fresh dataDir, as the harness makes one
     flags = " ".join(args)
@@ -78,6 +84,35 @@ def test_quorum_peer_main_becomes_synod_server(tmp_path):
     assert "[zk]\ntick_ms = 2000\nsuper_digest = \"super:abc=\"" in toml
     assert "max_client_cnxns = 0" in toml
     assert 'four_letter_words = ["*"]' in toml
+
+
+def test_key_store_becomes_client_tls(tmp_path):
+    """secureClientPort with a JKS key store (what the harness writes for
+    TestSSLClient) becomes secure_zk_listen and PEM files of the same
+    certificate and key."""
+    store = tmp_path / "keystore.jks"
+    subprocess.run(["keytool", "-genkeypair", "-keystore", str(store), "-storetype", "JKS",
+                    "-storepass", "apassword", "-keypass", "apassword", "-alias", "server cert",
+                    "-keyalg", "RSA", "-keysize", "2048", "-dname", "CN=localhost", "-validity", "1"],
+                   check=True, capture_output=True)
+    cfg = harness_like_cfg(tmp_path)
+    with open(cfg, "a") as f:
+        f.write(f"ssl.keyStore.location={store}\nssl.keyStore.password=apassword\n")
+    stop_and_args(tmp_path, run_shim(tmp_path, ["org.apache.zookeeper.server.quorum.QuorumPeerMain",
+                                                str(cfg)]))
+    toml = (tmp_path / "synod.toml").read_text()
+    top = toml.split("[", 1)[0]            # top-level keys come before the first table
+    assert 'secure_zk_listen = "127.0.0.1:20014"' in top
+    cert, key = tmp_path / "synod-tls" / "cert.pem", tmp_path / "synod-tls" / "key.pem"
+    assert f'[client_tls]\ncert = "{cert}"\nkey = "{key}"' in toml
+    subject = subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-subject"],
+                             check=True, capture_output=True, text=True).stdout
+    assert "CN = localhost" in subject or "CN=localhost" in subject
+    public = [subprocess.run(cmd, check=True, capture_output=True, text=True).stdout for cmd in (
+        ["openssl", "x509", "-in", str(cert), "-noout", "-pubkey"],
+        ["openssl", "pkey", "-in", str(key), "-pubout"])]
+    assert public[0] == public[1]          # the key is the certificate's
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
 
 
 def test_sigkill_reaches_synod(tmp_path):

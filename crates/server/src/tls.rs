@@ -4,7 +4,10 @@
 
 use crate::config::{ClientAuth, ClientTlsFiles};
 use anyhow::Context;
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
+use rustls::sign::{CertifiedKey, SingleCertAndKey};
 use rustls::ServerConfig;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -23,6 +26,37 @@ fn in_file(path: &Path) -> impl Fn(String) -> anyhow::Error + '_ {
     move |e| anyhow::anyhow!("[client_tls]: {e} ({})", path.display())
 }
 
+/// This node's certificate chain and key, checked to belong together.
+///
+/// rustls's own check (`with_single_cert`) parses the certificate with
+/// webpki, which refuses X.509 version 1 certificates; ZooKeeper (Java)
+/// serves them, OpenSSL and Java clients accept them, and key stores made
+/// for ZooKeeper hold them (kazoo's test harness makes one). So the match
+/// is checked here on the certificate's SubjectPublicKeyInfo as
+/// x509-parser reads it, which any version has.
+fn served_key(
+    chain: Vec<CertificateDer<'static>>,
+    key: PrivateKeyDer<'static>,
+    provider: &CryptoProvider,
+) -> anyhow::Result<SingleCertAndKey> {
+    let signer = provider
+        .key_provider
+        .load_private_key(key)
+        .context("[client_tls]: the key cannot sign TLS handshakes")?;
+    let end = chain
+        .first()
+        .context("[client_tls]: the certificate file holds no certificate")?;
+    let (_, cert) = x509_parser::parse_x509_certificate(end)
+        .map_err(|e| anyhow::anyhow!("[client_tls]: the certificate does not parse: {e}"))?;
+    if let Some(public) = signer.public_key() {
+        anyhow::ensure!(
+            public.as_ref() == cert.tbs_certificate.subject_pki.raw,
+            "[client_tls]: the key does not fit the certificate"
+        );
+    }
+    Ok(SingleCertAndKey::from(CertifiedKey::new(chain, signer)))
+}
+
 /// The acceptor of the client TLS ports: TLS 1.2 and 1.3 (ZooKeeper's Java
 /// client and Python's `ssl` speak both), this node's certificate, and
 /// client certificates under `ca` as `client_auth` says, and `alpn`, the
@@ -32,6 +66,7 @@ fn client_acceptor(files: &ClientTlsFiles, alpn: &[Vec<u8>]) -> anyhow::Result<T
     let chain = pem_chain(&read(&files.cert)?).map_err(in_file(&files.cert))?;
     let key = pem_key(&read(&files.key)?).map_err(in_file(&files.key))?;
     let provider = synod_net::tls::crypto_provider();
+    let served = served_key(chain, key, &provider)?;
     let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
         .context("[client_tls]: TLS versions")?;
@@ -65,9 +100,7 @@ fn client_acceptor(files: &ClientTlsFiles, alpn: &[Vec<u8>]) -> anyhow::Result<T
             )?)
         }
     };
-    let mut config = builder
-        .with_single_cert(chain, key)
-        .context("[client_tls]: the key does not fit the certificate")?;
+    let mut config = builder.with_cert_resolver(Arc::new(served));
     config.alpn_protocols = alpn.to_vec();
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
@@ -259,6 +292,30 @@ impl TlsSet {
 mod tests {
     use super::*;
     use synod_net::certs::ClusterCa;
+
+    /// An X.509 version 1 certificate (`openssl x509 -req` without
+    /// extensions, as ZooKeeper key stores often hold) and its key: a
+    /// test-only pair, for localhost, valid until 2126.
+    const V1_CERT: &str = include_str!("testdata/x509v1.crt");
+    const V1_KEY: &str = include_str!("testdata/x509v1.key");
+
+    fn served(cert: &str, key: &str) -> anyhow::Result<SingleCertAndKey> {
+        let chain = pem_chain(cert.as_bytes()).unwrap();
+        let key = pem_key(key.as_bytes()).unwrap();
+        served_key(chain, key, &synod_net::tls::crypto_provider())
+    }
+
+    #[test]
+    fn a_version_1_certificate_is_served_and_a_foreign_key_refused() {
+        served(V1_CERT, V1_KEY).expect("an X.509 v1 certificate with its own key");
+        let ca = ClusterCa::generate("t", 30).unwrap();
+        let node = ca.issue_node(1, &[], 30).unwrap();
+        served(&node.cert_pem, &node.key_pem).expect("a v3 certificate with its own key");
+        let err = served(V1_CERT, &node.key_pem).expect_err("another key");
+        assert!(err.to_string().contains("does not fit"), "{err}");
+        let err = served(&node.cert_pem, V1_KEY).expect_err("another key");
+        assert!(err.to_string().contains("does not fit"), "{err}");
+    }
 
     fn current(tls: &ClientTls) -> Arc<ServerConfig> {
         tls.current.read().unwrap().config().clone()
