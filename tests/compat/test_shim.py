@@ -115,6 +115,29 @@ def test_key_store_becomes_client_tls(tmp_path):
     assert oct(key.stat().st_mode & 0o777) == "0o600"
 
 
+def test_jaas_digest_users_become_sasl_users(tmp_path):
+    """The harness's JAAS file for SASL digest (ZOOKEEPER_JAAS_AUTH=digest)
+    becomes [zk] sasl_users; a superUser among them, sasl_super_user."""
+    jaas = tmp_path / "jaas.conf"
+    jaas.write_text(textwrap.dedent("""
+        Client { org.apache.zookeeper.server.auth.DigestLoginModule required
+            username="nobody" password="x"; };
+        Server {
+            org.apache.zookeeper.server.auth.DigestLoginModule required
+            user_super="super_secret"
+            user_jaasuser="jaas_password";
+        };"""))
+    cfg = harness_like_cfg(tmp_path)
+    stop_and_args(tmp_path, run_shim(tmp_path, [
+        f"-Djava.security.auth.login.config={jaas}", "-Dzookeeper.superUser=super",
+        "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(cfg)]))
+    toml = (tmp_path / "synod.toml").read_text()
+    zk = toml.split("[zk]", 1)[1].split("\n[", 1)[0]
+    assert 'sasl_users = { "jaasuser" = "jaas_password", "super" = "super_secret" }' in zk
+    assert 'sasl_super_user = "super"' in zk
+    assert "nobody" not in toml             # the Client section is the client's
+
+
 def test_sigkill_reaches_synod(tmp_path):
     p = run_shim(tmp_path, ["org.apache.zookeeper.server.quorum.QuorumPeerMain",
                             str(harness_like_cfg(tmp_path))])

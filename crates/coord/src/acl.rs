@@ -35,17 +35,21 @@ pub enum Rules {
     /// And x509: the subject of a verified client certificate, as
     /// ZooKeeper's X509AuthenticationProvider names it (RFC 2253).
     V2 = 2,
+    /// And sasl: the user a SASL exchange proved, as ZooKeeper's
+    /// SASLAuthenticationProvider names it.
+    V3 = 3,
 }
 
 impl Rules {
     /// The rules this build's front door writes into its commands.
-    pub const CURRENT: Rules = Rules::V2;
+    pub const CURRENT: Rules = Rules::V3;
 
     /// The rules numbered `n`, if this build knows them.
     pub fn from_number(n: u16) -> Option<Rules> {
         match n {
             1 => Some(Rules::V1),
             2 => Some(Rules::V2),
+            3 => Some(Rules::V3),
             _ => None,
         }
     }
@@ -96,14 +100,18 @@ pub fn fixup(acl: &[Acl], auth: &[Id], rules: Rules) -> Result<Vec<Acl>, ErrorCo
     Ok(out)
 }
 
-/// Schemes whose provider says "authenticated": digest and x509 (ip is
-/// not; super and world have no provider).
+/// Schemes whose provider says "authenticated": digest, x509 and sasl
+/// (ip is not; super and world have no provider).
 fn is_authenticated_scheme(scheme: &str, rules: Rules) -> bool {
-    scheme == "digest" || (scheme == X509 && rules >= Rules::V2)
+    scheme == "digest"
+        || (scheme == X509 && rules >= Rules::V2)
+        || (scheme == SASL && rules >= Rules::V3)
 }
 
 /// The x509 scheme's name.
 pub const X509: &str = "x509";
+/// The sasl scheme's name.
+pub const SASL: &str = "sasl";
 
 /// A provider's `isValid` for an ACL id; unknown schemes have no provider.
 fn is_valid_id(id: &Id, rules: Rules) -> bool {
@@ -114,8 +122,25 @@ fn is_valid_id(id: &Id, rules: Rules) -> bool {
         // X500Principal accepts a distinguished name: at least one
         // TYPE=value.
         X509 if rules >= Rules::V2 => is_distinguished_name(&id.id),
+        SASL if rules >= Rules::V3 => is_kerberos_name(&id.id),
         _ => false,
     }
+}
+
+/// What ZooKeeper's KerberosName accepts (SASLAuthenticationProvider's
+/// isValid): `name`, `name/host` or either with `@REALM`, no part empty
+/// and no other `/` or `@`.
+fn is_kerberos_name(id: &str) -> bool {
+    let (principal, realm) = match id.split_once('@') {
+        Some((p, r)) => (p, Some(r)),
+        None => (id, None),
+    };
+    let part_ok = |p: &str| !p.is_empty() && !p.contains(['/', '@']);
+    let principal_ok = match principal.split_once('/') {
+        Some((name, host)) => part_ok(name) && part_ok(host),
+        None => part_ok(principal),
+    };
+    principal_ok && realm.is_none_or(part_ok)
 }
 
 /// Loosely, what `new X500Principal(name)` accepts: RDNs of `TYPE=value`,
@@ -165,6 +190,7 @@ fn id_matches(scheme: &str, id: &str, acl_expr: &str, rules: Rules) -> bool {
         "digest" => id == acl_expr,
         "ip" => ip_matches(id, acl_expr),
         X509 => rules >= Rules::V2 && id == acl_expr,
+        SASL => rules >= Rules::V3 && id == acl_expr,
         _ => false,
     }
 }

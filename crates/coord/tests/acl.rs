@@ -444,3 +444,83 @@ fn an_x509_id_must_be_a_distinguished_name() {
     );
     assert_eq!(err(&mut tree, s, create), ErrorCode::InvalidAcl);
 }
+
+fn sasl_acl(user: &str) -> Vec<Acl> {
+    vec![Acl {
+        perms: ALL,
+        id: Id::new("sasl", user),
+    }]
+}
+
+#[test]
+fn a_sasl_acl_admits_exactly_the_user_it_names_and_auth_expands_to_it() {
+    let (mut tree, s) = setup();
+    let jaas = [Id::new("ip", "127.0.0.1"), Id::new("sasl", "jaasuser")];
+    let other = [
+        Id::new("sasl", "jaasuser2"),
+        Id::new("digest", "jaasuser:x"),
+    ];
+    let create =
+        |path: &str, acl| create_with(path, b"", acl, synod_coord::CreateMode::Persistent, -1);
+    assert!(
+        run_as(&mut tree, s, &jaas, create("/a", sasl_acl("jaasuser")))
+            .result
+            .is_ok()
+    );
+    assert!(tree.get_data("/a", &jaas).is_ok());
+    assert_eq!(tree.get_data("/a", &other), Err(ErrorCode::NoAuth));
+    assert_eq!(tree.get_data("/a", &[]), Err(ErrorCode::NoAuth));
+    let auth = vec![Acl {
+        perms: ALL,
+        id: Id::new("auth", ""),
+    }];
+    assert!(run_as(&mut tree, s, &jaas, create("/b", auth))
+        .result
+        .is_ok());
+    assert_eq!(tree.get_acl("/b", &jaas).unwrap().0, sasl_acl("jaasuser"));
+}
+
+#[test]
+fn a_batch_under_the_second_rules_refuses_sasl_acls_as_it_did_when_it_was_logged() {
+    let (mut tree, s) = setup();
+    let jaas = [Id::new("sasl", "jaasuser")];
+    let create = |path: &str| {
+        create_with(
+            path,
+            b"",
+            sasl_acl("jaasuser"),
+            synod_coord::CreateMode::Persistent,
+            -1,
+        )
+    };
+    let old = batch_under(&mut tree, 2, s, &jaas, T0 + 5, vec![create("/old")]);
+    assert_eq!(old[0].result, Err(ErrorCode::InvalidAcl));
+    let new = batch_under(&mut tree, 3, s, &jaas, T0 + 5, vec![create("/new")]);
+    assert!(new[0].result.is_ok());
+}
+
+#[test]
+fn a_sasl_id_must_be_a_kerberos_name() {
+    for (user, valid) in [
+        ("jaasuser", true),
+        ("zookeeper/host.example", true),
+        ("zookeeper/host.example@EXAMPLE.COM", true),
+        ("kafka@EXAMPLE.COM", true),
+        ("", false),
+        ("a/b/c", false),
+        ("@EXAMPLE.COM", false),
+        ("a@b@c", false),
+        ("a/", false),
+    ] {
+        let (mut tree, s) = setup();
+        let create = create_with(
+            "/a",
+            b"",
+            sasl_acl(user),
+            synod_coord::CreateMode::Persistent,
+            -1,
+        );
+        let got = run_as(&mut tree, s, &[], create).result;
+        assert_eq!(got.is_ok(), valid, "{user:?}: {got:?}");
+    }
+}

@@ -45,6 +45,10 @@ pub struct ZkLimits {
     /// A client whose certificate subject is this distinguished name passes
     /// every ACL (ZooKeeper's `zookeeper.X509Util.superUser`).
     pub x509_super_user: Option<String>,
+    /// SASL DIGEST-MD5 users (`sasl`); none: SASL requests fail.
+    pub sasl_users: Option<std::sync::Arc<crate::sasl::SaslUsers>>,
+    /// A SASL user that passes every ACL (ZooKeeper's `zookeeper.superUser`).
+    pub sasl_super_user: Option<String>,
     /// jute.maxbuffer.
     pub max_buffer_bytes: usize,
     pub connections_max: usize,
@@ -103,6 +107,11 @@ struct Conn {
     session: Option<i64>,
     timeout_ms: i32,
     auth: Vec<Id>,
+    /// Where the connection's SASL exchange is.
+    sasl: crate::sasl::Exchange,
+    /// A failed SASL exchange waits for its answer (see
+    /// `sasl::FAILURE_DELAY_MS`); the connection takes nothing else.
+    auth_failing: bool,
     /// The connection's identity for exactly-once commands.
     client: u64,
     seq: u64,
@@ -185,6 +194,11 @@ pub struct ZkFront {
     /// Frames for connections, in the order they must be written.
     output: Vec<(ConnId, Outgoing)>,
     rng: Rng,
+    /// SASL challenges sent (each gets its own nonce).
+    sasl_challenges: u64,
+    /// Failed SASL exchanges waiting for their answer: (connection, due at
+    /// monotonic ms, xid, reason), in the order they failed.
+    auth_failures: VecDeque<(ConnId, u64, i32, String)>,
     /// Monotonic time (ms) and wall-clock time (ms since the epoch), as of
     /// the runtime's last `set_clock`.
     now_ms: u64,
@@ -226,6 +240,8 @@ impl ZkFront {
             stats: FrontStats::default(),
             output: Vec::new(),
             rng,
+            sasl_challenges: 0,
+            auth_failures: VecDeque::new(),
             now_ms: 0,
             wall_ms: 0,
         }
@@ -352,6 +368,8 @@ impl ZkFront {
             session: None,
             timeout_ms,
             auth,
+            sasl: Default::default(),
+            auth_failing: false,
             client: self.rng.next_u64() | 1,
             seq: 0,
             queue: VecDeque::new(),
@@ -489,7 +507,7 @@ impl ZkFront {
             let Some(c) = self.conns.get_mut(&conn) else {
                 return;
             };
-            if c.in_flight.is_some() {
+            if c.in_flight.is_some() || c.auth_failing {
                 return;
             }
             let Some((xid, op, pending)) = c.queue.pop_front() else {
@@ -642,6 +660,9 @@ impl ZkFront {
         } = &req
         {
             return self.add_auth(tree, conn, xid, scheme, bytes);
+        }
+        if let R::Sasl { token } = &req {
+            return self.sasl_step(tree, conn, xid, token);
         }
         // Borrowed out of the connection for the read (no copy per
         // request), and put back below.
@@ -900,6 +921,67 @@ impl ZkFront {
             .super_digest
             .as_deref()
             .is_some_and(|d| d == id.id);
+        if self.grant(conn, xid, zxid, id, is_super) {
+            self.send_reply(conn, xid, zxid, 0, Some(&wire::Response::Empty));
+        }
+    }
+
+    /// One step of the connection's SASL exchange (see `sasl`): a
+    /// challenge, or the proof that ends it and the `sasl` identity; a
+    /// failure answers AuthFailed and closes, as ZooKeeper does.
+    fn sasl_step(&mut self, tree: &Tree, conn: ConnId, xid: i32, token: &[u8]) {
+        use crate::sasl::{SaslError, Step};
+        let zxid = tree.last_zxid();
+        let challenges = &mut self.sasl_challenges;
+        let c = self.conns.get_mut(&conn).expect("live connection");
+        let step = match &self.limits.sasl_users {
+            None => Err(SaslError::NotConfigured),
+            Some(users) => users.step(&mut c.sasl, token, || {
+                *challenges += 1;
+                users.nonce(*challenges)
+            }),
+        };
+        match step {
+            Ok(Step::Challenge(token)) => {
+                self.send_reply(conn, xid, zxid, 0, Some(&wire::Response::Sasl { token }));
+            }
+            Ok(Step::Authenticated { user, token }) => {
+                let is_super = self.limits.sasl_super_user.as_deref() == Some(user.as_str());
+                let id = Id {
+                    scheme: "sasl".into(),
+                    id: user,
+                };
+                if self.grant(conn, xid, zxid, id, is_super) {
+                    self.send_reply(conn, xid, zxid, 0, Some(&wire::Response::Sasl { token }));
+                }
+            }
+            Err(e) => {
+                c.auth_failing = true;
+                let due = self.now_ms + crate::sasl::FAILURE_DELAY_MS;
+                let reason = format!("SASL authentication failed: {e}");
+                self.auth_failures.push_back((conn, due, xid, reason));
+            }
+        }
+    }
+
+    /// Answers the failed SASL exchanges whose delay is over: AuthFailed,
+    /// then the connection closes, as ZooKeeper answers a failure.
+    pub(crate) fn answer_auth_failures(&mut self, tree: &Tree) {
+        while let Some(&(conn, due, xid, _)) = self.auth_failures.front() {
+            if due > self.now_ms {
+                return;
+            }
+            let (.., reason) = self.auth_failures.pop_front().expect("a front entry");
+            let zxid = tree.last_zxid();
+            self.send_reply(conn, xid, zxid, ErrorCode::AuthFailed.code(), None);
+            self.close(conn, &reason);
+        }
+    }
+
+    /// Adds `id` (and `super` with it) to the connection's auth list;
+    /// false, having answered AuthFailed and closed the connection, when
+    /// the list would outgrow its bound.
+    fn grant(&mut self, conn: ConnId, xid: i32, zxid: i64, id: Id, is_super: bool) -> bool {
         let c = self.conns.get_mut(&conn).expect("live connection");
         let mut auth = c.auth.clone();
         if !auth.contains(&id) {
@@ -927,10 +1009,10 @@ impl ZkFront {
                     budget::AUTH_BYTES_MAX
                 ),
             );
-            return;
+            return false;
         }
         c.auth = auth;
-        self.send_reply(conn, xid, zxid, 0, Some(&wire::Response::Empty));
+        true
     }
 
     fn send_event(&mut self, conn: ConnId, kind: synod_coord::EventKind, path: &str) {

@@ -14,6 +14,7 @@ pub mod convert;
 pub mod front;
 pub mod packet;
 pub mod quota;
+pub mod sasl;
 pub mod watches;
 
 pub use front::{FrontStats, Outgoing, Pending, ZkFront, ZkLimits};

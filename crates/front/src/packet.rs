@@ -8,7 +8,7 @@ use synod_zkproto as wire;
 
 /// Decodes one request frame body (the bytes after its length prefix) into
 /// what `ZkFront::on_packet` takes. A well-formed request of an opcode
-/// synod does not serve (SASL, reconfig) becomes `Pending::Refuse`, answered
+/// synod does not serve (reconfig) becomes `Pending::Refuse`, answered
 /// Unimplemented in its turn while the connection goes on; any other body
 /// that does not decode is an error, and the caller closes the connection.
 pub fn decode_packet(body: &[u8]) -> Result<(wire::RequestHeader, Pending), wire::DecodeError> {
@@ -25,7 +25,7 @@ pub fn decode_packet(body: &[u8]) -> Result<(wire::RequestHeader, Pending), wire
 fn unserved(body: &[u8]) -> Option<wire::RequestHeader> {
     let xid = i32::from_be_bytes(body.get(0..4)?.try_into().ok()?);
     let op = i32::from_be_bytes(body.get(4..8)?.try_into().ok()?);
-    matches!(op, wire::op::SASL | wire::op::RECONFIG).then_some(wire::RequestHeader { xid, op })
+    (op == wire::op::RECONFIG).then_some(wire::RequestHeader { xid, op })
 }
 
 #[cfg(test)]
@@ -48,10 +48,10 @@ mod tests {
             Pending::Request(wire::Request::Exists { .. })
         ));
 
-        let mut sasl = 9i32.to_be_bytes().to_vec();
-        sasl.extend_from_slice(&wire::op::SASL.to_be_bytes());
-        sasl.extend_from_slice(&[0xde, 0xad]);
-        let (header, pending) = decode_packet(&sasl).expect("refused, not an error");
+        let mut reconfig = 9i32.to_be_bytes().to_vec();
+        reconfig.extend_from_slice(&wire::op::RECONFIG.to_be_bytes());
+        reconfig.extend_from_slice(&[0xde, 0xad]);
+        let (header, pending) = decode_packet(&reconfig).expect("refused, not an error");
         assert_eq!(header.xid, 9);
         assert!(matches!(pending, Pending::Refuse(c) if c == wire::err::UNIMPLEMENTED));
 

@@ -209,6 +209,8 @@ mod tests {
                 max_session_timeout_ms: 40_000,
                 super_digest: None,
                 x509_super_user: None,
+                sasl_users: None,
+                sasl_super_user: None,
                 max_buffer_bytes: 1 << 20,
                 connections_max: 10,
                 command_bytes_max: 0,

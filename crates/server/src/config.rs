@@ -26,6 +26,8 @@
 //! tick_ms = 2000
 //! super_digest = "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
 //! x509_super_user = "CN=admin"   # a TLS client certificate that is super
+//! sasl_users = { kafka = "secret" } # SASL DIGEST-MD5 users (ZooKeeper's JAAS)
+//! sasl_super_user = "kafka"       # optional: a SASL user that is super
 //!
 //! [admin]             # optional; defaults shown in AdminKnobs
 //! lag_slots_max = 1000
@@ -270,6 +272,13 @@ pub struct ZkKnobs {
     /// client on the TLS port that passes every ACL (ZooKeeper's
     /// `zookeeper.X509Util.superUser`).
     pub x509_super_user: Option<String>,
+    /// SASL DIGEST-MD5 users and their passwords, as in ZooKeeper's JAAS
+    /// `DigestLoginModule` (`user_<name>="<password>"`): a client that
+    /// proves one is `sasl:<name>` for ACLs. DIGEST-MD5 needs the password
+    /// itself, so keep this file readable by the server only.
+    pub sasl_users: BTreeMap<String, Secret>,
+    /// A SASL user that passes every ACL (ZooKeeper's `zookeeper.superUser`).
+    pub sasl_super_user: Option<String>,
     /// jute.maxbuffer: the largest request or reply body, in bytes.
     pub max_buffer_bytes: usize,
     /// Client sockets open at once, the handshake included; more are
@@ -302,6 +311,8 @@ impl Default for ZkKnobs {
             max_session_timeout_ms: None,
             super_digest: None,
             x509_super_user: None,
+            sasl_users: BTreeMap::new(),
+            sasl_super_user: None,
             max_buffer_bytes: 0xfffff,
             connections_max: 10_000,
             max_client_cnxns: 60,
@@ -309,6 +320,17 @@ impl Default for ZkKnobs {
             znodes_max: synod_front::ZkLimits::ZNODES_MAX_DEFAULT,
             data_bytes_max: synod_front::ZkLimits::DATA_BYTES_MAX_DEFAULT,
         }
+    }
+}
+
+/// A password in the config file: read like a string, never printed.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"<secret>\"")
     }
 }
 
@@ -516,6 +538,23 @@ impl ServerConfig {
                 ));
             }
         }
+        if let Some((user, _)) = self
+            .zk
+            .sasl_users
+            .iter()
+            .find(|(user, password)| user.is_empty() || password.0.is_empty())
+        {
+            return Err(ConfigError::Invalid(format!(
+                "[zk] sasl_users: user `{user}` needs a non-empty name and password"
+            )));
+        }
+        if let Some(s) = &self.zk.sasl_super_user {
+            if !self.zk.sasl_users.contains_key(s) {
+                return Err(ConfigError::Invalid(format!(
+                    "[zk] sasl_super_user `{s}` is not one of [zk] sasl_users"
+                )));
+            }
+        }
         if self.engine.command_bytes_max < synod_front::budget::COMMAND_BYTES_MIN {
             return Err(ConfigError::Invalid(format!(
                 "[engine] command_bytes_max must be at least {} (room for a full auth list and writes)",
@@ -706,6 +745,31 @@ election_timeout_ms = 800
         let cfg: ServerConfig = toml::from_str(&text).unwrap();
         let err = cfg.validate().unwrap_err().to_string();
         assert!(err.contains("node_id 3 is not listed"), "{err}");
+    }
+
+    #[test]
+    fn sasl_users_parse_hide_their_passwords_and_the_super_user_must_be_one() {
+        let text = format!(
+            "{GOOD}\n[zk]\nsasl_users = {{ \"jaasuser\" = \"jaas_password\", kafka = \"k\" }}\n\
+             sasl_super_user = \"kafka\"\n"
+        );
+        let cfg: ServerConfig = toml::from_str(&text).unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(cfg.zk.sasl_users["jaasuser"].0, "jaas_password");
+        assert!(
+            !format!("{cfg:?}").contains("jaas_password"),
+            "a password in Debug"
+        );
+        let cfg: ServerConfig = toml::from_str(
+            &text.replace("sasl_super_user = \"kafka\"", "sasl_super_user = \"root\""),
+        )
+        .unwrap();
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("`root` is not one of"), "{err}");
+        let cfg: ServerConfig =
+            toml::from_str(&text.replace("kafka = \"k\"", "kafka = \"\"")).unwrap();
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("non-empty name and password"), "{err}");
     }
 
     #[test]

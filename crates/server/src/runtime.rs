@@ -284,6 +284,20 @@ pub async fn start(
             max_session_timeout_ms: cfg.zk.max_session_timeout_ms(),
             super_digest: cfg.zk.super_digest.clone(),
             x509_super_user: cfg.zk.x509_super_user.clone(),
+            sasl_users: (!cfg.zk.sasl_users.is_empty()).then(|| {
+                let mut nonce_key = [0u8; 16];
+                getrandom::fill(&mut nonce_key).expect("the operating system's randomness");
+                Arc::new(synod_front::sasl::SaslUsers {
+                    nonce_key,
+                    passwords: cfg
+                        .zk
+                        .sasl_users
+                        .iter()
+                        .map(|(user, password)| (user.clone(), password.0.clone()))
+                        .collect(),
+                })
+            }),
+            sasl_super_user: cfg.zk.sasl_super_user.clone(),
             max_buffer_bytes: cfg.zk.max_buffer_bytes,
             connections_max: cfg.zk.connections_max,
             command_bytes_max: cfg.engine.command_bytes_max,

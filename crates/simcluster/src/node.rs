@@ -58,6 +58,8 @@ impl Default for NodeSpec {
                 max_session_timeout_ms: 40_000,
                 super_digest: None,
                 x509_super_user: None,
+                sasl_users: None,
+                sasl_super_user: None,
                 max_buffer_bytes: 1 << 20,
                 connections_max: 1_000,
                 // Set from the engine's by the node itself.

@@ -29,7 +29,7 @@ impl CreateKind {
     }
 }
 
-/// A decoded client request. SASL (102) and reconfig (16) are not decoded.
+/// A decoded client request. Reconfig (16) is not decoded.
 ///
 /// Nullable buffers (`data`) decode as empty and nullable vectors (ACLs,
 /// watch lists) as empty: a server treats both the same way, and an empty
@@ -143,6 +143,10 @@ pub enum Request {
     },
     WhoAmI,
     CloseSession,
+    /// One step of a SASL exchange (GetSASLRequest): the client's token.
+    Sasl {
+        token: Vec<u8>,
+    },
 }
 
 impl Request {
@@ -174,6 +178,7 @@ impl Request {
             Request::GetAllChildrenNumber { .. } => op::GET_ALL_CHILDREN_NUMBER,
             Request::AddWatch { .. } => op::ADD_WATCH,
             Request::WhoAmI => op::WHO_AM_I,
+            Request::Sasl { .. } => op::SASL,
             Request::CloseSession => op::CLOSE_SESSION,
         }
     }
@@ -251,6 +256,7 @@ impl Request {
                 w.write_int(*version);
             }
             Request::Ping | Request::WhoAmI | Request::CloseSession => {}
+            Request::Sasl { token } => w.write_buffer(token),
             Request::Multi(ops) | Request::MultiRead(ops) => write_multi(w, ops),
             Request::CheckWatches { path, watcher_type }
             | Request::RemoveWatches { path, watcher_type } => {
@@ -446,6 +452,9 @@ pub fn read_request_body(r: &mut Reader<'_>, op: i32) -> Result<Request, DecodeE
             mode: r.read_int("AddWatchRequest.mode")?,
         },
         op::WHO_AM_I => Request::WhoAmI,
+        op::SASL => Request::Sasl {
+            token: r.read_bytes("GetSASLRequest.token")?,
+        },
         op::CLOSE_SESSION => Request::CloseSession,
         _ => {
             return Err(DecodeError::UnknownOpcode {

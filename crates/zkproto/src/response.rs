@@ -24,6 +24,8 @@ pub enum ReplyKind {
     GetEphemerals,
     AllChildrenNumber,
     WhoAmI,
+    /// A SASL step: SetSASLResponse {token}.
+    Sasl,
     /// addWatch: ZooKeeper answers with an ErrorResponse body {int err}.
     AddWatch,
 }
@@ -46,6 +48,7 @@ impl ReplyKind {
             op::GET_EPHEMERALS => ReplyKind::GetEphemerals,
             op::GET_ALL_CHILDREN_NUMBER => ReplyKind::AllChildrenNumber,
             op::WHO_AM_I => ReplyKind::WhoAmI,
+            op::SASL => ReplyKind::Sasl,
             op::ADD_WATCH => ReplyKind::AddWatch,
             op::DELETE
             | op::DELETE_CONTAINER
@@ -108,6 +111,10 @@ pub enum Response {
         n: i32,
     },
     WhoAmI(Vec<ClientInfo>),
+    /// The server's SASL challenge (SetSASLResponse).
+    Sasl {
+        token: Vec<u8>,
+    },
     /// addWatch's reply: an ErrorResponse carrying 0 (the Java client,
     /// hence zkCli and Curator, drops a connection whose addWatch reply
     /// lacks it).
@@ -245,6 +252,7 @@ impl Response {
             Response::GetEphemerals { paths } => w.write_string_vec(paths),
             Response::AllChildrenNumber { n } => w.write_int(*n),
             Response::WhoAmI(infos) => w.write_record_vec(infos),
+            Response::Sasl { token } => w.write_buffer(token),
             Response::AddWatch { err } => w.write_int(*err),
             Response::WatchEvent(event) => w.write_record(event),
         }
@@ -370,6 +378,9 @@ pub fn read_reply_body(r: &mut Reader<'_>, kind: ReplyKind) -> Result<Response, 
             n: r.read_int("GetAllChildrenNumberResponse.totalNumber")?,
         },
         ReplyKind::WhoAmI => Response::WhoAmI(r.read_record_vec("WhoAmIResponse.clientInfo", 8)?),
+        ReplyKind::Sasl => Response::Sasl {
+            token: r.read_bytes("SetSASLResponse.token")?,
+        },
         ReplyKind::AddWatch => Response::AddWatch {
             err: r.read_int("ErrorResponse.err")?,
         },

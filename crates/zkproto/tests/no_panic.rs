@@ -27,6 +27,7 @@ fn decode_everything(bytes: &[u8]) {
         ReplyKind::GetEphemerals,
         ReplyKind::AllChildrenNumber,
         ReplyKind::WhoAmI,
+        ReplyKind::Sasl,
     ] {
         let _ = decode_reply(bytes, kind);
     }

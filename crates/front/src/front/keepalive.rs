@@ -35,6 +35,7 @@ impl ZkFront {
     /// (ZooKeeper's servers do the same when they lose their quorum).
     pub fn on_timer(&mut self, tree: &Tree, leader_term: Option<u64>, has_leader: bool) {
         let now = self.now_ms;
+        self.answer_auth_failures(tree);
         if has_leader {
             self.leaderless_since = None;
         } else {

@@ -17,6 +17,8 @@ pub fn limits() -> ZkLimits {
         max_session_timeout_ms: 40000,
         super_digest: None,
         x509_super_user: None,
+        sasl_users: None,
+        sasl_super_user: None,
         max_buffer_bytes: wire::DEFAULT_MAX_BUFFER,
         connections_max: 100,
         command_bytes_max: synod_front::budget::COMMAND_BYTES_MAX_DEFAULT,

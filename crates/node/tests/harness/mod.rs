@@ -24,6 +24,8 @@ pub fn zk_limits() -> ZkLimits {
         max_session_timeout_ms: 40_000,
         super_digest: None,
         x509_super_user: None,
+        sasl_users: None,
+        sasl_super_user: None,
         max_buffer_bytes: 1 << 20,
         connections_max: 100,
         // Set from the engine's by `ServiceNode::new`.

@@ -182,6 +182,12 @@ pub fn every_request() -> Vec<(i32, Request)> {
         ),
         (24, Request::WhoAmI),
         (25, Request::CloseSession),
+        (
+            26,
+            Request::Sasl {
+                token: b"charset=utf-8,username=\"u\"".to_vec(),
+            },
+        ),
     ]
 }
 
@@ -286,6 +292,12 @@ pub fn every_response() -> Vec<(ReplyKind, Response)> {
                 auth_scheme: "ip".into(),
                 user: "127.0.0.1".into(),
             }]),
+        ),
+        (
+            ReplyKind::Sasl,
+            Response::Sasl {
+                token: b"rspauth=0123".to_vec(),
+            },
         ),
     ]
 }
