@@ -41,7 +41,7 @@ fn null_data_and_null_acl_in_create_read_as_empty() {
         Request::Create {
             kind: CreateKind::Create2,
             path: "/n".into(),
-            data: vec![],
+            data: Some(vec![]),
             acl: vec![],
             flags: 0,
         }
