@@ -243,7 +243,7 @@ pub fn create(path: &str) -> wire::Request {
     wire::Request::Create {
         kind: wire::CreateKind::Create,
         path: path.into(),
-        data: Vec::new(),
+        data: Some(Vec::new()),
         acl: open_acl(),
         flags: 0,
     }
@@ -252,7 +252,7 @@ pub fn create(path: &str) -> wire::Request {
 pub fn set_data(path: &str, data: &[u8]) -> wire::Request {
     wire::Request::SetData {
         path: path.into(),
-        data: data.to_vec(),
+        data: Some(data.to_vec()),
         version: -1,
     }
 }
