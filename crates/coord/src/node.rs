@@ -105,8 +105,11 @@ impl NodeStat {
     }
 }
 
-/// A znode's path and data in one allocation: the path's length as an
-/// LEB128 varint, the path, then the data. The path orders the node table
+/// A znode's path and data in one allocation: a header, the path, then
+/// the data. The header is an LEB128 varint of the path's length shifted
+/// left by one, its low bit set when the data is null (ZooKeeper keeps a
+/// null buffer apart from an empty one; a null node has no data bytes).
+/// The path orders the node table
 /// (comparisons and `Borrow<[u8]>` see only the path); the data rides in
 /// the key's allocation, which saves an allocation, its malloc header and
 /// a pointer per znode. The price is that a setData re-keys the node's
@@ -115,29 +118,43 @@ impl NodeStat {
 pub struct NodeKey(Box<[u8]>);
 
 impl NodeKey {
+    /// A key for a node whose data is `data` (not null).
     pub fn new(path: &str, data: &[u8]) -> Self {
-        let mut bytes = Vec::with_capacity(varint_len(path.len()) + path.len() + data.len());
-        let mut len = path.len();
-        while len >= 0x80 {
-            bytes.push((len as u8) | 0x80);
-            len >>= 7;
+        Self::nullable(path, Some(data))
+    }
+
+    /// A key for a node whose data is `data`, `None` being null.
+    pub fn nullable(path: &str, data: Option<&[u8]>) -> Self {
+        let data_bytes = data.map_or(0, <[u8]>::len);
+        let mut header = (path.len() << 1) | usize::from(data.is_none());
+        let mut bytes = Vec::with_capacity(varint_len(header) + path.len() + data_bytes);
+        while header >= 0x80 {
+            bytes.push((header as u8) | 0x80);
+            header >>= 7;
         }
-        bytes.push(len as u8);
+        bytes.push(header as u8);
         bytes.extend_from_slice(path.as_bytes());
-        bytes.extend_from_slice(data);
+        bytes.extend_from_slice(data.unwrap_or_default());
         NodeKey(bytes.into_boxed_slice())
+    }
+
+    /// The decoded header: where the path starts, how long it is, and
+    /// whether the data is null.
+    fn header(&self) -> (usize, usize, bool) {
+        let mut header = 0usize;
+        for (i, b) in self.0.iter().enumerate() {
+            header |= usize::from(b & 0x7f) << (7 * i);
+            if b & 0x80 == 0 {
+                return (i + 1, header >> 1, header & 1 == 1);
+            }
+        }
+        unreachable!("a node key starts with a complete varint")
     }
 
     /// Where the path starts and how long it is.
     fn path_span(&self) -> (usize, usize) {
-        let mut len = 0usize;
-        for (i, b) in self.0.iter().enumerate() {
-            len |= usize::from(b & 0x7f) << (7 * i);
-            if b & 0x80 == 0 {
-                return (i + 1, len);
-            }
-        }
-        unreachable!("a node key starts with a complete varint")
+        let (start, len, _) = self.header();
+        (start, len)
     }
 
     pub fn path_bytes(&self) -> &[u8] {
@@ -149,9 +166,20 @@ impl NodeKey {
         std::str::from_utf8(self.path_bytes()).expect("a node key's path was a &str")
     }
 
+    /// The data's bytes; none for null data (see `nullable_data`).
     pub fn data(&self) -> &[u8] {
         let (start, len) = self.path_span();
         &self.0[start + len..]
+    }
+
+    /// Whether the data is null rather than bytes (empty or not).
+    pub fn is_null(&self) -> bool {
+        self.header().2
+    }
+
+    /// The data as a client reads it: `None` when null.
+    pub fn nullable_data(&self) -> Option<&[u8]> {
+        (!self.is_null()).then(|| self.data())
     }
 }
 
@@ -195,6 +223,7 @@ impl std::fmt::Debug for NodeKey {
         f.debug_struct("NodeKey")
             .field("path", &self.path())
             .field("data_len", &self.data().len())
+            .field("null", &self.is_null())
             .finish()
     }
 }
@@ -269,6 +298,20 @@ mod tests {
             let k = NodeKey::new(&path, b"data");
             assert_eq!(k.path(), path);
             assert_eq!(k.data(), b"data");
+        }
+    }
+
+    #[test]
+    fn a_key_keeps_null_data_apart_from_empty_data() {
+        for len in [0, 1, 63, 64, 127, 128, 20_000] {
+            let path = format!("/{}", "p".repeat(len));
+            let null = NodeKey::nullable(&path, None);
+            let empty = NodeKey::nullable(&path, Some(b""));
+            assert_eq!((null.path(), empty.path()), (path.as_str(), path.as_str()));
+            assert_eq!(null.nullable_data(), None, "{len}");
+            assert_eq!(empty.nullable_data(), Some(&b""[..]), "{len}");
+            assert_eq!((null.data(), empty.data()), (&b""[..], &b""[..]));
+            assert_eq!(null, empty, "nullness is data, not part of the order");
         }
     }
 

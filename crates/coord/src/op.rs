@@ -93,6 +93,71 @@ pub enum Write {
     Sync {
         path: String,
     },
+    // Variants after this line came later; bincode numbers variants in
+    // order, so a new one goes at the end and every older encoding still
+    // decodes as it did. A build that predates one cannot decode it (the
+    // peer protocol version says so).
+    /// As `Create`, with null data (ZooKeeper's `create(path, null, ..)`),
+    /// which reads back as null, not as empty.
+    CreateNull {
+        path: String,
+        acl: Vec<Acl>,
+        mode: CreateMode,
+        ttl_ms: i64,
+    },
+    /// As `SetData`, with null data.
+    SetNullData {
+        path: String,
+        version: i32,
+    },
+}
+
+impl Write {
+    /// A create of `data`, `None` being null: `Create` or `CreateNull`.
+    pub fn create(
+        path: String,
+        data: Option<Vec<u8>>,
+        acl: Vec<Acl>,
+        mode: CreateMode,
+        ttl_ms: i64,
+    ) -> Write {
+        match data {
+            Some(data) => Write::Create {
+                path,
+                data,
+                acl,
+                mode,
+                ttl_ms,
+            },
+            None => Write::CreateNull {
+                path,
+                acl,
+                mode,
+                ttl_ms,
+            },
+        }
+    }
+
+    /// A setData of `data`, `None` being null: `SetData` or `SetNullData`.
+    pub fn set_data(path: String, data: Option<Vec<u8>>, version: i32) -> Write {
+        match data {
+            Some(data) => Write::SetData {
+                path,
+                data,
+                version,
+            },
+            None => Write::SetNullData { path, version },
+        }
+    }
+
+    /// The data bytes this write itself stores (a create's or a setData's;
+    /// none for null data, for other writes and for a multi as a whole).
+    pub fn data_bytes(&self) -> usize {
+        match self {
+            Write::Create { data, .. } | Write::SetData { data, .. } => data.len(),
+            _ => 0,
+        }
+    }
 }
 
 /// The reply to a `CoordOp`.
@@ -191,5 +256,66 @@ impl CoordReply {
 
     pub fn decode(bytes: &[u8]) -> Result<Self, DecodeError> {
         bincode::deserialize(bytes).map_err(|e| DecodeError(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn encode(w: &Write) -> Vec<u8> {
+        bincode::serialize(w).expect("serializes")
+    }
+
+    /// Logs, snapshots' client tables and peers carry bincode of `Write`:
+    /// a variant's number is its place in the enum, so adding one in the
+    /// middle would make every older log decode as something else.
+    #[test]
+    fn every_write_keeps_the_variant_number_older_logs_hold() {
+        let path = String::from("/p");
+        let writes = [
+            Write::create(
+                path.clone(),
+                Some(vec![1]),
+                vec![],
+                CreateMode::Persistent,
+                -1,
+            ),
+            Write::Delete {
+                path: path.clone(),
+                version: -1,
+            },
+            Write::set_data(path.clone(), Some(vec![1]), -1),
+            Write::SetAcl {
+                path: path.clone(),
+                acl: vec![],
+                version: -1,
+            },
+            Write::Check {
+                path: path.clone(),
+                version: -1,
+            },
+            Write::Multi(vec![]),
+            Write::Sync { path: path.clone() },
+            Write::create(path.clone(), None, vec![], CreateMode::Persistent, -1),
+            Write::set_data(path, None, -1),
+        ];
+        for (number, w) in (0u32..).zip(&writes) {
+            assert_eq!(encode(w)[..4], number.to_le_bytes(), "{w:?}");
+        }
+    }
+
+    /// The bytes of a setData as the build before null data logged them.
+    #[test]
+    fn a_set_data_of_bytes_encodes_as_before_null_data() {
+        let w = Write::set_data("/p".into(), Some(b"xy".to_vec()), 5);
+        let logged: &[u8] = &[
+            2, 0, 0, 0, // variant SetData
+            2, 0, 0, 0, 0, 0, 0, 0, b'/', b'p', // path
+            2, 0, 0, 0, 0, 0, 0, 0, b'x', b'y', // data
+            5, 0, 0, 0, // version
+        ];
+        assert_eq!(encode(&w), logged);
+        assert_eq!(bincode::deserialize::<Write>(logged).expect("decodes"), w);
     }
 }

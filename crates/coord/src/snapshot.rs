@@ -3,8 +3,9 @@
 //!
 //! Layout (bincode, varint integers, after the version byte): the distinct
 //! ACL lists, each once, numbered in the order the nodes first use them;
-//! the nodes in path order, each as path, data, ACL number and stored stat
-//! (child count included); then the session table and the counters. The
+//! the nodes in path order, each as path, data (an `Option`: `None` is
+//! null data), ACL number and stored stat (child count included); then the
+//! session table and the counters. The
 //! bytes depend on the logical state alone, never on the in-memory ACL ids,
 //! so equal trees have equal snapshots and digests.
 //!
@@ -13,6 +14,9 @@
 //! children present, every ACL number naming a list, every list used once
 //! or more. It builds the node table from the sorted nodes in one pass, so
 //! a restored table is packed tight.
+//!
+//! Version 2 is the same but for the data, plain bytes, since it predates
+//! null data; it is still read (every node's data not null), never written.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -30,8 +34,12 @@ use crate::tree::{SessionInfo, State};
 use crate::types::Acl;
 
 /// Leads every snapshot; bump it when the encoding changes. Version 1 was
-/// `State` as bincode wrote it, with a child set and an ACL list per node.
-pub(crate) const SNAPSHOT_VERSION: u8 = 2;
+/// `State` as bincode wrote it, with a child set and an ACL list per node;
+/// version 2 had no null data.
+pub(crate) const SNAPSHOT_VERSION: u8 = 3;
+
+/// The older version this build still reads.
+const SNAPSHOT_VERSION_NO_NULL: u8 = 2;
 
 /// Nodes a restore reserves room for before it has seen them, so a corrupt
 /// count cannot make it allocate without bound.
@@ -77,15 +85,17 @@ pub(crate) fn decode(snapshot: &[u8]) -> Result<State, String> {
     let (version, body) = snapshot
         .split_first()
         .ok_or_else(|| "empty coordination snapshot".to_string())?;
-    if *version != SNAPSHOT_VERSION {
-        return Err(format!(
-            "coordination snapshot version {version}, this build reads {SNAPSHOT_VERSION}; \
-             restore from a snapshot this build wrote"
-        ));
-    }
-    let s: SnapshotIn = options()
-        .deserialize(body)
-        .map_err(|e| format!("coordination snapshot: {e}"))?;
+    let s: SnapshotIn = match *version {
+        SNAPSHOT_VERSION => deserialize::<SnapshotIn<true>>(body)?,
+        SNAPSHOT_VERSION_NO_NULL => deserialize::<SnapshotIn<false>>(body)?.into_current(),
+        _ => {
+            return Err(format!(
+                "coordination snapshot version {version}, this build reads \
+                 {SNAPSHOT_VERSION_NO_NULL} and {SNAPSHOT_VERSION}; \
+                 restore from a snapshot this build wrote"
+            ))
+        }
+    };
     let mut acls = AclCache::from_lists(s.acls)
         .ok_or_else(|| "coordination snapshot lists an ACL twice".to_string())?;
     check_structure(&s.nodes.0)?;
@@ -113,6 +123,12 @@ pub(crate) fn decode(snapshot: &[u8]) -> Result<State, String> {
         now_ms: s.now_ms,
         last_term: s.last_term,
     })
+}
+
+fn deserialize<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, String> {
+    options()
+        .deserialize(body)
+        .map_err(|e| format!("coordination snapshot: {e}"))
 }
 
 /// Paths strictly increasing from "/", every parent present and every
@@ -175,7 +191,7 @@ impl Serialize for NodesOut<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_seq(self.state.nodes.iter().map(|(k, n)| NodeOut {
             path: k.path(),
-            data: Bytes(k.data()),
+            data: k.nullable_data().map(Bytes),
             acl: self.numbers[n.acl.index()].expect("numbered above"),
             stat: n.stat,
         }))
@@ -185,7 +201,7 @@ impl Serialize for NodesOut<'_> {
 #[derive(Serialize)]
 struct NodeOut<'a> {
     path: &'a str,
-    data: Bytes<'a>,
+    data: Option<Bytes<'a>>,
     acl: u32,
     stat: NodeStat,
 }
@@ -199,10 +215,12 @@ impl Serialize for Bytes<'_> {
     }
 }
 
+/// A snapshot as read back; `NULLABLE` is whether its node data is an
+/// `Option` (version 3) or plain bytes (version 2).
 #[derive(Deserialize)]
-struct SnapshotIn {
+struct SnapshotIn<const NULLABLE: bool = true> {
     acls: Vec<Vec<Acl>>,
-    nodes: NodesIn,
+    nodes: NodesIn<NULLABLE>,
     sessions: BTreeMap<i64, SessionInfo>,
     next_session_id: i64,
     last_zxid: i64,
@@ -217,42 +235,81 @@ struct NodeIn {
     stat: NodeStat,
 }
 
+/// A node of a version-3 snapshot.
 #[derive(Deserialize)]
 struct NodeRecord<'a> {
+    path: &'a str,
+    #[serde(borrow)]
+    data: Option<&'a [u8]>,
+    acl: u32,
+    stat: NodeStat,
+}
+
+/// A node of a version-2 snapshot: its data is never null.
+#[derive(Deserialize)]
+struct NodeRecordNoNull<'a> {
     path: &'a str,
     data: &'a [u8],
     acl: u32,
     stat: NodeStat,
 }
 
-struct NodesIn(Vec<NodeIn>);
-
-impl<'de> Deserialize<'de> for NodesIn {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_seq(NodesVisitor)
+impl<const NULLABLE: bool> SnapshotIn<NULLABLE> {
+    /// The same snapshot as one of version 3: its nodes' keys already
+    /// say whether their data is null.
+    fn into_current(self) -> SnapshotIn {
+        SnapshotIn {
+            acls: self.acls,
+            nodes: NodesIn(self.nodes.0),
+            sessions: self.sessions,
+            next_session_id: self.next_session_id,
+            last_zxid: self.last_zxid,
+            now_ms: self.now_ms,
+            last_term: self.last_term,
+        }
     }
 }
 
-struct NodesVisitor;
+struct NodesIn<const NULLABLE: bool>(Vec<NodeIn>);
 
-impl<'de> Visitor<'de> for NodesVisitor {
-    type Value = NodesIn;
+impl<'de, const NULLABLE: bool> Deserialize<'de> for NodesIn<NULLABLE> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_seq(NodesVisitor::<NULLABLE>)
+    }
+}
+
+struct NodesVisitor<const NULLABLE: bool>;
+
+impl<'de, const NULLABLE: bool> Visitor<'de> for NodesVisitor<NULLABLE> {
+    type Value = NodesIn<NULLABLE>;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("a sequence of znodes")
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<NodesIn, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let reserve = seq.size_hint().unwrap_or(0).min(NODES_RESERVED_MAX);
         let mut nodes = Vec::with_capacity(reserve);
-        while let Some(r) = seq.next_element::<NodeRecord<'de>>()? {
-            nodes.push(NodeIn {
-                key: NodeKey::new(r.path, r.data),
-                acl: r.acl,
-                stat: r.stat,
-            });
+        loop {
+            let node = if NULLABLE {
+                seq.next_element::<NodeRecord<'de>>()?.map(|r| NodeIn {
+                    key: NodeKey::nullable(r.path, r.data),
+                    acl: r.acl,
+                    stat: r.stat,
+                })
+            } else {
+                seq.next_element::<NodeRecordNoNull<'de>>()?
+                    .map(|r| NodeIn {
+                        key: NodeKey::new(r.path, r.data),
+                        acl: r.acl,
+                        stat: r.stat,
+                    })
+            };
+            match node {
+                Some(node) => nodes.push(node),
+                None => return Ok(NodesIn(nodes)),
+            }
         }
-        Ok(NodesIn(nodes))
     }
 }
 
@@ -326,7 +383,7 @@ mod tests {
         let mut old = encode(&tree_with_nodes().state);
         old[0] = 1;
         let err = decode(&old).expect_err("old version");
-        assert!(err.contains("version 1, this build reads 2"), "{err}");
+        assert!(err.contains("version 1, this build reads 2 and 3"), "{err}");
 
         let bytes = encode(&tree_with_nodes().state);
         for cut in [1, 2, bytes.len() / 2, bytes.len() - 1] {

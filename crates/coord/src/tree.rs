@@ -142,15 +142,15 @@ impl Tree {
         self.state.acls.get(n.acl)
     }
 
-    /// getData: the node's data and Stat; needs READ.
-    pub fn get_data(&self, path: &str, auth: &[Id]) -> Result<(Vec<u8>, Stat), ErrorCode> {
+    /// getData: the node's data (`None` when null) and Stat; needs READ.
+    pub fn get_data(&self, path: &str, auth: &[Id]) -> Result<(Option<Vec<u8>>, Stat), ErrorCode> {
         let (key, n) = self
             .state
             .nodes
             .get_key_value(path::key(path).as_bytes())
             .ok_or(ErrorCode::NoNode)?;
         acl::check(self.acl_of(&n), perms::READ, auth)?;
-        Ok((key.data().to_vec(), n.client_stat()))
+        Ok((key.nullable_data().map(<[u8]>::to_vec), n.client_stat()))
     }
 
     /// The node's Stat, without an ACL check.

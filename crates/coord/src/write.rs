@@ -62,13 +62,22 @@ impl Tree {
                 acl,
                 mode,
                 ttl_ms,
-            } => self.create(ctx, path, data, acl, *mode, *ttl_ms, undo, triggers),
+            } => self.create(ctx, path, Some(data), acl, *mode, *ttl_ms, undo, triggers),
+            Write::CreateNull {
+                path,
+                acl,
+                mode,
+                ttl_ms,
+            } => self.create(ctx, path, None, acl, *mode, *ttl_ms, undo, triggers),
             Write::Delete { path, version } => self.delete(ctx, path, *version, undo, triggers),
             Write::SetData {
                 path,
                 data,
                 version,
-            } => self.set_data(ctx, path, data, *version, undo, triggers),
+            } => self.set_data(ctx, path, Some(data), *version, undo, triggers),
+            Write::SetNullData { path, version } => {
+                self.set_data(ctx, path, None, *version, undo, triggers)
+            }
             Write::SetAcl { path, acl, version } => self.set_acl(ctx, path, acl, *version, undo),
             Write::Check { path, version } => self.check_version(ctx, path, *version),
             Write::Multi(ops) => Ok(WriteResult::Multi(self.multi(ctx, ops, undo, triggers))),
@@ -149,7 +158,7 @@ impl Tree {
         &mut self,
         ctx: &Ctx,
         path: &str,
-        data: &[u8],
+        data: Option<&[u8]>,
         acl: &[Acl],
         mode: CreateMode,
         ttl_ms: i64,
@@ -182,7 +191,7 @@ impl Tree {
         p.stat.cversion = p.stat.cversion.wrapping_add(1);
         p.stat.pzxid = ctx.zxid;
         let n = self.insert_node(
-            NodeKey::new(&full, data),
+            NodeKey::nullable(&full, data),
             &acl,
             NodeStat::created(ctx.zxid, ctx.time_ms, owner),
         );
@@ -262,7 +271,7 @@ impl Tree {
         &mut self,
         ctx: &Ctx,
         path: &str,
-        data: &[u8],
+        data: Option<&[u8]>,
         version: i32,
         undo: &mut Vec<Undo>,
         triggers: &mut Vec<Trigger>,
@@ -272,7 +281,7 @@ impl Tree {
         let node_acl = self.acl_of(&n).clone();
         acl::check_under(ctx.rules, &node_acl, perms::WRITE, ctx.auth)?;
         let new_version = check_version(n.stat.version, version)?;
-        let old_key = self.replace_key(NodeKey::new(path, data));
+        let old_key = self.replace_key(NodeKey::nullable(path, data));
         let n = self.node_mut(path).expect("checked above");
         let old_stat = n.stat;
         n.stat.version = new_version;

@@ -35,8 +35,19 @@ fn every_write() -> Vec<Write> {
             version: 9,
         },
         Write::Sync { path: "/".into() },
+        Write::CreateNull {
+            path: "/n".into(),
+            acl: Acl::open_unsafe(),
+            mode: CreateMode::Ephemeral,
+            ttl_ms: -1,
+        },
+        Write::SetNullData {
+            path: "/n".into(),
+            version: -1,
+        },
         Write::Multi(vec![
             create,
+            Write::set_data("/n".into(), None, 2),
             Write::Multi(vec![]),
             Write::Check {
                 path: "/".into(),

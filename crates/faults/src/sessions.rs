@@ -229,7 +229,7 @@ async fn live(
         let begun = ctx.now();
         let write = wire::Request::SetData {
             path: path.to_string(),
-            data: begun.to_le_bytes().to_vec(),
+            data: Some(begun.to_le_bytes().to_vec()),
             version: -1,
         };
         match call(conn, write).await {

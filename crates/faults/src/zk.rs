@@ -206,8 +206,9 @@ async fn read(conn: &ZkConn, path: &str) -> Option<ZkOutput> {
     )
     .await?;
     Some(match response {
+        // The harness never writes null data, so a register holds bytes.
         wire::Response::GetData { data, stat } if code == wire::err::OK => ZkOutput::Read {
-            value: data,
+            value: data.unwrap_or_default(),
             version: stat.version,
         },
         _ => ZkOutput::Error(code),
@@ -219,7 +220,7 @@ async fn set(conn: &ZkConn, path: &str, value: &[u8], version: i32) -> Option<Zk
         conn,
         wire::Request::SetData {
             path: path.to_string(),
-            data: value.to_vec(),
+            data: Some(value.to_vec()),
             version,
         },
     )

@@ -90,7 +90,9 @@ pub fn valid_path(path: &str) -> bool {
 }
 
 /// The write a request asks for, and how to render its reply; or the error
-/// ZooKeeper answers before the request reaches its log.
+/// ZooKeeper answers before the request reaches its log. Null data becomes
+/// `Write::CreateNull` or `Write::SetNullData`, so every other write keeps
+/// the log encoding it had before null data.
 pub fn to_write(req: &Request) -> Result<(Write, Shape), ErrorCode> {
     Ok(match req {
         Request::Create {
@@ -106,13 +108,13 @@ pub fn to_write(req: &Request) -> Result<(Write, Shape), ErrorCode> {
                 CreateKind::Create2 | CreateKind::Container => Shape::Create2,
             };
             (
-                Write::Create {
-                    path: path.clone(),
-                    data: data.clone(),
-                    acl: acl.iter().map(acl_from_wire).collect(),
+                Write::create(
+                    path.clone(),
+                    data.clone(),
+                    acl.iter().map(acl_from_wire).collect(),
                     mode,
-                    ttl_ms: -1,
-                },
+                    -1,
+                ),
                 shape,
             )
         }
@@ -125,13 +127,13 @@ pub fn to_write(req: &Request) -> Result<(Write, Shape), ErrorCode> {
         } => {
             let mode = CreateMode::from_flags(*flags).ok_or(ErrorCode::BadArguments)?;
             (
-                Write::Create {
-                    path: path.clone(),
-                    data: data.clone(),
-                    acl: acl.iter().map(acl_from_wire).collect(),
+                Write::create(
+                    path.clone(),
+                    data.clone(),
+                    acl.iter().map(acl_from_wire).collect(),
                     mode,
-                    ttl_ms: *ttl_ms,
-                },
+                    *ttl_ms,
+                ),
                 Shape::Create2,
             )
         }
@@ -154,11 +156,7 @@ pub fn to_write(req: &Request) -> Result<(Write, Shape), ErrorCode> {
             data,
             version,
         } => (
-            Write::SetData {
-                path: path.clone(),
-                data: data.clone(),
-                version: *version,
-            },
+            Write::set_data(path.clone(), data.clone(), *version),
             Shape::Stat,
         ),
         Request::SetAcl { path, acl, version } => (

@@ -807,8 +807,8 @@ impl ZkFront {
         }
     }
 
-    /// getData: the node's data and Stat, and a data watch if asked (only
-    /// when the read succeeds, as in ZooKeeper).
+    /// getData: the node's data (`None` when null) and Stat, and a data
+    /// watch if asked (only when the read succeeds, as in ZooKeeper).
     fn get_data(
         &mut self,
         tree: &Tree,
@@ -816,7 +816,7 @@ impl ZkFront {
         auth: &[Id],
         path: &str,
         watch: bool,
-    ) -> Result<(Vec<u8>, wire::Stat), i32> {
+    ) -> Result<(Option<Vec<u8>>, wire::Stat), i32> {
         let (data, stat) = tree.get_data(path, auth).map_err(|e| e.code())?;
         if watch {
             self.watches.add(conn, path, WatchKind::Data);

@@ -40,26 +40,25 @@ impl Growth {
 /// and its path and data; a setData adds what its data is longer than the
 /// node's current data (all of it if the node is not there); a multi adds
 /// the sum of its parts.
+/// Null data counts as 0 bytes.
 pub fn growth(tree: &Tree, write: &Write) -> Growth {
     match write {
-        Write::Create {
-            path, data, mode, ..
-        } => Growth {
+        Write::Create { path, mode, .. } | Write::CreateNull { path, mode, .. } => Growth {
             nodes: 1,
-            bytes: (path.len() + data.len()) as u64
+            bytes: (path.len() + write.data_bytes()) as u64
                 + if mode.is_sequential() {
                     SEQUENCE_SUFFIX_BYTES
                 } else {
                     0
                 },
         },
-        Write::SetData { path, data, .. } => {
+        Write::SetData { path, .. } | Write::SetNullData { path, .. } => {
             let old = tree
                 .exists(path)
                 .map_or(0, |stat| u64::try_from(stat.data_length).unwrap_or(0));
             Growth {
                 nodes: 0,
-                bytes: (data.len() as u64).saturating_sub(old),
+                bytes: (write.data_bytes() as u64).saturating_sub(old),
             }
         }
         Write::Multi(writes) => writes

@@ -42,8 +42,10 @@ pub const FRAME_VERSION: u8 = 1;
 /// 5: the hello carries the sender's incarnation.
 /// 6: ZooKeeper writes travel as `CoordOp::RuledBatch` (the ACL rules in
 /// the command: x509), which a build of version 5 cannot decode.
-/// 7: `RuledBatch` rules 3 (the sasl ACL scheme), which a build of version
-/// 6 would answer Unimplemented while this one applies it: replicas of the
+/// 7: ZooKeeper writes of null data travel as `Write::CreateNull` and
+/// `Write::SetNullData`, which a build of version 6 cannot decode; and
+/// `RuledBatch` rules 3 (the sasl ACL scheme), which a build of version 6
+/// would answer Unimplemented while this one applies it: replicas of the
 /// two must not share a log.
 pub const PROTOCOL_VERSION: u32 = 7;
 

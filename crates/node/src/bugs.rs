@@ -39,6 +39,11 @@ pub enum NodeBug {
     /// open (instead of `SNAPSHOT_CLOSE`): their watches silently miss the
     /// changes the snapshot skipped.
     KeepConnectionsOnSnapshot,
+    /// The tree stores null data as empty (`CreateNull` and `SetNullData`
+    /// applied as a create or setData of no bytes), as synod did before
+    /// null data: getData answers an empty buffer where ZooKeeper answers
+    /// null. Every replica does the same, so only a reader can tell.
+    NullAsEmpty,
 }
 
 /// When `LogTimeJumps` starts, in the node's local time since it started.
@@ -52,7 +57,7 @@ pub const STALE_REFRESH_US: Micros = 1_000_000;
 pub const DIVERGENT_NODE: NodeId = 3;
 
 impl NodeBug {
-    pub const ALL: [NodeBug; 7] = [
+    pub const ALL: [NodeBug; 8] = [
         NodeBug::DropTicks,
         NodeBug::LogTimeJumps,
         NodeBug::StaleReads,
@@ -60,6 +65,7 @@ impl NodeBug {
         NodeBug::DeleteLiveEphemeral,
         NodeBug::DivergentReplica,
         NodeBug::KeepConnectionsOnSnapshot,
+        NodeBug::NullAsEmpty,
     ];
 
     pub fn name(self) -> &'static str {
@@ -71,6 +77,7 @@ impl NodeBug {
             NodeBug::DeleteLiveEphemeral => "delete-live-ephemeral",
             NodeBug::DivergentReplica => "divergent-replica",
             NodeBug::KeepConnectionsOnSnapshot => "keep-connections-on-snapshot",
+            NodeBug::NullAsEmpty => "null-as-empty",
         }
     }
 
@@ -82,6 +89,7 @@ impl NodeBug {
             NodeBug::CloseKeepsEphemerals
                 | NodeBug::DeleteLiveEphemeral
                 | NodeBug::DivergentReplica
+                | NodeBug::NullAsEmpty
         )
     }
 
@@ -289,9 +297,38 @@ impl StateHooks {
                     }
                 }
             }
+            op if op.batch_writes().is_some() && self.bugs.has(NodeBug::NullAsEmpty) => {
+                null_as_empty(op.batch_writes_mut().expect("a batch"));
+            }
             _ => {}
         }
         None
+    }
+}
+
+/// `NodeBug::NullAsEmpty`: every null write, in multis too, made a write
+/// of no bytes.
+#[cfg(feature = "broken")]
+fn null_as_empty(writes: &mut [synod_coord::Write]) {
+    use synod_coord::Write;
+    for w in writes {
+        let empty = match w {
+            Write::CreateNull {
+                path,
+                acl,
+                mode,
+                ttl_ms,
+            } => Write::create(path.clone(), Some(Vec::new()), acl.clone(), *mode, *ttl_ms),
+            Write::SetNullData { path, version } => {
+                Write::set_data(path.clone(), Some(Vec::new()), *version)
+            }
+            Write::Multi(inner) => {
+                null_as_empty(inner);
+                continue;
+            }
+            _ => continue,
+        };
+        *w = empty;
     }
 }
 

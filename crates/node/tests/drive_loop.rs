@@ -255,7 +255,7 @@ fn ephemeral(path: &str) -> wire::Request {
     wire::Request::Create {
         kind: wire::CreateKind::Create,
         path: path.into(),
-        data: Vec::new(),
+        data: Some(Vec::new()),
         acl: harness::open_acl(),
         flags: wire::create_mode::EPHEMERAL,
     }

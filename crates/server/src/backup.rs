@@ -200,6 +200,13 @@ mod tests {
             writes: vec![
                 create("/kept", CreateMode::Persistent),
                 create("/eph", CreateMode::Ephemeral),
+                Write::create(
+                    "/null".into(),
+                    None,
+                    Acl::open_unsafe(),
+                    CreateMode::Persistent,
+                    -1,
+                ),
             ],
         });
         assert!(state.tree.exists("/eph").is_some());
@@ -222,5 +229,10 @@ mod tests {
             "the ephemeral went with its session"
         );
         assert!(back.tree.exists("/kept").is_some());
+        assert_eq!(
+            back.tree.get_data("/null", &[]).unwrap().0,
+            None,
+            "null data stays null through a backup"
+        );
     }
 }

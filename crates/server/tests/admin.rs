@@ -213,7 +213,7 @@ async fn zk_writes(addr: SocketAddr, count: usize) {
         let request = wire::Request::Create {
             kind: wire::CreateKind::Create2,
             path: format!("/admin-test-{i}"),
-            data: b"x".to_vec(),
+            data: Some(b"x".to_vec()),
             acl: vec![wire::Acl {
                 perms: wire::perms::ALL,
                 id: wire::Id {

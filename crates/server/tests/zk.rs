@@ -188,7 +188,7 @@ fn create(path: &str, data: &[u8], flags: i32) -> Request {
     Request::Create {
         kind: wire::CreateKind::Create2,
         path: path.into(),
-        data: data.to_vec(),
+        data: Some(data.to_vec()),
         acl: open_acl(),
         flags,
     }
@@ -232,7 +232,7 @@ async fn every_server_takes_writes_reads_its_own_and_tells_watchers_on_the_other
         let Response::GetData { data, stat } = r else {
             panic!()
         };
-        assert_eq!((data.as_slice(), stat.version), (b"v".as_slice(), 0));
+        assert_eq!((data.as_deref(), stat.version), (Some(&b"v"[..]), 0));
     }
     let e = watcher.event().await;
     assert_eq!(

@@ -139,7 +139,7 @@ async fn pipeline_writes(mut conn: ZkStream) -> LoadReport {
     for i in 1..=WRITES {
         let request = Request::SetData {
             path: PATH.into(),
-            data: value(i),
+            data: Some(value(i)),
             version: -1,
         };
         frames.extend_from_slice(&wire::encode_request(10 + i as i32, &request));
@@ -199,7 +199,7 @@ fn eighty_pipelined_megabyte_writes_to_a_follower_leave_a_leader_and_a_working_c
         let create = Request::Create {
             kind: wire::CreateKind::Create,
             path: PATH.into(),
-            data: b"0".to_vec(),
+            data: Some(b"0".to_vec()),
             acl: synod_bench::zk::open_acl(),
             flags: 0,
         };
@@ -252,7 +252,11 @@ fn eighty_pipelined_megabyte_writes_to_a_follower_leave_a_leader_and_a_working_c
         };
         let (header, body) = reader.call(2, get).await;
         assert_eq!(header.err, 0);
-        let Response::GetData { data, stat } = body else {
+        let Response::GetData {
+            data: Some(data),
+            stat,
+        } = body
+        else {
             panic!("{body:?}")
         };
         let written = (1..=WRITES).find(|&i| data == value(i));

@@ -112,7 +112,8 @@ impl<'a> Reader<'a> {
         }
     }
 
-    /// A buffer where null and empty mean the same thing to us.
+    /// A buffer where null and empty mean the same thing to us (never a
+    /// znode's data: see `read_buffer`).
     pub fn read_bytes(&mut self, field: &'static str) -> Result<Vec<u8>, DecodeError> {
         Ok(self.read_buffer(field)?.unwrap_or_default())
     }
@@ -236,6 +237,14 @@ impl Writer {
     pub fn write_buffer(&mut self, bytes: &[u8]) {
         self.write_len(bytes.len());
         self.buf.extend_from_slice(bytes);
+    }
+
+    /// A buffer that may be null (written as length -1).
+    pub fn write_buffer_or_null(&mut self, bytes: Option<&[u8]>) {
+        match bytes {
+            None => self.write_int(-1),
+            Some(bytes) => self.write_buffer(bytes),
+        }
     }
 
     pub fn write_string(&mut self, text: &str) {

@@ -31,22 +31,25 @@ impl CreateKind {
 
 /// A decoded client request. Reconfig (16) is not decoded.
 ///
-/// Nullable buffers (`data`) decode as empty and nullable vectors (ACLs,
-/// watch lists) as empty: a server treats both the same way, and an empty
-/// ACL is refused as InvalidACL either way.
+/// A znode's `data` stays `None` when sent as null: ZooKeeper stores null
+/// apart from empty (getData then returns null). Nullable vectors (ACLs,
+/// watch lists) decode as empty: a server treats both the same way, and an
+/// empty ACL is refused as InvalidACL either way.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Request {
     Create {
         kind: CreateKind,
         path: String,
-        data: Vec<u8>,
+        /// `None`: null.
+        data: Option<Vec<u8>>,
         acl: Vec<Acl>,
         /// The create mode (see `create_mode`).
         flags: i32,
     },
     CreateTtl {
         path: String,
-        data: Vec<u8>,
+        /// `None`: null.
+        data: Option<Vec<u8>>,
         acl: Vec<Acl>,
         flags: i32,
         ttl_ms: i64,
@@ -78,7 +81,8 @@ pub enum Request {
     },
     SetData {
         path: String,
-        data: Vec<u8>,
+        /// `None`: null.
+        data: Option<Vec<u8>>,
         version: i32,
     },
     GetAcl {
@@ -213,7 +217,7 @@ impl Request {
                 flags,
                 ..
             } => {
-                write_create(w, path, data, acl, *flags);
+                write_create(w, path, data.as_deref(), acl, *flags);
             }
             Request::CreateTtl {
                 path,
@@ -222,7 +226,7 @@ impl Request {
                 flags,
                 ttl_ms,
             } => {
-                write_create(w, path, data, acl, *flags);
+                write_create(w, path, data.as_deref(), acl, *flags);
                 w.write_long(*ttl_ms);
             }
             Request::Delete { path, version } | Request::Check { path, version } => {
@@ -247,7 +251,7 @@ impl Request {
                 version,
             } => {
                 w.write_string(path);
-                w.write_buffer(data);
+                w.write_buffer_or_null(data.as_deref());
                 w.write_int(*version);
             }
             Request::SetAcl { path, acl, version } => {
@@ -304,9 +308,9 @@ impl Request {
     }
 }
 
-fn write_create(w: &mut Writer, path: &str, data: &[u8], acl: &[Acl], flags: i32) {
+fn write_create(w: &mut Writer, path: &str, data: Option<&[u8]>, acl: &[Acl], flags: i32) {
     w.write_string(path);
-    w.write_buffer(data);
+    w.write_buffer_or_null(data);
     w.write_record_vec(acl);
     w.write_int(flags);
 }
@@ -361,7 +365,7 @@ pub fn read_request_body(r: &mut Reader<'_>, op: i32) -> Result<Request, DecodeE
         op::CREATE_CONTAINER => read_create(r, CreateKind::Container)?,
         op::CREATE_TTL => Request::CreateTtl {
             path: r.read_string("CreateTTLRequest.path")?,
-            data: r.read_bytes("CreateTTLRequest.data")?,
+            data: r.read_buffer("CreateTTLRequest.data")?,
             acl: r.read_record_vec("CreateTTLRequest.acl", Acl::WIRE_BYTES_MIN)?,
             flags: r.read_int("CreateTTLRequest.flags")?,
             ttl_ms: r.read_long("CreateTTLRequest.ttl")?,
@@ -393,7 +397,7 @@ pub fn read_request_body(r: &mut Reader<'_>, op: i32) -> Result<Request, DecodeE
         }
         op::SET_DATA => Request::SetData {
             path: r.read_string("SetDataRequest.path")?,
-            data: r.read_bytes("SetDataRequest.data")?,
+            data: r.read_buffer("SetDataRequest.data")?,
             version: r.read_int("SetDataRequest.version")?,
         },
         op::GET_ACL => Request::GetAcl {
@@ -470,7 +474,7 @@ fn read_create(r: &mut Reader<'_>, kind: CreateKind) -> Result<Request, DecodeEr
     Ok(Request::Create {
         kind,
         path: r.read_string("CreateRequest.path")?,
-        data: r.read_bytes("CreateRequest.data")?,
+        data: r.read_buffer("CreateRequest.data")?,
         acl: r.read_record_vec("CreateRequest.acl", Acl::WIRE_BYTES_MIN)?,
         flags: r.read_int("CreateRequest.flags")?,
     })

@@ -85,7 +85,8 @@ pub enum Response {
         stat: Stat,
     },
     GetData {
-        data: Vec<u8>,
+        /// `None`: the node's data is null.
+        data: Option<Vec<u8>>,
         stat: Stat,
     },
     GetAcl {
@@ -191,7 +192,7 @@ impl MultiResult {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MultiReadResult {
     /// Type 4.
-    GetData { data: Vec<u8>, stat: Stat },
+    GetData { data: Option<Vec<u8>>, stat: Stat },
     /// Type 8.
     GetChildren { children: Vec<String> },
     /// Type -1.
@@ -235,7 +236,7 @@ impl Response {
             }
             Response::Stat { stat } => w.write_record(stat),
             Response::GetData { data, stat } => {
-                w.write_buffer(data);
+                w.write_buffer_or_null(data.as_deref());
                 w.write_record(stat);
             }
             Response::GetAcl { acl, stat } => {
@@ -281,7 +282,7 @@ fn write_multi_read(w: &mut Writer, results: &[MultiReadResult]) {
         w.write_record(&result.header());
         match result {
             MultiReadResult::GetData { data, stat } => {
-                w.write_buffer(data);
+                w.write_buffer_or_null(data.as_deref());
                 w.write_record(stat);
             }
             MultiReadResult::GetChildren { children } => w.write_string_vec(children),
@@ -352,7 +353,7 @@ pub fn read_reply_body(r: &mut Reader<'_>, kind: ReplyKind) -> Result<Response, 
             stat: r.read_record()?,
         },
         ReplyKind::GetData => Response::GetData {
-            data: r.read_bytes("GetDataResponse.data")?,
+            data: r.read_buffer("GetDataResponse.data")?,
             stat: r.read_record()?,
         },
         ReplyKind::GetAcl => Response::GetAcl {
@@ -429,7 +430,7 @@ fn read_multi_read(r: &mut Reader<'_>) -> Result<Vec<MultiReadResult>, DecodeErr
         }
         let result = match header.op {
             op::GET_DATA => MultiReadResult::GetData {
-                data: r.read_bytes("GetDataResponse.data")?,
+                data: r.read_buffer("GetDataResponse.data")?,
                 stat: r.read_record()?,
             },
             op::GET_CHILDREN => MultiReadResult::GetChildren {

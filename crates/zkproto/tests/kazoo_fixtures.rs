@@ -45,7 +45,7 @@ fn expected(name: &str) -> (i32, Request) {
             Request::Create {
                 kind: CreateKind::Create,
                 path: path("/a"),
-                data: b"hello".to_vec(),
+                data: Some(b"hello".to_vec()),
                 acl: world_acl(),
                 flags: create_mode::EPHEMERAL_SEQUENTIAL,
             },
@@ -55,7 +55,7 @@ fn expected(name: &str) -> (i32, Request) {
             Request::Create {
                 kind: CreateKind::Create2,
                 path: path("/b"),
-                data: vec![],
+                data: Some(vec![]),
                 acl: world_acl(),
                 flags: create_mode::PERSISTENT,
             },
@@ -85,7 +85,7 @@ fn expected(name: &str) -> (i32, Request) {
             6,
             Request::SetData {
                 path: path("/a"),
-                data: vec![0, 0xff],
+                data: Some(vec![0, 0xff]),
                 version: 7,
             },
         ),
@@ -119,7 +119,7 @@ fn expected(name: &str) -> (i32, Request) {
                 Request::Create {
                     kind: CreateKind::Create,
                     path: path("/t"),
-                    data: b"x".to_vec(),
+                    data: Some(b"x".to_vec()),
                     acl: world_acl(),
                     flags: 0,
                 },
@@ -129,7 +129,7 @@ fn expected(name: &str) -> (i32, Request) {
                 },
                 Request::SetData {
                     path: path("/t"),
-                    data: b"y".to_vec(),
+                    data: Some(b"y".to_vec()),
                     version: -1,
                 },
                 Request::Delete {

@@ -114,7 +114,7 @@ fn create_request_layout_matches_jute() {
         &Request::Create {
             kind: CreateKind::Create,
             path: "/a".into(),
-            data: b"x".to_vec(),
+            data: Some(b"x".to_vec()),
             acl: world_acl(),
             flags: create_mode::PERSISTENT,
         },

@@ -31,8 +31,10 @@ impl Body {
     }
 }
 
+/// Null data stays null (ZooKeeper stores it apart from empty); a null ACL
+/// list reads as empty (refused as InvalidACL either way).
 #[test]
-fn null_data_and_null_acl_in_create_read_as_empty() {
+fn null_data_stays_null_and_a_null_acl_reads_as_empty_in_create() {
     let mut body = Body::header(op::CREATE2);
     body.str("/n").int(-1).int(-1).int(create_mode::PERSISTENT);
     let (_, request) = decode_request(&body.0).unwrap();
@@ -41,7 +43,7 @@ fn null_data_and_null_acl_in_create_read_as_empty() {
         Request::Create {
             kind: CreateKind::Create2,
             path: "/n".into(),
-            data: vec![],
+            data: None,
             acl: vec![],
             flags: 0,
         }

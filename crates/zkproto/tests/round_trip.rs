@@ -47,7 +47,7 @@ fn create_variants_keep_their_opcode() {
         let request = Request::Create {
             kind,
             path: "/x".into(),
-            data: vec![],
+            data: Some(vec![]),
             acl: vec![],
             flags: 0,
         };

@@ -181,9 +181,8 @@ fn oversized(op: &CoordOp, max_buffer_bytes: usize) -> Option<usize> {
         writes
             .iter()
             .map(|w| match w {
-                Write::Create { data, .. } | Write::SetData { data, .. } => data.len(),
                 Write::Multi(inner) => largest(inner),
-                _ => 0,
+                w => w.data_bytes(),
             })
             .max()
             .unwrap_or(0)

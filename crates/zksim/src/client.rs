@@ -125,13 +125,22 @@ pub struct Life {
     pub next_op_at: Time,
     /// closeSession sent.
     pub closing: bool,
-    /// Path -> zxid of this session's latest acknowledged create/setData.
-    pub written: BTreeMap<String, i64>,
+    /// Path -> this session's latest acknowledged create/setData of it.
+    pub written: BTreeMap<String, Written>,
     pub own_sequential: Vec<String>,
     /// The parents are created (or found existing).
     pub setup_done: bool,
     /// Requests it keeps in flight at most (a few, or a burst).
     pub pipeline_max: usize,
+}
+
+/// A create or setData a session had acknowledged: its zxid, and the data
+/// it stored (`None`: null). While the node's mzxid is still that zxid, a
+/// read must return exactly this data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    pub zxid: i64,
+    pub data: Option<Vec<u8>>,
 }
 
 #[derive(Clone, Debug)]
@@ -163,11 +172,12 @@ fn open_acl() -> Vec<wire::Acl> {
     }]
 }
 
-pub fn create(path: &str, data: &[u8], flags: i32) -> Request {
+/// A create of `data` (`None`: null).
+pub fn create(path: &str, data: Option<&[u8]>, flags: i32) -> Request {
     Request::Create {
         kind: CreateKind::Create,
         path: path.to_string(),
-        data: data.to_vec(),
+        data: data.map(<[u8]>::to_vec),
         acl: open_acl(),
         flags,
     }
@@ -183,7 +193,7 @@ pub fn body_len(request: &Request) -> usize {
 fn sized(mut request: Request, body: usize) -> Request {
     let overhead = body_len(&request);
     if let Request::Create { data, .. } | Request::SetData { data, .. } = &mut request {
-        *data = vec![b'x'; body.saturating_sub(overhead)];
+        *data = Some(vec![b'x'; body.saturating_sub(overhead)]);
     }
     request
 }
@@ -205,14 +215,14 @@ impl Life {
         let path = BIG[rng.range(0, BIG.len() as u64) as usize].to_string();
         let set = |data: &[u8]| Request::SetData {
             path: path.clone(),
-            data: data.to_vec(),
+            data: Some(data.to_vec()),
             version: -1,
         };
         let big = |body: usize| {
             let request = if rng_pick(body) {
                 set(b"")
             } else {
-                create(&path, b"", create_mode::PERSISTENT)
+                create(&path, Some(b""), create_mode::PERSISTENT)
             };
             sized(request, body)
         };
@@ -241,10 +251,10 @@ impl Life {
         let node = NODES[rng.range(0, NODES.len() as u64) as usize];
         let mine = format!("/e/c{client}");
         let other = format!("/e/c{}", rng.range(0, clients) + 1);
-        let data = format!("{client}.{}", rng.range(0, 1000)).into_bytes();
+        let data = value(client, rng.range(0, 1000));
         let roll = rng.range(0, 100);
         match roll {
-            0..=9 => create(node, &data, create_mode::PERSISTENT),
+            0..=9 => create(node, data.as_deref(), create_mode::PERSISTENT),
             10..=24 => Request::SetData {
                 path: node.into(),
                 data,
@@ -254,12 +264,12 @@ impl Life {
                 path: node.into(),
                 version: -1,
             },
-            31..=36 => create(&mine, &data, create_mode::EPHEMERAL),
+            31..=36 => create(&mine, data.as_deref(), create_mode::EPHEMERAL),
             37..=39 => Request::Delete {
                 path: other,
                 version: -1,
             },
-            40..=43 => create("/q/m-", &data, create_mode::EPHEMERAL_SEQUENTIAL),
+            40..=43 => create("/q/m-", data.as_deref(), create_mode::EPHEMERAL_SEQUENTIAL),
             44..=46 => match self.own_sequential.pop() {
                 Some(path) => Request::Delete { path, version: -1 },
                 None => Request::Ping,
@@ -298,10 +308,10 @@ impl Life {
                 mode: wire::add_watch_mode::PERSISTENT_RECURSIVE,
             },
             82..=85 => Request::Multi(vec![
-                create(node, &data, create_mode::PERSISTENT),
+                create(node, data.as_deref(), create_mode::PERSISTENT),
                 Request::SetData {
                     path: node.into(),
-                    data: b"multi".to_vec(),
+                    data: Some(b"multi".to_vec()),
                     version: -1,
                 },
             ]),
@@ -319,6 +329,16 @@ impl Life {
                 flags: create_mode::PERSISTENT,
             },
         }
+    }
+}
+
+/// The data a client writes: one time in ten null, one in ten empty (the
+/// two must read back apart), otherwise its id and `n`.
+fn value(client: u64, n: u64) -> Option<Vec<u8>> {
+    match n % 10 {
+        0 => None,
+        1 => Some(Vec::new()),
+        _ => Some(format!("{client}.{n}").into_bytes()),
     }
 }
 

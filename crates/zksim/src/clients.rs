@@ -7,8 +7,9 @@
 //! own writes); everything received is recorded for the watch oracle.
 
 use crate::client::{
-    body_len, create, Ending, Life, Link, Session, Time, BIG_PARENT, BURST_MAX, PARENTS,
+    body_len, create, Ending, Life, Link, Session, Time, Written, BIG_PARENT, BURST_MAX, PARENTS,
 };
+use crate::data;
 use crate::watch::{End, Item, Reg, WatchKind};
 use crate::world::{Ev, Up, World};
 use synod_coord::EventKind;
@@ -291,7 +292,7 @@ impl World {
             let parents = PARENTS.iter().chain(adversarial.then_some(&BIG_PARENT));
             for p in parents {
                 let xid = life.next_xid();
-                batch.push((xid, create(p, b"", create_mode::PERSISTENT)));
+                batch.push((xid, create(p, Some(b""), create_mode::PERSISTENT)));
             }
         } else if now >= life.next_op_at && life.outstanding.len() < life.pipeline_max {
             let room = life.pipeline_max - life.outstanding.len();
@@ -654,7 +655,8 @@ impl World {
     }
 
     /// The per-reply oracles: a session never reads state older than it
-    /// has seen, and a read of a path this session wrote shows that write.
+    /// has seen, and a read of a path this session wrote shows that write
+    /// (and, unchanged since, its data: `data.rs`).
     fn check_reply(
         &mut self,
         c: u64,
@@ -670,25 +672,25 @@ impl World {
             .life
             .as_mut()
             .expect("a life");
-        let mut problems = Vec::new();
+        let mut problems: Vec<(&'static str, String)> = Vec::new();
         if header.zxid < life.last_zxid {
-            problems.push(format!(
+            problems.push(("read-your-writes", format!(
                 "client {c} connection #{serial}: reply to {} has zxid {:#x}, older than the {:#x} this session already saw",
                 wire::op::name(req.op()),
                 header.zxid,
                 life.last_zxid
-            ));
+            )));
         }
         life.last_zxid = life.last_zxid.max(header.zxid);
         let ok = header.err == 0;
         let max_buffer = self.spec.zk.max_buffer_bytes;
         if is_write_of_data(req) && body_len(req) > max_buffer {
-            problems.push(format!(
+            problems.push(("oversized", format!(
                 "client {c} connection #{serial}: a {} of {} bytes, over max_buffer_bytes {max_buffer}, was answered (error {})",
                 wire::op::name(req.op()),
                 body_len(req),
                 header.err
-            ));
+            )));
         } else if ok && is_write_of_data(req) && body_len(req) > max_buffer / 2 {
             self.stats.big_writes_acked += 1;
         }
@@ -696,31 +698,38 @@ impl World {
             self.stats.auth_failed += 1;
         }
         match (req, response) {
-            (Request::GetData { path, .. }, Response::GetData { stat, .. }) if ok => {
-                if let Some(w) = life.written.get(path) {
-                    if stat.mzxid < *w {
-                        problems.push(format!(
-                            "client {c} connection #{serial}: getData {path} shows mzxid {:#x} after this session wrote it at zxid {w:#x}",
-                            stat.mzxid
-                        ));
-                    }
+            (Request::GetData { path, .. }, Response::GetData { data, stat }) if ok => {
+                let verdict = data::judge_read(path, life.written.get(path), data.as_deref(), stat);
+                for (check, detail) in verdict.problems {
+                    problems.push((check, format!("client {c} connection #{serial}: {detail}")));
+                }
+                if let Some(null) = verdict.compared_null {
+                    self.stats.data_checked += 1;
+                    self.stats.null_data_checked += u64::from(null);
                 }
             }
-            (Request::Create { path, flags, .. }, Response::Create { path: made })
-            | (Request::Create { path, flags, .. }, Response::Create2 { path: made, .. })
+            (Request::Create { data, flags, .. }, Response::Create { path: made })
+            | (Request::Create { data, flags, .. }, Response::Create2 { path: made, .. })
                 if ok =>
             {
-                life.written.insert(made.clone(), header.zxid);
+                let written = Written {
+                    zxid: header.zxid,
+                    data: data.clone(),
+                };
+                life.written.insert(made.clone(), written);
                 if *flags == create_mode::EPHEMERAL_SEQUENTIAL {
                     life.own_sequential.push(made.clone());
                 }
                 if *flags == create_mode::EPHEMERAL || *flags == create_mode::EPHEMERAL_SEQUENTIAL {
                     self.stats.ephemerals_created += 1;
                 }
-                let _ = path;
             }
-            (Request::SetData { path, .. }, _) if ok => {
-                life.written.insert(path.clone(), header.zxid);
+            (Request::SetData { path, data, .. }, _) if ok => {
+                let written = Written {
+                    zxid: header.zxid,
+                    data: data.clone(),
+                };
+                life.written.insert(path.clone(), written);
             }
             (Request::Delete { path, .. }, _) if ok => {
                 life.written.remove(path);
@@ -734,13 +743,8 @@ impl World {
             }
             _ => {}
         }
-        for p in problems {
-            let check = if p.contains("over max_buffer_bytes") {
-                "oversized"
-            } else {
-                "read-your-writes"
-            };
-            self.violation(check, p);
+        for (check, detail) in problems {
+            self.violation(check, detail);
         }
     }
 }

@@ -6,7 +6,8 @@
 //! (crates/simcluster, which also runs their real storage on simulated
 //! disks), and simulated ZooKeeper clients speaking the wire protocol to
 //! them: sessions, pings, ephemeral and sequential nodes, one-shot and
-//! persistent watches, moves between nodes with SetWatches; under the
+//! persistent watches, null and empty data, moves between nodes with
+//! SetWatches; under the
 //! `adversarial` load also pipelined bursts, values up to and just over
 //! `max_buffer_bytes`, addauth with large ids and many short sessions. The
 //! node end of each connection decodes bytes as the server does
@@ -30,7 +31,8 @@
 //!    client, and arrive before any reply that could show their change
 //!    (`watch.rs`, from the committed change history);
 //! 4. replies in request order, and a session reads its own writes
-//!    (`clients.rs`);
+//!    (`clients.rs`), with the data it wrote, null told apart from empty
+//!    (`data.rs`);
 //! 5. replicas agree: same changes at the same zxid (`outputs.rs`,
 //!    `changes.rs`; the cluster checks the state digests).
 //!
@@ -42,6 +44,7 @@ pub mod changes;
 mod checks;
 pub mod client;
 mod clients;
+mod data;
 mod outputs;
 pub mod profile;
 pub mod report;

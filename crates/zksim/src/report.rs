@@ -41,6 +41,11 @@ pub struct Stats {
     pub big_writes_acked: u64,
     /// addauth requests refused (AuthFailed).
     pub auth_failed: u64,
+    /// getData replies whose data the data oracle compared with the
+    /// session's own write (the node unchanged since).
+    pub data_checked: u64,
+    /// Of those, the ones where that write stored null.
+    pub null_data_checked: u64,
 }
 
 impl Stats {
@@ -64,6 +69,8 @@ impl Stats {
         self.oversized_sent += o.oversized_sent;
         self.big_writes_acked += o.big_writes_acked;
         self.auth_failed += o.auth_failed;
+        self.data_checked += o.data_checked;
+        self.null_data_checked += o.null_data_checked;
     }
 }
 

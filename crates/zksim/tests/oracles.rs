@@ -4,9 +4,7 @@
 //! drive loop drops keepalives or log time or reads stale state, and a
 //! replica that diverges. A checker that never fails proves nothing.
 
-#[cfg(feature = "broken")]
-use synod_zksim::Stats;
-use synod_zksim::{profile, run, Bugs, OutputBug, RunReport, SimConfig};
+use synod_zksim::{profile, run, Bugs, OutputBug, RunReport, SimConfig, Stats};
 
 fn broken(bugs: &Bugs, seed: u64) -> RunReport {
     let mut cfg = SimConfig::new(seed, profile::named("calm").expect("calm"));
@@ -87,6 +85,16 @@ mod node_bugs {
     fn a_diverging_replica_is_caught() {
         caught(Bugs::node(NodeBug::DivergentReplica), "replica-state");
     }
+
+    /// The bug kazoo's test_create_null_data found: null stored as empty.
+    /// Every replica agrees, so only the data oracle can see it, in a
+    /// seed where a session read back a null write of its own.
+    #[test]
+    fn null_data_read_back_as_empty_is_caught() {
+        caught_where_judged(Bugs::node(NodeBug::NullAsEmpty), "data", |s| {
+            s.null_data_checked
+        });
+    }
 }
 
 #[test]
@@ -115,6 +123,19 @@ fn a_correct_build_passes_the_same_seeds() {
         let report = run(SimConfig::new(seed, profile::named("calm").expect("calm")));
         assert!(report.ok(), "{report}");
     }
+}
+
+/// The data oracle has null and empty writes to judge in a correct build.
+#[test]
+fn a_correct_build_reads_back_null_and_empty_data_as_written() {
+    let mut judged = Stats::default();
+    for seed in 1..=3 {
+        let report = run(SimConfig::new(seed, profile::named("calm").expect("calm")));
+        assert!(report.ok(), "{report}");
+        judged.add(&report.stats);
+    }
+    assert!(judged.null_data_checked > 0, "{judged:?}");
+    assert!(judged.data_checked > judged.null_data_checked, "{judged:?}");
 }
 
 #[test]

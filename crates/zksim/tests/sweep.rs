@@ -46,13 +46,15 @@ fn sweep_seeds(name: &str, n: u64) {
         started.elapsed().as_secs_f64()
     );
     println!(
-        "{profile}: {} sessions, {} replies; {} requests over max_buffer_bytes sent, {} connections ended by the node end, {} writes of over half of max_buffer_bytes acknowledged, {} addauth refused",
+        "{profile}: {} sessions, {} replies; {} requests over max_buffer_bytes sent, {} connections ended by the node end, {} writes of over half of max_buffer_bytes acknowledged, {} addauth refused; {} reads compared with the session's write ({} of null data)",
         s.sessions,
         s.replies,
         s.oversized_sent,
         s.connections_ended_by_runtime,
         s.big_writes_acked,
-        s.auth_failed
+        s.auth_failed,
+        s.data_checked,
+        s.null_data_checked
     );
     for r in failed {
         println!("{r}");

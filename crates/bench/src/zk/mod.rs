@@ -66,7 +66,7 @@ pub fn create(path: String, data: Vec<u8>, mode: i32) -> wire::Request {
     wire::Request::Create {
         kind: wire::CreateKind::Create,
         path,
-        data,
+        data: Some(data),
         acl: open_acl(),
         flags: mode,
     }
@@ -145,7 +145,7 @@ impl Worker for ZkWorker {
             Op::Write(k) => (
                 wire::Request::SetData {
                     path: key_path(k),
-                    data: value(),
+                    data: Some(value()),
                     version: -1,
                 },
                 "setData",

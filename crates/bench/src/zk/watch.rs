@@ -88,7 +88,7 @@ pub async fn run(args: &BenchArgs, stats: Arc<Stats>) -> anyhow::Result<WatchRep
                 *round.sent_at.lock().expect("round lock") = Some(Instant::now());
                 let request = wire::Request::SetData {
                     path: watched_path(),
-                    data: value.clone(),
+                    data: Some(value.clone()),
                     version: -1,
                 };
                 match writer.call(request).await {

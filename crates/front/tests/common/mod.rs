@@ -141,7 +141,7 @@ pub fn create(path: &str, flags: i32) -> Request {
     Request::Create {
         kind: wire::CreateKind::Create,
         path: path.into(),
-        data: b"d".to_vec(),
+        data: Some(b"d".to_vec()),
         acl: vec![wire::Acl {
             perms: 31,
             id: wire::Id {

@@ -245,7 +245,7 @@ pub fn create(path: &str) -> wire::Request {
     wire::Request::Create {
         kind: wire::CreateKind::Create,
         path: path.into(),
-        data: Vec::new(),
+        data: Some(Vec::new()),
         acl: open_acl(),
         flags: 0,
     }
@@ -254,7 +254,7 @@ pub fn create(path: &str) -> wire::Request {
 pub fn set_data(path: &str, data: &[u8]) -> wire::Request {
     wire::Request::SetData {
         path: path.into(),
-        data: data.to_vec(),
+        data: Some(data.to_vec()),
         version: -1,
     }
 }

@@ -37,13 +37,13 @@ pub fn every_request() -> Vec<(i32, Request)> {
     let create = |kind| Request::Create {
         kind,
         path: "/a".into(),
-        data: b"hello".to_vec(),
+        data: Some(b"hello".to_vec()),
         acl: world_acl(),
         flags: create_mode::EPHEMERAL_SEQUENTIAL,
     };
     let create_ttl = Request::CreateTtl {
         path: "/ttl".into(),
-        data: vec![],
+        data: Some(vec![]),
         acl: world_acl(),
         flags: create_mode::PERSISTENT_WITH_TTL,
         ttl_ms: 60_000,
@@ -54,7 +54,7 @@ pub fn every_request() -> Vec<(i32, Request)> {
     };
     let set_data = Request::SetData {
         path: "/a".into(),
-        data: vec![0, 1, 2, 255],
+        data: Some(vec![0, 1, 2, 255]),
         version: 7,
     };
     let check = Request::Check {
@@ -219,7 +219,7 @@ pub fn every_response() -> Vec<(ReplyKind, Response)> {
         (
             ReplyKind::GetData,
             Response::GetData {
-                data: b"payload".to_vec(),
+                data: Some(b"payload".to_vec()),
                 stat: sample_stat(30),
             },
         ),
@@ -267,7 +267,7 @@ pub fn every_response() -> Vec<(ReplyKind, Response)> {
             ReplyKind::MultiRead,
             Response::MultiRead(vec![
                 MultiReadResult::GetData {
-                    data: b"d".to_vec(),
+                    data: Some(b"d".to_vec()),
                     stat: sample_stat(80),
                 },
                 MultiReadResult::Error { err: err::NO_NODE },

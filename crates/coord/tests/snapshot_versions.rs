@@ -1,0 +1,140 @@
+//! Snapshot versions: a version-2 snapshot (written before null data
+//! existed) still restores, and version 3 keeps null apart from empty.
+
+mod common;
+use common::*;
+use synod_coord::{Acl, CoordOp, CreateMode, Id, Tree, Write};
+use synod_paxos::StateMachine;
+
+/// The log the version-2 fixture was written from (by the build before
+/// version 3, `git show 1f3c893`): sessions, an ephemeral, a container,
+/// a TTL node, ACLs, empty and non-empty data.
+fn fixture_log() -> Vec<CoordOp> {
+    let s0 = ((T0 as u64) << 24 >> 8) as i64;
+    vec![
+        CoordOp::Tick {
+            time_ms: T0,
+            term: 1,
+        },
+        CoordOp::CreateSession {
+            passwd: vec![3; 16],
+            timeout_ms: 4000,
+            time_ms: T0,
+        },
+        CoordOp::Batch {
+            session: s0,
+            auth: vec![Id::new("ip", "127.0.0.1")],
+            time_ms: T0 + 7,
+            writes: vec![
+                create("/app", b"cfg"),
+                create("/app/empty", b""),
+                create_mode("/app/c", CreateMode::Container),
+                create_mode("/app/c/lock-", CreateMode::EphemeralSequential),
+                create_with(
+                    "/app/t",
+                    b"ttl",
+                    Acl::open_unsafe(),
+                    CreateMode::PersistentWithTtl,
+                    1500,
+                ),
+                create_with(
+                    "/app/ip",
+                    b"",
+                    vec![Acl::new(31, "ip", "127.0.0.0/8")],
+                    CreateMode::Persistent,
+                    -1,
+                ),
+                set_data("/app", b"v2", 0),
+            ],
+        },
+    ]
+}
+
+fn fixture_tree() -> Tree {
+    let mut tree = Tree::new();
+    for op in fixture_log() {
+        apply(&mut tree, op);
+    }
+    tree
+}
+
+/// The bytes of `tests/fixtures/snapshot_v2.hex`.
+fn v2_fixture() -> Vec<u8> {
+    let hex = include_str!("fixtures/snapshot_v2.hex").trim();
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+#[test]
+fn a_version_2_snapshot_restores_to_the_tree_it_was_taken_of() {
+    let bytes = v2_fixture();
+    assert_eq!(bytes[0], 2, "the fixture is a version-2 snapshot");
+    let mut restored = Tree::new();
+    restored
+        .restore(&bytes)
+        .expect("a version-2 snapshot restores");
+    let fresh = fixture_tree();
+    assert_eq!(restored.snapshot(), fresh.snapshot());
+    assert_eq!(restored.digest(), fresh.digest());
+    for p in [
+        "/app",
+        "/app/empty",
+        "/app/ip",
+        "/app/t",
+        "/zookeeper/config",
+    ] {
+        assert_eq!(restored.get_data(p, &[]), fresh.get_data(p, &[]), "{p}");
+    }
+}
+
+#[test]
+fn a_version_3_snapshot_keeps_null_apart_from_empty() {
+    let (mut tree, s) = setup();
+    for w in [
+        Write::create(
+            "/null".into(),
+            None,
+            Acl::open_unsafe(),
+            CreateMode::Persistent,
+            -1,
+        ),
+        create("/empty", b""),
+        create("/bytes", b"b"),
+        create("/was-bytes", b"gone"),
+        Write::set_data("/was-bytes".into(), None, 0),
+    ] {
+        res(&mut tree, s, w).expect("applies");
+    }
+    let bytes = tree.snapshot();
+    assert_eq!(bytes[0], 3, "this build writes version 3");
+    let mut back = Tree::new();
+    back.restore(&bytes).expect("restores");
+    assert_eq!(back.snapshot(), bytes);
+    assert_eq!(back.digest(), tree.digest());
+    for (p, want) in [
+        ("/null", None),
+        ("/empty", Some(Vec::new())),
+        ("/bytes", Some(b"b".to_vec())),
+        ("/was-bytes", None),
+    ] {
+        let (data, stat) = back.get_data(p, &[]).expect("present");
+        assert_eq!(data, want, "{p}");
+        assert_eq!(stat, tree.exists(p).expect("present"), "{p}");
+    }
+    assert_eq!(back.data_bytes(), tree.data_bytes());
+}
+
+#[test]
+fn a_version_2_snapshot_restores_every_node_as_not_null() {
+    let mut restored = Tree::new();
+    restored.restore(&v2_fixture()).expect("restores");
+    assert_eq!(
+        restored.get_data("/app/empty", &[]).unwrap().0,
+        Some(Vec::new())
+    );
+    assert_eq!(restored.get_data("/", &[]).unwrap().0, Some(Vec::new()));
+    // Written again, it is version 3.
+    assert_eq!(restored.snapshot()[0], 3);
+}
