@@ -44,6 +44,16 @@ DEFAULT_FILES = [
 PORT_OFFSET = {"zk": 20000, "synod": 21000}
 
 
+def port_offset(target):
+    """Where kazoo's harness puts the target's ports: PORT_OFFSET, or with
+    ZOOKEEPER_PORT_OFFSET=N set, N for zk and N+500 for synod (so runs
+    side by side on one machine keep apart)."""
+    base = os.environ.get("ZOOKEEPER_PORT_OFFSET")
+    if base:
+        return int(base) + (0 if target == "zk" else 500)
+    return PORT_OFFSET[target]
+
+
 def kazoo_tests_dir():
     import kazoo.tests
     return os.path.dirname(kazoo.tests.__file__)
@@ -53,7 +63,7 @@ def target_env(target):
     env = dict(os.environ)
     env.pop("CI", None)  # kazoo's tests change behaviour under CI (sleeps, version checks)
     env.update(ZOOKEEPER_CLASSPATH=clusters.KAZOO_CLASSPATH, ZOOKEEPER_VERSION="3.8.0",
-               ZOOKEEPER_PORT_OFFSET=str(PORT_OFFSET[target]))
+               ZOOKEEPER_PORT_OFFSET=str(port_offset(target)))
     if target == "synod":
         env["PATH"] = os.path.join(HERE, "shim") + os.pathsep + env["PATH"]
         env["SYNOD_BIN"] = os.path.abspath(clusters.synod_bin())

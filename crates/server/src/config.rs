@@ -26,6 +26,7 @@
 //! tick_ms = 2000
 //! super_digest = "super:D/InIHSb7yEEbrWz8b9l71RjZJU="
 //! x509_super_user = "CN=admin"   # a TLS client certificate that is super
+//! read_only_mode = true          # serve reads when cut off (readonlymode.enabled)
 //!
 //! [admin]             # optional; defaults shown in AdminKnobs
 //! lag_slots_max = 1000
@@ -292,6 +293,11 @@ pub struct ZkKnobs {
     /// keeps the state below the snapshot limit (4 GiB), where a node
     /// would stop.
     pub data_bytes_max: u64,
+    /// ZooKeeper's `readonlymode.enabled`: a node that has known no
+    /// leader for an election timeout plus 3 s serves reads, possibly
+    /// stale, to clients that ask for read-only sessions, and answers
+    /// their writes NotReadOnly (-119); off (false), as in ZooKeeper.
+    pub read_only_mode: bool,
 }
 
 impl Default for ZkKnobs {
@@ -308,6 +314,7 @@ impl Default for ZkKnobs {
             four_letter_words: vec!["srvr".into(), "ruok".into(), "mntr".into()],
             znodes_max: synod_front::ZkLimits::ZNODES_MAX_DEFAULT,
             data_bytes_max: synod_front::ZkLimits::DATA_BYTES_MAX_DEFAULT,
+            read_only_mode: false,
         }
     }
 }
