@@ -48,7 +48,12 @@ fn cut_off(b: &mut Bench) -> u64 {
     at
 }
 
-fn open(b: &mut Bench, read_only: Option<bool>, session_id: i64, passwd: Vec<u8>) -> Result<u64, String> {
+fn open(
+    b: &mut Bench,
+    read_only: Option<bool>,
+    session_id: i64,
+    passwd: Vec<u8>,
+) -> Result<u64, String> {
     let connect = wire::ConnectRequest {
         protocol_version: 0,
         last_zxid_seen: 0,
@@ -82,7 +87,11 @@ fn a_read_only_connect_while_cut_off_gets_a_local_read_only_session() {
     assert_eq!(response.read_only, Some(true));
     assert_eq!(response.timeout_ms, TIMEOUT_MS);
     assert_eq!(response.passwd, vec![7; 16]);
-    assert!(is_read_only_session(response.session_id), "{:#x}", response.session_id);
+    assert!(
+        is_read_only_session(response.session_id),
+        "{:#x}",
+        response.session_id
+    );
     // Never in the log: nothing proposed, the tree's sessions unchanged.
     assert!(b.front.take_proposals().is_empty());
     assert_eq!(b.tree.session_count(), sessions_before);
@@ -95,12 +104,34 @@ fn a_read_only_session_reads_the_local_tree_and_its_writes_get_not_read_only() {
     cut_off(&mut b);
     let conn = open(&mut b, Some(true), 0, vec![0; 16]).unwrap();
     b.frames(conn);
-    b.send(conn, 1, Request::GetData { path: "/data".into(), watch: true });
+    b.send(
+        conn,
+        1,
+        Request::GetData {
+            path: "/data".into(),
+            watch: true,
+        },
+    );
     b.send(conn, 2, create("/fred", 0));
     b.send(conn, 3, Request::Sync { path: "/".into() });
-    b.send(conn, 4, Request::SetData { path: "/data".into(), data: b"x".to_vec(), version: -1 });
+    b.send(
+        conn,
+        4,
+        Request::SetData {
+            path: "/data".into(),
+            data: b"x".to_vec(),
+            version: -1,
+        },
+    );
     b.send(conn, 5, Request::Ping);
-    b.send(conn, 6, Request::GetChildren2 { path: "/".into(), watch: false });
+    b.send(
+        conn,
+        6,
+        Request::GetChildren2 {
+            path: "/".into(),
+            watch: false,
+        },
+    );
     let frames = b.frames(conn);
     assert_eq!(frames.len(), 6, "{frames:?}");
     let (h, body) = reply(&frames[0], ReplyKind::GetData);
@@ -113,8 +144,13 @@ fn a_read_only_session_reads_the_local_tree_and_its_writes_get_not_read_only() {
     assert_eq!(reply(&frames[4], ReplyKind::Empty).0.err, 0);
     let (h, body) = reply(&frames[5], ReplyKind::GetChildren2);
     assert_eq!(h.err, 0);
-    assert!(matches!(body, Response::GetChildren2 { ref children, .. } if children.contains(&"data".to_string())));
-    assert!(b.front.take_proposals().is_empty(), "a read-only session proposes nothing");
+    assert!(
+        matches!(body, Response::GetChildren2 { ref children, .. } if children.contains(&"data".to_string()))
+    );
+    assert!(
+        b.front.take_proposals().is_empty(),
+        "a read-only session proposes nothing"
+    );
     assert!(b.tree.exists("/fred").is_none());
 }
 
@@ -187,11 +223,27 @@ fn a_read_only_session_reconnects_on_a_new_connection_with_its_password() {
     let first = open(&mut b, Some(true), 0, vec![0; 16]).unwrap();
     let session = session_of(&mut b, first);
     let wrong = open(&mut b, Some(true), session.session_id, vec![1; 16]).unwrap();
-    assert_eq!(session_of(&mut b, wrong).timeout_ms, 0, "a wrong password is an unknown session");
-    let second = open(&mut b, Some(true), session.session_id, session.passwd.clone()).unwrap();
+    assert_eq!(
+        session_of(&mut b, wrong).timeout_ms,
+        0,
+        "a wrong password is an unknown session"
+    );
+    let second = open(
+        &mut b,
+        Some(true),
+        session.session_id,
+        session.passwd.clone(),
+    )
+    .unwrap();
     let response = session_of(&mut b, second);
-    assert_eq!((response.session_id, response.read_only), (session.session_id, Some(true)));
-    assert!(closed(&b.frames(first)).is_some(), "the stale connection is closed");
+    assert_eq!(
+        (response.session_id, response.read_only),
+        (session.session_id, Some(true))
+    );
+    assert!(
+        closed(&b.frames(first)).is_some(),
+        "the stale connection is closed"
+    );
 }
 
 #[test]
@@ -237,7 +289,10 @@ fn a_read_only_client_on_a_healthy_server_gets_a_normal_session() {
     let response = session_of(&mut b, conn);
     assert_eq!(response.read_only, Some(false));
     assert!(!is_read_only_session(response.session_id));
-    assert!(b.tree.session(response.session_id).is_some(), "a replicated session");
+    assert!(
+        b.tree.session(response.session_id).is_some(),
+        "a replicated session"
+    );
     b.send(conn, 1, create("/w", 0));
     b.commit();
     assert_eq!(reply(&b.frames(conn)[0], ReplyKind::Create).0.err, 0);

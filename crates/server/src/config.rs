@@ -643,6 +643,18 @@ election_timeout_ms = 800
     }
 
     #[test]
+    fn read_only_mode_is_off_unless_asked_for() {
+        let cfg: ServerConfig = toml::from_str(GOOD).unwrap();
+        assert!(!cfg.zk.read_only_mode, "off by default, as in ZooKeeper");
+        let on = format!("{GOOD}[zk]\nread_only_mode = true\n");
+        let cfg: ServerConfig = toml::from_str(&on).unwrap();
+        cfg.validate().unwrap();
+        assert!(cfg.zk.read_only_mode);
+        let bad = format!("{GOOD}[zk]\nread_only_mode = \"yes\"\n");
+        assert!(toml::from_str::<ServerConfig>(&bad).is_err());
+    }
+
+    #[test]
     fn plaintext_peers_off_loopback_need_peer_tls_or_insecure() {
         let cfg: ServerConfig = toml::from_str(GOOD).unwrap();
         cfg.check_peer_security().unwrap();

@@ -14,7 +14,7 @@ use synod_zkproto as wire;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::oneshot;
-use wire::{ReplyKind, Request, Response};
+use wire::{Request, Response};
 
 use common::free_addr;
 
@@ -56,7 +56,10 @@ async fn read_frame(stream: &mut TcpStream) -> Option<Vec<u8>> {
 
 /// One connect attempt: the stream and the server's answer, or `None` when
 /// the server closed the socket unanswered (it refused the client).
-async fn try_connect(addr: SocketAddr, read_only: bool) -> Option<(TcpStream, wire::ConnectResponse)> {
+async fn try_connect(
+    addr: SocketAddr,
+    read_only: bool,
+) -> Option<(TcpStream, wire::ConnectResponse)> {
     let mut stream = TcpStream::connect(addr).await.ok()?;
     let request = wire::ConnectRequest {
         protocol_version: 0,
@@ -83,7 +86,10 @@ async fn connect(addr: SocketAddr, read_only: bool) -> (TcpStream, wire::Connect
         if let Some(connected) = try_connect(addr, read_only).await {
             return connected;
         }
-        assert!(tokio::time::Instant::now() < deadline, "no session from {addr}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no session from {addr}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -177,7 +183,10 @@ async fn a_server_cut_off_serves_read_only_clients_until_its_quorum_returns() {
         assert_eq!(four_letter(zk[0], "isro").await, "rw");
 
         // Servers 2 and 3 stop: server 1 is cut off.
-        let stopped = [servers.remove(2).stop().await, servers.remove(1).stop().await];
+        let stopped = [
+            servers.remove(2).stop().await,
+            servers.remove(1).stop().await,
+        ];
         wait_for_isro(zk[0], "ro").await;
         assert!(four_letter(zk[0], "srvr").await.contains("Mode: read-only"));
         assert!(

@@ -124,9 +124,9 @@ impl ZkFront {
         match self.serving_mode() {
             ServingMode::ReadWrite => None,
             ServingMode::NotServing => Some(NO_LEADER.into()),
-            ServingMode::ReadOnly if connect.read_only != Some(true) => Some(format!(
-                "{NO_LEADER} and serves read-only clients only"
-            )),
+            ServingMode::ReadOnly if connect.read_only != Some(true) => {
+                Some(format!("{NO_LEADER} and serves read-only clients only"))
+            }
             ServingMode::ReadOnly
                 if connect.session_id != 0 && !is_read_only_session(connect.session_id) =>
             {
