@@ -42,10 +42,17 @@ DEFAULT_FILES = [
     "test_selectors_select.py", "test_interrupt.py", "test_build.py",
     "test_sasl.py",
 ]
-# Where kazoo's harness puts each target's servers; ZOOKEEPER_PORT_OFFSET
-# in the environment moves both (the targets run one after the other), so
-# that two runs on one machine need not collide.
 PORT_OFFSET = {"zk": 20000, "synod": 21000}
+
+
+def port_offset(target):
+    """Where kazoo's harness puts the target's ports: PORT_OFFSET, or with
+    ZOOKEEPER_PORT_OFFSET=N set, N for zk and N+500 for synod (so runs
+    side by side on one machine keep apart)."""
+    base = os.environ.get("ZOOKEEPER_PORT_OFFSET")
+    if base:
+        return int(base) + (0 if target == "zk" else 500)
+    return PORT_OFFSET[target]
 
 
 def kazoo_tests_dir():
@@ -57,8 +64,7 @@ def target_env(target):
     env = dict(os.environ)
     env.pop("CI", None)  # kazoo's tests change behaviour under CI (sleeps, version checks)
     env.update(ZOOKEEPER_CLASSPATH=clusters.KAZOO_CLASSPATH, ZOOKEEPER_VERSION="3.8.0",
-               ZOOKEEPER_PORT_OFFSET=os.environ.get("ZOOKEEPER_PORT_OFFSET",
-                                                    str(PORT_OFFSET[target])))
+               ZOOKEEPER_PORT_OFFSET=str(port_offset(target)))
     if target == "synod":
         env["PATH"] = os.path.join(HERE, "shim") + os.pathsep + env["PATH"]
         env["SYNOD_BIN"] = os.path.abspath(clusters.synod_bin())

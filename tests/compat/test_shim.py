@@ -84,6 +84,27 @@ def test_quorum_peer_main_becomes_synod_server(tmp_path):
     assert "[zk]\ntick_ms = 2000\nsuper_digest = \"super:abc=\"" in toml
     assert "max_client_cnxns = 0" in toml
     assert 'four_letter_words = ["*"]' in toml
+    assert "read_only_mode = true" in toml  # -Dreadonlymode.enabled=true
+
+
+def test_read_only_mode_follows_the_readonlymode_property(tmp_path):
+    import tomllib
+    for flag, expected in [("-Dreadonlymode.enabled=true", True),
+                           ("-Dreadonlymode.enabled=false", None), (None, None)]:
+        case = tmp_path / str(expected) / (flag or "none").lstrip("-")
+        case.mkdir(parents=True)
+        argv = ["-cp", "x"] + ([flag] if flag else []) + [
+            "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(harness_like_cfg(case))]
+        p = run_shim(case, argv)
+        log = case / "zookeeper.log"
+        deadline = time.time() + 10
+        while time.time() < deadline and "ARGS" not in (log.read_text() if log.exists() else ""):
+            time.sleep(0.05)
+        p.send_signal(signal.SIGTERM)
+        assert p.wait(10) == 0
+        # The file is valid TOML, and the knob is there only when asked for.
+        zk = tomllib.loads((case / "synod.toml").read_text())["zk"]
+        assert zk.get("read_only_mode") == expected, (flag, zk)
 
 
 def test_key_store_becomes_client_tls(tmp_path):

@@ -23,6 +23,9 @@ use synod_zkproto as wire;
 use tracing::{debug, info, warn};
 
 mod keepalive;
+mod read_only;
+
+pub use read_only::{is_read_only_session, ServingMode, READ_ONLY_SESSION_TAG};
 
 /// Writes gathered into one log command at most.
 const BATCH_WRITES_MAX: usize = 256;
@@ -62,6 +65,10 @@ pub struct ZkLimits {
     /// Writes that would take the tree's paths and data past this many
     /// bytes are refused with `QuotaExceeded` (see `quota`).
     pub data_bytes_max: u64,
+    /// ZooKeeper's `readonlymode.enabled`: a server cut off from its
+    /// leader serves reads to clients that ask for read-only sessions (see
+    /// `read_only`).
+    pub read_only_mode: bool,
 }
 
 impl ZkLimits {
@@ -174,6 +181,9 @@ pub struct ZkFront {
     proposed: HashMap<(u64, u64), (ConnId, Command)>,
     /// Since when (monotonic ms) this server has known no leader.
     leaderless_since: Option<u64>,
+    /// The sessions of read-only clients while this server is cut off
+    /// (local to this server, never in the log).
+    read_only: read_only::ReadOnlySessions,
     proposals: Vec<Command>,
     touched: BTreeSet<i64>,
     /// The last `Touch` left sessions of `touched` behind (more than fit
@@ -227,6 +237,7 @@ impl ZkFront {
             proposed: HashMap::new(),
             proposals: Vec::new(),
             leaderless_since: None,
+            read_only: read_only::ReadOnlySessions::default(),
             touched: BTreeSet::new(),
             touch_backlog: false,
             last_touch_ms: 0,
@@ -321,11 +332,8 @@ impl ZkFront {
                 tree.last_zxid()
             ));
         }
-        if self
-            .leaderless_since
-            .is_some_and(|since| self.now_ms.saturating_sub(since) >= LEADERLESS_CLOSE_MS)
-        {
-            return Err("this server has no leader (no quorum)".into());
+        if let Some(reason) = self.refusal_while_cut_off(&connect) {
+            return Err(reason);
         }
         if self.conns.len() >= self.limits.connections_max {
             return Err(format!(
@@ -379,6 +387,10 @@ impl ZkFront {
             sent: 0,
             last_zxid: tree.last_zxid(),
         };
+        if self.serving_mode() == ServingMode::ReadOnly {
+            // Only read-only clients got past `refusal_while_cut_off`.
+            return Ok(self.open_read_only(id, conn, &connect, passwd));
+        }
         if connect.session_id == 0 {
             conn.in_flight = Some(InFlight::CreateSession {
                 passwd: passwd.clone(),
@@ -494,8 +506,12 @@ impl ZkFront {
         };
         c.received += 1;
         self.stats.received += 1;
-        if let Some(s) = c.session {
-            self.touched.insert(s);
+        match c.session {
+            Some(s) if is_read_only_session(s) => self.read_only.heard(s, self.now_ms),
+            Some(s) => {
+                self.touched.insert(s);
+            }
+            None => {}
         }
         c.queue.push_back((xid, op, req));
         self.pump(tree, conn);
@@ -521,6 +537,10 @@ impl ZkFront {
                 }
                 Pending::Request(req) => req,
             };
+            if self.serve_read_only_write(tree, conn, xid, &req) {
+                continue;
+            }
+            let c = self.conns.get_mut(&conn).expect("live connection");
             if convert::is_write(&req) {
                 c.queue.push_front((xid, op, Pending::Request(req)));
                 self.start_batch(tree, conn);

@@ -17,6 +17,8 @@ pub mod quota;
 pub mod sasl;
 pub mod watches;
 
-pub use front::{FrontStats, Outgoing, Pending, ZkFront, ZkLimits};
+pub use front::{
+    is_read_only_session, FrontStats, Outgoing, Pending, ServingMode, ZkFront, ZkLimits,
+};
 pub use packet::decode_packet;
 pub use watches::{ConnId, WatchKind, WatcherType, Watches};

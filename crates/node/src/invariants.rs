@@ -216,6 +216,7 @@ mod tests {
                 command_bytes_max: 0,
                 znodes_max: synod_front::ZkLimits::ZNODES_MAX_DEFAULT,
                 data_bytes_max: synod_front::ZkLimits::DATA_BYTES_MAX_DEFAULT,
+                read_only_mode: false,
             },
             seed: 1,
         };

@@ -28,6 +28,7 @@
 //! x509_super_user = "CN=admin"   # a TLS client certificate that is super
 //! sasl_users = { kafka = "secret" } # SASL DIGEST-MD5 users (ZooKeeper's JAAS)
 //! sasl_super_user = "kafka"       # optional: a SASL user that is super
+//! read_only_mode = true          # serve reads when cut off (readonlymode.enabled)
 //!
 //! [admin]             # optional; defaults shown in AdminKnobs
 //! lag_slots_max = 1000
@@ -301,6 +302,11 @@ pub struct ZkKnobs {
     /// keeps the state below the snapshot limit (4 GiB), where a node
     /// would stop.
     pub data_bytes_max: u64,
+    /// ZooKeeper's `readonlymode.enabled`: a node that has known no
+    /// leader for an election timeout plus 3 s serves reads, possibly
+    /// stale, to clients that ask for read-only sessions, and answers
+    /// their writes NotReadOnly (-119); off (false), as in ZooKeeper.
+    pub read_only_mode: bool,
 }
 
 impl Default for ZkKnobs {
@@ -319,6 +325,7 @@ impl Default for ZkKnobs {
             four_letter_words: vec!["srvr".into(), "ruok".into(), "mntr".into()],
             znodes_max: synod_front::ZkLimits::ZNODES_MAX_DEFAULT,
             data_bytes_max: synod_front::ZkLimits::DATA_BYTES_MAX_DEFAULT,
+            read_only_mode: false,
         }
     }
 }
@@ -672,6 +679,18 @@ election_timeout_ms = 800
         assert_eq!(cfg.engine.election_timeout_ms, 800);
         assert_eq!(cfg.engine.lease_ms, 400);
         assert_eq!(cfg.initial_config().unwrap(), Config::new([1, 2]));
+    }
+
+    #[test]
+    fn read_only_mode_is_off_unless_asked_for() {
+        let cfg: ServerConfig = toml::from_str(GOOD).unwrap();
+        assert!(!cfg.zk.read_only_mode, "off by default, as in ZooKeeper");
+        let on = format!("{GOOD}[zk]\nread_only_mode = true\n");
+        let cfg: ServerConfig = toml::from_str(&on).unwrap();
+        cfg.validate().unwrap();
+        assert!(cfg.zk.read_only_mode);
+        let bad = format!("{GOOD}[zk]\nread_only_mode = \"yes\"\n");
+        assert!(toml::from_str::<ServerConfig>(&bad).is_err());
     }
 
     #[test]

@@ -303,6 +303,7 @@ pub async fn start(
             command_bytes_max: cfg.engine.command_bytes_max,
             znodes_max: cfg.zk.znodes_max,
             data_bytes_max: cfg.zk.data_bytes_max,
+            read_only_mode: cfg.zk.read_only_mode,
         },
         seed,
     };

@@ -66,6 +66,7 @@ impl Default for NodeSpec {
                 command_bytes_max: synod_front::budget::COMMAND_BYTES_MAX_DEFAULT,
                 znodes_max: synod_front::ZkLimits::ZNODES_MAX_DEFAULT,
                 data_bytes_max: synod_front::ZkLimits::DATA_BYTES_MAX_DEFAULT,
+                read_only_mode: false,
             },
             storage: NodeSpec::small_storage(),
             bugs: NodeBugs::default(),

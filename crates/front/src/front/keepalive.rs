@@ -1,11 +1,11 @@
 //! Keepalives and log time: which sessions were active on this server
 //! (`Touch`, at most what fits one command; see `budget`), log time
-//! advanced by the leader (`Tick`), and a server without a leader sending
-//! its clients elsewhere.
+//! advanced by the leader (`Tick`), and (through `read_only`) a server
+//! without a leader sending its clients elsewhere.
 
 use super::{
-    coord_command, TickAnchor, ZkFront, HOUSEKEEPING_TIMEOUT_MS, LEADERLESS_CLOSE_MS,
-    TICK_INTERVAL_MS, TOUCH_INTERVAL_MS,
+    coord_command, TickAnchor, ZkFront, HOUSEKEEPING_TIMEOUT_MS, TICK_INTERVAL_MS,
+    TOUCH_INTERVAL_MS,
 };
 use crate::budget;
 use std::collections::BTreeSet;
@@ -32,18 +32,12 @@ impl ZkFront {
     /// `has_leader` says whether this server knows a leader. A server that
     /// has known none for `LEADERLESS_CLOSE_MS` closes its connections and
     /// refuses new ones, so clients move to servers that can serve them
-    /// (ZooKeeper's servers do the same when they lose their quorum).
+    /// (ZooKeeper's servers do the same when they lose their quorum); in
+    /// read-only mode it serves read-only clients meanwhile (`read_only`).
     pub fn on_timer(&mut self, tree: &Tree, leader_term: Option<u64>, has_leader: bool) {
         let now = self.now_ms;
         self.answer_auth_failures(tree);
-        if has_leader {
-            self.leaderless_since = None;
-        } else {
-            let since = *self.leaderless_since.get_or_insert(now);
-            if now.saturating_sub(since) >= LEADERLESS_CLOSE_MS {
-                self.close_all("this server has no leader (no quorum)");
-            }
-        }
+        self.track_leader(has_leader);
         if self
             .touch_pending
             .is_some_and(|sent| now.saturating_sub(sent) > HOUSEKEEPING_TIMEOUT_MS)

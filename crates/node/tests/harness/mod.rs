@@ -32,6 +32,7 @@ pub fn zk_limits() -> ZkLimits {
         command_bytes_max: 0,
         znodes_max: synod_front::ZkLimits::ZNODES_MAX_DEFAULT,
         data_bytes_max: synod_front::ZkLimits::DATA_BYTES_MAX_DEFAULT,
+        read_only_mode: false,
     }
 }
 

@@ -5,7 +5,7 @@
 
 use crate::config::{Member, ZkKnobs};
 use std::collections::BTreeMap;
-use synod_front::ZkFront;
+use synod_front::{ServingMode, ZkFront};
 use synod_node::{ServiceNode, ServiceState};
 use synod_paxos::{Config, Node, NodeId};
 use synod_zkproto::FourLetterWord as W;
@@ -14,8 +14,26 @@ use synod_zkproto::FourLetterWord as W;
 /// `envi` to decide which features to test).
 pub const VERSION: &str = "3.8.0-synod-0.1.0, built on synod";
 
-fn mode(node: &Node<ServiceState>) -> &'static str {
+/// What `srvr` and `mntr` call this server: "read-only" while it serves
+/// read-only clients (ZooKeeper's ReadOnlyZooKeeperServer state), else its
+/// role.
+fn mode(node: &Node<ServiceState>, zk: &ZkFront) -> &'static str {
+    if zk.serving_mode() == ServingMode::ReadOnly {
+        return "read-only";
+    }
     role(node.is_leader(), node.id(), node.config())
+}
+
+/// ZooKeeper's `isro`: "ro" for a read-only server, "rw" for one that
+/// serves writes, "null" for one that serves nobody (cut off without
+/// read-only mode). Clients in read-only mode (kazoo, the Java client)
+/// poll it to find a read-write server and move there.
+fn isro(mode: ServingMode) -> &'static str {
+    match mode {
+        ServingMode::ReadWrite => "rw",
+        ServingMode::ReadOnly => "ro",
+        ServingMode::NotServing => "null",
+    }
 }
 
 /// ZooKeeper's name for what a node is: the leader, a follower (a voter),
@@ -56,7 +74,7 @@ fn srvr(node: &Node<ServiceState>, zk: &ZkFront) -> String {
         zk.connection_count(),
         zk.outstanding(),
         tree.last_zxid(),
-        mode(node),
+        mode(node, zk),
         tree.node_count()
     )
 }
@@ -75,7 +93,7 @@ pub fn answer(
     let tree = &node.state_machine().tree;
     match word {
         W::Ruok => "imok".into(),
-        W::Isro => "rw".into(),
+        W::Isro => isro(zk.serving_mode()).into(),
         W::Srvr => srvr(node, zk),
         W::Stat => {
             let s = srvr(node, zk);
@@ -114,7 +132,7 @@ pub fn answer(
         W::Mntr => {
             let lines = [
                 ("zk_version", VERSION.to_string()),
-                ("zk_server_state", mode(node).to_string()),
+                ("zk_server_state", mode(node, zk).to_string()),
                 ("zk_avg_latency", "0".into()),
                 ("zk_packets_received", zk.stats.received.to_string()),
                 ("zk_packets_sent", zk.stats.sent.to_string()),
@@ -169,5 +187,12 @@ mod tests {
             "server.4=synod-3.synod:7000:observer\n"
         );
         assert_eq!(server_line(5, &member, &config), None);
+    }
+
+    #[test]
+    fn isro_says_ro_only_for_a_read_only_server() {
+        assert_eq!(isro(ServingMode::ReadWrite), "rw");
+        assert_eq!(isro(ServingMode::ReadOnly), "ro");
+        assert_eq!(isro(ServingMode::NotServing), "null");
     }
 }
