@@ -321,14 +321,18 @@ async fn malformed_input_closes_only_that_connection_and_four_letter_words_answe
     frame.extend_from_slice(&[0, 9]);
     bad.stream.write_all(&frame).await.unwrap();
     assert!(read_frame(&mut bad.stream).await.is_none(), "closed");
-    // SASL is answered Unimplemented and the connection goes on.
-    let mut frame = 8i32.to_be_bytes().to_vec();
+    // SASL on a server without SASL users fails as a wrong password does:
+    // AuthFailed (a second late), then the connection closes.
+    let mut bad = Client::connect(c.zk[0], 0, vec![0; 16]).await;
+    let mut frame = 12i32.to_be_bytes().to_vec();
     frame.extend_from_slice(&77i32.to_be_bytes());
     frame.extend_from_slice(&wire::op::SASL.to_be_bytes());
-    good.stream.write_all(&frame).await.unwrap();
-    let body = read_frame(&mut good.stream).await.unwrap();
+    frame.extend_from_slice(&0i32.to_be_bytes());
+    bad.stream.write_all(&frame).await.unwrap();
+    let body = read_frame(&mut bad.stream).await.unwrap();
     let (h, _) = wire::decode_reply(&body, ReplyKind::Empty).unwrap();
-    assert_eq!((h.xid, h.err), (77, wire::err::UNIMPLEMENTED));
+    assert_eq!((h.xid, h.err), (77, wire::err::AUTH_FAILED));
+    assert!(read_frame(&mut bad.stream).await.is_none(), "closed");
 
     // The well-behaved client was never disturbed.
     let (h, _) = good.call(create("/still-here", b"", 0)).await;

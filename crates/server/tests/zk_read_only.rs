@@ -135,7 +135,7 @@ fn create(path: &str) -> Request {
     Request::Create {
         kind: wire::CreateKind::Create,
         path: path.into(),
-        data: b"before".to_vec(),
+        data: Some(b"before".to_vec()),
         acl: vec![wire::Acl {
             perms: wire::perms::ALL,
             id: wire::Id {
@@ -211,7 +211,7 @@ async fn a_server_cut_off_serves_read_only_clients_until_its_quorum_returns() {
         )
         .await;
         assert_eq!(h.err, 0);
-        assert!(matches!(body, Response::GetData { data, .. } if data == b"before"));
+        assert!(matches!(body, Response::GetData { data, .. } if data.as_deref() == Some(&b"before"[..])));
         let (h, _) = call(&mut reader, 2, create("/refused")).await;
         assert_eq!(h.err, wire::err::NOT_READ_ONLY);
         assert_eq!(call(&mut reader, 3, Request::Ping).await.0.err, 0);
