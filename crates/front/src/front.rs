@@ -23,6 +23,9 @@ use synod_zkproto as wire;
 use tracing::{debug, info, warn};
 
 mod keepalive;
+mod reconfig;
+
+pub use reconfig::{RETRY_MS as RECONFIG_RETRY_MS, STEP_WAIT_MS as RECONFIG_STEP_WAIT_MS};
 
 /// Writes gathered into one log command at most.
 const BATCH_WRITES_MAX: usize = 256;
@@ -85,15 +88,25 @@ pub enum Outgoing {
 pub enum Pending {
     Request(wire::Request),
     /// Answered with this error code when its turn comes (an opcode synod
-    /// does not serve, such as SASL or reconfig).
+    /// does not serve, such as SASL).
     Refuse(i32),
+    /// A reconfig (opcode 16; see `zkconfig` and `front/reconfig.rs`).
+    Reconfig(crate::zkconfig::ReconfigRequest),
 }
 
 /// Writes on their way through the log for one connection.
 enum InFlight {
-    CreateSession { passwd: Vec<u8> },
-    Batch { requests: Vec<(i32, Shape)> },
-    Close { xid: i32 },
+    CreateSession {
+        passwd: Vec<u8>,
+    },
+    Batch {
+        requests: Vec<(i32, Shape)>,
+    },
+    Close {
+        xid: i32,
+    },
+    /// A reconfig, step by step (`front/reconfig.rs`).
+    Reconfig(Box<reconfig::Run>),
 }
 
 struct Conn {
@@ -189,6 +202,8 @@ pub struct ZkFront {
     /// the runtime's last `set_clock`.
     now_ms: u64,
     wall_ms: i64,
+    /// Reconfig settings, the engine's membership, and runs' steps.
+    reconfig: reconfig::ReconfigState,
 }
 
 /// A leader's log time is `log_ms + (now_ms - mono_ms)`: the log time it
@@ -228,6 +243,7 @@ impl ZkFront {
             rng,
             now_ms: 0,
             wall_ms: 0,
+            reconfig: reconfig::ReconfigState::default(),
         }
     }
 
@@ -501,6 +517,10 @@ impl ZkFront {
                     self.send_reply(conn, xid, zxid, code, None);
                     continue;
                 }
+                Pending::Reconfig(req) => {
+                    self.start_reconfig(tree, conn, xid, req);
+                    continue;
+                }
                 Pending::Request(req) => req,
             };
             if convert::is_write(&req) {
@@ -652,9 +672,12 @@ impl ZkFront {
             R::Ping => Ok(wire::Response::Empty),
             R::Exists { path, watch } => match tree.exists_checked(&path, &auth) {
                 Err(e) => Err(e.code()),
-                Ok(Some(stat)) => {
+                Ok(Some(mut stat)) => {
                     if watch {
                         self.watches.add(conn, &path, WatchKind::Data);
+                    }
+                    if path == synod_coord::zk_config::CONFIG_PATH {
+                        stat.data_length = self.config_data(tree).len() as i32;
                     }
                     Ok(wire::Response::Stat {
                         stat: convert::stat(&stat),
@@ -796,9 +819,15 @@ impl ZkFront {
         path: &str,
         watch: bool,
     ) -> Result<(Vec<u8>, wire::Stat), i32> {
-        let (data, stat) = tree.get_data(path, auth).map_err(|e| e.code())?;
+        let (mut data, mut stat) = tree.get_data(path, auth).map_err(|e| e.code())?;
         if watch {
             self.watches.add(conn, path, WatchKind::Data);
+        }
+        if path == synod_coord::zk_config::CONFIG_PATH {
+            // What the tree holds is the recorded lines; clients read the
+            // membership (see `zkconfig::render`).
+            data = self.config_data(tree);
+            stat.data_length = data.len() as i32;
         }
         Ok((data, convert::stat(&stat)))
     }
@@ -1036,6 +1065,9 @@ impl ZkFront {
                         Err(code) => self.send_reply(conn, xid, outcome.zxid, code, None),
                     }
                 }
+            }
+            (InFlight::Reconfig(run), CoordReply::Done) => {
+                self.on_lines_recorded(tree, conn, run);
             }
             (InFlight::Close { xid }, CoordReply::Closed { zxid }) => {
                 self.send_reply(conn, xid, zxid, 0, Some(&wire::Response::Empty));

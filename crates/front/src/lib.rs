@@ -15,7 +15,9 @@ pub mod front;
 pub mod packet;
 pub mod quota;
 pub mod watches;
+pub mod zkconfig;
 
 pub use front::{FrontStats, Outgoing, Pending, ZkFront, ZkLimits};
 pub use packet::decode_packet;
 pub use watches::{ConnId, WatchKind, WatcherType, Watches};
+pub use zkconfig::{ReconfigRequest, ReconfigSettings};

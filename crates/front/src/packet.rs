@@ -8,10 +8,14 @@ use synod_zkproto as wire;
 
 /// Decodes one request frame body (the bytes after its length prefix) into
 /// what `ZkFront::on_packet` takes. A well-formed request of an opcode
-/// synod does not serve (SASL, reconfig) becomes `Pending::Refuse`, answered
-/// Unimplemented in its turn while the connection goes on; any other body
+/// synod does not serve (SASL) becomes `Pending::Refuse`, answered
+/// Unimplemented in its turn while the connection goes on; a reconfig
+/// becomes `Pending::Reconfig`; any other body
 /// that does not decode is an error, and the caller closes the connection.
 pub fn decode_packet(body: &[u8]) -> Result<(wire::RequestHeader, Pending), wire::DecodeError> {
+    if let Some(decoded) = decode_reconfig(body) {
+        return decoded;
+    }
     match wire::decode_request(body) {
         Ok((header, request)) => Ok((header, Pending::Request(request))),
         Err(e) => match unserved(body) {
@@ -21,11 +25,28 @@ pub fn decode_packet(body: &[u8]) -> Result<(wire::RequestHeader, Pending), wire
     }
 }
 
+/// A reconfig (opcode 16), which the wire crate does not decode: its
+/// request is the front door's own (`zkconfig`). `None` for other opcodes.
+fn decode_reconfig(
+    body: &[u8],
+) -> Option<Result<(wire::RequestHeader, Pending), wire::DecodeError>> {
+    use wire::Record;
+    let mut r = wire::Reader::new(body);
+    let header = wire::RequestHeader::read(&mut r).ok()?;
+    if header.op != wire::op::RECONFIG {
+        return None;
+    }
+    Some(
+        crate::zkconfig::ReconfigRequest::decode(&mut r)
+            .map(|req| (header, Pending::Reconfig(req))),
+    )
+}
+
 /// The header of a well-formed request for an opcode synod does not serve.
 fn unserved(body: &[u8]) -> Option<wire::RequestHeader> {
     let xid = i32::from_be_bytes(body.get(0..4)?.try_into().ok()?);
     let op = i32::from_be_bytes(body.get(4..8)?.try_into().ok()?);
-    matches!(op, wire::op::SASL | wire::op::RECONFIG).then_some(wire::RequestHeader { xid, op })
+    matches!(op, wire::op::SASL).then_some(wire::RequestHeader { xid, op })
 }
 
 #[cfg(test)]

@@ -42,7 +42,10 @@ pub const FRAME_VERSION: u8 = 1;
 /// 5: the hello carries the sender's incarnation.
 /// 6: ZooKeeper writes travel as `CoordOp::RuledBatch` (the ACL rules in
 /// the command: x509), which a build of version 5 cannot decode.
-pub const PROTOCOL_VERSION: u32 = 6;
+/// 7: `Message::ReconfigForward` and `ReconfigAnswer` (a follower hands a
+/// ZooKeeper client's reconfig to the leader) and `CoordOp::ServerLines`,
+/// which a build of version 6 cannot decode.
+pub const PROTOCOL_VERSION: u32 = 7;
 
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX_BYTES: usize = 4;

@@ -292,6 +292,11 @@ pub struct ZkKnobs {
     /// keeps the state below the snapshot limit (4 GiB), where a node
     /// would stop.
     pub data_bytes_max: u64,
+    /// ZooKeeper's `reconfigEnabled`: whether a super user's reconfig
+    /// (zkCli `reconfig`, kazoo's `reconfig`) changes the membership. Off
+    /// by default, as in ZooKeeper: a reconfig is answered ReconfigDisabled
+    /// (-123). Membership changes through `synod reconfig` either way.
+    pub reconfig_enabled: bool,
 }
 
 impl Default for ZkKnobs {
@@ -308,6 +313,7 @@ impl Default for ZkKnobs {
             four_letter_words: vec!["srvr".into(), "ruok".into(), "mntr".into()],
             znodes_max: synod_front::ZkLimits::ZNODES_MAX_DEFAULT,
             data_bytes_max: synod_front::ZkLimits::DATA_BYTES_MAX_DEFAULT,
+            reconfig_enabled: false,
         }
     }
 }

@@ -34,6 +34,7 @@ impl ZkFront {
     /// refuses new ones, so clients move to servers that can serve them
     /// (ZooKeeper's servers do the same when they lose their quorum).
     pub fn on_timer(&mut self, tree: &Tree, leader_term: Option<u64>, has_leader: bool) {
+        self.on_reconfig_timer(tree);
         let now = self.now_ms;
         if has_leader {
             self.leaderless_since = None;
