@@ -212,6 +212,7 @@ clientPortAddress=127.0.0.1
 maxClientCnxns=0
 admin.enableServer=false
 4lw.commands.whitelist=*
+reconfigEnabled=true
 forceSync=yes
 standaloneEnabled=false
 {servers}
@@ -335,6 +336,7 @@ zk_listen = "127.0.0.1:{self.client_port(i)}"
 [zk]
 tick_ms = {self.tick_ms}
 super_digest = "{SUPER_DIGEST}"
+reconfig_enabled = true
 {'x509_super_user = "CN=root"' if self.tls else ''}
 max_client_cnxns = 0
 four_letter_words = ["*"]

@@ -34,6 +34,7 @@ def harness_like_cfg(tmp_path, myid=2):
         maxClientCnxns=0
         admin.serverPort=20013
         4lw.commands.whitelist=*
+        reconfigEnabled=true
         initLimit=4
         syncLimit=2
         server.2=localhost:20012:20011:participant
@@ -85,6 +86,7 @@ def test_quorum_peer_main_becomes_synod_server(tmp_path):
     assert "max_client_cnxns = 0" in toml
     assert 'four_letter_words = ["*"]' in toml
     assert "read_only_mode = true" in toml  # -Dreadonlymode.enabled=true
+    assert "\nreconfig_enabled = true\n" in toml   # ZooKeeper's reconfigEnabled=true
 
 
 def test_read_only_mode_follows_the_readonlymode_property(tmp_path):
@@ -157,6 +159,19 @@ def test_jaas_digest_users_become_sasl_users(tmp_path):
     assert 'sasl_users = { "jaasuser" = "jaas_password", "super" = "super_secret" }' in zk
     assert 'sasl_super_user = "super"' in zk
     assert "nobody" not in toml             # the Client section is the client's
+
+
+def test_reconfig_stays_disabled_without_reconfig_enabled(tmp_path):
+    cfg = harness_like_cfg(tmp_path)
+    cfg.write_text(cfg.read_text().replace("reconfigEnabled=true\n", ""))
+    p = run_shim(tmp_path, ["org.apache.zookeeper.server.quorum.QuorumPeerMain", str(cfg)])
+    log = tmp_path / "zookeeper.log"
+    deadline = time.time() + 10
+    while time.time() < deadline and "ARGS" not in (log.read_text() if log.exists() else ""):
+        time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(10) == 0
+    assert "reconfig_enabled" not in (tmp_path / "synod.toml").read_text()
 
 
 def test_sigkill_reaches_synod(tmp_path):

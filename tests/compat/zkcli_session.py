@@ -11,7 +11,8 @@ data, versions, error texts); watch events print asynchronously, so those
 are looked for anywhere after the command that triggers them.
 Session 2 (another server when several are given, no auth at first) checks
 that the first session's ephemeral vanished with it, that a digest ACL keeps
-it out, and that the superDigest identity (super:test) gets in.
+it out, that the superDigest identity (super:test) gets in, and, as that
+user, `config` and `reconfig -add`/`-remove` of an observer.
 Exit status 0 when every step passes.
 """
 import argparse
@@ -25,6 +26,8 @@ import time
 import uuid
 
 ZKCLI = "/usr/share/zookeeper/bin/zkCli.sh"
+# The observer `reconfig -add` adds; nothing listens on its ports.
+JOINING = "server.100=127.0.0.1:29991:29992:observer;127.0.0.1:29993"
 
 
 def digest(user, pw):
@@ -84,6 +87,15 @@ def steps_session2(P):
         (f"get {P}/ro", ["^x$"], []),
         ("addauth digest super:test", [], []),
         (f"get {P}/d", ["^secretdata$"], []),
+        # Dynamic reconfiguration (reconfigEnabled / [zk] reconfig_enabled),
+        # as the super user: an observer joins and leaves again. Its ports
+        # are closed, so the servers that dial it get a reset at once.
+        ("config", [r"^server\.1=", r"^version=[0-9a-f]+$"], []),
+        (f"reconfig -add {JOINING}", ["^Committed new configuration:", f"^{re.escape(JOINING)}$",
+                                      r"^version=[0-9a-f]+$"], []),
+        ("config", [f"^{re.escape(JOINING)}$"], []),
+        ("reconfig -remove 100", ["^Committed new configuration:", r"^server\.1="], []),
+        ("config", [r"^version=[0-9a-f]+$"], []),
         (f"deleteall {P}", [], []),
         (f"ls {P}", [f"^Node does not exist: {P}$"], []),
     ]

@@ -23,6 +23,10 @@ impl Tree {
                 }
                 CoordReply::Done
             }
+            CoordOp::ServerLines { lines } => {
+                self.on_server_lines(lines);
+                CoordReply::Done
+            }
             CoordOp::Tick { time_ms, term } => {
                 self.on_tick(*time_ms, *term);
                 CoordReply::Done
@@ -59,7 +63,7 @@ impl Tree {
         }
     }
 
-    fn next_zxid(&mut self) -> i64 {
+    pub(crate) fn next_zxid(&mut self) -> i64 {
         self.state.last_zxid = self
             .state
             .last_zxid

@@ -50,6 +50,7 @@ mod table;
 pub mod tree;
 pub mod types;
 mod write;
+pub mod zk_config;
 
 pub use acl::digest_id;
 pub use op::{CoordOp, CoordReply, DecodeError, Write, WriteOutcome, WriteResult};

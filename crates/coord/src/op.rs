@@ -36,6 +36,12 @@ pub enum CoordOp {
         time_ms: i64,
         writes: Vec<Write>,
     },
+    /// Records the ZooKeeper server line (`host:port:port:role;client`,
+    /// after `server.N=`) of each id, for `/zookeeper/config` (see
+    /// `zk_config`); proposed by the front door before the membership
+    /// change that adds the id. Consumes one zxid. (Last, so the older
+    /// variants keep their encoding.)
+    ServerLines { lines: Vec<(u64, String)> },
 }
 
 impl CoordOp {

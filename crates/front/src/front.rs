@@ -26,6 +26,9 @@ mod keepalive;
 mod read_only;
 
 pub use read_only::{is_read_only_session, ServingMode, READ_ONLY_SESSION_TAG};
+mod reconfig;
+
+pub use reconfig::{RETRY_MS as RECONFIG_RETRY_MS, STEP_WAIT_MS as RECONFIG_STEP_WAIT_MS};
 
 /// Writes gathered into one log command at most.
 const BATCH_WRITES_MAX: usize = 256;
@@ -96,15 +99,25 @@ pub enum Outgoing {
 pub enum Pending {
     Request(wire::Request),
     /// Answered with this error code when its turn comes (an opcode synod
-    /// does not serve, such as SASL or reconfig).
+    /// does not serve, such as SASL).
     Refuse(i32),
+    /// A reconfig (opcode 16; see `zkconfig` and `front/reconfig.rs`).
+    Reconfig(crate::zkconfig::ReconfigRequest),
 }
 
 /// Writes on their way through the log for one connection.
 enum InFlight {
-    CreateSession { passwd: Vec<u8> },
-    Batch { requests: Vec<(i32, Shape)> },
-    Close { xid: i32 },
+    CreateSession {
+        passwd: Vec<u8>,
+    },
+    Batch {
+        requests: Vec<(i32, Shape)>,
+    },
+    Close {
+        xid: i32,
+    },
+    /// A reconfig, step by step (`front/reconfig.rs`).
+    Reconfig(Box<reconfig::Run>),
 }
 
 struct Conn {
@@ -213,6 +226,8 @@ pub struct ZkFront {
     /// the runtime's last `set_clock`.
     now_ms: u64,
     wall_ms: i64,
+    /// Reconfig settings, the engine's membership, and runs' steps.
+    reconfig: reconfig::ReconfigState,
 }
 
 /// A leader's log time is `log_ms + (now_ms - mono_ms)`: the log time it
@@ -255,6 +270,7 @@ impl ZkFront {
             auth_failures: VecDeque::new(),
             now_ms: 0,
             wall_ms: 0,
+            reconfig: reconfig::ReconfigState::default(),
         }
     }
 
@@ -535,6 +551,10 @@ impl ZkFront {
                     self.send_reply(conn, xid, zxid, code, None);
                     continue;
                 }
+                Pending::Reconfig(req) => {
+                    self.start_reconfig(tree, conn, xid, req);
+                    continue;
+                }
                 Pending::Request(req) => req,
             };
             if self.serve_read_only_write(tree, conn, xid, &req) {
@@ -693,9 +713,12 @@ impl ZkFront {
             R::Ping => Ok(wire::Response::Empty),
             R::Exists { path, watch } => match tree.exists_checked(&path, &auth) {
                 Err(e) => Err(e.code()),
-                Ok(Some(stat)) => {
+                Ok(Some(mut stat)) => {
                     if watch {
                         self.watches.add(conn, &path, WatchKind::Data);
+                    }
+                    if path == synod_coord::zk_config::CONFIG_PATH {
+                        stat.data_length = self.config_data(tree).len() as i32;
                     }
                     Ok(wire::Response::Stat {
                         stat: convert::stat(&stat),
@@ -837,9 +860,15 @@ impl ZkFront {
         path: &str,
         watch: bool,
     ) -> Result<(Option<Vec<u8>>, wire::Stat), i32> {
-        let (data, stat) = tree.get_data(path, auth).map_err(|e| e.code())?;
+        let (mut data, mut stat) = tree.get_data(path, auth).map_err(|e| e.code())?;
         if watch {
             self.watches.add(conn, path, WatchKind::Data);
+        }
+        if path == synod_coord::zk_config::CONFIG_PATH {
+            // What the tree holds is the recorded lines; clients read the
+            // membership (see `zkconfig::render`).
+            data = self.config_data(tree);
+            stat.data_length = data.len() as i32;
         }
         Ok((data, convert::stat(&stat)))
     }
@@ -1138,6 +1167,9 @@ impl ZkFront {
                         Err(code) => self.send_reply(conn, xid, outcome.zxid, code, None),
                     }
                 }
+            }
+            (InFlight::Reconfig(run), CoordReply::Done) => {
+                self.on_lines_recorded(tree, conn, run);
             }
             (InFlight::Close { xid }, CoordReply::Closed { zxid }) => {
                 self.send_reply(conn, xid, zxid, 0, Some(&wire::Response::Empty));

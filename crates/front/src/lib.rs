@@ -16,9 +16,11 @@ pub mod packet;
 pub mod quota;
 pub mod sasl;
 pub mod watches;
+pub mod zkconfig;
 
 pub use front::{
     is_read_only_session, FrontStats, Outgoing, Pending, ServingMode, ZkFront, ZkLimits,
 };
 pub use packet::decode_packet;
 pub use watches::{ConnId, WatchKind, WatcherType, Watches};
+pub use zkconfig::{ReconfigRequest, ReconfigSettings};

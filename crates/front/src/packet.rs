@@ -7,25 +7,32 @@ use crate::front::Pending;
 use synod_zkproto as wire;
 
 /// Decodes one request frame body (the bytes after its length prefix) into
-/// what `ZkFront::on_packet` takes. A well-formed request of an opcode
-/// synod does not serve (reconfig) becomes `Pending::Refuse`, answered
-/// Unimplemented in its turn while the connection goes on; any other body
-/// that does not decode is an error, and the caller closes the connection.
+/// what `ZkFront::on_packet` takes: a reconfig becomes `Pending::Reconfig`,
+/// every other opcode ZooKeeper 3.8 defines a `Pending::Request`; a body
+/// that does not decode (an unknown opcode among them) is an error, and the
+/// caller closes the connection, as ZooKeeper does.
 pub fn decode_packet(body: &[u8]) -> Result<(wire::RequestHeader, Pending), wire::DecodeError> {
-    match wire::decode_request(body) {
-        Ok((header, request)) => Ok((header, Pending::Request(request))),
-        Err(e) => match unserved(body) {
-            Some(header) => Ok((header, Pending::Refuse(wire::err::UNIMPLEMENTED))),
-            None => Err(e),
-        },
+    if let Some(decoded) = decode_reconfig(body) {
+        return decoded;
     }
+    wire::decode_request(body).map(|(header, request)| (header, Pending::Request(request)))
 }
 
-/// The header of a well-formed request for an opcode synod does not serve.
-fn unserved(body: &[u8]) -> Option<wire::RequestHeader> {
-    let xid = i32::from_be_bytes(body.get(0..4)?.try_into().ok()?);
-    let op = i32::from_be_bytes(body.get(4..8)?.try_into().ok()?);
-    (op == wire::op::RECONFIG).then_some(wire::RequestHeader { xid, op })
+/// A reconfig (opcode 16), which the wire crate does not decode: its
+/// request is the front door's own (`zkconfig`). `None` for other opcodes.
+fn decode_reconfig(
+    body: &[u8],
+) -> Option<Result<(wire::RequestHeader, Pending), wire::DecodeError>> {
+    use wire::Record;
+    let mut r = wire::Reader::new(body);
+    let header = wire::RequestHeader::read(&mut r).ok()?;
+    if header.op != wire::op::RECONFIG {
+        return None;
+    }
+    Some(
+        crate::zkconfig::ReconfigRequest::decode(&mut r)
+            .map(|req| (header, Pending::Reconfig(req))),
+    )
 }
 
 #[cfg(test)]
@@ -51,9 +58,7 @@ mod tests {
         let mut reconfig = 9i32.to_be_bytes().to_vec();
         reconfig.extend_from_slice(&wire::op::RECONFIG.to_be_bytes());
         reconfig.extend_from_slice(&[0xde, 0xad]);
-        let (header, pending) = decode_packet(&reconfig).expect("refused, not an error");
-        assert_eq!(header.xid, 9);
-        assert!(matches!(pending, Pending::Refuse(c) if c == wire::err::UNIMPLEMENTED));
+        assert!(decode_packet(&reconfig).is_err(), "a reconfig that does not decode");
 
         assert!(decode_packet(&[0, 0, 0, 1, 0, 0, 0x7f, 0x7f]).is_err());
         assert!(decode_packet(&[1, 2]).is_err());

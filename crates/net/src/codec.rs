@@ -46,7 +46,10 @@ pub const FRAME_VERSION: u8 = 1;
 /// `Write::SetNullData`, which a build of version 6 cannot decode; and
 /// `RuledBatch` rules 3 (the sasl ACL scheme), which a build of version 6
 /// would answer Unimplemented while this one applies it: replicas of the
-/// two must not share a log.
+/// two must not share a log; and `Message::ReconfigForward` and
+/// `ReconfigAnswer` (a follower hands a ZooKeeper client's reconfig to the
+/// leader) and `CoordOp::ServerLines`, which a build of version 6 cannot
+/// decode.
 pub const PROTOCOL_VERSION: u32 = 7;
 
 /// Bytes of the length prefix.

@@ -42,6 +42,11 @@ impl ServiceNode {
     /// One engine step and its actions.
     fn step_engine(&mut self, input: Input, out: &mut Vec<NodeOutput>) {
         let actions = self.engine.step(self.now_us, input);
+        // The membership the front door renders, and the slot a reconfig
+        // step waits for, before any reply of this step reaches it.
+        let applied = self.engine.applied();
+        let (sm, config) = (self.engine.state_machine(), self.engine.config());
+        self.front.set_engine_view(&sm.tree, applied, config);
         // What the apply tap saw, in apply order (nothing while it is off).
         let applied = self.engine.state_machine_mut().take_applied();
         out.extend(
@@ -71,8 +76,12 @@ impl ServiceNode {
     fn step_proposals(&mut self, out: &mut Vec<NodeOutput>) {
         loop {
             let mut proposals = self.front.take_proposals();
-            if proposals.is_empty() {
+            let reconfigs = self.front.take_reconfigs();
+            if proposals.is_empty() && reconfigs.is_empty() {
                 return;
+            }
+            for (id, change) in reconfigs {
+                self.step_engine(Input::SubmitReconfigure { id, change }, out);
             }
             self.hooks.on_proposals(&mut proposals, self.now_us);
             for command in proposals {
@@ -113,7 +122,13 @@ impl ServiceNode {
                 }
             }
             Action::ReadReply { id, outcome, .. } => NodeOutput::ReadReply { id, outcome },
-            Action::ReconfigReply { id, outcome } => NodeOutput::ReconfigReply { id, outcome },
+            Action::ReconfigReply { id, outcome } => {
+                let tree = &self.engine.state_machine().tree;
+                if self.front.on_reconfig_reply(tree, id, &outcome) {
+                    return;
+                }
+                NodeOutput::ReconfigReply { id, outcome }
+            }
             Action::Event(event) => NodeOutput::Event(event),
         };
         out.push(output);

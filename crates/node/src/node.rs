@@ -111,6 +111,12 @@ impl ServiceNode {
         opened.map_err(|reason| Refused { reason })
     }
 
+    /// This node's ZooKeeper reconfig settings (`[zk] reconfig_enabled`,
+    /// the static members' addresses); reconfig is disabled until set.
+    pub fn set_zk_reconfig(&mut self, settings: synod_front::ReconfigSettings) {
+        self.front.set_reconfig(settings);
+    }
+
     /// A serializable read from this replica's applied state (may be stale).
     pub fn read_local(&self, op: &[u8]) -> Vec<u8> {
         self.engine.state_machine().query(op)

@@ -7,7 +7,7 @@ use crate::bugs::StateHooks;
 use crate::tap::Applied;
 use synod_coord::{CoordOp, Tree};
 use synod_kv::KvStore;
-use synod_paxos::{RestoreError, StateMachine};
+use synod_paxos::{ConfigChange, RestoreError, StateMachine};
 
 pub use synod_front::front::{coord_command as coord_op, COORD_TAG};
 
@@ -148,6 +148,16 @@ impl StateMachine for ServiceState {
 
     fn digest(&self) -> u64 {
         self.kv.content_digest().rotate_left(17) ^ self.tree.digest()
+    }
+
+    /// `/zookeeper/config`'s version becomes the change's slot, and its
+    /// data watches fire (see `synod_coord::zk_config`).
+    fn on_membership_change(&mut self, slot: synod_paxos::Slot, change: ConfigChange) {
+        let removed = match change {
+            ConfigChange::Remove(id) => Some(id),
+            ConfigChange::AddLearner(_) | ConfigChange::Promote(_) => None,
+        };
+        self.tree.on_membership_change(slot, removed);
     }
 }
 

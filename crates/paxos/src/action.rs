@@ -34,8 +34,16 @@ pub enum Input {
         id: u64,
         op: Vec<u8>,
     },
-    /// An operator asks for a membership change.
+    /// An operator asks for a membership change (answered `NotLeader` with
+    /// a hint on a follower).
     Reconfigure { id: u64, change: ConfigChange },
+    /// A membership change submitted at any node: on the leader exactly
+    /// `Reconfigure`; a follower forwards it to the leader it knows
+    /// (`Message::ReconfigForward`) and answers when the leader does, or
+    /// `NotLeader` at once when it knows none. Nothing is retried or held:
+    /// a lost message leaves the caller to its own timeout. `Ok` carries
+    /// the change's slot (8 bytes, big-endian), as for `Reconfigure`.
+    SubmitReconfigure { id: u64, change: ConfigChange },
 }
 
 /// The outcome of a client request.

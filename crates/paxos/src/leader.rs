@@ -9,6 +9,7 @@ use crate::durable::Record;
 use crate::forward::Origin;
 use crate::message::Message;
 use crate::node::{Deferred, Entry, Node, Role};
+use crate::reconfig::Asker;
 use crate::state_machine::StateMachine;
 use crate::types::{Ballot, ClientId, Command, Config, ConfigChange, Micros, NodeId, Slot, Value};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -62,9 +63,9 @@ pub(crate) struct Leader {
     pub lease_until: Micros,
     pub follower_commit: BTreeMap<NodeId, Slot>,
     /// A membership change asked for and not yet proposed.
-    pub reconfig: Option<(u64, ConfigChange)>,
-    /// The proposed change's request id and slot.
-    pub reconfig_slot: Option<(u64, Slot)>,
+    pub reconfig: Option<(Asker, ConfigChange)>,
+    /// The proposed change's asker and slot.
+    pub reconfig_slot: Option<(Asker, Slot)>,
 }
 
 impl<S: StateMachine> Node<S> {
@@ -171,10 +172,10 @@ impl<S: StateMachine> Node<S> {
                 if !l.proposals.is_empty() {
                     return;
                 }
-                let (id, change) = l.reconfig.take().expect("checked");
+                let (asker, change) = l.reconfig.take().expect("checked");
                 let slot = self.propose(Value::Reconfig(change));
                 if let Role::Leader(l) = &mut self.role {
-                    l.reconfig_slot = Some((id, slot));
+                    l.reconfig_slot = Some((asker, slot));
                 }
                 return;
             }
@@ -550,13 +551,10 @@ impl<S: StateMachine> Node<S> {
         }
         let pending = l
             .reconfig
-            .map(|(id, _)| id)
-            .or(l.reconfig_slot.map(|(id, _)| id));
-        if let Some(id) = pending {
-            self.out.push(Action::ReconfigReply {
-                id,
-                outcome: Outcome::NotLeader { leader: None },
-            });
+            .map(|(asker, _)| asker)
+            .or(l.reconfig_slot.map(|(asker, _)| asker));
+        if let Some(asker) = pending {
+            self.answer_reconfig(asker, Outcome::NotLeader { leader: None });
         }
     }
 
@@ -671,14 +669,14 @@ impl<S: StateMachine> Node<S> {
         }
     }
 
-    pub(crate) fn on_reconfigure(&mut self, id: u64, change: ConfigChange) {
+    pub(crate) fn on_reconfigure(&mut self, asker: Asker, change: ConfigChange) {
         let outcome = self.check_reconfigure(change);
         if let Err(outcome) = outcome {
-            self.out.push(Action::ReconfigReply { id, outcome });
+            self.answer_reconfig(asker, outcome);
             return;
         }
         if let Role::Leader(l) = &mut self.role {
-            l.reconfig = Some((id, change));
+            l.reconfig = Some((asker, change));
         }
     }
 
@@ -717,13 +715,13 @@ impl<S: StateMachine> Node<S> {
         let Role::Leader(l) = &mut self.role else {
             return;
         };
-        if let Some((id, s)) = l.reconfig_slot {
+        if let Some((asker, s)) = l.reconfig_slot {
             if s == slot {
                 l.reconfig_slot = None;
-                self.out.push(Action::ReconfigReply {
-                    id,
-                    outcome: Outcome::Ok(Vec::new()),
-                });
+                // The slot is the change's place in the log: the asker
+                // knows the change is in its own state once it has applied
+                // that far.
+                self.answer_reconfig(asker, Outcome::Ok(slot.to_be_bytes().to_vec()));
             }
         }
         if !self.config.voters.contains(&self.id) {

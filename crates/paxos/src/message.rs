@@ -3,7 +3,7 @@
 
 use crate::config::{ROUND_MAX, SLOT_MAX};
 use crate::durable::{ClientRecord, Snapshot};
-use crate::types::{Ballot, ClientId, Command, Config, NodeId, Slot, Value};
+use crate::types::{Ballot, ClientId, Command, Config, ConfigChange, NodeId, Slot, Value};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -136,6 +136,34 @@ pub enum Message {
         last_slot: Slot,
         offset: u64,
     },
+    /// A membership change submitted at a follower
+    /// (`Input::SubmitReconfigure`), for the leader to make. Fire and
+    /// forget: a node that does not lead answers `NotLeader`, and a lost
+    /// message leaves the asker to its own timeout. (After
+    /// `SnapshotChunkRequest`, so older wire tags stay.)
+    ReconfigForward {
+        id: u64,
+        change: ConfigChange,
+    },
+    /// The leader's answer to `ReconfigForward { id, .. }`: the slot the
+    /// change took once the leader applied it, or why it refused.
+    ReconfigAnswer {
+        id: u64,
+        result: Result<Slot, ReconfigRefusal>,
+    },
+}
+
+/// Why a leader (or a node that is not one) refused a forwarded
+/// membership change; the asker answers its caller with the matching
+/// `Outcome`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum ReconfigRefusal {
+    /// The receiver does not lead (any more): ask again where the leader is.
+    NotLeader,
+    /// The leader is still in phase 1: ask again shortly.
+    Busy,
+    /// The change is not allowed (`Outcome::Rejected`'s reason).
+    Rejected(String),
 }
 
 impl Message {
@@ -249,6 +277,8 @@ impl Message {
             Message::SnapshotChunkRequest { last_slot, offset } => {
                 format!("snapshot at {last_slot}: send bytes from {offset}")
             }
+            Message::ReconfigForward { id, change } => format!("reconfig #{id} {change:?}"),
+            Message::ReconfigAnswer { id, result } => format!("reconfig #{id}: {result:?}"),
         }
     }
 
@@ -299,7 +329,12 @@ impl Message {
                 | Message::Heartbeat { .. }
                 | Message::HeartbeatAck { .. }
                 | Message::CatchupRequest { .. }
-                | Message::SnapshotChunkRequest { .. } => 0,
+                | Message::SnapshotChunkRequest { .. }
+                | Message::ReconfigForward { .. } => 0,
+                Message::ReconfigAnswer { result, .. } => match result {
+                    Err(ReconfigRefusal::Rejected(reason)) => 8 + reason.len(),
+                    _ => 0,
+                },
             }
     }
 
@@ -371,6 +406,10 @@ impl Message {
             Message::SnapshotChunkRequest { last_slot, offset } => {
                 s(last_slot) && *offset <= SLOT_MAX
             }
+            Message::ReconfigForward { .. } => true,
+            Message::ReconfigAnswer { result, .. } => {
+                result.as_ref().is_ok_and(s) || result.is_err()
+            }
         }
     }
 
@@ -390,7 +429,9 @@ impl Message {
             | Message::CatchupReply { .. }
             | Message::Forward { .. }
             | Message::SnapshotChunk { .. }
-            | Message::SnapshotChunkRequest { .. } => None,
+            | Message::SnapshotChunkRequest { .. }
+            | Message::ReconfigForward { .. }
+            | Message::ReconfigAnswer { .. } => None,
         }
     }
 }

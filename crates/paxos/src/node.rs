@@ -230,7 +230,10 @@ impl<S: StateMachine> Node<S> {
             Input::Propose(cmd) if self.admits(&cmd) => self.on_propose(cmd),
             Input::Command(_) | Input::Propose(_) => {}
             Input::Read { client, id, op } => self.on_read(client, id, op),
-            Input::Reconfigure { id, change } => self.on_reconfigure(id, change),
+            Input::Reconfigure { id, change } => {
+                self.on_reconfigure(crate::reconfig::Asker::local(id), change)
+            }
+            Input::SubmitReconfigure { id, change } => self.on_submit_reconfigure(id, change),
         }
         self.after_step(tick);
         std::mem::take(&mut self.out)
@@ -315,6 +318,8 @@ impl<S: StateMachine> Node<S> {
                 commit,
             } => self.on_catchup_reply(from, snapshot, entries, commit),
             Message::Forward { commands } => self.on_forward(commands),
+            Message::ReconfigForward { id, change } => self.on_reconfig_forward(from, id, change),
+            Message::ReconfigAnswer { id, result } => self.on_reconfig_answer(id, result),
             Message::SnapshotChunk {
                 last_slot,
                 total_bytes,

@@ -81,6 +81,7 @@ impl<S: StateMachine> Node<S> {
             Value::Reconfig(change) => {
                 if self.config.check(*change).is_ok() {
                     self.config = self.config.with(*change);
+                    self.sm.on_membership_change(slot, *change);
                 }
             }
             Value::Batch(cmds) => {

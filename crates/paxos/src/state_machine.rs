@@ -29,6 +29,17 @@ pub trait StateMachine {
     /// A digest of the state, equal on every replica that applied the same
     /// prefix. Checkers compare it; it need not be cryptographic.
     fn digest(&self) -> u64;
+
+    /// The engine applied a membership change in `slot` (in log order with
+    /// `apply`, on every replica). For a state machine that shows the
+    /// membership to its clients; by default it changes nothing.
+    fn on_membership_change(
+        &mut self,
+        slot: crate::types::Slot,
+        change: crate::types::ConfigChange,
+    ) {
+        let _ = (slot, change);
+    }
 }
 
 /// A snapshot could not be decoded.

@@ -76,7 +76,7 @@ fn add_learner_is_proposed_alone_and_answered_after_it_is_applied() {
         &actions,
         &[
             persist(4, vec![accept_record(3, one(&x)), Record::Commit(2)]),
-            reconfig_reply(9, Outcome::Ok(vec![])),
+            reconfig_reply(9, Outcome::Ok(2u64.to_be_bytes().to_vec())),
             send(2, accept(3, one(&x), 2)),
             send(3, accept(3, one(&x), 2)),
             send(4, accept(3, batch(&[x]), 2)),
@@ -232,7 +232,11 @@ fn caught_up_learner_is_promoted_and_then_votes() {
         assert_eq!(c.node(id).config(), &all, "node {id}");
     }
     assert!(c.replies.iter().any(|(n, a)| *n == 1
-        && format!("{a:?}") == format!("{:?}", reconfig_reply(10, Outcome::Ok(vec![])))));
+        && format!("{a:?}")
+            == format!(
+                "{:?}",
+                reconfig_reply(10, Outcome::Ok(3u64.to_be_bytes().to_vec()))
+            )));
 }
 
 /// Raft's rule, carried over: elections use the latest configuration in the
@@ -474,4 +478,33 @@ fn phase_1_does_not_end_below_a_promises_compaction_point_whatever_majority_it_h
             .any(|(to, m)| *to == 5 && matches!(m, Message::CatchupRequest { .. })),
         "node 1 catches up from node 5 first: {actions:?}"
     );
+}
+
+#[test]
+fn a_change_submitted_at_a_follower_is_made_by_the_leader_and_answered_there_with_its_slot() {
+    let mut c = cluster_with_caught_up_learner();
+    let actions = c.step(
+        2,
+        Input::SubmitReconfigure {
+            id: 11,
+            change: ConfigChange::Promote(4),
+        },
+    );
+    assert!(
+        actions.iter().any(|a| matches!(
+            a,
+            Action::Send {
+                to: 1,
+                msg: Message::ReconfigForward { id: 11, .. }
+            }
+        )),
+        "{actions:?}"
+    );
+    c.settle();
+    assert!(c.node(1).config().voters.contains(&4));
+    let answered = reconfig_reply(11, Outcome::Ok(3u64.to_be_bytes().to_vec()));
+    assert!(c
+        .replies
+        .iter()
+        .any(|(n, a)| *n == 2 && format!("{a:?}") == format!("{answered:?}")));
 }

@@ -307,6 +307,11 @@ pub struct ZkKnobs {
     /// stale, to clients that ask for read-only sessions, and answers
     /// their writes NotReadOnly (-119); off (false), as in ZooKeeper.
     pub read_only_mode: bool,
+    /// ZooKeeper's `reconfigEnabled`: whether a super user's reconfig
+    /// (zkCli `reconfig`, kazoo's `reconfig`) changes the membership. Off
+    /// by default, as in ZooKeeper: a reconfig is answered ReconfigDisabled
+    /// (-123). Membership changes through `synod reconfig` either way.
+    pub reconfig_enabled: bool,
 }
 
 impl Default for ZkKnobs {
@@ -326,6 +331,7 @@ impl Default for ZkKnobs {
             znodes_max: synod_front::ZkLimits::ZNODES_MAX_DEFAULT,
             data_bytes_max: synod_front::ZkLimits::DATA_BYTES_MAX_DEFAULT,
             read_only_mode: false,
+            reconfig_enabled: false,
         }
     }
 }

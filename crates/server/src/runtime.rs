@@ -307,7 +307,16 @@ pub async fn start(
         },
         seed,
     };
-    let node = ServiceNode::new(opts, durable, read_clock(started));
+    let mut node = ServiceNode::new(opts, durable, read_clock(started));
+    node.set_zk_reconfig(synod_front::ReconfigSettings {
+        enabled: cfg.zk.reconfig_enabled,
+        // ZooKeeper's `host:quorumPort:electionPort`: the peer address and
+        // the gRPC port, as the compat shim maps a zoo.cfg's lines.
+        static_servers: members
+            .iter()
+            .map(|(id, m)| (*id, format!("{}:{}", m.peer, m.client.port())))
+            .collect(),
+    });
     let metrics = Arc::new(Metrics::new());
     metrics.add_peers(members.keys().copied().filter(|id| *id != cfg.node_id));
     let observer = Observer::new(metrics.clone(), &node);

@@ -278,6 +278,8 @@ fn kind(msg: &Message) -> &'static str {
         Message::Forward { .. } => "Forward",
         Message::SnapshotChunk { .. } => "SnapshotChunk",
         Message::SnapshotChunkRequest { .. } => "SnapshotChunkRequest",
+        Message::ReconfigForward { .. } => "ReconfigForward",
+        Message::ReconfigAnswer { .. } => "ReconfigAnswer",
     }
 }
 

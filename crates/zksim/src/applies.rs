@@ -199,5 +199,6 @@ fn op_name(op: &CoordOp) -> &'static str {
         CoordOp::Touch { .. } => "a touch",
         CoordOp::Tick { .. } => "a tick",
         CoordOp::Batch { .. } | CoordOp::RuledBatch { .. } => "a batch",
+        CoordOp::ServerLines { .. } => "server lines",
     }
 }

@@ -35,6 +35,7 @@ impl ZkFront {
     /// (ZooKeeper's servers do the same when they lose their quorum); in
     /// read-only mode it serves read-only clients meanwhile (`read_only`).
     pub fn on_timer(&mut self, tree: &Tree, leader_term: Option<u64>, has_leader: bool) {
+        self.on_reconfig_timer(tree);
         let now = self.now_ms;
         self.answer_auth_failures(tree);
         self.track_leader(has_leader);

@@ -22,7 +22,8 @@ pub fn zk_limits() -> ZkLimits {
     ZkLimits {
         min_session_timeout_ms: 4_000,
         max_session_timeout_ms: 40_000,
-        super_digest: None,
+        // `super:test`, as kazoo's harness configures ZooKeeper.
+        super_digest: Some(synod_coord::digest_id("super:test")),
         x509_super_user: None,
         sasl_users: None,
         sasl_super_user: None,
@@ -126,6 +127,21 @@ impl Cluster {
             "the connect response came"
         );
         conn
+    }
+
+    /// Sends a request the front door already decoded (`Pending`), such as
+    /// a reconfig; returns its xid and the step's outputs.
+    pub fn zk_pending(&mut self, id: NodeId, conn: ConnId, op: i32, request: Pending) -> i32 {
+        self.next_xid += 1;
+        let xid = self.next_xid;
+        let input = NodeInput::ZkPacket {
+            conn,
+            xid,
+            op,
+            request,
+        };
+        self.step(id, input);
+        xid
     }
 
     /// Sends a ZooKeeper request; returns its xid and the step's outputs.
