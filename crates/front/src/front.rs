@@ -867,8 +867,9 @@ impl ZkFront {
         if path == synod_coord::zk_config::CONFIG_PATH {
             // What the tree holds is the recorded lines; clients read the
             // membership (see `zkconfig::render`).
-            data = self.config_data(tree);
-            stat.data_length = data.len() as i32;
+            let rendered = self.config_data(tree);
+            stat.data_length = rendered.len() as i32;
+            data = Some(rendered);
         }
         Ok((data, convert::stat(&stat)))
     }

@@ -58,7 +58,10 @@ mod tests {
         let mut reconfig = 9i32.to_be_bytes().to_vec();
         reconfig.extend_from_slice(&wire::op::RECONFIG.to_be_bytes());
         reconfig.extend_from_slice(&[0xde, 0xad]);
-        assert!(decode_packet(&reconfig).is_err(), "a reconfig that does not decode");
+        assert!(
+            decode_packet(&reconfig).is_err(),
+            "a reconfig that does not decode"
+        );
 
         assert!(decode_packet(&[0, 0, 0, 1, 0, 0, 0x7f, 0x7f]).is_err());
         assert!(decode_packet(&[1, 2]).is_err());

@@ -54,7 +54,9 @@ pub enum NodeInput {
     /// A linearizable read under the leader's lease; answered by
     /// `ReadReply` with the same `id`.
     Read { id: u64, op: Vec<u8> },
-    /// A membership change; answered by `ReconfigReply` with the same `id`.
+    /// A membership change, submitted at any node (a follower forwards it
+    /// to the leader it knows); answered by `ReconfigReply` with the same
+    /// `id`.
     Reconfigure { id: u64, change: ConfigChange },
     /// A request on an open ZooKeeper connection, in its arrival order.
     ZkPacket {

@@ -65,8 +65,10 @@ impl ServiceNode {
             NodeInput::Write(command) => self.step_input(Input::Command(command), out),
             NodeInput::Propose(command) => self.step_input(Input::Propose(command), out),
             NodeInput::Read { id, op } => self.step_input(Input::Read { client: 0, id, op }, out),
+            // Submitted, not only offered to a leader: a follower forwards
+            // the change to the leader it knows (`paxos::reconfig`).
             NodeInput::Reconfigure { id, change } => {
-                self.step_input(Input::Reconfigure { id, change }, out)
+                self.step_input(Input::SubmitReconfigure { id, change }, out)
             }
             NodeInput::ZkPacket {
                 conn,

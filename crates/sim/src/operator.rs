@@ -68,11 +68,26 @@ impl World {
         };
         self.admin_id += 1;
         let id = self.admin_id;
-        self.admin_pending = Some((id, change, leader, self.now()));
+        // Half the time through a member that may be a follower, which
+        // forwards the change to the leader it knows (the path a ZooKeeper
+        // client's reconfig takes).
+        let members: Vec<NodeId> = config
+            .voters
+            .iter()
+            .chain(config.learners.iter())
+            .copied()
+            .filter(|n| self.cluster.is_up(*n))
+            .collect();
+        let asked = if self.cluster.rng().range(0, 2) == 0 || members.is_empty() {
+            leader
+        } else {
+            members[self.cluster.rng().range(0, members.len() as u64) as usize]
+        };
+        self.admin_pending = Some((id, change, asked, self.now()));
         self.cluster
-            .note(|| format!("operator asks n{leader} for {change:?}"));
+            .note(|| format!("operator asks n{asked} for {change:?}"));
         self.cluster.input_now(
-            leader,
+            asked,
             ClientInput::Node(NodeInput::Reconfigure { id, change }),
         );
     }

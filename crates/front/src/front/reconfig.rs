@@ -250,7 +250,7 @@ impl ZkFront {
         let mut stat = tree.exists(CONFIG_PATH).expect("the tree always has it");
         stat.data_length = data.len() as i32;
         let body = wire::Response::GetData {
-            data,
+            data: Some(data),
             stat: convert::stat(&stat),
         };
         self.send_reply(conn, xid, tree.last_zxid(), 0, Some(&body));
