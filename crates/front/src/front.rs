@@ -98,8 +98,8 @@ pub enum Outgoing {
 #[derive(Debug)]
 pub enum Pending {
     Request(wire::Request),
-    /// Answered with this error code when its turn comes (an opcode synod
-    /// does not serve, such as SASL).
+    /// Answered with this error code when its turn comes (for an opcode
+    /// synod would not serve; every opcode of ZooKeeper 3.8 is served now).
     Refuse(i32),
     /// A reconfig (opcode 16; see `zkconfig` and `front/reconfig.rs`).
     Reconfig(crate::zkconfig::ReconfigRequest),
@@ -542,6 +542,9 @@ impl ZkFront {
             if c.in_flight.is_some() || c.auth_failing {
                 return;
             }
+            // Known here, so a request of a replicated session costs no
+            // read-only lookup.
+            let read_only = c.session.filter(|s| is_read_only_session(*s));
             let Some((xid, op, pending)) = c.queue.pop_front() else {
                 return;
             };
@@ -557,8 +560,10 @@ impl ZkFront {
                 }
                 Pending::Request(req) => req,
             };
-            if self.serve_read_only_write(tree, conn, xid, &req) {
-                continue;
+            if let Some(session) = read_only {
+                if self.serve_read_only_write(tree, conn, session, xid, &req) {
+                    continue;
+                }
             }
             let c = self.conns.get_mut(&conn).expect("live connection");
             if convert::is_write(&req) {

@@ -233,24 +233,17 @@ impl ZkFront {
         }
     }
 
-    /// A request of a read-only session that the log would have to take:
+    /// A request of read-only `session` that the log would have to take:
     /// a write is answered `NotReadOnly`, `closeSession` ends the local
     /// session. Returns whether it was handled here.
     pub(super) fn serve_read_only_write(
         &mut self,
         tree: &Tree,
         conn: ConnId,
+        session: i64,
         xid: i32,
         req: &wire::Request,
     ) -> bool {
-        let Some(session) = self
-            .conns
-            .get(&conn)
-            .and_then(|c| c.session)
-            .filter(|s| is_read_only_session(*s))
-        else {
-            return false;
-        };
         let zxid = tree.last_zxid();
         if convert::is_write(req) {
             self.send_reply(conn, xid, zxid, ErrorCode::NotReadOnly.code(), None);
