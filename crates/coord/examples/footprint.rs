@@ -181,7 +181,7 @@ fn main() {
     );
 
     let started = Instant::now();
-    let snapshot = tree.snapshot();
+    let snapshot = tree.snapshot_data();
     let encode_s = started.elapsed().as_secs_f64();
     println!(
         "snapshot             {:.1} MB ({:.0} B/znode), encode {encode_s:.2} s",
@@ -199,7 +199,7 @@ fn main() {
     // Restore in a fresh process, as a restarting node does, so the freed
     // populate memory does not hide what the restored tree takes.
     let file = std::env::temp_dir().join(format!("synod-footprint-{}.snap", std::process::id()));
-    std::fs::write(&file, &snapshot).expect("write the snapshot");
+    std::fs::write(&file, snapshot.to_vec()).expect("write the snapshot");
     drop(snapshot);
     let status = std::process::Command::new(std::env::current_exe().expect("own path"))
         .arg("--restore")
@@ -222,7 +222,8 @@ fn restore(args: &[String]) {
     let n: f64 = n.parse().expect("N is a number");
     let rss_before = rss_bytes();
     let heap_before = heap();
-    let snapshot = std::fs::read(file).expect("read the snapshot");
+    let snapshot: synod_paxos::SnapshotData =
+        std::fs::read(file).expect("read the snapshot").into();
     let started = Instant::now();
     let mut restored = Tree::new();
     restored.restore(&snapshot).expect("snapshot restores");

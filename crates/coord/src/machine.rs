@@ -4,7 +4,7 @@
 use std::hash::Hasher as _;
 use std::io;
 
-use synod_paxos::{Fnv64, RestoreError, StateMachine};
+use synod_paxos::{Fnv64, RestoreError, SnapshotData, SnapshotWriter, StateMachine};
 
 use crate::op::CoordOp;
 use crate::snapshot;
@@ -26,16 +26,11 @@ impl StateMachine for Tree {
         Vec::new()
     }
 
-    fn snapshot(&self) -> Vec<u8> {
-        // Room for the node bytes and a little per node, so the buffer
-        // does not regrow (and copy) on the way.
-        let estimate = self.index.data_bytes as usize + 96 * self.state.nodes.len() + 4096;
-        let mut out = Vec::with_capacity(estimate);
-        snapshot::encode_into(&self.state, &mut out).expect("writing to a Vec cannot fail");
-        out
+    fn snapshot(&self, out: &mut SnapshotWriter) {
+        snapshot::encode_into(&self.state, out).expect("writing to memory cannot fail");
     }
 
-    fn restore(&mut self, snapshot: &[u8]) -> Result<(), RestoreError> {
+    fn restore(&mut self, snapshot: &SnapshotData) -> Result<(), RestoreError> {
         self.state = snapshot::decode(snapshot).map_err(RestoreError)?;
         self.rebuild_indexes();
         self.triggers.clear();

@@ -23,8 +23,12 @@ use std::fmt;
 use std::io;
 
 use bincode::Options as _;
-use serde::de::{SeqAccess, Visitor};
+use std::io::Read as _;
+
+use serde::de::{DeserializeOwned, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_bytes::ByteBuf;
+use synod_paxos::{SnapshotData, SnapshotReader};
 
 use crate::acl_cache::AclCache;
 use crate::node::{NodeKey, NodeStat, Znode};
@@ -80,14 +84,18 @@ pub(crate) fn encode_into<W: io::Write>(state: &State, mut out: W) -> io::Result
 }
 
 /// The state a snapshot (version byte included) holds, or what is wrong
-/// with it.
-pub(crate) fn decode(snapshot: &[u8]) -> Result<State, String> {
-    let (version, body) = snapshot
-        .split_first()
-        .ok_or_else(|| "empty coordination snapshot".to_string())?;
-    let s: SnapshotIn = match *version {
-        SNAPSHOT_VERSION => deserialize::<SnapshotIn<true>>(body)?,
-        SNAPSHOT_VERSION_NO_NULL => deserialize::<SnapshotIn<false>>(body)?.into_current(),
+/// with it. Read through the snapshot's chunks: one node's bytes at a time
+/// are copied out, never the whole snapshot.
+pub(crate) fn decode(snapshot: &SnapshotData) -> Result<State, String> {
+    let mut reader = snapshot.reader();
+    let mut version = [0u8; 1];
+    reader
+        .read_exact(&mut version)
+        .map_err(|_| "empty coordination snapshot".to_string())?;
+    let version = version[0];
+    let s: SnapshotIn = match version {
+        SNAPSHOT_VERSION => deserialize::<SnapshotIn<true>>(&mut reader)?,
+        SNAPSHOT_VERSION_NO_NULL => deserialize::<SnapshotIn<false>>(&mut reader)?.into_current(),
         _ => {
             return Err(format!(
                 "coordination snapshot version {version}, this build reads \
@@ -125,10 +133,19 @@ pub(crate) fn decode(snapshot: &[u8]) -> Result<State, String> {
     })
 }
 
-fn deserialize<'de, T: Deserialize<'de>>(body: &'de [u8]) -> Result<T, String> {
-    options()
-        .deserialize(body)
-        .map_err(|e| format!("coordination snapshot: {e}"))
+/// Decodes `T` from the rest of the snapshot, which it must use up. What
+/// it may allocate is bounded by the bytes that remain, so a corrupt
+/// length is an error, never a huge allocation.
+fn deserialize<T: DeserializeOwned>(reader: &mut SnapshotReader<'_>) -> Result<T, String> {
+    let remaining = reader.remaining();
+    let value = options()
+        .with_limit(remaining)
+        .deserialize_from(&mut *reader)
+        .map_err(|e| format!("coordination snapshot: {e}"))?;
+    match reader.remaining() {
+        0 => Ok(value),
+        n => Err(format!("coordination snapshot: {n} trailing bytes")),
+    }
 }
 
 /// Paths strictly increasing from "/", every parent present and every
@@ -228,7 +245,7 @@ struct SnapshotIn<const NULLABLE: bool = true> {
     last_term: Option<u64>,
 }
 
-/// A node as read back, its key built straight from the borrowed bytes.
+/// A node as read back.
 struct NodeIn {
     key: NodeKey,
     acl: u32,
@@ -237,19 +254,18 @@ struct NodeIn {
 
 /// A node of a version-3 snapshot.
 #[derive(Deserialize)]
-struct NodeRecord<'a> {
-    path: &'a str,
-    #[serde(borrow)]
-    data: Option<&'a [u8]>,
+struct NodeRecord {
+    path: String,
+    data: Option<ByteBuf>,
     acl: u32,
     stat: NodeStat,
 }
 
 /// A node of a version-2 snapshot: its data is never null.
 #[derive(Deserialize)]
-struct NodeRecordNoNull<'a> {
-    path: &'a str,
-    data: &'a [u8],
+struct NodeRecordNoNull {
+    path: String,
+    data: ByteBuf,
     acl: u32,
     stat: NodeStat,
 }
@@ -292,18 +308,17 @@ impl<'de, const NULLABLE: bool> Visitor<'de> for NodesVisitor<NULLABLE> {
         let mut nodes = Vec::with_capacity(reserve);
         loop {
             let node = if NULLABLE {
-                seq.next_element::<NodeRecord<'de>>()?.map(|r| NodeIn {
-                    key: NodeKey::nullable(r.path, r.data),
+                seq.next_element::<NodeRecord>()?.map(|r| NodeIn {
+                    key: NodeKey::nullable(&r.path, r.data.as_ref().map(|d| d.as_slice())),
                     acl: r.acl,
                     stat: r.stat,
                 })
             } else {
-                seq.next_element::<NodeRecordNoNull<'de>>()?
-                    .map(|r| NodeIn {
-                        key: NodeKey::new(r.path, r.data),
-                        acl: r.acl,
-                        stat: r.stat,
-                    })
+                seq.next_element::<NodeRecordNoNull>()?.map(|r| NodeIn {
+                    key: NodeKey::new(&r.path, &r.data),
+                    acl: r.acl,
+                    stat: r.stat,
+                })
             };
             match node {
                 Some(node) => nodes.push(node),
@@ -323,6 +338,13 @@ mod tests {
         let mut out = Vec::new();
         encode_into(state, &mut out).expect("encodes");
         out
+    }
+
+    /// `bytes` in chunks of 5, so every field is read across chunks.
+    fn decode(bytes: &[u8]) -> Result<State, String> {
+        let mut out = synod_paxos::SnapshotWriter::new(5);
+        std::io::Write::write_all(&mut out, bytes).unwrap();
+        super::decode(&out.finish())
     }
 
     fn tree_with_nodes() -> Tree {

@@ -54,7 +54,7 @@ fn failure_reports_the_first_failing_index_and_changes_nothing() {
     must_create(&mut tree, s, create("/keep", b"k"));
     must_create(&mut tree, s, create_mode("/eph", CreateMode::Ephemeral));
     tree.take_triggers();
-    let snap = tree.snapshot();
+    let snap = tree.snapshot_data();
     let digest = tree.digest();
     let counts = (tree.node_count(), tree.ephemeral_count(), tree.data_bytes());
     let z = tree.last_zxid();

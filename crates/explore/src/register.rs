@@ -5,7 +5,9 @@
 //! in some slot, or the same command twice, end up with different or
 //! visibly wrong states.
 
-use synod_paxos::{digest, RestoreError, StateMachine};
+use std::io::Write as _;
+
+use synod_paxos::{digest, RestoreError, SnapshotData, SnapshotWriter, StateMachine};
 
 /// Every operation applied so far, in order.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -47,17 +49,18 @@ impl StateMachine for Register {
 
     /// Length-prefixed operations: `u32` count, then per op a `u32` length
     /// and the bytes, all little-endian.
-    fn snapshot(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(&(self.ops.len() as u32).to_le_bytes());
+    fn snapshot(&self, out: &mut SnapshotWriter) {
+        let mut bytes = Vec::new();
+        bytes.extend_from_slice(&(self.ops.len() as u32).to_le_bytes());
         for op in &self.ops {
-            out.extend_from_slice(&(op.len() as u32).to_le_bytes());
-            out.extend_from_slice(op);
+            bytes.extend_from_slice(&(op.len() as u32).to_le_bytes());
+            bytes.extend_from_slice(op);
         }
-        out
+        out.write_all(&bytes).expect("writing to memory");
     }
 
-    fn restore(&mut self, snapshot: &[u8]) -> Result<(), RestoreError> {
+    /// A register holds a few operations: it is read whole.
+    fn restore(&mut self, snapshot: &SnapshotData) -> Result<(), RestoreError> {
         fn take<'a>(input: &mut &'a [u8], n: usize) -> Result<&'a [u8], RestoreError> {
             if input.len() < n {
                 return Err(RestoreError("register snapshot is truncated".into()));
@@ -70,7 +73,8 @@ impl StateMachine for Register {
             let bytes = take(input, 4)?;
             Ok(u32::from_le_bytes(bytes.try_into().expect("4 bytes")) as usize)
         }
-        let mut input = snapshot;
+        let bytes = snapshot.to_vec();
+        let mut input = &bytes[..];
         let count = take_u32(&mut input)?;
         let mut ops = Vec::with_capacity(count.min(1024));
         for _ in 0..count {
@@ -93,13 +97,19 @@ impl StateMachine for Register {
 mod tests {
     use super::*;
 
+    fn snapshot_of(r: &Register) -> SnapshotData {
+        let mut out = SnapshotWriter::new(3);
+        r.snapshot(&mut out);
+        out.finish()
+    }
+
     #[test]
     fn snapshot_restores_an_equal_register() {
         let mut r = Register::new();
         r.apply(b"a");
         r.apply(b"bc");
         let mut back = Register::new();
-        back.restore(&r.snapshot()).unwrap();
+        back.restore(&snapshot_of(&r)).unwrap();
         assert_eq!(back, r);
         assert_eq!(back.digest(), r.digest());
     }

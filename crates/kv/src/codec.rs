@@ -79,11 +79,6 @@ impl<'a> Reader<'a> {
         Ok(self.take(field, 1)?[0])
     }
 
-    pub(crate) fn u64(&mut self, field: &'static str) -> Result<u64, DecodeError> {
-        let bytes = self.take(field, 8)?;
-        Ok(u64::from_be_bytes(bytes.try_into().expect("took 8 bytes")))
-    }
-
     pub(crate) fn bytes(&mut self, field: &'static str) -> Result<Vec<u8>, DecodeError> {
         let len_bytes = self.take(field, 4)?;
         let len = u32::from_be_bytes(len_bytes.try_into().expect("took 4 bytes"));
@@ -99,10 +94,6 @@ impl<'a> Reader<'a> {
             1 => self.bytes(field).map(Some),
             byte => Err(DecodeError::InvalidPresence { byte }),
         }
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.input.is_empty()
     }
 
     /// Succeeds only if all input was consumed.

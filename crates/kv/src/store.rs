@@ -2,9 +2,11 @@
 
 use std::collections::BTreeMap;
 
-use synod_paxos::{RestoreError, StateMachine};
+use std::io::{Read as _, Write as _};
 
-use crate::codec::{put_bytes, Reader};
+use synod_paxos::{RestoreError, SnapshotData, SnapshotReader, SnapshotWriter, StateMachine};
+
+use crate::codec::put_bytes;
 use crate::{DecodeError, KvOp, KvReply};
 
 /// The first byte of every snapshot; bump it when the format changes.
@@ -152,20 +154,25 @@ impl KvStore {
     /// strictly increasing key order as length-prefixed key and value, and
     /// the `u64` digest of the contents so that restore can verify what it
     /// read back.
-    fn encode_snapshot(&self) -> Vec<u8> {
-        let mut out = vec![SNAPSHOT_VERSION];
-        out.extend_from_slice(&(self.entries.len() as u64).to_be_bytes());
+    fn encode_snapshot(&self, out: &mut SnapshotWriter) {
+        let mut put = |bytes: &[u8]| out.write_all(bytes).expect("writing to memory");
+        put(&[SNAPSHOT_VERSION]);
+        put(&(self.entries.len() as u64).to_be_bytes());
         for (key, value) in &self.entries {
-            put_bytes(&mut out, key);
-            put_bytes(&mut out, value);
+            for bytes in [key, value] {
+                let len = u32::try_from(bytes.len()).expect("byte string longer than u32::MAX");
+                put(&len.to_be_bytes());
+                put(bytes);
+            }
         }
-        out.extend_from_slice(&self.digest().to_be_bytes());
-        out
+        put(&self.digest().to_be_bytes());
     }
 
-    fn decode_snapshot(snapshot: &[u8]) -> Result<KvStore, RestoreError> {
+    /// Reads the snapshot through its chunks: one key or value at a time
+    /// is copied out, never the whole.
+    fn decode_snapshot(snapshot: &SnapshotData) -> Result<KvStore, RestoreError> {
         let corrupt = |e: DecodeError| RestoreError(e.to_string());
-        let mut r = Reader::new(snapshot);
+        let mut r = StreamReader(snapshot.reader());
         let version = r.u8("snapshot version").map_err(corrupt)?;
         if version != SNAPSHOT_VERSION {
             return Err(RestoreError(format!(
@@ -204,6 +211,53 @@ impl KvStore {
     }
 }
 
+/// The snapshot counterpart of the codec's `Reader`: the same fields and
+/// errors, read from a snapshot's chunks. Every length is checked against
+/// the bytes that remain before anything is allocated.
+struct StreamReader<'a>(SnapshotReader<'a>);
+
+impl StreamReader<'_> {
+    fn take(&mut self, field: &'static str, needed: usize) -> Result<Vec<u8>, DecodeError> {
+        let remaining = self.0.remaining();
+        if remaining < needed as u64 {
+            return Err(DecodeError::Truncated {
+                field,
+                needed,
+                remaining: usize::try_from(remaining).unwrap_or(usize::MAX),
+            });
+        }
+        let mut out = vec![0; needed];
+        self.0.read_exact(&mut out).expect("the bytes remain");
+        Ok(out)
+    }
+
+    fn u8(&mut self, field: &'static str) -> Result<u8, DecodeError> {
+        Ok(self.take(field, 1)?[0])
+    }
+
+    fn u64(&mut self, field: &'static str) -> Result<u64, DecodeError> {
+        let bytes = self.take(field, 8)?;
+        Ok(u64::from_be_bytes(bytes.try_into().expect("took 8 bytes")))
+    }
+
+    fn bytes(&mut self, field: &'static str) -> Result<Vec<u8>, DecodeError> {
+        let len = self.take(field, 4)?;
+        let len = u32::from_be_bytes(len.try_into().expect("took 4 bytes"));
+        self.take(field, usize::try_from(len).unwrap_or(usize::MAX))
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.remaining() == 0
+    }
+
+    fn finish(self) -> Result<(), DecodeError> {
+        match usize::try_from(self.0.remaining()).unwrap_or(usize::MAX) {
+            0 => Ok(()),
+            count => Err(DecodeError::TrailingBytes { count }),
+        }
+    }
+}
+
 impl StateMachine for KvStore {
     fn apply(&mut self, op: &[u8]) -> Vec<u8> {
         let reply = match KvOp::decode(op) {
@@ -221,12 +275,12 @@ impl StateMachine for KvStore {
         reply.encode()
     }
 
-    fn snapshot(&self) -> Vec<u8> {
-        self.encode_snapshot()
+    fn snapshot(&self, out: &mut SnapshotWriter) {
+        self.encode_snapshot(out);
     }
 
     /// Leaves the store unchanged when the snapshot is rejected.
-    fn restore(&mut self, snapshot: &[u8]) -> Result<(), RestoreError> {
+    fn restore(&mut self, snapshot: &SnapshotData) -> Result<(), RestoreError> {
         *self = Self::decode_snapshot(snapshot)?;
         Ok(())
     }
@@ -243,6 +297,20 @@ mod tests {
 
     fn key(k: &str) -> Vec<u8> {
         k.as_bytes().to_vec()
+    }
+
+    /// The store's snapshot, cut in chunks of `chunk_bytes`.
+    fn snapshot_of(store: &KvStore, chunk_bytes: usize) -> SnapshotData {
+        let mut out = SnapshotWriter::new(chunk_bytes);
+        store.snapshot(&mut out);
+        out.finish()
+    }
+
+    /// `bytes` in chunks of 3, so every field is read across chunks.
+    fn chunked(bytes: &[u8]) -> SnapshotData {
+        let mut out = SnapshotWriter::new(3);
+        out.write_all(bytes).unwrap();
+        out.finish()
     }
 
     fn run(store: &mut KvStore, op: KvOp) -> KvReply {
@@ -393,7 +461,7 @@ mod tests {
             let store = random_store(&mut rng);
             let mut restored = KvStore::new();
             restored.execute(&put("stale", "state"));
-            restored.restore(&store.snapshot()).unwrap();
+            restored.restore(&snapshot_of(&store, 5)).unwrap();
             assert_eq!(restored, store);
             assert_eq!(restored.digest(), store.digest());
             assert_eq!(
@@ -464,21 +532,24 @@ mod tests {
         let mut store = KvStore::new();
         run(&mut store, put("a", "1"));
         run(&mut store, put("b", "2"));
-        let snapshot = store.snapshot();
+        let snapshot = snapshot_of(&store, 1 << 20).to_vec();
         let mut target = KvStore::new();
         run(&mut target, put("keep", "me"));
         let before = target.clone();
         for len in 0..snapshot.len() {
-            assert!(target.restore(&snapshot[..len]).is_err(), "len {len}");
+            assert!(
+                target.restore(&chunked(&snapshot[..len])).is_err(),
+                "len {len}"
+            );
         }
         for i in 0..snapshot.len() {
             let mut flipped = snapshot.clone();
             flipped[i] ^= 0x01;
-            assert!(target.restore(&flipped).is_err(), "flip at {i}");
+            assert!(target.restore(&chunked(&flipped)).is_err(), "flip at {i}");
         }
         let mut trailing = snapshot.clone();
         trailing.push(0);
-        assert!(target.restore(&trailing).is_err());
+        assert!(target.restore(&chunked(&trailing)).is_err());
         assert_eq!(target, before);
     }
 
@@ -491,7 +562,7 @@ mod tests {
             if let Some(first) = bytes.first_mut() {
                 *first = SNAPSHOT_VERSION;
             }
-            let _ = store.restore(&bytes);
+            let _ = store.restore(&chunked(&bytes));
         }
     }
 

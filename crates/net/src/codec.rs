@@ -50,7 +50,9 @@ pub const FRAME_VERSION: u8 = 1;
 /// `ReconfigAnswer` (a follower hands a ZooKeeper client's reconfig to the
 /// leader) and `CoordOp::ServerLines`, which a build of version 6 cannot
 /// decode.
-pub const PROTOCOL_VERSION: u32 = 7;
+/// 8: a snapshot's state is a sequence of chunks (`SnapshotData`), in
+/// `CatchupReply`, where version 7 had one byte string.
+pub const PROTOCOL_VERSION: u32 = 8;
 
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX_BYTES: usize = 4;

@@ -5,9 +5,11 @@
 
 use crate::bugs::StateHooks;
 use crate::tap::Applied;
+use std::io::{Read as _, Write as _};
 use synod_coord::{CoordOp, Tree};
 use synod_kv::KvStore;
-use synod_paxos::{ConfigChange, RestoreError, StateMachine};
+
+use synod_paxos::{ConfigChange, RestoreError, SnapshotData, SnapshotWriter, StateMachine};
 
 pub use synod_front::front::{coord_command as coord_op, COORD_TAG};
 
@@ -101,42 +103,44 @@ impl StateMachine for ServiceState {
         }
     }
 
-    fn snapshot(&self) -> Vec<u8> {
-        let kv = self.kv.snapshot();
-        let tree = self.tree.snapshot();
-        let mut out = Vec::with_capacity(1 + 8 + kv.len() + tree.len());
-        out.push(SNAPSHOT_VERSION);
-        out.extend_from_slice(&(kv.len() as u64).to_be_bytes());
-        out.extend_from_slice(&kv);
-        out.extend_from_slice(&tree);
-        out
+    /// The version byte, the key-value part's length (it is written
+    /// first, into chunks of its own, then appended without a copy), the
+    /// key-value part, then the tree's.
+    fn snapshot(&self, out: &mut SnapshotWriter) {
+        let mut kv = SnapshotWriter::new(out.chunk_bytes());
+        self.kv.snapshot(&mut kv);
+        let kv = kv.finish();
+        out.write_all(&[SNAPSHOT_VERSION])
+            .and_then(|()| out.write_all(&kv.len().to_be_bytes()))
+            .expect("writing to memory cannot fail");
+        out.append(&kv);
+        self.tree.snapshot(out);
     }
 
-    fn restore(&mut self, snapshot: &[u8]) -> Result<(), RestoreError> {
-        let Some((&version, rest)) = snapshot.split_first() else {
-            return Err(RestoreError("empty service snapshot".into()));
-        };
+    fn restore(&mut self, snapshot: &SnapshotData) -> Result<(), RestoreError> {
+        let mut head = [0u8; 9];
+        if snapshot.reader().read_exact(&mut head).is_err() {
+            return Err(RestoreError("service snapshot is truncated".into()));
+        }
+        let version = head[0];
         if version != SNAPSHOT_VERSION {
             return Err(RestoreError(format!(
                 "service snapshot version {version} is not {SNAPSHOT_VERSION}"
             )));
         }
-        if rest.len() < 8 {
-            return Err(RestoreError("service snapshot is truncated".into()));
-        }
-        let (len, rest) = rest.split_at(8);
-        let len = u64::from_be_bytes(len.try_into().expect("8 bytes")) as usize;
-        if rest.len() < len {
+        let len = u64::from_be_bytes(head[1..].try_into().expect("8 bytes"));
+        let rest = snapshot.len() - 9;
+        if rest < len {
             return Err(RestoreError(format!(
-                "service snapshot says its key-value part has {len} bytes but {} remain",
-                rest.len()
+                "service snapshot says its key-value part has {len} bytes but {rest} remain"
             )));
         }
-        let (kv, tree) = rest.split_at(len);
+        let kv = snapshot.slice(9..9 + len);
+        let tree = snapshot.slice(9 + len..snapshot.len());
         let mut new_kv = KvStore::new();
-        new_kv.restore(kv)?;
+        new_kv.restore(&kv)?;
         let mut new_tree = Tree::new();
-        new_tree.restore(tree)?;
+        new_tree.restore(&tree)?;
         self.kv = new_kv;
         self.tree = new_tree;
         self.restored = true;
@@ -181,7 +185,7 @@ mod tests {
             timeout_ms: 4000,
             time_ms: 1,
         }));
-        let snap = s.snapshot();
+        let snap = s.snapshot_data();
         let mut t = ServiceState::new();
         assert!(!t.take_restored());
         t.restore(&snap).unwrap();
@@ -189,6 +193,6 @@ mod tests {
         assert!(!t.take_restored());
         assert_eq!(t.digest(), s.digest());
         assert_eq!(t.tree.session_count(), 1);
-        assert!(t.restore(&snap[..5]).is_err());
+        assert!(t.restore(&snap.slice(0..5)).is_err());
     }
 }

@@ -6,8 +6,8 @@
 //! accepted value leaves the node only after the record that holds it is
 //! durable (see `Node::on_persisted`).
 
+use crate::snapshot_data::SnapshotData;
 use crate::types::{Ballot, ClientId, Config, Slot, Value};
-use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -25,18 +25,18 @@ pub struct ClientRecord {
 /// The state machine and everything the replica derives from the log, as
 /// of `last_slot`. Everything in it is chosen.
 ///
-/// `state` can be hundreds of megabytes. It is a shared, immutable buffer:
-/// cloning a snapshot (into a `Record`, a catch-up message, storage's
-/// mirror of the durable state) shares the bytes instead of copying them.
-/// It encodes as a byte string (a length, then the bytes), which is what
-/// a `Vec<u8>` encoded as in bincode, so the formats on disk and on the
-/// wire did not change with it.
+/// `state` can be gigabytes. It is held in chunks of bounded size
+/// (`SnapshotData`), shared, never as one buffer: cloning a snapshot (into
+/// a `Record`, a catch-up message, storage's mirror of the durable state)
+/// shares the chunks instead of copying them. It encodes as a sequence of
+/// byte strings, one per chunk (protocol 8, storage state format 3,
+/// backup format 2; before them it was one byte string).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Snapshot {
     pub last_slot: Slot,
     pub config: Config,
     pub clients: BTreeMap<ClientId, ClientRecord>,
-    pub state: Bytes,
+    pub state: SnapshotData,
 }
 
 /// One durable record.
@@ -152,5 +152,94 @@ impl DurableState {
             state.apply(r);
         }
         state
+    }
+}
+
+/// The encodings before snapshot state was chunked (protocol 7, storage
+/// state format 1, WAL record format 1, backup format 1), when it was one
+/// byte string. Only read, to load what older versions wrote; the variants
+/// and fields are those of the current types, in the same order.
+pub mod v1 {
+    use super::{ClientRecord, DurableEntry};
+    use crate::types::{Ballot, ClientId, Config, Slot, Value};
+    use serde::Deserialize;
+    use std::collections::BTreeMap;
+
+    /// A snapshot whose state is one byte string.
+    #[derive(Deserialize)]
+    pub struct Snapshot {
+        last_slot: Slot,
+        config: Config,
+        clients: BTreeMap<ClientId, ClientRecord>,
+        #[serde(with = "serde_bytes")]
+        state: Vec<u8>,
+    }
+
+    impl From<Snapshot> for super::Snapshot {
+        /// The old state becomes one chunk: a snapshot of the old format is
+        /// read whole once, and written chunked from then on.
+        fn from(s: Snapshot) -> Self {
+            super::Snapshot {
+                last_slot: s.last_slot,
+                config: s.config,
+                clients: s.clients,
+                state: s.state.into(),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub enum Record {
+        Promise(Ballot),
+        Accept {
+            slot: Slot,
+            ballot: Ballot,
+            value: Value,
+        },
+        Learned {
+            slot: Slot,
+            value: Value,
+        },
+        Commit(Slot),
+        Snapshot(Box<Snapshot>),
+    }
+
+    impl From<Record> for super::Record {
+        fn from(r: Record) -> Self {
+            match r {
+                Record::Promise(b) => super::Record::Promise(b),
+                Record::Accept {
+                    slot,
+                    ballot,
+                    value,
+                } => super::Record::Accept {
+                    slot,
+                    ballot,
+                    value,
+                },
+                Record::Learned { slot, value } => super::Record::Learned { slot, value },
+                Record::Commit(slot) => super::Record::Commit(slot),
+                Record::Snapshot(s) => super::Record::Snapshot(Box::new((*s).into())),
+            }
+        }
+    }
+
+    #[derive(Deserialize)]
+    pub struct DurableState {
+        promised: Ballot,
+        snapshot: Option<Snapshot>,
+        log: BTreeMap<Slot, DurableEntry>,
+        commit: Slot,
+    }
+
+    impl From<DurableState> for super::DurableState {
+        fn from(d: DurableState) -> Self {
+            super::DurableState {
+                promised: d.promised,
+                snapshot: d.snapshot.map(Into::into),
+                log: d.log,
+                commit: d.commit,
+            }
+        }
     }
 }

@@ -32,6 +32,7 @@ mod node;
 mod reconfig;
 mod replica;
 mod rng;
+pub mod snapshot_data;
 pub mod state_machine;
 mod transfer;
 pub mod types;
@@ -46,6 +47,9 @@ pub use invariants::InvariantViolation;
 pub use message::{Message, ReconfigRefusal, SnapshotHead};
 pub use node::Node;
 pub use rng::Rng;
+pub use snapshot_data::{
+    SnapshotData, SnapshotReader, SnapshotWriter, SNAPSHOT_CHUNK_BYTES_DEFAULT,
+};
 pub use state_machine::{RestoreError, StateMachine};
 pub use transfer::encode_head as encode_snapshot_head;
 pub use types::{

@@ -309,7 +309,10 @@ impl Message {
                     entries(e.len())
                         + e.iter().map(|(_, v)| v.encoded_bytes()).sum::<usize>()
                         + snapshot.as_ref().map_or(0, |s| {
-                            s.state.len()
+                            // A snapshot sent whole is at most a chunk
+                            // (`snapshot_chunk_bytes`), far below usize.
+                            usize::try_from(s.state.len()).unwrap_or(usize::MAX)
+                                + 8 * s.state.chunks().len()
                                 + 64 * s.config.voters.len()
                                 + 64 * s.config.learners.len()
                                 + s.clients

@@ -6,6 +6,7 @@ use crate::config::ENTRY_OVERHEAD_BYTES;
 use crate::durable::{ClientRecord, Record, Snapshot};
 use crate::message::Message;
 use crate::node::{Entry, Node, Role};
+use crate::snapshot_data::{SnapshotData, SnapshotWriter};
 use crate::state_machine::StateMachine;
 use crate::types::{Ballot, ClientId, NodeId, Slot, Value};
 use std::collections::BTreeSet;
@@ -208,8 +209,15 @@ impl<S: StateMachine> Node<S> {
             last_slot: self.applied,
             config: self.config.clone(),
             clients: self.clients.clone(),
-            state: self.sm.snapshot().into(),
+            state: self.state_snapshot(),
         }
+    }
+
+    /// The state machine's state, in chunks of `snapshot_chunk_bytes`.
+    pub(crate) fn state_snapshot(&self) -> SnapshotData {
+        let mut out = SnapshotWriter::new(self.cfg.snapshot_chunk_bytes);
+        self.sm.snapshot(&mut out);
+        out.finish()
     }
 
     /// Drops log entries below `slot` (all chosen and in the snapshot).

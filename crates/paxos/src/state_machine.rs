@@ -4,6 +4,8 @@
 //! them: operations and replies are opaque bytes whose meaning belongs to the
 //! state machine (the key-value store, the coordination tree, a shard).
 
+use crate::snapshot_data::{SnapshotData, SnapshotWriter};
+
 /// A deterministic state machine driven by the replicated log.
 ///
 /// Every replica applies the same operations in the same order, so every
@@ -19,12 +21,26 @@ pub trait StateMachine {
     /// order.
     fn query(&self, op: &[u8]) -> Vec<u8>;
 
-    /// Serializes the whole state. `restore(snapshot())` must give an equal
-    /// state.
-    fn snapshot(&self) -> Vec<u8>;
+    /// Writes the whole state into `out`, which keeps it in chunks of
+    /// bounded size (never one buffer). `restore` of what was written must
+    /// give an equal state.
+    fn snapshot(&self, out: &mut SnapshotWriter);
 
-    /// Replaces the whole state with a snapshot taken by `snapshot`.
-    fn restore(&mut self, snapshot: &[u8]) -> Result<(), RestoreError>;
+    /// Replaces the whole state with a snapshot `snapshot` wrote. Read it
+    /// with `snapshot.reader()` (or slices of it), so that a large state is
+    /// never copied into one buffer. A snapshot that does not decode
+    /// leaves the state as it was.
+    fn restore(&mut self, snapshot: &SnapshotData) -> Result<(), RestoreError>;
+
+    /// `snapshot` into chunks of the default size: for tests and tools.
+    fn snapshot_data(&self) -> SnapshotData
+    where
+        Self: Sized,
+    {
+        let mut out = SnapshotWriter::new(crate::snapshot_data::SNAPSHOT_CHUNK_BYTES_DEFAULT);
+        self.snapshot(&mut out);
+        out.finish()
+    }
 
     /// A digest of the state, equal on every replica that applied the same
     /// prefix. Checkers compare it; it need not be cryptographic.

@@ -34,6 +34,7 @@ use crate::config::SNAPSHOT_CHUNK_RETRIES_MAX;
 use crate::durable::Snapshot;
 use crate::message::{Message, SnapshotHead};
 use crate::node::Node;
+use crate::snapshot_data::SnapshotData;
 use crate::state_machine::StateMachine;
 use crate::types::{Micros, NodeId, Slot};
 use bytes::Bytes;
@@ -46,8 +47,9 @@ pub(crate) struct Incoming {
     /// The stream's length: the encoded head, then the state.
     pub total_bytes: u64,
     pub head_bytes: u64,
-    /// The stream received so far, `total_bytes` of capacity.
-    pub data: Vec<u8>,
+    /// The stream received so far, kept in the chunks it came in (never
+    /// one buffer of `total_bytes`).
+    pub data: SnapshotData,
     /// When the chunk at `data.len()` was last asked for.
     pub asked_at: Micros,
     /// Times in a row it was asked for again.
@@ -75,21 +77,20 @@ impl Outgoing {
     }
 
     fn total_bytes(&self) -> u64 {
-        (self.head.len() + self.snapshot.state.len()) as u64
+        self.head.len() as u64 + self.snapshot.state.len()
     }
 
     /// The stream's bytes from `offset`, at most `max` of them, never
-    /// across the end of the head (so both parts are shared, not copied).
+    /// across the end of the head; shared with the snapshot when they lie
+    /// in one of its chunks, copied (at most `max` bytes) when they span
+    /// two.
     fn chunk(&self, offset: u64, max: usize) -> Bytes {
         let head = self.head.len() as u64;
         if offset < head {
             let end = head.min(offset + max as u64);
             return self.head.slice(offset as usize..end as usize);
         }
-        let state = &self.snapshot.state;
-        let from = (offset - head) as usize;
-        let end = state.len().min(from + max);
-        state.slice(from..end)
+        self.snapshot.state.bytes_at(offset - head, max)
     }
 }
 
@@ -121,7 +122,12 @@ pub(crate) fn snapshot_encoded_bytes(snap: &Snapshot) -> u64 {
         config: snap.config.clone(),
         clients: snap.clients.clone(),
     };
-    head_options().serialized_size(&head).unwrap_or(u64::MAX) + 16 + snap.state.len() as u64
+    // The state: a chunk count, then each chunk's length and bytes.
+    let state = 8 + 8 * snap.state.chunks().len() as u64 + snap.state.len();
+    head_options()
+        .serialized_size(&head)
+        .unwrap_or(u64::MAX)
+        .saturating_add(8 + state)
 }
 
 fn decode_head(bytes: &[u8]) -> Option<SnapshotHead> {
@@ -193,7 +199,6 @@ impl<S: StateMachine> Node<S> {
             total_bytes,
             head_bytes: outgoing.head.len() as u64,
             offset,
-            // Shares the snapshot's buffers; no copy.
             data: outgoing.chunk(offset, self.cfg.snapshot_chunk_bytes),
             commit: self.commit,
         };
@@ -218,7 +223,7 @@ impl<S: StateMachine> Node<S> {
             last_slot: self.applied,
             config: self.config.clone(),
             clients: self.clients.clone(),
-            state: self.sm.snapshot().into(),
+            state: self.state_snapshot(),
         })
     }
 
@@ -245,7 +250,7 @@ impl<S: StateMachine> Node<S> {
         }
         let now = self.now;
         let t = self.incoming.as_mut().expect("a transfer is in progress");
-        if chunk.offset != t.data.len() as u64 {
+        if chunk.offset != t.data.len() {
             // A duplicate or a chunk that overtook one: not the next.
             return;
         }
@@ -256,10 +261,10 @@ impl<S: StateMachine> Node<S> {
             self.incoming = None;
             return;
         }
-        t.data.extend_from_slice(&chunk.data);
+        t.data.push(chunk.data.clone());
         t.asked_at = now;
         t.retries = 0;
-        let (last_slot, received, total) = (t.last_slot, t.data.len() as u64, t.total_bytes);
+        let (last_slot, received, total) = (t.last_slot, t.data.len(), t.total_bytes);
         self.event(Event::SnapshotChunkReceived {
             slot: last_slot,
             offset: chunk.offset,
@@ -271,9 +276,8 @@ impl<S: StateMachine> Node<S> {
             return;
         }
         let t = self.incoming.take().expect("a transfer is in progress");
-        let head_bytes = t.head_bytes as usize;
-        let data = Bytes::from(t.data);
-        let Some(head) = decode_head(&data[..head_bytes]) else {
+        let head = t.data.slice(0..t.head_bytes).to_vec();
+        let Some(head) = decode_head(&head) else {
             // A sender that cannot encode its own head is broken or not
             // one of ours; catch-up starts over.
             return;
@@ -282,7 +286,7 @@ impl<S: StateMachine> Node<S> {
             last_slot: t.last_slot,
             config: head.config,
             clients: head.clients,
-            state: data.slice(head_bytes..),
+            state: t.data.slice(t.head_bytes..t.total_bytes),
         };
         self.install_snapshot(snap);
         // Ask for the entries after it at once.
@@ -312,22 +316,12 @@ impl<S: StateMachine> Node<S> {
         if !replaces {
             return false;
         }
-        // The whole stream is reserved at once, so it is never copied while
-        // it grows. Its size is at most `snapshot_bytes_max`; one the
-        // allocator refuses starts nothing.
-        let mut data = Vec::new();
-        let Ok(capacity) = usize::try_from(chunk.total_bytes) else {
-            return false;
-        };
-        if data.try_reserve_exact(capacity).is_err() {
-            return false;
-        }
         self.incoming = Some(Incoming {
             from,
             last_slot: chunk.last_slot,
             total_bytes: chunk.total_bytes,
             head_bytes: chunk.head_bytes,
-            data,
+            data: SnapshotData::new(),
             asked_at: self.now,
             retries: 0,
         });
@@ -365,7 +359,7 @@ impl<S: StateMachine> Node<S> {
         }
         t.retries += 1;
         t.asked_at = now;
-        let (to, last_slot, offset) = (t.from, t.last_slot, t.data.len() as u64);
+        let (to, last_slot, offset) = (t.from, t.last_slot, t.data.len());
         self.send(to, Message::SnapshotChunkRequest { last_slot, offset });
     }
 }

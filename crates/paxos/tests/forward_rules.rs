@@ -438,7 +438,7 @@ fn snapshot_with_client_7_at_2() -> Snapshot {
                 slot: 3,
             },
         )]),
-        state: AppendLog::of(&["a", "b"]).snapshot().into(),
+        state: AppendLog::of(&["a", "b"]).snapshot_data(),
     }
 }
 

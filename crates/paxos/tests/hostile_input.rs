@@ -15,7 +15,7 @@ use std::collections::BTreeMap;
 use synod_paxos::message::Reported;
 use synod_paxos::{
     Action, Ballot, Bytes, ClientRecord, Command, Config, ConfigChange, DurableState, EngineConfig,
-    Input, Message, Record, Rng, Snapshot, Value, ROUND_MAX, SLOT_MAX,
+    Input, Message, Record, Rng, Snapshot, SnapshotData, Value, ROUND_MAX, SLOT_MAX,
 };
 
 fn steps() -> u64 {
@@ -173,9 +173,9 @@ fn message(rng: &mut Rng) -> Message {
 }
 
 impl AppendLog {
-    fn snapshot_bytes(&self) -> Bytes {
+    fn snapshot_bytes(&self) -> SnapshotData {
         use synod_paxos::StateMachine;
-        self.snapshot().into()
+        self.snapshot_data()
     }
 }
 

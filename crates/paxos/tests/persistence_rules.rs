@@ -111,7 +111,7 @@ fn replay_of_a_snapshot_drops_log_entries_at_or_below_it() {
         last_slot: 2,
         config: voters(&[1, 2, 3]),
         clients: BTreeMap::new(),
-        state: AppendLog::of(&["a"]).snapshot().into(),
+        state: AppendLog::of(&["a"]).snapshot_data(),
     };
     let state = DurableState::replay(&[
         accept_record(1, b, Value::Noop),
@@ -247,7 +247,7 @@ fn recovered_node_restores_its_snapshot() {
         last_slot: 3,
         config: voters(&[1, 2, 3]),
         clients: BTreeMap::new(),
-        state: AppendLog::of(&["a", "b"]).snapshot().into(),
+        state: AppendLog::of(&["a", "b"]).snapshot_data(),
     };
     let b = ballot(1, 1);
     let durable = DurableState::replay(&[

@@ -191,7 +191,7 @@ fn cluster_with_snapshot() -> (Cluster, Snapshot) {
                 slot: 3,
             },
         )]),
-        state: AppendLog::of(&["a", "b"]).snapshot().into(),
+        state: AppendLog::of(&["a", "b"]).snapshot_data(),
     };
     assert_actions(
         &actions,

@@ -1,20 +1,30 @@
 //! Backups: a consistent snapshot of a live cluster in one file, and what
 //! a restore does with it.
 //!
-//! The file: the magic line `SYNOD-BACKUP 1`, one line of JSON (the
+//! The file: the magic line `SYNOD-BACKUP 2`, one line of JSON (the
 //! [`Header`]: cluster and node it came from, the slot it holds everything
 //! up to, when it was taken, and the SHA-256 and length of the body), then
 //! the body, the engine's snapshot (`synod_paxos::Snapshot`: the state
 //! machines' state, the exactly-once client table and the configuration)
 //! in bincode. A file whose body does not match its header is refused
-//! whole.
+//! whole. Version 1 (the state as one byte string, before snapshots were
+//! chunked) is still read.
+//!
+//! Both ways are streamed: writing encodes the snapshot twice (once into
+//! the hash and the count the header needs, once out) instead of into a
+//! buffer, and reading decodes the body as it arrives, hashing it on the
+//! way, so neither holds the state in one buffer.
+
+use std::io::{self, BufRead, Read, Write};
 
 use serde::{Deserialize, Serialize};
 use synod_paxos::Snapshot;
 
-const MAGIC: &[u8] = b"SYNOD-BACKUP 1\n";
+const MAGIC: &[u8] = b"SYNOD-BACKUP 2\n";
+/// The format before snapshots were chunked: read, never written.
+const MAGIC_V1: &[u8] = b"SYNOD-BACKUP 1\n";
 /// A header line is a few hundred bytes; more is not a backup.
-const HEADER_BYTES_MAX: usize = 4096;
+const HEADER_BYTES_MAX: u64 = 4096;
 
 /// What a backup says about itself.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,63 +41,155 @@ pub struct Header {
     pub sha256: String,
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    ring::digest::digest(&ring::digest::SHA256, bytes)
-        .as_ref()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+fn hex(digest: ring::digest::Digest) -> String {
+    digest.as_ref().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The backup file of `snapshot`, taken by `node_id` of `cluster_id`.
-pub fn encode(cluster_id: u64, node_id: u64, snapshot: &Snapshot, time_ms: u64) -> Vec<u8> {
-    let body = bincode::serialize(snapshot).expect("a snapshot serializes");
+/// Hashes and counts the bytes written to it, or read through it.
+struct Hashing<T> {
+    inner: T,
+    sha: ring::digest::Context,
+    bytes: u64,
+}
+
+impl<T> Hashing<T> {
+    fn new(inner: T) -> Self {
+        Hashing {
+            inner,
+            sha: ring::digest::Context::new(&ring::digest::SHA256),
+            bytes: 0,
+        }
+    }
+}
+
+impl<T: Write> Write for Hashing<T> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.sha.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<T: Read> Read for Hashing<T> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sha.update(&buf[..n]);
+        self.bytes += n as u64;
+        Ok(n)
+    }
+}
+
+fn to_io(e: bincode::Error) -> io::Error {
+    match *e {
+        bincode::ErrorKind::Io(e) => e,
+        other => io::Error::other(other.to_string()),
+    }
+}
+
+/// Writes the backup file of `snapshot`, taken by `node_id` of
+/// `cluster_id`, to `out`.
+pub fn write(
+    out: &mut dyn Write,
+    cluster_id: u64,
+    node_id: u64,
+    snapshot: &Snapshot,
+    time_ms: u64,
+) -> io::Result<()> {
+    let mut hash = Hashing::new(io::sink());
+    bincode::serialize_into(&mut hash, snapshot).map_err(to_io)?;
     let header = Header {
         cluster_id,
         node_id,
         slot: snapshot.last_slot,
         time_ms,
-        body_bytes: body.len() as u64,
-        sha256: sha256_hex(&body),
+        body_bytes: hash.bytes,
+        sha256: hex(hash.sha.finish()),
     };
     let line = serde_json::to_string(&header).expect("a header serializes");
-    let mut out = Vec::with_capacity(MAGIC.len() + line.len() + 1 + body.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(line.as_bytes());
-    out.push(b'\n');
-    out.extend_from_slice(&body);
+    out.write_all(MAGIC)?;
+    out.write_all(line.as_bytes())?;
+    out.write_all(b"\n")?;
+    bincode::serialize_into(&mut *out, snapshot).map_err(to_io)?;
+    out.flush()
+}
+
+/// The backup file of `snapshot` in memory: for tests and small states.
+pub fn encode(cluster_id: u64, node_id: u64, snapshot: &Snapshot, time_ms: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    write(&mut out, cluster_id, node_id, snapshot, time_ms).expect("writing to memory");
     out
 }
 
-/// The header and snapshot of a backup file, or what is wrong with it.
+/// The header and snapshot of a backup file in memory.
 pub fn decode(file: &[u8]) -> Result<(Header, Snapshot), String> {
-    let rest = file
-        .strip_prefix(MAGIC)
-        .ok_or("not a synod backup (no `SYNOD-BACKUP 1` line at its start)")?;
-    let end = rest
-        .iter()
-        .take(HEADER_BYTES_MAX)
-        .position(|&b| b == b'\n')
-        .ok_or("the backup's header line is missing or over 4 KiB")?;
-    let header: Header = serde_json::from_slice(&rest[..end])
+    read(&mut &file[..])
+}
+
+/// Reads a backup file from `input` to its end: its header and snapshot,
+/// or what is wrong with it.
+pub fn read(input: &mut dyn BufRead) -> Result<(Header, Snapshot), String> {
+    let mut magic = Vec::new();
+    Read::take(&mut *input, MAGIC.len() as u64)
+        .read_to_end(&mut magic)
+        .map_err(|e| format!("cannot read the backup: {e}"))?;
+    let v1 = match &magic[..] {
+        m if m == MAGIC => false,
+        m if m == MAGIC_V1 => true,
+        _ => {
+            return Err("not a synod backup (no `SYNOD-BACKUP 2` or `1` line at its start)".into())
+        }
+    };
+    let mut line = Vec::new();
+    Read::take(&mut *input, HEADER_BYTES_MAX)
+        .read_until(b'\n', &mut line)
+        .map_err(|e| format!("cannot read the backup: {e}"))?;
+    if line.pop() != Some(b'\n') {
+        return Err("the backup's header line is missing or over 4 KiB".into());
+    }
+    let header: Header = serde_json::from_slice(&line)
         .map_err(|e| format!("the backup's header is not valid: {e}"))?;
-    let body = &rest[end + 1..];
-    if body.len() as u64 != header.body_bytes {
+    let mut body = Hashing::new(Read::take(&mut *input, header.body_bytes));
+    let options = || {
+        use bincode::Options;
+        bincode::DefaultOptions::new()
+            .with_fixint_encoding()
+            .allow_trailing_bytes()
+            .with_limit(header.body_bytes)
+    };
+    let decoded = if v1 {
+        use bincode::Options;
+        options()
+            .deserialize_from::<_, synod_paxos::durable::v1::Snapshot>(&mut body)
+            .map(Snapshot::from)
+    } else {
+        use bincode::Options;
+        options().deserialize_from::<_, Snapshot>(&mut body)
+    };
+    // The whole body counts toward the checks, decoded or not.
+    io::copy(&mut body, &mut io::sink()).map_err(|e| format!("cannot read the backup: {e}"))?;
+    let mut extra = [0u8; 1];
+    let padded = matches!(body.inner.into_inner().read(&mut extra), Ok(1));
+    if body.bytes != header.body_bytes || padded {
         return Err(format!(
-            "the backup is truncated or padded: its header says {} bytes of body, the file has {}",
+            "the backup is truncated or padded: its header says {} bytes of body, the file has {}{}",
             header.body_bytes,
-            body.len()
+            body.bytes,
+            if padded { " and more" } else { "" }
         ));
     }
-    let sum = sha256_hex(body);
+    let sum = hex(body.sha.finish());
     if sum != header.sha256 {
         return Err(format!(
             "the backup is damaged: its body's SHA-256 is {sum}, its header says {}",
             header.sha256
         ));
     }
-    let snapshot: Snapshot = bincode::deserialize(body)
-        .map_err(|e| format!("the backup's snapshot does not decode: {e}"))?;
+    let snapshot = decoded.map_err(|e| format!("the backup's snapshot does not decode: {e}"))?;
     if snapshot.last_slot != header.slot {
         return Err(format!(
             "the backup's snapshot holds slot {}, its header says {}",
@@ -112,9 +214,9 @@ pub struct Restored {
 /// ZooKeeper session closed (and its ephemeral znodes gone): a session
 /// does not outlive the cluster it was opened on, so none is resurrected
 /// as live (its clients get SESSION_EXPIRED when they come back).
-pub fn restored(file: &[u8], config: synod_paxos::Config) -> Result<Restored, String> {
+pub fn restored(file: &mut dyn BufRead, config: synod_paxos::Config) -> Result<Restored, String> {
     use synod_paxos::StateMachine;
-    let (header, mut snapshot) = decode(file)?;
+    let (header, mut snapshot) = read(file)?;
     let mut state = synod_node::ServiceState::new();
     state
         .restore(&snapshot.state)
@@ -125,7 +227,7 @@ pub fn restored(file: &[u8], config: synod_paxos::Config) -> Result<Restored, St
             .tree
             .apply_op(&synod_coord::CoordOp::CloseSession { session });
     }
-    snapshot.state = state.snapshot().into();
+    snapshot.state = state.snapshot_data();
     snapshot.config = config;
     Ok(Restored {
         header,
@@ -211,11 +313,11 @@ mod tests {
         });
         assert!(state.tree.exists("/eph").is_some());
         let snap = Snapshot {
-            state: state.snapshot().into(),
+            state: state.snapshot_data(),
             ..snapshot()
         };
         let file = encode(7, 1, &snap, 1);
-        let restored = restored(&file, synod_paxos::Config::new([4, 5, 6])).unwrap();
+        let restored = restored(&mut &file[..], synod_paxos::Config::new([4, 5, 6])).unwrap();
         assert_eq!(restored.sessions_closed, 1);
         assert_eq!(
             restored.snapshot.config,

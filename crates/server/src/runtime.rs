@@ -214,10 +214,11 @@ pub async fn start(
         let restored = match &restore {
             None => None,
             Some(file) => {
-                let bytes = std::fs::read(file).map_err(|e| {
+                let opened = std::fs::File::open(file).map_err(|e| {
                     anyhow::anyhow!("cannot read the backup {}: {e}", file.display())
                 })?;
-                let restored = crate::backup::restored(&bytes, initial)
+                let mut input = std::io::BufReader::with_capacity(1 << 20, opened);
+                let restored = crate::backup::restored(&mut input, initial)
                     .map_err(|e| anyhow::anyhow!("backup {}: {e}", file.display()))?;
                 Some((file.clone(), restored))
             }

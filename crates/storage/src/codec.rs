@@ -5,17 +5,28 @@
 //! engine's type. The WAL and the snapshot store already frame and checksum
 //! these bytes, so a decoding failure here means the bytes are intact but
 //! this build cannot read them: a bug, or data written by another format.
+//!
+//! Versions: a storage snapshot is state format 2 (an engine snapshot's
+//! state as a sequence of chunks) and still reads 1 (the state as one byte
+//! string; `synod_paxos::durable::v1`). WAL records are format 1 for good:
+//! the one record whose encoding changed, an engine snapshot, is never
+//! written to the WAL (see the crate docs) and reads back in its old form.
 
-use std::io::{self, Write};
+use std::io::{self, BufRead, Write};
 
 use bincode::Options;
+use synod_paxos::durable::v1;
 use synod_paxos::{DurableState, Record};
 
 /// Format version of one engine [`Record`] inside a WAL record.
 pub const RECORD_FORMAT_VERSION: u8 = 1;
 
 /// Format version of a whole [`DurableState`] inside a storage snapshot.
-pub const STATE_FORMAT_VERSION: u8 = 1;
+pub const STATE_FORMAT_VERSION: u8 = 2;
+
+/// The storage snapshot format before engine snapshots were chunked; read,
+/// never written.
+pub const STATE_FORMAT_VERSION_V1: u8 = 1;
 
 /// Why bytes that passed their checksum could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,17 +83,23 @@ fn decode<T: serde::de::DeserializeOwned>(version: u8, bytes: &[u8]) -> Result<T
         .map_err(|e| DecodeError::Body(e.to_string()))
 }
 
-/// Encodes one engine record as a WAL payload.
+/// Encodes one engine record as a WAL payload. An engine snapshot is
+/// refused: it goes into a storage snapshot, never the WAL.
 pub fn encode_record(record: &Record) -> Result<Vec<u8>, String> {
+    if matches!(record, Record::Snapshot(_)) {
+        return Err("an engine snapshot never goes to the WAL".into());
+    }
     encode(RECORD_FORMAT_VERSION, record)
 }
 
-/// Decodes a WAL payload written by [`encode_record`].
+/// Decodes a WAL payload written by [`encode_record`], or an engine
+/// snapshot an older version put in the WAL.
 pub fn decode_record(bytes: &[u8]) -> Result<Record, DecodeError> {
-    decode(RECORD_FORMAT_VERSION, bytes)
+    decode::<v1::Record>(RECORD_FORMAT_VERSION, bytes).map(Record::from)
 }
 
-/// Encodes a whole durable state as a storage snapshot's data.
+/// Encodes a whole durable state as a storage snapshot's data. For tests
+/// and small states: storage streams it with [`encode_state_into`].
 pub fn encode_state(state: &DurableState) -> Result<Vec<u8>, String> {
     encode(STATE_FORMAT_VERSION, state)
 }
@@ -108,15 +125,60 @@ pub fn encode_state_into(state: &DurableState, out: &mut dyn Write) -> io::Resul
         })
 }
 
-/// Decodes a storage snapshot's data written by [`encode_state`].
-pub fn decode_state(bytes: &[u8]) -> Result<DurableState, DecodeError> {
-    decode(STATE_FORMAT_VERSION, bytes)
+/// Decodes a storage snapshot's data written by [`encode_state`] (or by
+/// an older version, format 1).
+pub fn decode_state(mut bytes: &[u8]) -> Result<DurableState, DecodeError> {
+    let len = bytes.len() as u64;
+    decode_state_from(&mut bytes, len)
+}
+
+/// Decodes a storage snapshot's data of `len` bytes from `input` as it
+/// streams in: an engine snapshot's state is read chunk by chunk, never
+/// into one buffer. What it may allocate is bounded by `len`. The input
+/// must hold exactly the state: trailing bytes are refused.
+pub fn decode_state_from(input: &mut dyn BufRead, len: u64) -> Result<DurableState, DecodeError> {
+    let mut version = [0u8; 1];
+    if len == 0 || input.read_exact(&mut version).is_err() {
+        return Err(DecodeError::Empty);
+    }
+    let body = len - 1;
+    // Not `reject_trailing_bytes`: bincode checks that only on slices.
+    let options = || {
+        bincode::DefaultOptions::new()
+            .with_fixint_encoding()
+            .with_little_endian()
+            .with_limit(body)
+    };
+    let body_error = |e: bincode::Error| DecodeError::Body(e.to_string());
+    let state = match version[0] {
+        STATE_FORMAT_VERSION => options()
+            .deserialize_from(&mut *input)
+            .map_err(body_error)?,
+        STATE_FORMAT_VERSION_V1 => options()
+            .deserialize_from::<_, v1::DurableState>(&mut *input)
+            .map_err(body_error)?
+            .into(),
+        found => {
+            return Err(DecodeError::UnknownVersion {
+                found,
+                supported: STATE_FORMAT_VERSION,
+            })
+        }
+    };
+    match input.fill_buf() {
+        Ok([]) => Ok(state),
+        Ok(rest) => Err(DecodeError::Body(format!(
+            "at least {} trailing bytes",
+            rest.len()
+        ))),
+        Err(e) => Err(DecodeError::Body(e.to_string())),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use synod_paxos::{Ballot, Config, Snapshot, Value};
+    use synod_paxos::{Ballot, Bytes, Config, Snapshot, SnapshotData, SnapshotWriter, Value};
 
     #[test]
     fn a_record_round_trips_behind_its_version_byte() {
@@ -130,27 +192,95 @@ mod tests {
         assert_eq!(decode_record(&bytes), Ok(record));
     }
 
-    /// Snapshot state is a byte string: its length, then the bytes as they
-    /// are, the same encoding a `Vec<u8>` had, so a state of `n` bytes
-    /// costs `n` bytes and data written before `Bytes` still decodes.
+    fn engine_snapshot(state: SnapshotData) -> Snapshot {
+        Snapshot {
+            last_slot: 4,
+            config: Config::new([1, 2, 3]),
+            clients: Default::default(),
+            state,
+        }
+    }
+
+    fn pattern(n: usize) -> Vec<u8> {
+        (0..n).map(|i| (i % 251) as u8).collect()
+    }
+
+    /// `bytes` in chunks of `chunk_bytes`.
+    fn chunked(bytes: &[u8], chunk_bytes: usize) -> SnapshotData {
+        let mut out = SnapshotWriter::new(chunk_bytes);
+        out.write_all(bytes).unwrap();
+        out.finish()
+    }
+
+    /// The bytes an older version wrote: `value` in bincode after the
+    /// version byte (tuples and structs encode alike, field after field).
+    fn v1_bytes(version: u8, value: &impl serde::Serialize) -> Vec<u8> {
+        let mut out = vec![version];
+        bincode_options(u64::MAX)
+            .serialize_into(&mut out, value)
+            .unwrap();
+        out
+    }
+
     #[test]
-    fn snapshot_state_encodes_as_a_plain_byte_string() {
-        let snapshot = |state: Vec<u8>| {
-            Record::Snapshot(Box::new(Snapshot {
-                last_slot: 4,
-                config: Config::new([1, 2, 3]),
-                clients: Default::default(),
-                state: state.into(),
-            }))
-        };
-        let state: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8).collect();
-        let empty = encode_record(&snapshot(Vec::new())).unwrap();
-        let full = encode_record(&snapshot(state.clone())).unwrap();
-        assert_eq!(full.len(), empty.len() + state.len());
-        let at = full.len() - state.len();
-        assert_eq!(&full[at..], &state[..]);
-        assert_eq!(&full[at - 8..at], &(state.len() as u64).to_le_bytes());
-        assert_eq!(decode_record(&full), Ok(snapshot(state)));
+    fn an_engine_snapshot_never_goes_to_the_wal() {
+        let record = Record::Snapshot(Box::new(engine_snapshot(pattern(10).into())));
+        assert!(encode_record(&record).is_err());
+    }
+
+    /// An engine snapshot an older version logged (record format 1, the
+    /// state as one byte string) still replays.
+    #[test]
+    fn an_engine_snapshot_in_an_old_wal_still_decodes() {
+        let state = pattern(1000);
+        let config = Config::new([1, 2, 3]);
+        let clients = std::collections::BTreeMap::<u64, synod_paxos::ClientRecord>::new();
+        // Variant 4 of `Record`, then the old snapshot's fields.
+        let old = (4u32, 4u64, &config, &clients, Bytes::from(state.clone()));
+        let bytes = v1_bytes(RECORD_FORMAT_VERSION, &old);
+        assert_eq!(
+            decode_record(&bytes),
+            Ok(Record::Snapshot(Box::new(engine_snapshot(state.into()))))
+        );
+    }
+
+    /// A storage snapshot an older version wrote (state format 1) still
+    /// loads; this build writes format 2.
+    #[test]
+    fn a_state_of_format_1_still_decodes() {
+        let state = pattern(700);
+        let config = Config::new([1, 2, 3]);
+        let clients = std::collections::BTreeMap::<u64, synod_paxos::ClientRecord>::new();
+        let log = std::collections::BTreeMap::<u64, synod_paxos::durable::DurableEntry>::new();
+        let snapshot = Some((4u64, &config, &clients, Bytes::from(state.clone())));
+        let old = (Ballot::new(3, 1), snapshot, &log, 4u64);
+        let decoded = decode_state(&v1_bytes(STATE_FORMAT_VERSION_V1, &old)).unwrap();
+        let mut expected = DurableState::default();
+        expected.apply(&Record::Promise(Ballot::new(3, 1)));
+        expected.apply(&Record::Snapshot(Box::new(engine_snapshot(state.into()))));
+        assert_eq!(decoded, expected);
+        assert_eq!(encode_state(&decoded).unwrap()[0], 2);
+    }
+
+    /// Format 2 keeps an engine snapshot's state in its chunks, each a byte
+    /// string, and a streamed decode gives them back as chunks.
+    #[test]
+    fn a_chunked_state_round_trips_streamed_in_chunks() {
+        let mut state = DurableState::default();
+        state.apply(&Record::Snapshot(Box::new(engine_snapshot(chunked(
+            &pattern(1000),
+            300,
+        )))));
+        let bytes = encode_state(&state).unwrap();
+        let mut input = std::io::BufReader::with_capacity(7, &bytes[..]);
+        let back = decode_state_from(&mut input, bytes.len() as u64).unwrap();
+        assert_eq!(back, state);
+        let chunks = back.snapshot.unwrap().state.chunks().len();
+        assert_eq!(chunks, 4, "read back as the chunks it was written in");
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert!(decode_state(&trailing).is_err());
+        assert!(decode_state(&bytes[..bytes.len() - 1]).is_err());
     }
 
     #[test]

@@ -12,7 +12,7 @@ use synod_wal::{
 };
 
 use crate::codec::{
-    decode_record, decode_state, encode_record, encode_state_into, encoded_state_bytes,
+    decode_record, decode_state_from, encode_record, encode_state_into, encoded_state_bytes,
 };
 use crate::error::StorageError;
 
@@ -408,23 +408,27 @@ impl NodeStorage {
     }
 }
 
-/// Loads and decodes the newest storage snapshot, if any.
+/// Loads and decodes the newest storage snapshot, if any, streamed from
+/// its file: the engine snapshot's state arrives chunk by chunk, so the
+/// file is never held whole in memory beside what it decodes to.
 fn load_snapshot(
     snapshots: &SnapshotStore,
 ) -> Result<(DurableState, Option<LoadedSnapshot>), StorageError> {
-    let Some(snapshot) = snapshots.latest()? else {
+    let Some(loaded) = snapshots.latest_with(decode_state_from)? else {
         return Ok((DurableState::default(), None));
     };
-    let state = decode_state(&snapshot.data).map_err(|reason| StorageError::SnapshotDecode {
-        path: snapshot.path.clone(),
-        reason,
-    })?;
-    let loaded = LoadedSnapshot {
-        path: snapshot.path,
-        wal_index: snapshot.index,
-        bytes: snapshot.data.len() as u64,
+    let state = loaded
+        .value
+        .map_err(|reason| StorageError::SnapshotDecode {
+            path: loaded.path.clone(),
+            reason,
+        })?;
+    let snapshot = LoadedSnapshot {
+        path: loaded.path,
+        wal_index: loaded.index,
+        bytes: loaded.len,
     };
-    Ok((state, Some(loaded)))
+    Ok((state, Some(snapshot)))
 }
 
 /// Checks that the WAL holds every record after the snapshot's index and

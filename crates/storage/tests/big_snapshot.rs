@@ -58,7 +58,7 @@ fn wal_bytes(disk: &TestDisk) -> u64 {
 fn assert_snapshot_state(state: &DurableState, last_slot: u64) {
     let snap = state.snapshot.as_ref().expect("an engine snapshot");
     assert_eq!(snap.last_slot, last_slot);
-    assert_eq!(snap.state.len(), STATE_BYTES);
+    assert_eq!(snap.state.len(), STATE_BYTES as u64);
 }
 
 fn a_snapshot_above_record_bytes_max_persists_and_survives_reopen(backend: Backend) {

@@ -64,6 +64,13 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
+/// A backup file, to be read as a stream (it can be gigabytes).
+fn open(path: &Path) -> anyhow::Result<std::io::BufReader<std::fs::File>> {
+    let file =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(std::io::BufReader::with_capacity(1 << 20, file))
+}
+
 /// An HTTP agent; with `ca`, HTTPS trusting it (and presenting `cert`).
 fn agent(
     ca: Option<PathBuf>,
@@ -143,7 +150,7 @@ fn save(
         }
         out.sync_all()?;
         drop(out);
-        let (header, _) = synod_server::backup::decode(&read(&tmp)?)
+        let (header, _) = synod_server::backup::read(&mut open(&tmp)?)
             .map_err(|e| anyhow::anyhow!("{url}: {e}"))?;
         std::fs::rename(&tmp, file)
             .with_context(|| format!("cannot rename {} to {}", tmp.display(), file.display()))?;
@@ -163,8 +170,10 @@ fn save(
 }
 
 fn inspect(file: &Path) -> anyhow::Result<()> {
-    let bytes = read(file)?;
-    let (header, snapshot) = synod_server::backup::decode(&bytes)
+    let bytes = std::fs::metadata(file)
+        .with_context(|| format!("cannot read {}", file.display()))?
+        .len();
+    let (header, snapshot) = synod_server::backup::read(&mut open(file)?)
         .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))?;
     let mut state = synod_node::ServiceState::new();
     state
@@ -193,7 +202,7 @@ fn inspect(file: &Path) -> anyhow::Result<()> {
     );
     println!(
         "  {} bytes ({} of state), SHA-256 {}",
-        bytes.len(),
+        bytes,
         snapshot.state.len(),
         header.sha256
     );

@@ -108,5 +108,5 @@ pub use fs::{Fs, OpenMode, ReadFile, RealFs, WriteFile};
 pub use mem_log::{MemDisk, MemLog};
 pub use rng::SplitMix64;
 pub use sim_fs::{CrashPlan, CrashReport, FsOp, SimFs, SimFsStats};
-pub use snapshot::{Snapshot, SnapshotOptions, SnapshotStore};
+pub use snapshot::{Snapshot, SnapshotOptions, SnapshotStore, Streamed};
 pub use storage::{LogStorage, Records, Recovery, TornTail};

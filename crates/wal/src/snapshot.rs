@@ -83,10 +83,6 @@ fn checksum_start(index: u64, len: u64) -> u32 {
     crc32c::crc32c_append(crc, &len.to_le_bytes())
 }
 
-fn checksum(index: u64, data: &[u8]) -> u32 {
-    crc32c::crc32c_append(checksum_start(index, data.len() as u64), data)
-}
-
 fn header(index: u64, len: u64, crc: u32) -> [u8; HEADER_BYTES] {
     let mut header = [0u8; HEADER_BYTES];
     header[..8].copy_from_slice(&MAGIC);
@@ -250,20 +246,89 @@ impl SnapshotStore {
         Ok(self.list()?.into_iter().map(|(index, _)| index).collect())
     }
 
-    /// Loads the newest snapshot, or `None` if there is none. A newest
+    /// Loads the newest snapshot, or `None` if there is none, whole into
+    /// memory (see [`SnapshotStore::latest_with`] to stream it). A newest
     /// snapshot that fails validation is an error naming the file: the
     /// node refuses to start rather than fall back to an older snapshot the
     /// log may no longer cover.
     pub fn latest(&self) -> Result<Option<Snapshot>, SnapshotError> {
-        let Some((index, path)) = self.list()?.pop() else {
+        let loaded = self.latest_with(|data, len| {
+            let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+            data.read_to_end(&mut bytes).map(|_| bytes)
+        })?;
+        let Some(loaded) = loaded else {
             return Ok(None);
         };
-        let bytes = read_bounded(&*self.fs, &path, self.options.snapshot_bytes_max)?;
-        let data = decode(bytes, index).map_err(|reason| SnapshotError::Corrupt {
+        let data = loaded.value.map_err(io_err("read", &loaded.path))?;
+        Ok(Some(Snapshot {
+            index: loaded.index,
+            data,
+            path: loaded.path,
+        }))
+    }
+
+    /// Streams the newest snapshot's data through `read` (given the data
+    /// and its length), or returns `None` if there is none. The data is
+    /// read from the file as `read` asks for it, 1 MiB at a time, and its
+    /// checksum computed on the way; what `read` leaves unread is read
+    /// after it. Only if the checksum then matches is `read`'s result
+    /// returned: a damaged file is [`SnapshotError::Corrupt`], whatever
+    /// `read` made of it. Validation as in [`SnapshotStore::latest`].
+    pub fn latest_with<T>(
+        &self,
+        read: impl FnOnce(&mut dyn io::BufRead, u64) -> T,
+    ) -> Result<Option<Streamed<T>>, SnapshotError> {
+        let Some((name_index, path)) = self.list()?.pop() else {
+            return Ok(None);
+        };
+        let corrupt = |reason| SnapshotError::Corrupt {
             path: path.clone(),
             reason,
-        })?;
-        Ok(Some(Snapshot { index, data, path }))
+        };
+        let file_len = self.fs.len(&path).map_err(io_err("stat", &path))?;
+        if file_len > self.options.snapshot_bytes_max + HEADER_BYTES as u64 {
+            return Err(SnapshotError::TooLarge {
+                len: file_len,
+                max: self.options.snapshot_bytes_max,
+            });
+        }
+        if file_len < HEADER_BYTES as u64 {
+            return Err(corrupt(format!(
+                "{file_len} bytes, shorter than the {HEADER_BYTES}-byte header"
+            )));
+        }
+        let mut file = self.fs.open_read(&path).map_err(io_err("open", &path))?;
+        let mut header = [0u8; HEADER_BYTES];
+        file.read_exact_at(0, &mut header)
+            .map_err(io_err("read", &path))?;
+        let head =
+            parse_header(&header, name_index, file_len - HEADER_BYTES as u64).map_err(corrupt)?;
+        let mut data = io::BufReader::with_capacity(
+            READ_BUFFER_BYTES,
+            ChecksumReader {
+                file,
+                offset: HEADER_BYTES as u64,
+                remaining: head.len,
+                crc: checksum_start(head.index, head.len),
+            },
+        );
+        let value = read(&mut data, head.len);
+        // Whatever `read` left (it stopped early, or failed) still counts
+        // toward the checksum; what sits in the buffer was counted already.
+        let mut rest = data.into_inner();
+        io::copy(&mut rest, &mut io::sink()).map_err(io_err("read", &path))?;
+        if rest.crc != head.crc {
+            return Err(corrupt(format!(
+                "checksum mismatch: stored {:#010x}, computed {:#010x}",
+                head.crc, rest.crc
+            )));
+        }
+        Ok(Some(Streamed {
+            index: head.index,
+            len: head.len,
+            path,
+            value,
+        }))
     }
 
     fn list(&self) -> Result<Vec<(u64, PathBuf)>, SnapshotError> {
@@ -290,32 +355,59 @@ impl SnapshotStore {
     }
 }
 
-/// Reads a snapshot file, refusing one larger than the limit before
-/// allocating for it.
-fn read_bounded(
-    fs: &dyn Fs,
-    path: &Path,
-    snapshot_bytes_max: u64,
-) -> Result<Vec<u8>, SnapshotError> {
-    let len = fs.len(path).map_err(io_err("stat", path))?;
-    if len > snapshot_bytes_max + HEADER_BYTES as u64 {
-        return Err(SnapshotError::TooLarge {
-            len,
-            max: snapshot_bytes_max,
-        });
-    }
-    fs.read(path).map_err(io_err("read", path))
+/// Data is read from the file through this buffer.
+const READ_BUFFER_BYTES: usize = 1 << 20;
+
+/// A snapshot's data as [`SnapshotStore::latest_with`] streams it.
+#[derive(Debug)]
+pub struct Streamed<T> {
+    /// Last log index the snapshot covers.
+    pub index: u64,
+    /// Bytes of data.
+    pub len: u64,
+    /// The file it came from.
+    pub path: PathBuf,
+    /// What the reader made of the data.
+    pub value: T,
 }
 
-/// Validates a snapshot image named for `name_index` and returns its data,
-/// in the image's own buffer (a snapshot can be too large to copy).
-fn decode(mut bytes: Vec<u8>, name_index: u64) -> Result<Vec<u8>, String> {
-    let Some((header, data)) = bytes.split_first_chunk::<HEADER_BYTES>() else {
-        return Err(format!(
-            "{} bytes, shorter than the {HEADER_BYTES}-byte header",
-            bytes.len()
-        ));
-    };
+/// What a snapshot file's header says.
+struct Header {
+    index: u64,
+    len: u64,
+    crc: u32,
+}
+
+/// Reads a snapshot's data from its file, no further than its length,
+/// computing the checksum as the bytes pass.
+struct ChecksumReader {
+    file: Box<dyn crate::fs::ReadFile>,
+    offset: u64,
+    remaining: u64,
+    crc: u32,
+}
+
+impl io::Read for ChecksumReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = usize::try_from(self.remaining).map_or(buf.len(), |r| r.min(buf.len()));
+        if n == 0 {
+            return Ok(0);
+        }
+        self.file.read_exact_at(self.offset, &mut buf[..n])?;
+        self.crc = crc32c::crc32c_append(self.crc, &buf[..n]);
+        self.offset += n as u64;
+        self.remaining -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Validates a snapshot file's header against its name's index and the
+/// bytes of data the file holds after the header.
+fn parse_header(
+    header: &[u8; HEADER_BYTES],
+    name_index: u64,
+    data_bytes: u64,
+) -> Result<Header, String> {
     let field = |range: std::ops::Range<usize>| -> [u8; 8] {
         let mut out = [0u8; 8];
         out[..range.len()].copy_from_slice(&header[range]);
@@ -338,18 +430,14 @@ fn decode(mut bytes: Vec<u8>, name_index: u64) -> Result<Vec<u8>, String> {
             "header index {index} differs from the index {name_index} in the file name"
         ));
     }
-    if len != data.len() as u64 {
+    if len != data_bytes {
         return Err(format!(
-            "header length {len} but {} data bytes in the file",
-            data.len()
+            "header length {len} but {data_bytes} data bytes in the file"
         ));
     }
-    let computed = checksum(index, data);
-    if computed != stored_crc {
-        return Err(format!(
-            "checksum mismatch: stored {stored_crc:#010x}, computed {computed:#010x}"
-        ));
-    }
-    bytes.drain(..HEADER_BYTES);
-    Ok(bytes)
+    Ok(Header {
+        index,
+        len,
+        crc: stored_crc,
+    })
 }

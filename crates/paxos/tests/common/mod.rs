@@ -12,9 +12,10 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, VecDeque};
+use std::io::{Read, Write};
 use synod_paxos::{
     Action, Ballot, Command, Config, DurableState, EngineConfig, Input, Message, Micros, Node,
-    NodeId, Outcome, Record, RestoreError, StateMachine,
+    NodeId, Outcome, Record, RestoreError, SnapshotData, SnapshotWriter, StateMachine,
 };
 
 /// A time past every fresh node's first election deadline (at most
@@ -40,29 +41,28 @@ impl StateMachine for AppendLog {
         self.items.join(&b","[..])
     }
 
-    fn snapshot(&self) -> Vec<u8> {
-        let mut out = Vec::new();
+    fn snapshot(&self, out: &mut SnapshotWriter) {
         for item in &self.items {
-            out.extend_from_slice(&(item.len() as u32).to_le_bytes());
-            out.extend_from_slice(item);
+            out.write_all(&(item.len() as u32).to_le_bytes())
+                .and_then(|()| out.write_all(item))
+                .expect("writing to memory");
         }
-        out
     }
 
-    fn restore(&mut self, snapshot: &[u8]) -> Result<(), RestoreError> {
+    /// Read through the chunks, as a large state would be.
+    fn restore(&mut self, snapshot: &SnapshotData) -> Result<(), RestoreError> {
         let mut items = Vec::new();
-        let mut rest = snapshot;
-        while !rest.is_empty() {
-            if rest.len() < 4 {
-                return Err(RestoreError("truncated length".into()));
-            }
-            let len = u32::from_le_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
-            rest = &rest[4..];
-            if rest.len() < len {
-                return Err(RestoreError("truncated item".into()));
-            }
-            items.push(rest[..len].to_vec());
-            rest = &rest[len..];
+        let mut reader = snapshot.reader();
+        while reader.remaining() > 0 {
+            let mut len = [0u8; 4];
+            reader
+                .read_exact(&mut len)
+                .map_err(|_| RestoreError("truncated length".into()))?;
+            let mut item = vec![0; u32::from_le_bytes(len) as usize];
+            reader
+                .read_exact(&mut item)
+                .map_err(|_| RestoreError("truncated item".into()))?;
+            items.push(item);
         }
         self.items = items;
         Ok(())

@@ -312,14 +312,51 @@ async fn snapshot(State(admin): State<Admin>) -> Response {
     let now_ms = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);
-    let file = crate::backup::encode(admin.cluster_id, admin.node_id, &snap, now_ms);
-    let mut r = (StatusCode::OK, file).into_response();
+    let (cluster_id, node_id) = (admin.cluster_id, admin.node_id);
+    let body =
+        stream_backup(move |out| crate::backup::write(out, cluster_id, node_id, &snap, now_ms));
+    let mut r = (StatusCode::OK, body).into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/octet-stream"),
     );
     no_store(&mut r);
     r
+}
+
+/// A response body that `write` fills from a blocking thread, 1 MiB at a
+/// time, at most four pieces ahead of the client: a backup of gigabytes is
+/// never one buffer. A client that goes away stops the writer (its next
+/// piece has nowhere to go); a writer that fails ends the body with an
+/// error, so the client sees a broken transfer, never a short file.
+fn stream_backup(
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()> + Send + 'static,
+) -> axum::body::Body {
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<synod_paxos::Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, ChannelWriter(tx.clone()));
+        let result = write(&mut out).and_then(|()| std::io::Write::flush(&mut out));
+        if let Err(e) = result {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx))
+}
+
+/// Sends each write as one piece of a response body.
+struct ChannelWriter(tokio::sync::mpsc::Sender<std::io::Result<synod_paxos::Bytes>>);
+
+impl std::io::Write for ChannelWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .blocking_send(Ok(synod_paxos::Bytes::copy_from_slice(buf)))
+            .map_err(|_| std::io::Error::new(std::io::ErrorKind::BrokenPipe, "the client left"))?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 async fn metrics(State(admin): State<Admin>) -> Response {
