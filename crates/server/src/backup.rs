@@ -258,6 +258,61 @@ mod tests {
         assert_eq!(snap, snapshot());
     }
 
+    /// A state of many chunks goes out and comes back in pieces, never
+    /// assembled: the body is read through a buffer of a few bytes.
+    #[test]
+    fn a_backup_streams_both_ways() {
+        use std::io::Write as _;
+        let mut state = synod_paxos::SnapshotWriter::new(7);
+        state.write_all(&[5u8; 100]).unwrap();
+        let snap = Snapshot {
+            state: state.finish(),
+            ..snapshot()
+        };
+        let mut file = Vec::new();
+        write(&mut file, 7, 2, &snap, 1).unwrap();
+        assert!(file.starts_with(MAGIC));
+        let mut input = std::io::BufReader::with_capacity(3, &file[..]);
+        let (header, back) = read(&mut input).unwrap();
+        assert_eq!(header.body_bytes as usize, file.len() - header_end(&file));
+        assert_eq!(back, snap);
+        assert_eq!(back.state.chunks().len(), 15, "as it was cut");
+    }
+
+    fn header_end(file: &[u8]) -> usize {
+        let magic = MAGIC.len();
+        magic + file[magic..].iter().position(|&b| b == b'\n').unwrap() + 1
+    }
+
+    /// A backup of format 1 (the state as one byte string) still restores.
+    #[test]
+    fn a_version_1_backup_still_reads() {
+        let snap = snapshot();
+        let old = (
+            snap.last_slot,
+            &snap.config,
+            &snap.clients,
+            synod_paxos::Bytes::from(snap.state.to_vec()),
+        );
+        let body = bincode::serialize(&old).unwrap();
+        let header = Header {
+            cluster_id: 7,
+            node_id: 2,
+            slot: snap.last_slot,
+            time_ms: 1,
+            body_bytes: body.len() as u64,
+            sha256: hex(ring::digest::digest(&ring::digest::SHA256, &body)),
+        };
+        let mut file = MAGIC_V1.to_vec();
+        file.extend_from_slice(serde_json::to_string(&header).unwrap().as_bytes());
+        file.push(b'\n');
+        file.extend_from_slice(&body);
+        assert_eq!(decode(&file), Ok((header, snap)));
+        let mut padded = file.clone();
+        padded.push(0);
+        assert!(decode(&padded).unwrap_err().contains("padded"));
+    }
+
     #[test]
     fn a_damaged_truncated_or_foreign_file_is_refused() {
         let file = encode(7, 2, &snapshot(), 1);

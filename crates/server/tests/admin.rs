@@ -533,7 +533,7 @@ async fn over_https_with_access_the_page_and_metrics_need_the_read_right_and_pro
             .unwrap();
         if status == 200 {
             assert!(
-                body.starts_with("SYNOD-BACKUP 1\n"),
+                body.starts_with("SYNOD-BACKUP 2\n"),
                 "{}",
                 &body[..body.len().min(200)]
             );
