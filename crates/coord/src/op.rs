@@ -311,6 +311,99 @@ mod tests {
         }
     }
 
+    /// Every `CoordOp` the log may already hold keeps its variant number:
+    /// logs, snapshots' client tables and peers carry them as bincode.
+    #[test]
+    fn every_coord_op_keeps_the_variant_number_older_logs_hold() {
+        let ops = [
+            CoordOp::CreateSession {
+                passwd: vec![1],
+                timeout_ms: 1,
+                time_ms: 1,
+            },
+            CoordOp::CloseSession { session: 1 },
+            CoordOp::Touch { sessions: vec![1] },
+            CoordOp::Tick {
+                time_ms: 1,
+                term: 1,
+            },
+            CoordOp::Batch {
+                session: 1,
+                auth: vec![],
+                time_ms: 1,
+                writes: vec![],
+            },
+            CoordOp::RuledBatch {
+                rules: 3,
+                session: 1,
+                auth: vec![],
+                time_ms: 1,
+                writes: vec![],
+            },
+            CoordOp::ServerLines { lines: vec![] },
+        ];
+        for (number, op) in (0u32..).zip(&ops) {
+            assert_eq!(op.encode()[..4], number.to_le_bytes(), "{op:?}");
+        }
+    }
+
+    /// The bytes of a Tick and a RuledBatch as logs before locks hold them.
+    #[test]
+    fn a_tick_and_a_ruled_batch_encode_as_before_locks() {
+        let tick = CoordOp::Tick {
+            time_ms: 0x0102,
+            term: 7,
+        };
+        let logged: &[u8] = &[
+            3, 0, 0, 0, // variant Tick
+            2, 1, 0, 0, 0, 0, 0, 0, // time_ms
+            7, 0, 0, 0, 0, 0, 0, 0, // term
+        ];
+        assert_eq!(tick.encode(), logged);
+        assert_eq!(CoordOp::decode(logged).expect("decodes"), tick);
+
+        let batch = CoordOp::RuledBatch {
+            rules: 3,
+            session: 9,
+            auth: vec![Id::new("ip", "a")],
+            time_ms: 1,
+            writes: vec![Write::Sync { path: "/".into() }],
+        };
+        let logged: &[u8] = &[
+            5, 0, 0, 0, // variant RuledBatch
+            3, 0, // rules
+            9, 0, 0, 0, 0, 0, 0, 0, // session
+            1, 0, 0, 0, 0, 0, 0, 0, // one Id
+            2, 0, 0, 0, 0, 0, 0, 0, b'i', b'p', // scheme
+            1, 0, 0, 0, 0, 0, 0, 0, b'a', // id
+            1, 0, 0, 0, 0, 0, 0, 0, // time_ms
+            1, 0, 0, 0, 0, 0, 0, 0, // one write
+            6, 0, 0, 0, // variant Sync
+            1, 0, 0, 0, 0, 0, 0, 0, b'/', // path
+        ];
+        assert_eq!(batch.encode(), logged);
+        assert_eq!(CoordOp::decode(logged).expect("decodes"), batch);
+    }
+
+    /// Replies are kept in the replicated client table, so theirs too.
+    #[test]
+    fn every_coord_reply_keeps_its_variant_number() {
+        let replies = [
+            CoordReply::Session {
+                id: 1,
+                passwd: vec![],
+                timeout_ms: 1,
+                zxid: 1,
+            },
+            CoordReply::Closed { zxid: 1 },
+            CoordReply::Done,
+            CoordReply::Batch(vec![]),
+        ];
+        for (number, r) in (0u32..).zip(&replies) {
+            assert_eq!(r.encode()[..4], number.to_le_bytes(), "{r:?}");
+        }
+    }
+
     /// The bytes of a setData as the build before null data logged them.
     #[test]
     fn a_set_data_of_bytes_encodes_as_before_null_data() {

@@ -1,5 +1,6 @@
 //! Snapshot versions: a version-2 snapshot (written before null data
-//! existed) still restores, and version 3 keeps null apart from empty.
+//! existed) and a version-3 one (written before locks existed) still
+//! restore, and version 3 keeps null apart from empty.
 
 mod common;
 use common::*;
@@ -51,20 +52,110 @@ fn fixture_log() -> Vec<CoordOp> {
 }
 
 fn fixture_tree() -> Tree {
+    tree_of(fixture_log())
+}
+
+/// The log the version-3 fixture was written from (by the build before
+/// version 4, `git show 2f267d0`): the version-2 log's nodes under ACL
+/// rules 3, with null data too.
+fn fixture_log_v3() -> Vec<CoordOp> {
+    let s0 = ((T0 as u64) << 24 >> 8) as i64;
+    vec![
+        CoordOp::Tick {
+            time_ms: T0,
+            term: 1,
+        },
+        CoordOp::CreateSession {
+            passwd: vec![3; 16],
+            timeout_ms: 4000,
+            time_ms: T0,
+        },
+        CoordOp::RuledBatch {
+            rules: 3,
+            session: s0,
+            auth: vec![Id::new("ip", "127.0.0.1")],
+            time_ms: T0 + 7,
+            writes: vec![
+                create("/app", b"cfg"),
+                create("/app/empty", b""),
+                Write::create(
+                    "/app/null".into(),
+                    None,
+                    Acl::open_unsafe(),
+                    CreateMode::Persistent,
+                    -1,
+                ),
+                create_mode("/app/c", CreateMode::Container),
+                create_mode("/app/c/lock-", CreateMode::EphemeralSequential),
+                create_with(
+                    "/app/t",
+                    b"ttl",
+                    Acl::open_unsafe(),
+                    CreateMode::PersistentWithTtl,
+                    1500,
+                ),
+                create_with(
+                    "/app/ip",
+                    b"",
+                    vec![Acl::new(31, "ip", "127.0.0.0/8")],
+                    CreateMode::Persistent,
+                    -1,
+                ),
+                set_data("/app", b"v2", 0),
+            ],
+        },
+    ]
+}
+
+fn tree_of(log: Vec<CoordOp>) -> Tree {
     let mut tree = Tree::new();
-    for op in fixture_log() {
+    for op in log {
         apply(&mut tree, op);
     }
     tree
 }
 
-/// The bytes of `tests/fixtures/snapshot_v2.hex`.
-fn v2_fixture() -> Vec<u8> {
-    let hex = include_str!("fixtures/snapshot_v2.hex").trim();
+/// The bytes of a hex fixture.
+fn unhex(hex: &str) -> Vec<u8> {
+    let hex = hex.trim();
     (0..hex.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
         .collect()
+}
+
+/// The bytes of `tests/fixtures/snapshot_v2.hex`.
+fn v2_fixture() -> Vec<u8> {
+    unhex(include_str!("fixtures/snapshot_v2.hex"))
+}
+
+/// The bytes of `tests/fixtures/snapshot_v3.hex`.
+fn v3_fixture() -> Vec<u8> {
+    unhex(include_str!("fixtures/snapshot_v3.hex"))
+}
+
+#[test]
+fn a_version_3_snapshot_restores_to_the_tree_it_was_taken_of() {
+    let bytes = v3_fixture();
+    assert_eq!(bytes[0], 3, "the fixture is a version-3 snapshot");
+    let mut restored = Tree::new();
+    restored
+        .restore(&bytes)
+        .expect("a version-3 snapshot restores");
+    let fresh = tree_of(fixture_log_v3());
+    assert_eq!(restored.snapshot(), fresh.snapshot());
+    assert_eq!(restored.digest(), fresh.digest());
+    for p in [
+        "/app",
+        "/app/empty",
+        "/app/null",
+        "/app/ip",
+        "/app/t",
+        "/zookeeper/config",
+    ] {
+        assert_eq!(restored.get_data(p, &[]), fresh.get_data(p, &[]), "{p}");
+    }
+    assert_eq!(restored.get_data("/app/null", &[]).unwrap().0, None);
 }
 
 #[test]
