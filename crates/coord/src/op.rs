@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::lock::{LockError, LockMode, LockOutcome};
 use crate::types::{Acl, CreateMode, ErrorCode, Id, Stat};
 
 /// A command for the coordination tree, chosen through the log.
@@ -42,6 +43,25 @@ pub enum CoordOp {
     /// change that adds the id. Consumes one zxid. (Last, so the older
     /// variants keep their encoding.)
     ServerLines { lines: Vec<(u64, String)> },
+    /// Chubby's Acquire (and TryAcquire, `try_acquire`): `session` asks for
+    /// the lock on the persistent znode at `path` in `mode`, with the
+    /// lock-delay it wants should its session expire while it holds the
+    /// lock (clamped to `lock::LOCK_DELAY_MAX_MS`). Needs WRITE on the
+    /// znode under the ACL rules numbered `rules`, for the identities in
+    /// `auth`. Replies `CoordReply::Lock`; consumes no zxid. See `lock`.
+    Acquire {
+        rules: u16,
+        session: i64,
+        auth: Vec<Id>,
+        path: String,
+        mode: LockMode,
+        lock_delay_ms: i64,
+        try_acquire: bool,
+    },
+    /// Chubby's Release: `session` lets go of the lock at `path`, as its
+    /// holder (the lock is free at once) or as a waiter (withdrawn).
+    /// Replies `CoordReply::Lock`; consumes no zxid.
+    Release { session: i64, path: String },
 }
 
 impl CoordOp {
@@ -182,6 +202,8 @@ pub enum CoordReply {
     Done,
     /// One per write, same order.
     Batch(Vec<WriteOutcome>),
+    /// Acquire, Release. (Last, so the older variants keep their encoding.)
+    Lock(Result<LockOutcome, LockError>),
 }
 
 /// The outcome of one write: the zxid it consumed (the current zxid for a

@@ -181,7 +181,7 @@ fn a_version_2_snapshot_restores_to_the_tree_it_was_taken_of() {
 }
 
 #[test]
-fn a_version_3_snapshot_keeps_null_apart_from_empty() {
+fn the_current_snapshot_keeps_null_apart_from_empty() {
     let (mut tree, s) = setup();
     for w in [
         Write::create(
@@ -199,7 +199,7 @@ fn a_version_3_snapshot_keeps_null_apart_from_empty() {
         res(&mut tree, s, w).expect("applies");
     }
     let bytes = tree.snapshot();
-    assert_eq!(bytes[0], 3, "this build writes version 3");
+    assert_eq!(bytes[0], 4, "this build writes version 4");
     let mut back = Tree::new();
     back.restore(&bytes).expect("restores");
     assert_eq!(back.snapshot(), bytes);
@@ -226,6 +226,6 @@ fn a_version_2_snapshot_restores_every_node_as_not_null() {
         Some(Vec::new())
     );
     assert_eq!(restored.get_data("/", &[]).unwrap().0, Some(Vec::new()));
-    // Written again, it is version 3.
-    assert_eq!(restored.snapshot()[0], 3);
+    // Written again, it is version 4.
+    assert_eq!(restored.snapshot()[0], 4);
 }
