@@ -414,4 +414,37 @@ mod tests {
         long.push(0);
         assert!(decode(&long).is_err(), "trailing bytes");
     }
+
+    #[test]
+    fn a_restore_refuses_locks_on_missing_znodes_or_of_ended_sessions() {
+        let locked = || {
+            let mut tree = tree_with_nodes();
+            tree.state.sessions.insert(
+                7,
+                SessionInfo {
+                    passwd: vec![],
+                    timeout_ms: 1,
+                    expires_at_ms: 1,
+                },
+            );
+            let r =
+                tree.state
+                    .locks
+                    .acquire(0, "/c", 7, crate::lock::LockMode::Exclusive, 0, false);
+            assert!(r.is_ok());
+            tree
+        };
+        decode(&encode(&locked().state)).expect("a lock applies can make");
+
+        let mut tree = locked();
+        tree.state.sessions.remove(&7);
+        let err = decode(&encode(&tree.state)).expect_err("dead holder");
+        assert!(err.contains("session 0x7, which is not live"), "{err}");
+
+        let mut tree = locked();
+        tree.remove_node("/c");
+        tree.node_mut("/").expect("root").stat.num_children -= 1;
+        let err = decode(&encode(&tree.state)).expect_err("no znode");
+        assert!(err.contains("lock /c has no persistent znode"), "{err}");
+    }
 }

@@ -229,3 +229,96 @@ fn a_version_2_snapshot_restores_every_node_as_not_null() {
     // Written again, it is version 4.
     assert_eq!(restored.snapshot()[0], 4);
 }
+
+/// Holders in both modes, waiters, and a lock-delay running: `/x` held by
+/// `a` and waited for by `b`; `/s` shared by `a` and `b`; `/d` under the
+/// lock-delay of expired `e`, waited for by `b`.
+fn tree_with_locks() -> (Tree, i64, i64) {
+    use synod_coord::LockMode::{Exclusive, Shared};
+    let (mut tree, a) = setup();
+    let b = new_session(&mut tree);
+    let e = new_session(&mut tree);
+    for p in ["/x", "/s", "/d"] {
+        must_create(&mut tree, a, create(p, b""));
+    }
+    must_hold(&mut tree, a, "/x", Exclusive);
+    acquire(&mut tree, b, "/x", Exclusive).expect("queues");
+    must_hold(&mut tree, a, "/s", Shared);
+    must_hold(&mut tree, b, "/s", Shared);
+    acquire_with(&mut tree, e, "/d", Exclusive, 30_000, false).expect("granted");
+    acquire(&mut tree, b, "/d", Shared).expect("queues");
+    tick(&mut tree, T0 + 5_000, 1);
+    apply(
+        &mut tree,
+        CoordOp::Touch {
+            sessions: vec![a, b],
+        },
+    );
+    tick(&mut tree, T0 + i64::from(TIMEOUT_MS), 1);
+    assert!(tree.session(e).is_none(), "e expired");
+    tree.check_lock_invariants().expect("invariants");
+    (tree, a, b)
+}
+
+#[test]
+fn a_version_4_snapshot_keeps_the_lock_table() {
+    let (mut tree, a, _) = tree_with_locks();
+    let bytes = tree.snapshot();
+    assert_eq!(bytes[0], 4);
+    let mut back = Tree::new();
+    back.restore(&bytes).expect("restores");
+    assert_eq!(back.snapshot(), bytes);
+    assert_eq!(back.digest(), tree.digest());
+    back.check_lock_invariants().expect("restored invariants");
+    for p in ["/x", "/s", "/d"] {
+        assert_eq!(back.lock_status(p, &[]), tree.lock_status(p, &[]), "{p}");
+    }
+    assert_eq!(back.lock_bytes(), tree.lock_bytes());
+    // Both go on the same way: the queue, the delay and the generation
+    // counter came through.
+    let b = tree.lock_status("/x", &[]).expect("exists").waiters[0].0;
+    let later = |t: &mut Tree| {
+        let released = release(t, a, "/x");
+        for step in 1..=6 {
+            apply(
+                t,
+                CoordOp::Touch {
+                    sessions: vec![a, b],
+                },
+            );
+            tick(t, T0 + i64::from(TIMEOUT_MS) + step * 5_000, 1);
+        }
+        (released, granted(t))
+    };
+    let (r1, g1) = later(&mut tree);
+    let (r2, g2) = later(&mut back);
+    assert_eq!(r1, r2);
+    assert_eq!(g1, g2);
+    assert_eq!(g1.len(), 2, "b gets /x at once and /d after the delay");
+    assert_eq!(back.digest(), tree.digest());
+}
+
+#[test]
+fn the_digest_covers_the_lock_table() {
+    let (mut tree, a) = setup();
+    must_create(&mut tree, a, create("/l", b""));
+    let unlocked = tree.clone();
+    must_hold(&mut tree, a, "/l", synod_coord::LockMode::Exclusive);
+    assert_ne!(tree.digest(), unlocked.digest(), "a holder");
+    release(&mut tree, a, "/l").expect("held");
+    assert_ne!(
+        tree.digest(),
+        unlocked.digest(),
+        "the generation counter moved"
+    );
+}
+
+#[test]
+fn a_version_3_snapshot_restores_with_no_locks() {
+    let mut restored = Tree::new();
+    restored.restore(&v3_fixture()).expect("restores");
+    assert_eq!(restored.lock_count(), 0);
+    let s0 = restored.sessions().next().expect("one session").0;
+    let seq = must_hold(&mut restored, s0, "/app", synod_coord::LockMode::Exclusive);
+    assert_eq!(seq.generation, 1, "generations start at 1");
+}

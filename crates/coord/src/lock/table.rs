@@ -395,3 +395,130 @@ fn grantable(lock: &Lock, mode: LockMode) -> bool {
             && lock.mode == LockMode::Shared
             && lock.holders.len() < HOLDERS_PER_LOCK_MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use LockMode::{Exclusive, Shared};
+
+    fn granted(r: Result<LockOutcome, LockError>) -> bool {
+        matches!(r, Ok(LockOutcome::Acquired(_)))
+    }
+
+    #[test]
+    fn the_table_holds_at_most_locks_max_records() {
+        let mut t = LockTable::default();
+        for i in 0..LOCKS_MAX {
+            let path = format!("/{i}");
+            assert!(granted(t.acquire(0, &path, 1, Exclusive, 0, false)));
+        }
+        let before = t.bytes();
+        assert_eq!(
+            t.acquire(0, "/one-more", 1, Exclusive, 0, false),
+            Err(LockError::TableFull)
+        );
+        assert_eq!((t.len(), t.bytes()), (LOCKS_MAX, before));
+        // An existing lock still takes holders and waiters.
+        assert_eq!(
+            t.acquire(0, "/0", 2, Exclusive, 0, true),
+            Err(LockError::Conflict)
+        );
+        assert_eq!(
+            t.acquire(0, "/0", 2, Exclusive, 0, false),
+            Ok(LockOutcome::Queued { ahead: 0 })
+        );
+        t.check().expect("invariants");
+    }
+
+    #[test]
+    fn the_table_holds_at_most_its_bytes() {
+        let mut t = LockTable::default();
+        let long = |i: usize| format!("/{i}-{}", "p".repeat(1 << 20));
+        let mut i = 0;
+        while t.bytes() + LOCK_BYTES + long(i).len() as u64 + ENTRY_BYTES <= LOCK_TABLE_BYTES_MAX {
+            assert!(granted(t.acquire(0, &long(i), 1, Exclusive, 0, false)));
+            i += 1;
+        }
+        assert!(i > 30, "{i} long paths fit");
+        assert_eq!(
+            t.acquire(0, &long(i), 1, Exclusive, 0, false),
+            Err(LockError::TableFull)
+        );
+        assert!(t.bytes() <= LOCK_TABLE_BYTES_MAX);
+        t.check().expect("invariants");
+    }
+
+    #[test]
+    fn shared_holders_beyond_the_limit_wait() {
+        let mut t = LockTable::default();
+        for s in 0..HOLDERS_PER_LOCK_MAX as i64 {
+            assert!(granted(t.acquire(0, "/l", s, Shared, 0, false)));
+        }
+        let late = HOLDERS_PER_LOCK_MAX as i64;
+        assert_eq!(
+            t.acquire(0, "/l", late, Shared, 0, true),
+            Err(LockError::Conflict)
+        );
+        assert_eq!(
+            t.acquire(0, "/l", late, Shared, 0, false),
+            Ok(LockOutcome::Queued { ahead: 0 })
+        );
+        t.release(0, "/l", 0).expect("held");
+        let grants = t.take_grants();
+        assert_eq!(grants.len(), 1);
+        assert_eq!(grants[0].sequencer.session, late);
+        t.check().expect("invariants");
+    }
+
+    fn record(generation: u64, mode: LockMode, holders: &[i64], waiters: &[Waiter]) -> Lock {
+        Lock {
+            generation,
+            mode,
+            holders: holders.iter().map(|&s| (s, 0)).collect(),
+            waiters: waiters.iter().cloned().collect(),
+            delayed_until_ms: None,
+        }
+    }
+
+    #[test]
+    fn a_restore_refuses_a_table_applies_cannot_produce() {
+        let waiter = |session, mode| Waiter {
+            session,
+            mode,
+            lock_delay_ms: 0,
+        };
+        let bad = [
+            ("an empty record", record(1, Exclusive, &[], &[])),
+            (
+                "a generation never handed out",
+                record(9, Exclusive, &[1], &[]),
+            ),
+            ("two exclusive holders", record(1, Exclusive, &[1, 2], &[])),
+            (
+                "a session twice",
+                record(1, Exclusive, &[1], &[waiter(1, Shared)]),
+            ),
+            (
+                "a waiter that could hold the lock",
+                record(1, Shared, &[1], &[waiter(2, Shared)]),
+            ),
+        ];
+        for (what, lock) in bad {
+            let locks = Locks {
+                last_generation: 1,
+                by_path: BTreeMap::from([("/l".to_string(), lock)]),
+            };
+            let err = LockTable::from_replicated(locks).expect_err(what);
+            assert!(err.contains(what), "{err}");
+        }
+        let good = Locks {
+            last_generation: 1,
+            by_path: BTreeMap::from([(
+                "/l".to_string(),
+                record(1, Shared, &[1], &[waiter(2, Exclusive)]),
+            )]),
+        };
+        let table = LockTable::from_replicated(good).expect("applies make this");
+        assert_eq!(table.bytes(), LOCK_BYTES + 2 + 2 * ENTRY_BYTES);
+    }
+}
