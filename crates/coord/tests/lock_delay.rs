@@ -207,3 +207,33 @@ fn an_expired_waiter_leaves_the_queue() {
     release(&mut tree, a, "/l").expect("held");
     assert_eq!(granted(&mut tree)[0].session, c);
 }
+
+/// Found by `lock_model`: a waiter and a holder expiring at one Tick.
+/// Ended one by one in id order, the waiter's leaving let the reader
+/// behind it join the holder that was about to expire, escaping its
+/// lock-delay.
+#[test]
+fn sessions_that_expire_at_one_tick_end_together() {
+    let (mut tree, a) = setup();
+    let b = new_session(&mut tree);
+    let c = new_session(&mut tree);
+    assert!(a < b, "a ends first if ended in id order");
+    must_create(&mut tree, c, create("/l", b""));
+    let rb = match acquire_with(&mut tree, b, "/l", Shared, 3_000, false) {
+        Ok(LockOutcome::Acquired(seq)) => seq,
+        other => panic!("{other:?}"),
+    };
+    acquire(&mut tree, a, "/l", Exclusive).expect("queues");
+    acquire(&mut tree, c, "/l", Shared).expect("queues behind a");
+    tick(&mut tree, T0 + 5_000, 1);
+    touch(&mut tree, &[c]);
+    tick(&mut tree, EXPIRY, 1);
+    assert!(tree.session(a).is_none() && tree.session(b).is_none());
+    assert!(granted(&mut tree).is_empty(), "c waits out b's lock-delay");
+    tick(&mut tree, EXPIRY + 3_000, 1);
+    let woken = granted(&mut tree);
+    assert_eq!(woken.len(), 1);
+    assert_eq!(woken[0].session, c);
+    assert!(woken[0].generation > rb.generation, "a new shared epoch");
+    tree.check_lock_invariants().expect("invariants");
+}

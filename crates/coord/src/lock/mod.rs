@@ -47,7 +47,9 @@
 //!   anyone until log time reaches the expiry time plus that delay (the
 //!   larger, if several holders expire); other shared holders keep
 //!   holding. The first `Tick` at or past it serves the queue. A release
-//!   never delays.
+//!   never delays. Sessions that expire at one `Tick` end together: the
+//!   queues they leave are served once all of them have ended, so the
+//!   order of their ids decides nothing.
 //! - **Sequencers** (section 2.4). A grant comes with a `Sequencer` naming
 //!   the lock, its mode, its generation and the holder's session; its text
 //!   form is in `sequencer`. `Tree::check_sequencer` answers whether one is

@@ -71,6 +71,9 @@ pub(crate) struct LockTable {
     locks: Locks,
     index: LockIndex,
     grants: Vec<LockGrant>,
+    /// Locks left by sessions expiring in the Tick being applied, to be
+    /// served at its end (`on_tick`); empty between applies.
+    expired_on: BTreeSet<String>,
 }
 
 impl LockTable {
@@ -82,6 +85,7 @@ impl LockTable {
             locks,
             index,
             grants: Vec::new(),
+            expired_on: BTreeSet::new(),
         };
         table.check()?;
         Ok(table)
@@ -211,7 +215,11 @@ impl LockTable {
     }
 
     /// `session` ended at log time `now_ms`: every lock it held is
-    /// released (with its lock-delay if it `expired`), every wait dropped.
+    /// released, every wait dropped. After a close the queues are served at
+    /// once. After an expiry (which only a Tick does) they are served by
+    /// `on_tick`, once every session that expired at this log time has
+    /// ended and started its lock-delay: the sessions of one Tick end
+    /// together, whatever their ids.
     pub(crate) fn on_session_end(&mut self, now_ms: i64, session: i64, expired: bool) {
         let paths = self.index.by_session.remove(&session).unwrap_or_default();
         for path in &paths {
@@ -230,12 +238,21 @@ impl LockTable {
                 lock.waiters.remove(i);
             }
             self.index.bytes -= ENTRY_BYTES;
-            self.serve(now_ms, path);
+            if expired {
+                self.expired_on.insert(path.clone());
+            } else {
+                self.serve(now_ms, path);
+            }
         }
     }
 
-    /// Log time is `now_ms`: every lock-delay that ended serves its queue.
+    /// Log time is `now_ms`, and the sessions that expired at it have
+    /// ended: the locks they left serve their queues, and so does every
+    /// lock whose lock-delay ended.
     pub(crate) fn on_tick(&mut self, now_ms: i64) {
+        for path in std::mem::take(&mut self.expired_on) {
+            self.serve(now_ms, &path);
+        }
         while let Some((until, path)) = self.index.delays.first().cloned() {
             if until > now_ms {
                 break;
@@ -264,7 +281,9 @@ impl LockTable {
     /// lock, then forgets the record if nothing is left in it.
     fn serve(&mut self, now_ms: i64, path: &str) {
         let mut last_generation = self.locks.last_generation;
-        let lock = self.locks.by_path.get_mut(path).expect("serve of a lock");
+        let Some(lock) = self.locks.by_path.get_mut(path) else {
+            return;
+        };
         if !delayed(lock, now_ms) {
             while let Some(w) = lock.waiters.front() {
                 if !grantable(lock, w.mode) {
@@ -315,6 +334,9 @@ impl LockTable {
     pub(crate) fn check(&self) -> Result<(), String> {
         if self.locks.by_path.len() > LOCKS_MAX || self.index.bytes > LOCK_TABLE_BYTES_MAX {
             return Err("lock table over its limits".into());
+        }
+        if !self.expired_on.is_empty() {
+            return Err("locks of expired sessions left unserved".into());
         }
         for (path, lock) in &self.locks.by_path {
             let bad = |what: &str| Err(format!("lock {path}: {what}"));
