@@ -50,7 +50,10 @@ pub const FRAME_VERSION: u8 = 1;
 /// `ReconfigAnswer` (a follower hands a ZooKeeper client's reconfig to the
 /// leader) and `CoordOp::ServerLines`, which a build of version 6 cannot
 /// decode.
-pub const PROTOCOL_VERSION: u32 = 7;
+/// 8: `CoordOp::Acquire` and `CoordOp::Release` (Chubby's locks) and the
+/// coordination snapshot version 4 (with the lock table), which a build of
+/// version 7 can neither decode nor restore.
+pub const PROTOCOL_VERSION: u32 = 8;
 
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX_BYTES: usize = 4;
