@@ -407,6 +407,81 @@ mod tests {
         assert_eq!(CoordOp::decode(logged).expect("decodes"), batch);
     }
 
+    /// The lock commands, their reply and the enums inside them are in
+    /// logs and client tables from now on: their numbers stay.
+    #[test]
+    fn lock_commands_and_replies_keep_their_numbers() {
+        use crate::lock::{LockError, LockOutcome, Sequencer};
+        let acquire = CoordOp::Acquire {
+            rules: 3,
+            session: 1,
+            auth: vec![],
+            path: "/l".into(),
+            mode: LockMode::Shared,
+            lock_delay_ms: 5,
+            try_acquire: true,
+        };
+        let logged: &[u8] = &[
+            7, 0, 0, 0, // variant Acquire
+            3, 0, // rules
+            1, 0, 0, 0, 0, 0, 0, 0, // session
+            0, 0, 0, 0, 0, 0, 0, 0, // no identities
+            2, 0, 0, 0, 0, 0, 0, 0, b'/', b'l', // path
+            1, 0, 0, 0, // mode Shared
+            5, 0, 0, 0, 0, 0, 0, 0, // lock_delay_ms
+            1, // try_acquire
+        ];
+        assert_eq!(acquire.encode(), logged);
+        assert_eq!(CoordOp::decode(logged).expect("decodes"), acquire);
+        let release = CoordOp::Release {
+            session: 1,
+            path: "/l".into(),
+        };
+        assert_eq!(release.encode()[..4], 8u32.to_le_bytes());
+
+        let replies = [
+            (CoordReply::Lock(Ok(LockOutcome::Released)), [4, 0, 2]),
+            (CoordReply::Lock(Ok(LockOutcome::Withdrawn)), [4, 0, 3]),
+            (
+                CoordReply::Lock(Ok(LockOutcome::Queued { ahead: 0 })),
+                [4, 0, 1],
+            ),
+            (
+                CoordReply::Lock(Ok(LockOutcome::Acquired(Sequencer::new(
+                    "/l",
+                    LockMode::Exclusive,
+                    1,
+                    1,
+                )))),
+                [4, 0, 0],
+            ),
+        ];
+        for (r, numbers) in replies {
+            let bytes = r.encode();
+            let got = [bytes[0], bytes[4], bytes[8]];
+            assert_eq!(got, numbers, "{r:?}");
+        }
+        let errors = [
+            LockError::SessionExpired,
+            LockError::BadPath,
+            LockError::NoNode,
+            LockError::NotLockable,
+            LockError::NoAuth,
+            LockError::Conflict,
+            LockError::AlreadyHeld,
+            LockError::AlreadyWaiting,
+            LockError::NotHeld,
+            LockError::WaitersFull,
+            LockError::TableFull,
+            LockError::Unimplemented,
+        ];
+        for (number, e) in (0u32..).zip(errors) {
+            let bytes = CoordReply::Lock(Err(e)).encode();
+            assert_eq!(bytes[4..8], 1u32.to_le_bytes(), "Err");
+            assert_eq!(bytes[8..12], number.to_le_bytes(), "{e:?}");
+        }
+    }
+
     /// Replies are kept in the replicated client table, so theirs too.
     #[test]
     fn every_coord_reply_keeps_its_variant_number() {

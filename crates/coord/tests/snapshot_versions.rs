@@ -1,6 +1,7 @@
 //! Snapshot versions: a version-2 snapshot (written before null data
 //! existed) and a version-3 one (written before locks existed) still
-//! restore, and version 3 keeps null apart from empty.
+//! restore; the current one (4) keeps null apart from empty and carries
+//! the lock table; a version-4 fixture pins its bytes for later builds.
 
 mod common;
 use common::*;
@@ -321,4 +322,30 @@ fn a_version_3_snapshot_restores_with_no_locks() {
     let s0 = restored.sessions().next().expect("one session").0;
     let seq = must_hold(&mut restored, s0, "/app", synod_coord::LockMode::Exclusive);
     assert_eq!(seq.generation, 1, "generations start at 1");
+}
+
+/// The bytes of `tests/fixtures/snapshot_v4.hex`, written by the first
+/// build with locks from `tree_with_locks`.
+fn v4_fixture() -> Vec<u8> {
+    unhex(include_str!("fixtures/snapshot_v4.hex"))
+}
+
+#[test]
+fn a_version_4_snapshot_restores_to_the_tree_it_was_taken_of() {
+    let bytes = v4_fixture();
+    assert_eq!(bytes[0], 4, "the fixture is a version-4 snapshot");
+    let mut restored = Tree::new();
+    restored
+        .restore(&bytes)
+        .expect("a version-4 snapshot restores");
+    let (fresh, _, _) = tree_with_locks();
+    assert_eq!(restored.snapshot(), fresh.snapshot());
+    assert_eq!(restored.digest(), fresh.digest());
+    for p in ["/x", "/s", "/d"] {
+        assert_eq!(
+            restored.lock_status(p, &[]),
+            fresh.lock_status(p, &[]),
+            "{p}"
+        );
+    }
 }

@@ -88,6 +88,7 @@ mod sequencer;
 mod table;
 
 use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
@@ -220,4 +221,72 @@ pub struct LockStatus {
     pub waiters: Vec<(i64, LockMode)>,
     /// The log time a running lock-delay ends.
     pub delayed_until_ms: Option<i64>,
+}
+
+/// What `synod lock status` prints, one `name value` pair a line, sessions
+/// as 16 hex digits (as sequencers write them), waiters first come first
+/// with their mode (`x` exclusive, `s` shared):
+///
+/// ```text
+/// mode exclusive
+/// generation 42
+/// holders 0001a2b3c4d50000
+/// waiters 0001a2b3c4d50001:x 0001a2b3c4d50002:s
+/// lock-delay-until-ms none
+/// ```
+impl fmt::Display for LockStatus {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let mode = match self.mode {
+            Some(LockMode::Exclusive) => "exclusive",
+            Some(LockMode::Shared) => "shared",
+            None => "free",
+        };
+        writeln!(f, "mode {mode}")?;
+        writeln!(f, "generation {}", self.generation)?;
+        write!(f, "holders")?;
+        for s in &self.holders {
+            write!(f, " {:016x}", *s as u64)?;
+        }
+        write!(f, "\nwaiters")?;
+        for (s, mode) in &self.waiters {
+            let mode = if *mode == LockMode::Exclusive {
+                'x'
+            } else {
+                's'
+            };
+            write!(f, " {:016x}:{mode}", *s as u64)?;
+        }
+        match self.delayed_until_ms {
+            Some(until) => write!(f, "\nlock-delay-until-ms {until}"),
+            None => write!(f, "\nlock-delay-until-ms none"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_status_prints_one_pair_a_line() {
+        let status = LockStatus {
+            mode: Some(LockMode::Shared),
+            generation: 42,
+            holders: vec![0x1a, 0x1b],
+            waiters: vec![(0x1c, LockMode::Exclusive), (0x1d, LockMode::Shared)],
+            delayed_until_ms: Some(1_000),
+        };
+        assert_eq!(
+            status.to_string(),
+            "mode shared\n\
+             generation 42\n\
+             holders 000000000000001a 000000000000001b\n\
+             waiters 000000000000001c:x 000000000000001d:s\n\
+             lock-delay-until-ms 1000"
+        );
+        assert_eq!(
+            LockStatus::default().to_string(),
+            "mode free\ngeneration 0\nholders\nwaiters\nlock-delay-until-ms none"
+        );
+    }
 }
