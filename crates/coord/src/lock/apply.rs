@@ -74,6 +74,8 @@ impl Tree {
     }
 
     /// The grants made to waiters since the last call, in apply order.
+    /// Whoever proposes lock commands must take them after every step
+    /// (as the drive loop takes watch triggers), or they pile up.
     pub fn take_lock_grants(&mut self) -> Vec<LockGrant> {
         self.state.locks.take_grants()
     }

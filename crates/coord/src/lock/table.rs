@@ -70,6 +70,9 @@ fn record_bytes(path: &str, lock: &Lock) -> u64 {
 pub(crate) struct LockTable {
     locks: Locks,
     index: LockIndex,
+    /// Grants to waiters not yet taken: at most one per waiter served
+    /// since the last `take_grants`, so the drive loop that takes them
+    /// after every step bounds them by the waiters.
     grants: Vec<LockGrant>,
     /// Locks left by sessions expiring in the Tick being applied, to be
     /// served at its end (`on_tick`); empty between applies.
