@@ -21,6 +21,15 @@
 //! Each sequencer has exactly one text: a parse refuses anything the
 //! encoder would not write. `synod-seq1` names this form; another form
 //! takes another prefix.
+//!
+//! # Validity
+//!
+//! An exclusive sequencer is valid while its holding lasts: a release, the
+//! end of its session or a later holder ends it for good, since every
+//! hand-over takes a new generation. A shared sequencer names a shared
+//! epoch: it is valid while its session holds the lock in that epoch, so a
+//! reader that leaves and joins again before the epoch ends holds a valid
+//! one again (it reads the same state; no writer came between).
 
 use std::collections::BTreeMap;
 use std::fmt;

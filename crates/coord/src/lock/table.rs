@@ -130,7 +130,7 @@ impl LockTable {
     ) -> Result<LockOutcome, LockError> {
         let lock_delay_ms = lock_delay_ms.clamp(0, LOCK_DELAY_MAX_MS);
         let mut added = ENTRY_BYTES;
-        let now = match self.locks.by_path.get(path) {
+        let grant_now = match self.locks.by_path.get(path) {
             None => {
                 added += LOCK_BYTES + path.len() as u64;
                 if self.locks.by_path.len() >= LOCKS_MAX {
@@ -145,15 +145,15 @@ impl LockTable {
                 if lock.waiters.iter().any(|w| w.session == session) {
                     return Err(LockError::AlreadyWaiting);
                 }
-                let now =
+                let grant_now =
                     lock.waiters.is_empty() && !delayed(lock, now_ms) && grantable(lock, mode);
-                if !now && try_acquire {
+                if !grant_now && try_acquire {
                     return Err(LockError::Conflict);
                 }
-                if !now && lock.waiters.len() >= WAITERS_PER_LOCK_MAX {
+                if !grant_now && lock.waiters.len() >= WAITERS_PER_LOCK_MAX {
                     return Err(LockError::WaitersFull);
                 }
-                now
+                grant_now
             }
         };
         if self.index.bytes + added > LOCK_TABLE_BYTES_MAX {
@@ -172,7 +172,7 @@ impl LockTable {
                 waiters: VecDeque::new(),
                 delayed_until_ms: None,
             });
-        if now {
+        if grant_now {
             grant(
                 &mut self.locks.last_generation,
                 lock,
