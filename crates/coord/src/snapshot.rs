@@ -442,6 +442,27 @@ mod tests {
         assert!(err.contains("session 0x7, which is not live"), "{err}");
 
         let mut tree = locked();
+        tree.state.locks.on_session_end(0, 7, true);
+        // That holder chose no lock-delay: take the lock again with one,
+        // and expire its session at log time 0.
+        tree.state.locks.on_tick(0);
+        let r = tree
+            .state
+            .locks
+            .acquire(0, "/c", 7, crate::lock::LockMode::Exclusive, 500, false);
+        assert!(r.is_ok());
+        tree.state.locks.on_session_end(0, 7, true);
+        tree.state.locks.on_tick(0);
+        tree.state.sessions.remove(&7);
+        decode(&encode(&tree.state)).expect("a delay running past log time");
+        tree.state.now_ms = 500;
+        let err = decode(&encode(&tree.state)).expect_err("a delay over");
+        assert!(
+            err.contains("a lock-delay ended at 500, log time is 500"),
+            "{err}"
+        );
+
+        let mut tree = locked();
         tree.remove_node("/c");
         tree.node_mut("/").expect("root").stat.num_children -= 1;
         let err = decode(&encode(&tree.state)).expect_err("no znode");

@@ -99,9 +99,18 @@ impl Tree {
     }
 }
 
-/// Every locked path names a persistent znode and every session the table
-/// names is live.
+/// Every locked path names a persistent znode, every session the table
+/// names is live, and every lock-delay ends after log time (the Tick that
+/// reaches its end serves it).
 pub(crate) fn check_ties(state: &State) -> Result<(), String> {
+    if let Some(until) = state.locks.first_delay_end_ms() {
+        if until <= state.now_ms {
+            return Err(format!(
+                "a lock-delay ended at {until}, log time is {}",
+                state.now_ms
+            ));
+        }
+    }
     for p in state.locks.paths() {
         match state.nodes.get(p.as_bytes()) {
             Some(n) if n.owner_kind() == OwnerKind::Void => {}

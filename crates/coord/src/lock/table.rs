@@ -388,6 +388,11 @@ impl LockTable {
         self.index.by_session.keys().copied()
     }
 
+    /// The log time the first running lock-delay ends, if one runs.
+    pub(crate) fn first_delay_end_ms(&self) -> Option<i64> {
+        self.index.delays.first().map(|(until, _)| *until)
+    }
+
     /// Every locked path, for the tree to check its znode.
     pub(crate) fn paths(&self) -> impl Iterator<Item = &str> + '_ {
         self.locks.by_path.keys().map(String::as_str)
