@@ -1,6 +1,7 @@
 //! Applying log entries: sessions, log time, and batches of writes.
 
 use crate::acl::Rules;
+use crate::lock::AcquireArgs;
 use crate::node::OwnerKind;
 use crate::op::{CoordOp, CoordReply, Write, WriteOutcome, WriteResult};
 use crate::tree::{SessionInfo, Tree, Trigger};
@@ -31,6 +32,24 @@ impl Tree {
                 self.on_tick(*time_ms, *term);
                 CoordReply::Done
             }
+            CoordOp::Acquire {
+                rules,
+                session,
+                auth,
+                path,
+                mode,
+                lock_delay_ms,
+                try_acquire,
+            } => CoordReply::Lock(self.on_acquire(&AcquireArgs {
+                rules: *rules,
+                session: *session,
+                auth,
+                path,
+                mode: *mode,
+                lock_delay_ms: *lock_delay_ms,
+                try_acquire: *try_acquire,
+            })),
+            CoordOp::Release { session, path } => CoordReply::Lock(self.on_release(*session, path)),
             CoordOp::Batch {
                 session,
                 auth,
@@ -114,13 +133,16 @@ impl Tree {
             };
         }
         let zxid = self.next_zxid();
-        self.end_session(session, zxid);
+        self.end_session(session, zxid, false);
         CoordReply::Closed { zxid }
     }
 
-    /// Removes a session and its ephemerals (in path order) at `zxid`.
-    fn end_session(&mut self, session: i64, zxid: i64) {
+    /// Removes a session, its ephemerals (in path order) at `zxid`, and
+    /// its locks and waits (with lock-delay if it `expired`).
+    fn end_session(&mut self, session: i64, zxid: i64, expired: bool) {
         self.state.sessions.remove(&session);
+        let now_ms = self.state.now_ms;
+        self.state.locks.on_session_end(now_ms, session, expired);
         let paths = self
             .index
             .ephemerals
@@ -137,7 +159,7 @@ impl Tree {
     }
 
     /// Pushes a live session's expiry a full timeout past log time.
-    fn refresh(&mut self, id: i64) -> bool {
+    pub(crate) fn refresh(&mut self, id: i64) -> bool {
         let now = self.state.now_ms;
         match self.state.sessions.get_mut(&id) {
             Some(s) => {
@@ -152,8 +174,9 @@ impl Tree {
 
     /// Advances log time; on a new term gives every session a full timeout
     /// (a new leader cannot know when clients last spoke to the old one);
-    /// expires sessions; deletes empty used containers and expired TTL
-    /// nodes. Each expiry and each deletion consumes one zxid.
+    /// expires sessions; serves the locks whose lock-delay ended; deletes
+    /// empty used containers and expired TTL nodes. Each expiry and each
+    /// deletion consumes one zxid.
     fn on_tick(&mut self, time_ms: i64, term: u64) {
         let now = self.state.now_ms.max(time_ms);
         self.state.now_ms = now;
@@ -174,8 +197,9 @@ impl Tree {
             .collect();
         for id in expired {
             let zxid = self.next_zxid();
-            self.end_session(id, zxid);
+            self.end_session(id, zxid, true);
         }
+        self.state.locks.on_tick(now);
         for p in self.cleanup_candidates() {
             let zxid = self.next_zxid();
             let mut triggers = Vec::new();

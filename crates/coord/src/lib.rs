@@ -12,7 +12,9 @@
 //! It never does I/O, reads no clock, draws no randomness and iterates no
 //! hash map: all maps are BTreeMap/BTreeSet, and the slot and ACL ids
 //! that differ between replicas never reach a reply, a snapshot or a
-//! digest. Memory per znode is a design goal: see `table`, `node` and
+//! digest. Chubby's locks live on the same znodes, in a replicated lock
+//! table (`lock`: modes, FIFO queues, generations, lock-delay,
+//! sequencers). Memory per znode is a design goal: see `table`, `node` and
 //! `acl_cache` for the layout. Watches are not state:
 //! applies leave `Trigger`s for the front door to drain with
 //! `Tree::take_triggers` and match against its per-connection watches.
@@ -36,11 +38,13 @@
 //! One per applied transaction, from 1: each write of a Batch (failed ones
 //! too, as ZooKeeper logs error txns), a whole multi, a session create or
 //! close, each session expiry and each container or TTL deletion. Touch,
-//! Tick itself, sync and a dead session's writes consume none.
+//! Tick itself, sync, a dead session's writes and lock operations consume
+//! none.
 
 pub mod acl;
 mod acl_cache;
 mod apply;
+pub mod lock;
 mod machine;
 pub mod node;
 pub mod op;
@@ -53,6 +57,7 @@ mod write;
 pub mod zk_config;
 
 pub use acl::digest_id;
+pub use lock::{LockError, LockGrant, LockMode, LockOutcome, LockStatus, Sequencer};
 pub use op::{CoordOp, CoordReply, DecodeError, Write, WriteOutcome, WriteResult};
 pub use tree::{SessionInfo, Tree, Trigger};
 pub use types::{perms, Acl, CreateMode, ErrorCode, EventKind, Id, Stat};

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::lock::{LockError, LockMode, LockOutcome};
 use crate::types::{Acl, CreateMode, ErrorCode, Id, Stat};
 
 /// A command for the coordination tree, chosen through the log.
@@ -42,6 +43,25 @@ pub enum CoordOp {
     /// change that adds the id. Consumes one zxid. (Last, so the older
     /// variants keep their encoding.)
     ServerLines { lines: Vec<(u64, String)> },
+    /// Chubby's Acquire (and TryAcquire, `try_acquire`): `session` asks for
+    /// the lock on the persistent znode at `path` in `mode`, with the
+    /// lock-delay it wants should its session expire while it holds the
+    /// lock (clamped to `lock::LOCK_DELAY_MAX_MS`). Needs WRITE on the
+    /// znode under the ACL rules numbered `rules`, for the identities in
+    /// `auth`. Replies `CoordReply::Lock`; consumes no zxid. See `lock`.
+    Acquire {
+        rules: u16,
+        session: i64,
+        auth: Vec<Id>,
+        path: String,
+        mode: LockMode,
+        lock_delay_ms: i64,
+        try_acquire: bool,
+    },
+    /// Chubby's Release: `session` lets go of the lock at `path`, as its
+    /// holder (the lock is free at once) or as a waiter (withdrawn).
+    /// Replies `CoordReply::Lock`; consumes no zxid.
+    Release { session: i64, path: String },
 }
 
 impl CoordOp {
@@ -182,6 +202,8 @@ pub enum CoordReply {
     Done,
     /// One per write, same order.
     Batch(Vec<WriteOutcome>),
+    /// Acquire, Release. (Last, so the older variants keep their encoding.)
+    Lock(Result<LockOutcome, LockError>),
 }
 
 /// The outcome of one write: the zxid it consumed (the current zxid for a
@@ -308,6 +330,174 @@ mod tests {
         ];
         for (number, w) in (0u32..).zip(&writes) {
             assert_eq!(encode(w)[..4], number.to_le_bytes(), "{w:?}");
+        }
+    }
+
+    /// Every `CoordOp` the log may already hold keeps its variant number:
+    /// logs, snapshots' client tables and peers carry them as bincode.
+    #[test]
+    fn every_coord_op_keeps_the_variant_number_older_logs_hold() {
+        let ops = [
+            CoordOp::CreateSession {
+                passwd: vec![1],
+                timeout_ms: 1,
+                time_ms: 1,
+            },
+            CoordOp::CloseSession { session: 1 },
+            CoordOp::Touch { sessions: vec![1] },
+            CoordOp::Tick {
+                time_ms: 1,
+                term: 1,
+            },
+            CoordOp::Batch {
+                session: 1,
+                auth: vec![],
+                time_ms: 1,
+                writes: vec![],
+            },
+            CoordOp::RuledBatch {
+                rules: 3,
+                session: 1,
+                auth: vec![],
+                time_ms: 1,
+                writes: vec![],
+            },
+            CoordOp::ServerLines { lines: vec![] },
+        ];
+        for (number, op) in (0u32..).zip(&ops) {
+            assert_eq!(op.encode()[..4], number.to_le_bytes(), "{op:?}");
+        }
+    }
+
+    /// The bytes of a Tick and a RuledBatch as logs before locks hold them.
+    #[test]
+    fn a_tick_and_a_ruled_batch_encode_as_before_locks() {
+        let tick = CoordOp::Tick {
+            time_ms: 0x0102,
+            term: 7,
+        };
+        let logged: &[u8] = &[
+            3, 0, 0, 0, // variant Tick
+            2, 1, 0, 0, 0, 0, 0, 0, // time_ms
+            7, 0, 0, 0, 0, 0, 0, 0, // term
+        ];
+        assert_eq!(tick.encode(), logged);
+        assert_eq!(CoordOp::decode(logged).expect("decodes"), tick);
+
+        let batch = CoordOp::RuledBatch {
+            rules: 3,
+            session: 9,
+            auth: vec![Id::new("ip", "a")],
+            time_ms: 1,
+            writes: vec![Write::Sync { path: "/".into() }],
+        };
+        let logged: &[u8] = &[
+            5, 0, 0, 0, // variant RuledBatch
+            3, 0, // rules
+            9, 0, 0, 0, 0, 0, 0, 0, // session
+            1, 0, 0, 0, 0, 0, 0, 0, // one Id
+            2, 0, 0, 0, 0, 0, 0, 0, b'i', b'p', // scheme
+            1, 0, 0, 0, 0, 0, 0, 0, b'a', // id
+            1, 0, 0, 0, 0, 0, 0, 0, // time_ms
+            1, 0, 0, 0, 0, 0, 0, 0, // one write
+            6, 0, 0, 0, // variant Sync
+            1, 0, 0, 0, 0, 0, 0, 0, b'/', // path
+        ];
+        assert_eq!(batch.encode(), logged);
+        assert_eq!(CoordOp::decode(logged).expect("decodes"), batch);
+    }
+
+    /// The lock commands, their reply and the enums inside them are in
+    /// logs and client tables from now on: their numbers stay.
+    #[test]
+    fn lock_commands_and_replies_keep_their_numbers() {
+        use crate::lock::{LockError, LockOutcome, Sequencer};
+        let acquire = CoordOp::Acquire {
+            rules: 3,
+            session: 1,
+            auth: vec![],
+            path: "/l".into(),
+            mode: LockMode::Shared,
+            lock_delay_ms: 5,
+            try_acquire: true,
+        };
+        let logged: &[u8] = &[
+            7, 0, 0, 0, // variant Acquire
+            3, 0, // rules
+            1, 0, 0, 0, 0, 0, 0, 0, // session
+            0, 0, 0, 0, 0, 0, 0, 0, // no identities
+            2, 0, 0, 0, 0, 0, 0, 0, b'/', b'l', // path
+            1, 0, 0, 0, // mode Shared
+            5, 0, 0, 0, 0, 0, 0, 0, // lock_delay_ms
+            1, // try_acquire
+        ];
+        assert_eq!(acquire.encode(), logged);
+        assert_eq!(CoordOp::decode(logged).expect("decodes"), acquire);
+        let release = CoordOp::Release {
+            session: 1,
+            path: "/l".into(),
+        };
+        assert_eq!(release.encode()[..4], 8u32.to_le_bytes());
+
+        let replies = [
+            (CoordReply::Lock(Ok(LockOutcome::Released)), [4, 0, 2]),
+            (CoordReply::Lock(Ok(LockOutcome::Withdrawn)), [4, 0, 3]),
+            (
+                CoordReply::Lock(Ok(LockOutcome::Queued { ahead: 0 })),
+                [4, 0, 1],
+            ),
+            (
+                CoordReply::Lock(Ok(LockOutcome::Acquired(Sequencer::new(
+                    "/l",
+                    LockMode::Exclusive,
+                    1,
+                    1,
+                )))),
+                [4, 0, 0],
+            ),
+        ];
+        for (r, numbers) in replies {
+            let bytes = r.encode();
+            let got = [bytes[0], bytes[4], bytes[8]];
+            assert_eq!(got, numbers, "{r:?}");
+        }
+        let errors = [
+            LockError::SessionExpired,
+            LockError::BadPath,
+            LockError::NoNode,
+            LockError::NotLockable,
+            LockError::NoAuth,
+            LockError::Conflict,
+            LockError::AlreadyHeld,
+            LockError::AlreadyWaiting,
+            LockError::NotHeld,
+            LockError::WaitersFull,
+            LockError::TableFull,
+            LockError::Unimplemented,
+        ];
+        for (number, e) in (0u32..).zip(errors) {
+            let bytes = CoordReply::Lock(Err(e)).encode();
+            assert_eq!(bytes[4..8], 1u32.to_le_bytes(), "Err");
+            assert_eq!(bytes[8..12], number.to_le_bytes(), "{e:?}");
+        }
+    }
+
+    /// Replies are kept in the replicated client table, so theirs too.
+    #[test]
+    fn every_coord_reply_keeps_its_variant_number() {
+        let replies = [
+            CoordReply::Session {
+                id: 1,
+                passwd: vec![],
+                timeout_ms: 1,
+                zxid: 1,
+            },
+            CoordReply::Closed { zxid: 1 },
+            CoordReply::Done,
+            CoordReply::Batch(vec![]),
+        ];
+        for (number, r) in (0u32..).zip(&replies) {
+            assert_eq!(r.encode()[..4], number.to_le_bytes(), "{r:?}");
         }
     }
 

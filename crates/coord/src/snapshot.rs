@@ -15,8 +15,14 @@
 //! or more. It builds the node table from the sorted nodes in one pass, so
 //! a restored table is packed tight.
 //!
-//! Version 2 is the same but for the data, plain bytes, since it predates
-//! null data; it is still read (every node's data not null), never written.
+//! Last comes the lock table (`lock::Locks`: the last generation handed
+//! out, then each lock record in path order), checked on restore as
+//! `LockTable::check` and `lock::check_ties` state.
+//!
+//! Version 3 is the same without the lock table (it restores with none);
+//! version 2 is version 3 but for the data, plain bytes, since it predates
+//! null data (every node's data not null). Both are still read, never
+//! written.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -31,6 +37,7 @@ use serde_bytes::ByteBuf;
 use synod_paxos::{SnapshotData, SnapshotReader};
 
 use crate::acl_cache::AclCache;
+use crate::lock::{self, LockTable, Locks};
 use crate::node::{NodeKey, NodeStat, Znode};
 use crate::path;
 use crate::table::NodeTable;
@@ -39,10 +46,11 @@ use crate::types::Acl;
 
 /// Leads every snapshot; bump it when the encoding changes. Version 1 was
 /// `State` as bincode wrote it, with a child set and an ACL list per node;
-/// version 2 had no null data.
-pub(crate) const SNAPSHOT_VERSION: u8 = 3;
+/// version 2 had no null data; version 3 no locks.
+pub(crate) const SNAPSHOT_VERSION: u8 = 4;
 
-/// The older version this build still reads.
+/// The older versions this build still reads.
+const SNAPSHOT_VERSION_NO_LOCKS: u8 = 3;
 const SNAPSHOT_VERSION_NO_NULL: u8 = 2;
 
 /// Nodes a restore reserves room for before it has seen them, so a corrupt
@@ -74,6 +82,7 @@ pub(crate) fn encode_into<W: io::Write>(state: &State, mut out: W) -> io::Result
         last_zxid: state.last_zxid,
         now_ms: state.now_ms,
         last_term: state.last_term,
+        locks: state.locks.replicated(),
     };
     options()
         .serialize_into(out, &snapshot)
@@ -93,17 +102,28 @@ pub(crate) fn decode(snapshot: &SnapshotData) -> Result<State, String> {
         .read_exact(&mut version)
         .map_err(|_| "empty coordination snapshot".to_string())?;
     let version = version[0];
-    let s: SnapshotIn = match version {
-        SNAPSHOT_VERSION => deserialize::<SnapshotIn<true>>(&mut reader)?,
-        SNAPSHOT_VERSION_NO_NULL => deserialize::<SnapshotIn<false>>(&mut reader)?.into_current(),
+    // A struct is its fields one after the other, so version 4 reads as
+    // version 3 followed by the lock table.
+    let (s, locks): (SnapshotIn, Locks) = match version {
+        SNAPSHOT_VERSION => deserialize::<(SnapshotIn<true>, Locks)>(&mut reader)?,
+        SNAPSHOT_VERSION_NO_LOCKS => (
+            deserialize::<SnapshotIn<true>>(&mut reader)?,
+            Locks::default(),
+        ),
+        SNAPSHOT_VERSION_NO_NULL => (
+            deserialize::<SnapshotIn<false>>(&mut reader)?.into_current(),
+            Locks::default(),
+        ),
         _ => {
             return Err(format!(
                 "coordination snapshot version {version}, this build reads \
-                 {SNAPSHOT_VERSION_NO_NULL} and {SNAPSHOT_VERSION}; \
+                 {SNAPSHOT_VERSION_NO_NULL} to {SNAPSHOT_VERSION}; \
                  restore from a snapshot this build wrote"
             ))
         }
     };
+    let locks =
+        LockTable::from_replicated(locks).map_err(|e| format!("coordination snapshot: {e}"))?;
     let mut acls = AclCache::from_lists(s.acls)
         .ok_or_else(|| "coordination snapshot lists an ACL twice".to_string())?;
     check_structure(&s.nodes.0)?;
@@ -122,7 +142,7 @@ pub(crate) fn decode(snapshot: &SnapshotData) -> Result<State, String> {
     if !acls.all_used() {
         return Err("coordination snapshot lists an ACL no node uses".into());
     }
-    Ok(State {
+    let state = State {
         nodes: NodeTable::from_sorted(nodes),
         acls,
         sessions: s.sessions,
@@ -130,7 +150,10 @@ pub(crate) fn decode(snapshot: &SnapshotData) -> Result<State, String> {
         last_zxid: s.last_zxid,
         now_ms: s.now_ms,
         last_term: s.last_term,
-    })
+        locks,
+    };
+    lock::check_ties(&state).map_err(|e| format!("coordination snapshot: {e}"))?;
+    Ok(state)
 }
 
 /// Decodes `T` from the rest of the snapshot, which it must use up. What
@@ -195,6 +218,7 @@ struct SnapshotOut<'a> {
     last_zxid: i64,
     now_ms: i64,
     last_term: Option<u64>,
+    locks: &'a Locks,
 }
 
 /// The nodes in path order, with ACL ids mapped to snapshot numbers.
@@ -405,7 +429,7 @@ mod tests {
         let mut old = encode(&tree_with_nodes().state);
         old[0] = 1;
         let err = decode(&old).expect_err("old version");
-        assert!(err.contains("version 1, this build reads 2 and 3"), "{err}");
+        assert!(err.contains("version 1, this build reads 2 to 4"), "{err}");
 
         let bytes = encode(&tree_with_nodes().state);
         for cut in [1, 2, bytes.len() / 2, bytes.len() - 1] {
@@ -414,5 +438,59 @@ mod tests {
         let mut long = bytes.clone();
         long.push(0);
         assert!(decode(&long).is_err(), "trailing bytes");
+    }
+
+    #[test]
+    fn a_restore_refuses_locks_on_missing_znodes_or_of_ended_sessions() {
+        let locked = || {
+            let mut tree = tree_with_nodes();
+            tree.state.sessions.insert(
+                7,
+                SessionInfo {
+                    passwd: vec![],
+                    timeout_ms: 1,
+                    expires_at_ms: 1,
+                },
+            );
+            let r =
+                tree.state
+                    .locks
+                    .acquire(0, "/c", 7, crate::lock::LockMode::Exclusive, 0, false);
+            assert!(r.is_ok());
+            tree
+        };
+        decode(&encode(&locked().state)).expect("a lock applies can make");
+
+        let mut tree = locked();
+        tree.state.sessions.remove(&7);
+        let err = decode(&encode(&tree.state)).expect_err("dead holder");
+        assert!(err.contains("session 0x7, which is not live"), "{err}");
+
+        let mut tree = locked();
+        tree.state.locks.on_session_end(0, 7, true);
+        // That holder chose no lock-delay: take the lock again with one,
+        // and expire its session at log time 0.
+        tree.state.locks.on_tick(0);
+        let r = tree
+            .state
+            .locks
+            .acquire(0, "/c", 7, crate::lock::LockMode::Exclusive, 500, false);
+        assert!(r.is_ok());
+        tree.state.locks.on_session_end(0, 7, true);
+        tree.state.locks.on_tick(0);
+        tree.state.sessions.remove(&7);
+        decode(&encode(&tree.state)).expect("a delay running past log time");
+        tree.state.now_ms = 500;
+        let err = decode(&encode(&tree.state)).expect_err("a delay over");
+        assert!(
+            err.contains("a lock-delay ended at 500, log time is 500"),
+            "{err}"
+        );
+
+        let mut tree = locked();
+        tree.remove_node("/c");
+        tree.node_mut("/").expect("root").stat.num_children -= 1;
+        let err = decode(&encode(&tree.state)).expect_err("no znode");
+        assert!(err.contains("lock /c has no persistent znode"), "{err}");
     }
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::acl;
 use crate::acl_cache::AclCache;
+use crate::lock::LockTable;
 use crate::node::{NodeKey, NodeStat, OwnerKind, Znode};
 use crate::path;
 use crate::table::NodeTable;
@@ -58,6 +59,8 @@ pub(crate) struct State {
     pub now_ms: i64,
     /// The term of the last Tick, to notice a new leader.
     pub last_term: Option<u64>,
+    /// Chubby's locks (`lock`); the snapshot holds their replicated part.
+    pub locks: LockTable,
 }
 
 /// Indexes derived from `State`, rebuilt on restore.
@@ -100,6 +103,7 @@ impl Tree {
                 last_zxid: 0,
                 now_ms: 0,
                 last_term: None,
+                locks: LockTable::default(),
             },
             index: Indexes::default(),
             triggers: Vec::new(),

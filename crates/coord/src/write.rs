@@ -228,6 +228,11 @@ impl Tree {
         if n.stat.num_children != 0 {
             return Err(ErrorCode::NotEmpty);
         }
+        // A lock lives on its znode: one with holders, waiters or a
+        // lock-delay running is not deleted (see `lock`).
+        if self.state.locks.pins(path) {
+            return Err(ErrorCode::NotEmpty);
+        }
         self.remove_child(path, ctx.zxid, undo, triggers);
         Ok(WriteResult::Deleted)
     }

@@ -51,7 +51,10 @@ pub const FRAME_VERSION: u8 = 1;
 /// leader) and `CoordOp::ServerLines`, which a build of version 6 cannot
 /// decode.
 /// 8: a snapshot's state is a sequence of chunks (`SnapshotData`), in
-/// `CatchupReply`, where version 7 had one byte string.
+/// `CatchupReply`, where version 7 had one byte string; and
+/// `CoordOp::Acquire` and `CoordOp::Release` (Chubby's locks) and the
+/// coordination snapshot version 4 (with the lock table), which a build of
+/// version 7 can neither decode nor restore.
 pub const PROTOCOL_VERSION: u32 = 8;
 
 /// Bytes of the length prefix.

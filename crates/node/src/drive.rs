@@ -67,6 +67,9 @@ impl ServiceNode {
         if !triggers.is_empty() {
             self.front.on_triggers(triggers);
         }
+        // Grants to waiting lock acquirers (issue 12): no door serves lock
+        // clients yet, so they are taken here and dropped, not piled up.
+        drop(self.engine.state_machine_mut().tree.take_lock_grants());
         for action in actions {
             self.execute(action, out);
         }

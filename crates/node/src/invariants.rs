@@ -12,9 +12,14 @@
 //! - `zk-connections-match`: the connections the front door holds are
 //!   exactly as many as the node opened and did not close.
 //!
-//! All but the last are observed while a step runs, and the first one
-//! broken is kept; the last is checked on the state. Each costs O(1) (a
-//! set lookup per frame): `cheap_only` leaves out only the engine's log
+//! - `lock-table`: the coordination tree's lock table keeps its own rules
+//!   and names only live sessions and persistent znodes
+//!   (`Tree::check_lock_invariants`).
+//!
+//! The first four are observed while a step runs, and the first one
+//! broken is kept; the other two are checked on the state. Each of those
+//! costs O(1) (a set lookup per frame) but the lock table's, which walks
+//! the table: `cheap_only` leaves out that walk and the engine's log
 //! walk.
 
 use crate::node::ServiceNode;
@@ -130,6 +135,14 @@ impl ServiceNode {
             return Err(broken.clone());
         }
         self.engine.check_invariants(cheap_only)?;
+        if !cheap_only {
+            let tree = &self.engine.state_machine().tree;
+            tree.check_lock_invariants()
+                .map_err(|detail| NodeInvariantViolation::Drive {
+                    rule: "lock-table",
+                    detail,
+                })?;
+        }
         let held = self.front.connection_count();
         let open = self.audit.open_count();
         if held != open {

@@ -200,5 +200,7 @@ fn op_name(op: &CoordOp) -> &'static str {
         CoordOp::Tick { .. } => "a tick",
         CoordOp::Batch { .. } | CoordOp::RuledBatch { .. } => "a batch",
         CoordOp::ServerLines { .. } => "server lines",
+        CoordOp::Acquire { .. } => "a lock acquire",
+        CoordOp::Release { .. } => "a lock release",
     }
 }

@@ -4,8 +4,8 @@
 
 use synod_coord::acl::Rules;
 use synod_coord::{
-    perms, Acl, CoordOp, CoordReply, CreateMode, ErrorCode, Id, Stat, Tree, Write, WriteOutcome,
-    WriteResult,
+    perms, Acl, CoordOp, CoordReply, CreateMode, ErrorCode, Id, LockError, LockMode, LockOutcome,
+    Sequencer, Stat, Tree, Write, WriteOutcome, WriteResult,
 };
 use synod_paxos::StateMachine;
 
@@ -188,3 +188,67 @@ pub fn world(perms: i32) -> Vec<Acl> {
 }
 
 pub const ALL: i32 = perms::ALL;
+
+/// An Acquire (a try if `try_acquire`) under the current ACL rules, with
+/// no identities but `world:anyone`.
+pub fn acquire_with(
+    tree: &mut Tree,
+    session: i64,
+    path: &str,
+    mode: LockMode,
+    lock_delay_ms: i64,
+    try_acquire: bool,
+) -> Result<LockOutcome, LockError> {
+    let op = CoordOp::Acquire {
+        rules: Rules::CURRENT.number(),
+        session,
+        auth: vec![],
+        path: path.into(),
+        mode,
+        lock_delay_ms,
+        try_acquire,
+    };
+    match apply(tree, op) {
+        CoordReply::Lock(r) => r,
+        other => panic!("unexpected reply {other:?}"),
+    }
+}
+
+/// A waiting Acquire with no lock-delay.
+pub fn acquire(
+    tree: &mut Tree,
+    session: i64,
+    path: &str,
+    mode: LockMode,
+) -> Result<LockOutcome, LockError> {
+    acquire_with(tree, session, path, mode, 0, false)
+}
+
+/// An Acquire that must be granted at once; its sequencer.
+pub fn must_hold(tree: &mut Tree, session: i64, path: &str, mode: LockMode) -> Sequencer {
+    match acquire(tree, session, path, mode) {
+        Ok(LockOutcome::Acquired(seq)) => seq,
+        other => panic!("expected {path} granted to {session:#x}: {other:?}"),
+    }
+}
+
+pub fn release(tree: &mut Tree, session: i64, path: &str) -> Result<LockOutcome, LockError> {
+    match apply(
+        tree,
+        CoordOp::Release {
+            session,
+            path: path.into(),
+        },
+    ) {
+        CoordReply::Lock(r) => r,
+        other => panic!("unexpected reply {other:?}"),
+    }
+}
+
+/// The sessions that waiters were granted since the last call, in order.
+pub fn granted(tree: &mut Tree) -> Vec<Sequencer> {
+    tree.take_lock_grants()
+        .into_iter()
+        .map(|g| g.sequencer)
+        .collect()
+}
