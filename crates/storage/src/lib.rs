@@ -41,8 +41,12 @@
 //! (Engine snapshots in the WAL, written by earlier versions, still replay.)
 //!
 //! The engine, the records it hands to `persist` and the mirror share one
-//! buffer of snapshot bytes ([`synod_paxos::Bytes`]), so a node holds its
-//! serialized state once however many of them refer to it.
+//! copy of the snapshot's state, in chunks ([`synod_paxos::SnapshotData`]),
+//! so a node holds its serialized state once however many of them refer
+//! to it, and never as one buffer. Recovery streams the newest storage
+//! snapshot from its file (`SnapshotStore::latest_with`): the state comes
+//! back chunk by chunk as it decodes, and the file's checksum is checked
+//! as the bytes pass, before anything is used.
 //!
 //! The runtime calls [`NodeStorage::persist`] with the records of the
 //! engine's `Persist` actions (from a blocking thread, off the engine's

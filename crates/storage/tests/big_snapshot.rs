@@ -7,23 +7,28 @@
 mod common;
 
 use common::*;
-use synod_paxos::{Ballot, Config, DurableState, Record, Snapshot, Value};
+use synod_paxos::{Ballot, Config, DurableState, Record, Snapshot, SnapshotWriter, Value};
 use synod_storage::{StorageError, StorageOptions, SNAPSHOT_DIR, WAL_DIR};
 use synod_wal::SnapshotError;
 
 /// An engine snapshot at `last_slot` whose state is `state_bytes` long.
 fn big_snapshot(last_slot: u64, state_bytes: usize) -> Record {
     let state: Vec<u8> = (0..state_bytes).map(|i| (i * 7 % 253) as u8).collect();
+    let mut chunks = SnapshotWriter::new(CHUNK_BYTES);
+    std::io::Write::write_all(&mut chunks, &state).unwrap();
     Record::Snapshot(Box::new(Snapshot {
         last_slot,
         config: Config::new([1, 2, 3]),
         clients: Default::default(),
-        state: state.into(),
+        state: chunks.finish(),
     }))
 }
 
 /// Bigger than `small_options().wal.record_bytes_max` (16 KiB).
 const STATE_BYTES: usize = 100 << 10;
+
+/// The state is cut in chunks of this size, as the engine cuts it.
+const CHUNK_BYTES: usize = 16 << 10;
 
 fn accept(slot: u64) -> Record {
     Record::Accept {
@@ -59,6 +64,9 @@ fn assert_snapshot_state(state: &DurableState, last_slot: u64) {
     let snap = state.snapshot.as_ref().expect("an engine snapshot");
     assert_eq!(snap.last_slot, last_slot);
     assert_eq!(snap.state.len(), STATE_BYTES as u64);
+    // Written and read back in its chunks, never assembled into one buffer.
+    assert_eq!(snap.state.chunks().len(), STATE_BYTES.div_ceil(CHUNK_BYTES));
+    assert!(snap.state.chunks().iter().all(|c| c.len() <= CHUNK_BYTES));
 }
 
 fn a_snapshot_above_record_bytes_max_persists_and_survives_reopen(backend: Backend) {

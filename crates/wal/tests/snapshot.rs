@@ -175,7 +175,35 @@ fn a_streamed_save_of_another_length_than_announced_leaves_no_snapshot(backend: 
     );
 }
 
+/// A streamed load checks the whole file's checksum, even the part its
+/// reader never asked for, before it hands back what the reader made.
+fn a_streamed_load_checks_the_bytes_its_reader_left(backend: Backend) {
+    let disk = disk(backend);
+    let mut store = open(&disk, options(2));
+    let data: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+    let path = store.save(7, &data).expect("save");
+    let first = |input: &mut dyn std::io::BufRead, len: u64| {
+        let mut byte = [0u8; 1];
+        input.read_exact(&mut byte).map(|()| (byte[0], len))
+    };
+    let loaded = store
+        .latest_with(first)
+        .expect("loads")
+        .expect("a snapshot");
+    assert_eq!((loaded.index, loaded.len), (7, 5000));
+    assert_eq!(loaded.value.expect("read"), (0, 5000));
+    let mut bytes = disk.read(&path);
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    disk.write(&path, &bytes);
+    assert!(matches!(
+        store.latest_with(first),
+        Err(SnapshotError::Corrupt { .. })
+    ));
+}
+
 synod_wal::on_both_disks!(
+    a_streamed_load_checks_the_bytes_its_reader_left,
     an_empty_store_has_no_latest_snapshot,
     latest_returns_the_newest_saved_snapshot_after_reopen,
     only_the_newest_keep_count_snapshots_are_kept,
