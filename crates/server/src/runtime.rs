@@ -389,6 +389,9 @@ fn read_clock(started: Instant) -> Clock {
     }
 }
 
+/// Where a native write's outcome goes, or its refusal by a `[kv]` cap.
+type WriteWaiter = oneshot::Sender<Result<Outcome, QuotaExceeded>>;
+
 /// The engine task's state: the pure node, and the I/O around it.
 struct Driver {
     node: ServiceNode,
@@ -400,7 +403,7 @@ struct Driver {
     started: Instant,
     transport: PeerTransport,
     disk_requests: mpsc::Sender<(u64, Vec<synod_paxos::Record>)>,
-    writes: HashMap<(u64, u64), Vec<oneshot::Sender<Result<Outcome, QuotaExceeded>>>>,
+    writes: HashMap<(u64, u64), Vec<WriteWaiter>>,
     reads: HashMap<u64, oneshot::Sender<Outcome>>,
     reconfigs: HashMap<u64, oneshot::Sender<Outcome>>,
     next_id: u64,
