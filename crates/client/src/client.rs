@@ -369,6 +369,15 @@ impl Client {
                         status.message()
                     )))
                 }
+                // A cap on the store (`[kv] keys_max`, `bytes_max`): every
+                // node judges the same way until keys are deleted.
+                Ok(Err(status)) if status.code() == tonic::Code::ResourceExhausted => {
+                    return Err(ClientError::QuotaExceeded(format!(
+                        "{}: {}",
+                        node.addr,
+                        status.message()
+                    )))
+                }
                 Ok(Err(status)) if status.code() == tonic::Code::Unimplemented => {
                     return Err(ClientError::Protocol {
                         endpoint: node.addr,

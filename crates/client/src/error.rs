@@ -27,6 +27,14 @@ pub enum ClientError {
     #[error("the cluster rejected the request: {0}. Fix the request; retrying it unchanged will fail the same way")]
     Rejected(String),
 
+    /// The write would take the cluster's key-value store past one of its
+    /// caps (`[kv] keys_max` or `bytes_max`; the message names which and
+    /// its value). It was refused before it was proposed, so nothing
+    /// changed; sending it again fails the same way until keys are deleted
+    /// or values shrunk (deletes are always taken), or the caps raised.
+    #[error("the cluster's key-value store is full: {0}. The write was not applied")]
+    QuotaExceeded(String),
+
     /// The cluster's `[access]` does not let this client's identity (its
     /// certificate or token) do this.
     #[error("permission denied: {0}. Use a client certificate or token with the right (see the README's Security section)")]

@@ -357,3 +357,27 @@ async fn a_write_the_node_finds_invalid_is_an_error_at_once_not_retried() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_write_past_the_stores_cap_is_quota_exceeded_at_once_not_retried() {
+    bounded(async {
+        let store = store();
+        store.lock().unwrap().keys_max = Some(1);
+        let node = MockNode::start(1, Mode::Leader, store.clone());
+        let other = MockNode::start(2, redirect_to(&node), store.clone());
+        let mut client = Client::connect(vec![node.addr.clone(), other.addr.clone()], options())
+            .await
+            .unwrap();
+        client.put(b"a", b"1").await.unwrap();
+        let seen = node.requests_seen() + other.requests_seen();
+        let err = client.put(b"b", b"2").await.unwrap_err();
+        assert!(matches!(err, ClientError::QuotaExceeded(_)), "{err:?}");
+        assert!(err.to_string().contains("[kv] keys_max (1)"), "{err}");
+        assert_eq!(node.requests_seen() + other.requests_seen(), seen + 1);
+        // Overwrites and deletes go on; after a delete the put is taken.
+        client.put(b"a", b"3").await.unwrap();
+        client.delete(b"a").await.unwrap();
+        client.put(b"b", b"2").await.unwrap();
+    })
+    .await;
+}

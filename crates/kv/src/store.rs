@@ -28,6 +28,11 @@ fn entry_hash(key: &[u8], value: &[u8]) -> u64 {
     hash
 }
 
+/// The bytes one entry adds to `KvStore::data_bytes`.
+fn entry_bytes(key: &[u8], value: &[u8]) -> u64 {
+    (key.len() + value.len()) as u64
+}
+
 /// The replicated key-value state.
 ///
 /// A `BTreeMap` rather than a `HashMap`, so iteration, snapshots and the
@@ -40,6 +45,9 @@ pub struct KvStore {
     /// of hashing what it wrote, instead of hashing the whole store after
     /// every apply.
     entry_hash_sum: u64,
+    /// The bytes of every key and value, kept by each write so that the
+    /// cap on the store (`quota.rs`) is judged in O(1).
+    data_bytes: u64,
 }
 
 impl KvStore {
@@ -70,6 +78,12 @@ impl KvStore {
         self.entries.is_empty()
     }
 
+    /// The bytes of all keys and values present (not counting the
+    /// snapshot's 8 bytes of lengths per entry).
+    pub fn data_bytes(&self) -> u64 {
+        self.data_bytes
+    }
+
     /// Executes one operation in log order and returns its reply. A `Get`
     /// reads without changing anything, so reads may go through the log.
     pub fn execute(&mut self, op: &KvOp) -> KvReply {
@@ -83,6 +97,7 @@ impl KvStore {
                 // Ok whether or not the key existed: see `KvOp::Delete`.
                 if let Some(old) = self.entries.remove(key) {
                     self.entry_hash_sum = self.entry_hash_sum.wrapping_sub(entry_hash(key, &old));
+                    self.data_bytes -= entry_bytes(key, &old);
                 }
                 KvReply::Ok
             }
@@ -115,13 +130,15 @@ impl KvStore {
         }
     }
 
-    /// Writes `key`, keeping the entry hash sum.
+    /// Writes `key`, keeping the entry hash sum and the byte total.
     fn set(&mut self, key: Vec<u8>, value: Vec<u8>) {
         let added = entry_hash(&key, &value);
         if let Some(old) = self.entries.get(&key) {
             self.entry_hash_sum = self.entry_hash_sum.wrapping_sub(entry_hash(&key, old));
+            self.data_bytes -= entry_bytes(&key, old);
         }
         self.entry_hash_sum = self.entry_hash_sum.wrapping_add(added);
+        self.data_bytes += entry_bytes(&key, &value);
         self.entries.insert(key, value);
     }
 
@@ -441,6 +458,40 @@ mod tests {
         let keys: Vec<&[u8]> = store.iter().map(|(k, _)| k).collect();
         assert_eq!(keys, vec![&b"a"[..], b"b", b"c"]);
         assert_eq!(store.len(), 3);
+    }
+
+    #[test]
+    fn data_bytes_is_the_sum_of_keys_and_values_after_every_write_and_restore() {
+        let mut rng = Rng::new(11);
+        let mut store = KvStore::new();
+        let recount = |store: &KvStore| -> u64 {
+            store.iter().map(|(k, v)| (k.len() + v.len()) as u64).sum()
+        };
+        for _ in 0..2_000 {
+            let key = rng.bytes(2);
+            let op = match rng.below(4) {
+                0 => KvOp::Put {
+                    key,
+                    value: rng.bytes(8),
+                },
+                1 => KvOp::Delete { key },
+                2 => KvOp::Append {
+                    key,
+                    value: rng.bytes(3),
+                },
+                _ => KvOp::Cas {
+                    key,
+                    expected: None,
+                    new: rng.bytes(5),
+                },
+            };
+            run(&mut store, op);
+            assert_eq!(store.data_bytes(), recount(&store));
+        }
+        let mut restored = KvStore::new();
+        restored.execute(&put("stale", "state"));
+        restored.restore(&snapshot_of(&store, 5)).unwrap();
+        assert_eq!(restored.data_bytes(), store.data_bytes());
     }
 
     fn random_store(rng: &mut Rng) -> KvStore {

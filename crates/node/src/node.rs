@@ -119,6 +119,23 @@ impl ServiceNode {
         self.front.set_reconfig(settings);
     }
 
+    /// Whether a native key-value write may be proposed: refused only if
+    /// it would take the store this replica has applied past a cap of
+    /// `limits` (`synod_kv::quota`; the caps are the node's setting, so
+    /// the runtime passes them). An operation that does not decode is let
+    /// through: the state machine answers it with an error. Call it before
+    /// `NodeInput::Write`, never on apply.
+    pub fn admit_kv_write(
+        &self,
+        op: &[u8],
+        limits: synod_kv::KvLimits,
+    ) -> Result<(), synod_kv::QuotaExceeded> {
+        match synod_kv::KvOp::decode(op) {
+            Ok(op) => synod_kv::admit(&self.engine.state_machine().kv, &op, limits),
+            Err(_) => Ok(()),
+        }
+    }
+
     /// A serializable read from this replica's applied state (may be stale).
     pub fn read_local(&self, op: &[u8]) -> Vec<u8> {
         self.engine.state_machine().query(op)

@@ -84,6 +84,8 @@ impl<T: Read> Read for Hashing<T> {
     }
 }
 
+// bincode's error type is itself a `Box`, handed over as is by `map_err`.
+#[allow(clippy::boxed_local)]
 fn to_io(e: bincode::Error) -> io::Error {
     match *e {
         bincode::ErrorKind::Io(e) => e,

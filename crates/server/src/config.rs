@@ -30,6 +30,10 @@
 //! sasl_super_user = "kafka"       # optional: a SASL user that is super
 //! read_only_mode = true          # serve reads when cut off (readonlymode.enabled)
 //!
+//! [kv]                # optional; defaults shown in KvKnobs
+//! keys_max = 10000000
+//! bytes_max = 536870912
+//!
 //! [admin]             # optional; defaults shown in AdminKnobs
 //! lag_slots_max = 1000
 //!
@@ -164,6 +168,8 @@ pub struct ServerConfig {
     pub client_tls: Option<ClientTlsFiles>,
     #[serde(default)]
     pub zk: ZkKnobs,
+    #[serde(default)]
+    pub kv: KvKnobs,
     /// Where to serve the admin HTTP endpoints: `/metrics` (Prometheus),
     /// `/health`, `/livez`, `/readyz` and the status page `/` (none: not
     /// served).
@@ -332,6 +338,39 @@ impl Default for ZkKnobs {
             data_bytes_max: synod_front::ZkLimits::DATA_BYTES_MAX_DEFAULT,
             read_only_mode: false,
             reconfig_enabled: false,
+        }
+    }
+}
+
+/// The native key-value store's caps (`synod_kv::quota`): a node setting,
+/// never replicated state.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct KvKnobs {
+    /// Writes that would take the store past this many keys are refused
+    /// (gRPC RESOURCE_EXHAUSTED); deletes are always taken.
+    pub keys_max: u64,
+    /// Writes that would take the store's keys plus values past this many
+    /// bytes are refused (gRPC RESOURCE_EXHAUSTED). With `[zk]
+    /// data_bytes_max` it keeps the state below the snapshot limit
+    /// (4 GiB), where every node would stop at the same slot.
+    pub bytes_max: u64,
+}
+
+impl Default for KvKnobs {
+    fn default() -> Self {
+        KvKnobs {
+            keys_max: synod_kv::KvLimits::KEYS_MAX_DEFAULT,
+            bytes_max: synod_kv::KvLimits::BYTES_MAX_DEFAULT,
+        }
+    }
+}
+
+impl KvKnobs {
+    pub fn limits(&self) -> synod_kv::KvLimits {
+        synod_kv::KvLimits {
+            keys_max: self.keys_max,
+            bytes_max: self.bytes_max,
         }
     }
 }
@@ -506,6 +545,26 @@ impl ServerConfig {
         }
     }
 
+    /// `[kv]`: caps of 0 would refuse every write that adds a key or a
+    /// byte, and caps whose bytes alone, with the tree's, reach the
+    /// snapshot limit would not prevent the stop they are there to prevent.
+    fn validate_kv(&self, engine: &EngineConfig) -> Result<(), ConfigError> {
+        if self.kv.keys_max == 0 || self.kv.bytes_max == 0 {
+            return Err(ConfigError::Invalid(
+                "[kv] keys_max and bytes_max must be positive".into(),
+            ));
+        }
+        let limit = engine.snapshot_bytes_max;
+        if self.kv.bytes_max.saturating_add(self.zk.data_bytes_max) >= limit {
+            return Err(ConfigError::Invalid(format!(
+                "[kv] bytes_max ({}) plus [zk] data_bytes_max ({}) must stay below the \
+                 snapshot limit ({limit} bytes), or a full store stops every node; lower them",
+                self.kv.bytes_max, self.zk.data_bytes_max
+            )));
+        }
+        Ok(())
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         let members = self.members()?;
         if self.node_id == 0 {
@@ -568,6 +627,7 @@ impl ServerConfig {
                 )));
             }
         }
+        self.validate_kv(&engine)?;
         if self.engine.command_bytes_max < synod_front::budget::COMMAND_BYTES_MIN {
             return Err(ConfigError::Invalid(format!(
                 "[engine] command_bytes_max must be at least {} (room for a full auth list and writes)",
@@ -685,6 +745,38 @@ election_timeout_ms = 800
         assert_eq!(cfg.engine.election_timeout_ms, 800);
         assert_eq!(cfg.engine.lease_ms, 400);
         assert_eq!(cfg.initial_config().unwrap(), Config::new([1, 2]));
+    }
+
+    #[test]
+    fn kv_caps_default_parse_and_are_checked() {
+        let cfg: ServerConfig = toml::from_str(GOOD).unwrap();
+        assert_eq!(cfg.kv.limits(), synod_kv::KvLimits::default());
+        let set = format!("{GOOD}[kv]\nkeys_max = 3\nbytes_max = 100\n");
+        let cfg: ServerConfig = toml::from_str(&set).unwrap();
+        cfg.validate().unwrap();
+        assert_eq!(
+            cfg.kv.limits(),
+            synod_kv::KvLimits {
+                keys_max: 3,
+                bytes_max: 100
+            }
+        );
+        let zero = format!("{GOOD}[kv]\nkeys_max = 0\n");
+        let err = toml::from_str::<ServerConfig>(&zero)
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("[kv] keys_max"), "{err}");
+        // 3 GiB of keys and values beside the tree's 2 GiB cannot fit a
+        // 4 GiB snapshot.
+        let too_big = format!("{GOOD}[kv]\nbytes_max = 3221225472\n");
+        let err = toml::from_str::<ServerConfig>(&too_big)
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(err.to_string().contains("snapshot limit"), "{err}");
+        let unknown = format!("{GOOD}[kv]\nkeys = 3\n");
+        assert!(toml::from_str::<ServerConfig>(&unknown).is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use crate::access::{common_name, Access, ClientInfo, Right};
 use crate::gate::{Admission, SocketGate};
-use crate::runtime::{NodeHandle, NodeStatus};
+use crate::runtime::{NodeHandle, NodeStatus, WriteError};
 use std::collections::BTreeMap;
 use synod_api::pb::{self, kv_server::Kv};
 use synod_kv::{KvOp, KvReply};
@@ -105,7 +105,12 @@ impl KvService {
             .node
             .write(Command { client, seq, op })
             .await
-            .map_err(|e| Status::unavailable(e.to_string()))?;
+            .map_err(|e| match e {
+                // Definitive until keys are deleted: the client does not
+                // retry a RESOURCE_EXHAUSTED.
+                WriteError::Quota(refused) => Status::resource_exhausted(refused.to_string()),
+                WriteError::Stopped(stopped) => Status::unavailable(stopped.to_string()),
+            })?;
         self.decode(outcome)
     }
 

@@ -30,8 +30,10 @@ pub use serve::{serve, GRPC_MESSAGE_BYTES_MAX};
 
 pub use config::{
     AccessConfig, AdminKnobs, ClientAuth, ClientTlsFiles, ConfigError, EngineKnobs, GrpcKnobs,
-    Member, ServerConfig, ZkKnobs,
+    KvKnobs, Member, ServerConfig, ZkKnobs,
 };
 pub use synod_node::{state, ServiceState};
 
-pub use runtime::{start, NodeHandle, NodeStatus, Request, RunningNode, Stopped, ZkRequest};
+pub use runtime::{
+    start, NodeHandle, NodeStatus, Request, RunningNode, Stopped, WriteError, ZkRequest,
+};

@@ -20,6 +20,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use synod_front::{ConnId, Outgoing, ZkLimits};
+use synod_kv::QuotaExceeded;
 use synod_net::{NetConfig, PeerTls, PeerTransport};
 use synod_node::{Clock, NodeInput, NodeInvariantViolation, NodeOptions, NodeOutput, ServiceNode};
 use synod_paxos::{Command, ConfigChange, NodeId, Outcome};
@@ -32,9 +33,11 @@ pub const REQUEST_QUEUE_MAX: usize = 4096;
 
 /// What a client layer (gRPC, ZooKeeper protocol) asks of the node.
 pub enum Request {
+    /// A native key-value write; refused before it is proposed if it
+    /// would take the store past a `[kv]` cap.
     Write {
         command: Command,
-        reply: oneshot::Sender<Outcome>,
+        reply: oneshot::Sender<Result<Outcome, QuotaExceeded>>,
     },
     Read {
         op: Vec<u8>,
@@ -106,6 +109,17 @@ pub struct NodeHandle {
 #[error("the node is shutting down")]
 pub struct Stopped;
 
+/// Why a native write has no outcome.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    #[error(transparent)]
+    Stopped(#[from] Stopped),
+    /// Refused before it was proposed: it would take the key-value store
+    /// past `[kv] keys_max` or `bytes_max`. Nothing changed.
+    #[error(transparent)]
+    Quota(#[from] QuotaExceeded),
+}
+
 /// Why a node does not hand out a backup now.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NoBackup {
@@ -124,8 +138,10 @@ impl NodeHandle {
         rx.await.map_err(|_| Stopped)
     }
 
-    pub async fn write(&self, command: Command) -> Result<Outcome, Stopped> {
-        self.ask(|reply| Request::Write { command, reply }).await
+    pub async fn write(&self, command: Command) -> Result<Outcome, WriteError> {
+        Ok(self
+            .ask(|reply| Request::Write { command, reply })
+            .await??)
     }
 
     pub async fn read(&self, op: Vec<u8>) -> Result<Outcome, Stopped> {
@@ -339,6 +355,7 @@ pub async fn start(
         zk_conns: HashMap::new(),
         unread: Vec::new(),
         zk_knobs: cfg.zk.clone(),
+        kv_limits: cfg.kv.limits(),
         cluster: cfg.members()?,
         observer,
     };
@@ -372,6 +389,9 @@ fn read_clock(started: Instant) -> Clock {
     }
 }
 
+/// Where a native write's outcome goes, or its refusal by a `[kv]` cap.
+type WriteWaiter = oneshot::Sender<Result<Outcome, QuotaExceeded>>;
+
 /// The engine task's state: the pure node, and the I/O around it.
 struct Driver {
     node: ServiceNode,
@@ -383,7 +403,7 @@ struct Driver {
     started: Instant,
     transport: PeerTransport,
     disk_requests: mpsc::Sender<(u64, Vec<synod_paxos::Record>)>,
-    writes: HashMap<(u64, u64), Vec<oneshot::Sender<Outcome>>>,
+    writes: HashMap<(u64, u64), Vec<WriteWaiter>>,
     reads: HashMap<u64, oneshot::Sender<Outcome>>,
     reconfigs: HashMap<u64, oneshot::Sender<Outcome>>,
     next_id: u64,
@@ -396,6 +416,8 @@ struct Driver {
     /// not read): the node hears of them once the outputs are executed.
     unread: Vec<ConnId>,
     zk_knobs: crate::config::ZkKnobs,
+    /// `[kv] keys_max` and `bytes_max`, judged before each native write.
+    kv_limits: synod_kv::KvLimits,
     cluster: BTreeMap<NodeId, crate::config::Member>,
     /// Monitoring: counters derived from the node, heartbeat timings,
     /// leader changes.
@@ -468,6 +490,12 @@ impl Driver {
     async fn on_request(&mut self, request: Request) -> Result<(), NodeInvariantViolation> {
         match request {
             Request::Write { command, reply } => {
+                // Judged here, against what this node has applied, so a
+                // refused write never reaches the log (`synod_kv::quota`).
+                if let Err(refused) = self.node.admit_kv_write(&command.op, self.kv_limits) {
+                    let _ = reply.send(Err(refused));
+                    return Ok(());
+                }
                 self.writes
                     .entry((command.client, command.seq))
                     .or_default()
@@ -627,7 +655,7 @@ impl Driver {
             } => {
                 if let Some(waiters) = self.writes.remove(&(client, seq)) {
                     for w in waiters {
-                        let _ = w.send(outcome.clone());
+                        let _ = w.send(Ok(outcome.clone()));
                     }
                 }
             }

@@ -30,6 +30,9 @@ pub struct Store {
     pub clients: HashMap<u64, (u64, Cached)>,
     /// How many writes were applied (duplicates are not).
     pub applied: u64,
+    /// A put of a new key past this many keys is refused
+    /// RESOURCE_EXHAUSTED, as a node refuses one past `[kv] keys_max`.
+    pub keys_max: Option<usize>,
 }
 
 /// A put with a larger value is refused InvalidArgument, as a node refuses
@@ -274,6 +277,23 @@ impl kv_server::Kv for MockService {
                 "the write encodes to a {} byte command, more than the {VALUE_BYTES_MAX} bytes",
                 r.value.len()
             )));
+        }
+        let full = {
+            let store = self.0.store.lock().unwrap();
+            store
+                .keys_max
+                .is_some_and(|max| !store.data.contains_key(&r.key) && store.data.len() >= max)
+        };
+        if full {
+            self.0.seen.lock().unwrap().push(Seen {
+                rpc: "put",
+                client_id: r.client_id,
+                seq: r.seq,
+            });
+            return Err(Status::resource_exhausted(
+                "the key-value store would hold 2 keys, more than [kv] keys_max (1); \
+                 delete keys, or raise [kv] keys_max on every node",
+            ));
         }
         let (key, value) = (r.key.clone(), r.value);
         let result = match write(&self.0, "put", r.client_id, r.seq, &r.key, |data| {

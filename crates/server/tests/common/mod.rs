@@ -50,6 +50,7 @@ pub fn node_config(
         secure_zk_listen: None,
         client_tls: None,
         zk: Default::default(),
+        kv: Default::default(),
         admin_listen: None,
         admin: Default::default(),
         grpc: Default::default(),
