@@ -84,10 +84,8 @@ impl<T: Read> Read for Hashing<T> {
     }
 }
 
-// bincode's error type is itself a `Box`, handed over as is by `map_err`.
-#[allow(clippy::boxed_local)]
-fn to_io(e: bincode::Error) -> io::Error {
-    match *e {
+fn to_io(e: bincode::ErrorKind) -> io::Error {
+    match e {
         bincode::ErrorKind::Io(e) => e,
         other => io::Error::other(other.to_string()),
     }
@@ -103,7 +101,7 @@ pub fn write(
     time_ms: u64,
 ) -> io::Result<()> {
     let mut hash = Hashing::new(io::sink());
-    bincode::serialize_into(&mut hash, snapshot).map_err(to_io)?;
+    bincode::serialize_into(&mut hash, snapshot).map_err(|e| to_io(*e))?;
     let header = Header {
         cluster_id,
         node_id,
@@ -116,7 +114,7 @@ pub fn write(
     out.write_all(MAGIC)?;
     out.write_all(line.as_bytes())?;
     out.write_all(b"\n")?;
-    bincode::serialize_into(&mut *out, snapshot).map_err(to_io)?;
+    bincode::serialize_into(&mut *out, snapshot).map_err(|e| to_io(*e))?;
     out.flush()
 }
 

@@ -112,7 +112,7 @@ fn record_bytes(r: &Record) -> u64 {
         Record::Accept { value, .. } | Record::Learned { value, .. } => {
             value.encoded_bytes() as u64
         }
-        Record::Snapshot(s) => s.state.len() as u64,
+        Record::Snapshot(s) => s.state.len(),
         _ => 16,
     }
 }
