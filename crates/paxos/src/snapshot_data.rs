@@ -63,6 +63,7 @@ impl SnapshotData {
             chunks: &self.chunks,
             index: 0,
             offset: 0,
+            remaining: self.len,
         }
     }
 
@@ -261,16 +262,14 @@ pub struct SnapshotReader<'a> {
     /// The chunk being read, and the next byte in it.
     index: usize,
     offset: usize,
+    /// Bytes not yet read (kept, so asking is O(1) however many chunks).
+    remaining: u64,
 }
 
 impl SnapshotReader<'_> {
     /// Bytes not yet read.
     pub fn remaining(&self) -> u64 {
-        let rest: u64 = self.chunks[self.index.min(self.chunks.len())..]
-            .iter()
-            .map(|c| c.len() as u64)
-            .sum();
-        rest - self.offset as u64
+        self.remaining
     }
 }
 
@@ -298,6 +297,7 @@ impl BufRead for SnapshotReader<'_> {
             return;
         };
         self.offset += amt;
+        self.remaining -= amt as u64;
         match self.offset.cmp(&chunk.len()) {
             Ordering::Less => {}
             Ordering::Equal => {
