@@ -311,8 +311,7 @@ impl Message {
                         + snapshot.as_ref().map_or(0, |s| {
                             // A snapshot sent whole is at most a chunk
                             // (`snapshot_chunk_bytes`), far below usize.
-                            usize::try_from(s.state.len()).unwrap_or(usize::MAX)
-                                + 8 * s.state.chunks().len()
+                            usize::try_from(s.state.encoded_bytes()).unwrap_or(usize::MAX)
                                 + 64 * s.config.voters.len()
                                 + 64 * s.config.learners.len()
                                 + s.clients

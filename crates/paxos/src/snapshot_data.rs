@@ -52,6 +52,12 @@ impl SnapshotData {
         self.len == 0
     }
 
+    /// Bytes of its encoding: a chunk count, then each chunk's length
+    /// and bytes.
+    pub fn encoded_bytes(&self) -> u64 {
+        8 + 8 * self.chunks.len() as u64 + self.len
+    }
+
     /// The buffers, in order; none is empty.
     pub fn chunks(&self) -> &[Bytes] {
         &self.chunks
@@ -491,6 +497,7 @@ mod tests {
         let encoded = bincode::serialize(&data).unwrap();
         // Count, then each chunk as length and bytes (bincode's defaults).
         assert_eq!(encoded.len(), 8 + 3 * 8 + 50);
+        assert_eq!(encoded.len() as u64, data.encoded_bytes());
         assert_eq!(&encoded[..8], &3u64.to_le_bytes());
         let back: SnapshotData = bincode::deserialize(&encoded).unwrap();
         assert_eq!(back, data);

@@ -122,12 +122,10 @@ pub(crate) fn snapshot_encoded_bytes(snap: &Snapshot) -> u64 {
         config: snap.config.clone(),
         clients: snap.clients.clone(),
     };
-    // The state: a chunk count, then each chunk's length and bytes.
-    let state = 8 + 8 * snap.state.chunks().len() as u64 + snap.state.len();
     head_options()
         .serialized_size(&head)
         .unwrap_or(u64::MAX)
-        .saturating_add(8 + state)
+        .saturating_add(8 + snap.state.encoded_bytes())
 }
 
 fn decode_head(bytes: &[u8]) -> Option<SnapshotHead> {
