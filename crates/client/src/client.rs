@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use synod_api::pb::{self, kv_client::KvClient, refusal::Reason};
 use tokio::time::Instant;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 
 use crate::endpoints::Endpoints;
@@ -63,7 +64,7 @@ pub struct Client {
 }
 
 /// What one attempt got back once the gRPC call itself succeeded.
-enum Answer<T> {
+pub(crate) enum Answer<T> {
     /// A definitive result.
     Done(T),
     /// The node refused, and said why.
@@ -127,6 +128,11 @@ impl Client {
     /// This client's id, carried by every write.
     pub fn client_id(&self) -> u64 {
         self.client_id
+    }
+
+    /// The settings this client was made with.
+    pub fn options(&self) -> &ClientOptions {
+        &self.options
     }
 
     /// The sequence number the next write will carry.
@@ -296,7 +302,7 @@ impl Client {
 
     /// Numbers a new write. Advancing here, before any attempt, is what
     /// guarantees that no two writes of this client share a number.
-    fn take_seq(&mut self) -> u64 {
+    pub(crate) fn take_seq(&mut self) -> u64 {
         let seq = self.seq_next;
         self.seq_next += 1;
         seq
@@ -312,6 +318,26 @@ impl Client {
         Fut: Future<Output = Result<Answer<T>, tonic::Status>>,
     {
         let deadline = Instant::now() + self.options.deadline;
+        let timeout = self.options.request_timeout;
+        self.call_within(at_leader, timeout, deadline, move |stub| {
+            attempt(KvClient::new(stub))
+        })
+        .await
+    }
+
+    /// As `call`, for any service on the channel (`stub`), with the
+    /// per-request timeout and the deadline given.
+    pub(crate) async fn call_within<T, F, Fut>(
+        &mut self,
+        at_leader: bool,
+        request_timeout: Duration,
+        deadline: Instant,
+        mut attempt: F,
+    ) -> Result<T, ClientError>
+    where
+        F: FnMut(Stub) -> Fut,
+        Fut: Future<Output = Result<Answer<T>, tonic::Status>>,
+    {
         let mut backoff = self.options.backoff_initial;
         let mut target = self.leader.unwrap_or(self.cursor % self.endpoints.len());
         let mut tried: Vec<String> = Vec::new();
@@ -337,12 +363,9 @@ impl Client {
             if !tried.contains(&node.addr) {
                 tried.push(node.addr.clone());
             }
-            let budget = self.options.request_timeout.min(deadline - now);
-            let outcome = tokio::time::timeout(
-                budget,
-                attempt(KvClient::with_interceptor(node.channel, self.auth.clone())),
-            )
-            .await;
+            let budget = request_timeout.min(deadline - now);
+            let stub = InterceptedService::new(node.channel, self.auth.clone());
+            let outcome = tokio::time::timeout(budget, attempt(stub)).await;
             let next = match outcome {
                 Ok(Ok(Answer::Done(value))) => {
                     if at_leader {
@@ -484,13 +507,15 @@ pub enum Reconfigure {
     Remove(u64),
 }
 
-/// A stub with this client's bearer token on every request.
-type Kv = KvClient<tonic::service::interceptor::InterceptedService<Channel, Auth>>;
+/// A channel with this client's bearer token on every request.
+pub(crate) type Stub = InterceptedService<Channel, Auth>;
+/// The key-value service on a `Stub`.
+type Kv = KvClient<Stub>;
 
 /// Adds `authorization: Bearer <token>` to every request, when a token is
 /// set.
 #[derive(Clone, Debug)]
-struct Auth(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+pub(crate) struct Auth(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
 
 impl Auth {
     fn new(token: Option<&str>) -> Result<Auth, ClientError> {
@@ -518,7 +543,7 @@ impl tonic::service::Interceptor for Auth {
     }
 }
 
-fn refused<T>(refusal: pb::Refusal) -> Answer<T> {
+pub(crate) fn refused<T>(refusal: pb::Refusal) -> Answer<T> {
     match refusal.reason {
         Some(reason) => Answer::Refused(reason),
         None => Answer::Malformed("Refusal without a reason"),
@@ -540,7 +565,7 @@ fn describe_status(status: &tonic::Status) -> String {
 
 /// A random 64-bit number from the operating system; falls back to the
 /// clock and process id in the unlikely case that fails.
-fn random_u64() -> u64 {
+pub(crate) fn random_u64() -> u64 {
     getrandom::u64().unwrap_or_else(|_| {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

@@ -31,10 +31,12 @@
 mod client;
 mod endpoints;
 mod error;
+pub mod lock;
 mod options;
 mod status;
 
 pub use client::{CasOutcome, Client, Reconfigure};
 pub use error::{ClientError, TimedOut};
+pub use lock::{LockHandle, LockOptions, LockSession, Mode, SessionState};
 pub use options::{ClientOptions, ClientTls};
 pub use status::{Ballot, PeerStatus, Role, StatusReply};

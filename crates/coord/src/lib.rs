@@ -57,7 +57,9 @@ mod write;
 pub mod zk_config;
 
 pub use acl::digest_id;
-pub use lock::{LockError, LockGrant, LockMode, LockOutcome, LockStatus, Sequencer};
+pub use lock::{
+    LockError, LockGrant, LockMode, LockOutcome, LockQuery, LockQueryReply, LockStatus, Sequencer,
+};
 pub use op::{CoordOp, CoordReply, DecodeError, Write, WriteOutcome, WriteResult};
 pub use tree::{SessionInfo, Tree, Trigger};
 pub use types::{perms, Acl, CreateMode, ErrorCode, EventKind, Id, Stat};

@@ -21,9 +21,11 @@ impl StateMachine for Tree {
         }
     }
 
-    /// Reads go through the tree's methods on the engine task instead.
-    fn query(&self, _op: &[u8]) -> Vec<u8> {
-        Vec::new()
+    /// The lock table's reads (`lock::LockQuery`), for the engine's
+    /// linearizable read path; every other read goes through the tree's
+    /// methods on the engine task.
+    fn query(&self, op: &[u8]) -> Vec<u8> {
+        self.lock_query(op)
     }
 
     fn snapshot(&self, out: &mut SnapshotWriter) {

@@ -20,10 +20,12 @@ impl ServiceNode {
         self.after_front(out);
     }
 
-    /// After anything that may have made the front door propose or emit.
+    /// After anything that may have made the front door or the lock door
+    /// propose or emit.
     pub(crate) fn after_front(&mut self, out: &mut Vec<NodeOutput>) {
         self.step_proposals(out);
         self.flush_zk(out);
+        self.flush_locks(out);
     }
 
     /// The front door's timer, after the engine's tick: keepalives, and on
@@ -34,8 +36,9 @@ impl ServiceNode {
             (b.round << 16) | (b.node & 0xffff)
         });
         let has_leader = self.engine.leader().is_some();
-        self.front
-            .on_timer(&self.engine.state_machine().tree, term, has_leader);
+        let tree = &self.engine.state_machine().tree;
+        self.front.on_timer(tree, term, has_leader);
+        self.locks.on_timer(tree, self.now_us);
         self.after_front(out);
     }
 
@@ -67,21 +70,29 @@ impl ServiceNode {
         if !triggers.is_empty() {
             self.front.on_triggers(triggers);
         }
-        // Grants to waiting lock acquirers (issue 12): no door serves lock
-        // clients yet, so they are taken here and dropped, not piled up.
-        drop(self.engine.state_machine_mut().tree.take_lock_grants());
+        // Grants to waiting lock acquirers wake their parked calls, after
+        // the watch events and before this step's replies.
+        let grants = self.engine.state_machine_mut().tree.take_lock_grants();
+        if !grants.is_empty() {
+            self.locks.on_grants(grants);
+        }
         for action in actions {
             self.execute(action, out);
         }
     }
 
-    /// Proposes what the front door queued (its replies may queue more).
+    /// Proposes what the front door queued, and steps the lock door's
+    /// inputs (their replies may queue more).
     fn step_proposals(&mut self, out: &mut Vec<NodeOutput>) {
         loop {
             let mut proposals = self.front.take_proposals();
             let reconfigs = self.front.take_reconfigs();
-            if proposals.is_empty() && reconfigs.is_empty() {
+            let locks = self.locks.take_inputs();
+            if proposals.is_empty() && reconfigs.is_empty() && locks.is_empty() {
                 return;
+            }
+            for input in locks {
+                self.step_engine(input, out);
             }
             for (id, change) in reconfigs {
                 self.step_engine(Input::SubmitReconfigure { id, change }, out);
@@ -90,6 +101,13 @@ impl ServiceNode {
             for command in proposals {
                 self.step_engine(Input::Propose(command), out);
             }
+        }
+    }
+
+    /// Hands the lock door's answers to the runtime, in order.
+    fn flush_locks(&mut self, out: &mut Vec<NodeOutput>) {
+        for (id, answer) in self.locks.take_answers() {
+            out.push(NodeOutput::LockReply { id, answer });
         }
     }
 
@@ -115,6 +133,10 @@ impl ServiceNode {
                 outcome,
             } => {
                 let tree = &self.engine.state_machine().tree;
+                if self.locks.owns(client, seq) {
+                    self.locks.on_reply(tree, client, seq, &outcome);
+                    return;
+                }
                 if self.front.on_reply(tree, client, seq, &outcome) {
                     return;
                 }
@@ -123,6 +145,14 @@ impl ServiceNode {
                     seq,
                     outcome,
                 }
+            }
+            Action::ReadReply {
+                client: crate::locks::READ_CLIENT,
+                id,
+                outcome,
+            } => {
+                self.locks.on_read_reply(id, &outcome);
+                return;
             }
             Action::ReadReply { id, outcome, .. } => NodeOutput::ReadReply { id, outcome },
             Action::ReconfigReply { id, outcome } => {

@@ -2,6 +2,7 @@
 //! what goes in and what comes out. Everything here is plain data; the
 //! runtime and the simulators build inputs and execute outputs.
 
+use crate::locks::{LockAnswer, LockRequest};
 use crate::tap::Applied;
 use synod_front::{ConnId, Outgoing, Pending, ZkLimits};
 use synod_paxos::{
@@ -68,6 +69,9 @@ pub enum NodeInput {
     /// The connection's socket closed, or the runtime gave up on it (a
     /// client that does not read what it is sent).
     ZkClosed { conn: ConnId },
+    /// A native client's lock call (`locks`); answered by `LockReply` with
+    /// the same `id`.
+    Lock { id: u64, request: LockRequest },
 }
 
 /// One thing the runtime must do, in the order given.
@@ -91,6 +95,8 @@ pub enum NodeOutput {
     /// A frame for a ZooKeeper connection, or its close; in order per
     /// connection, and nothing for a connection after its close.
     Zk { conn: ConnId, item: Outgoing },
+    /// The answer to `Lock { id, .. }`.
+    LockReply { id: u64, answer: LockAnswer },
     /// An engine event (only with `EngineConfig::events`).
     Event(Event),
     /// What one apply of the coordination tree did (only while the apply

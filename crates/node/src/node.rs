@@ -7,7 +7,8 @@ use crate::invariants::Audit;
 use crate::io::{Clock, NodeInput, NodeOptions, NodeOutput, Refused};
 use crate::state::ServiceState;
 use std::net::SocketAddr;
-use synod_front::{ConnId, ZkFront};
+use crate::locks::LockDoor;
+use synod_front::{ConnId, ZkFront, ZkLimits};
 use synod_paxos::{DurableState, Input, Micros, Node, StateMachine};
 use synod_zkproto::ConnectRequest;
 
@@ -18,8 +19,14 @@ pub struct ServiceNode {
     pub(crate) front: ZkFront,
     pub(crate) audit: Audit,
     pub(crate) hooks: Hooks,
+    /// Chubby's lock calls from native clients (`locks`).
+    pub(crate) locks: LockDoor,
+    /// The front door's limits, which bound lock sessions and creates too.
+    pub(crate) zk_limits: ZkLimits,
     /// The local time of the step under way.
     pub(crate) now_us: Micros,
+    /// Wall time of the step under way (ms since the epoch).
+    pub(crate) wall_ms: i64,
 }
 
 impl ServiceNode {
@@ -42,13 +49,17 @@ impl ServiceNode {
         // Restoring our own snapshot is not a jump any connection could
         // have missed: there are no connections yet.
         engine.state_machine_mut().take_restored();
+        let zk_limits = opts.zk.clone();
         let front = ZkFront::new(opts.zk, opts.seed.rotate_left(32));
         ServiceNode {
             engine,
             front,
             audit: Audit::new(clock.now_us),
             hooks: Hooks::new(clock.now_us),
+            locks: LockDoor::default(),
+            zk_limits,
             now_us: clock.now_us,
+            wall_ms: clock.wall_ms,
         }
     }
 
@@ -84,6 +95,12 @@ impl ServiceNode {
             NodeInput::ZkClosed { conn } => {
                 self.audit.on_closed(conn);
                 self.front.on_closed(conn);
+                self.after_front(out);
+            }
+            NodeInput::Lock { id, request } => {
+                let tree = &self.engine.state_machine().tree;
+                self.locks
+                    .request(id, request, tree, &self.zk_limits, clock.wall_ms);
                 self.after_front(out);
             }
         }
@@ -157,9 +174,14 @@ impl ServiceNode {
         &self.front
     }
 
+    pub fn lock_door(&self) -> &LockDoor {
+        &self.locks
+    }
+
     fn set_clock(&mut self, clock: Clock) {
         self.audit.on_clock(clock.now_us);
         self.now_us = clock.now_us;
+        self.wall_ms = clock.wall_ms;
         self.front.set_clock(clock.now_us / 1000, clock.wall_ms);
     }
 }

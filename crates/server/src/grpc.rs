@@ -22,10 +22,7 @@ pub struct KvService {
     node: NodeHandle,
     /// Who may do what (`[access]`).
     access: Access,
-    /// `https` when the gRPC ports speak TLS: redirects name it.
-    scheme: &'static str,
-    /// Client addresses of the members, for redirects.
-    clients: BTreeMap<NodeId, HostPort>,
+    redirects: Redirects,
     /// The largest command the log takes (`[engine] command_bytes_max`):
     /// a larger write is refused here, before the engine.
     command_bytes_max: usize,
@@ -42,20 +39,47 @@ impl KvService {
         KvService {
             node,
             access,
-            scheme: if tls { "https" } else { "http" },
-            clients,
+            redirects: Redirects::new(clients, tls),
             command_bytes_max,
         }
     }
 
     fn refusal(&self, outcome: &Outcome) -> pb::Refusal {
+        self.redirects.refusal(outcome)
+    }
+}
+
+/// How a refusal names the leader: the members' client addresses.
+#[derive(Clone, Debug)]
+pub struct Redirects {
+    /// `https` when the gRPC ports speak TLS: redirects name it.
+    scheme: &'static str,
+    /// Client addresses of the members, for redirects.
+    clients: BTreeMap<NodeId, HostPort>,
+}
+
+impl Redirects {
+    pub fn new(clients: BTreeMap<NodeId, HostPort>, tls: bool) -> Self {
+        Redirects {
+            scheme: if tls { "https" } else { "http" },
+            clients,
+        }
+    }
+
+    /// Member `id`'s client address as a URL, if it is a member.
+    pub fn address(&self, id: NodeId) -> Option<String> {
+        self.clients
+            .get(&id)
+            .map(|a| format!("{}://{a}", self.scheme))
+    }
+
+    /// The in-band refusal for an engine outcome that is not `Ok`.
+    pub fn refusal(&self, outcome: &Outcome) -> pb::Refusal {
         use pb::refusal::Reason;
         let reason = match outcome {
             Outcome::NotLeader { leader } => Reason::NotLeader(pb::NotLeader {
                 leader_id: *leader,
-                leader_addr: leader
-                    .and_then(|l| self.clients.get(&l))
-                    .map(|a| format!("{}://{a}", self.scheme)),
+                leader_addr: leader.and_then(|l| self.address(l)),
             }),
             Outcome::Busy => Reason::Busy(pb::Busy {
                 retry_after_ms: 50,
@@ -76,6 +100,9 @@ impl KvService {
         }
     }
 
+}
+
+impl KvService {
     async fn write(
         &self,
         client: u64,
@@ -301,10 +328,7 @@ impl KvService {
                 node: s.promised.node,
             }),
             leader_id: s.leader,
-            leader_addr: s
-                .leader
-                .and_then(|l| self.clients.get(&l))
-                .map(|a| format!("{}://{a}", self.scheme)),
+            leader_addr: s.leader.and_then(|l| self.redirects.address(l)),
             commit_slot: s.commit,
             applied_slot: s.applied,
             config: Some(pb::Config {

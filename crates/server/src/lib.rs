@@ -19,6 +19,7 @@ mod disk;
 pub mod fds;
 pub mod gate;
 pub mod grpc;
+pub mod locks;
 pub mod metrics;
 pub mod observe;
 pub mod runtime;

@@ -22,7 +22,10 @@ use std::time::{Duration, Instant};
 use synod_front::{ConnId, Outgoing, ZkLimits};
 use synod_kv::QuotaExceeded;
 use synod_net::{NetConfig, PeerTls, PeerTransport};
-use synod_node::{Clock, NodeInput, NodeInvariantViolation, NodeOptions, NodeOutput, ServiceNode};
+use synod_node::{
+    Clock, LockAnswer, LockRequest, NodeInput, NodeInvariantViolation, NodeOptions, NodeOutput,
+    ServiceNode,
+};
 use synod_paxos::{Command, ConfigChange, NodeId, Outcome};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, error, info, warn};
@@ -67,6 +70,11 @@ pub enum Request {
     },
     /// The ZooKeeper front door's traffic.
     Zk(ZkRequest),
+    /// A native client's lock call (`synod_node::locks`).
+    Lock {
+        request: LockRequest,
+        reply: oneshot::Sender<LockAnswer>,
+    },
 }
 
 /// What a ZooKeeper connection task asks of the engine task.
@@ -170,6 +178,10 @@ impl NodeHandle {
         at_least: Option<u64>,
     ) -> Result<Result<Box<synod_paxos::Snapshot>, NoBackup>, Stopped> {
         self.ask(|reply| Request::Backup { at_least, reply }).await
+    }
+
+    pub async fn lock(&self, request: LockRequest) -> Result<LockAnswer, Stopped> {
+        self.ask(|reply| Request::Lock { request, reply }).await
     }
 
     /// Sends a ZooKeeper front-door request without waiting for an answer.
@@ -349,6 +361,7 @@ pub async fn start(
         writes: HashMap::new(),
         reads: HashMap::new(),
         reconfigs: HashMap::new(),
+        locks: HashMap::new(),
         next_id: 0,
         persisted: 0,
         requested: 0,
@@ -406,6 +419,9 @@ struct Driver {
     writes: HashMap<(u64, u64), Vec<WriteWaiter>>,
     reads: HashMap<u64, oneshot::Sender<Outcome>>,
     reconfigs: HashMap<u64, oneshot::Sender<Outcome>>,
+    /// Lock calls waiting for the node's answer (a parked acquire waits
+    /// here until the session holds the lock).
+    locks: HashMap<u64, oneshot::Sender<LockAnswer>>,
     next_id: u64,
     /// Highest persist id the disk confirmed, and the highest asked for.
     persisted: u64,
@@ -519,6 +535,12 @@ impl Driver {
                 self.step(NodeInput::Reconfigure { id, change }).await
             }
             Request::Zk(zk) => self.on_zk(zk).await,
+            Request::Lock { request, reply } => {
+                self.next_id += 1;
+                let id = self.next_id;
+                self.locks.insert(id, reply);
+                self.step(NodeInput::Lock { id, request }).await
+            }
             Request::Status { reply } => {
                 let _ = reply.send(self.node.status());
                 Ok(())
@@ -667,6 +689,11 @@ impl Driver {
             NodeOutput::ReconfigReply { id, outcome } => {
                 if let Some(w) = self.reconfigs.remove(&id) {
                     let _ = w.send(outcome);
+                }
+            }
+            NodeOutput::LockReply { id, answer } => {
+                if let Some(w) = self.locks.remove(&id) {
+                    let _ = w.send(answer);
                 }
             }
             NodeOutput::Zk { conn, item } => self.send_to_connection(conn, item),

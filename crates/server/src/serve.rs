@@ -80,6 +80,13 @@ pub async fn serve(
         .into_iter()
         .map(|(id, m)| (id, m.client))
         .collect();
+    let locks = crate::locks::LockService::new(
+        running.handle.clone(),
+        access.clone(),
+        crate::grpc::Redirects::new(clients.clone(), grpc_tls.is_some()),
+    );
+    let locks = synod_api::pb::lock_server::LockServer::new(locks)
+        .max_decoding_message_size(GRPC_MESSAGE_BYTES_MAX);
     let kv = KvService::new(
         running.handle.clone(),
         clients,
@@ -112,6 +119,7 @@ pub async fn serve(
     let grpc = tokio::spawn(
         tonic::transport::Server::builder()
             .add_service(service)
+            .add_service(locks)
             .serve_with_incoming_shutdown(incoming, async move {
                 let _ = grpc_stop.wait_for(|s| *s).await;
             }),

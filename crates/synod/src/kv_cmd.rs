@@ -9,7 +9,7 @@ pub const DEV_ENDPOINTS: &str = "127.0.0.1:8001,127.0.0.1:8002,127.0.0.1:8003";
 pub struct Endpoints {
     /// Client addresses of the cluster's nodes, comma-separated.
     #[arg(long, global = true, default_value = DEV_ENDPOINTS, value_delimiter = ',')]
-    endpoints: Vec<String>,
+    pub(crate) endpoints: Vec<String>,
     /// TLS: the CA certificate (PEM) that signed the nodes' certificates;
     /// endpoints without a scheme become https://.
     #[arg(long, global = true, env = "SYNOD_CA")]
@@ -28,7 +28,7 @@ pub struct Endpoints {
 }
 
 impl Endpoints {
-    fn options(&self) -> anyhow::Result<ClientOptions> {
+    pub(crate) fn options(&self) -> anyhow::Result<ClientOptions> {
         let read = |path: &std::path::Path| {
             std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
         };
@@ -85,7 +85,7 @@ pub struct KvArgs {
     command: KvCommand,
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -7,6 +7,7 @@ mod certs_cmd;
 mod dev_cmd;
 mod explore_cmd;
 mod kv_cmd;
+mod lock_cmd;
 mod server_cmd;
 mod sim_cmd;
 mod snapshot_cmd;
@@ -52,6 +53,8 @@ enum Command {
     Status(kv_cmd::StatusArgs),
     /// Change membership one node at a time.
     Reconfig(kv_cmd::ReconfigArgs),
+    /// Chubby's locks: acquire (and hold), check a sequencer, status.
+    Lock(lock_cmd::LockArgs),
     /// Load generator: ZooKeeper protocol, native API or etcd.
     Bench(synod_bench::BenchArgs),
     /// Back up a live cluster (save) and look into a backup (inspect).
@@ -70,6 +73,7 @@ fn main() -> anyhow::Result<()> {
         Command::Kv(args) => kv_cmd::kv(args),
         Command::Status(args) => kv_cmd::status(args),
         Command::Reconfig(args) => kv_cmd::reconfig(args),
+        Command::Lock(args) => lock_cmd::run(args),
         Command::Bench(args) => synod_bench::run(args),
         Command::Snapshot(args) => snapshot_cmd::run(args),
     }

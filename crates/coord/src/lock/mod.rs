@@ -84,6 +84,7 @@
 //! new command (as the ACL rules do).
 
 mod apply;
+mod query;
 mod sequencer;
 mod table;
 
@@ -93,6 +94,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use apply::{check_ties, AcquireArgs};
+pub use query::{LockQuery, LockQueryReply};
 pub use sequencer::{Fence, Invalid, ParseError, Sequencer, Stale};
 pub(crate) use table::LockTable;
 
@@ -209,7 +211,7 @@ pub struct LockGrant {
 }
 
 /// A lock as `synod lock status` shows it.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LockStatus {
     /// The holders' mode, `None` when no one holds the lock.
     pub mode: Option<LockMode>,

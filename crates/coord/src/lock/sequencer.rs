@@ -51,7 +51,7 @@ pub struct Sequencer {
 }
 
 /// Why a sequencer no longer protects anything (`Tree::check_sequencer`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum Invalid {
     #[error("no session holds the lock now")]
     Free,

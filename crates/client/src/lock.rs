@@ -1,0 +1,587 @@
+//! Chubby's locks from Rust: a [`LockSession`] with keepalives, jeopardy
+//! and grace, and [`LockHandle`]s that acquire, release and hand out
+//! sequencers.
+//!
+//! # The session and its local lease
+//!
+//! [`LockSession::open`] opens a session on the cluster (the leader
+//! answers) and starts a keepalive task. A keepalive is applied through the
+//! log and answered with whether the session still lives; the answer to a
+//! keepalive sent at local time `t` proves the session lives until at
+//! least `t + timeout` on the leader's log clock. The library keeps a
+//! *local lease* a margin short of that (`LEASE_MARGIN`: the leader's
+//! log-time tick, message delays and clock drift) and sends the next
+//! keepalive a third of the timeout after the last one was sent.
+//!
+//! - **Safe**: the local lease runs. Held locks are held.
+//! - **Jeopardy**: the local lease ran out without a keepalive answer (the
+//!   leader died, a partition, a long pause of this process). The session
+//!   may have expired on the cluster. Keepalives go on, to any node, for
+//!   the grace period ([`LockOptions::grace`], 45 s as in Chubby). A lock
+//!   holder must stop acting on its locks until it is safe again;
+//!   sequencers it hands out then may be refused.
+//! - Back to **Safe** when a keepalive succeeds within the grace period (a
+//!   new leader gives every session a full timeout, so a failover does not
+//!   expire healthy sessions).
+//! - **Expired**: the cluster said the session has ended, or the grace
+//!   period ran out. Its locks are gone (released after their
+//!   lock-delay); open a new session.
+//!
+//! [`LockSession::state`] reads the state; [`LockSession::watch_state`]
+//! follows it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use synod_api::pb::{self, lock_client::LockClient};
+use tokio::sync::{watch, Mutex};
+use tokio::time::Instant;
+
+use crate::client::{refused, Answer};
+use crate::{Client, ClientError, ClientOptions};
+
+/// What the local lease leaves out of the session timeout: the leader's
+/// log-time tick (500 ms), message delays and clock drift.
+pub const LEASE_MARGIN: Duration = Duration::from_millis(1500);
+
+/// How often a waiting acquire is asked again (see `LockHandle::acquire`).
+pub const WAIT_REASK: Duration = Duration::from_secs(30);
+
+/// How a lock is held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// One holder (a writer).
+    Exclusive,
+    /// Many holders (readers).
+    Shared,
+}
+
+/// Settings of a [`LockSession`].
+#[derive(Clone, Debug)]
+pub struct LockOptions {
+    /// The client settings of the session's calls.
+    pub client: ClientOptions,
+    /// The session timeout asked for (the servers clamp it to their `[zk]`
+    /// session timeout bounds, 4 s to 40 s by default).
+    pub session_timeout: Duration,
+    /// How long the session stays in jeopardy before the library gives it
+    /// up as expired.
+    pub grace: Duration,
+}
+
+impl Default for LockOptions {
+    fn default() -> Self {
+        LockOptions {
+            client: ClientOptions::default(),
+            session_timeout: Duration::from_secs(10),
+            grace: Duration::from_secs(45),
+        }
+    }
+}
+
+/// A session's state as the library sees it (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SessionState {
+    /// The local lease runs.
+    Safe,
+    /// The local lease ran out; keepalives go on for the grace period.
+    Jeopardy,
+    /// The session has ended; its locks are gone.
+    Expired,
+}
+
+/// Why a lock call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// The cluster refused the call; `code` is a stable name
+    /// (`conflict`, `session-expired`, `no-node`, `no-auth`, ...).
+    #[error("{code}: {message}")]
+    Failed {
+        /// The stable name of the failure.
+        code: String,
+        /// What it means.
+        message: String,
+    },
+    /// The call did not reach a leader, or was refused outright.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+}
+
+impl LockError {
+    /// The stable failure name, if the cluster refused the call.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            LockError::Failed { code, .. } => Some(code),
+            LockError::Client(_) => None,
+        }
+    }
+}
+
+fn failed(f: pb::LockFailed) -> LockError {
+    LockError::Failed {
+        code: f.code,
+        message: f.message,
+    }
+}
+
+/// A lock as `Status` shows it.
+pub type LockState = pb::LockState;
+
+/// Why a sequencer is not valid: a stable code (`free`, `superseded`,
+/// `not-holder`, `wrong-mode`, `unparsable`) and a message.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{code}: {message}")]
+pub struct InvalidSequencer {
+    /// The stable name.
+    pub code: String,
+    /// What it means.
+    pub message: String,
+}
+
+/// What a session shares with its keepalive task and its handles.
+struct Shared {
+    endpoints: Vec<String>,
+    options: LockOptions,
+    session: i64,
+    state: watch::Sender<SessionState>,
+}
+
+/// An open session: its locks live while it does.
+pub struct LockSession {
+    shared: Arc<Shared>,
+    /// Session-level commands (close, create) and reads.
+    calls: Mutex<Client>,
+    keepalive: tokio::task::JoinHandle<()>,
+}
+
+impl LockSession {
+    /// Opens a session on the cluster at `endpoints` and starts keeping it
+    /// alive.
+    pub async fn open(
+        endpoints: Vec<String>,
+        options: LockOptions,
+    ) -> Result<LockSession, ClientError> {
+        let mut calls = Client::connect(endpoints.clone(), options.client.clone()).await?;
+        let request = pb::OpenSessionRequest {
+            client_id: calls.client_id(),
+            seq: calls.take_seq(),
+            timeout_ms: u32::try_from(options.session_timeout.as_millis()).unwrap_or(u32::MAX),
+        };
+        let sent = Instant::now();
+        let deadline = sent + options.client.deadline;
+        let timeout = options.client.request_timeout;
+        let opened = calls
+            .call_within(true, timeout, deadline, move |stub| {
+                let request = request.clone();
+                async move {
+                    use pb::open_session_response::Result as R;
+                    let mut stub = LockClient::new(stub);
+                    Ok(match stub.open_session(request).await?.into_inner().result {
+                        Some(R::Opened(o)) => Answer::Done(o),
+                        Some(R::Refusal(r)) => refused(r),
+                        None => Answer::Malformed("OpenSessionResponse without a result"),
+                    })
+                }
+            })
+            .await?;
+        let (state, _) = watch::channel(SessionState::Safe);
+        let shared = Arc::new(Shared {
+            endpoints: endpoints.clone(),
+            options: options.clone(),
+            session: opened.session,
+            state,
+        });
+        let keeper = Client::connect(endpoints, options.client.clone()).await?;
+        let lease = lease_end(sent, opened.timeout_ms);
+        let keepalive = tokio::spawn(keep_alive(shared.clone(), keeper, sent, lease));
+        Ok(LockSession {
+            shared,
+            calls: Mutex::new(calls),
+            keepalive,
+        })
+    }
+
+    /// The session's id (its 64 bits as ZooKeeper prints session ids).
+    pub fn id(&self) -> i64 {
+        self.shared.session
+    }
+
+    /// The session's state now.
+    pub fn state(&self) -> SessionState {
+        *self.shared.state.borrow()
+    }
+
+    /// Follows the session's state.
+    pub fn watch_state(&self) -> watch::Receiver<SessionState> {
+        self.shared.state.subscribe()
+    }
+
+    /// A handle on the lock at `path`, creating its znode (and missing
+    /// ancestors, persistent, open ACL) if absent: Chubby's open.
+    pub async fn open_lock(&self, path: &str) -> Result<LockHandle, LockError> {
+        let session = self.shared.session;
+        let path_owned = path.to_string();
+        let mut calls = self.calls.lock().await;
+        let request = pb::CreateNodeRequest {
+            client_id: calls.client_id(),
+            seq: calls.take_seq(),
+            session,
+            path: path_owned.clone(),
+        };
+        let options = &self.shared.options.client;
+        let deadline = Instant::now() + options.deadline;
+        let created = calls
+            .call_within(true, options.request_timeout, deadline, move |stub| {
+                let request = request.clone();
+                async move {
+                    use pb::create_node_response::Result as R;
+                    let mut stub = LockClient::new(stub);
+                    Ok(match stub.create_node(request).await?.into_inner().result {
+                        Some(R::Created(_)) => Answer::Done(Ok(())),
+                        Some(R::Failed(f)) => Answer::Done(Err(failed(f))),
+                        Some(R::Refusal(r)) => refused(r),
+                        None => Answer::Malformed("CreateNodeResponse without a result"),
+                    })
+                }
+            })
+            .await?;
+        created?;
+        drop(calls);
+        let client = Client::connect(
+            self.shared.endpoints.clone(),
+            self.shared.options.client.clone(),
+        )
+        .await?;
+        Ok(LockHandle {
+            shared: self.shared.clone(),
+            client,
+            path: path_owned,
+            held: None,
+        })
+    }
+
+    /// Chubby's CheckSequencer (linearizable: the leader answers).
+    pub async fn check_sequencer(
+        &self,
+        sequencer: &str,
+    ) -> Result<Result<(), InvalidSequencer>, ClientError> {
+        let mut calls = self.calls.lock().await;
+        check_sequencer(&mut calls, sequencer).await
+    }
+
+    /// A lock's holders, mode, generation and waiters.
+    pub async fn status(&self, path: &str) -> Result<LockState, LockError> {
+        let mut calls = self.calls.lock().await;
+        status(&mut calls, path).await
+    }
+
+    /// Ends the session: its locks are released at once.
+    pub async fn close(self) -> Result<(), ClientError> {
+        self.keepalive.abort();
+        let mut calls = self.calls.lock().await;
+        let request = pb::CloseSessionRequest {
+            client_id: calls.client_id(),
+            seq: calls.take_seq(),
+            session: self.shared.session,
+        };
+        let options = &self.shared.options.client;
+        let deadline = Instant::now() + options.deadline;
+        calls
+            .call_within(true, options.request_timeout, deadline, move |stub| {
+                let request = request.clone();
+                async move {
+                    use pb::close_session_response::Result as R;
+                    let mut stub = LockClient::new(stub);
+                    Ok(match stub.close_session(request).await?.into_inner().result {
+                        Some(R::Closed(_)) => Answer::Done(()),
+                        Some(R::Refusal(r)) => refused(r),
+                        None => Answer::Malformed("CloseSessionResponse without a result"),
+                    })
+                }
+            })
+            .await?;
+        self.shared.state.send_replace(SessionState::Expired);
+        Ok(())
+    }
+}
+
+impl Drop for LockSession {
+    fn drop(&mut self) {
+        self.keepalive.abort();
+    }
+}
+
+/// CheckSequencer through any client (no session needed).
+pub async fn check_sequencer(
+    client: &mut Client,
+    sequencer: &str,
+) -> Result<Result<(), InvalidSequencer>, ClientError> {
+    let request = pb::CheckSequencerRequest {
+        sequencer: sequencer.to_string(),
+    };
+    let deadline = Instant::now() + client.options().deadline;
+    let timeout = client.options().request_timeout;
+    client
+        .call_within(true, timeout, deadline, move |stub| {
+            let request = request.clone();
+            async move {
+                use pb::check_sequencer_response::Result as R;
+                let mut stub = LockClient::new(stub);
+                Ok(
+                    match stub.check_sequencer(request).await?.into_inner().result {
+                        Some(R::Valid(_)) => Answer::Done(Ok(())),
+                        Some(R::Invalid(i)) => Answer::Done(Err(InvalidSequencer {
+                            code: i.code,
+                            message: i.message,
+                        })),
+                        Some(R::Refusal(r)) => refused(r),
+                        None => Answer::Malformed("CheckSequencerResponse without a result"),
+                    },
+                )
+            }
+        })
+        .await
+}
+
+/// A lock's status through any client (no session needed).
+pub async fn status(client: &mut Client, path: &str) -> Result<LockState, LockError> {
+    let request = pb::LockStatusRequest {
+        path: path.to_string(),
+    };
+    let deadline = Instant::now() + client.options().deadline;
+    let timeout = client.options().request_timeout;
+    client
+        .call_within(true, timeout, deadline, move |stub| {
+            let request = request.clone();
+            async move {
+                use pb::lock_status_response::Result as R;
+                let mut stub = LockClient::new(stub);
+                Ok(match stub.status(request).await?.into_inner().result {
+                    Some(R::State(s)) => Answer::Done(Ok(s)),
+                    Some(R::Failed(f)) => Answer::Done(Err(failed(f))),
+                    Some(R::Refusal(r)) => refused(r),
+                    None => Answer::Malformed("LockStatusResponse without a result"),
+                })
+            }
+        })
+        .await?
+}
+
+/// The local lease after a keepalive (or the open) sent at `sent` was
+/// answered with `timeout_ms`.
+fn lease_end(sent: Instant, timeout_ms: u32) -> Instant {
+    let timeout = Duration::from_millis(timeout_ms.into());
+    sent + timeout.saturating_sub(LEASE_MARGIN)
+}
+
+/// The keepalive task: one keepalive a third of the timeout after the
+/// last was sent, the state moved by the answers and the clock.
+async fn keep_alive(shared: Arc<Shared>, mut client: Client, mut sent: Instant, mut lease: Instant) {
+    let grace = shared.options.grace;
+    let set = |s: SessionState| {
+        shared.state.send_if_modified(|now| {
+            let changed = *now != s;
+            *now = s;
+            changed
+        });
+    };
+    let mut period = (lease.saturating_duration_since(sent) / 3).max(Duration::from_millis(100));
+    loop {
+        tokio::time::sleep_until(sent + period).await;
+        let request = pb::KeepAliveRequest {
+            client_id: client.client_id(),
+            seq: client.take_seq(),
+            session: shared.session,
+        };
+        let this_sent = Instant::now();
+        let give_up = lease + grace;
+        let timeout = client.options().request_timeout;
+        let call = client.call_within(true, timeout, give_up, move |stub| {
+            let request = request.clone();
+            async move {
+                use pb::keep_alive_response::Result as R;
+                let mut stub = LockClient::new(stub);
+                Ok(match stub.keep_alive(request).await?.into_inner().result {
+                    Some(R::Alive(a)) => Answer::Done(Some(a.timeout_ms)),
+                    Some(R::Expired(_)) => Answer::Done(None),
+                    Some(R::Refusal(r)) => refused(r),
+                    None => Answer::Malformed("KeepAliveResponse without a result"),
+                })
+            }
+        });
+        tokio::pin!(call);
+        // Jeopardy as soon as the lease runs out, whatever the call does.
+        let answer = tokio::select! {
+            answer = &mut call => answer,
+            () = tokio::time::sleep_until(lease) => {
+                set(SessionState::Jeopardy);
+                call.await
+            }
+        };
+        match answer {
+            Ok(Some(timeout_ms)) => {
+                sent = this_sent;
+                lease = lease_end(sent, timeout_ms);
+                period = (lease.saturating_duration_since(sent) / 3).max(Duration::from_millis(100));
+                if Instant::now() < lease {
+                    set(SessionState::Safe);
+                }
+            }
+            Ok(None) => {
+                set(SessionState::Expired);
+                return;
+            }
+            Err(_) if Instant::now() >= give_up => {
+                set(SessionState::Expired);
+                return;
+            }
+            Err(_) => {
+                if Instant::now() >= lease {
+                    set(SessionState::Jeopardy);
+                }
+                // Try again at once (the call already backed off).
+                sent = Instant::now() - period;
+            }
+        }
+    }
+}
+
+/// A handle on one lock of a session (Chubby's handle): acquire, release,
+/// and the sequencer of the current holding. Its calls go one at a time.
+pub struct LockHandle {
+    shared: Arc<Shared>,
+    client: Client,
+    path: String,
+    held: Option<pb::Acquired>,
+}
+
+impl LockHandle {
+    /// The lock's path.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Acquires the lock, waiting in its queue as long as it takes (the
+    /// call ends early only if the session ends or no leader answers
+    /// within the client deadline between attempts). `lock_delay` is how
+    /// long the lock stays unavailable to others if this session ends
+    /// without releasing it (at most 60 s). Returns the sequencer's text.
+    pub async fn acquire(&mut self, mode: Mode, lock_delay: Duration) -> Result<String, LockError> {
+        self.acquire_inner(mode, lock_delay, false)
+            .await
+            .map(|s| s.expect("a waiting acquire holds when it returns"))
+    }
+
+    /// Acquires the lock if no one else holds or waits for it; `None` if
+    /// someone does.
+    pub async fn try_acquire(
+        &mut self,
+        mode: Mode,
+        lock_delay: Duration,
+    ) -> Result<Option<String>, LockError> {
+        self.acquire_inner(mode, lock_delay, true).await
+    }
+
+    async fn acquire_inner(
+        &mut self,
+        mode: Mode,
+        lock_delay: Duration,
+        try_acquire: bool,
+    ) -> Result<Option<String>, LockError> {
+        let request = pb::AcquireRequest {
+            client_id: self.client.client_id(),
+            seq: self.client.take_seq(),
+            session: self.shared.session,
+            path: self.path.clone(),
+            shared: mode == Mode::Shared,
+            lock_delay_ms: u32::try_from(lock_delay.as_millis()).unwrap_or(u32::MAX),
+            try_acquire,
+        };
+        // A waiting acquire is answered when it holds: no request timeout
+        // for it, and the deadline runs until the session's grace is over.
+        let (timeout, deadline) = if try_acquire {
+            let o = self.client.options();
+            (o.request_timeout, Instant::now() + o.deadline)
+        } else {
+            // Asked again (same seq: the cluster answers from where it
+            // parked it) every WAIT_REASK, so a wait parked on a node that
+            // lost its leadership moves to the new leader.
+            let far = Duration::from_secs(365 * 24 * 3600);
+            (WAIT_REASK, Instant::now() + far)
+        };
+        let mut state = self.shared.state.subscribe();
+        let call = self
+            .client
+            .call_within(true, timeout, deadline, move |stub| {
+                let request = request.clone();
+                async move {
+                    use pb::acquire_response::Result as R;
+                    let mut stub = LockClient::new(stub);
+                    Ok(match stub.acquire(request).await?.into_inner().result {
+                        Some(R::Acquired(a)) => Answer::Done(Ok(a)),
+                        Some(R::Failed(f)) => Answer::Done(Err(f)),
+                        Some(R::Refusal(r)) => refused(r),
+                        None => Answer::Malformed("AcquireResponse without a result"),
+                    })
+                }
+            });
+        let answer = tokio::select! {
+            answer = call => answer?,
+            _ = state.wait_for(|s| *s == SessionState::Expired) => {
+                return Err(LockError::Failed {
+                    code: "session-expired".into(),
+                    message: "the session expired while waiting for the lock".into(),
+                });
+            }
+        };
+        match answer {
+            Ok(acquired) => {
+                let text = acquired.sequencer.clone();
+                self.held = Some(acquired);
+                Ok(Some(text))
+            }
+            Err(f) if try_acquire && f.code == "conflict" => Ok(None),
+            Err(f) => Err(failed(f)),
+        }
+    }
+
+    /// The sequencer of the current holding, if this handle holds the lock.
+    pub fn sequencer(&self) -> Option<&str> {
+        self.held.as_ref().map(|a| a.sequencer.as_str())
+    }
+
+    /// The generation of the current holding, if this handle holds the lock.
+    pub fn generation(&self) -> Option<u64> {
+        self.held.as_ref().map(|a| a.generation)
+    }
+
+    /// Releases the lock (or withdraws a wait).
+    pub async fn release(&mut self) -> Result<(), LockError> {
+        let request = pb::ReleaseRequest {
+            client_id: self.client.client_id(),
+            seq: self.client.take_seq(),
+            session: self.shared.session,
+            path: self.path.clone(),
+        };
+        let o = self.client.options();
+        let (timeout, deadline) = (o.request_timeout, Instant::now() + o.deadline);
+        let answer = self
+            .client
+            .call_within(true, timeout, deadline, move |stub| {
+                let request = request.clone();
+                async move {
+                    use pb::release_response::Result as R;
+                    let mut stub = LockClient::new(stub);
+                    Ok(match stub.release(request).await?.into_inner().result {
+                        Some(R::Released(_)) => Answer::Done(Ok(())),
+                        Some(R::Failed(f)) => Answer::Done(Err(f)),
+                        Some(R::Refusal(r)) => refused(r),
+                        None => Answer::Malformed("ReleaseResponse without a result"),
+                    })
+                }
+            })
+            .await?;
+        self.held = None;
+        answer.map_err(failed)
+    }
+}

@@ -1,0 +1,504 @@
+//! The lock door: Chubby's session and lock calls (issue 12) as the node
+//! serves them to native clients, pure, beside the ZooKeeper front door.
+//!
+//! A native lock client (crates/client's `LockSession`, `synod lock`)
+//! talks to the leader. Each call becomes one engine input:
+//!
+//! - Commands go through the log as the client's own exactly-once command
+//!   (`Input::Command` with the client's id and seq, so a follower answers
+//!   `NotLeader` and a retry with the same seq is answered from the engine's
+//!   client table, never applied twice):
+//!   - `OpenSession`: `CoordOp::CreateSession`, the timeout clamped to the
+//!     ZooKeeper limits; a lock session is a tree session like a
+//!     ZooKeeper client's, with the same expiry in log time.
+//!   - `KeepAlive`: `CoordOp::Touch` of the one session. It is answered
+//!     once the touch is applied, from the tree as it stands then: `Alive`
+//!     if the session lives (its expiry is now at least a full timeout past
+//!     the log time of the apply), `Expired` if not. So a client that sent
+//!     a keepalive at local time `t` and heard `Alive` knows its session
+//!     lives until about `t + timeout` (less the log-time tick and clock
+//!     drift, which the client library subtracts).
+//!   - `CloseSession`: `CoordOp::CloseSession`: its locks are released at
+//!     once (no lock-delay), its waits withdrawn.
+//!   - `Create`: a `RuledBatch` creating the lock's znode and any missing
+//!     ancestor as persistent znodes with the open ACL (Chubby's open with
+//!     create); a znode that exists already is not an error.
+//!   - `Acquire`, `Release`: `CoordOp::Acquire`/`Release`. An acquire that
+//!     queues is *parked* here until its session holds the lock: the tree's
+//!     `LockGrant`s wake it in the step that granted it, and the tree is
+//!     checked when the queued reply arrives (a grant in the same engine
+//!     step as the acquire itself came before its reply). Every
+//!     `POLL_US` the parked acquires are also checked against the tree, so
+//!     a wake-up can never be missed: a session that ended is answered
+//!     `SessionExpired`, one that holds is answered `Acquired`, one that
+//!     neither holds nor waits (its wait withdrawn by a release on another
+//!     node) is answered `NotHeld`.
+//! - Reads go through the engine's linearizable read path (`Input::Read`:
+//!   the leader under its lease, after its no-op), as a
+//!   `synod_coord::LockQuery`: `Check` (CheckSequencer) and `Status`. A
+//!   check is never older than a release or an expiry that completed
+//!   before it was asked.
+//!
+//! # Limits
+//!
+//! Parked acquires at most `PARKED_MAX` per node; beyond it an acquire is
+//! answered `Busy` before it is proposed (the client retries it). Every
+//! other call holds one entry until the engine answers it, and the engine
+//! answers every command and read (a lost leadership answers `NotLeader`).
+
+use std::collections::{BTreeMap, HashMap};
+
+use synod_coord::{
+    Acl, CoordOp, CoordReply, CreateMode, Id, LockError, LockGrant, LockMode, LockOutcome,
+    LockQuery, LockQueryReply, LockStatus, Sequencer, Tree, Write,
+};
+use synod_front::front::coord_command;
+use synod_front::ZkLimits;
+use synod_paxos::{ClientId, Command, Input, Micros, Outcome};
+
+/// Parked acquires a node keeps at most.
+pub const PARKED_MAX: usize = 10_000;
+/// How often parked acquires are checked against the tree.
+pub const POLL_US: Micros = 500_000;
+/// The client id of the door's reads (`Input::Read`'s `client`): the
+/// engine hands it back in `ReadReply`, so the drive loop knows the read
+/// is the door's.
+pub const READ_CLIENT: ClientId = 0x10c4_d00d;
+
+/// A native client's lock call. `client` and `seq` number a command as
+/// the key-value API numbers writes (one outstanding per client id).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LockRequest {
+    OpenSession {
+        client: u64,
+        seq: u64,
+        timeout_ms: i32,
+        /// The session's password: 16 unpredictable bytes from the runtime.
+        passwd: Vec<u8>,
+    },
+    KeepAlive {
+        client: u64,
+        seq: u64,
+        session: i64,
+    },
+    CloseSession {
+        client: u64,
+        seq: u64,
+        session: i64,
+    },
+    /// Creates the lock's znode (and missing ancestors) if absent.
+    Create {
+        client: u64,
+        seq: u64,
+        session: i64,
+        auth: Vec<Id>,
+        path: String,
+    },
+    Acquire {
+        client: u64,
+        seq: u64,
+        session: i64,
+        auth: Vec<Id>,
+        path: String,
+        mode: LockMode,
+        lock_delay_ms: i64,
+        try_acquire: bool,
+    },
+    Release {
+        client: u64,
+        seq: u64,
+        session: i64,
+        path: String,
+    },
+    Check(Sequencer),
+    Status {
+        path: String,
+        auth: Vec<Id>,
+    },
+}
+
+/// The answer to a `LockRequest`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LockAnswer {
+    Session { id: i64, timeout_ms: i32 },
+    /// A keepalive was applied and the session lives.
+    Alive { timeout_ms: i32 },
+    /// The session is not live (expired, or closed).
+    Expired,
+    Closed,
+    /// The znode exists now.
+    Created,
+    Acquired(Sequencer),
+    /// Released (the holder) or withdrawn (a waiter).
+    Released,
+    /// A lock call or a create failed; nothing changed.
+    Failed(LockError),
+    /// The create's write failed with this ZooKeeper error.
+    CreateFailed(synod_coord::ErrorCode),
+    Check(Result<(), synod_coord::lock::Invalid>),
+    Status(Result<LockStatus, synod_coord::ErrorCode>),
+    /// The engine did not run it: not the leader, busy, stale, rejected.
+    Refused(Outcome),
+}
+
+/// What a pending command is waiting for.
+#[derive(Clone, Debug)]
+enum Pending {
+    Open,
+    KeepAlive { session: i64 },
+    Close,
+    Create,
+    Acquire { session: i64, path: String },
+    Release,
+}
+
+/// The lock door's state: calls waiting for the engine, parked acquires.
+#[derive(Default)]
+pub struct LockDoor {
+    /// Commands proposed, by (client, seq): the calls waiting for them (a
+    /// retry of the same seq waits beside the first).
+    commands: HashMap<(ClientId, u64), Vec<(u64, Pending)>>,
+    /// Reads asked, by the door's read id: the call's id.
+    reads: HashMap<u64, u64>,
+    next_read: u64,
+    /// Acquires that queued, by (session, path): the calls waiting.
+    parked: BTreeMap<(i64, String), Vec<u64>>,
+    parked_count: usize,
+    last_poll_us: Micros,
+    inputs: Vec<Input>,
+    answers: Vec<(u64, LockAnswer)>,
+}
+
+impl LockDoor {
+    /// Takes call `id`: queues its engine input, or answers it at once.
+    /// `limits` bound a new session's timeout and what a create may add
+    /// to the tree (the ZooKeeper front door's quotas, judged the same
+    /// way); `wall_ms` stamps a new session and a created znode.
+    pub fn request(
+        &mut self,
+        id: u64,
+        request: LockRequest,
+        tree: &Tree,
+        limits: &ZkLimits,
+        wall_ms: i64,
+    ) {
+        let (client, seq, op, pending) = match request {
+            LockRequest::OpenSession {
+                client,
+                seq,
+                timeout_ms,
+                passwd,
+            } => {
+                let lo = i32::try_from(limits.min_session_timeout_ms).unwrap_or(i32::MAX);
+                let hi = i32::try_from(limits.max_session_timeout_ms).unwrap_or(i32::MAX);
+                let timeout_ms = timeout_ms.clamp(lo, hi.max(lo));
+                let op = CoordOp::CreateSession {
+                    passwd,
+                    timeout_ms,
+                    time_ms: wall_ms,
+                };
+                (client, seq, op, Pending::Open)
+            }
+            LockRequest::KeepAlive {
+                client,
+                seq,
+                session,
+            } => (
+                client,
+                seq,
+                CoordOp::Touch {
+                    sessions: vec![session],
+                },
+                Pending::KeepAlive { session },
+            ),
+            LockRequest::CloseSession {
+                client,
+                seq,
+                session,
+            } => (client, seq, CoordOp::CloseSession { session }, Pending::Close),
+            LockRequest::Create {
+                client,
+                seq,
+                session,
+                auth,
+                path,
+            } => {
+                let op = create_op(tree, session, auth, &path, wall_ms);
+                let mut growth = synod_front::quota::Growth::default();
+                let over = op.batch_writes().unwrap_or_default().iter().find_map(|w| {
+                    synod_front::quota::admit(
+                        tree,
+                        w,
+                        &mut growth,
+                        limits.znodes_max,
+                        limits.data_bytes_max,
+                    )
+                });
+                if over.is_some() {
+                    let code = synod_coord::ErrorCode::QuotaExceeded;
+                    self.answers.push((id, LockAnswer::CreateFailed(code)));
+                    return;
+                }
+                (client, seq, op, Pending::Create)
+            }
+            LockRequest::Acquire {
+                client,
+                seq,
+                session,
+                auth,
+                path,
+                mode,
+                lock_delay_ms,
+                try_acquire,
+            } => {
+                if !try_acquire && self.parked_count >= PARKED_MAX {
+                    self.answers.push((id, LockAnswer::Refused(Outcome::Busy)));
+                    return;
+                }
+                let op = CoordOp::Acquire {
+                    rules: synod_coord::acl::Rules::CURRENT.number(),
+                    session,
+                    auth,
+                    path: path.clone(),
+                    mode,
+                    lock_delay_ms,
+                    try_acquire,
+                };
+                (client, seq, op, Pending::Acquire { session, path })
+            }
+            LockRequest::Release {
+                client,
+                seq,
+                session,
+                path,
+            } => (
+                client,
+                seq,
+                CoordOp::Release { session, path },
+                Pending::Release,
+            ),
+            LockRequest::Check(sequencer) => {
+                self.read(id, LockQuery::Check(sequencer));
+                return;
+            }
+            LockRequest::Status { path, auth } => {
+                self.read(id, LockQuery::Status { path, auth });
+                return;
+            }
+        };
+        let waiting = self.commands.entry((client, seq)).or_default();
+        waiting.push((id, pending));
+        if waiting.len() == 1 {
+            self.inputs.push(Input::Command(Command {
+                client,
+                seq,
+                op: coord_command(&op),
+            }));
+        }
+    }
+
+    fn read(&mut self, id: u64, query: LockQuery) {
+        self.next_read += 1;
+        self.reads.insert(self.next_read, id);
+        let mut op = vec![synod_front::front::COORD_TAG];
+        op.extend_from_slice(&query.encode());
+        self.inputs.push(Input::Read {
+            client: READ_CLIENT,
+            id: self.next_read,
+            op,
+        });
+    }
+
+    /// Whether the engine's reply to (client, seq) is the door's.
+    pub fn owns(&self, client: ClientId, seq: u64) -> bool {
+        self.commands.contains_key(&(client, seq))
+    }
+
+    /// The engine answered a command of the door's; `tree` is the state
+    /// as applied here now.
+    pub fn on_reply(&mut self, tree: &Tree, client: ClientId, seq: u64, outcome: &Outcome) {
+        let Some(waiting) = self.commands.remove(&(client, seq)) else {
+            return;
+        };
+        for (id, pending) in waiting {
+            let answer = match outcome {
+                Outcome::Ok(bytes) => match CoordReply::decode(bytes) {
+                    Ok(reply) => self.answer(tree, id, pending, reply),
+                    Err(e) => Some(LockAnswer::Refused(Outcome::Rejected(format!(
+                        "undecodable reply from the state machine: {e}"
+                    )))),
+                },
+                refusal => Some(LockAnswer::Refused(refusal.clone())),
+            };
+            if let Some(answer) = answer {
+                self.answers.push((id, answer));
+            }
+        }
+    }
+
+    /// The answer to one call from its command's reply; `None` when the
+    /// call parked.
+    fn answer(
+        &mut self,
+        tree: &Tree,
+        id: u64,
+        pending: Pending,
+        reply: CoordReply,
+    ) -> Option<LockAnswer> {
+        Some(match (pending, reply) {
+            (Pending::Open, CoordReply::Session { id, timeout_ms, .. }) => {
+                LockAnswer::Session { id, timeout_ms }
+            }
+            (Pending::KeepAlive { session }, _) => match tree.session(session) {
+                Some(info) => LockAnswer::Alive {
+                    timeout_ms: info.timeout_ms,
+                },
+                None => LockAnswer::Expired,
+            },
+            (Pending::Close, _) => LockAnswer::Closed,
+            (Pending::Create, CoordReply::Batch(outcomes)) => {
+                match outcomes.last().map(|o| &o.result) {
+                    Some(Err(synod_coord::ErrorCode::NodeExists)) | Some(Ok(_)) | None => {
+                        LockAnswer::Created
+                    }
+                    Some(Err(code)) => LockAnswer::CreateFailed(*code),
+                }
+            }
+            (Pending::Acquire { session, path }, CoordReply::Lock(result)) => match result {
+                Ok(LockOutcome::Acquired(seq)) => LockAnswer::Acquired(seq),
+                Ok(LockOutcome::Queued { .. }) => {
+                    // A grant applied in the same engine step as the
+                    // acquire was taken before this reply: look.
+                    if let Some(seq) = tree.lock_holding(session, &path) {
+                        return Some(LockAnswer::Acquired(seq));
+                    }
+                    self.parked.entry((session, path)).or_default().push(id);
+                    self.parked_count += 1;
+                    return None;
+                }
+                Ok(_) => LockAnswer::Failed(LockError::NotHeld),
+                Err(e) => LockAnswer::Failed(e),
+            },
+            (Pending::Release, CoordReply::Lock(result)) => match result {
+                Ok(_) => LockAnswer::Released,
+                Err(e) => LockAnswer::Failed(e),
+            },
+            (_, other) => LockAnswer::Refused(Outcome::Rejected(format!(
+                "unexpected reply from the state machine: {other:?}"
+            ))),
+        })
+    }
+
+    /// The engine answered a read of the door's (`READ_CLIENT`).
+    pub fn on_read_reply(&mut self, read: u64, outcome: &Outcome) {
+        let Some(id) = self.reads.remove(&read) else {
+            return;
+        };
+        let answer = match outcome {
+            Outcome::Ok(bytes) => match LockQueryReply::decode(bytes) {
+                LockQueryReply::Check(r) => LockAnswer::Check(r),
+                LockQueryReply::Status(r) => LockAnswer::Status(r),
+                LockQueryReply::Undecodable => LockAnswer::Refused(Outcome::Rejected(
+                    "the lock query did not decode".into(),
+                )),
+            },
+            refusal => LockAnswer::Refused(refusal.clone()),
+        };
+        self.answers.push((id, answer));
+    }
+
+    /// Grants the tree made to waiters: their parked acquires are answered.
+    pub fn on_grants(&mut self, grants: Vec<LockGrant>) {
+        for grant in grants {
+            let key = (grant.sequencer.session, grant.sequencer.path.clone());
+            if let Some(ids) = self.parked.remove(&key) {
+                self.parked_count -= ids.len();
+                for id in ids {
+                    self.answers
+                        .push((id, LockAnswer::Acquired(grant.sequencer.clone())));
+                }
+            }
+        }
+    }
+
+    /// Checks parked acquires against the tree every `POLL_US`.
+    pub fn on_timer(&mut self, tree: &Tree, now_us: Micros) {
+        if now_us.saturating_sub(self.last_poll_us) < POLL_US || self.parked.is_empty() {
+            return;
+        }
+        self.last_poll_us = now_us;
+        let keys: Vec<(i64, String)> = self.parked.keys().cloned().collect();
+        for key in keys {
+            let (session, path) = (key.0, key.1.as_str());
+            let answer = if tree.session(session).is_none() {
+                LockAnswer::Failed(LockError::SessionExpired)
+            } else if let Some(seq) = tree.lock_holding(session, path) {
+                LockAnswer::Acquired(seq)
+            } else if tree.lock_waiting(session, path) {
+                continue;
+            } else {
+                LockAnswer::Failed(LockError::NotHeld)
+            };
+            let ids = self.parked.remove(&key).unwrap_or_default();
+            self.parked_count -= ids.len();
+            for id in ids {
+                self.answers.push((id, answer.clone()));
+            }
+        }
+    }
+
+    /// Engine inputs the door queued, in order.
+    pub fn take_inputs(&mut self) -> Vec<Input> {
+        std::mem::take(&mut self.inputs)
+    }
+
+    /// Answers ready, in order.
+    pub fn take_answers(&mut self) -> Vec<(u64, LockAnswer)> {
+        std::mem::take(&mut self.answers)
+    }
+
+    /// Acquires parked now.
+    pub fn parked(&self) -> usize {
+        self.parked_count
+    }
+}
+
+/// The batch that creates `path` and its missing ancestors, persistent,
+/// with the open ACL, as `session` with `auth`.
+fn create_op(tree: &Tree, session: i64, auth: Vec<Id>, path: &str, wall_ms: i64) -> CoordOp {
+    let mut writes = Vec::new();
+    let mut prefix = String::new();
+    for part in path.split('/').filter(|p| !p.is_empty()) {
+        prefix.push('/');
+        prefix.push_str(part);
+        if tree.exists(&prefix).is_none() || prefix == path {
+            writes.push(Write::Create {
+                path: prefix.clone(),
+                data: Vec::new(),
+                acl: vec![Acl {
+                    perms: synod_coord::perms::ALL,
+                    id: Id::anyone(),
+                }],
+                mode: CreateMode::Persistent,
+                ttl_ms: -1,
+            });
+        }
+    }
+    if writes.is_empty() {
+        // "/" or "": a create the tree refuses as a bad path.
+        writes.push(Write::Create {
+            path: path.to_string(),
+            data: Vec::new(),
+            acl: Vec::new(),
+            mode: CreateMode::Persistent,
+            ttl_ms: -1,
+        });
+    }
+    CoordOp::RuledBatch {
+        rules: synod_coord::acl::Rules::CURRENT.number(),
+        session,
+        auth,
+        time_ms: wall_ms,
+        writes,
+    }
+}
