@@ -120,9 +120,14 @@ pub enum LockRequest {
 /// The answer to a `LockRequest`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LockAnswer {
-    Session { id: i64, timeout_ms: i32 },
+    Session {
+        id: i64,
+        timeout_ms: i32,
+    },
     /// A keepalive was applied and the session lives.
-    Alive { timeout_ms: i32 },
+    Alive {
+        timeout_ms: i32,
+    },
     /// The session is not live (expired, or closed).
     Expired,
     Closed,
@@ -215,7 +220,12 @@ impl LockDoor {
                 client,
                 seq,
                 session,
-            } => (client, seq, CoordOp::CloseSession { session }, Pending::Close),
+            } => (
+                client,
+                seq,
+                CoordOp::CloseSession { session },
+                Pending::Close,
+            ),
             LockRequest::Create {
                 client,
                 seq,
@@ -398,9 +408,9 @@ impl LockDoor {
             Outcome::Ok(bytes) => match LockQueryReply::decode(bytes) {
                 LockQueryReply::Check(r) => LockAnswer::Check(r),
                 LockQueryReply::Status(r) => LockAnswer::Status(r),
-                LockQueryReply::Undecodable => LockAnswer::Refused(Outcome::Rejected(
-                    "the lock query did not decode".into(),
-                )),
+                LockQueryReply::Undecodable => {
+                    LockAnswer::Refused(Outcome::Rejected("the lock query did not decode".into()))
+                }
             },
             refusal => LockAnswer::Refused(refusal.clone()),
         };

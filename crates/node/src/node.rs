@@ -5,9 +5,9 @@
 use crate::bugs::Hooks;
 use crate::invariants::Audit;
 use crate::io::{Clock, NodeInput, NodeOptions, NodeOutput, Refused};
+use crate::locks::LockDoor;
 use crate::state::ServiceState;
 use std::net::SocketAddr;
-use crate::locks::LockDoor;
 use synod_front::{ConnId, ZkFront, ZkLimits};
 use synod_paxos::{DurableState, Input, Micros, Node, StateMachine};
 use synod_zkproto::ConnectRequest;

@@ -70,7 +70,8 @@ pub enum LockCommand {
 }
 
 pub fn run(args: LockArgs) -> anyhow::Result<()> {
-    let code = runtime()?.block_on(async move {
+    let rt = runtime()?;
+    let code = rt.block_on(async move {
         let options = args.endpoints.options()?;
         let endpoints = args.endpoints.endpoints.clone();
         match args.command {
@@ -87,7 +88,11 @@ pub fn run(args: LockArgs) -> anyhow::Result<()> {
                     session_timeout: Duration::from_millis(session_timeout_ms),
                     grace: Duration::from_millis(grace_ms),
                 };
-                let mode = if shared { Mode::Shared } else { Mode::Exclusive };
+                let mode = if shared {
+                    Mode::Shared
+                } else {
+                    Mode::Exclusive
+                };
                 let delay = Duration::from_millis(lock_delay_ms.into());
                 acquire(endpoints, options, &path, mode, delay, try_acquire).await
             }
@@ -111,8 +116,11 @@ pub fn run(args: LockArgs) -> anyhow::Result<()> {
                 Ok(0)
             }
         }
-    })?;
-    std::process::exit(code);
+    });
+    // Not a plain drop: the standard input reader may still block in a
+    // thread of the runtime's, and a drop would wait for it.
+    rt.shutdown_background();
+    std::process::exit(code?);
 }
 
 /// `synod lock status`'s text: one `name value` pair a line, sessions as

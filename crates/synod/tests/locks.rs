@@ -1,0 +1,424 @@
+//! Chubby's locks on real processes: `synod lock acquire|check|status`
+//! against a three-node cluster, and the fencing scenario of the Chubby
+//! paper (section 2.4): lock holders as separate OS processes write to a
+//! resource of the test's that checks their sequencers; one holder is
+//! SIGSTOPped past its session (the classic GC pause), another gets the
+//! lock, the paused one wakes up and writes with its old sequencer, and
+//! the leader is killed under the new holder. The resource must accept no
+//! write from a superseded holder; the report counts what it refused.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write as _};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Cluster, Deadline, Layout};
+use synod_client::lock::{self, LockOptions, LockSession, Mode};
+use synod_coord::lock::Fence;
+use synod_coord::Sequencer;
+
+const SETTLE: Duration = Duration::from_secs(15);
+/// The holders' session timeout: the servers' minimum (2 ticks).
+const SESSION_TIMEOUT_MS: u64 = 4_000;
+const LOCK_DELAY_MS: u64 = 1_000;
+
+fn synod(cluster: &Cluster, args: &[&str]) -> Command {
+    let mut cmd = Command::new(common::synod_exe());
+    cmd.args(args)
+        .arg("--endpoints")
+        .arg(cluster.endpoints_arg(&cluster.ids()));
+    cmd
+}
+
+/// A `synod lock acquire` process holding (or waiting for) a lock.
+struct CliHolder {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    stdout: BufReader<ChildStdout>,
+}
+
+impl CliHolder {
+    fn start(cluster: &Cluster, path: &str, extra: &[&str]) -> CliHolder {
+        let mut args = vec!["lock", "acquire", path];
+        args.extend_from_slice(extra);
+        let mut child = synod(cluster, &args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("starting synod lock acquire");
+        let stdin = child.stdin.take();
+        let stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        CliHolder {
+            child,
+            stdin,
+            stdout,
+        }
+    }
+
+    /// The `sequencer: TEXT` line (blocks until it comes).
+    fn sequencer(&mut self) -> String {
+        let mut line = String::new();
+        self.stdout.read_line(&mut line).expect("reading stdout");
+        line.trim()
+            .strip_prefix("sequencer: ")
+            .unwrap_or_else(|| panic!("expected a sequencer line, got {line:?}"))
+            .to_string()
+    }
+
+    /// Closes its standard input and waits for its exit code.
+    fn finish(mut self) -> i32 {
+        drop(self.stdin.take());
+        self.child.wait().expect("waiting").code().unwrap_or(-1)
+    }
+}
+
+#[test]
+fn the_lock_commands_acquire_try_check_status_and_release() {
+    common::run(async {
+        let cluster = Cluster::start_all(Layout::three());
+        let all = cluster.ids();
+        cluster.wait_leader(&all, SETTLE).await;
+
+        let mut a = CliHolder::start(&cluster, "/cli/lock", &[]);
+        let seq_a = a.sequencer();
+        assert!(seq_a.starts_with("synod-seq1:x:"), "{seq_a}");
+
+        // --try on a held lock: exit 2 at once.
+        let tried = synod(&cluster, &["lock", "acquire", "/cli/lock", "--try"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("running --try");
+        assert_eq!(tried.status.code(), Some(2), "{tried:?}");
+
+        let check = |text: &str| {
+            synod(&cluster, &["lock", "check", text])
+                .output()
+                .expect("running check")
+        };
+        assert_eq!(check(&seq_a).status.code(), Some(0));
+        let garbage = check("not-a-sequencer");
+        assert_eq!(garbage.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&garbage.stdout).contains("unparsable"));
+        // A waiter queues behind the holder, and status shows both.
+        let mut b = CliHolder::start(&cluster, "/cli/lock", &["--shared"]);
+        let session_a = seq_a.split(':').nth(3).unwrap().to_string();
+        let deadline = Deadline::new("b waiting in the queue", SETTLE);
+        let status = loop {
+            let out = synod(&cluster, &["lock", "status", "/cli/lock"])
+                .output()
+                .expect("running status");
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            if text.contains(":s") {
+                break text;
+            }
+            deadline.tick().await;
+        };
+        assert!(status.starts_with("mode exclusive\n"), "{status}");
+        assert!(
+            status.contains(&format!("holders {session_a}\n")),
+            "{status}"
+        );
+        // A releases (standard input closes): B holds, A's sequencer is dead.
+        assert_eq!(a.finish(), 0);
+        let seq_b = b.sequencer();
+        assert!(seq_b.starts_with("synod-seq1:s:"), "{seq_b}");
+        let gen = |s: &str| s.split(':').nth(2).unwrap().parse::<u64>().unwrap();
+        assert!(gen(&seq_b) > gen(&seq_a));
+        let stale = check(&seq_a);
+        assert_eq!(stale.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&stale.stdout).contains("superseded"));
+        assert_eq!(check(&seq_b).status.code(), Some(0));
+
+        // SIGTERM releases too.
+        let pid = b.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert_eq!(b.child.wait().unwrap().code(), Some(0));
+        let free = synod(&cluster, &["lock", "status", "/cli/lock"])
+            .output()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&free.stdout).starts_with("mode free\n"));
+        assert_eq!(check(&seq_b).status.code(), Some(1));
+    })
+}
+
+// ---------------------------------------------------------------------------
+// The fenced resource.
+
+/// What the resource saw.
+#[derive(Default)]
+struct Ledger {
+    fence: Fence,
+    /// Accepted writes: (holder, generation), in the order accepted.
+    accepted: Vec<(String, u64)>,
+    /// Refused writes: (holder, generation, newest seen then).
+    refused: Vec<(String, u64, u64)>,
+}
+
+/// A resource that takes `WRITE <holder> <sequencer>` lines and answers
+/// `OK` or `STALE`: it accepts a write only if its sequencer's generation
+/// is at least the newest it has accepted (Chubby's "compare generation
+/// numbers"; `synod_coord::lock::Fence`).
+fn start_resource() -> (SocketAddr, Arc<Mutex<Ledger>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let shared = ledger.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(conn) = conn else { continue };
+            let ledger = shared.clone();
+            std::thread::spawn(move || {
+                let mut out = conn.try_clone().unwrap();
+                for line in BufReader::new(conn).lines() {
+                    let Ok(line) = line else { return };
+                    let mut words = line.split_whitespace();
+                    let (Some("WRITE"), Some(holder), Some(text)) =
+                        (words.next(), words.next(), words.next())
+                    else {
+                        let _ = writeln!(out, "BAD");
+                        continue;
+                    };
+                    let Ok(seq) = text.parse::<Sequencer>() else {
+                        let _ = writeln!(out, "BAD");
+                        continue;
+                    };
+                    let mut l = ledger.lock().unwrap();
+                    let answer = match l.fence.admit(&seq) {
+                        Ok(()) => {
+                            l.accepted.push((holder.to_string(), seq.generation));
+                            "OK".to_string()
+                        }
+                        Err(stale) => {
+                            l.refused
+                                .push((holder.to_string(), seq.generation, stale.newest));
+                            format!("STALE {}", stale.newest)
+                        }
+                    };
+                    drop(l);
+                    let _ = writeln!(out, "{answer}");
+                }
+            });
+        }
+    });
+    (addr, ledger)
+}
+
+/// The holder process: the test binary run again with `SYNOD_HOLDER_*` set
+/// (see `holder_process`).
+fn start_holder(cluster: &Cluster, name: &str, resource: SocketAddr) -> CliHolder {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["holder_process", "--exact", "--ignored", "--nocapture"])
+        .env("SYNOD_HOLDER_NAME", name)
+        .env(
+            "SYNOD_HOLDER_ENDPOINTS",
+            cluster.endpoints(&cluster.ids()).join(","),
+        )
+        .env("SYNOD_HOLDER_RESOURCE", resource.to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starting a holder process");
+    let stdin = child.stdin.take();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    CliHolder {
+        child,
+        stdin,
+        stdout,
+    }
+}
+
+impl CliHolder {
+    /// Skips the harness's lines up to the holder's `sequencer:` line.
+    fn holder_sequencer(&mut self) -> String {
+        loop {
+            let mut line = String::new();
+            if self.stdout.read_line(&mut line).unwrap() == 0 {
+                panic!("the holder exited before it held the lock");
+            }
+            if let Some(s) = line.trim().strip_prefix("sequencer: ") {
+                return s.to_string();
+            }
+        }
+    }
+}
+
+/// Not a test on its own: the body of a holder process. It opens a
+/// session, acquires `/fenced/resource` exclusively, prints its sequencer,
+/// and then writes to the resource with it every 20 ms until its standard
+/// input closes. It never looks at its session state before writing:
+/// exactly the holder that a pause (GC, SIGSTOP) turns into a stale one,
+/// which only the fence can stop.
+#[test]
+#[ignore]
+fn holder_process() {
+    let Ok(name) = std::env::var("SYNOD_HOLDER_NAME") else {
+        return;
+    };
+    let endpoints: Vec<String> = std::env::var("SYNOD_HOLDER_ENDPOINTS")
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let resource = std::env::var("SYNOD_HOLDER_RESOURCE").unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let options = LockOptions {
+            client: common::client_options(Duration::from_secs(20)),
+            session_timeout: Duration::from_millis(SESSION_TIMEOUT_MS),
+            grace: Duration::from_secs(10),
+        };
+        let session = LockSession::open(endpoints, options).await.unwrap();
+        let mut handle = session.open_lock("/fenced/resource").await.unwrap();
+        let seq = handle
+            .acquire(Mode::Exclusive, Duration::from_millis(LOCK_DELAY_MS))
+            .await
+            .unwrap();
+        println!("sequencer: {seq}");
+        std::io::stdout().flush().unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while std::io::stdin()
+                .read_line(&mut sink)
+                .map_or(false, |n| n > 0)
+            {}
+            flag.store(true, std::sync::atomic::Ordering::SeqCst);
+        });
+        let mut conn: Option<(TcpStream, BufReader<TcpStream>)> = None;
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            if conn.is_none() {
+                let s = TcpStream::connect(&resource).unwrap();
+                conn = Some((s.try_clone().unwrap(), BufReader::new(s)));
+            }
+            let (w, r) = conn.as_mut().unwrap();
+            writeln!(w, "WRITE {name} {seq}").unwrap();
+            let mut answer = String::new();
+            r.read_line(&mut answer).unwrap();
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+}
+
+#[test]
+fn a_paused_holder_is_fenced_off_and_a_failover_keeps_the_new_one() {
+    common::run(async {
+        let mut cluster = Cluster::start_all(Layout::three());
+        let all = cluster.ids();
+        cluster.wait_leader(&all, SETTLE).await;
+        let (resource, ledger) = start_resource();
+        let accepted_from = |who: &str| {
+            ledger
+                .lock()
+                .unwrap()
+                .accepted
+                .iter()
+                .filter(|(h, _)| h == who)
+                .count()
+        };
+
+        let mut a = start_holder(&cluster, "a", resource);
+        let seq_a: Sequencer = a.holder_sequencer().parse().unwrap();
+        let deadline = Deadline::new("a's first accepted write", SETTLE);
+        while accepted_from("a") == 0 {
+            deadline.tick().await;
+        }
+        let mut b = start_holder(&cluster, "b", resource);
+
+        // The pause: a stops past its session timeout and lock-delay.
+        let pid_a = a.child.id().to_string();
+        Command::new("kill")
+            .args(["-STOP", &pid_a])
+            .status()
+            .unwrap();
+        let paused = Instant::now();
+        println!("paused holder a (pid {pid_a})");
+        let seq_b: Sequencer = b.holder_sequencer().parse().unwrap();
+        let waited = paused.elapsed();
+        println!("b holds after {waited:?}: {seq_b}");
+        assert!(seq_b.generation > seq_a.generation);
+        assert!(
+            waited >= Duration::from_millis(SESSION_TIMEOUT_MS),
+            "b got the lock {waited:?} after a paused: before a's session could expire"
+        );
+        let deadline = Deadline::new("b's first accepted write", SETTLE);
+        while accepted_from("b") == 0 {
+            deadline.tick().await;
+        }
+
+        // a wakes and writes with its old sequencer at once.
+        Command::new("kill")
+            .args(["-CONT", &pid_a])
+            .status()
+            .unwrap();
+        let deadline = Deadline::new("a stale write refused", SETTLE);
+        while !ledger
+            .lock()
+            .unwrap()
+            .refused
+            .iter()
+            .any(|(h, _, _)| h == "a")
+        {
+            deadline.tick().await;
+        }
+
+        // The leader dies under b: b's session survives the failover.
+        let leader = cluster.wait_leader(&all, SETTLE).await.node_id;
+        let before = accepted_from("b");
+        cluster.kill9(leader);
+        println!("killed leader {leader}");
+        let rest: Vec<u64> = all.iter().copied().filter(|&i| i != leader).collect();
+        cluster.wait_leader(&rest, SETTLE).await;
+        let deadline = Deadline::new("b writing after the failover", SETTLE);
+        while accepted_from("b") < before + 10 {
+            deadline.tick().await;
+        }
+        let mut client = synod_client::Client::connect(
+            cluster.endpoints(&rest),
+            common::client_options(Duration::from_secs(10)),
+        )
+        .await
+        .unwrap();
+        let valid = lock::check_sequencer(&mut client, &seq_b.to_string())
+            .await
+            .unwrap();
+        assert_eq!(valid, Ok(()), "b's sequencer after the failover");
+        let invalid = lock::check_sequencer(&mut client, &seq_a.to_string())
+            .await
+            .unwrap();
+        assert!(invalid.is_err());
+
+        let _ = a.finish();
+        assert_eq!(b.finish(), 0, "b releases and exits 0");
+
+        let l = ledger.lock().unwrap();
+        // The oracle, independent of the fence's own code: accepted
+        // generations never go down, and nothing from a is accepted once b
+        // has been.
+        let first_b = l.accepted.iter().position(|(h, _)| h == "b").unwrap();
+        let stale_accepted = l.accepted[first_b..]
+            .iter()
+            .filter(|(h, _)| h == "a")
+            .count();
+        assert!(l.accepted.windows(2).all(|w| w[0].1 <= w[1].1));
+        assert_eq!(stale_accepted, 0, "writes accepted from a stale holder");
+        let refused_a = l.refused.iter().filter(|(h, _, _)| h == "a").count();
+        println!(
+            "fenced resource: {} writes accepted ({} from a, {} from b), \
+             {refused_a} stale attempts from a refused, 0 accepted",
+            l.accepted.len(),
+            first_b,
+            l.accepted.len() - first_b
+        );
+        assert!(refused_a >= 1);
+    })
+}
