@@ -172,7 +172,7 @@ impl LockSession {
         let timeout = options.client.request_timeout;
         let opened = calls
             .call_within(true, timeout, deadline, move |stub| {
-                let request = request.clone();
+                let request = request;
                 async move {
                     use pb::open_session_response::Result as R;
                     let mut stub = LockClient::new(stub);
@@ -290,7 +290,7 @@ impl LockSession {
         let deadline = Instant::now() + options.deadline;
         calls
             .call_within(true, options.request_timeout, deadline, move |stub| {
-                let request = request.clone();
+                let request = request;
                 async move {
                     use pb::close_session_response::Result as R;
                     let mut stub = LockClient::new(stub);
@@ -406,7 +406,7 @@ async fn keep_alive(
         let give_up = lease + grace;
         let timeout = client.options().request_timeout;
         let call = client.call_within(true, timeout, give_up, move |stub| {
-            let request = request.clone();
+            let request = request;
             async move {
                 use pb::keep_alive_response::Result as R;
                 let mut stub = LockClient::new(stub);

@@ -290,7 +290,7 @@ fn holder_process() {
             let mut sink = String::new();
             while std::io::stdin()
                 .read_line(&mut sink)
-                .map_or(false, |n| n > 0)
+                .is_ok_and(|n| n > 0)
             {}
             flag.store(true, std::sync::atomic::Ordering::SeqCst);
         });
