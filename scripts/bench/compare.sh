@@ -335,7 +335,7 @@ run() {
 }
 
 # The workloads every system runs. $1 label, $2 target, $3 endpoints,
-# $4 "zk" to add the ZooKeeper recipes.
+# $4 "zk" to add the ZooKeeper recipes, "chubby" to add Chubby's lock.
 workloads() {
   local label=$1 target=$2 ep=$3 recipes=${4:-}
   local common=(--target "$target" --endpoints "$ep")
@@ -351,6 +351,9 @@ workloads() {
   done
   if [ "$recipes" = zk ]; then
     run watch "$label" watch "${common[@]}" --watchers 64 --connections 64
+    run lock "$label" lock "${common[@]}" --connections 8
+  fi
+  if [ "$recipes" = chubby ]; then
     run lock "$label" lock "${common[@]}" --connections 8
   fi
 }
@@ -537,7 +540,7 @@ bench_synod() {
   wait_serving zk "$SYNOD_ZK" 60 >/dev/null
   note_load "synod start"
   workloads synod-zk zk "$SYNOD_ZK" zk
-  workloads synod-native synod-native "$SYNOD_GRPC"
+  workloads synod-native synod-native "$SYNOD_GRPC" chubby
   failovers synod-native synod-native "$SYNOD_GRPC" synod_leader synod synod_start_node
   failovers synod-zk zk "$SYNOD_ZK" synod_leader synod synod_start_node
   synod_stop

@@ -39,8 +39,10 @@ pub enum Workload {
     /// latency is from the write's send to each event's arrival.
     Watch,
     /// `--connections` sessions contend for one lock (ZooKeeper recipe:
-    /// ephemeral sequential node, watch the predecessor); one op is one
-    /// acquisition (latency: from create to holding the lock).
+    /// ephemeral sequential node, watch the predecessor; with `--target
+    /// synod-native`, Chubby's exclusive lock with its FIFO queue); one op
+    /// is one acquisition (latency: from create or acquire to holding the
+    /// lock).
     Lock,
     /// Creates `--keys` nodes of `--value-bytes` under /bench/pop (1,000
     /// per parent) as fast as it can, then stops: for memory and restart
@@ -153,11 +155,14 @@ impl BenchArgs {
             "--read-ratio must be between 0 and 1"
         );
         anyhow::ensure!(self.threads >= 1, "--threads must be at least 1");
-        let zk_only = matches!(self.workload, Workload::Watch | Workload::Lock);
         anyhow::ensure!(
-            !zk_only || self.target == Target::Zk,
-            "the {} workload uses ZooKeeper recipes; run it with --target zk",
-            self.workload.name()
+            self.workload != Workload::Watch || self.target == Target::Zk,
+            "the watch workload uses ZooKeeper watches; run it with --target zk"
+        );
+        anyhow::ensure!(
+            self.workload != Workload::Lock || self.target != Target::Etcd,
+            "the lock workload runs ZooKeeper's recipe (--target zk) or Chubby's lock \
+             (--target synod-native), not etcd"
         );
         Ok(())
     }

@@ -78,6 +78,11 @@ async fn run_async(args: &BenchArgs) -> anyhow::Result<report::Report> {
             extra.insert("watchers".into(), r.watchers.into());
             extra.insert("writes".into(), r.writes.into());
         }),
+        (Workload::Lock, Target::SynodNative) => {
+            native::run_lock(args, stats.clone()).await.map(|n| {
+                extra.insert("contenders".into(), n.into());
+            })
+        }
         (Workload::Lock, _) => zk::lock::run(args, stats.clone()).await.map(|n| {
             extra.insert("contenders".into(), n.into());
         }),

@@ -134,3 +134,49 @@ pub async fn run_probe(args: &BenchArgs) -> anyhow::Result<Duration> {
     })
     .await
 }
+
+/// The lock the native lock workload contends for.
+const CHUBBY_LOCK: &str = "/bench/chubby-lock";
+
+/// Chubby's locks through `synod_client::LockSession`: `--connections`
+/// contenders, each with its own session, acquire `CHUBBY_LOCK`
+/// exclusively (waiting in its FIFO queue: one wake-up per release, no
+/// herd) and release it at once. One op is one acquisition; its latency
+/// runs from the acquire call to holding the lock, as in the ZooKeeper
+/// recipe's workload (`zk::lock`).
+pub async fn run_lock(args: &BenchArgs, stats: Arc<Stats>) -> anyhow::Result<usize> {
+    use synod_client::lock::{LockOptions, LockSession, Mode};
+    let contenders = args.connections;
+    let lock_options = LockOptions {
+        client: options(args),
+        ..LockOptions::default()
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..contenders {
+        let session = LockSession::open(urls(args), lock_options.clone()).await?;
+        let mut handle = session.open_lock(CHUBBY_LOCK).await?;
+        let stats = stats.clone();
+        tasks.spawn(async move {
+            while !stats.stopping() {
+                let started = std::time::Instant::now();
+                let round = async {
+                    handle.acquire(Mode::Exclusive, Duration::ZERO).await?;
+                    let acquiring = started.elapsed();
+                    handle.release().await?;
+                    Ok::<_, synod_client::lock::LockError>(acquiring)
+                };
+                match round.await {
+                    Ok(acquiring) => stats.on_success(acquiring),
+                    Err(e) => {
+                        stats.on_error(&e.to_string());
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+            }
+            let _ = session.close().await;
+        });
+    }
+    drive::run_phases(args, &stats).await;
+    drive::finish(tasks, Duration::from_millis(args.request_timeout_ms)).await;
+    Ok(contenders)
+}

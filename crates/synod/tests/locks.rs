@@ -288,10 +288,7 @@ fn holder_process() {
         let flag = stop.clone();
         std::thread::spawn(move || {
             let mut sink = String::new();
-            while std::io::stdin()
-                .read_line(&mut sink)
-                .is_ok_and(|n| n > 0)
-            {}
+            while std::io::stdin().read_line(&mut sink).is_ok_and(|n| n > 0) {}
             flag.store(true, std::sync::atomic::Ordering::SeqCst);
         });
         let mut conn: Option<(TcpStream, BufReader<TcpStream>)> = None;
