@@ -419,3 +419,86 @@ fn a_paused_holder_is_fenced_off_and_a_failover_keeps_the_new_one() {
         assert!(refused_a >= 1);
     })
 }
+
+/// Chubby's section 2.8-2.9 on real processes: a session whose keepalives
+/// cannot reach a majority goes into jeopardy when its local lease runs
+/// out, and is safe again when a new leader answers within the grace
+/// period, even though more than its timeout has passed (a new leader
+/// gives every session a full timeout); cut off for longer than the grace
+/// period, it is expired.
+#[test]
+fn a_session_in_jeopardy_is_safe_again_after_a_failover_and_expired_past_its_grace() {
+    use synod_client::lock::SessionState;
+    common::run(async {
+        let cluster = Cluster::start_all(Layout::three());
+        let all = cluster.ids();
+        let leader = cluster.wait_leader(&all, SETTLE).await.node_id;
+        let options = LockOptions {
+            client: common::client_options(Duration::from_secs(5)),
+            session_timeout: Duration::from_millis(SESSION_TIMEOUT_MS),
+            grace: Duration::from_secs(4),
+        };
+        let session = LockSession::open(cluster.endpoints(&all), options)
+            .await
+            .unwrap();
+        let mut handle = session.open_lock("/jeopardy/lock").await.unwrap();
+        let seq = handle
+            .acquire(Mode::Exclusive, Duration::ZERO)
+            .await
+            .unwrap();
+        let mut state = session.watch_state();
+        let wait_for = |want: SessionState, within: Duration| {
+            let mut state = state.clone();
+            async move {
+                tokio::time::timeout(within, state.wait_for(|s| *s == want))
+                    .await
+                    .unwrap_or_else(|_| panic!("no {want:?} within {within:?}"))
+                    .expect("the session's state is watched");
+            }
+        };
+
+        // No majority: the leader and one follower stop.
+        let follower = all.iter().copied().find(|&i| i != leader).unwrap();
+        let third = all
+            .iter()
+            .copied()
+            .find(|&i| i != leader && i != follower)
+            .unwrap();
+        cluster.signal(leader, "STOP");
+        cluster.signal(follower, "STOP");
+        let cut = Instant::now();
+        wait_for(SessionState::Jeopardy, Duration::from_secs(4)).await;
+        println!("jeopardy after {:?}", cut.elapsed());
+        // Past the session timeout, the follower comes back: it and the
+        // third node elect a leader whose first tick extends every session.
+        while cut.elapsed() < Duration::from_millis(SESSION_TIMEOUT_MS + 500) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        cluster.signal(follower, "CONT");
+        wait_for(SessionState::Safe, Duration::from_secs(4)).await;
+        println!("safe again after {:?}", cut.elapsed());
+        let mut client = synod_client::Client::connect(
+            cluster.endpoints(&[follower, third]),
+            common::client_options(Duration::from_secs(10)),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            lock::check_sequencer(&mut client, &seq).await.unwrap(),
+            Ok(()),
+            "the lock is still held after the failover"
+        );
+        cluster.signal(leader, "CONT");
+
+        // Cut off for longer than the grace period: expired.
+        let leader = cluster.wait_leader(&all, SETTLE).await.node_id;
+        let other = all.iter().copied().find(|&i| i != leader).unwrap();
+        cluster.signal(leader, "STOP");
+        cluster.signal(other, "STOP");
+        wait_for(SessionState::Jeopardy, Duration::from_secs(4)).await;
+        wait_for(SessionState::Expired, Duration::from_secs(8)).await;
+        assert_eq!(*state.borrow_and_update(), SessionState::Expired);
+        cluster.signal(leader, "CONT");
+        cluster.signal(other, "CONT");
+    })
+}

@@ -416,6 +416,17 @@ impl Cluster {
     }
 
     /// `kill -9`, and reaps the process.
+    /// Sends `signal` (`STOP`, `CONT`, ...) to node `id`'s process.
+    pub fn signal(&self, id: u64, signal: &str) {
+        let child = self.nodes[&id].child.as_ref().expect("node is running");
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(child.id().to_string())
+            .status()
+            .expect("running kill");
+        assert!(status.success(), "kill -{signal} node {id}");
+    }
+
     pub fn kill9(&mut self, id: u64) {
         let node = self.nodes.get_mut(&id).expect("a member");
         let mut child = node.child.take().expect("node is running");
