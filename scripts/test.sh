@@ -43,13 +43,33 @@ if ! command -v cargo >/dev/null 2>&1; then
 fi
 rustup component add rustfmt clippy >/dev/null 2>&1 || true
 
-echo "== cargo fmt --check"
+# Each stage's wall time, printed at the end (pass or fail), so a slow CI
+# run says where its time went.
+stage_name=""
+stage_start=$SECONDS
+stage_times=""
+stage() {
+    if [ -n "$stage_name" ]; then
+        stage_times+="$(printf '%6ds  %s' $(( SECONDS - stage_start )) "$stage_name")"$'\n'
+    fi
+    stage_name=$1
+    stage_start=$SECONDS
+    if [ -n "$1" ]; then echo "== $1"; fi
+}
+stage_summary() {
+    stage ""
+    echo "== time per stage (total ${SECONDS}s)"
+    printf '%s' "$stage_times"
+}
+trap stage_summary EXIT
+
+stage "cargo fmt --check"
 cargo fmt --all -- --check
 # The test tools (Debian packages, a Python venv) install in the background
 # while clippy and the tests compile: apt and pip wait on the network and
 # the disk, the compiler on the CPU. Each is waited for before first use.
 tools_log=$(mktemp -t synod-test-tools.XXXXXX)
-echo "== installing test tools in the background (tests/admin/setup.sh, tests/compat/setup.sh; log $tools_log)"
+stage "installing test tools in the background (tests/admin/setup.sh, tests/compat/setup.sh; log $tools_log)"
 # One after the other: both use apt-get, which takes dpkg's lock.
 ( tests/admin/setup.sh && tests/compat/setup.sh && tests/faults/setup.sh ) >"$tools_log" 2>&1 &
 tools_pid=$!
@@ -64,47 +84,48 @@ tools_ready() {
     tools_pid=
     cat "$tools_log"
 }
-echo "== cargo clippy"
+stage "cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
-echo "== cargo test --no-run (compiling the tests while the tools install)"
+stage "cargo test --no-run (compiling the tests while the tools install)"
 cargo test --workspace --no-run
-echo "== admin listener test tools: chromium, promtool (tests/admin/setup.sh)"
+stage "admin listener test tools: chromium, promtool (tests/admin/setup.sh)"
 tools_ready
 tests/admin/setup.sh
 # crates/server/tests/admin.rs runs `promtool check metrics` on a live
 # /metrics answer; with this set, a missing promtool fails it.
 export SYNOD_REQUIRE_PROMTOOL=1
-echo "== cargo test"
+stage "cargo test"
 cargo test --workspace
-echo "== exhaustive search against broken engines"
+stage "exhaustive search against broken engines"
 cargo test -p synod-explore --features broken --test broken
-echo "== the service node's deliberate bugs"
+stage "the service node's deliberate bugs"
 cargo test -p synod-node --features broken --test bugs
-echo "== the coordination simulator's oracles against broken service nodes"
+stage "the coordination simulator's oracles against broken service nodes"
 cargo test -p synod-zksim --features broken --test oracles --test snapshot_close
-echo "== ZooKeeper compatibility: synod vs ZooKeeper 3.8 (tests/compat)"
+stage "release build (synod, synod-faults)"
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 if [ "${SYNOD_PRUNE_DEBUG:-0}" = 1 ]; then
     echo "   (SYNOD_PRUNE_DEBUG=1: removing $target_dir/debug, $(du -sh "$target_dir/debug" | cut -f1))"
     rm -rf "$target_dir/debug"
 fi
 cargo build --release -p synod -p synod-faults
-echo "== the status page in headless chromium, a real 3-node cluster (tests/admin)"
+stage "the status page in headless chromium, a real 3-node cluster (tests/admin)"
 SYNOD_BIN="$target_dir/release/synod" python3 tests/admin/status_page.py
 # A fresh seed range every day, so that CI keeps exploring instead of
 # repeating the seeds it passed yesterday: day D (since 1970, UTC) starts at
 # D * 10,000 + 1, past every range swept by hand (README Figures). A failing
 # seed prints its replay command; SYNOD_SWEEP_START=1 repeats the old range.
 sweep_start="${SYNOD_SWEEP_START:-$(( $(date -u +%s) / 86400 * 10000 + 1 ))}"
-echo "== simulator sweep of every profile from seed $sweep_start, release (scripts/sweep.sh; SYNOD_SWEEP_SEEDS for more)"
+stage "simulator sweep of every profile from seed $sweep_start, release (scripts/sweep.sh; SYNOD_SWEEP_SEEDS for more)"
 SYNOD_SWEEP_START="$sweep_start" SYNOD_BIN="$target_dir/release/synod" scripts/sweep.sh
-echo "== real-network faults: 5 nodes in network namespaces, every fault, histories checked (crates/faults; as root)"
+stage "real-network faults: 5 nodes in network namespaces, every fault, histories checked (crates/faults; as root)"
 tests/faults/setup.sh
 "$target_dir/release/synod-faults" --synod "$target_dir/release/synod" \
     --python "$(tests/compat/setup.sh --print-python | tail -1)" \
     --fault-secs "${SYNOD_FAULTS_SECS:-4}" --heal-secs 4 --rounds "${SYNOD_FAULTS_ROUNDS:-1}"
-echo "== the image (deploy/image.sh, FROM scratch) and the compose cluster under kazoo (tests/deploy; skipped without a Docker engine)"
+stage "the image (deploy/image.sh, FROM scratch) and the compose cluster under kazoo (tests/deploy; skipped without a Docker engine)"
 SYNOD_BIN="$target_dir/release/synod" "$(tests/compat/setup.sh --print-python | tail -1)" tests/deploy/compose_test.py
-echo "== the Kubernetes manifests: checked, and their pods run in Docker as a kubelet would (tests/deploy/k8s_test.py)"
+stage "the Kubernetes manifests: checked, and their pods run in Docker as a kubelet would (tests/deploy/k8s_test.py)"
 SYNOD_BIN="$target_dir/release/synod" "$(tests/compat/setup.sh --print-python | tail -1)" tests/deploy/k8s_test.py
+stage "ZooKeeper compatibility: synod vs ZooKeeper 3.8 (tests/compat)"
 SYNOD_BIN="$target_dir/release/synod" tests/compat/run_all.sh

@@ -317,12 +317,24 @@ impl Client {
         F: FnMut(Kv) -> Fut,
         Fut: Future<Output = Result<Answer<T>, tonic::Status>>,
     {
+        self.call_stub(at_leader, move |stub| attempt(KvClient::new(stub)))
+            .await
+    }
+
+    /// As `call`, for any service on the channel (`stub`).
+    pub(crate) async fn call_stub<T, F, Fut>(
+        &mut self,
+        at_leader: bool,
+        attempt: F,
+    ) -> Result<T, ClientError>
+    where
+        F: FnMut(Stub) -> Fut,
+        Fut: Future<Output = Result<Answer<T>, tonic::Status>>,
+    {
         let deadline = Instant::now() + self.options.deadline;
         let timeout = self.options.request_timeout;
-        self.call_within(at_leader, timeout, deadline, move |stub| {
-            attempt(KvClient::new(stub))
-        })
-        .await
+        self.call_within(at_leader, timeout, deadline, attempt)
+            .await
     }
 
     /// As `call`, for any service on the channel (`stub`), with the

@@ -168,10 +168,8 @@ impl LockSession {
             timeout_ms: u32::try_from(options.session_timeout.as_millis()).unwrap_or(u32::MAX),
         };
         let sent = Instant::now();
-        let deadline = sent + options.client.deadline;
-        let timeout = options.client.request_timeout;
         let opened = calls
-            .call_within(true, timeout, deadline, move |stub| {
+            .call_stub(true, move |stub| {
                 let request = request;
                 async move {
                     use pb::open_session_response::Result as R;
@@ -230,10 +228,8 @@ impl LockSession {
             session,
             path: path_owned.clone(),
         };
-        let options = &self.shared.options.client;
-        let deadline = Instant::now() + options.deadline;
         let created = calls
-            .call_within(true, options.request_timeout, deadline, move |stub| {
+            .call_stub(true, move |stub| {
                 let request = request.clone();
                 async move {
                     use pb::create_node_response::Result as R;
@@ -286,10 +282,8 @@ impl LockSession {
             seq: calls.take_seq(),
             session: self.shared.session,
         };
-        let options = &self.shared.options.client;
-        let deadline = Instant::now() + options.deadline;
         calls
-            .call_within(true, options.request_timeout, deadline, move |stub| {
+            .call_stub(true, move |stub| {
                 let request = request;
                 async move {
                     use pb::close_session_response::Result as R;
@@ -323,10 +317,8 @@ pub async fn check_sequencer(
     let request = pb::CheckSequencerRequest {
         sequencer: sequencer.to_string(),
     };
-    let deadline = Instant::now() + client.options().deadline;
-    let timeout = client.options().request_timeout;
     client
-        .call_within(true, timeout, deadline, move |stub| {
+        .call_stub(true, move |stub| {
             let request = request.clone();
             async move {
                 use pb::check_sequencer_response::Result as R;
@@ -352,10 +344,8 @@ pub async fn status(client: &mut Client, path: &str) -> Result<LockState, LockEr
     let request = pb::LockStatusRequest {
         path: path.to_string(),
     };
-    let deadline = Instant::now() + client.options().deadline;
-    let timeout = client.options().request_timeout;
     client
-        .call_within(true, timeout, deadline, move |stub| {
+        .call_stub(true, move |stub| {
             let request = request.clone();
             async move {
                 use pb::lock_status_response::Result as R;
@@ -573,11 +563,9 @@ impl LockHandle {
             session: self.shared.session,
             path: self.path.clone(),
         };
-        let o = self.client.options();
-        let (timeout, deadline) = (o.request_timeout, Instant::now() + o.deadline);
         let answer = self
             .client
-            .call_within(true, timeout, deadline, move |stub| {
+            .call_stub(true, move |stub| {
                 let request = request.clone();
                 async move {
                     use pb::release_response::Result as R;
