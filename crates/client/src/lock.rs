@@ -33,8 +33,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::BTreeMap;
 use synod_api::pb::{self, lock_client::LockClient};
-use tokio::sync::{watch, Mutex};
+
+use tokio::sync::{broadcast, watch, Mutex};
 use tokio::time::Instant;
 
 use crate::client::{refused, Answer};
@@ -144,7 +146,51 @@ struct Shared {
     options: LockOptions,
     session: i64,
     state: watch::Sender<SessionState>,
+    /// What the session subscribed to: path and `event` mask bits.
+    subscriptions: std::sync::Mutex<BTreeMap<String, u32>>,
+    /// Events as keepalives bring them.
+    events: broadcast::Sender<Event>,
 }
+
+impl Shared {
+    fn subscriptions(&self) -> Vec<pb::Subscription> {
+        self.subscriptions
+            .lock()
+            .expect("the subscriptions' lock is never poisoned")
+            .iter()
+            .map(|(path, mask)| pb::Subscription {
+                path: path.clone(),
+                mask: *mask,
+            })
+            .collect()
+    }
+}
+
+/// A Chubby event (see `event` for the mask bits that subscribe to each):
+/// `kind` is contents-modified, child-added, child-removed, child-modified,
+/// handle-invalid, lock-acquired, conflicting-lock-request,
+/// master-failover or events-lost.
+pub type Event = pb::LockEvent;
+
+/// The bits of a subscription's mask.
+pub mod event {
+    /// The znode's data changed.
+    pub const CONTENTS: u32 = 1;
+    /// A child was added, removed or its data changed.
+    pub const CHILDREN: u32 = 2;
+    /// Someone acquired the lock (a primary was elected).
+    pub const LOCK_ACQUIRED: u32 = 4;
+    /// Someone else asked for a lock this session holds.
+    pub const CONFLICT: u32 = 8;
+    /// The znode was deleted.
+    pub const INVALID: u32 = 16;
+    /// Everything.
+    pub const ALL: u32 = 31;
+}
+
+/// Events a session's channel buffers for a slow receiver; past it the
+/// receiver is told it lagged.
+pub const EVENTS_BUFFERED: usize = 1024;
 
 /// An open session: its locks live while it does.
 pub struct LockSession {
@@ -185,15 +231,18 @@ impl LockSession {
             })
             .await?;
         let (state, _) = watch::channel(SessionState::Safe);
+        let (events, _) = broadcast::channel(EVENTS_BUFFERED);
         let shared = Arc::new(Shared {
             endpoints: endpoints.clone(),
             options: options.clone(),
             session: opened.session,
             state,
+            subscriptions: std::sync::Mutex::new(BTreeMap::new()),
+            events,
         });
         let keeper = Client::connect(endpoints, options.client.clone()).await?;
         let lease = lease_end(sent, opened.timeout_ms);
-        let keepalive = tokio::spawn(keep_alive(shared.clone(), keeper, sent, lease));
+        let keepalive = tokio::spawn(keep_alive(shared.clone(), keeper, lease));
         Ok(LockSession {
             shared,
             calls: Mutex::new(calls),
@@ -214,6 +263,29 @@ impl LockSession {
     /// Follows the session's state.
     pub fn watch_state(&self) -> watch::Receiver<SessionState> {
         self.shared.state.subscribe()
+    }
+
+    /// The session's events from now on, in the order the cluster applied
+    /// their changes. `master-failover` and `events-lost` mean some may be
+    /// missing: re-read what matters.
+    pub fn events(&self) -> broadcast::Receiver<Event> {
+        self.shared.events.subscribe()
+    }
+
+    /// Subscribes to events of the znode at `path` (`event` mask bits;
+    /// 0 unsubscribes). Takes effect with the next keepalive, within a
+    /// third of the session's local lease.
+    pub fn subscribe(&self, path: &str, mask: u32) {
+        let mut subs = self
+            .shared
+            .subscriptions
+            .lock()
+            .expect("the subscriptions' lock is never poisoned");
+        if mask == 0 {
+            subs.remove(path);
+        } else {
+            subs.insert(path.to_string(), mask);
+        }
     }
 
     /// A handle on the lock at `path`, creating its znode (and missing
@@ -368,14 +440,11 @@ fn lease_end(sent: Instant, timeout_ms: u32) -> Instant {
     sent + timeout.saturating_sub(LEASE_MARGIN)
 }
 
-/// The keepalive task: one keepalive a third of the timeout after the
-/// last was sent, the state moved by the answers and the clock.
-async fn keep_alive(
-    shared: Arc<Shared>,
-    mut client: Client,
-    mut sent: Instant,
-    mut lease: Instant,
-) {
+/// The keepalive task. One keepalive is always outstanding: the leader
+/// holds it for up to a third of what is left of the local lease, and
+/// answers early with the session's events; the next goes out as soon as
+/// one is answered. The state moves with the answers and the clock.
+async fn keep_alive(shared: Arc<Shared>, mut client: Client, mut lease: Instant) {
     let grace = shared.options.grace;
     let set = |s: SessionState| {
         shared.state.send_if_modified(|now| {
@@ -384,24 +453,25 @@ async fn keep_alive(
             changed
         });
     };
-    let mut period = (lease.saturating_duration_since(sent) / 3).max(Duration::from_millis(100));
     loop {
-        tokio::time::sleep_until(sent + period).await;
+        let this_sent = Instant::now();
+        let hold = lease.saturating_duration_since(this_sent) / 3;
         let request = pb::KeepAliveRequest {
             client_id: client.client_id(),
             seq: client.take_seq(),
             session: shared.session,
+            subscriptions: shared.subscriptions(),
+            hold_ms: u32::try_from(hold.as_millis()).unwrap_or(u32::MAX),
         };
-        let this_sent = Instant::now();
         let give_up = lease + grace;
-        let timeout = client.options().request_timeout;
+        let timeout = client.options().request_timeout + hold;
         let call = client.call_within(true, timeout, give_up, move |stub| {
-            let request = request;
+            let request = request.clone();
             async move {
                 use pb::keep_alive_response::Result as R;
                 let mut stub = LockClient::new(stub);
                 Ok(match stub.keep_alive(request).await?.into_inner().result {
-                    Some(R::Alive(a)) => Answer::Done(Some(a.timeout_ms)),
+                    Some(R::Alive(a)) => Answer::Done(Some(a)),
                     Some(R::Expired(_)) => Answer::Done(None),
                     Some(R::Refusal(r)) => refused(r),
                     None => Answer::Malformed("KeepAliveResponse without a result"),
@@ -418,13 +488,14 @@ async fn keep_alive(
             }
         };
         match answer {
-            Ok(Some(timeout_ms)) => {
-                sent = this_sent;
-                lease = lease_end(sent, timeout_ms);
-                period =
-                    (lease.saturating_duration_since(sent) / 3).max(Duration::from_millis(100));
+            Ok(Some(alive)) => {
+                lease = lease_end(this_sent, alive.timeout_ms);
                 if Instant::now() < lease {
                     set(SessionState::Safe);
+                }
+                for event in alive.events {
+                    // No receiver, or one that lags: its loss, not ours.
+                    let _ = shared.events.send(event);
                 }
             }
             Ok(None) => {
@@ -439,8 +510,8 @@ async fn keep_alive(
                 if Instant::now() >= lease {
                     set(SessionState::Jeopardy);
                 }
-                // Try again at once (the call already backed off).
-                sent = Instant::now() - period;
+                // A definitive refusal (not a lost leader): pause, retry.
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
     }

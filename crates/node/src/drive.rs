@@ -38,7 +38,8 @@ impl ServiceNode {
         let has_leader = self.engine.leader().is_some();
         let tree = &self.engine.state_machine().tree;
         self.front.on_timer(tree, term, has_leader);
-        self.locks.on_timer(tree, self.now_us);
+        let leading = self.engine.is_active_leader();
+        self.locks.on_timer(tree, self.now_us, leading);
         self.after_front(out);
     }
 
@@ -68,6 +69,7 @@ impl ServiceNode {
         // sees an event before it can read the change that fired it.
         let triggers = self.engine.state_machine_mut().tree.take_triggers();
         if !triggers.is_empty() {
+            self.locks.on_triggers(&triggers);
             self.front.on_triggers(triggers);
         }
         // Grants to waiting lock acquirers wake their parked calls, after

@@ -120,7 +120,7 @@ pub use bugs::{NodeBug, NodeBugs};
 pub use drive::SNAPSHOT_CLOSE;
 pub use invariants::NodeInvariantViolation;
 pub use io::{Clock, NodeInput, NodeOptions, NodeOutput, Refused};
-pub use locks::{LockAnswer, LockDoor, LockRequest};
+pub use locks::{LockAnswer, LockDoor, LockEvent, LockRequest};
 pub use node::ServiceNode;
 pub use state::ServiceState;
 pub use status::NodeStatus;

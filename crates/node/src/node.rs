@@ -182,6 +182,7 @@ impl ServiceNode {
         self.audit.on_clock(clock.now_us);
         self.now_us = clock.now_us;
         self.wall_ms = clock.wall_ms;
+        self.locks.set_clock(clock.now_us);
         self.front.set_clock(clock.now_us / 1000, clock.wall_ms);
     }
 }

@@ -8,7 +8,8 @@ mod harness;
 use harness::Cluster;
 use synod_coord::lock::Invalid;
 use synod_coord::{LockError, LockMode, Sequencer};
-use synod_node::{LockAnswer, LockRequest, NodeInput, NodeOutput};
+use synod_node::locks::mask;
+use synod_node::{LockAnswer, LockEvent, LockRequest, NodeInput, NodeOutput};
 use synod_paxos::{EngineConfig, NodeId, Outcome};
 
 /// Steps a lock call on `id`, runs the cluster, and returns the answers
@@ -38,6 +39,10 @@ fn answers(outputs: impl IntoIterator<Item = NodeOutput>) -> Vec<(u64, LockAnswe
             _ => None,
         })
         .collect()
+}
+
+fn harness_answers(outputs: Vec<(NodeId, NodeOutput)>) -> Vec<(u64, LockAnswer)> {
+    answers(outputs.into_iter().map(|(_, o)| o))
 }
 
 fn open(c: &mut Cluster, at: NodeId, client: u64) -> i64 {
@@ -204,9 +209,20 @@ fn keepalives_answer_from_the_tree_and_followers_send_callers_to_the_leader() {
             client: 10,
             seq: 1,
             session: s,
+            subscriptions: vec![],
+            hold_ms: 0,
         },
     );
-    assert_eq!(alive, vec![(2, LockAnswer::Alive { timeout_ms: 10_000 })]);
+    assert_eq!(
+        alive,
+        vec![(
+            2,
+            LockAnswer::Alive {
+                timeout_ms: 10_000,
+                events: vec![]
+            }
+        )]
+    );
     let closed = call(
         &mut c,
         leader,
@@ -226,7 +242,106 @@ fn keepalives_answer_from_the_tree_and_followers_send_callers_to_the_leader() {
             client: 10,
             seq: 2,
             session: s,
+            subscriptions: vec![],
+            hold_ms: 0,
         },
     );
     assert_eq!(gone, vec![(4, LockAnswer::Expired)]);
+}
+
+#[test]
+fn a_held_keepalive_returns_early_with_the_events_in_order() {
+    let mut c = Cluster::new(EngineConfig::default());
+    let leader = c.elect();
+    let (a, b) = (open(&mut c, leader, 100), open(&mut c, leader, 200));
+    let created = call(
+        &mut c,
+        leader,
+        1,
+        LockRequest::Create {
+            client: 100,
+            seq: 2,
+            session: a,
+            auth: vec![],
+            path: "/l".into(),
+        },
+    );
+    assert_eq!(created, vec![(1, LockAnswer::Created)]);
+    // a subscribes and its keepalive is held: nothing has happened yet.
+    let keepalive = |seq: u64, hold_ms: u32| LockRequest::KeepAlive {
+        client: 101,
+        seq,
+        session: a,
+        subscriptions: vec![("/l".into(), mask::ALL)],
+        hold_ms,
+    };
+    assert_eq!(call(&mut c, leader, 2, keepalive(1, 30_000)), vec![]);
+    // b takes the lock: a's held keepalive is answered with it.
+    let got = call(
+        &mut c,
+        leader,
+        3,
+        acquire(200, 2, b, LockMode::Exclusive, false),
+    );
+    let held: Vec<_> = got.iter().filter(|(id, _)| *id == 2).cloned().collect();
+    let [(_, LockAnswer::Alive { events, .. })] = held.as_slice() else {
+        panic!("the held keepalive is answered: {got:?}")
+    };
+    let [LockEvent::LockAcquired {
+        path,
+        session,
+        generation,
+    }] = events.as_slice()
+    else {
+        panic!("one lock-acquired event: {events:?}")
+    };
+    assert_eq!((path.as_str(), *session, *generation), ("/l", b, 1));
+
+    // b listens for conflicts; a asks for the lock b holds: b's held
+    // keepalive is answered with the conflict, a's call parks.
+    let b_keepalive = LockRequest::KeepAlive {
+        client: 201,
+        seq: 1,
+        session: b,
+        subscriptions: vec![("/l".into(), mask::CONFLICT)],
+        hold_ms: 30_000,
+    };
+    assert_eq!(call(&mut c, leader, 4, b_keepalive), vec![]);
+    let got = call(
+        &mut c,
+        leader,
+        5,
+        acquire(100, 3, a, LockMode::Exclusive, false),
+    );
+    assert_eq!(
+        got,
+        vec![(
+            4,
+            LockAnswer::Alive {
+                timeout_ms: 10_000,
+                events: vec![LockEvent::ConflictingLockRequest { path: "/l".into() }]
+            }
+        )],
+        "b hears of the conflict; a waits"
+    );
+    // A held keepalive with nothing to say is answered when its time is up.
+    let keepalive_b2 = LockRequest::KeepAlive {
+        client: 201,
+        seq: 2,
+        session: b,
+        subscriptions: vec![("/l".into(), mask::CONFLICT)],
+        hold_ms: 1,
+    };
+    assert_eq!(call(&mut c, leader, 6, keepalive_b2), vec![]);
+    let answered = harness_answers(c.tick());
+    assert!(
+        answered.contains(&(
+            6,
+            LockAnswer::Alive {
+                timeout_ms: 10_000,
+                events: vec![]
+            }
+        )),
+        "{answered:?}"
+    );
 }

@@ -9,7 +9,7 @@ use crate::runtime::NodeHandle;
 use synod_api::pb::{self, lock_server::Lock};
 use synod_coord::lock::Invalid;
 use synod_coord::{LockError, LockMode, LockStatus, Sequencer};
-use synod_node::{LockAnswer, LockRequest};
+use synod_node::{LockAnswer, LockEvent, LockRequest};
 use tonic::{Request, Response, Status};
 
 /// Lock paths longer than this are refused (INVALID_ARGUMENT).
@@ -142,6 +142,34 @@ fn lock_state(s: LockStatus) -> pb::LockState {
     }
 }
 
+/// An event as the proto carries it.
+fn event(e: LockEvent) -> pb::LockEvent {
+    let (kind, path, child, session, generation) = match e {
+        LockEvent::ContentsModified { path } => ("contents-modified", path, String::new(), 0, 0),
+        LockEvent::ChildAdded { path, child } => ("child-added", path, child, 0, 0),
+        LockEvent::ChildRemoved { path, child } => ("child-removed", path, child, 0, 0),
+        LockEvent::ChildModified { path, child } => ("child-modified", path, child, 0, 0),
+        LockEvent::HandleInvalid { path } => ("handle-invalid", path, String::new(), 0, 0),
+        LockEvent::LockAcquired {
+            path,
+            session,
+            generation,
+        } => ("lock-acquired", path, String::new(), session, generation),
+        LockEvent::ConflictingLockRequest { path } => {
+            ("conflicting-lock-request", path, String::new(), 0, 0)
+        }
+        LockEvent::MasterFailover => ("master-failover", String::new(), String::new(), 0, 0),
+        LockEvent::EventsLost => ("events-lost", String::new(), String::new(), 0, 0),
+    };
+    pb::LockEvent {
+        kind: kind.into(),
+        path,
+        child,
+        session,
+        generation,
+    }
+}
+
 #[tonic::async_trait]
 impl Lock for LockService {
     async fn open_session(
@@ -182,16 +210,25 @@ impl Lock for LockService {
         self.access.check(&request, Right::Write)?;
         let r = request.into_inner();
         check_seq(r.seq)?;
+        let subscriptions = r
+            .subscriptions
+            .into_iter()
+            .take(synod_node::locks::SUBSCRIPTIONS_MAX)
+            .map(|s| check_path(&s.path).map(|()| (s.path, s.mask)))
+            .collect::<Result<Vec<_>, Status>>()?;
         let answer = self
             .ask(LockRequest::KeepAlive {
                 client: r.client_id,
                 seq: r.seq,
                 session: r.session,
+                subscriptions,
+                hold_ms: r.hold_ms,
             })
             .await?;
         let result = match answer {
-            LockAnswer::Alive { timeout_ms } => R::Alive(pb::SessionAlive {
+            LockAnswer::Alive { timeout_ms, events } => R::Alive(pb::SessionAlive {
                 timeout_ms: timeout_ms.max(0) as u32,
+                events: events.into_iter().map(event).collect(),
             }),
             LockAnswer::Expired => R::Expired(pb::SessionExpired {}),
             other => R::Refusal(self.refusal(&other)?),

@@ -502,3 +502,74 @@ fn a_session_in_jeopardy_is_safe_again_after_a_failover_and_expired_past_its_gra
         cluster.signal(other, "CONT");
     })
 }
+
+/// Chubby's events (section 2.5) through the client library: a session
+/// subscribed to a lock hears, in order, that someone acquired it and
+/// that its znode's data changed (written through the ZooKeeper view of
+/// the same tree would do too; here a second session's create of a child
+/// and the lock changing hands).
+#[test]
+fn a_subscribed_session_hears_lock_and_child_events_in_order() {
+    use synod_client::lock::event;
+    common::run(async {
+        let cluster = Cluster::start_all(Layout::three());
+        let all = cluster.ids();
+        cluster.wait_leader(&all, SETTLE).await;
+        let options = || LockOptions {
+            client: common::client_options(Duration::from_secs(10)),
+            session_timeout: Duration::from_millis(SESSION_TIMEOUT_MS),
+            grace: Duration::from_secs(10),
+        };
+        let watcher = LockSession::open(cluster.endpoints(&all), options())
+            .await
+            .unwrap();
+        let _handle = watcher.open_lock("/events/lock").await.unwrap();
+        let mut events = watcher.events();
+        watcher.subscribe("/events/lock", event::LOCK_ACQUIRED | event::CHILDREN);
+        // Wait until a keepalive carried the subscription (at most a third
+        // of the lease): the first event is the session being new to the
+        // leader's event book, or nothing; then take the lock elsewhere.
+        tokio::time::sleep(Duration::from_millis(SESSION_TIMEOUT_MS / 2)).await;
+        let holder = LockSession::open(cluster.endpoints(&all), options())
+            .await
+            .unwrap();
+        let mut h = holder.open_lock("/events/lock").await.unwrap();
+        let seq = h.acquire(Mode::Exclusive, Duration::ZERO).await.unwrap();
+        let child = holder.open_lock("/events/lock/child").await.unwrap();
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + SETTLE;
+        while seen.len() < 2 && Instant::now() < deadline {
+            let e = tokio::time::timeout(SETTLE, events.recv())
+                .await
+                .expect("an event within the deadline")
+                .expect("the event channel is open");
+            if e.kind != "master-failover" {
+                seen.push((
+                    e.kind.clone(),
+                    e.path.clone(),
+                    e.child.clone(),
+                    e.generation,
+                ));
+            }
+        }
+        let generation: u64 = seq.split(':').nth(2).unwrap().parse().unwrap();
+        assert_eq!(
+            seen,
+            vec![
+                (
+                    "lock-acquired".into(),
+                    "/events/lock".into(),
+                    String::new(),
+                    generation
+                ),
+                (
+                    "child-added".into(),
+                    "/events/lock".into(),
+                    "/events/lock/child".into(),
+                    0
+                ),
+            ]
+        );
+        drop(child);
+    })
+}

@@ -66,6 +66,16 @@ impl Tree {
             .then(|| Sequencer::new(path, lock.mode, lock.generation, session))
     }
 
+    /// The sessions holding the lock at `path` (no ACL check: for the
+    /// node's own bookkeeping).
+    pub fn lock_holders(&self, path: &str) -> Vec<i64> {
+        self.state
+            .locks
+            .get(path)
+            .map(|l| l.holders.keys().copied().collect())
+            .unwrap_or_default()
+    }
+
     /// Whether `session` waits in the queue of the lock at `path`.
     pub fn lock_waiting(&self, session: i64, path: &str) -> bool {
         self.state

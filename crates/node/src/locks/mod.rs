@@ -46,7 +46,12 @@
 //! other call holds one entry until the engine answers it, and the engine
 //! answers every command and read (a lost leadership answers `NotLeader`).
 
+mod events;
+
 use std::collections::{BTreeMap, HashMap};
+
+pub use events::{mask, LockEvent, HOLD_MAX_US, QUEUED_MAX, SUBSCRIPTIONS_MAX};
+use events::{Events, Held};
 
 use synod_coord::{
     Acl, CoordOp, CoordReply, CreateMode, Id, LockError, LockGrant, LockMode, LockOutcome,
@@ -76,10 +81,15 @@ pub enum LockRequest {
         /// The session's password: 16 unpredictable bytes from the runtime.
         passwd: Vec<u8>,
     },
+    /// Keeps the session alive; `subscriptions` (path, `mask` bits) replace
+    /// the session's event subscriptions; the answer is held up to
+    /// `hold_ms` (at most `HOLD_MAX_US`) unless events are queued.
     KeepAlive {
         client: u64,
         seq: u64,
         session: i64,
+        subscriptions: Vec<(String, u32)>,
+        hold_ms: u32,
     },
     CloseSession {
         client: u64,
@@ -124,9 +134,11 @@ pub enum LockAnswer {
         id: i64,
         timeout_ms: i32,
     },
-    /// A keepalive was applied and the session lives.
+    /// A keepalive was applied and the session lives; the session's
+    /// events since the last answer, in order.
     Alive {
         timeout_ms: i32,
+        events: Vec<LockEvent>,
     },
     /// The session is not live (expired, or closed).
     Expired,
@@ -150,10 +162,17 @@ pub enum LockAnswer {
 #[derive(Clone, Debug)]
 enum Pending {
     Open,
-    KeepAlive { session: i64 },
+    KeepAlive {
+        session: i64,
+        subscriptions: Vec<(String, u32)>,
+        hold_us: Micros,
+    },
     Close,
     Create,
-    Acquire { session: i64, path: String },
+    Acquire {
+        session: i64,
+        path: String,
+    },
     Release,
 }
 
@@ -170,6 +189,10 @@ pub struct LockDoor {
     parked: BTreeMap<(i64, String), Vec<u64>>,
     parked_count: usize,
     last_poll_us: Micros,
+    /// The local time of the step under way.
+    now_us: Micros,
+    /// Chubby's events: subscriptions, queues, held keepalives.
+    events: Events,
     inputs: Vec<Input>,
     answers: Vec<(u64, LockAnswer)>,
 }
@@ -208,13 +231,19 @@ impl LockDoor {
                 client,
                 seq,
                 session,
+                subscriptions,
+                hold_ms,
             } => (
                 client,
                 seq,
                 CoordOp::Touch {
                     sessions: vec![session],
                 },
-                Pending::KeepAlive { session },
+                Pending::KeepAlive {
+                    session,
+                    subscriptions,
+                    hold_us: (Micros::from(hold_ms) * 1000).min(HOLD_MAX_US),
+                },
             ),
             LockRequest::CloseSession {
                 client,
@@ -357,14 +386,46 @@ impl LockDoor {
     ) -> Option<LockAnswer> {
         Some(match (pending, reply) {
             (Pending::Open, CoordReply::Session { id, timeout_ms, .. }) => {
+                self.events.on_opened(id);
                 LockAnswer::Session { id, timeout_ms }
             }
-            (Pending::KeepAlive { session }, _) => match tree.session(session) {
-                Some(info) => LockAnswer::Alive {
-                    timeout_ms: info.timeout_ms,
+            (
+                Pending::KeepAlive {
+                    session,
+                    subscriptions,
+                    hold_us,
                 },
-                None => LockAnswer::Expired,
-            },
+                _,
+            ) => {
+                let Some(info) = tree.session(session) else {
+                    return Some(LockAnswer::Expired);
+                };
+                self.events.on_keepalive(session, subscriptions);
+                if hold_us == 0 || self.events.pending(session) {
+                    LockAnswer::Alive {
+                        timeout_ms: info.timeout_ms,
+                        events: self.events.take(session),
+                    }
+                } else {
+                    let held = Held {
+                        id,
+                        until_us: self.now_us.saturating_add(hold_us),
+                        timeout_ms: info.timeout_ms,
+                    };
+                    // One held keepalive per session: an older one is
+                    // answered now.
+                    if let Some(old) = self.events.held.insert(session, held) {
+                        self.answers.push((
+                            old.id,
+                            LockAnswer::Alive {
+                                timeout_ms: old.timeout_ms,
+                                events: Vec::new(),
+                            },
+                        ));
+                    }
+                    return None;
+                }
+            }
             (Pending::Close, _) => LockAnswer::Closed,
             (Pending::Create, CoordReply::Batch(outcomes)) => {
                 match outcomes.last().map(|o| &o.result) {
@@ -375,8 +436,16 @@ impl LockDoor {
                 }
             }
             (Pending::Acquire { session, path }, CoordReply::Lock(result)) => match result {
-                Ok(LockOutcome::Acquired(seq)) => LockAnswer::Acquired(seq),
+                Ok(LockOutcome::Acquired(seq)) => {
+                    self.events.on_acquired(&path, session, seq.generation);
+                    LockAnswer::Acquired(seq)
+                }
+                Err(LockError::Conflict) => {
+                    self.conflict(tree, &path);
+                    LockAnswer::Failed(LockError::Conflict)
+                }
                 Ok(LockOutcome::Queued { .. }) => {
+                    self.conflict(tree, &path);
                     // A grant applied in the same engine step as the
                     // acquire was taken before this reply: look.
                     if let Some(seq) = tree.lock_holding(session, &path) {
@@ -397,6 +466,42 @@ impl LockDoor {
                 "unexpected reply from the state machine: {other:?}"
             ))),
         })
+    }
+
+    /// Someone asked for the lock at `path`: its holders hear of it.
+    fn conflict(&mut self, tree: &Tree, path: &str) {
+        if self.events.any_subscribed() {
+            self.events.on_conflict(path, &tree.lock_holders(path));
+        }
+    }
+
+    /// The local time of the step under way.
+    pub fn set_clock(&mut self, now_us: Micros) {
+        self.now_us = now_us;
+    }
+
+    /// The tree's triggers of one engine step (before the front door gets
+    /// them): events for subscribed sessions.
+    pub fn on_triggers(&mut self, triggers: &[synod_coord::Trigger]) {
+        if self.events.any_subscribed() || !self.events.held.is_empty() {
+            self.events.on_triggers(triggers);
+        }
+    }
+
+    /// Held keepalives of sessions with events queued are answered.
+    fn answer_ready(&mut self) {
+        for session in self.events.ready() {
+            if let Some(h) = self.events.held.remove(&session) {
+                let events = self.events.take(session);
+                self.answers.push((
+                    h.id,
+                    LockAnswer::Alive {
+                        timeout_ms: h.timeout_ms,
+                        events,
+                    },
+                ));
+            }
+        }
     }
 
     /// The engine answered a read of the door's (`READ_CLIENT`).
@@ -420,6 +525,8 @@ impl LockDoor {
     /// Grants the tree made to waiters: their parked acquires are answered.
     pub fn on_grants(&mut self, grants: Vec<LockGrant>) {
         for grant in grants {
+            let s = &grant.sequencer;
+            self.events.on_acquired(&s.path, s.session, s.generation);
             let key = (grant.sequencer.session, grant.sequencer.path.clone());
             if let Some(ids) = self.parked.remove(&key) {
                 self.parked_count -= ids.len();
@@ -431,8 +538,33 @@ impl LockDoor {
         }
     }
 
-    /// Checks parked acquires against the tree every `POLL_US`.
-    pub fn on_timer(&mut self, tree: &Tree, now_us: Micros) {
+    /// Answers held keepalives whose time has come (or whose session
+    /// ended); forgets the sessions' subscriptions when this node does not
+    /// lead; checks parked acquires against the tree every `POLL_US`.
+    pub fn on_timer(&mut self, tree: &Tree, now_us: Micros, leading: bool) {
+        self.now_us = now_us;
+        if !leading {
+            self.events.step_down();
+        }
+        let due: Vec<i64> = self
+            .events
+            .held
+            .iter()
+            .filter(|(s, h)| !leading || h.until_us <= now_us || tree.session(**s).is_none())
+            .map(|(s, _)| *s)
+            .collect();
+        for session in due {
+            let h = self.events.held.remove(&session).expect("listed above");
+            let answer = if tree.session(session).is_some() {
+                LockAnswer::Alive {
+                    timeout_ms: h.timeout_ms,
+                    events: self.events.take(session),
+                }
+            } else {
+                LockAnswer::Expired
+            };
+            self.answers.push((h.id, answer));
+        }
         if now_us.saturating_sub(self.last_poll_us) < POLL_US || self.parked.is_empty() {
             return;
         }
@@ -462,8 +594,10 @@ impl LockDoor {
         std::mem::take(&mut self.inputs)
     }
 
-    /// Answers ready, in order.
+    /// Answers ready, in order (held keepalives with events first
+    /// answered).
     pub fn take_answers(&mut self) -> Vec<(u64, LockAnswer)> {
+        self.answer_ready();
         std::mem::take(&mut self.answers)
     }
 
