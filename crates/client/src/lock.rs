@@ -626,6 +626,75 @@ impl LockHandle {
         self.held.as_ref().map(|a| a.generation)
     }
 
+    /// Chubby's GetContentsAndStat: the znode's data (`None`: null) and
+    /// Stat, read linearizably (the leader answers under its lease).
+    pub async fn get_contents_and_stat(
+        &mut self,
+    ) -> Result<(Option<Vec<u8>>, pb::ZnodeStat), LockError> {
+        let request = pb::GetContentsRequest {
+            path: self.path.clone(),
+        };
+        let answer = self
+            .client
+            .call_stub(true, move |stub| {
+                let request = request.clone();
+                async move {
+                    use pb::get_contents_response::Result as R;
+                    let mut stub = LockClient::new(stub);
+                    Ok(
+                        match stub.get_contents(request).await?.into_inner().result {
+                            Some(R::Contents(c)) => match c.stat {
+                                Some(stat) => Answer::Done(Ok((c.data, stat))),
+                                None => Answer::Malformed("Contents without a stat"),
+                            },
+                            Some(R::Failed(f)) => Answer::Done(Err(f)),
+                            Some(R::Refusal(r)) => refused(r),
+                            None => Answer::Malformed("GetContentsResponse without a result"),
+                        },
+                    )
+                }
+            })
+            .await?;
+        answer.map_err(failed)
+    }
+
+    /// Chubby's SetContents: writes the znode's data; with `version`, only
+    /// if the znode's version is still that (else code `bad-version`).
+    /// Returns the Stat after the write.
+    pub async fn set_contents(
+        &mut self,
+        data: &[u8],
+        version: Option<i32>,
+    ) -> Result<pb::ZnodeStat, LockError> {
+        let request = pb::SetContentsRequest {
+            client_id: self.client.client_id(),
+            seq: self.client.take_seq(),
+            session: self.shared.session,
+            path: self.path.clone(),
+            data: data.to_vec(),
+            version,
+        };
+        let answer = self
+            .client
+            .call_stub(true, move |stub| {
+                let request = request.clone();
+                async move {
+                    use pb::set_contents_response::Result as R;
+                    let mut stub = LockClient::new(stub);
+                    Ok(
+                        match stub.set_contents(request).await?.into_inner().result {
+                            Some(R::Stat(stat)) => Answer::Done(Ok(stat)),
+                            Some(R::Failed(f)) => Answer::Done(Err(f)),
+                            Some(R::Refusal(r)) => refused(r),
+                            None => Answer::Malformed("SetContentsResponse without a result"),
+                        },
+                    )
+                }
+            })
+            .await?;
+        answer.map_err(failed)
+    }
+
     /// Releases the lock (or withdraws a wait).
     pub async fn release(&mut self) -> Result<(), LockError> {
         let request = pb::ReleaseRequest {

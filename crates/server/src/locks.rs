@@ -142,6 +142,22 @@ fn lock_state(s: LockStatus) -> pb::LockState {
     }
 }
 
+fn stat(s: synod_coord::Stat) -> pb::ZnodeStat {
+    pb::ZnodeStat {
+        czxid: s.czxid,
+        mzxid: s.mzxid,
+        ctime: s.ctime,
+        mtime: s.mtime,
+        version: s.version,
+        cversion: s.cversion,
+        aversion: s.aversion,
+        ephemeral_owner: s.ephemeral_owner,
+        data_length: s.data_length,
+        num_children: s.num_children,
+        pzxid: s.pzxid,
+    }
+}
+
 /// An event as the proto carries it.
 fn event(e: LockEvent) -> pb::LockEvent {
     let (kind, path, child, session, generation) = match e {
@@ -389,6 +405,70 @@ impl Lock for LockService {
             other => R::Refusal(self.refusal(&other)?),
         };
         Ok(Response::new(pb::CheckSequencerResponse {
+            result: Some(result),
+        }))
+    }
+
+    async fn get_contents(
+        &self,
+        request: Request<pb::GetContentsRequest>,
+    ) -> Result<Response<pb::GetContentsResponse>, Status> {
+        use pb::get_contents_response::Result as R;
+        self.access.check(&request, Right::Read)?;
+        let r = request.into_inner();
+        check_path(&r.path)?;
+        let answer = self
+            .ask(LockRequest::Contents {
+                path: r.path,
+                auth: Vec::new(),
+            })
+            .await?;
+        let result = match answer {
+            LockAnswer::Contents(Ok((data, s))) => R::Contents(pb::Contents {
+                data,
+                stat: Some(stat(s)),
+            }),
+            LockAnswer::Contents(Err(code)) => R::Failed(zk_failed(code)),
+            other => R::Refusal(self.refusal(&other)?),
+        };
+        Ok(Response::new(pb::GetContentsResponse {
+            result: Some(result),
+        }))
+    }
+
+    async fn set_contents(
+        &self,
+        request: Request<pb::SetContentsRequest>,
+    ) -> Result<Response<pb::SetContentsResponse>, Status> {
+        use pb::set_contents_response::Result as R;
+        self.access.check(&request, Right::Write)?;
+        let r = request.into_inner();
+        check_seq(r.seq)?;
+        check_path(&r.path)?;
+        if r.data.len() > crate::grpc::VALUE_BYTES_MAX {
+            return Err(Status::invalid_argument(format!(
+                "contents of {} bytes exceed the limit of {}",
+                r.data.len(),
+                crate::grpc::VALUE_BYTES_MAX
+            )));
+        }
+        let answer = self
+            .ask(LockRequest::SetContents {
+                client: r.client_id,
+                seq: r.seq,
+                session: r.session,
+                auth: Vec::new(),
+                path: r.path,
+                data: r.data,
+                version: r.version.unwrap_or(-1),
+            })
+            .await?;
+        let result = match answer {
+            LockAnswer::ContentsSet(Ok(s)) => R::Stat(stat(s)),
+            LockAnswer::ContentsSet(Err(code)) => R::Failed(zk_failed(code)),
+            other => R::Refusal(self.refusal(&other)?),
+        };
+        Ok(Response::new(pb::SetContentsResponse {
             result: Some(result),
         }))
     }

@@ -503,11 +503,10 @@ fn a_session_in_jeopardy_is_safe_again_after_a_failover_and_expired_past_its_gra
     })
 }
 
-/// Chubby's events (section 2.5) through the client library: a session
-/// subscribed to a lock hears, in order, that someone acquired it and
-/// that its znode's data changed (written through the ZooKeeper view of
-/// the same tree would do too; here a second session's create of a child
-/// and the lock changing hands).
+/// Chubby's events (section 2.5) and contents through the client library:
+/// a session subscribed to a lock hears, in order, that someone acquired
+/// it, that a child was added and that its data changed; contents are
+/// written with compare-and-swap on the version and read back.
 #[test]
 fn a_subscribed_session_hears_lock_and_child_events_in_order() {
     use synod_client::lock::event;
@@ -525,7 +524,10 @@ fn a_subscribed_session_hears_lock_and_child_events_in_order() {
             .unwrap();
         let _handle = watcher.open_lock("/events/lock").await.unwrap();
         let mut events = watcher.events();
-        watcher.subscribe("/events/lock", event::LOCK_ACQUIRED | event::CHILDREN);
+        watcher.subscribe(
+            "/events/lock",
+            event::LOCK_ACQUIRED | event::CHILDREN | event::CONTENTS,
+        );
         // Wait until a keepalive carried the subscription (at most a third
         // of the lease): the first event is the session being new to the
         // leader's event book, or nothing; then take the lock elsewhere.
@@ -536,9 +538,17 @@ fn a_subscribed_session_hears_lock_and_child_events_in_order() {
         let mut h = holder.open_lock("/events/lock").await.unwrap();
         let seq = h.acquire(Mode::Exclusive, Duration::ZERO).await.unwrap();
         let child = holder.open_lock("/events/lock/child").await.unwrap();
+        // Contents with compare-and-swap on the znode's version.
+        let stat = h.set_contents(b"primary=b", Some(0)).await.unwrap();
+        assert_eq!(stat.version, 1);
+        let lost = h.set_contents(b"late", Some(0)).await.unwrap_err();
+        assert_eq!(lost.code(), Some("bad-version"), "{lost}");
+        let (data, stat) = h.get_contents_and_stat().await.unwrap();
+        assert_eq!(data.as_deref(), Some(&b"primary=b"[..]));
+        assert_eq!(stat.version, 1);
         let mut seen = Vec::new();
         let deadline = Instant::now() + SETTLE;
-        while seen.len() < 2 && Instant::now() < deadline {
+        while seen.len() < 3 && Instant::now() < deadline {
             let e = tokio::time::timeout(SETTLE, events.recv())
                 .await
                 .expect("an event within the deadline")
@@ -566,6 +576,12 @@ fn a_subscribed_session_hears_lock_and_child_events_in_order() {
                     "child-added".into(),
                     "/events/lock".into(),
                     "/events/lock/child".into(),
+                    0
+                ),
+                (
+                    "contents-modified".into(),
+                    "/events/lock".into(),
+                    String::new(),
                     0
                 ),
             ]

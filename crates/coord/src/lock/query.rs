@@ -16,6 +16,8 @@ pub enum LockQuery {
     Check(Sequencer),
     /// `synod lock status`: needs READ on the znode for `auth`.
     Status { path: String, auth: Vec<Id> },
+    /// Chubby's GetContentsAndStat: the znode's data and Stat; needs READ.
+    Contents { path: String, auth: Vec<Id> },
 }
 
 /// The answer to a `LockQuery`.
@@ -23,6 +25,8 @@ pub enum LockQuery {
 pub enum LockQueryReply {
     Check(Result<(), Invalid>),
     Status(Result<LockStatus, ErrorCode>),
+    /// The data (`None`: null) and the Stat.
+    Contents(Result<(Option<Vec<u8>>, crate::types::Stat), ErrorCode>),
     /// The query did not decode (a newer client, or garbage).
     Undecodable,
 }
@@ -51,6 +55,9 @@ impl Tree {
             Ok(LockQuery::Check(seq)) => LockQueryReply::Check(self.check_sequencer(&seq)),
             Ok(LockQuery::Status { path, auth }) => {
                 LockQueryReply::Status(self.lock_status(&path, &auth))
+            }
+            Ok(LockQuery::Contents { path, auth }) => {
+                LockQueryReply::Contents(self.get_data(&path, &auth))
             }
             Err(_) => LockQueryReply::Undecodable,
         };

@@ -125,6 +125,22 @@ pub enum LockRequest {
         path: String,
         auth: Vec<Id>,
     },
+    /// Chubby's GetContentsAndStat (linearizable).
+    Contents {
+        path: String,
+        auth: Vec<Id>,
+    },
+    /// Chubby's SetContents: the znode's data, if its version (Chubby's
+    /// content generation) is `version` (-1: any).
+    SetContents {
+        client: u64,
+        seq: u64,
+        session: i64,
+        auth: Vec<Id>,
+        path: String,
+        data: Vec<u8>,
+        version: i32,
+    },
 }
 
 /// The answer to a `LockRequest`.
@@ -154,6 +170,10 @@ pub enum LockAnswer {
     CreateFailed(synod_coord::ErrorCode),
     Check(Result<(), synod_coord::lock::Invalid>),
     Status(Result<LockStatus, synod_coord::ErrorCode>),
+    /// Data (`None`: null) and Stat, or the ZooKeeper error.
+    Contents(Result<(Option<Vec<u8>>, synod_coord::Stat), synod_coord::ErrorCode>),
+    /// SetContents' new Stat, or the ZooKeeper error (BadVersion, ...).
+    ContentsSet(Result<synod_coord::Stat, synod_coord::ErrorCode>),
     /// The engine did not run it: not the leader, busy, stale, rejected.
     Refused(Outcome),
 }
@@ -174,6 +194,7 @@ enum Pending {
         path: String,
     },
     Release,
+    SetContents,
 }
 
 /// The lock door's state: calls waiting for the engine, parked acquires.
@@ -324,6 +345,47 @@ impl LockDoor {
                 self.read(id, LockQuery::Status { path, auth });
                 return;
             }
+            LockRequest::Contents { path, auth } => {
+                self.read(id, LockQuery::Contents { path, auth });
+                return;
+            }
+            LockRequest::SetContents {
+                client,
+                seq,
+                session,
+                auth,
+                path,
+                data,
+                version,
+            } => {
+                let write = Write::SetData {
+                    path,
+                    data,
+                    version,
+                };
+                let mut growth = synod_front::quota::Growth::default();
+                if synod_front::quota::admit(
+                    tree,
+                    &write,
+                    &mut growth,
+                    limits.znodes_max,
+                    limits.data_bytes_max,
+                )
+                .is_some()
+                {
+                    let code = synod_coord::ErrorCode::QuotaExceeded;
+                    self.answers.push((id, LockAnswer::ContentsSet(Err(code))));
+                    return;
+                }
+                let op = CoordOp::RuledBatch {
+                    rules: synod_coord::acl::Rules::CURRENT.number(),
+                    session,
+                    auth,
+                    time_ms: wall_ms,
+                    writes: vec![write],
+                };
+                (client, seq, op, Pending::SetContents)
+            }
         };
         let waiting = self.commands.entry((client, seq)).or_default();
         waiting.push((id, pending));
@@ -458,6 +520,17 @@ impl LockDoor {
                 Ok(_) => LockAnswer::Failed(LockError::NotHeld),
                 Err(e) => LockAnswer::Failed(e),
             },
+            (Pending::SetContents, CoordReply::Batch(outcomes)) => {
+                match outcomes.into_iter().next().map(|o| o.result) {
+                    Some(Ok(synod_coord::WriteResult::SetData { stat })) => {
+                        LockAnswer::ContentsSet(Ok(stat))
+                    }
+                    Some(Err(code)) => LockAnswer::ContentsSet(Err(code)),
+                    other => LockAnswer::Refused(Outcome::Rejected(format!(
+                        "unexpected write result: {other:?}"
+                    ))),
+                }
+            }
             (Pending::Release, CoordReply::Lock(result)) => match result {
                 Ok(_) => LockAnswer::Released,
                 Err(e) => LockAnswer::Failed(e),
@@ -513,6 +586,7 @@ impl LockDoor {
             Outcome::Ok(bytes) => match LockQueryReply::decode(bytes) {
                 LockQueryReply::Check(r) => LockAnswer::Check(r),
                 LockQueryReply::Status(r) => LockAnswer::Status(r),
+                LockQueryReply::Contents(r) => LockAnswer::Contents(r),
                 LockQueryReply::Undecodable => {
                     LockAnswer::Refused(Outcome::Rejected("the lock query did not decode".into()))
                 }
