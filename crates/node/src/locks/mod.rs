@@ -11,18 +11,23 @@
 //!   - `OpenSession`: `CoordOp::CreateSession`, the timeout clamped to the
 //!     ZooKeeper limits; a lock session is a tree session like a
 //!     ZooKeeper client's, with the same expiry in log time.
-//!   - `KeepAlive`: `CoordOp::Touch` of the one session. It is answered
-//!     once the touch is applied, from the tree as it stands then: `Alive`
-//!     if the session lives (its expiry is now at least a full timeout past
-//!     the log time of the apply), `Expired` if not. So a client that sent
-//!     a keepalive at local time `t` and heard `Alive` knows its session
-//!     lives until about `t + timeout` (less the log-time tick and clock
-//!     drift, which the client library subtracts).
+//!   - `KeepAlive`: `CoordOp::Touch` of the one session. Once the touch
+//!     is applied the tree says whether the session lives (its expiry is
+//!     now at least a full timeout past the log time of the apply): if not,
+//!     `Expired` at once; if so, `Alive` with the session's queued events,
+//!     at once when there are some, else when one comes or the hold the
+//!     client asked for runs out (`events`: Chubby's KeepAlive that returns
+//!     early). So a client that sent a keepalive at local time `t` and
+//!     heard `Alive` knows its session lives until about `t + timeout`
+//!     (less the log-time tick and clock drift, which the client library
+//!     subtracts).
 //!   - `CloseSession`: `CoordOp::CloseSession`: its locks are released at
 //!     once (no lock-delay), its waits withdrawn.
 //!   - `Create`: a `RuledBatch` creating the lock's znode and any missing
 //!     ancestor as persistent znodes with the open ACL (Chubby's open with
 //!     create); a znode that exists already is not an error.
+//!   - `SetContents`: a `RuledBatch` of one `SetData`, quota-checked as
+//!     the front door checks it.
 //!   - `Acquire`, `Release`: `CoordOp::Acquire`/`Release`. An acquire that
 //!     queues is *parked* here until its session holds the lock: the tree's
 //!     `LockGrant`s wake it in the step that granted it, and the tree is
@@ -35,16 +40,20 @@
 //!     node) is answered `NotHeld`.
 //! - Reads go through the engine's linearizable read path (`Input::Read`:
 //!   the leader under its lease, after its no-op), as a
-//!   `synod_coord::LockQuery`: `Check` (CheckSequencer) and `Status`. A
-//!   check is never older than a release or an expiry that completed
-//!   before it was asked.
+//!   `synod_coord::LockQuery`: `Check` (CheckSequencer), `Status` and
+//!   `Contents` (GetContentsAndStat). A check is never older than a
+//!   release or an expiry that completed before it was asked.
 //!
 //! # Limits
 //!
 //! Parked acquires at most `PARKED_MAX` per node; beyond it an acquire is
-//! answered `Busy` before it is proposed (the client retries it). Every
-//! other call holds one entry until the engine answers it, and the engine
-//! answers every command and read (a lost leadership answers `NotLeader`).
+//! answered `Busy` before it is proposed (the client retries it). One held
+//! keepalive per session (a newer one answers the older), held at most
+//! `HOLD_MAX_US`; `SUBSCRIPTIONS_MAX` subscriptions and `QUEUED_MAX`
+//! queued events per session (see `events`). Every other call holds one
+//! entry until the engine answers it, and the engine answers every
+//! command and read (a lost leadership answers `NotLeader`); a node that
+//! stops leading answers its held keepalives and forgets subscriptions.
 
 mod events;
 
