@@ -178,6 +178,7 @@ impl Events {
     pub fn on_triggers(&mut self, triggers: &[Trigger]) {
         for t in triggers {
             match t {
+                Trigger::Node { .. } if self.by_path.is_empty() => {}
                 Trigger::Node { path, kind, .. } => {
                     let p = path.clone();
                     match kind {
@@ -364,5 +365,17 @@ mod tests {
         e.on_triggers(&[node("/a", EventKind::DataChanged)]);
         assert!(e.take(1).is_empty());
         assert!(!e.any_subscribed());
+    }
+
+    #[test]
+    fn a_session_that_ends_unsubscribed_is_forgotten_too() {
+        let mut e = Events::default();
+        e.on_keepalive(7, vec![]);
+        assert!(e.known.contains(&7));
+        e.on_triggers(&[Trigger::SessionClosed {
+            session: 7,
+            zxid: 1,
+        }]);
+        assert!(e.known.is_empty() && e.queues.is_empty());
     }
 }

@@ -565,9 +565,8 @@ impl LockDoor {
     /// The tree's triggers of one engine step (before the front door gets
     /// them): events for subscribed sessions.
     pub fn on_triggers(&mut self, triggers: &[synod_coord::Trigger]) {
-        if self.events.any_subscribed() || !self.events.held.is_empty() {
-            self.events.on_triggers(triggers);
-        }
+        // Always: a session's end must clear what the door knows of it.
+        self.events.on_triggers(triggers);
     }
 
     /// Held keepalives of sessions with events queued are answered.
