@@ -176,11 +176,13 @@ impl LockSession {
                 async move {
                     use pb::open_session_response::Result as R;
                     let mut stub = LockClient::new(stub);
-                    Ok(match stub.open_session(request).await?.into_inner().result {
-                        Some(R::Opened(o)) => Answer::Done(o),
-                        Some(R::Refusal(r)) => refused(r),
-                        None => Answer::Malformed("OpenSessionResponse without a result"),
-                    })
+                    Ok(
+                        match stub.open_session(request).await?.into_inner().result {
+                            Some(R::Opened(o)) => Answer::Done(o),
+                            Some(R::Refusal(r)) => refused(r),
+                            None => Answer::Malformed("OpenSessionResponse without a result"),
+                        },
+                    )
                 }
             })
             .await?;
@@ -292,11 +294,13 @@ impl LockSession {
                 async move {
                     use pb::close_session_response::Result as R;
                     let mut stub = LockClient::new(stub);
-                    Ok(match stub.close_session(request).await?.into_inner().result {
-                        Some(R::Closed(_)) => Answer::Done(()),
-                        Some(R::Refusal(r)) => refused(r),
-                        None => Answer::Malformed("CloseSessionResponse without a result"),
-                    })
+                    Ok(
+                        match stub.close_session(request).await?.into_inner().result {
+                            Some(R::Closed(_)) => Answer::Done(()),
+                            Some(R::Refusal(r)) => refused(r),
+                            None => Answer::Malformed("CloseSessionResponse without a result"),
+                        },
+                    )
                 }
             })
             .await?;
@@ -376,7 +380,12 @@ fn lease_end(sent: Instant, timeout_ms: u32) -> Instant {
 
 /// The keepalive task: one keepalive a third of the timeout after the
 /// last was sent, the state moved by the answers and the clock.
-async fn keep_alive(shared: Arc<Shared>, mut client: Client, mut sent: Instant, mut lease: Instant) {
+async fn keep_alive(
+    shared: Arc<Shared>,
+    mut client: Client,
+    mut sent: Instant,
+    mut lease: Instant,
+) {
     let grace = shared.options.grace;
     let set = |s: SessionState| {
         shared.state.send_if_modified(|now| {
@@ -422,7 +431,8 @@ async fn keep_alive(shared: Arc<Shared>, mut client: Client, mut sent: Instant, 
             Ok(Some(timeout_ms)) => {
                 sent = this_sent;
                 lease = lease_end(sent, timeout_ms);
-                period = (lease.saturating_duration_since(sent) / 3).max(Duration::from_millis(100));
+                period =
+                    (lease.saturating_duration_since(sent) / 3).max(Duration::from_millis(100));
                 if Instant::now() < lease {
                     set(SessionState::Safe);
                 }

@@ -99,7 +99,6 @@ impl Redirects {
             reason: Some(reason),
         }
     }
-
 }
 
 impl KvService {

@@ -87,7 +87,11 @@ pub fn run(args: LockArgs) -> anyhow::Result<()> {
                     session_timeout: Duration::from_millis(session_timeout_ms),
                     grace: Duration::from_millis(grace_ms),
                 };
-                let mode = if shared { Mode::Shared } else { Mode::Exclusive };
+                let mode = if shared {
+                    Mode::Shared
+                } else {
+                    Mode::Exclusive
+                };
                 let delay = Duration::from_millis(lock_delay_ms.into());
                 acquire(endpoints, options, &path, mode, delay, try_acquire).await
             }
