@@ -120,9 +120,14 @@ pub enum LockRequest {
 /// The answer to a `LockRequest`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LockAnswer {
-    Session { id: i64, timeout_ms: i32 },
+    Session {
+        id: i64,
+        timeout_ms: i32,
+    },
     /// A keepalive was applied and the session lives.
-    Alive { timeout_ms: i32 },
+    Alive {
+        timeout_ms: i32,
+    },
     /// The session is not live (expired, or closed).
     Expired,
     Closed,
@@ -167,6 +172,10 @@ pub struct LockDoor {
     last_poll_us: Micros,
     inputs: Vec<Input>,
     answers: Vec<(u64, LockAnswer)>,
+    /// `NodeBug::GrantQueued` (`bugs.rs`): always false without the
+    /// `broken` feature.
+    #[cfg(feature = "broken")]
+    pub(crate) grant_queued: bool,
 }
 
 impl LockDoor {
@@ -215,7 +224,12 @@ impl LockDoor {
                 client,
                 seq,
                 session,
-            } => (client, seq, CoordOp::CloseSession { session }, Pending::Close),
+            } => (
+                client,
+                seq,
+                CoordOp::CloseSession { session },
+                Pending::Close,
+            ),
             LockRequest::Create {
                 client,
                 seq,
@@ -366,6 +380,16 @@ impl LockDoor {
             }
             (Pending::Acquire { session, path }, CoordReply::Lock(result)) => match result {
                 Ok(LockOutcome::Acquired(seq)) => LockAnswer::Acquired(seq),
+                #[cfg(feature = "broken")]
+                Ok(LockOutcome::Queued { .. }) if self.grant_queued => {
+                    let generation = tree.lock_status(&path, &[]).map_or(0, |s| s.generation);
+                    LockAnswer::Acquired(Sequencer::new(
+                        &path,
+                        synod_coord::LockMode::Exclusive,
+                        generation,
+                        session,
+                    ))
+                }
                 Ok(LockOutcome::Queued { .. }) => {
                     // A grant applied in the same engine step as the
                     // acquire was taken before this reply: look.
@@ -398,9 +422,9 @@ impl LockDoor {
             Outcome::Ok(bytes) => match LockQueryReply::decode(bytes) {
                 LockQueryReply::Check(r) => LockAnswer::Check(r),
                 LockQueryReply::Status(r) => LockAnswer::Status(r),
-                LockQueryReply::Undecodable => LockAnswer::Refused(Outcome::Rejected(
-                    "the lock query did not decode".into(),
-                )),
+                LockQueryReply::Undecodable => {
+                    LockAnswer::Refused(Outcome::Rejected("the lock query did not decode".into()))
+                }
             },
             refusal => LockAnswer::Refused(refusal.clone()),
         };
@@ -455,6 +479,12 @@ impl LockDoor {
     /// Answers ready, in order.
     pub fn take_answers(&mut self) -> Vec<(u64, LockAnswer)> {
         std::mem::take(&mut self.answers)
+    }
+
+    /// Answers call `id` now, without the engine (a deliberate bug's
+    /// answer, `bugs.rs`).
+    pub(crate) fn answer_now(&mut self, id: u64, answer: LockAnswer) {
+        self.answers.push((id, answer));
     }
 
     /// Acquires parked now.

@@ -5,9 +5,9 @@
 use crate::bugs::Hooks;
 use crate::invariants::Audit;
 use crate::io::{Clock, NodeInput, NodeOptions, NodeOutput, Refused};
+use crate::locks::LockDoor;
 use crate::state::ServiceState;
 use std::net::SocketAddr;
-use crate::locks::LockDoor;
 use synod_front::{ConnId, ZkFront, ZkLimits};
 use synod_paxos::{DurableState, Input, Micros, Node, StateMachine};
 use synod_zkproto::ConnectRequest;
@@ -99,8 +99,12 @@ impl ServiceNode {
             }
             NodeInput::Lock { id, request } => {
                 let tree = &self.engine.state_machine().tree;
-                self.locks
-                    .request(id, request, tree, &self.zk_limits, clock.wall_ms);
+                match self.hooks.stale_check(tree, clock.now_us, &request) {
+                    Some(answer) => self.locks.answer_now(id, answer),
+                    None => self
+                        .locks
+                        .request(id, request, tree, &self.zk_limits, clock.wall_ms),
+                }
                 self.after_front(out);
             }
         }

@@ -45,14 +45,19 @@ mod checks;
 pub mod client;
 mod clients;
 mod data;
+mod lockcheck;
+mod lockclient;
+mod lockclients;
+mod lockdelay;
 mod outputs;
 pub mod profile;
 pub mod report;
+mod resource;
 mod runtime;
 pub mod watch;
 pub mod world;
 
-pub use bugs::{Bugs, OutputBug};
+pub use bugs::{Bugs, LockBug, OutputBug};
 pub use profile::Profile;
 pub use report::{RunReport, Stats, Violation};
 #[cfg(feature = "broken")]
