@@ -8,8 +8,8 @@
 //! Each bug sits where the node hands something on: proposals on their
 //! way from the front door to the engine, the tree the front door answers
 //! reads from, the front door's connections when a snapshot replaces the
-//! state, and the coordination tree's apply (`StateHooks`, in
-//! `ServiceState::apply`).
+//! state, the lock door's answers, and the coordination tree's apply
+//! (`StateHooks`, in `ServiceState::apply`).
 
 use synod_coord::{CoordOp, Tree};
 use synod_paxos::{Command, Micros, NodeId};

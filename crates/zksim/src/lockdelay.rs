@@ -83,3 +83,61 @@ impl DelayModel {
         problems
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use synod_coord::{LockMode, Sequencer};
+    use synod_node::SessionEnd;
+
+    fn applied(op: CoordOp, now_ms: i64, ends: Vec<SessionEnd>, grants: &[i64]) -> Applied {
+        Applied {
+            op: Some(op),
+            zxid: 0,
+            now_ms,
+            triggers: Vec::new(),
+            ends,
+            grants: grants
+                .iter()
+                .map(|s| Sequencer::new("/l", LockMode::Exclusive, 1, *s))
+                .collect(),
+            sessions: BTreeMap::new(),
+            ephemeral_count: 0,
+        }
+    }
+
+    fn expiry(session: i64) -> SessionEnd {
+        SessionEnd {
+            session,
+            zxid: 0,
+            expired: true,
+        }
+    }
+
+    /// A grant in the Tick that expired the holder, one inside the delay
+    /// and one after it.
+    #[test]
+    fn a_grant_before_the_requested_delay_ends_is_reported() {
+        let requested = BTreeMap::from([((1, "/l".to_string()), 1_000)]);
+        let tick = |t| CoordOp::Tick {
+            time_ms: t,
+            term: 1,
+        };
+        for (grant_at, bad) in [(5_000, true), (5_999, true), (6_000, false)] {
+            let mut m = DelayModel::default();
+            let mut judged = 0;
+            assert!(m
+                .on_applied(&applied(tick(0), 0, vec![], &[1]), &requested, &mut judged)
+                .is_empty());
+            let at_expiry = if grant_at == 5_000 { vec![2] } else { vec![] };
+            let a = applied(tick(5_000), 5_000, vec![expiry(1)], &at_expiry);
+            let mut problems = m.on_applied(&a, &requested, &mut judged);
+            if grant_at > 5_000 {
+                let a = applied(tick(grant_at), grant_at, vec![], &[2]);
+                problems = m.on_applied(&a, &requested, &mut judged);
+            }
+            assert_eq!(!problems.is_empty(), bad, "grant at {grant_at}");
+            assert_eq!(judged, 1);
+        }
+    }
+}
