@@ -40,6 +40,10 @@ pub enum LockBug {
     /// The resource the holders write to accepts every write, without
     /// its `Fence`.
     UnfencedResource,
+    /// The lock clients keep no local lease: a holder believes it holds
+    /// its lock until it hears otherwise, through a pause that outlived
+    /// its session too.
+    NoLease,
 }
 
 /// The bugs of a run: the nodes', the runtime's and the lock world's.

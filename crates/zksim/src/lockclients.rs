@@ -5,6 +5,7 @@
 //! `lockclient.rs`, the oracles in `lockcheck.rs`, `resource.rs` and
 //! `lockdelay.rs`.
 
+use crate::bugs::LockBug;
 use crate::client::Time;
 use crate::lockclient::{
     mode_name, Call, Chan, Holding, LockClient, LockSessionView, Next, CALL_RETRY_US,
@@ -391,7 +392,7 @@ impl World {
                 let timeout_us = timeout_ms as Time * 1000;
                 c.session = Some(LockSessionView {
                     id,
-                    lease_end: first_sent + timeout_us.saturating_sub(LEASE_MARGIN_US),
+                    lease_end: self.lease_end(first_sent, timeout_ms),
                     next_keepalive: first_sent + timeout_us / 3,
                     created: Default::default(),
                 });
@@ -454,14 +455,24 @@ impl World {
         }
     }
 
+    /// The local lease after a keepalive (or the open) sent at `sent` was
+    /// answered with `timeout_ms`: crates/client's `lease_end`.
+    fn lease_end(&self, sent: Time, timeout_ms: i32) -> Time {
+        if self.cfg.bugs.has_lock(LockBug::NoLease) {
+            return Time::MAX;
+        }
+        let timeout_us = timeout_ms as Time * 1000;
+        sent + timeout_us.saturating_sub(LEASE_MARGIN_US)
+    }
+
     fn on_alive(&mut self, c: &mut LockClient, sent: Time, timeout_ms: i32) {
         let now = self.now();
         let timeout_us = timeout_ms as Time * 1000;
+        let lease_end = self.lease_end(sent, timeout_ms);
         let Some(s) = &mut c.session else {
             return;
         };
         s.next_keepalive = sent + timeout_us / 3;
-        let lease_end = sent + timeout_us.saturating_sub(LEASE_MARGIN_US);
         if lease_end <= s.lease_end {
             return;
         }

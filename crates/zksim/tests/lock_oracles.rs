@@ -1,5 +1,6 @@
 //! Every lock oracle catches a deliberately broken build (issue 12): a
-//! lock door that answers a queued acquire as granted, a resource without
+//! lock door that answers a queued acquire as granted, clients that keep
+//! no local lease, a resource without
 //! its fence, a tree that ignores lock-delay, and a door that answers
 //! CheckSequencer from a stale tree. A correct build passes the same
 //! seeds with every lock oracle having something to judge.
@@ -30,9 +31,16 @@ fn caught_in(bugs: Bugs, check: &str, min: usize) {
     );
 }
 
+/// A holder that keeps acting through a pause that outlived its session:
+/// what the local lease is for.
+#[test]
+fn a_holder_without_a_local_lease_is_caught() {
+    caught_in(Bugs::lock(LockBug::NoLease), "lock-exclusive", 6);
+}
+
 #[test]
 fn a_write_accepted_from_a_superseded_holder_is_caught() {
-    caught_in(Bugs::lock(LockBug::UnfencedResource), "fence", 3);
+    caught_in(Bugs::lock(LockBug::UnfencedResource), "fence", 8);
 }
 
 /// The same seeds, correct: every lock oracle judged something, and
@@ -65,7 +73,7 @@ mod node_bugs {
 
     #[test]
     fn a_grant_inside_the_lock_delay_is_caught() {
-        caught_in(Bugs::node(NodeBug::NoLockDelay), "lock-delay", 3);
+        caught_in(Bugs::node(NodeBug::NoLockDelay), "lock-delay", 6);
     }
 
     #[test]
