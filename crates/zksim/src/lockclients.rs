@@ -374,8 +374,15 @@ impl World {
         };
         match &answer {
             LockAnswer::Refused(Outcome::NotLeader { leader }) => {
+                // A hint is followed at once; without one (no leader
+                // known, a node down) the next node is tried after a
+                // pause, as the library's client backs off.
+                let wait = match leader {
+                    Some(_) => (5_000, 50_000),
+                    None => (50_000, 150_000),
+                };
                 c.leader = leader.unwrap_or(c.leader % NODES + 1);
-                call.retry_at = now + self.cluster.rng().range(5_000, 50_000);
+                call.retry_at = now + self.cluster.rng().range(wait.0, wait.1);
                 return;
             }
             LockAnswer::Refused(Outcome::Busy | Outcome::Rejected(_)) => {
