@@ -20,9 +20,14 @@ use synod_paxos::Outcome;
 use synod_simcluster::ClientInput;
 
 /// A holder pauses (a GC pause) in about this share of its holdings.
-const PAUSE_CHANCE: f64 = 0.2;
+const PAUSE_CHANCE: f64 = 0.35;
 /// How long a pause lasts: often past the session timeout and more.
 const PAUSE_US: (Time, Time) = (2_000_000, 8_000_000);
+/// How long a holder holds its lock, and how long a client rests between
+/// lock calls: each acquire and release is a log command that all three
+/// replicas apply, so these set most of what the lock clients cost.
+const HOLD_US: (Time, Time) = (500_000, 3_000_000);
+const IDLE_US: (Time, Time) = (200_000, 1_000_000);
 
 impl World {
     /// Starts the lock clients, each at a random moment of the first half
@@ -274,7 +279,7 @@ impl World {
             Next::IdleUntil(t) if t > now => return,
             Next::Open | Next::IdleUntil(_) => {
                 let path = LOCK_PATHS[rng.range(0, LOCK_PATHS.len() as u64) as usize];
-                if s.created.contains(path) {
+                if c.created.contains(path) {
                     c.next = Next::Acquire(path.into());
                     return self.next_op(c, now);
                 }
@@ -393,7 +398,7 @@ impl World {
         }
         let call = c.calls[chan as usize].take().expect("matched");
         let first_sent = call.first_sent;
-        let idle = now + self.cluster.rng().range(50_000, 500_000);
+        let idle = now + self.cluster.rng().range(IDLE_US.0, IDLE_US.1);
         match (call.request, answer) {
             (LockRequest::OpenSession { .. }, LockAnswer::Session { id, timeout_ms }) => {
                 let timeout_us = timeout_ms as Time * 1000;
@@ -401,7 +406,6 @@ impl World {
                     id,
                     lease_end: self.lease_end(first_sent, timeout_ms),
                     next_keepalive: first_sent + timeout_us / 3,
-                    created: Default::default(),
                 });
                 self.stats.lock_sessions += 1;
                 c.next = Next::IdleUntil(now);
@@ -421,9 +425,7 @@ impl World {
                 c.next = Next::IdleUntil(idle);
             }
             (LockRequest::Create { path, .. }, LockAnswer::Created) => {
-                if let Some(s) = &mut c.session {
-                    s.created.insert(path);
-                }
+                c.created.insert(path);
             }
             (LockRequest::Acquire { .. }, LockAnswer::Acquired(seq)) => self.on_acquired(c, seq),
             (_, LockAnswer::Failed(synod_coord::LockError::SessionExpired)) => {
@@ -496,7 +498,7 @@ impl World {
         self.lock_history.on_acquired(&seq, now);
         self.stats.locks_acquired += 1;
         let rng = self.cluster.rng();
-        let hold = rng.range(300_000, 2_500_000);
+        let hold = rng.range(HOLD_US.0, HOLD_US.1);
         let pause_at = rng
             .chance(PAUSE_CHANCE)
             .then(|| now + rng.range(0, 300_000));

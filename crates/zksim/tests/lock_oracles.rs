@@ -8,7 +8,7 @@
 use synod_zksim::{profile, run, Bugs, LockBug, RunReport, SimConfig, Stats};
 
 /// Seeds the catch tests look at.
-const SEEDS: u64 = 10;
+const SEEDS: u64 = 20;
 
 fn broken(bugs: &Bugs, seed: u64) -> RunReport {
     let mut cfg = SimConfig::new(seed, profile::named("calm").expect("calm"));
@@ -35,12 +35,12 @@ fn caught_in(bugs: Bugs, check: &str, min: usize) {
 /// what the local lease is for.
 #[test]
 fn a_holder_without_a_local_lease_is_caught() {
-    caught_in(Bugs::lock(LockBug::NoLease), "lock-exclusive", 6);
+    caught_in(Bugs::lock(LockBug::NoLease), "lock-exclusive", 9);
 }
 
 #[test]
 fn a_write_accepted_from_a_superseded_holder_is_caught() {
-    caught_in(Bugs::lock(LockBug::UnfencedResource), "fence", 8);
+    caught_in(Bugs::lock(LockBug::UnfencedResource), "fence", 10);
 }
 
 /// The same seeds, correct: every lock oracle judged something, and
@@ -68,12 +68,12 @@ mod node_bugs {
 
     #[test]
     fn two_exclusive_holders_at_once_are_caught() {
-        caught_in(Bugs::node(NodeBug::GrantQueued), "lock-exclusive", 8);
+        caught_in(Bugs::node(NodeBug::GrantQueued), "lock-exclusive", 16);
     }
 
     #[test]
     fn a_grant_inside_the_lock_delay_is_caught() {
-        caught_in(Bugs::node(NodeBug::NoLockDelay), "lock-delay", 6);
+        caught_in(Bugs::node(NodeBug::NoLockDelay), "lock-delay", 12);
     }
 
     #[test]
