@@ -8,8 +8,8 @@
 //! Each bug sits where the node hands something on: proposals on their
 //! way from the front door to the engine, the tree the front door answers
 //! reads from, the front door's connections when a snapshot replaces the
-//! state, and the coordination tree's apply (`StateHooks`, in
-//! `ServiceState::apply`).
+//! state, the lock door's answers, and the coordination tree's apply
+//! (`StateHooks`, in `ServiceState::apply`).
 
 use synod_coord::{CoordOp, Tree};
 use synod_paxos::{Command, Micros, NodeId};
@@ -44,6 +44,17 @@ pub enum NodeBug {
     /// null data: getData answers an empty buffer where ZooKeeper answers
     /// null. Every replica does the same, so only a reader can tell.
     NullAsEmpty,
+    /// The lock door answers an acquire that queued as if it were granted
+    /// (a sequencer of the lock's current generation, exclusive): two
+    /// clients believe they hold the lock.
+    GrantQueued,
+    /// The lock door answers CheckSequencer at once from `StaleReads`'
+    /// copy of the tree, not through the linearizable read path: a check
+    /// may miss a release that completed before it was asked.
+    StaleChecks,
+    /// The tree's apply takes every acquire with a lock-delay of 0: a
+    /// lock whose holder's session expired is granted again at once.
+    NoLockDelay,
 }
 
 /// When `LogTimeJumps` starts, in the node's local time since it started.
@@ -57,7 +68,7 @@ pub const STALE_REFRESH_US: Micros = 1_000_000;
 pub const DIVERGENT_NODE: NodeId = 3;
 
 impl NodeBug {
-    pub const ALL: [NodeBug; 8] = [
+    pub const ALL: [NodeBug; 11] = [
         NodeBug::DropTicks,
         NodeBug::LogTimeJumps,
         NodeBug::StaleReads,
@@ -66,6 +77,9 @@ impl NodeBug {
         NodeBug::DivergentReplica,
         NodeBug::KeepConnectionsOnSnapshot,
         NodeBug::NullAsEmpty,
+        NodeBug::GrantQueued,
+        NodeBug::StaleChecks,
+        NodeBug::NoLockDelay,
     ];
 
     pub fn name(self) -> &'static str {
@@ -78,6 +92,9 @@ impl NodeBug {
             NodeBug::DivergentReplica => "divergent-replica",
             NodeBug::KeepConnectionsOnSnapshot => "keep-connections-on-snapshot",
             NodeBug::NullAsEmpty => "null-as-empty",
+            NodeBug::GrantQueued => "grant-queued",
+            NodeBug::StaleChecks => "stale-checks",
+            NodeBug::NoLockDelay => "no-lock-delay",
         }
     }
 
@@ -90,6 +107,7 @@ impl NodeBug {
                 | NodeBug::DeleteLiveEphemeral
                 | NodeBug::DivergentReplica
                 | NodeBug::NullAsEmpty
+                | NodeBug::NoLockDelay
         )
     }
 
@@ -181,13 +199,39 @@ impl Hooks {
     pub(crate) fn read_tree<'a>(&'a mut self, live: &'a Tree, _now_us: Micros) -> &'a Tree {
         #[cfg(feature = "broken")]
         if self.bugs.has(NodeBug::StaleReads) {
-            let fresh = |(_, at): &(Tree, Micros)| _now_us.saturating_sub(*at) <= STALE_REFRESH_US;
-            if !self.stale.as_ref().is_some_and(fresh) {
-                self.stale = Some((live.clone(), _now_us));
-            }
-            return &self.stale.as_ref().expect("just set").0;
+            return self.stale_tree(live, _now_us);
         }
         live
+    }
+
+    /// `StaleChecks`' answer to a lock call: a CheckSequencer answered at
+    /// once from the stale copy of the tree. `None` for every other call,
+    /// and always without the bug.
+    #[inline]
+    pub(crate) fn stale_check(
+        &mut self,
+        _live: &Tree,
+        _now_us: Micros,
+        _request: &crate::locks::LockRequest,
+    ) -> Option<crate::locks::LockAnswer> {
+        #[cfg(feature = "broken")]
+        if let crate::locks::LockRequest::Check(seq) = _request {
+            if self.bugs.has(NodeBug::StaleChecks) {
+                let tree = self.stale_tree(_live, _now_us);
+                return Some(crate::locks::LockAnswer::Check(tree.check_sequencer(seq)));
+            }
+        }
+        None
+    }
+
+    /// A copy of `live` refreshed at most once per `STALE_REFRESH_US`.
+    #[cfg(feature = "broken")]
+    fn stale_tree<'a>(&'a mut self, live: &Tree, now_us: Micros) -> &'a Tree {
+        let fresh = |(_, at): &(Tree, Micros)| now_us.saturating_sub(*at) <= STALE_REFRESH_US;
+        if !self.stale.as_ref().is_some_and(fresh) {
+            self.stale = Some((live.clone(), now_us));
+        }
+        &self.stale.as_ref().expect("just set").0
     }
 }
 
@@ -300,6 +344,9 @@ impl StateHooks {
             op if op.batch_writes().is_some() && self.bugs.has(NodeBug::NullAsEmpty) => {
                 null_as_empty(op.batch_writes_mut().expect("a batch"));
             }
+            CoordOp::Acquire { lock_delay_ms, .. } if self.bugs.has(NodeBug::NoLockDelay) => {
+                *lock_delay_ms = 0;
+            }
             _ => {}
         }
         None
@@ -345,6 +392,7 @@ impl crate::node::ServiceNode {
             .filter(|b| *b != NodeBug::DivergentReplica || node == DIVERGENT_NODE)
             .collect();
         self.engine.state_machine_mut().hooks = StateHooks { bugs: in_apply };
+        self.locks.grant_queued = bugs.has(NodeBug::GrantQueued);
         self.hooks.bugs = bugs;
     }
 }

@@ -97,9 +97,11 @@
 //! With the `broken` feature (debug builds only), `set_bugs` puts bugs of
 //! `NodeBug` into the node, for the coordination simulator's catch tests
 //! (`bugs.rs`): in the drive loop (dropped or jumping log-time ticks,
-//! stale reads, connections kept open across a snapshot) and in the
-//! tree's apply (a close that keeps ephemerals, a keepalive that deletes
-//! one, a diverging replica).
+//! stale reads, connections kept open across a snapshot), in the lock
+//! door (a queued acquire answered as granted, sequencer checks answered
+//! from a stale tree) and in the tree's apply (a close that keeps
+//! ephemerals, a keepalive that deletes one, a diverging replica, acquires
+//! without lock-delay).
 
 #[cfg(all(feature = "broken", not(debug_assertions)))]
 compile_error!(

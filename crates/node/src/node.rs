@@ -99,8 +99,12 @@ impl ServiceNode {
             }
             NodeInput::Lock { id, request } => {
                 let tree = &self.engine.state_machine().tree;
-                self.locks
-                    .request(id, request, tree, &self.zk_limits, clock.wall_ms);
+                match self.hooks.stale_check(tree, clock.now_us, &request) {
+                    Some(answer) => self.locks.answer_now(id, answer),
+                    None => self
+                        .locks
+                        .request(id, request, tree, &self.zk_limits, clock.wall_ms),
+                }
                 self.after_front(out);
             }
         }

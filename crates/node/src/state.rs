@@ -4,9 +4,9 @@
 //! byte no key-value encoding starts with; everything else is key-value.
 
 use crate::bugs::StateHooks;
-use crate::tap::Applied;
+use crate::tap::{Applied, Mark};
 use std::io::{Read as _, Write as _};
-use synod_coord::{CoordOp, Tree};
+use synod_coord::{CoordOp, CoordReply, Tree};
 use synod_kv::KvStore;
 
 use synod_paxos::{ConfigChange, RestoreError, SnapshotData, SnapshotWriter, StateMachine};
@@ -54,8 +54,8 @@ impl ServiceState {
             (false, _) => None,
             (true, Some(records)) => Some(records),
             (true, None) => {
-                let pending = self.tree.pending_triggers().len();
-                Some(vec![Applied::new(None, &self.tree, pending)])
+                let now = Mark::of(&self.tree);
+                Some(vec![Applied::new(None, None, &self.tree, now)])
             }
         };
     }
@@ -76,15 +76,27 @@ impl ServiceState {
             // Changes nothing, on every replica.
             return self.tree.apply(bytes);
         };
-        let before = self.tree.pending_triggers().len();
+        let before = Mark::of(&self.tree);
         let reply = match self.hooks.on_apply(&mut self.tree, &mut op) {
-            Some(reply) => reply,
-            None => self.tree.apply_op(&op).encode(),
+            Some(reply) => return self.record(op, None, before, reply),
+            None => self.tree.apply_op(&op),
         };
+        let bytes = reply.encode();
+        self.record(op, Some(&reply), before, bytes)
+    }
+
+    /// Hands `op`'s apply to the tap, if on; returns its encoded reply.
+    fn record(
+        &mut self,
+        op: CoordOp,
+        reply: Option<&CoordReply>,
+        before: Mark,
+        bytes: Vec<u8>,
+    ) -> Vec<u8> {
         if let Some(tap) = &mut self.tap {
-            tap.push(Applied::new(Some(op), &self.tree, before));
+            tap.push(Applied::new(Some(op), reply, &self.tree, before));
         }
-        reply
+        bytes
     }
 }
 
@@ -145,7 +157,7 @@ impl StateMachine for ServiceState {
         self.tree = new_tree;
         self.restored = true;
         if let Some(tap) = &mut self.tap {
-            tap.push(Applied::new(None, &self.tree, 0));
+            tap.push(Applied::new(None, None, &self.tree, Mark::default()));
         }
         Ok(())
     }

@@ -6,9 +6,9 @@
 //! engine step. Switched on (`ServiceNode::set_apply_tap(true)`), the
 //! service state decodes each coordination entry itself (as `Tree::apply`
 //! would), applies it, and records an [`Applied`]: the operation, the
-//! zxid after it, its triggers (copied: the drive loop still takes them
-//! for the front door, as before), the sessions it ended, and the tree's
-//! session table after it. A snapshot that replaced the state is recorded
+//! zxid after it and log time after it, its triggers (copied: the drive
+//! loop still takes them for the front door, as before), the sessions it
+//! ended, the locks it granted, and the tree's session table after it. A snapshot that replaced the state is recorded
 //! too (`op: None`), and so is the state when the tap is switched on, so
 //! an observer always starts from what the tree holds. The drive loop
 //! hands the records out after each engine step as `NodeOutput::Applied`,
@@ -19,7 +19,7 @@
 //! behaviour, so it is in every build, release included.
 
 use std::collections::BTreeMap;
-use synod_coord::{CoordOp, Tree, Trigger};
+use synod_coord::{CoordOp, CoordReply, LockOutcome, Sequencer, Tree, Trigger};
 
 /// One apply of the coordination tree, or a state that replaced it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,10 +29,16 @@ pub struct Applied {
     pub op: Option<CoordOp>,
     /// The tree's last zxid after the apply.
     pub zxid: i64,
+    /// Log time (`Tree::now_ms`) after the apply.
+    pub now_ms: i64,
     /// The triggers of this apply, in order.
     pub triggers: Vec<Trigger>,
     /// The sessions this apply ended.
     pub ends: Vec<SessionEnd>,
+    /// The lock holdings this apply made, in order: an `Acquire` granted
+    /// at once, then waiters served (copied: the drive loop still takes
+    /// them for the lock door).
+    pub grants: Vec<Sequencer>,
     /// The session table after the apply: every live session, with its
     /// ephemeral paths (sorted).
     pub sessions: BTreeMap<i64, Vec<String>>,
@@ -50,11 +56,41 @@ pub struct SessionEnd {
     pub expired: bool,
 }
 
+/// How many triggers and lock grants a tree held before an apply: the
+/// ones after are the apply's.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Mark {
+    triggers: usize,
+    grants: usize,
+}
+
+impl Mark {
+    pub(crate) fn of(tree: &Tree) -> Self {
+        Mark {
+            triggers: tree.pending_triggers().len(),
+            grants: tree.pending_lock_grants().len(),
+        }
+    }
+}
+
 impl Applied {
-    /// The record of `op` applied to `tree`, whose triggers from
-    /// `triggers_before` on are this apply's.
-    pub(crate) fn new(op: Option<CoordOp>, tree: &Tree, triggers_before: usize) -> Self {
-        let triggers = tree.pending_triggers()[triggers_before..].to_vec();
+    /// The record of `op` applied to `tree` with `reply` (`None` for a
+    /// state that replaced the tree), of what came after `before`.
+    pub(crate) fn new(
+        op: Option<CoordOp>,
+        reply: Option<&CoordReply>,
+        tree: &Tree,
+        before: Mark,
+    ) -> Self {
+        let triggers = tree.pending_triggers()[before.triggers..].to_vec();
+        let at_once = match reply {
+            Some(CoordReply::Lock(Ok(LockOutcome::Acquired(seq)))) => Some(seq.clone()),
+            _ => None,
+        };
+        let served = tree.pending_lock_grants()[before.grants..]
+            .iter()
+            .map(|g| g.sequencer.clone());
+        let grants = at_once.into_iter().chain(served).collect();
         let expired = matches!(op, Some(CoordOp::Tick { .. }));
         let ends = triggers
             .iter()
@@ -74,8 +110,10 @@ impl Applied {
         Applied {
             op,
             zxid: tree.last_zxid(),
+            now_ms: tree.now_ms(),
             triggers,
             ends,
+            grants,
             sessions,
             ephemeral_count: tree.ephemeral_count(),
         }

@@ -34,12 +34,25 @@ pub enum OutputBug {
     SwapReplies,
 }
 
-/// The bugs of a run: the nodes' and the runtime's.
+/// A bug of the world around the lock clients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LockBug {
+    /// The resource the holders write to accepts every write, without
+    /// its `Fence`.
+    UnfencedResource,
+    /// The lock clients keep no local lease: a holder believes it holds
+    /// its lock until it hears otherwise, through a pause that outlived
+    /// its session too.
+    NoLease,
+}
+
+/// The bugs of a run: the nodes', the runtime's and the lock world's.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Bugs {
     #[cfg(feature = "broken")]
     node: BTreeSet<NodeBug>,
     output: BTreeSet<OutputBug>,
+    lock: BTreeSet<LockBug>,
 }
 
 impl Bugs {
@@ -60,6 +73,17 @@ impl Bugs {
         let mut bugs = Bugs::default();
         bugs.node.insert(bug);
         bugs
+    }
+
+    /// A lock world with `bug`.
+    pub fn lock(bug: LockBug) -> Self {
+        let mut bugs = Bugs::default();
+        bugs.lock.insert(bug);
+        bugs
+    }
+
+    pub fn has_lock(&self, bug: LockBug) -> bool {
+        self.lock.contains(&bug)
     }
 
     pub fn has(&self, bug: OutputBug) -> bool {

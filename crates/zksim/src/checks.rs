@@ -19,6 +19,7 @@ impl World {
     pub(crate) fn final_checks(&mut self) {
         self.check_watches();
         self.check_expiry();
+        self.finish_lock_clients();
     }
 
     fn check_watches(&mut self) {

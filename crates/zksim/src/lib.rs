@@ -16,8 +16,13 @@
 //! failures, pauses, clock drift; then a healed phase), the transport's
 //! frame and queue limits, and its own oracles (agreement, replica state,
 //! durability before send, leases, recovery, engine invariants, frame
-//! limit). Nothing of the node is re-created here: this crate holds the
-//! clients, the connections' bookkeeping and the oracles.
+//! limit). Beside them, simulated Chubby lock clients (issue 12) speak the
+//! node's lock door (`NodeInput::Lock`) as crates/client's `LockSession`
+//! does: sessions with keepalives and a local lease, exactly-once
+//! retries, acquires, writes to a fenced resource, releases, and pauses
+//! while holding (`lockclient.rs`, `lockclients.rs`). Nothing of the node
+//! is re-created here: this crate holds the clients, the connections'
+//! bookkeeping and the oracles.
 //!
 //! Oracles, each with a test that shows it catching a broken build
 //! (`bugs.rs`; the node's bugs need the `broken` feature):
@@ -34,7 +39,17 @@
 //!    (`clients.rs`), with the data it wrote, null told apart from empty
 //!    (`data.rs`);
 //! 5. replicas agree: same changes at the same zxid (`outputs.rs`,
-//!    `changes.rs`; the cluster checks the state digests).
+//!    `changes.rs`; the cluster checks the state digests);
+//! 6. at most one exclusive holder of a lock at any instant of simulated
+//!    real time, judged by the holders' safe intervals (Acquired answer to
+//!    release sent or local lease out; `lockcheck.rs`);
+//! 7. the fenced resource never accepts a write from a generation older
+//!    than one it accepted (`resource.rs`);
+//! 8. no lock is granted within the lock-delay after its holder's session
+//!    expired, in log time, on every replica (`lockdelay.rs`, from the
+//!    apply tap);
+//! 9. CheckSequencer is linearizable: never valid after the release of
+//!    its sequencer, or a later grant, completed (`lockcheck.rs`).
 //!
 //! The simulator owns time and randomness: a seed replays exactly.
 
@@ -45,14 +60,19 @@ mod checks;
 pub mod client;
 mod clients;
 mod data;
+mod lockcheck;
+mod lockclient;
+mod lockclients;
+mod lockdelay;
 mod outputs;
 pub mod profile;
 pub mod report;
+mod resource;
 mod runtime;
 pub mod watch;
 pub mod world;
 
-pub use bugs::{Bugs, OutputBug};
+pub use bugs::{Bugs, LockBug, OutputBug};
 pub use profile::Profile;
 pub use report::{RunReport, Stats, Violation};
 #[cfg(feature = "broken")]

@@ -6,7 +6,7 @@
 use crate::runtime::zk_frame;
 use crate::world::{Disturbance, World};
 use synod_coord::Trigger;
-use synod_node::{Applied, NodeOutput};
+use synod_node::{Applied, NodeInput, NodeOutput};
 use synod_paxos::{Event, NodeId};
 use synod_simcluster::{ClientInput, Notice, Out, Time, ZkOpened};
 
@@ -45,11 +45,11 @@ impl World {
                         result,
                     } => self.on_opened(node, token, result),
                     Out::Event { node, event } => self.on_event(node, event),
-                    Out::Undelivered { input, .. } => {
-                        if let ClientInput::ZkOpen { token, .. } = input {
-                            self.refuse(token);
-                        }
-                    }
+                    Out::Undelivered { input, .. } => match input {
+                        ClientInput::ZkOpen { token, .. } => self.refuse(token),
+                        ClientInput::Node(NodeInput::Lock { id, .. }) => self.lock_undelivered(id),
+                        ClientInput::Node(_) => {}
+                    },
                     Out::Notice(notice) => self.on_notice(notice),
                 }
             }
@@ -87,8 +87,10 @@ impl World {
     }
 
     fn on_node_output(&mut self, node: NodeId, output: NodeOutput) {
-        if let NodeOutput::Applied(applied) = output {
-            self.on_applied(node, *applied);
+        match output {
+            NodeOutput::Applied(applied) => self.on_applied(node, *applied),
+            NodeOutput::LockReply { id, answer } => self.lock_reply_out(id, answer),
+            _ => {}
         }
     }
 
@@ -103,6 +105,13 @@ impl World {
         for (check, detail) in problems {
             self.violation(check, detail);
         }
+        let model = self.delay_models.entry(node).or_default();
+        let requested = &self.lock_history.requested_delay;
+        let mut judged = 0;
+        for detail in model.on_applied(&applied, requested, &mut judged) {
+            self.violation("lock-delay", format!("n{node}: {detail}"));
+        }
+        self.stats.lock_delays_judged += judged;
         if applied.op.is_none() {
             return;
         }
@@ -158,6 +167,7 @@ impl World {
                 self.connections_lost(id);
                 // The next process starts its own apply history.
                 self.replicas.remove(&id);
+                self.delay_models.remove(&id);
             }
             Notice::Restarted(id) => self.settle(&format!("crash n{id}"), RECOVERY_GRACE_US),
             Notice::Healed => self.settle("lossy network", RECOVERY_GRACE_US),

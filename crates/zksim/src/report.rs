@@ -5,7 +5,8 @@ use std::fmt;
 /// A failed check: one of this simulator's oracles ("ephemerals",
 /// "oversized",
 /// "expiry-active", "expiry-abandoned", "watches", "watch-order", "fifo",
-/// "read-your-writes", "replica-changes", "client", "panic") or the
+/// "read-your-writes", "replica-changes", "client", "lock-exclusive",
+/// "fence", "lock-delay", "check-linearizable", "panic") or the
 /// cluster's (agreement, replica-state, durability, lease, recovery,
 /// invariant, frame-limit).
 pub use synod_simcluster::Violation;
@@ -46,6 +47,21 @@ pub struct Stats {
     pub data_checked: u64,
     /// Of those, the ones where that write stored null.
     pub null_data_checked: u64,
+    /// Lock sessions opened by the lock clients.
+    pub lock_sessions: u64,
+    /// `Acquired` answers the lock clients received.
+    pub locks_acquired: u64,
+    /// Holders that paused (a GC pause) while holding.
+    pub lock_pauses: u64,
+    /// Writes the fenced resource accepted.
+    pub fenced_writes: u64,
+    /// Writes it refused as stale (a superseded holder's).
+    pub stale_writes_refused: u64,
+    /// Grants judged against a lock-delay that began on their lock.
+    pub lock_delays_judged: u64,
+    /// CheckSequencer answers judged against a completed release or a
+    /// later grant.
+    pub lock_checks_judged: u64,
 }
 
 impl Stats {
@@ -71,6 +87,13 @@ impl Stats {
         self.auth_failed += o.auth_failed;
         self.data_checked += o.data_checked;
         self.null_data_checked += o.null_data_checked;
+        self.lock_sessions += o.lock_sessions;
+        self.locks_acquired += o.locks_acquired;
+        self.lock_pauses += o.lock_pauses;
+        self.fenced_writes += o.fenced_writes;
+        self.stale_writes_refused += o.stale_writes_refused;
+        self.lock_delays_judged += o.lock_delays_judged;
+        self.lock_checks_judged += o.lock_checks_judged;
     }
 }
 

@@ -13,10 +13,14 @@
 //! (`runtime.rs`). Its client end and bookkeeping (`Wire`) are here.
 
 use crate::applies::Replica;
-use crate::bugs::Bugs;
+use crate::bugs::{Bugs, LockBug};
 use crate::changes::ChangeLog;
 use crate::client::{Time, ZkClient};
+use crate::lockcheck::LockHistory;
+use crate::lockclient::{Chan, LockClient};
+use crate::lockdelay::DelayModel;
 use crate::report::{RunReport, Stats};
+use crate::resource::Resource;
 use crate::watch::{ConnRecord, End};
 use std::collections::BTreeMap;
 use std::hash::Hasher as _;
@@ -119,6 +123,21 @@ pub(crate) enum Ev {
     ClientWake {
         client: u64,
     },
+    /// A lock client has something due.
+    LockWake {
+        client: u64,
+    },
+    /// A node's answer to lock call `id` reaches its client.
+    LockAnswer {
+        id: u64,
+        answer: synod_node::LockAnswer,
+    },
+    /// A holder's write reaches the fenced resource; `stale` when written
+    /// on resuming from a pause, before looking at anything.
+    ResourceWrite {
+        seq: synod_coord::Sequencer,
+        stale: bool,
+    },
 }
 
 /// Both ends of one client connection.
@@ -182,6 +201,15 @@ pub struct World {
     pub(crate) stats: Stats,
     digest: Fnv64,
     pub(crate) sessions: BTreeMap<i64, crate::clients::SessionFate>,
+    /// The Chubby lock clients (`lockclients.rs`).
+    pub(crate) lock_clients: BTreeMap<u64, LockClient>,
+    /// Lock calls on their way, by id: client, channel, call serial.
+    pub(crate) lock_calls: BTreeMap<u64, (u64, Chan, u64)>,
+    pub(crate) next_lock_call: u64,
+    pub(crate) lock_history: LockHistory,
+    pub(crate) resource: Resource,
+    /// Each running replica's lock-delay model, from its apply tap.
+    pub(crate) delay_models: BTreeMap<NodeId, DelayModel>,
 }
 
 impl World {
@@ -223,6 +251,12 @@ impl World {
             stats: Stats::default(),
             digest: Fnv64::default(),
             sessions: BTreeMap::new(),
+            lock_clients: BTreeMap::new(),
+            lock_calls: BTreeMap::new(),
+            next_lock_call: 1,
+            lock_history: LockHistory::default(),
+            resource: Resource::new(cfg.bugs.has_lock(LockBug::UnfencedResource)),
+            delay_models: BTreeMap::new(),
             cfg,
         };
         if world.cfg.profile.lossy() {
@@ -234,6 +268,7 @@ impl World {
             world.clients.insert(c, ZkClient::new(c, at));
             world.cluster.schedule(at, Ev::ClientWake { client: c });
         }
+        world.start_lock_clients();
         world.cluster.start_faults();
         world
     }
@@ -275,8 +310,10 @@ impl World {
         // After the deadline, frames already on their way still reach
         // their clients; nothing else happens.
         while let Some(ev) = self.cluster.next_leftover() {
-            if let Ev::ToClient { serial, item } = ev {
-                self.on_to_client(serial, item);
+            match ev {
+                Ev::ToClient { serial, item } => self.on_to_client(serial, item),
+                Ev::LockAnswer { id, answer } => self.on_lock_answer(id, answer),
+                _ => {}
             }
         }
         self.final_checks();
@@ -301,6 +338,9 @@ impl World {
             Ev::ToServer { serial, up } => self.on_to_server(serial, up),
             Ev::ServerGone { serial } => self.on_server_gone(serial),
             Ev::ClientWake { client } => self.client_wake(client),
+            Ev::LockWake { client } => self.on_lock_wake(client),
+            Ev::LockAnswer { id, answer } => self.on_lock_answer(id, answer),
+            Ev::ResourceWrite { seq, stale } => self.on_resource_write(seq, stale),
         }
     }
 

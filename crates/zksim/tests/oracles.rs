@@ -3,6 +3,7 @@
 //! `broken` feature, nodes whose tree keeps or loses ephemerals, whose
 //! drive loop drops keepalives or log time or reads stale state, and a
 //! replica that diverges. A checker that never fails proves nothing.
+//! (The lock oracles' catch tests are in `lock_oracles.rs`.)
 
 use synod_zksim::{profile, run, Bugs, OutputBug, RunReport, SimConfig, Stats};
 

@@ -56,6 +56,16 @@ fn sweep_seeds(name: &str, n: u64) {
         s.data_checked,
         s.null_data_checked
     );
+    println!(
+        "{profile}: locks: {} sessions, {} acquired, {} holders paused, {} fenced writes accepted, {} refused as stale, {} grants judged against a lock-delay, {} sequencer checks judged",
+        s.lock_sessions,
+        s.locks_acquired,
+        s.lock_pauses,
+        s.fenced_writes,
+        s.stale_writes_refused,
+        s.lock_delays_judged,
+        s.lock_checks_judged
+    );
     for r in failed {
         println!("{r}");
     }

@@ -80,6 +80,12 @@ impl Tree {
         self.state.locks.take_grants()
     }
 
+    /// The grants made to waiters and not yet taken, in apply order (what
+    /// `take_lock_grants` would return), for an observer of single applies.
+    pub fn pending_lock_grants(&self) -> &[LockGrant] {
+        self.state.locks.pending_grants()
+    }
+
     /// Lock records the table holds (a lock with holders, waiters or a
     /// lock-delay running).
     pub fn lock_count(&self) -> usize {

@@ -116,6 +116,10 @@ impl LockTable {
         std::mem::take(&mut self.grants)
     }
 
+    pub(crate) fn pending_grants(&self) -> &[LockGrant] {
+        &self.grants
+    }
+
     /// `session` asks for `path` in `mode` at log time `now_ms`: granted
     /// at once if no one waits, no lock-delay runs and the holders allow
     /// it; otherwise a try fails and anything else waits its turn.
