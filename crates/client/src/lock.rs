@@ -10,8 +10,11 @@
 //! keepalive sent at local time `t` proves the session lives until at
 //! least `t + timeout` on the leader's log clock. The library keeps a
 //! *local lease* a margin short of that (`LEASE_MARGIN`: the leader's
-//! log-time tick, message delays and clock drift) and sends the next
-//! keepalive a third of the timeout after the last one was sent.
+//! log-time tick, message delays and clock drift) and keeps one keepalive
+//! outstanding: the leader holds it for up to a third of what is left of
+//! the local lease and answers early with the session's events
+//! ([`LockSession::events`]), and the next goes out when it is answered
+//! (about one keepalive per quarter of the lease).
 //!
 //! - **Safe**: the local lease runs. Held locks are held.
 //! - **Jeopardy**: the local lease ran out without a keepalive answer (the
