@@ -254,7 +254,9 @@ impl CliHolder {
 /// exactly the holder that a pause (GC, SIGSTOP) turns into a stale one,
 /// which only the fence can stop.
 #[test]
-#[ignore]
+#[ignore = "not a test: the body of the holder processes that \
+            a_paused_holder_is_fenced_off_and_a_failover_keeps_the_new_one starts \
+            (it re-executes this binary with SYNOD_HOLDER_* set)"]
 fn holder_process() {
     let Ok(name) = std::env::var("SYNOD_HOLDER_NAME") else {
         return;
