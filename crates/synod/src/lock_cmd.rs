@@ -123,23 +123,33 @@ pub fn run(args: LockArgs) -> anyhow::Result<()> {
     std::process::exit(code?);
 }
 
-/// `synod lock status`'s text: one `name value` pair a line, sessions as
-/// 16 hex digits (as sequencers write them).
+/// `synod lock status`'s text: the gRPC answer printed as the tree's
+/// `LockStatus` prints itself (one `name value` pair a line).
 fn status_text(s: &lock::LockState) -> String {
-    let mut out = format!("mode {}\ngeneration {}\nholders", s.mode, s.generation);
-    for h in &s.holders {
-        out.push_str(&format!(" {:016x}", *h as u64));
-    }
-    out.push_str("\nwaiters");
-    for w in &s.waiters {
-        let mode = if w.shared { 's' } else { 'x' };
-        out.push_str(&format!(" {:016x}:{mode}", w.session as u64));
-    }
-    match s.lock_delay_until_ms {
-        Some(ms) => out.push_str(&format!("\nlock-delay-until-ms {ms}\n")),
-        None => out.push_str("\nlock-delay-until-ms none\n"),
-    }
-    out
+    use synod_coord::{LockMode, LockStatus};
+    let mode_of = |shared: bool| {
+        if shared {
+            LockMode::Shared
+        } else {
+            LockMode::Exclusive
+        }
+    };
+    let status = LockStatus {
+        mode: match s.mode.as_str() {
+            "exclusive" => Some(LockMode::Exclusive),
+            "shared" => Some(LockMode::Shared),
+            _ => None,
+        },
+        generation: s.generation,
+        holders: s.holders.clone(),
+        waiters: s
+            .waiters
+            .iter()
+            .map(|w| (w.session, mode_of(w.shared)))
+            .collect(),
+        delayed_until_ms: s.lock_delay_until_ms,
+    };
+    format!("{status}\n")
 }
 
 async fn acquire(
