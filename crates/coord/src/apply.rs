@@ -50,6 +50,12 @@ impl Tree {
                 try_acquire: *try_acquire,
             })),
             CoordOp::Release { session, path } => CoordReply::Lock(self.on_release(*session, path)),
+            CoordOp::CacheSession { session } => {
+                if self.state.sessions.contains_key(session) {
+                    self.state.caching.insert(*session);
+                }
+                CoordReply::Done
+            }
             CoordOp::Batch {
                 session,
                 auth,
@@ -141,6 +147,7 @@ impl Tree {
     /// its locks and waits (with lock-delay if it `expired`).
     fn end_session(&mut self, session: i64, zxid: i64, expired: bool) {
         self.state.sessions.remove(&session);
+        self.state.caching.remove(&session);
         let now_ms = self.state.now_ms;
         self.state.locks.on_session_end(now_ms, session, expired);
         let paths = self

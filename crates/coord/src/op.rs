@@ -62,6 +62,13 @@ pub enum CoordOp {
     /// holder (the lock is free at once) or as a waiter (withdrawn).
     /// Replies `CoordReply::Lock`; consumes no zxid.
     Release { session: i64, path: String },
+    /// `session`'s client caches what it reads (Chubby's consistent client
+    /// cache, issue 12): recorded in the tree (`Tree::caching_sessions`)
+    /// so that a new leader knows whose cache may hold what an old one
+    /// registered, and writes nothing a cache may hold until each such
+    /// session flushed or its lease ended. No effect on a session that is
+    /// not live. Replies `CoordReply::Done`; consumes no zxid.
+    CacheSession { session: i64 },
 }
 
 impl CoordOp {

@@ -17,14 +17,16 @@
 //!
 //! Last comes the lock table (`lock::Locks`: the last generation handed
 //! out, then each lock record in path order), checked on restore as
-//! `LockTable::check` and `lock::check_ties` state.
+//! `LockTable::check` and `lock::check_ties` state; after it the caching
+//! sessions (`CoordOp::CacheSession`), in id order, each a live session.
 //!
-//! Version 3 is the same without the lock table (it restores with none);
+//! Version 4 is the same without the caching sessions (it restores with
+//! none); version 3 without the lock table either (it restores with none);
 //! version 2 is version 3 but for the data, plain bytes, since it predates
 //! null data (every node's data not null). Both are still read, never
 //! written.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io;
 
@@ -46,10 +48,12 @@ use crate::types::Acl;
 
 /// Leads every snapshot; bump it when the encoding changes. Version 1 was
 /// `State` as bincode wrote it, with a child set and an ACL list per node;
-/// version 2 had no null data; version 3 no locks.
-pub(crate) const SNAPSHOT_VERSION: u8 = 4;
+/// version 2 had no null data; version 3 no locks; version 4 no caching
+/// sessions.
+pub(crate) const SNAPSHOT_VERSION: u8 = 5;
 
 /// The older versions this build still reads.
+const SNAPSHOT_VERSION_NO_CACHING: u8 = 4;
 const SNAPSHOT_VERSION_NO_LOCKS: u8 = 3;
 const SNAPSHOT_VERSION_NO_NULL: u8 = 2;
 
@@ -83,6 +87,7 @@ pub(crate) fn encode_into<W: io::Write>(state: &State, mut out: W) -> io::Result
         now_ms: state.now_ms,
         last_term: state.last_term,
         locks: state.locks.replicated(),
+        caching: &state.caching,
     };
     options()
         .serialize_into(out, &snapshot)
@@ -103,16 +108,23 @@ pub(crate) fn decode(snapshot: &SnapshotData) -> Result<State, String> {
         .map_err(|_| "empty coordination snapshot".to_string())?;
     let version = version[0];
     // A struct is its fields one after the other, so version 4 reads as
-    // version 3 followed by the lock table.
-    let (s, locks): (SnapshotIn, Locks) = match version {
-        SNAPSHOT_VERSION => deserialize::<(SnapshotIn<true>, Locks)>(&mut reader)?,
+    // version 3 followed by the lock table, and version 5 as version 4
+    // followed by the caching sessions.
+    let (s, locks, caching): (SnapshotIn, Locks, BTreeSet<i64>) = match version {
+        SNAPSHOT_VERSION => deserialize::<(SnapshotIn<true>, Locks, BTreeSet<i64>)>(&mut reader)?,
+        SNAPSHOT_VERSION_NO_CACHING => {
+            let (s, locks) = deserialize::<(SnapshotIn<true>, Locks)>(&mut reader)?;
+            (s, locks, BTreeSet::new())
+        }
         SNAPSHOT_VERSION_NO_LOCKS => (
             deserialize::<SnapshotIn<true>>(&mut reader)?,
             Locks::default(),
+            BTreeSet::new(),
         ),
         SNAPSHOT_VERSION_NO_NULL => (
             deserialize::<SnapshotIn<false>>(&mut reader)?.into_current(),
             Locks::default(),
+            BTreeSet::new(),
         ),
         _ => {
             return Err(format!(
@@ -142,6 +154,11 @@ pub(crate) fn decode(snapshot: &SnapshotData) -> Result<State, String> {
     if !acls.all_used() {
         return Err("coordination snapshot lists an ACL no node uses".into());
     }
+    if let Some(s) = caching.iter().find(|id| !s.sessions.contains_key(id)) {
+        return Err(format!(
+            "coordination snapshot: caching session {s:#x} is not a live session"
+        ));
+    }
     let state = State {
         nodes: NodeTable::from_sorted(nodes),
         acls,
@@ -151,6 +168,7 @@ pub(crate) fn decode(snapshot: &SnapshotData) -> Result<State, String> {
         now_ms: s.now_ms,
         last_term: s.last_term,
         locks,
+        caching,
     };
     lock::check_ties(&state).map_err(|e| format!("coordination snapshot: {e}"))?;
     Ok(state)
@@ -219,6 +237,7 @@ struct SnapshotOut<'a> {
     now_ms: i64,
     last_term: Option<u64>,
     locks: &'a Locks,
+    caching: &'a BTreeSet<i64>,
 }
 
 /// The nodes in path order, with ACL ids mapped to snapshot numbers.
@@ -429,7 +448,7 @@ mod tests {
         let mut old = encode(&tree_with_nodes().state);
         old[0] = 1;
         let err = decode(&old).expect_err("old version");
-        assert!(err.contains("version 1, this build reads 2 to 4"), "{err}");
+        assert!(err.contains("version 1, this build reads 2 to 5"), "{err}");
 
         let bytes = encode(&tree_with_nodes().state);
         for cut in [1, 2, bytes.len() / 2, bytes.len() - 1] {
@@ -492,5 +511,33 @@ mod tests {
         tree.node_mut("/").expect("root").stat.num_children -= 1;
         let err = decode(&encode(&tree.state)).expect_err("no znode");
         assert!(err.contains("lock /c has no persistent znode"), "{err}");
+    }
+
+    #[test]
+    fn caching_sessions_round_trip_and_a_version_4_snapshot_has_none() {
+        let mut tree = tree_with_nodes();
+        let live = SessionInfo {
+            passwd: vec![],
+            timeout_ms: 1,
+            expires_at_ms: 1,
+        };
+        tree.state.sessions.insert(7, live);
+        tree.state.caching.insert(7);
+        let back = decode(&encode(&tree.state)).expect("caching session restores");
+        assert_eq!(back.caching, BTreeSet::from([7]));
+
+        // Version 4 is version 5 without the set: cut its last byte (an
+        // empty set's length) and it reads back with no caching session.
+        tree.state.caching.clear();
+        let mut v4 = encode(&tree.state);
+        assert_eq!(v4.pop(), Some(0));
+        v4[0] = SNAPSHOT_VERSION_NO_CACHING;
+        let back = decode(&v4).expect("a version 4 snapshot restores");
+        assert!(back.caching.is_empty());
+        assert_eq!(back.sessions.len(), 1);
+
+        tree.state.caching.insert(9);
+        let err = decode(&encode(&tree.state)).expect_err("a dead caching session");
+        assert!(err.contains("caching session 0x9 is not a live session"), "{err}");
     }
 }

@@ -61,6 +61,8 @@ pub(crate) struct State {
     pub last_term: Option<u64>,
     /// Chubby's locks (`lock`); the snapshot holds their replicated part.
     pub locks: LockTable,
+    /// Live sessions whose clients cache (`CoordOp::CacheSession`).
+    pub caching: BTreeSet<i64>,
 }
 
 /// Indexes derived from `State`, rebuilt on restore.
@@ -104,6 +106,7 @@ impl Tree {
                 now_ms: 0,
                 last_term: None,
                 locks: LockTable::default(),
+                caching: BTreeSet::new(),
             },
             index: Indexes::default(),
             triggers: Vec::new(),
@@ -278,6 +281,12 @@ impl Tree {
 
     pub fn session(&self, id: i64) -> Option<SessionInfo> {
         self.state.sessions.get(&id).cloned()
+    }
+
+    /// Live sessions whose clients cache what they read
+    /// (`CoordOp::CacheSession`), in id order.
+    pub fn caching_sessions(&self) -> impl Iterator<Item = i64> + '_ {
+        self.state.caching.iter().copied()
     }
 
     /// Live sessions in id order.

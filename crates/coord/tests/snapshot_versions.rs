@@ -1,7 +1,8 @@
 //! Snapshot versions: a version-2 snapshot (written before null data
 //! existed) and a version-3 one (written before locks existed) still
-//! restore; the current one (4) keeps null apart from empty and carries
-//! the lock table; a version-4 fixture pins its bytes for later builds.
+//! restore; the current one (5) keeps null apart from empty and carries
+//! the lock table and the caching sessions; a version-4 fixture (the
+//! first with locks) still restores to the tree it was taken of.
 
 mod common;
 use common::*;
@@ -200,7 +201,7 @@ fn the_current_snapshot_keeps_null_apart_from_empty() {
         res(&mut tree, s, w).expect("applies");
     }
     let bytes = tree.snapshot_data();
-    assert_eq!(bytes.to_vec()[0], 4, "this build writes version 4");
+    assert_eq!(bytes.to_vec()[0], 5, "this build writes version 5");
     let mut back = Tree::new();
     back.restore(&bytes).expect("restores");
     assert_eq!(back.snapshot_data(), bytes);
@@ -227,8 +228,8 @@ fn a_version_2_snapshot_restores_every_node_as_not_null() {
         Some(Vec::new())
     );
     assert_eq!(restored.get_data("/", &[]).unwrap().0, Some(Vec::new()));
-    // Written again, it is version 4.
-    assert_eq!(restored.snapshot_data().to_vec()[0], 4);
+    // Written again, it is version 5.
+    assert_eq!(restored.snapshot_data().to_vec()[0], 5);
 }
 
 /// Holders in both modes, waiters, and a lock-delay running: `/x` held by
@@ -262,10 +263,10 @@ fn tree_with_locks() -> (Tree, i64, i64) {
 }
 
 #[test]
-fn a_version_4_snapshot_keeps_the_lock_table() {
+fn the_current_snapshot_keeps_the_lock_table() {
     let (mut tree, a, _) = tree_with_locks();
     let bytes = tree.snapshot_data();
-    assert_eq!(bytes.to_vec()[0], 4);
+    assert_eq!(bytes.to_vec()[0], 5);
     let mut back = Tree::new();
     back.restore(&bytes).expect("restores");
     assert_eq!(back.snapshot_data(), bytes);
@@ -348,4 +349,26 @@ fn a_version_4_snapshot_restores_to_the_tree_it_was_taken_of() {
             "{p}"
         );
     }
+}
+
+/// `CacheSession` marks a live session only, a session's end unmarks it,
+/// and the mark is in the snapshot and the digest.
+#[test]
+fn caching_sessions_are_replicated_state() {
+    let (mut tree, a) = setup();
+    let b = new_session(&mut tree);
+    let plain = tree.clone();
+    apply(&mut tree, CoordOp::CacheSession { session: a });
+    apply(&mut tree, CoordOp::CacheSession { session: 0x7777 });
+    assert_eq!(tree.caching_sessions().collect::<Vec<_>>(), vec![a]);
+    assert_ne!(tree.digest(), plain.digest());
+    let mut back = Tree::new();
+    back.restore(&tree.snapshot_data()).expect("restores");
+    assert_eq!(back.caching_sessions().collect::<Vec<_>>(), vec![a]);
+    assert_eq!(back.digest(), tree.digest());
+    apply(&mut tree, CoordOp::CacheSession { session: b });
+    apply(&mut tree, CoordOp::CloseSession { session: a });
+    assert_eq!(tree.caching_sessions().collect::<Vec<_>>(), vec![b]);
+    tick(&mut tree, T0 + 10 * i64::from(TIMEOUT_MS), 1);
+    assert_eq!(tree.caching_sessions().count(), 0, "expired with its session");
 }

@@ -202,5 +202,6 @@ fn op_name(op: &CoordOp) -> &'static str {
         CoordOp::ServerLines { .. } => "server lines",
         CoordOp::Acquire { .. } => "a lock acquire",
         CoordOp::Release { .. } => "a lock release",
+        CoordOp::CacheSession { .. } => "a caching session",
     }
 }
