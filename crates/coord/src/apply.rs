@@ -51,8 +51,9 @@ impl Tree {
             })),
             CoordOp::Release { session, path } => CoordReply::Lock(self.on_release(*session, path)),
             CoordOp::CacheSession { session } => {
-                if self.state.sessions.contains_key(session) {
-                    self.state.caching.insert(*session);
+                if self.state.sessions.contains_key(session) && self.state.caching.insert(*session)
+                {
+                    self.caching_marks += 1;
                 }
                 CoordReply::Done
             }

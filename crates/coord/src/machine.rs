@@ -36,6 +36,7 @@ impl StateMachine for Tree {
         self.state = snapshot::decode(snapshot).map_err(RestoreError)?;
         self.rebuild_indexes();
         self.triggers.clear();
+        self.caching_marks += 1;
         Ok(())
     }
 

@@ -82,6 +82,9 @@ pub struct Tree {
     pub(crate) state: State,
     pub(crate) index: Indexes,
     pub(crate) triggers: Vec<Trigger>,
+    /// Counts changes that may have added a caching session (an apply of
+    /// `CacheSession`, a restore); not state.
+    pub(crate) caching_marks: u64,
 }
 
 impl Default for Tree {
@@ -110,6 +113,7 @@ impl Tree {
             },
             index: Indexes::default(),
             triggers: Vec::new(),
+            caching_marks: 0,
         };
         let with_children = |num_children| NodeStat {
             num_children,
@@ -287,6 +291,17 @@ impl Tree {
     /// (`CoordOp::CacheSession`), in id order.
     pub fn caching_sessions(&self) -> impl Iterator<Item = i64> + '_ {
         self.state.caching.iter().copied()
+    }
+
+    /// A number that changes whenever a session may have become a
+    /// caching session (not state: two replicas may differ).
+    pub fn caching_marks(&self) -> u64 {
+        self.caching_marks
+    }
+
+    /// Whether `session` is a live caching session.
+    pub fn is_caching(&self, session: i64) -> bool {
+        self.state.caching.contains(&session)
     }
 
     /// Live sessions in id order.

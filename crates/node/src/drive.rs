@@ -5,8 +5,9 @@
 //! proposal it led to, then the front door's frames.
 
 use crate::io::NodeOutput;
+use crate::locks::cache::{self, Admit, Held};
 use crate::node::ServiceNode;
-use synod_paxos::{Action, Input};
+use synod_paxos::{Action, Command, Input, Message, NodeId, Outcome};
 use tracing::warn;
 
 /// Why a node closes its ZooKeeper connections when a snapshot replaced its
@@ -31,6 +32,9 @@ impl ServiceNode {
     /// The front door's timer, after the engine's tick: keepalives, and on
     /// the leader log time, stamped with the leader's term.
     pub(crate) fn on_timer(&mut self, out: &mut Vec<NodeOutput>) {
+        self.sync_cache(out);
+        let engine = &self.engine;
+        self.locks.cache.prune(|c, s| engine.in_flight(c, s));
         let term = self.engine.is_active_leader().then(|| {
             let b = self.engine.promised();
             (b.round << 16) | (b.node & 0xffff)
@@ -94,15 +98,125 @@ impl ServiceNode {
                 return;
             }
             for input in locks {
-                self.step_engine(input, out);
+                self.offer(input, out);
             }
             for (id, change) in reconfigs {
                 self.step_engine(Input::SubmitReconfigure { id, change }, out);
             }
             self.hooks.on_proposals(&mut proposals, self.now_us);
             for command in proposals {
-                self.step_engine(Input::Propose(command), out);
+                self.offer(Input::Propose(command), out);
             }
+        }
+    }
+
+    /// The term this node leads in (preparing or active), 0 if none: the
+    /// term the client cache's answers carry.
+    fn leading_term(&self) -> u64 {
+        if !self.engine.is_leader() {
+            return 0;
+        }
+        let b = self.engine.promised();
+        (b.round << 16) | (b.node & 0xffff)
+    }
+
+    /// Tells the cache gate whether and how this node leads, answers what
+    /// it held if that changed, and proposes what it no longer holds.
+    pub(crate) fn sync_cache(&mut self, out: &mut Vec<NodeOutput>) {
+        let term = self.leading_term();
+        let active = self.engine.is_active_leader();
+        let tree = &self.engine.state_machine().tree;
+        let dropped = self.locks.cache.sync(term, active, self.now_us, tree);
+        for held in dropped {
+            self.refuse(held, Outcome::NotLeader { leader: None }, out);
+        }
+        for input in self.locks.cache.release(self.now_us) {
+            self.step_engine(input, out);
+        }
+    }
+
+    /// A command this node would propose goes through the cache gate
+    /// (`locks::cache`) first; any other input goes to the engine.
+    pub(crate) fn offer(&mut self, input: Input, out: &mut Vec<NodeOutput>) {
+        self.sync_cache(out);
+        let (client, seq, targets, bytes) = match &input {
+            Input::Command(c) | Input::Propose(c) => {
+                (c.client, c.seq, cache::targets(&c.op), c.encoded_bytes())
+            }
+            _ => return self.step_engine(input, out),
+        };
+        let now = self.now_us;
+        match self
+            .locks
+            .cache
+            .admit(input, client, seq, targets, bytes, now)
+        {
+            Admit::Go(input) => self.step_engine(input, out),
+            Admit::Held => {}
+            Admit::Full(input) => {
+                let held = Held::new(input, client, seq);
+                self.refuse(held, Outcome::Busy, out);
+            }
+        }
+    }
+
+    /// A follower's forwarded commands, each through the cache gate; those
+    /// it holds (or cannot) are not taken now, and the follower sends them
+    /// again until they are applied.
+    pub(crate) fn offer_forward(
+        &mut self,
+        from: NodeId,
+        commands: Vec<Command>,
+        out: &mut Vec<NodeOutput>,
+    ) {
+        self.sync_cache(out);
+        let now = self.now_us;
+        let mut pass = Vec::new();
+        for cmd in commands {
+            let (client, seq) = (cmd.client, cmd.seq);
+            let targets = cache::targets(&cmd.op);
+            let bytes = cmd.encoded_bytes();
+            let input = Input::Message {
+                from,
+                msg: Message::Forward {
+                    commands: vec![cmd],
+                },
+            };
+            let gate = &mut self.locks.cache;
+            if let Admit::Go(Input::Message {
+                msg: Message::Forward { mut commands },
+                ..
+            }) = gate.admit(input, client, seq, targets, bytes, now)
+            {
+                pass.append(&mut commands);
+            }
+        }
+        if !pass.is_empty() {
+            let msg = Message::Forward { commands: pass };
+            self.step_engine(Input::Message { from, msg }, out);
+        }
+    }
+
+    /// Answers a command the gate will not propose: its door hears
+    /// `outcome` (the front door proposes it again after `NotLeader`); a
+    /// follower's forward is dropped (the follower sends it again).
+    fn refuse(&mut self, held: Held, outcome: Outcome, out: &mut Vec<NodeOutput>) {
+        let (client, seq) = (held.client, held.seq);
+        let tree = &self.engine.state_machine().tree;
+        match held.input {
+            Input::Command(_) if self.locks.owns(client, seq) => {
+                self.locks.on_reply(tree, client, seq, &outcome);
+            }
+            Input::Command(_) | Input::Propose(_) => {
+                if !self.front.on_reply(tree, client, seq, &outcome) {
+                    out.push(NodeOutput::WriteReply {
+                        client,
+                        seq,
+                        outcome,
+                    });
+                }
+            }
+            _ => {}
         }
     }
 
@@ -153,7 +267,10 @@ impl ServiceNode {
                 id,
                 outcome,
             } => {
-                self.locks.on_read_reply(id, &outcome);
+                let engine = &self.engine;
+                let tree = &engine.state_machine().tree;
+                let in_flight = |c, s| engine.in_flight(c, s);
+                self.locks.on_read_reply(id, &outcome, tree, in_flight);
                 return;
             }
             Action::ReadReply { id, outcome, .. } => NodeOutput::ReadReply { id, outcome },

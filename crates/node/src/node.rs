@@ -9,7 +9,7 @@ use crate::locks::LockDoor;
 use crate::state::ServiceState;
 use std::net::SocketAddr;
 use synod_front::{ConnId, ZkFront, ZkLimits};
-use synod_paxos::{DurableState, Input, Micros, Node, StateMachine};
+use synod_paxos::{DurableState, Input, Message, Micros, Node, StateMachine};
 use synod_zkproto::ConnectRequest;
 
 /// One synod node: the Paxos engine over the service state, and the
@@ -37,6 +37,9 @@ impl ServiceNode {
     /// engine would refuse.
     pub fn new(mut opts: NodeOptions, durable: DurableState, clock: Clock) -> Self {
         opts.zk.command_bytes_max = opts.engine.command_bytes_max;
+        // The client cache's gate must see every write this node proposes
+        // as leader, including those it held for its clients as follower.
+        opts.engine.return_held_on_takeover = true;
         let mut engine = Node::recover(
             opts.id,
             opts.engine,
@@ -71,10 +74,23 @@ impl ServiceNode {
                 self.step_input(Input::Tick, out);
                 self.on_timer(out);
             }
+            NodeInput::Peer {
+                from,
+                msg: Message::Forward { commands },
+            } if self.engine.is_leader() => {
+                self.offer_forward(from, commands, out);
+                self.after_front(out);
+            }
             NodeInput::Peer { from, msg } => self.step_input(Input::Message { from, msg }, out),
             NodeInput::Persisted { id } => self.step_input(Input::Persisted { id }, out),
-            NodeInput::Write(command) => self.step_input(Input::Command(command), out),
-            NodeInput::Propose(command) => self.step_input(Input::Propose(command), out),
+            NodeInput::Write(command) => {
+                self.offer(Input::Command(command), out);
+                self.after_front(out);
+            }
+            NodeInput::Propose(command) => {
+                self.offer(Input::Propose(command), out);
+                self.after_front(out);
+            }
             NodeInput::Read { id, op } => self.step_input(Input::Read { client: 0, id, op }, out),
             // Submitted, not only offered to a leader: a follower forwards
             // the change to the leader it knows (`paxos::reconfig`).

@@ -134,6 +134,13 @@ pub struct EngineConfig {
     /// heartbeat interval. Off only where the extra messages are a cost of
     /// their own: the exhaustive explorer, whose state space they multiply.
     pub tell_commit_at_once: bool,
+    /// A node that takes over as leader answers the commands it held for
+    /// `Input::Propose` with `NotLeader` naming itself, instead of
+    /// proposing them itself, so its host proposes them again through its
+    /// own door. Off, they are proposed at once. The service node turns it
+    /// on: its client-cache gate (`synod_node::locks::cache`) must see
+    /// every write a leader proposes.
+    pub return_held_on_takeover: bool,
     /// Emit `Action::Event`s for traces and checkers.
     pub events: bool,
     /// Deliberate bugs, for proving that checkers catch them.
@@ -171,6 +178,7 @@ impl Default for EngineConfig {
             prepare_catchup_slots: 64,
             forward_retry_us: 500_000,
             tell_commit_at_once: true,
+            return_held_on_takeover: false,
             events: false,
             bugs: crate::bugs::Bugs::default(),
         }

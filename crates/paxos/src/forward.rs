@@ -107,8 +107,14 @@ impl<S: StateMachine> Node<S> {
         if self.is_active_leader() {
             let held = std::mem::take(&mut self.forwarded);
             self.forwarded_bytes = 0;
-            for (_, f) in held {
-                self.take_command(f.cmd, Origin::Held);
+            for (key, f) in held {
+                if self.cfg.return_held_on_takeover {
+                    self.waiting.remove(&key);
+                    let leader = Some(self.id);
+                    self.reply(key.0, key.1, Outcome::NotLeader { leader });
+                } else {
+                    self.take_command(f.cmd, Origin::Held);
+                }
             }
             return;
         }

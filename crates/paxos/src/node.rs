@@ -620,6 +620,16 @@ impl<S: StateMachine> Node<S> {
         &mut self.sm
     }
     /// Commands held here for `Input::Propose` and not yet applied.
+    /// Whether the command `(client, seq)` is on its way into the log
+    /// here: this leader took it in (from a client of its own or a
+    /// follower's forward) and has not applied or refused it yet.
+    pub fn in_flight(&self, client: ClientId, seq: u64) -> bool {
+        let key = (client, seq);
+        match &self.role {
+            Role::Leader(l) => self.waiting.contains(&key) || l.relayed.contains(&key),
+            _ => false,
+        }
+    }
     pub fn forwarded_len(&self) -> usize {
         self.forwarded.len()
     }

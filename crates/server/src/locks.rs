@@ -239,17 +239,53 @@ impl Lock for LockService {
                 session: r.session,
                 subscriptions,
                 hold_ms: r.hold_ms,
+                cache_term: r.cache_term,
+                acked: r.acked,
             })
             .await?;
         let result = match answer {
-            LockAnswer::Alive { timeout_ms, events } => R::Alive(pb::SessionAlive {
+            LockAnswer::Alive {
+                timeout_ms,
+                events,
+                term,
+                invalidated,
+                invalidation,
+            } => R::Alive(pb::SessionAlive {
                 timeout_ms: timeout_ms.max(0) as u32,
                 events: events.into_iter().map(event).collect(),
+                term,
+                invalidated,
+                invalidation,
             }),
             LockAnswer::Expired => R::Expired(pb::SessionExpired {}),
             other => R::Refusal(self.refusal(&other)?),
         };
         Ok(Response::new(pb::KeepAliveResponse {
+            result: Some(result),
+        }))
+    }
+
+    async fn cache_session(
+        &self,
+        request: Request<pb::CacheSessionRequest>,
+    ) -> Result<Response<pb::CacheSessionResponse>, Status> {
+        use pb::cache_session_response::Result as R;
+        self.access.check(&request, Right::Write)?;
+        let r = request.into_inner();
+        check_seq(r.seq)?;
+        let answer = self
+            .ask(LockRequest::CacheSession {
+                client: r.client_id,
+                seq: r.seq,
+                session: r.session,
+            })
+            .await?;
+        let result = match answer {
+            LockAnswer::Caching => R::Caching(pb::Applied {}),
+            LockAnswer::Expired => R::Expired(pb::SessionExpired {}),
+            other => R::Refusal(self.refusal(&other)?),
+        };
+        Ok(Response::new(pb::CacheSessionResponse {
             result: Some(result),
         }))
     }
@@ -421,18 +457,29 @@ impl Lock for LockService {
             .ask(LockRequest::Contents {
                 path: r.path,
                 auth: Vec::new(),
+                session: r.session,
             })
             .await?;
-        let result = match answer {
-            LockAnswer::Contents(Ok((data, s))) => R::Contents(pb::Contents {
-                data,
-                stat: Some(stat(s)),
-            }),
-            LockAnswer::Contents(Err(code)) => R::Failed(zk_failed(code)),
-            other => R::Refusal(self.refusal(&other)?),
+        let (result, cached) = match answer {
+            LockAnswer::Contents {
+                result: Ok((data, s)),
+                cached,
+            } => (
+                R::Contents(pb::Contents {
+                    data,
+                    stat: Some(stat(s)),
+                }),
+                cached,
+            ),
+            LockAnswer::Contents {
+                result: Err(code),
+                cached,
+            } => (R::Failed(zk_failed(code)), cached),
+            other => (R::Refusal(self.refusal(&other)?), 0),
         };
         Ok(Response::new(pb::GetContentsResponse {
             result: Some(result),
+            cached,
         }))
     }
 

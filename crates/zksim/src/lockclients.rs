@@ -209,6 +209,8 @@ impl World {
             session,
             subscriptions: Vec::new(),
             hold_ms: 0,
+            cache_term: 0,
+            acked: 0,
         };
         self.start_call(c, Chan::Keeper, request);
     }

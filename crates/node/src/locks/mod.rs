@@ -55,10 +55,12 @@
 //! command and read (a lost leadership answers `NotLeader`); a node that
 //! stops leading answers its held keepalives and forgets subscriptions.
 
+pub mod cache;
 mod events;
 
 use std::collections::{BTreeMap, HashMap};
 
+use cache::CacheGate;
 pub use events::{mask, LockEvent, HOLD_MAX_US, QUEUED_MAX, SUBSCRIPTIONS_MAX};
 use events::{Events, Held};
 
@@ -93,12 +95,25 @@ pub enum LockRequest {
     /// Keeps the session alive; `subscriptions` (path, `mask` bits) replace
     /// the session's event subscriptions; the answer is held up to
     /// `hold_ms` (at most `HOLD_MAX_US`) unless events are queued.
+    ///
+    /// `cache_term` is the term the client's cache is under (0: none yet)
+    /// and `acked` the number of the last invalidation it applied
+    /// (`cache`).
     KeepAlive {
         client: u64,
         seq: u64,
         session: i64,
         subscriptions: Vec<(String, u32)>,
         hold_ms: u32,
+        cache_term: u64,
+        acked: u64,
+    },
+    /// Marks the session as one whose client caches
+    /// (`CoordOp::CacheSession`).
+    CacheSession {
+        client: u64,
+        seq: u64,
+        session: i64,
     },
     CloseSession {
         client: u64,
@@ -134,10 +149,12 @@ pub enum LockRequest {
         path: String,
         auth: Vec<Id>,
     },
-    /// Chubby's GetContentsAndStat (linearizable).
+    /// Chubby's GetContentsAndStat (linearizable); a fill of the cache
+    /// of `session` (0: none), which the answer says it may keep or not.
     Contents {
         path: String,
         auth: Vec<Id>,
+        session: i64,
     },
     /// Chubby's SetContents: the znode's data, if its version (Chubby's
     /// content generation) is `version` (-1: any).
@@ -160,11 +177,18 @@ pub enum LockAnswer {
         timeout_ms: i32,
     },
     /// A keepalive was applied and the session lives; the session's
-    /// events since the last answer, in order.
+    /// events since the last answer, in order; the leader's `term`; the
+    /// paths the client must drop from its cache, the last numbered
+    /// `invalidation` (acknowledged by the next keepalive's `acked`).
     Alive {
         timeout_ms: i32,
         events: Vec<LockEvent>,
+        term: u64,
+        invalidated: Vec<String>,
+        invalidation: u64,
     },
+    /// The session now caches.
+    Caching,
     /// The session is not live (expired, or closed).
     Expired,
     Closed,
@@ -179,8 +203,14 @@ pub enum LockAnswer {
     CreateFailed(synod_coord::ErrorCode),
     Check(Result<(), synod_coord::lock::Invalid>),
     Status(Result<LockStatus, synod_coord::ErrorCode>),
-    /// Data (`None`: null) and Stat, or the ZooKeeper error.
-    Contents(Result<(Option<Vec<u8>>, synod_coord::Stat), synod_coord::ErrorCode>),
+    /// Data (`None`: null) and Stat, or the ZooKeeper error; `cached` is
+    /// the term under which the session may cache this answer (its data
+    /// and the Stat but for the child fields, or the absence when the
+    /// error is NoNode), 0 if it may not.
+    Contents {
+        result: Result<(Option<Vec<u8>>, synod_coord::Stat), synod_coord::ErrorCode>,
+        cached: u64,
+    },
     /// SetContents' new Stat, or the ZooKeeper error (BadVersion, ...).
     ContentsSet(Result<synod_coord::Stat, synod_coord::ErrorCode>),
     /// The engine did not run it: not the leader, busy, stale, rejected.
@@ -197,6 +227,9 @@ enum Pending {
         hold_us: Micros,
     },
     Close,
+    Caching {
+        session: i64,
+    },
     Create,
     Acquire {
         session: i64,
@@ -212,8 +245,9 @@ pub struct LockDoor {
     /// Commands proposed, by (client, seq): the calls waiting for them (a
     /// retry of the same seq waits beside the first).
     commands: HashMap<(ClientId, u64), Vec<(u64, Pending)>>,
-    /// Reads asked, by the door's read id: the call's id.
-    reads: HashMap<u64, u64>,
+    /// Reads asked, by the door's read id: the call's id, and the
+    /// (session, path) of a cache fill.
+    reads: HashMap<u64, (u64, Option<(i64, String)>)>,
     next_read: u64,
     /// Acquires that queued, by (session, path): the calls waiting.
     parked: BTreeMap<(i64, String), Vec<u64>>,
@@ -223,6 +257,8 @@ pub struct LockDoor {
     now_us: Micros,
     /// Chubby's events: subscriptions, queues, held keepalives.
     events: Events,
+    /// Chubby's client cache: registrations and the write gate.
+    pub(crate) cache: CacheGate,
     inputs: Vec<Input>,
     answers: Vec<(u64, LockAnswer)>,
     /// `NodeBug::GrantQueued` (`bugs.rs`): always false without the
@@ -267,7 +303,15 @@ impl LockDoor {
                 session,
                 subscriptions,
                 hold_ms,
-            } => (
+                cache_term,
+                acked,
+            } => {
+                if let Some(info) = tree.session(session) {
+                    let (timeout, now) = (info.timeout_ms, self.now_us);
+                    self.cache
+                        .on_keepalive(session, cache_term, acked, timeout, now);
+                }
+                (
                 client,
                 seq,
                 CoordOp::Touch {
@@ -278,6 +322,17 @@ impl LockDoor {
                     subscriptions,
                     hold_us: (Micros::from(hold_ms) * 1000).min(HOLD_MAX_US),
                 },
+            )
+            }
+            LockRequest::CacheSession {
+                client,
+                seq,
+                session,
+            } => (
+                client,
+                seq,
+                CoordOp::CacheSession { session },
+                Pending::Caching { session },
             ),
             LockRequest::CloseSession {
                 client,
@@ -351,15 +406,20 @@ impl LockDoor {
                 Pending::Release,
             ),
             LockRequest::Check(sequencer) => {
-                self.read(id, LockQuery::Check(sequencer));
+                self.read(id, LockQuery::Check(sequencer), None);
                 return;
             }
             LockRequest::Status { path, auth } => {
-                self.read(id, LockQuery::Status { path, auth });
+                self.read(id, LockQuery::Status { path, auth }, None);
                 return;
             }
-            LockRequest::Contents { path, auth } => {
-                self.read(id, LockQuery::Contents { path, auth });
+            LockRequest::Contents {
+                path,
+                auth,
+                session,
+            } => {
+                let fill = (session != 0).then(|| (session, path.clone()));
+                self.read(id, LockQuery::Contents { path, auth }, fill);
                 return;
             }
             LockRequest::SetContents {
@@ -411,9 +471,9 @@ impl LockDoor {
         }
     }
 
-    fn read(&mut self, id: u64, query: LockQuery) {
+    fn read(&mut self, id: u64, query: LockQuery, fill: Option<(i64, String)>) {
         self.next_read += 1;
-        self.reads.insert(self.next_read, id);
+        self.reads.insert(self.next_read, (id, fill));
         let mut op = vec![synod_front::front::COORD_TAG];
         op.extend_from_slice(&query.encode());
         self.inputs.push(Input::Read {
@@ -476,11 +536,8 @@ impl LockDoor {
                     return Some(LockAnswer::Expired);
                 };
                 self.events.on_keepalive(session, subscriptions);
-                if hold_us == 0 || self.events.pending(session) {
-                    LockAnswer::Alive {
-                        timeout_ms: info.timeout_ms,
-                        events: self.events.take(session),
-                    }
+                if hold_us == 0 || self.events.pending(session) || self.cache.has_news(session) {
+                    self.alive(session, info.timeout_ms)
                 } else {
                     let held = Held {
                         id,
@@ -490,11 +547,15 @@ impl LockDoor {
                     // One held keepalive per session: an older one is
                     // answered now.
                     if let Some(old) = self.events.held.insert(session, held) {
+                        let (term, invalidation, invalidated) = self.cache.take_news(session);
                         self.answers.push((
                             old.id,
                             LockAnswer::Alive {
                                 timeout_ms: old.timeout_ms,
                                 events: Vec::new(),
+                                term,
+                                invalidated,
+                                invalidation,
                             },
                         ));
                     }
@@ -502,6 +563,16 @@ impl LockDoor {
                 }
             }
             (Pending::Close, _) => LockAnswer::Closed,
+            (Pending::Caching { session }, _) => {
+                if tree.is_caching(session) {
+                    // Its client starts caching with this answer, under
+                    // this leader: it has no older leader's cache to flush.
+                    self.cache.caching_from_now(session);
+                    LockAnswer::Caching
+                } else {
+                    LockAnswer::Expired
+                }
+            }
             (Pending::Create, CoordReply::Batch(outcomes)) => {
                 match outcomes.last().map(|o| &o.result) {
                     Some(Err(synod_coord::ErrorCode::NodeExists)) | Some(Ok(_)) | None => {
@@ -581,34 +652,74 @@ impl LockDoor {
     pub fn on_triggers(&mut self, triggers: &[synod_coord::Trigger]) {
         // Always: a session's end must clear what the door knows of it.
         self.events.on_triggers(triggers);
-    }
-
-    /// Held keepalives of sessions with events queued are answered.
-    fn answer_ready(&mut self) {
-        for session in self.events.ready() {
-            if let Some(h) = self.events.held.remove(&session) {
-                let events = self.events.take(session);
-                self.answers.push((
-                    h.id,
-                    LockAnswer::Alive {
-                        timeout_ms: h.timeout_ms,
-                        events,
-                    },
-                ));
+        for t in triggers {
+            if let synod_coord::Trigger::SessionClosed { session, .. } = t {
+                self.cache.forget(*session);
             }
         }
     }
 
-    /// The engine answered a read of the door's (`READ_CLIENT`).
-    pub fn on_read_reply(&mut self, read: u64, outcome: &Outcome) {
-        let Some(id) = self.reads.remove(&read) else {
+    /// Held keepalives of sessions with events queued are answered.
+    fn answer_ready(&mut self) {
+        let mut ready = self.events.ready();
+        ready.extend(self.cache.ready());
+        for session in ready {
+            if let Some(h) = self.events.held.remove(&session) {
+                let answer = self.alive(session, h.timeout_ms);
+                self.answers.push((h.id, answer));
+            }
+        }
+    }
+
+    /// A keepalive's `Alive` answer with what is queued for `session`.
+    fn alive(&mut self, session: i64, timeout_ms: i32) -> LockAnswer {
+        let (term, invalidation, invalidated) = self.cache.take_news(session);
+        LockAnswer::Alive {
+            timeout_ms,
+            events: self.events.take(session),
+            term,
+            invalidated,
+            invalidation,
+        }
+    }
+
+    /// The engine answered a read of the door's (`READ_CLIENT`); `tree`
+    /// is the state it was answered from, `in_flight` the engine's
+    /// `Node::in_flight` (for a cache fill).
+    pub fn on_read_reply(
+        &mut self,
+        read: u64,
+        outcome: &Outcome,
+        tree: &Tree,
+        in_flight: impl Fn(ClientId, u64) -> bool,
+    ) {
+        let Some((id, fill)) = self.reads.remove(&read) else {
             return;
         };
         let answer = match outcome {
             Outcome::Ok(bytes) => match LockQueryReply::decode(bytes) {
                 LockQueryReply::Check(r) => LockAnswer::Check(r),
                 LockQueryReply::Status(r) => LockAnswer::Status(r),
-                LockQueryReply::Contents(r) => LockAnswer::Contents(r),
+                LockQueryReply::Contents(result) => {
+                    let kind_ok = |path: &str| match &result {
+                        Ok((_, stat)) => cache::cacheable_kind(path, Some(stat.ephemeral_owner)),
+                        Err(synod_coord::ErrorCode::NoNode) => cache::cacheable_kind(path, None),
+                        Err(_) => false,
+                    };
+                    let cached = match fill {
+                        Some((session, path)) if kind_ok(&path) => {
+                            let caching = tree.is_caching(session);
+                            let now = self.now_us;
+                            if self.cache.on_fill(session, &path, caching, now, in_flight) {
+                                self.cache.term()
+                            } else {
+                                0
+                            }
+                        }
+                        _ => 0,
+                    };
+                    LockAnswer::Contents { result, cached }
+                }
                 LockQueryReply::Undecodable => {
                     LockAnswer::Refused(Outcome::Rejected("the lock query did not decode".into()))
                 }
@@ -652,10 +763,7 @@ impl LockDoor {
         for session in due {
             let h = self.events.held.remove(&session).expect("listed above");
             let answer = if tree.session(session).is_some() {
-                LockAnswer::Alive {
-                    timeout_ms: h.timeout_ms,
-                    events: self.events.take(session),
-                }
+                self.alive(session, h.timeout_ms)
             } else {
                 LockAnswer::Expired
             };
