@@ -6,10 +6,11 @@
 //! (see `lib.rs`), so no shipped node carries them.
 //!
 //! Each bug sits where the node hands something on: proposals on their
-//! way from the front door to the engine, the tree the front door answers
-//! reads from, the front door's connections when a snapshot replaces the
-//! state, the lock door's answers, and the coordination tree's apply
-//! (`StateHooks`, in `ServiceState::apply`).
+//! way from the front door to the engine, the cache gate in front of the
+//! engine, the tree the front door answers reads from, the front door's
+//! connections when a snapshot replaces the state, the lock door's
+//! answers, and the coordination tree's apply (`StateHooks`, in
+//! `ServiceState::apply`).
 
 use synod_coord::{CoordOp, Tree};
 use synod_paxos::{Command, Micros, NodeId};
@@ -55,6 +56,11 @@ pub enum NodeBug {
     /// The tree's apply takes every acquire with a lock-delay of 0: a
     /// lock whose holder's session expired is granted again at once.
     NoLockDelay,
+    /// The leader's cache gate (`locks::cache`) admits every command at
+    /// once: no write waits for caching sessions to flush what it changes,
+    /// none is invalidated, and a new leader does not wait for them. Fills
+    /// are still answered cacheable, so clients keep stale entries.
+    NoCacheGate,
 }
 
 /// When `LogTimeJumps` starts, in the node's local time since it started.
@@ -68,7 +74,7 @@ pub const STALE_REFRESH_US: Micros = 1_000_000;
 pub const DIVERGENT_NODE: NodeId = 3;
 
 impl NodeBug {
-    pub const ALL: [NodeBug; 11] = [
+    pub const ALL: [NodeBug; 12] = [
         NodeBug::DropTicks,
         NodeBug::LogTimeJumps,
         NodeBug::StaleReads,
@@ -80,6 +86,7 @@ impl NodeBug {
         NodeBug::GrantQueued,
         NodeBug::StaleChecks,
         NodeBug::NoLockDelay,
+        NodeBug::NoCacheGate,
     ];
 
     pub fn name(self) -> &'static str {
@@ -95,6 +102,7 @@ impl NodeBug {
             NodeBug::GrantQueued => "grant-queued",
             NodeBug::StaleChecks => "stale-checks",
             NodeBug::NoLockDelay => "no-lock-delay",
+            NodeBug::NoCacheGate => "no-cache-gate",
         }
     }
 
@@ -192,6 +200,17 @@ impl Hooks {
             return false;
         }
         true
+    }
+
+    /// Whether a command skips the cache gate (`NoCacheGate`): never
+    /// without the bug.
+    #[inline]
+    pub(crate) fn skips_cache_gate(&self) -> bool {
+        #[cfg(feature = "broken")]
+        if self.bugs.has(NodeBug::NoCacheGate) {
+            return true;
+        }
+        false
     }
 
     /// The tree the front door answers a request from.

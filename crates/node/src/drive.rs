@@ -145,6 +145,9 @@ impl ServiceNode {
             }
             _ => return self.step_engine(input, out),
         };
+        if self.hooks.skips_cache_gate() {
+            return self.step_engine(input, out);
+        }
         let now = self.now_us;
         match self
             .locks
@@ -170,6 +173,10 @@ impl ServiceNode {
         out: &mut Vec<NodeOutput>,
     ) {
         self.sync_cache(out);
+        if self.hooks.skips_cache_gate() {
+            let msg = Message::Forward { commands };
+            return self.step_engine(Input::Message { from, msg }, out);
+        }
         let now = self.now_us;
         let mut pass = Vec::new();
         for cmd in commands {

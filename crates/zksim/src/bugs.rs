@@ -44,6 +44,15 @@ pub enum LockBug {
     /// its lock until it hears otherwise, through a pause that outlived
     /// its session too.
     NoLease,
+    /// The cache clients acknowledge invalidations without dropping what
+    /// they invalidate: their caches keep entries the leader's gate
+    /// believes gone.
+    CacheIgnoresInvalidations,
+    /// The cache clients keep a fill's answer even when an invalidation
+    /// or a flush came between sending the fill and its answer (no
+    /// `generation` check): an answer that crossed its invalidation on the
+    /// way is kept.
+    CacheKeepsRacedFills,
 }
 
 /// The bugs of a run: the nodes', the runtime's and the lock world's.

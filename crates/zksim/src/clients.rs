@@ -610,6 +610,8 @@ impl World {
             }
         };
         self.stats.replies += 1;
+        // Its node had applied this zxid: everything up to it is chosen.
+        self.zxid_known = self.zxid_known.max(header.zxid);
         self.check_reply(c, serial, &req, &header, &response);
         let regs = registrations(&req, header.err);
         let life = self

@@ -20,7 +20,9 @@
 //! node's lock door (`NodeInput::Lock`) as crates/client's `LockSession`
 //! does: sessions with keepalives and a local lease, exactly-once
 //! retries, acquires, writes to a fenced resource, releases, and pauses
-//! while holding (`lockclient.rs`, `lockclients.rs`). Nothing of the node
+//! while holding (`lockclient.rs`, `lockclients.rs`); and caching clients
+//! that keep znodes the ZooKeeper clients write, invalidated by the
+//! leader's cache gate (`cacheclient.rs`, `cacheclients.rs`). Nothing of the node
 //! is re-created here: this crate holds the clients, the connections'
 //! bookkeeping and the oracles.
 //!
@@ -49,12 +51,20 @@
 //!    expired, in log time, on every replica (`lockdelay.rs`, from the
 //!    apply tap);
 //! 9. CheckSequencer is linearizable: never valid after the release of
-//!    its sequencer, or a later grant, completed (`lockcheck.rs`).
+//!    its sequencer, or a later grant, completed (`lockcheck.rs`);
+//! 10. Chubby's client cache is consistent: no read of a cached path, from
+//!    the cache or filled at the leader, returns a state that a write
+//!    known committed before the read started had replaced
+//!    (`cachecheck.rs`, over the reads of the caching clients of
+//!    `cacheclient.rs` and `cacheclients.rs`).
 //!
 //! The simulator owns time and randomness: a seed replays exactly.
 
 mod applies;
 pub mod bugs;
+mod cachecheck;
+mod cacheclient;
+mod cacheclients;
 pub mod changes;
 mod checks;
 pub mod client;

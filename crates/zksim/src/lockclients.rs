@@ -60,7 +60,8 @@ impl World {
     /// A node's answer to lock call `id` reaches its client.
     pub(crate) fn on_lock_answer(&mut self, id: u64, answer: LockAnswer) {
         let Some((n, chan, serial)) = self.lock_calls.remove(&id) else {
-            return;
+            self.digest_bytes(0xcac4e, format!("{id} {answer:?}").as_bytes());
+            return self.on_cache_answer(id, answer);
         };
         self.digest_bytes(0x10c4, format!("{n} {answer:?}").as_bytes());
         self.note(|| format!("lock client {n} call {id}: {answer:?}"));

@@ -6,7 +6,8 @@ use std::fmt;
 /// "oversized",
 /// "expiry-active", "expiry-abandoned", "watches", "watch-order", "fifo",
 /// "read-your-writes", "replica-changes", "client", "lock-exclusive",
-/// "fence", "lock-delay", "check-linearizable", "panic") or the
+/// "fence", "lock-delay", "check-linearizable", "cache-linearizable",
+/// "panic") or the
 /// cluster's (agreement, replica-state, durability, lease, recovery,
 /// invariant, frame-limit).
 pub use synod_simcluster::Violation;
@@ -62,6 +63,24 @@ pub struct Stats {
     /// CheckSequencer answers judged against a completed release or a
     /// later grant.
     pub lock_checks_judged: u64,
+    /// Lock sessions the cache clients opened.
+    pub cache_sessions: u64,
+    /// Reads the cache clients answered from their caches.
+    pub cache_reads: u64,
+    /// Fills (reads at the leader) answered, and the ones kept.
+    pub cache_fills: u64,
+    pub cache_fills_kept: u64,
+    /// Invalidations the cache clients applied (paths, counted once).
+    pub cache_invalidations: u64,
+    /// Whole caches flushed (a new term, a lease out, a session lost).
+    pub cache_flushes: u64,
+    /// SetContents writes of the cache clients that succeeded.
+    pub cache_writes: u64,
+    /// Reads the cache oracle judged: from caches, and fills.
+    pub cache_reads_judged: u64,
+    pub cache_fills_judged: u64,
+    /// Reads it found stale (each one a violation).
+    pub cache_stale_reads: u64,
 }
 
 impl Stats {
@@ -94,6 +113,16 @@ impl Stats {
         self.stale_writes_refused += o.stale_writes_refused;
         self.lock_delays_judged += o.lock_delays_judged;
         self.lock_checks_judged += o.lock_checks_judged;
+        self.cache_sessions += o.cache_sessions;
+        self.cache_reads += o.cache_reads;
+        self.cache_fills += o.cache_fills;
+        self.cache_fills_kept += o.cache_fills_kept;
+        self.cache_invalidations += o.cache_invalidations;
+        self.cache_flushes += o.cache_flushes;
+        self.cache_writes += o.cache_writes;
+        self.cache_reads_judged += o.cache_reads_judged;
+        self.cache_fills_judged += o.cache_fills_judged;
+        self.cache_stale_reads += o.cache_stale_reads;
     }
 }
 

@@ -14,6 +14,8 @@
 
 use crate::applies::Replica;
 use crate::bugs::{Bugs, LockBug};
+use crate::cachecheck::CacheHistory;
+use crate::cacheclient::CacheClient;
 use crate::changes::ChangeLog;
 use crate::client::{Time, ZkClient};
 use crate::lockcheck::LockHistory;
@@ -123,6 +125,10 @@ pub(crate) enum Ev {
     ClientWake {
         client: u64,
     },
+    /// A cache client has something due.
+    CacheWake {
+        client: u64,
+    },
     /// A lock client has something due.
     LockWake {
         client: u64,
@@ -210,6 +216,15 @@ pub struct World {
     pub(crate) resource: Resource,
     /// Each running replica's lock-delay model, from its apply tap.
     pub(crate) delay_models: BTreeMap<NodeId, DelayModel>,
+    /// The caching Chubby clients (`cacheclients.rs`).
+    pub(crate) cache_clients: BTreeMap<u64, CacheClient>,
+    /// Cache client calls on their way, by id (numbered with the lock
+    /// clients' calls): client, channel, call serial.
+    pub(crate) cache_calls: BTreeMap<u64, (u64, Chan, u64)>,
+    pub(crate) cache_history: CacheHistory,
+    /// The highest zxid a reply that reached a client carried: committed
+    /// (`cachecheck.rs`).
+    pub(crate) zxid_known: i64,
 }
 
 impl World {
@@ -257,6 +272,10 @@ impl World {
             lock_history: LockHistory::default(),
             resource: Resource::new(cfg.bugs.has_lock(LockBug::UnfencedResource)),
             delay_models: BTreeMap::new(),
+            cache_clients: BTreeMap::new(),
+            cache_calls: BTreeMap::new(),
+            cache_history: CacheHistory::default(),
+            zxid_known: 0,
             cfg,
         };
         if world.cfg.profile.lossy() {
@@ -269,6 +288,7 @@ impl World {
             world.cluster.schedule(at, Ev::ClientWake { client: c });
         }
         world.start_lock_clients();
+        world.start_cache_clients();
         world.cluster.start_faults();
         world
     }
@@ -339,6 +359,7 @@ impl World {
             Ev::ServerGone { serial } => self.on_server_gone(serial),
             Ev::ClientWake { client } => self.client_wake(client),
             Ev::LockWake { client } => self.on_lock_wake(client),
+            Ev::CacheWake { client } => self.on_cache_wake(client),
             Ev::LockAnswer { id, answer } => self.on_lock_answer(id, answer),
             Ev::ResourceWrite { seq, stale } => self.on_resource_write(seq, stale),
         }

@@ -1,0 +1,75 @@
+//! The client cache's oracle (cache-linearizable, `cachecheck.rs`)
+//! catches a deliberately broken build: a leader whose cache gate lets
+//! every write through at once, without invalidating anyone, and clients
+//! that acknowledge invalidations without dropping what they name. A
+//! correct build passes the same seeds with reads from caches, kept
+//! fills and invalidations to judge.
+
+use synod_zksim::{profile, run, Bugs, LockBug, RunReport, SimConfig, Stats};
+
+/// Seeds the catch tests look at.
+const SEEDS: u64 = 20;
+
+fn broken(bugs: &Bugs, seed: u64) -> RunReport {
+    let mut cfg = SimConfig::new(seed, profile::named("calm").expect("calm"));
+    cfg.bugs = bugs.clone();
+    run(cfg)
+}
+
+/// At least `min` of the first `SEEDS` seeds report a stale read.
+fn caught_in(bugs: Bugs, min: usize) {
+    let mut stale = 0;
+    let mut seeds = Vec::new();
+    for seed in 1..=SEEDS {
+        let report = broken(&bugs, seed);
+        stale += report.stats.cache_stale_reads;
+        if report.has("cache-linearizable") {
+            seeds.push(seed);
+        }
+    }
+    println!("{bugs:?}: {stale} stale reads, caught in seeds {seeds:?} of 1..={SEEDS}");
+    assert!(
+        seeds.len() >= min,
+        "{bugs:?} was caught by cache-linearizable in seeds {seeds:?} only (want {min} of {SEEDS})"
+    );
+}
+
+#[test]
+fn a_client_that_ignores_invalidations_is_caught() {
+    caught_in(Bugs::lock(LockBug::CacheIgnoresInvalidations), 18);
+}
+
+/// An answer to a fill that crossed the invalidation of its path on the
+/// way (the two travel apart): the generation rule is what drops it.
+#[test]
+fn a_client_that_keeps_a_fill_that_crossed_its_invalidation_is_caught() {
+    caught_in(Bugs::lock(LockBug::CacheKeepsRacedFills), 4);
+}
+
+/// The same seeds, correct: the oracle judged reads from caches and
+/// fills, invalidations were applied, and nothing failed.
+#[test]
+fn a_correct_build_passes_with_the_cache_oracle_judging() {
+    let mut judged = Stats::default();
+    for seed in 1..=SEEDS {
+        let report = run(SimConfig::new(seed, profile::named("calm").expect("calm")));
+        assert!(report.ok(), "{report}");
+        judged.add(&report.stats);
+    }
+    println!("{judged:?}");
+    assert!(judged.cache_reads_judged > 0, "{judged:?}");
+    assert!(judged.cache_fills_kept > 0, "{judged:?}");
+    assert!(judged.cache_invalidations > 0, "{judged:?}");
+}
+
+/// The node's own cache bug (`synod_node::NodeBug`).
+#[cfg(feature = "broken")]
+mod node_bugs {
+    use super::caught_in;
+    use synod_zksim::{Bugs, NodeBug};
+
+    #[test]
+    fn a_write_past_the_cache_gate_is_caught() {
+        caught_in(Bugs::node(NodeBug::NoCacheGate), 18);
+    }
+}
