@@ -312,17 +312,17 @@ impl LockDoor {
                         .on_keepalive(session, cache_term, acked, timeout, now);
                 }
                 (
-                client,
-                seq,
-                CoordOp::Touch {
-                    sessions: vec![session],
-                },
-                Pending::KeepAlive {
-                    session,
-                    subscriptions,
-                    hold_us: (Micros::from(hold_ms) * 1000).min(HOLD_MAX_US),
-                },
-            )
+                    client,
+                    seq,
+                    CoordOp::Touch {
+                        sessions: vec![session],
+                    },
+                    Pending::KeepAlive {
+                        session,
+                        subscriptions,
+                        hold_us: (Micros::from(hold_ms) * 1000).min(HOLD_MAX_US),
+                    },
+                )
             }
             LockRequest::CacheSession {
                 client,
