@@ -527,6 +527,19 @@ impl World {
         if resumed && !life.watches.is_empty() {
             let req = life.watches.set_watches(life.last_zxid);
             self.stats.set_watches += 1;
+            if let Request::SetWatches2 {
+                data,
+                exist,
+                child,
+                persistent,
+                persistent_recursive,
+                ..
+            } = &req
+            {
+                let paths = [data, exist, child, persistent, persistent_recursive];
+                let rec = self.records.get_mut(&serial).expect("record");
+                rec.unanswered_set_watches = paths.into_iter().flatten().cloned().collect();
+            }
             self.send_request(c, wire::xid::SET_WATCHES, req);
         }
     }
@@ -610,6 +623,10 @@ impl World {
             }
         };
         self.stats.replies += 1;
+        if matches!(req, Request::SetWatches2 { .. }) {
+            let rec = self.records.get_mut(&serial).expect("record");
+            rec.unanswered_set_watches.clear();
+        }
         // Its node had applied this zxid: everything up to it is chosen.
         self.zxid_known = self.zxid_known.max(header.zxid);
         self.check_reply(c, serial, &req, &header, &response);

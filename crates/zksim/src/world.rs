@@ -432,6 +432,7 @@ impl World {
                 session,
                 items: Vec::new(),
                 end: None,
+                unanswered_set_watches: Vec::new(),
             },
         );
         serial
