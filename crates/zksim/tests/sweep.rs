@@ -1,5 +1,6 @@
 //! The CI sweep: every fault profile over a range of seeds, with every
-//! oracle on. `SYNOD_ZKSIM_SEEDS=N` runs N seeds per profile (nightly);
+//! oracle on. `SYNOD_ZKSIM_SEEDS=N` runs N seeds per profile (nightly),
+//! from `SYNOD_ZKSIM_START` (default 1);
 //! `SYNOD_ZKSIM_SEED` and `SYNOD_ZKSIM_PROFILE` replay one run with its
 //! trace (`replay_one`).
 
@@ -20,10 +21,19 @@ fn sweep(name: &str) {
     sweep_seeds(name, seeds());
 }
 
+/// The first seed of the sweep.
+fn start() -> u64 {
+    std::env::var("SYNOD_ZKSIM_START")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1)
+}
+
 fn sweep_seeds(name: &str, n: u64) {
     let profile = profile::named(name).expect("known profile");
+    let first = start();
     let seeds = Seeds {
-        range: 1..n + 1,
+        range: first..first + n,
         jobs: std::thread::available_parallelism().map_or(1, |j| j.get()),
         fail_fast: false,
     };
@@ -32,7 +42,7 @@ fn sweep_seeds(name: &str, n: u64) {
     let swept = run_seeds(&seeds, &run_one, &|_| {});
     let (s, failed) = (&swept.stats, &swept.failed);
     println!(
-        "{profile}: {n} seeds, {} failed; {} watch events, {} sessions expired ({} of them while their client was active, under faults), {} abandoned sessions checked; {} messages, {} dropped, {} dropped at a full queue, {} over the frame limit (largest frame {} bytes); wall {:.1}s",
+        "{profile}: {n} seeds from {first}, {} failed; {} watch events, {} sessions expired ({} of them while their client was active, under faults), {} abandoned sessions checked; {} messages, {} dropped, {} dropped at a full queue, {} over the frame limit (largest frame {} bytes); wall {:.1}s",
         failed.len(),
         s.events,
         s.sessions_expired,
