@@ -53,6 +53,10 @@ pub enum LockBug {
     /// `generation` check): an answer that crossed its invalidation on the
     /// way is kept.
     CacheKeepsRacedFills,
+    /// The cache clients use and keep their entries whatever their local
+    /// lease says: on resuming from a pause a client reads an entry the
+    /// leader stopped waiting for when its lease there ran out.
+    CacheWithoutLease,
 }
 
 /// The bugs of a run: the nodes', the runtime's and the lock world's.

@@ -26,6 +26,12 @@
 //! 6. A read of a cached path under a valid lease is answered from the
 //!    cache at once; any other read is a fill, answered with its result.
 //!
+//! Sometimes a client pauses (a GC pause: nothing sent, nothing read) and
+//! on resuming reads once before it looks at the answers that arrived
+//! meanwhile, as a reader thread would race the keepalive thread: only
+//! the lease keeps that read from an entry the leader stopped waiting
+//! for.
+//!
 //! This file holds the client's state and those rules; `cacheclients.rs`
 //! drives it through the node's lock door, `cachecheck.rs` judges its
 //! reads.
@@ -100,6 +106,14 @@ pub struct CacheClient {
     pub writes: u64,
     /// Wake-ups already scheduled.
     pub wakes: BTreeSet<Time>,
+    /// Paused (a GC pause) until then: nothing is sent, answers wait.
+    pub paused_until: Option<Time>,
+    /// Answers that arrived during a pause, with their call's channel and
+    /// serial.
+    pub buffered: Vec<(Chan, u64, synod_node::LockAnswer)>,
+    /// `LockBug::CacheWithoutLease`: entries are used and kept whatever
+    /// the lease says.
+    pub no_lease: bool,
 }
 
 impl CacheClient {
@@ -120,6 +134,9 @@ impl CacheClient {
             next_op_at: start,
             writes: 0,
             wakes: BTreeSet::new(),
+            paused_until: None,
+            buffered: Vec::new(),
+            no_lease: false,
         }
     }
 
@@ -151,7 +168,7 @@ impl CacheClient {
 
     /// Rule 4: the lease ran out, so the cache goes. Whether it flushed.
     pub fn settle_lease(&mut self, now: Time) -> bool {
-        if self.cache.is_empty() || self.leased(now) {
+        if self.cache.is_empty() || self.leased(now) || self.no_lease {
             return false;
         }
         self.flush();
@@ -211,7 +228,9 @@ impl CacheClient {
 
     /// Rule 6: the cached answer to a read of `path` at `now`, if any.
     pub fn cached(&self, path: &str, now: Time) -> Option<&Entry> {
-        self.cache.get(path).filter(|_| self.leased(now))
+        self.cache
+            .get(path)
+            .filter(|_| self.leased(now) || self.no_lease)
     }
 }
 

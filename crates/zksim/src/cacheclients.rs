@@ -29,6 +29,11 @@ const IDLE_US: (Time, Time) = (30_000, 300_000);
 const CACHED_IDLE_US: (Time, Time) = (5_000, 60_000);
 /// The share of its operations that are writes (`SetContents`).
 const WRITE_CHANCE: f64 = 0.25;
+/// The chance that a client with something cached pauses (a GC pause)
+/// before an operation, and how long a pause lasts: often past the lease
+/// and the session timeout.
+const PAUSE_CHANCE: f64 = 0.01;
+const PAUSE_US: (Time, Time) = (2_000_000, 8_000_000);
 
 impl World {
     /// Starts the cache clients, each at a random moment of the first half
@@ -37,6 +42,7 @@ impl World {
         for n in 1..=CACHE_CLIENTS {
             let at = self.cluster.rng().range(0, 500_000);
             let mut c = CacheClient::new(n, at, NODES);
+            c.no_lease = self.cfg.bugs.has_lock(LockBug::CacheWithoutLease);
             self.cache_wake_at(&mut c, at);
             self.cache_clients.insert(n, c);
         }
@@ -68,14 +74,24 @@ impl World {
         let Some(mut c) = self.cache_clients.remove(&n) else {
             return;
         };
-        self.cache_answer(&mut c, chan, serial, answer);
-        self.cache_step(&mut c);
+        if c.paused_until.is_some() {
+            c.buffered.push((chan, serial, answer));
+        } else {
+            self.cache_answer(&mut c, chan, serial, answer);
+            self.cache_step(&mut c);
+        }
         self.cache_clients.insert(n, c);
     }
 
     /// Everything due for client `c` now, then its next wake-up.
     fn cache_step(&mut self, c: &mut CacheClient) {
         let now = self.now();
+        if let Some(until) = c.paused_until {
+            if now < until {
+                return self.cache_wake_at(c, until);
+            }
+            self.cache_resume(c, now);
+        }
         if c.settle_lease(now) {
             self.stats.cache_flushes += 1;
             let n = c.n;
@@ -88,6 +104,9 @@ impl World {
         }
         self.cache_keep_alive(c);
         while c.call(Chan::Ops).is_none() && c.next_op_at <= now {
+            if self.cache_maybe_pause(c, now) {
+                return;
+            }
             self.cache_next_op(c, now);
         }
         let mut next = [Chan::Keeper, Chan::Ops]
@@ -104,6 +123,53 @@ impl World {
         if next != Time::MAX {
             self.cache_wake_at(c, next);
         }
+    }
+
+    /// The end of a pause: one read first, from the cache if the lease
+    /// allows (the lease rule, then the cache), then the answers that
+    /// arrived meanwhile.
+    fn cache_resume(&mut self, c: &mut CacheClient, now: Time) {
+        c.paused_until = None;
+        let n = c.n;
+        self.note(|| format!("cache client {n} resumes"));
+        if c.settle_lease(now) {
+            self.stats.cache_flushes += 1;
+        }
+        let rng = self.cluster.rng();
+        let path = CACHE_PATHS[rng.range(0, CACHE_PATHS.len() as u64) as usize];
+        if let Some(entry) = c.cached(path, now) {
+            let read = CacheRead {
+                client: c.n,
+                path: path.to_string(),
+                start: now,
+                known: self.zxid_known,
+                seen: seen(entry),
+                cached: true,
+            };
+            self.cache_history.read(read);
+            self.stats.cache_reads += 1;
+        }
+        for (chan, serial, answer) in std::mem::take(&mut c.buffered) {
+            self.cache_answer(c, chan, serial, answer);
+        }
+    }
+
+    /// Pauses `c` if its dice say so (never close to the end of the run).
+    fn cache_maybe_pause(&mut self, c: &mut CacheClient, now: Time) -> bool {
+        if c.cache.is_empty() || !self.cluster.rng().chance(PAUSE_CHANCE) {
+            return false;
+        }
+        let end = self.cfg.safety_us + self.cfg.liveness_us;
+        let pause = self.cluster.rng().range(PAUSE_US.0, PAUSE_US.1);
+        if now + pause + 2_000_000 > end {
+            return false;
+        }
+        self.stats.cache_pauses += 1;
+        c.paused_until = Some(now + pause);
+        let n = c.n;
+        self.note(|| format!("cache client {n} pauses for {}ms", pause / 1000));
+        self.cache_wake_at(c, now + pause);
+        true
     }
 
     /// One keepalive always outstanding once a session is open, held by

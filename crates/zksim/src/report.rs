@@ -76,6 +76,8 @@ pub struct Stats {
     pub cache_flushes: u64,
     /// SetContents writes of the cache clients that succeeded.
     pub cache_writes: u64,
+    /// Cache clients that paused (a GC pause) with something cached.
+    pub cache_pauses: u64,
     /// Reads the cache oracle judged: from caches, and fills.
     pub cache_reads_judged: u64,
     pub cache_fills_judged: u64,
@@ -120,6 +122,7 @@ impl Stats {
         self.cache_invalidations += o.cache_invalidations;
         self.cache_flushes += o.cache_flushes;
         self.cache_writes += o.cache_writes;
+        self.cache_pauses += o.cache_pauses;
         self.cache_reads_judged += o.cache_reads_judged;
         self.cache_fills_judged += o.cache_fills_judged;
         self.cache_stale_reads += o.cache_stale_reads;

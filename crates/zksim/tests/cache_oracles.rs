@@ -43,7 +43,14 @@ fn a_client_that_ignores_invalidations_is_caught() {
 /// way (the two travel apart): the generation rule is what drops it.
 #[test]
 fn a_client_that_keeps_a_fill_that_crossed_its_invalidation_is_caught() {
-    caught_in(Bugs::lock(LockBug::CacheKeepsRacedFills), 4);
+    caught_in(Bugs::lock(LockBug::CacheKeepsRacedFills), 2);
+}
+
+/// A client that reads its cache on resuming from a pause that outlived
+/// its lease: what the lease rule is for.
+#[test]
+fn a_client_that_reads_its_cache_past_its_lease_is_caught() {
+    caught_in(Bugs::lock(LockBug::CacheWithoutLease), 3);
 }
 
 /// The same seeds, correct: the oracle judged reads from caches and
@@ -60,6 +67,7 @@ fn a_correct_build_passes_with_the_cache_oracle_judging() {
     assert!(judged.cache_reads_judged > 0, "{judged:?}");
     assert!(judged.cache_fills_kept > 0, "{judged:?}");
     assert!(judged.cache_invalidations > 0, "{judged:?}");
+    assert!(judged.cache_pauses > 0, "{judged:?}");
 }
 
 /// The node's own cache bug (`synod_node::NodeBug`).

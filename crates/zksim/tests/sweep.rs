@@ -77,7 +77,7 @@ fn sweep_seeds(name: &str, n: u64) {
         s.lock_checks_judged
     );
     println!(
-        "{profile}: cache: {} sessions, {} reads from caches and {} fills ({} kept), {} invalidations applied, {} caches flushed, {} writes; {} cached reads and {} fills judged, {} stale",
+        "{profile}: cache: {} sessions, {} reads from caches and {} fills ({} kept), {} invalidations applied, {} caches flushed, {} writes, {} pauses; {} cached reads and {} fills judged, {} stale",
         s.cache_sessions,
         s.cache_reads,
         s.cache_fills,
@@ -85,6 +85,7 @@ fn sweep_seeds(name: &str, n: u64) {
         s.cache_invalidations,
         s.cache_flushes,
         s.cache_writes,
+        s.cache_pauses,
         s.cache_reads_judged,
         s.cache_fills_judged,
         s.cache_stale_reads
