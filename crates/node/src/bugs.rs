@@ -61,6 +61,10 @@ pub enum NodeBug {
     /// none is invalidated, and a new leader does not wait for them. Fills
     /// are still answered cacheable, so clients keep stale entries.
     NoCacheGate,
+    /// A new leader does not wait for caching sessions to hear its term
+    /// (or for a session timeout): it admits writes at once, while clients
+    /// still read what the old leader let them cache.
+    NoFailoverWait,
 }
 
 /// When `LogTimeJumps` starts, in the node's local time since it started.
@@ -74,7 +78,7 @@ pub const STALE_REFRESH_US: Micros = 1_000_000;
 pub const DIVERGENT_NODE: NodeId = 3;
 
 impl NodeBug {
-    pub const ALL: [NodeBug; 12] = [
+    pub const ALL: [NodeBug; 13] = [
         NodeBug::DropTicks,
         NodeBug::LogTimeJumps,
         NodeBug::StaleReads,
@@ -87,6 +91,7 @@ impl NodeBug {
         NodeBug::StaleChecks,
         NodeBug::NoLockDelay,
         NodeBug::NoCacheGate,
+        NodeBug::NoFailoverWait,
     ];
 
     pub fn name(self) -> &'static str {
@@ -103,6 +108,7 @@ impl NodeBug {
             NodeBug::StaleChecks => "stale-checks",
             NodeBug::NoLockDelay => "no-lock-delay",
             NodeBug::NoCacheGate => "no-cache-gate",
+            NodeBug::NoFailoverWait => "no-failover-wait",
         }
     }
 
@@ -412,6 +418,7 @@ impl crate::node::ServiceNode {
             .collect();
         self.engine.state_machine_mut().hooks = StateHooks { bugs: in_apply };
         self.locks.grant_queued = bugs.has(NodeBug::GrantQueued);
+        self.locks.cache.no_failover_wait = bugs.has(NodeBug::NoFailoverWait);
         self.hooks.bugs = bugs;
     }
 }

@@ -1,33 +1,40 @@
 //! The client cache's oracle (cache-linearizable, `cachecheck.rs`)
 //! catches a deliberately broken build: a leader whose cache gate lets
-//! every write through at once, without invalidating anyone, and clients
-//! that acknowledge invalidations without dropping what they name. A
+//! every write through at once, without invalidating anyone; a new
+//! leader that does not wait for caching sessions; clients that
+//! acknowledge invalidations without dropping what they name, keep a
+//! fill that crossed its invalidation, or read past their lease. A
 //! correct build passes the same seeds with reads from caches, kept
-//! fills and invalidations to judge.
+//! fills, invalidations and pauses to judge.
 
 use synod_zksim::{profile, run, Bugs, LockBug, RunReport, SimConfig, Stats};
 
 /// Seeds the catch tests look at.
 const SEEDS: u64 = 20;
 
-fn broken(bugs: &Bugs, seed: u64) -> RunReport {
-    let mut cfg = SimConfig::new(seed, profile::named("calm").expect("calm"));
+fn broken(bugs: &Bugs, profile: &str, seed: u64) -> RunReport {
+    let mut cfg = SimConfig::new(seed, profile::named(profile).expect("a profile"));
     cfg.bugs = bugs.clone();
     run(cfg)
 }
 
-/// At least `min` of the first `SEEDS` seeds report a stale read.
+/// At least `min` of the first `SEEDS` seeds of `calm` report a stale
+/// read.
 fn caught_in(bugs: Bugs, min: usize) {
+    caught_in_profile(bugs, "calm", min);
+}
+
+fn caught_in_profile(bugs: Bugs, profile: &str, min: usize) {
     let mut stale = 0;
     let mut seeds = Vec::new();
     for seed in 1..=SEEDS {
-        let report = broken(&bugs, seed);
+        let report = broken(&bugs, profile, seed);
         stale += report.stats.cache_stale_reads;
         if report.has("cache-linearizable") {
             seeds.push(seed);
         }
     }
-    println!("{bugs:?}: {stale} stale reads, caught in seeds {seeds:?} of 1..={SEEDS}");
+    println!("{bugs:?}: {stale} stale reads, caught in seeds {seeds:?} of 1..={SEEDS} ({profile})");
     assert!(
         seeds.len() >= min,
         "{bugs:?} was caught by cache-linearizable in seeds {seeds:?} only (want {min} of {SEEDS})"
@@ -73,11 +80,19 @@ fn a_correct_build_passes_with_the_cache_oracle_judging() {
 /// The node's own cache bug (`synod_node::NodeBug`).
 #[cfg(feature = "broken")]
 mod node_bugs {
-    use super::caught_in;
+    use super::{caught_in, caught_in_profile};
     use synod_zksim::{Bugs, NodeBug};
 
     #[test]
     fn a_write_past_the_cache_gate_is_caught() {
         caught_in(Bugs::node(NodeBug::NoCacheGate), 18);
+    }
+
+    /// Leaders change when nodes crash: a new one that writes at once
+    /// leaves the old leader's cached entries standing. (The correct
+    /// build passes these seeds of `crashes` in the CI sweep.)
+    #[test]
+    fn a_new_leader_that_does_not_wait_for_caching_sessions_is_caught() {
+        caught_in_profile(Bugs::node(NodeBug::NoFailoverWait), "crashes", 6);
     }
 }

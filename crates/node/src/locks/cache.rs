@@ -193,6 +193,10 @@ pub struct CacheGate {
     /// The number of the last invalidation queued, in this term (so a
     /// client's `acked` never covers a later one).
     invalidations: u64,
+    /// `NodeBug::NoFailoverWait` (`bugs.rs`): a new leader waits for no
+    /// caching session. Always false without the `broken` feature.
+    #[cfg(feature = "broken")]
+    pub(crate) no_failover_wait: bool,
 }
 
 impl CacheGate {
@@ -209,6 +213,8 @@ impl CacheGate {
             held = std::mem::take(&mut self.held).into();
             *self = CacheGate {
                 term,
+                #[cfg(feature = "broken")]
+                no_failover_wait: self.no_failover_wait,
                 ..CacheGate::default()
             };
         }
@@ -217,6 +223,10 @@ impl CacheGate {
         }
         if active && self.active_since.is_none() {
             self.active_since = Some(now_us);
+        }
+        #[cfg(feature = "broken")]
+        if self.no_failover_wait {
+            self.marks_seen = Some(tree.caching_marks());
         }
         if self.marks_seen != Some(tree.caching_marks()) {
             self.marks_seen = Some(tree.caching_marks());
