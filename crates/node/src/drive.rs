@@ -214,14 +214,15 @@ impl ServiceNode {
             Input::Command(_) if self.locks.owns(client, seq) => {
                 self.locks.on_reply(tree, client, seq, &outcome);
             }
-            Input::Command(_) | Input::Propose(_) => {
-                if !self.front.on_reply(tree, client, seq, &outcome) {
-                    out.push(NodeOutput::WriteReply {
-                        client,
-                        seq,
-                        outcome,
-                    });
-                }
+            // Neither door's: the runtime answers it.
+            Input::Command(_) | Input::Propose(_)
+                if !self.front.on_reply(tree, client, seq, &outcome) =>
+            {
+                out.push(NodeOutput::WriteReply {
+                    client,
+                    seq,
+                    outcome,
+                });
             }
             _ => {}
         }
