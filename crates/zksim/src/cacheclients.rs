@@ -385,11 +385,9 @@ impl World {
             (LockRequest::Contents { path, .. }, LockAnswer::Contents { result, cached }) => {
                 self.on_filled(c, path, result, cached);
             }
-            (LockRequest::SetContents { .. }, LockAnswer::ContentsSet(result)) => {
-                if let Ok(stat) = result {
-                    self.zxid_known = self.zxid_known.max(stat.mzxid);
-                    self.stats.cache_writes += 1;
-                }
+            (LockRequest::SetContents { .. }, LockAnswer::ContentsSet(Ok(stat))) => {
+                self.zxid_known = self.zxid_known.max(stat.mzxid);
+                self.stats.cache_writes += 1;
             }
             (_, LockAnswer::Expired) => self.cache_lose_session(c),
             _ => {}

@@ -52,11 +52,11 @@
 //!    apply tap);
 //! 9. CheckSequencer is linearizable: never valid after the release of
 //!    its sequencer, or a later grant, completed (`lockcheck.rs`);
-//! 10. Chubby's client cache is consistent: no read of a cached path, from
-//!    the cache or filled at the leader, returns a state that a write
-//!    known committed before the read started had replaced
-//!    (`cachecheck.rs`, over the reads of the caching clients of
-//!    `cacheclient.rs` and `cacheclients.rs`).
+//! 10. Chubby's client cache is consistent: no read of a cached path,
+//!     from the cache or filled at the leader, returns a state that a
+//!     write known committed before the read started had replaced
+//!     (`cachecheck.rs`, over the reads of the caching clients of
+//!     `cacheclient.rs` and `cacheclients.rs`).
 //!
 //! The simulator owns time and randomness: a seed replays exactly.
 
