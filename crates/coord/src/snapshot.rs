@@ -538,6 +538,9 @@ mod tests {
 
         tree.state.caching.insert(9);
         let err = decode(&encode(&tree.state)).expect_err("a dead caching session");
-        assert!(err.contains("caching session 0x9 is not a live session"), "{err}");
+        assert!(
+            err.contains("caching session 0x9 is not a live session"),
+            "{err}"
+        );
     }
 }

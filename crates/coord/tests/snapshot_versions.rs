@@ -370,5 +370,9 @@ fn caching_sessions_are_replicated_state() {
     apply(&mut tree, CoordOp::CloseSession { session: a });
     assert_eq!(tree.caching_sessions().collect::<Vec<_>>(), vec![b]);
     tick(&mut tree, T0 + 10 * i64::from(TIMEOUT_MS), 1);
-    assert_eq!(tree.caching_sessions().count(), 0, "expired with its session");
+    assert_eq!(
+        tree.caching_sessions().count(),
+        0,
+        "expired with its session"
+    );
 }

@@ -140,7 +140,10 @@ fn replied(c: &Cluster, node: NodeId, conn: ConnId, xid: i32) -> bool {
 
 fn data_on(c: &Cluster, node: NodeId, path: &str) -> Vec<u8> {
     let tree = &c.node(node).engine().state_machine().tree;
-    tree.get_data(path, &[]).expect("present").0.unwrap_or_default()
+    tree.get_data(path, &[])
+        .expect("present")
+        .0
+        .unwrap_or_default()
 }
 
 #[test]
@@ -241,7 +244,10 @@ fn a_session_that_never_acks_holds_the_write_only_until_its_lease_ends() {
         assert!(c.now_us - from < 11_000_000, "held past the lease");
         c.tick();
     }
-    assert!(c.now_us - from >= 9_900_000, "released before the lease ended");
+    assert!(
+        c.now_us - from >= 9_900_000,
+        "released before the lease ended"
+    );
     assert_eq!(data_on(&c, leader, "/c"), b"v2");
 }
 

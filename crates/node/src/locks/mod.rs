@@ -25,7 +25,8 @@
 //!     once (no lock-delay), its waits withdrawn.
 //!   - `Create`: a `RuledBatch` creating the lock's znode and any missing
 //!     ancestor as persistent znodes with the open ACL (Chubby's open with
-//!     create); a znode that exists already is not an error.
+//!     create); a znode that exists already is not an error, and one the
+//!     leader's applied tree holds is answered `Created` with no write.
 //!   - `SetContents`: a `RuledBatch` of one `SetData`, quota-checked as
 //!     the front door checks it.
 //!   - `Acquire`, `Release`: `CoordOp::Acquire`/`Release`. An acquire that
@@ -312,17 +313,17 @@ impl LockDoor {
                         .on_keepalive(session, cache_term, acked, timeout, now);
                 }
                 (
-                client,
-                seq,
-                CoordOp::Touch {
-                    sessions: vec![session],
-                },
-                Pending::KeepAlive {
-                    session,
-                    subscriptions,
-                    hold_us: (Micros::from(hold_ms) * 1000).min(HOLD_MAX_US),
-                },
-            )
+                    client,
+                    seq,
+                    CoordOp::Touch {
+                        sessions: vec![session],
+                    },
+                    Pending::KeepAlive {
+                        session,
+                        subscriptions,
+                        hold_us: (Micros::from(hold_ms) * 1000).min(HOLD_MAX_US),
+                    },
+                )
             }
             LockRequest::CacheSession {
                 client,
@@ -351,6 +352,12 @@ impl LockDoor {
                 auth,
                 path,
             } => {
+                if path != "/" && tree.exists(&path).is_some() {
+                    // Chubby's open of an existing node writes nothing (a
+                    // write would invalidate every cache holding it).
+                    self.answers.push((id, LockAnswer::Created));
+                    return;
+                }
                 let op = create_op(tree, session, auth, &path, wall_ms);
                 let mut growth = synod_front::quota::Growth::default();
                 let over = op.batch_writes().unwrap_or_default().iter().find_map(|w| {
