@@ -482,6 +482,7 @@ impl LockSession {
             client,
             path: path_owned,
             held: None,
+            fence: None,
         })
     }
 
@@ -698,6 +699,8 @@ pub struct LockHandle {
     client: Client,
     path: String,
     held: Option<pb::Acquired>,
+    /// Attached to this handle's writes (`set_sequencer`).
+    fence: Option<String>,
 }
 
 impl LockHandle {
@@ -795,6 +798,15 @@ impl LockHandle {
         self.held.as_ref().map(|a| a.sequencer.as_str())
     }
 
+    /// Chubby's SetSequencer: from now on this handle's `set_contents`
+    /// applies only while `sequencer` (of a lock this session holds,
+    /// usually another handle's `sequencer()`) is still valid, and fails
+    /// with code `fenced` once it is not (the lock changed hands, or the
+    /// session ended). `None` detaches it.
+    pub fn set_sequencer(&mut self, sequencer: Option<String>) {
+        self.fence = sequencer;
+    }
+
     /// The generation of the current holding, if this handle holds the lock.
     pub fn generation(&self) -> Option<u64> {
         self.held.as_ref().map(|a| a.generation)
@@ -862,8 +874,9 @@ impl LockHandle {
     }
 
     /// Chubby's SetContents: writes the znode's data; with `version`, only
-    /// if the znode's version is still that (else code `bad-version`).
-    /// Returns the Stat after the write.
+    /// if the znode's version is still that (else code `bad-version`);
+    /// with a sequencer attached (`set_sequencer`), only while it is valid
+    /// (else code `fenced`). Returns the Stat after the write.
     pub async fn set_contents(
         &mut self,
         data: &[u8],
@@ -883,6 +896,7 @@ impl LockHandle {
             path: self.path.clone(),
             data: data.to_vec(),
             version,
+            sequencer: self.fence.clone().unwrap_or_default(),
         };
         let answer = self
             .client

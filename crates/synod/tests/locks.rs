@@ -662,3 +662,47 @@ fn cached_reads_see_every_write_that_completed_before_them() {
         assert_eq!(reader.state(), lock::SessionState::Safe);
     })
 }
+
+/// Chubby's SetSequencer on real processes: a handle with a holder's
+/// sequencer attached writes while the lock is the holder's, and its
+/// writes fail `fenced`, changing nothing, once the lock changed hands.
+#[test]
+fn writes_with_a_sequencer_attached_fail_once_the_lock_changed_hands() {
+    common::run(async {
+        let cluster = Cluster::start_all(Layout::three());
+        let all = cluster.ids();
+        cluster.wait_leader(&all, SETTLE).await;
+        let options = || LockOptions {
+            client: common::client_options(Duration::from_secs(10)),
+            session_timeout: Duration::from_millis(SESSION_TIMEOUT_MS),
+            cache: false,
+            ..LockOptions::default()
+        };
+        let a = LockSession::open(cluster.endpoints(&all), options())
+            .await
+            .unwrap();
+        let b = LockSession::open(cluster.endpoints(&all), options())
+            .await
+            .unwrap();
+        let mut lock_a = a.open_lock("/fence/lock").await.unwrap();
+        let mut lock_b = b.open_lock("/fence/lock").await.unwrap();
+        let mut data = a.open_lock("/fence/data").await.unwrap();
+        let seq_a = lock_a
+            .acquire(Mode::Exclusive, Duration::ZERO)
+            .await
+            .unwrap();
+        data.set_sequencer(Some(seq_a));
+        data.set_contents(b"from a", None).await.unwrap();
+        lock_a.release().await.unwrap();
+        lock_b
+            .acquire(Mode::Exclusive, Duration::ZERO)
+            .await
+            .unwrap();
+        let refused = data.set_contents(b"late", None).await.unwrap_err();
+        assert_eq!(refused.code(), Some("fenced"), "{refused}");
+        let (contents, _) = data.get_contents_and_stat().await.unwrap();
+        assert_eq!(contents.as_deref(), Some(&b"from a"[..]));
+        data.set_sequencer(None);
+        data.set_contents(b"unfenced", None).await.unwrap();
+    })
+}

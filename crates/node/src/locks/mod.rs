@@ -158,7 +158,8 @@ pub enum LockRequest {
         session: i64,
     },
     /// Chubby's SetContents: the znode's data, if its version (Chubby's
-    /// content generation) is `version` (-1: any).
+    /// content generation) is `version` (-1: any), and, with `sequencer`
+    /// (Chubby's SetSequencer), only while that sequencer is valid.
     SetContents {
         client: u64,
         seq: u64,
@@ -167,6 +168,7 @@ pub enum LockRequest {
         path: String,
         data: Vec<u8>,
         version: i32,
+        sequencer: Option<Sequencer>,
     },
 }
 
@@ -214,6 +216,8 @@ pub enum LockAnswer {
     },
     /// SetContents' new Stat, or the ZooKeeper error (BadVersion, ...).
     ContentsSet(Result<synod_coord::Stat, synod_coord::ErrorCode>),
+    /// The call's sequencer was no longer valid: nothing changed.
+    Fenced(synod_coord::lock::Invalid),
     /// The engine did not run it: not the leader, busy, stale, rejected.
     Refused(Outcome),
 }
@@ -437,6 +441,7 @@ impl LockDoor {
                 path,
                 data,
                 version,
+                sequencer,
             } => {
                 let write = Write::SetData {
                     path,
@@ -457,13 +462,19 @@ impl LockDoor {
                     self.answers.push((id, LockAnswer::ContentsSet(Err(code))));
                     return;
                 }
-                let op = CoordOp::RuledBatch {
+                let mut op = CoordOp::RuledBatch {
                     rules: synod_coord::acl::Rules::CURRENT.number(),
                     session,
                     auth,
                     time_ms: wall_ms,
                     writes: vec![write],
                 };
+                if let Some(sequencer) = sequencer {
+                    op = CoordOp::Fenced {
+                        sequencer,
+                        op: Box::new(op),
+                    };
+                }
                 (client, seq, op, Pending::SetContents)
             }
         };
@@ -632,6 +643,7 @@ impl LockDoor {
                     ))),
                 }
             }
+            (_, CoordReply::Fenced(invalid)) => LockAnswer::Fenced(invalid),
             (Pending::Release, CoordReply::Lock(result)) => match result {
                 Ok(_) => LockAnswer::Released,
                 Err(e) => LockAnswer::Failed(e),
