@@ -503,6 +503,7 @@ impl CacheGate {
             }
         }
         self.failover.remove(&session);
+        self.flushed.remove(&session);
     }
 
     fn fly(&mut self, targets: &[Target], client: ClientId, seq: u64) {

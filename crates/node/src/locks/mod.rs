@@ -311,7 +311,7 @@ impl LockDoor {
                 cache_term,
                 acked,
             } => {
-                if let Some(info) = tree.session(session) {
+                if let Some(info) = tree.session(session).filter(|_| tree.is_caching(session)) {
                     let (timeout, now) = (info.timeout_ms, self.now_us);
                     self.cache
                         .on_keepalive(session, cache_term, acked, timeout, now);
