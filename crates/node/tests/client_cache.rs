@@ -221,8 +221,19 @@ fn a_create_of_a_path_cached_absent_waits_and_ephemerals_are_never_cacheable() {
         flags: wire::create_mode::EPHEMERAL,
     };
     c.zk_request(leader, conn, wire::op::CREATE, eph);
+    // A container's Stat says ephemeral_owner 0, as in ZooKeeper: the
+    // door looks at what the znode is, not at what its Stat says.
+    let container = wire::Request::Create {
+        kind: wire::CreateKind::Container,
+        path: "/k".into(),
+        data: Some(b"k".to_vec()),
+        acl: harness::open_acl(),
+        flags: wire::create_mode::CONTAINER,
+    };
+    c.zk_request(leader, conn, wire::op::CREATE_CONTAINER, container);
     c.run();
     assert_eq!(fill(&mut c, leader, a, "/e"), (Some(b"e".to_vec()), 0));
+    assert_eq!(fill(&mut c, leader, a, "/k"), (Some(b"k".to_vec()), 0));
     assert_eq!(fill(&mut c, leader, a, "/zookeeper/config").1, 0);
 }
 

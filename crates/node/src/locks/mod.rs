@@ -721,8 +721,9 @@ impl LockDoor {
                 LockQueryReply::Status(r) => LockAnswer::Status(r),
                 LockQueryReply::Contents(result) => {
                     let kind_ok = |path: &str| match &result {
-                        Ok((_, stat)) => cache::cacheable_kind(path, Some(stat.ephemeral_owner)),
-                        Err(synod_coord::ErrorCode::NoNode) => cache::cacheable_kind(path, None),
+                        Ok(_) | Err(synod_coord::ErrorCode::NoNode) => {
+                            cache::cacheable_kind(tree, path)
+                        }
                         Err(_) => false,
                     };
                     let cached = match fill {
