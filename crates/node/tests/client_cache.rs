@@ -6,29 +6,11 @@
 
 mod harness;
 
-use harness::{create, set_data, Cluster};
+use harness::{create, lock_call as call, set_data, Cluster};
 use synod_front::{ConnId, Outgoing};
-use synod_node::{LockAnswer, LockRequest, NodeInput, NodeOutput};
+use synod_node::{LockAnswer, LockRequest};
 use synod_paxos::{EngineConfig, NodeId};
 use synod_zkproto as wire;
-
-fn call(c: &mut Cluster, id: NodeId, call_id: u64, request: LockRequest) -> Vec<(u64, LockAnswer)> {
-    let mut outputs: Vec<NodeOutput> = c.step(
-        id,
-        NodeInput::Lock {
-            id: call_id,
-            request,
-        },
-    );
-    outputs.extend(c.run().into_iter().map(|(_, o)| o));
-    outputs
-        .into_iter()
-        .filter_map(|o| match o {
-            NodeOutput::LockReply { id, answer } => Some((id, answer)),
-            _ => None,
-        })
-        .collect()
-}
 
 fn follower_of(leader: NodeId) -> NodeId {
     if leader == 1 {
