@@ -185,10 +185,10 @@ pub async fn run_lock(args: &BenchArgs, stats: Arc<Stats>) -> anyhow::Result<usi
 const CACHE_PARENT: &str = "/bench/cache";
 
 /// Chubby's consistent cache through `synod_client::LockSession`:
-/// `--connections` caching sessions, each with a handle on each of
-/// `--keys` znodes under `CACHE_PARENT` (created by the first), read in
-/// turn with `get_contents_and_stat`. One op is one read; after the first
-/// read of each znode a session answers from its cache. Returns the
+/// `--connections` caching sessions each read the `--keys` znodes under
+/// `CACHE_PARENT` (created first, by the first session) in turn with
+/// `LockSession::get_contents_and_stat`. One op is one read; after its
+/// first read of a znode a session answers from its cache. Returns the
 /// sessions' cache hits and misses, summed.
 pub async fn run_cached_read(
     args: &BenchArgs,
@@ -199,22 +199,30 @@ pub async fn run_cached_read(
         client: options(args),
         ..LockOptions::default()
     };
-    let mut tasks = tokio::task::JoinSet::new();
+    let paths: Arc<Vec<String>> = Arc::new(
+        (0..args.keys)
+            .map(|k| format!("{CACHE_PARENT}/k{k}"))
+            .collect(),
+    );
+    let mut sessions = Vec::new();
     for _ in 0..args.connections {
-        let session = LockSession::open(urls(args), lock_options.clone()).await?;
-        let mut handles = Vec::new();
-        for k in 0..args.keys {
-            handles.push(session.open_lock(&format!("{CACHE_PARENT}/k{k}")).await?);
+        sessions.push(LockSession::open(urls(args), lock_options.clone()).await?);
+    }
+    if !args.skip_setup {
+        for path in paths.iter() {
+            sessions[0].create_node(path).await?;
         }
-        let stats = stats.clone();
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for session in sessions {
+        let (stats, paths) = (stats.clone(), paths.clone());
         tasks.spawn(async move {
             let mut next = 0;
             while !stats.stopping() {
                 let started = std::time::Instant::now();
-                let n = handles.len();
-                let handle = &mut handles[next % n];
+                let path = &paths[next % paths.len()];
                 next += 1;
-                match handle.get_contents_and_stat().await {
+                match session.get_contents_and_stat(path).await {
                     Ok(_) => stats.on_success(started.elapsed()),
                     Err(e) => {
                         stats.on_error(&e.to_string());

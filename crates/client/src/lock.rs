@@ -262,6 +262,11 @@ pub struct CacheStats {
 }
 
 impl Shared {
+    /// The cache's answer for `path`, if it has one and may use it.
+    fn cached(&self, path: &str) -> Option<Contents> {
+        self.cache().get(path)
+    }
+
     fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
         self.cache
             .lock()
@@ -446,6 +451,25 @@ impl LockSession {
     /// A handle on the lock at `path`, creating its znode (and missing
     /// ancestors, persistent, open ACL) if absent: Chubby's open.
     pub async fn open_lock(&self, path: &str) -> Result<LockHandle, LockError> {
+        self.create_node(path).await?;
+        let client = Client::connect(
+            self.shared.endpoints.clone(),
+            self.shared.options.client.clone(),
+        )
+        .await?;
+        Ok(LockHandle {
+            shared: self.shared.clone(),
+            client,
+            path: path.to_string(),
+            held: None,
+            fence: None,
+        })
+    }
+
+    /// Creates the znode at `path` (and missing ancestors, persistent,
+    /// open ACL) if absent, as `open_lock` does, without a handle (one
+    /// handle is one connection).
+    pub async fn create_node(&self, path: &str) -> Result<(), LockError> {
         let session = self.shared.session;
         let path_owned = path.to_string();
         let mut calls = self.calls.lock().await;
@@ -470,20 +494,20 @@ impl LockSession {
                 }
             })
             .await?;
-        created?;
-        drop(calls);
-        let client = Client::connect(
-            self.shared.endpoints.clone(),
-            self.shared.options.client.clone(),
-        )
-        .await?;
-        Ok(LockHandle {
-            shared: self.shared.clone(),
-            client,
-            path: path_owned,
-            held: None,
-            fence: None,
-        })
+        created
+    }
+
+    /// Chubby's GetContentsAndStat of any znode through the session (its
+    /// cache first), without a handle: see `LockHandle::get_contents_and_stat`.
+    pub async fn get_contents_and_stat(
+        &self,
+        path: &str,
+    ) -> Result<(Option<Vec<u8>>, pb::ZnodeStat), LockError> {
+        if let Some(hit) = self.shared.cached(path) {
+            return hit.map_err(failed);
+        }
+        let mut calls = self.calls.lock().await;
+        fill(&self.shared, &mut calls, path).await
     }
 
     /// Chubby's CheckSequencer (linearizable: the leader answers).
@@ -587,6 +611,63 @@ pub async fn status(client: &mut Client, path: &str) -> Result<LockState, LockEr
             }
         })
         .await?
+}
+
+/// Asks the leader for `path`'s contents through `client`, and keeps the
+/// answer in the session's cache if the leader allows and nothing was
+/// dropped from the cache meanwhile.
+async fn fill(
+    shared: &Shared,
+    client: &mut Client,
+    path: &str,
+) -> Result<(Option<Vec<u8>>, pb::ZnodeStat), LockError> {
+    let (caching, generation) = {
+        let c = shared.cache();
+        (c.enabled, c.generation)
+    };
+    let request = pb::GetContentsRequest {
+        path: path.to_string(),
+        session: if caching { shared.session } else { 0 },
+    };
+    let answer = client
+        .call_stub(true, move |stub| {
+            let request = request.clone();
+            async move {
+                use pb::get_contents_response::Result as R;
+                let mut stub = LockClient::new(stub);
+                let response = stub.get_contents(request).await?.into_inner();
+                let cached = response.cached;
+                Ok(match response.result {
+                    Some(R::Contents(c)) => match c.stat {
+                        Some(stat) => Answer::Done((Ok((c.data, stat)), cached)),
+                        None => Answer::Malformed("Contents without a stat"),
+                    },
+                    Some(R::Failed(f)) => Answer::Done((Err(f), cached)),
+                    Some(R::Refusal(r)) => refused(r),
+                    None => Answer::Malformed("GetContentsResponse without a result"),
+                })
+            }
+        })
+        .await?;
+    let (mut contents, cached): (Contents, u64) = answer;
+    if caching {
+        if let Ok((_, stat)) = &mut contents {
+            stat.cversion = -1;
+            stat.num_children = -1;
+            stat.pzxid = -1;
+        }
+        let mut c = shared.cache();
+        let lease_runs = c.lease.is_some_and(|l| Instant::now() < l);
+        let keep = cached != 0
+            && cached == c.term
+            && c.generation == generation
+            && lease_runs
+            && c.entries.len() < shared.options.cache_entries_max;
+        if keep {
+            c.entries.insert(path.to_string(), contents.clone());
+        }
+    }
+    contents.map_err(failed)
 }
 
 /// The local lease after a keepalive (or the open) sent at `sent` was
@@ -820,57 +901,10 @@ impl LockHandle {
     pub async fn get_contents_and_stat(
         &mut self,
     ) -> Result<(Option<Vec<u8>>, pb::ZnodeStat), LockError> {
-        let (caching, generation) = {
-            let mut c = self.shared.cache();
-            if let Some(hit) = c.get(&self.path) {
-                return hit.map_err(failed);
-            }
-            (c.enabled, c.generation)
-        };
-        let request = pb::GetContentsRequest {
-            path: self.path.clone(),
-            session: if caching { self.shared.session } else { 0 },
-        };
-        let answer = self
-            .client
-            .call_stub(true, move |stub| {
-                let request = request.clone();
-                async move {
-                    use pb::get_contents_response::Result as R;
-                    let mut stub = LockClient::new(stub);
-                    let response = stub.get_contents(request).await?.into_inner();
-                    let cached = response.cached;
-                    Ok(match response.result {
-                        Some(R::Contents(c)) => match c.stat {
-                            Some(stat) => Answer::Done((Ok((c.data, stat)), cached)),
-                            None => Answer::Malformed("Contents without a stat"),
-                        },
-                        Some(R::Failed(f)) => Answer::Done((Err(f), cached)),
-                        Some(R::Refusal(r)) => refused(r),
-                        None => Answer::Malformed("GetContentsResponse without a result"),
-                    })
-                }
-            })
-            .await?;
-        let (mut contents, cached): (Contents, u64) = answer;
-        if caching {
-            if let Ok((_, stat)) = &mut contents {
-                stat.cversion = -1;
-                stat.num_children = -1;
-                stat.pzxid = -1;
-            }
-            let mut c = self.shared.cache();
-            let lease_runs = c.lease.is_some_and(|l| Instant::now() < l);
-            let keep = cached != 0
-                && cached == c.term
-                && c.generation == generation
-                && lease_runs
-                && c.entries.len() < self.shared.options.cache_entries_max;
-            if keep {
-                c.entries.insert(self.path.clone(), contents.clone());
-            }
+        if let Some(hit) = self.shared.cached(&self.path) {
+            return hit.map_err(failed);
         }
-        contents.map_err(failed)
+        fill(&self.shared, &mut self.client, &self.path).await
     }
 
     /// Chubby's SetContents: writes the znode's data; with `version`, only
