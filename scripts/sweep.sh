@@ -2,9 +2,9 @@
 # Sweeps the key-value simulator (`synod sim`: the shipped service node on
 # the real storage over simulated disks) over every profile, in release.
 #
-#   scripts/sweep.sh                 CI size (about 10 minutes on 2 cores):
-#                                    8,000 seeds of each fault profile, 2,000
-#                                    of `calm`, 800 of `big`, 80 of
+#   scripts/sweep.sh                 CI size (about 7 minutes on 2 cores):
+#                                    4,000 seeds of each fault profile, 1,000
+#                                    of `calm`, 400 of `big`, 40 of
 #                                    `adversarial`
 #   SYNOD_SWEEP_SEEDS=157300 scripts/sweep.sh
 #                                    nightly, 1,000,428 seeds: 943,800 over
@@ -21,7 +21,7 @@
 # failed (each failure prints its replay command).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seeds="${SYNOD_SWEEP_SEEDS:-8000}"
+seeds="${SYNOD_SWEEP_SEEDS:-4000}"
 start="${SYNOD_SWEEP_START:-1}"
 bin="${SYNOD_BIN:-}"
 if [ -z "$bin" ]; then

@@ -355,6 +355,7 @@ workloads() {
   fi
   if [ "$recipes" = chubby ]; then
     run lock "$label" lock "${common[@]}" --connections 8
+    run cached-read "$label" cached-read "${common[@]}" --connections 8
   fi
 }
 

@@ -44,6 +44,12 @@ pub enum Workload {
     /// is one acquisition (latency: from create or acquire to holding the
     /// lock).
     Lock,
+    /// Chubby's consistent cache (`--target synod-native` only):
+    /// `--connections` caching sessions each read `--keys` znodes under
+    /// /bench/cache with `get_contents_and_stat`, round-robin; the first
+    /// read of each fills the cache, the rest are answered from it. Compare
+    /// with the read workload (getData) against ZooKeeper.
+    CachedRead,
     /// Creates `--keys` nodes of `--value-bytes` under /bench/pop (1,000
     /// per parent) as fast as it can, then stops: for memory and restart
     /// measurements. Nodes that exist already count as done.
@@ -62,6 +68,7 @@ impl Workload {
             Workload::CreateDelete => "create-delete",
             Workload::Watch => "watch",
             Workload::Lock => "lock",
+            Workload::CachedRead => "cached-read",
             Workload::Populate => "populate",
             Workload::Probe => "probe",
         }
@@ -163,6 +170,11 @@ impl BenchArgs {
             self.workload != Workload::Lock || self.target != Target::Etcd,
             "the lock workload runs ZooKeeper's recipe (--target zk) or Chubby's lock \
              (--target synod-native), not etcd"
+        );
+        anyhow::ensure!(
+            self.workload != Workload::CachedRead || self.target == Target::SynodNative,
+            "the cached-read workload reads through Chubby's client cache; run it with \
+             --target synod-native"
         );
         Ok(())
     }

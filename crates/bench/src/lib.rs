@@ -83,6 +83,10 @@ async fn run_async(args: &BenchArgs) -> anyhow::Result<report::Report> {
                 extra.insert("contenders".into(), n.into());
             })
         }
+        (Workload::CachedRead, _) => native::run_cached_read(args, stats.clone()).await.map(|c| {
+            extra.insert("cache_hits".into(), c.hits.into());
+            extra.insert("cache_misses".into(), c.misses.into());
+        }),
         (Workload::Lock, _) => zk::lock::run(args, stats.clone()).await.map(|n| {
             extra.insert("contenders".into(), n.into());
         }),

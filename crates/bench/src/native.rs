@@ -180,3 +180,75 @@ pub async fn run_lock(args: &BenchArgs, stats: Arc<Stats>) -> anyhow::Result<usi
     drive::finish(tasks, Duration::from_millis(args.request_timeout_ms)).await;
     Ok(contenders)
 }
+
+/// Where the cached-read workload's znodes live.
+const CACHE_PARENT: &str = "/bench/cache";
+
+/// Chubby's consistent cache through `synod_client::LockSession`:
+/// `--connections` caching sessions each read the `--keys` znodes under
+/// `CACHE_PARENT` (created first, by the first session) in turn with
+/// `LockSession::get_contents_and_stat`. One op is one read; after its
+/// first read of a znode a session answers from its cache. Returns the
+/// sessions' cache hits and misses, summed.
+pub async fn run_cached_read(
+    args: &BenchArgs,
+    stats: Arc<Stats>,
+) -> anyhow::Result<synod_client::lock::CacheStats> {
+    use synod_client::lock::{CacheStats, LockOptions, LockSession};
+    let lock_options = LockOptions {
+        client: options(args),
+        ..LockOptions::default()
+    };
+    let paths: Arc<Vec<String>> = Arc::new(
+        (0..args.keys)
+            .map(|k| format!("{CACHE_PARENT}/k{k}"))
+            .collect(),
+    );
+    let mut sessions = Vec::new();
+    for _ in 0..args.connections {
+        sessions.push(LockSession::open(urls(args), lock_options.clone()).await?);
+    }
+    if !args.skip_setup {
+        for path in paths.iter() {
+            sessions[0].create_node(path).await?;
+        }
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    for session in sessions {
+        let (stats, paths) = (stats.clone(), paths.clone());
+        tasks.spawn(async move {
+            let mut next = 0;
+            while !stats.stopping() {
+                let started = std::time::Instant::now();
+                let path = &paths[next % paths.len()];
+                next += 1;
+                match session.get_contents_and_stat(path).await {
+                    Ok(_) => stats.on_success(started.elapsed()),
+                    Err(e) => {
+                        stats.on_error(&e.to_string());
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                }
+                if next % 256 == 0 {
+                    // A loop that never waits would starve the runtime's
+                    // other tasks (the keepalives).
+                    tokio::task::yield_now().await;
+                }
+            }
+            let seen = session.cache_stats();
+            let _ = session.close().await;
+            seen
+        });
+    }
+    drive::run_phases(args, &stats).await;
+    let mut total = CacheStats::default();
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(args.request_timeout_ms);
+    while let Ok(Some(done)) = tokio::time::timeout_at(deadline, tasks.join_next()).await {
+        if let Ok(s) = done {
+            total.hits += s.hits;
+            total.misses += s.misses;
+        }
+    }
+    tasks.abort_all();
+    Ok(total)
+}

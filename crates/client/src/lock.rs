@@ -32,11 +32,39 @@
 //!
 //! [`LockSession::state`] reads the state; [`LockSession::watch_state`]
 //! follows it.
+//!
+//! # The consistent cache
+//!
+//! A session opened with [`LockOptions::cache`] (the default) is marked a
+//! caching session on the cluster, and [`LockHandle::get_contents_and_stat`]
+//! answers from a local cache when it can: Chubby's consistent client
+//! cache. A read the cache cannot answer asks the leader, which says
+//! whether the answer may be kept (a persistent znode's data and Stat, or
+//! a znode's absence; never an ephemeral, TTL or container znode, nothing
+//! under `/zookeeper`). The leader remembers who may cache what, and holds
+//! every write to such a znode (whichever client writes it, ZooKeeper
+//! clients too) until this session's keepalive task dropped the entry and
+//! acknowledged it, or this session's lease ran out there. So a cached
+//! read is linearizable: it never returns a value older than a write that
+//! completed before the read began.
+//!
+//! - The cache is used only while the session is *safe* (the local lease
+//!   runs); in jeopardy it is dropped whole, and filled again afterwards.
+//! - A keepalive answer from a new leader (another `term`) drops it whole
+//!   too, before the next keepalive says so: the new leader does not know
+//!   what the old one let this session cache, and holds writes until every
+//!   caching session flushed or a session timeout passed.
+//! - Invalidated entries are dropped, never updated; the next read asks
+//!   the leader again. A write of this session drops its own entry first.
+//! - From a caching session the Stat's child fields (`cversion`,
+//!   `num_children`, `pzxid`) are -1: children come and go without a write
+//!   the cache sees (an ephemeral child's session expires), and Chubby's
+//!   metadata has no such fields.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use synod_api::pb::{self, lock_client::LockClient};
 
 use tokio::sync::{broadcast, watch, Mutex};
@@ -72,6 +100,12 @@ pub struct LockOptions {
     /// How long the session stays in jeopardy before the library gives it
     /// up as expired.
     pub grace: Duration,
+    /// Whether the session caches what `get_contents_and_stat` reads (see
+    /// the module docs).
+    pub cache: bool,
+    /// Entries the cache keeps at most (the leader registers at most
+    /// 10,000 per session); a read beyond it is answered but not kept.
+    pub cache_entries_max: usize,
 }
 
 impl Default for LockOptions {
@@ -80,6 +114,8 @@ impl Default for LockOptions {
             client: ClientOptions::default(),
             session_timeout: Duration::from_secs(10),
             grace: Duration::from_secs(45),
+            cache: true,
+            cache_entries_max: 10_000,
         }
     }
 }
@@ -153,9 +189,90 @@ struct Shared {
     subscriptions: std::sync::Mutex<BTreeMap<String, u32>>,
     /// Events as keepalives bring them.
     events: broadcast::Sender<Event>,
+    /// The consistent cache (see the module docs).
+    cache: std::sync::Mutex<Cache>,
+}
+
+/// What `get_contents_and_stat` answers: data (`None`: null) and Stat, or
+/// the failure (no-node is cached as the znode's absence).
+type Contents = Result<(Option<Vec<u8>>, pb::ZnodeStat), pb::LockFailed>;
+
+/// The consistent cache of a session.
+#[derive(Default)]
+struct Cache {
+    /// The cluster marked the session a caching session.
+    enabled: bool,
+    /// The leader term the entries were filled under (0: none yet).
+    term: u64,
+    /// The number of the last invalidation applied under `term`.
+    acked: u64,
+    /// Bumped by every flush and invalidation: a fill asked before one is
+    /// not kept.
+    generation: u64,
+    /// The local lease: entries are used only before it.
+    lease: Option<Instant>,
+    entries: HashMap<String, Contents>,
+    hits: u64,
+    misses: u64,
+}
+
+impl Cache {
+    fn flush(&mut self) {
+        self.entries.clear();
+        self.generation += 1;
+    }
+
+    /// A keepalive answer from the leader of `term`: a new leader's drops
+    /// everything; then the invalidated paths go.
+    fn on_alive(&mut self, term: u64, invalidated: &[String], invalidation: u64, lease: Instant) {
+        if term != self.term {
+            self.flush();
+            self.term = term;
+            self.acked = 0;
+        }
+        if !invalidated.is_empty() {
+            for path in invalidated {
+                self.entries.remove(path);
+            }
+            self.generation += 1;
+        }
+        self.acked = self.acked.max(invalidation);
+        self.lease = Some(lease);
+    }
+
+    /// The cached answer for `path`, if the lease still runs.
+    fn get(&mut self, path: &str) -> Option<Contents> {
+        let valid = self.enabled && self.lease.is_some_and(|l| Instant::now() < l);
+        let hit = valid.then(|| self.entries.get(path).cloned()).flatten();
+        match hit {
+            Some(_) => self.hits += 1,
+            None => self.misses += 1,
+        }
+        hit
+    }
+}
+
+/// Hits and misses of a session's cache so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Reads answered from the cache.
+    pub hits: u64,
+    /// Reads that asked the leader.
+    pub misses: u64,
 }
 
 impl Shared {
+    /// The cache's answer for `path`, if it has one and may use it.
+    fn cached(&self, path: &str) -> Option<Contents> {
+        self.cache().get(path)
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, Cache> {
+        self.cache
+            .lock()
+            .expect("the cache's lock is never poisoned")
+    }
+
     fn subscriptions(&self) -> Vec<pb::Subscription> {
         self.subscriptions
             .lock()
@@ -235,6 +352,37 @@ impl LockSession {
             .await?;
         let (state, _) = watch::channel(SessionState::Safe);
         let (events, _) = broadcast::channel(EVENTS_BUFFERED);
+        let lease = lease_end(sent, opened.timeout_ms);
+        if options.cache {
+            let request = pb::CacheSessionRequest {
+                client_id: calls.client_id(),
+                seq: calls.take_seq(),
+                session: opened.session,
+            };
+            calls
+                .call_stub(true, move |stub| {
+                    let request = request;
+                    async move {
+                        use pb::cache_session_response::Result as R;
+                        let mut stub = LockClient::new(stub);
+                        Ok(
+                            match stub.cache_session(request).await?.into_inner().result {
+                                Some(R::Caching(_)) => Answer::Done(()),
+                                Some(R::Expired(_)) => {
+                                    Answer::Malformed("the session expired before it could cache")
+                                }
+                                Some(R::Refusal(r)) => refused(r),
+                                None => Answer::Malformed("CacheSessionResponse without a result"),
+                            },
+                        )
+                    }
+                })
+                .await?;
+        }
+        let cache = Cache {
+            enabled: options.cache,
+            ..Cache::default()
+        };
         let shared = Arc::new(Shared {
             endpoints: endpoints.clone(),
             options: options.clone(),
@@ -242,9 +390,9 @@ impl LockSession {
             state,
             subscriptions: std::sync::Mutex::new(BTreeMap::new()),
             events,
+            cache: std::sync::Mutex::new(cache),
         });
         let keeper = Client::connect(endpoints, options.client.clone()).await?;
-        let lease = lease_end(sent, opened.timeout_ms);
         let keepalive = tokio::spawn(keep_alive(shared.clone(), keeper, lease));
         Ok(LockSession {
             shared,
@@ -256,6 +404,15 @@ impl LockSession {
     /// The session's id (its 64 bits as ZooKeeper prints session ids).
     pub fn id(&self) -> i64 {
         self.shared.session
+    }
+
+    /// The cache's hits and misses so far.
+    pub fn cache_stats(&self) -> CacheStats {
+        let c = self.shared.cache();
+        CacheStats {
+            hits: c.hits,
+            misses: c.misses,
+        }
     }
 
     /// The session's state now.
@@ -294,6 +451,25 @@ impl LockSession {
     /// A handle on the lock at `path`, creating its znode (and missing
     /// ancestors, persistent, open ACL) if absent: Chubby's open.
     pub async fn open_lock(&self, path: &str) -> Result<LockHandle, LockError> {
+        self.create_node(path).await?;
+        let client = Client::connect(
+            self.shared.endpoints.clone(),
+            self.shared.options.client.clone(),
+        )
+        .await?;
+        Ok(LockHandle {
+            shared: self.shared.clone(),
+            client,
+            path: path.to_string(),
+            held: None,
+            fence: None,
+        })
+    }
+
+    /// Creates the znode at `path` (and missing ancestors, persistent,
+    /// open ACL) if absent, as `open_lock` does, without a handle (one
+    /// handle is one connection).
+    pub async fn create_node(&self, path: &str) -> Result<(), LockError> {
         let session = self.shared.session;
         let path_owned = path.to_string();
         let mut calls = self.calls.lock().await;
@@ -318,19 +494,20 @@ impl LockSession {
                 }
             })
             .await?;
-        created?;
-        drop(calls);
-        let client = Client::connect(
-            self.shared.endpoints.clone(),
-            self.shared.options.client.clone(),
-        )
-        .await?;
-        Ok(LockHandle {
-            shared: self.shared.clone(),
-            client,
-            path: path_owned,
-            held: None,
-        })
+        created
+    }
+
+    /// Chubby's GetContentsAndStat of any znode through the session (its
+    /// cache first), without a handle: see `LockHandle::get_contents_and_stat`.
+    pub async fn get_contents_and_stat(
+        &self,
+        path: &str,
+    ) -> Result<(Option<Vec<u8>>, pb::ZnodeStat), LockError> {
+        if let Some(hit) = self.shared.cached(path) {
+            return hit.map_err(failed);
+        }
+        let mut calls = self.calls.lock().await;
+        fill(&self.shared, &mut calls, path).await
     }
 
     /// Chubby's CheckSequencer (linearizable: the leader answers).
@@ -436,6 +613,63 @@ pub async fn status(client: &mut Client, path: &str) -> Result<LockState, LockEr
         .await?
 }
 
+/// Asks the leader for `path`'s contents through `client`, and keeps the
+/// answer in the session's cache if the leader allows and nothing was
+/// dropped from the cache meanwhile.
+async fn fill(
+    shared: &Shared,
+    client: &mut Client,
+    path: &str,
+) -> Result<(Option<Vec<u8>>, pb::ZnodeStat), LockError> {
+    let (caching, generation) = {
+        let c = shared.cache();
+        (c.enabled, c.generation)
+    };
+    let request = pb::GetContentsRequest {
+        path: path.to_string(),
+        session: if caching { shared.session } else { 0 },
+    };
+    let answer = client
+        .call_stub(true, move |stub| {
+            let request = request.clone();
+            async move {
+                use pb::get_contents_response::Result as R;
+                let mut stub = LockClient::new(stub);
+                let response = stub.get_contents(request).await?.into_inner();
+                let cached = response.cached;
+                Ok(match response.result {
+                    Some(R::Contents(c)) => match c.stat {
+                        Some(stat) => Answer::Done((Ok((c.data, stat)), cached)),
+                        None => Answer::Malformed("Contents without a stat"),
+                    },
+                    Some(R::Failed(f)) => Answer::Done((Err(f), cached)),
+                    Some(R::Refusal(r)) => refused(r),
+                    None => Answer::Malformed("GetContentsResponse without a result"),
+                })
+            }
+        })
+        .await?;
+    let (mut contents, cached): (Contents, u64) = answer;
+    if caching {
+        if let Ok((_, stat)) = &mut contents {
+            stat.cversion = -1;
+            stat.num_children = -1;
+            stat.pzxid = -1;
+        }
+        let mut c = shared.cache();
+        let lease_runs = c.lease.is_some_and(|l| Instant::now() < l);
+        let keep = cached != 0
+            && cached == c.term
+            && c.generation == generation
+            && lease_runs
+            && c.entries.len() < shared.options.cache_entries_max;
+        if keep {
+            c.entries.insert(path.to_string(), contents.clone());
+        }
+    }
+    contents.map_err(failed)
+}
+
 /// The local lease after a keepalive (or the open) sent at `sent` was
 /// answered with `timeout_ms`.
 fn lease_end(sent: Instant, timeout_ms: u32) -> Instant {
@@ -456,15 +690,28 @@ async fn keep_alive(shared: Arc<Shared>, mut client: Client, mut lease: Instant)
             changed
         });
     };
+    // The first keepalive is answered at once: its term lets the cache
+    // fill.
+    let mut first = true;
     loop {
         let this_sent = Instant::now();
-        let hold = lease.saturating_duration_since(this_sent) / 3;
+        let hold = if std::mem::take(&mut first) {
+            Duration::ZERO
+        } else {
+            lease.saturating_duration_since(this_sent) / 3
+        };
+        let (cache_term, acked) = {
+            let c = shared.cache();
+            (c.term, c.acked)
+        };
         let request = pb::KeepAliveRequest {
             client_id: client.client_id(),
             seq: client.take_seq(),
             session: shared.session,
             subscriptions: shared.subscriptions(),
             hold_ms: u32::try_from(hold.as_millis()).unwrap_or(u32::MAX),
+            cache_term,
+            acked,
         };
         let give_up = lease + grace;
         let timeout = client.options().request_timeout + hold;
@@ -487,12 +734,17 @@ async fn keep_alive(shared: Arc<Shared>, mut client: Client, mut lease: Instant)
             answer = &mut call => answer,
             () = tokio::time::sleep_until(lease) => {
                 set(SessionState::Jeopardy);
+                shared.cache().flush();
                 call.await
             }
         };
         match answer {
             Ok(Some(alive)) => {
                 lease = lease_end(this_sent, alive.timeout_ms);
+                // Before the next keepalive acknowledges them.
+                shared
+                    .cache()
+                    .on_alive(alive.term, &alive.invalidated, alive.invalidation, lease);
                 if Instant::now() < lease {
                     set(SessionState::Safe);
                 }
@@ -512,6 +764,7 @@ async fn keep_alive(shared: Arc<Shared>, mut client: Client, mut lease: Instant)
             Err(_) => {
                 if Instant::now() >= lease {
                     set(SessionState::Jeopardy);
+                    shared.cache().flush();
                 }
                 // A definitive refusal (not a lost leader): pause, retry.
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -527,6 +780,8 @@ pub struct LockHandle {
     client: Client,
     path: String,
     held: Option<pb::Acquired>,
+    /// Attached to this handle's writes (`set_sequencer`).
+    fence: Option<String>,
 }
 
 impl LockHandle {
@@ -624,51 +879,50 @@ impl LockHandle {
         self.held.as_ref().map(|a| a.sequencer.as_str())
     }
 
+    /// Chubby's SetSequencer: from now on this handle's `set_contents`
+    /// applies only while `sequencer` (of a lock this session holds,
+    /// usually another handle's `sequencer()`) is still valid, and fails
+    /// with code `fenced` once it is not (the lock changed hands, or the
+    /// session ended). `None` detaches it.
+    pub fn set_sequencer(&mut self, sequencer: Option<String>) {
+        self.fence = sequencer;
+    }
+
     /// The generation of the current holding, if this handle holds the lock.
     pub fn generation(&self) -> Option<u64> {
         self.held.as_ref().map(|a| a.generation)
     }
 
     /// Chubby's GetContentsAndStat: the znode's data (`None`: null) and
-    /// Stat, read linearizably (the leader answers under its lease).
+    /// Stat, read linearizably: from the session's cache when it holds
+    /// them, else from the leader (under its lease), kept in the cache if
+    /// the leader allows (see the module docs; a caching session's Stat
+    /// has -1 for its child fields).
     pub async fn get_contents_and_stat(
         &mut self,
     ) -> Result<(Option<Vec<u8>>, pb::ZnodeStat), LockError> {
-        let request = pb::GetContentsRequest {
-            path: self.path.clone(),
-        };
-        let answer = self
-            .client
-            .call_stub(true, move |stub| {
-                let request = request.clone();
-                async move {
-                    use pb::get_contents_response::Result as R;
-                    let mut stub = LockClient::new(stub);
-                    Ok(
-                        match stub.get_contents(request).await?.into_inner().result {
-                            Some(R::Contents(c)) => match c.stat {
-                                Some(stat) => Answer::Done(Ok((c.data, stat))),
-                                None => Answer::Malformed("Contents without a stat"),
-                            },
-                            Some(R::Failed(f)) => Answer::Done(Err(f)),
-                            Some(R::Refusal(r)) => refused(r),
-                            None => Answer::Malformed("GetContentsResponse without a result"),
-                        },
-                    )
-                }
-            })
-            .await?;
-        answer.map_err(failed)
+        if let Some(hit) = self.shared.cached(&self.path) {
+            return hit.map_err(failed);
+        }
+        fill(&self.shared, &mut self.client, &self.path).await
     }
 
     /// Chubby's SetContents: writes the znode's data; with `version`, only
-    /// if the znode's version is still that (else code `bad-version`).
-    /// Returns the Stat after the write.
+    /// if the znode's version is still that (else code `bad-version`);
+    /// with a sequencer attached (`set_sequencer`), only while it is valid
+    /// (else code `fenced`). Returns the Stat after the write.
     pub async fn set_contents(
         &mut self,
         data: &[u8],
         version: Option<i32>,
     ) -> Result<pb::ZnodeStat, LockError> {
+        {
+            // Dropped, never updated: the next read asks the leader.
+            let mut c = self.shared.cache();
+            if c.entries.remove(&self.path).is_some() {
+                c.generation += 1;
+            }
+        }
         let request = pb::SetContentsRequest {
             client_id: self.client.client_id(),
             seq: self.client.take_seq(),
@@ -676,6 +930,7 @@ impl LockHandle {
             path: self.path.clone(),
             data: data.to_vec(),
             version,
+            sequencer: self.fence.clone().unwrap_or_default(),
         };
         let answer = self
             .client

@@ -50,6 +50,10 @@ impl Tree {
                 try_acquire: *try_acquire,
             })),
             CoordOp::Release { session, path } => CoordReply::Lock(self.on_release(*session, path)),
+            CoordOp::Fenced { sequencer, op } => match self.check_sequencer(sequencer) {
+                Ok(()) => self.apply_op(op),
+                Err(invalid) => CoordReply::Fenced(invalid),
+            },
             CoordOp::CacheSession { session } => {
                 if self.state.sessions.contains_key(session) && self.state.caching.insert(*session)
                 {

@@ -69,13 +69,25 @@ pub enum CoordOp {
     /// session flushed or its lease ended. No effect on a session that is
     /// not live. Replies `CoordReply::Done`; consumes no zxid.
     CacheSession { session: i64 },
+    /// Chubby's SetSequencer: `op` applies only if `sequencer` is valid
+    /// now (`Tree::check_sequencer`: the lock's current generation, held
+    /// by that session); else nothing changes, no zxid is consumed, and
+    /// the reply is `CoordReply::Fenced`. The client's call attached the
+    /// sequencer of a lock it holds, so the call fails once the lock is no
+    /// longer its own.
+    Fenced {
+        sequencer: crate::lock::Sequencer,
+        op: Box<CoordOp>,
+    },
 }
 
 impl CoordOp {
-    /// The writes of a batch (`Batch` or `RuledBatch`), if this is one.
+    /// The writes of a batch (`Batch` or `RuledBatch`, fenced or not), if
+    /// this is one.
     pub fn batch_writes(&self) -> Option<&[Write]> {
         match self {
             CoordOp::Batch { writes, .. } | CoordOp::RuledBatch { writes, .. } => Some(writes),
+            CoordOp::Fenced { op, .. } => op.batch_writes(),
             _ => None,
         }
     }
@@ -209,8 +221,11 @@ pub enum CoordReply {
     Done,
     /// One per write, same order.
     Batch(Vec<WriteOutcome>),
-    /// Acquire, Release. (Last, so the older variants keep their encoding.)
+    /// Acquire, Release. (After the older ones, so they keep their
+    /// encoding.)
     Lock(Result<LockOutcome, LockError>),
+    /// A `CoordOp::Fenced` whose sequencer was no longer valid.
+    Fenced(crate::lock::Invalid),
 }
 
 /// The outcome of one write: the zxid it consumed (the current zxid for a

@@ -164,6 +164,14 @@ impl Tree {
         Ok((key.nullable_data().map(<[u8]>::to_vec), n.client_stat()))
     }
 
+    /// Whether the znode at `path` is absent or plainly persistent (not a
+    /// session's ephemeral, a container or a TTL node): what only a
+    /// client's write can change, never a tick (the client cache's rule).
+    pub fn changes_only_by_writes(&self, path: &str) -> bool {
+        self.node(path)
+            .is_none_or(|n| n.owner_kind() == crate::node::OwnerKind::Void)
+    }
+
     /// The node's Stat, without an ACL check.
     pub fn exists(&self, path: &str) -> Option<Stat> {
         self.node(path).map(|n| n.client_stat())

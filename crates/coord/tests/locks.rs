@@ -343,3 +343,46 @@ fn lock_operations_consume_no_zxid() {
     release(&mut tree, a, "/l").expect("held");
     assert_eq!(tree.last_zxid(), zxid);
 }
+
+/// SetSequencer: a fenced op applies only while its sequencer is valid;
+/// once the lock changed hands it changes nothing and consumes no zxid.
+#[test]
+fn a_fenced_write_applies_only_while_its_sequencer_is_valid() {
+    use synod_coord::{CoordOp, CoordReply};
+    let (mut tree, a, b) = two_sessions();
+    must_create(&mut tree, a, create("/d", b"0"));
+    let seq_a = must_hold(&mut tree, a, "/l", Exclusive);
+    let fenced = |tree: &Tree, data: &[u8], seq| CoordOp::Fenced {
+        sequencer: seq,
+        op: Box::new(CoordOp::RuledBatch {
+            rules: synod_coord::acl::Rules::CURRENT.number(),
+            session: a,
+            auth: vec![],
+            time_ms: tree.now_ms(),
+            writes: vec![set_data("/d", data, -1)],
+        }),
+    };
+    let op = fenced(&tree, b"1", seq_a.clone());
+    assert!(matches!(apply(&mut tree, op), CoordReply::Batch(_)));
+    assert_eq!(tree.get_data("/d", &[]).unwrap().0.unwrap(), b"1");
+
+    release(&mut tree, a, "/l").expect("held");
+    let seq_b = must_hold(&mut tree, b, "/l", Exclusive);
+    let zxid = tree.last_zxid();
+    let op = fenced(&tree, b"stale", seq_a.clone());
+    assert_eq!(
+        apply(&mut tree, op),
+        CoordReply::Fenced(Invalid::Superseded {
+            current: seq_b.generation
+        })
+    );
+    assert_eq!(tree.get_data("/d", &[]).unwrap().0.unwrap(), b"1");
+    assert_eq!(tree.last_zxid(), zxid, "no zxid consumed");
+    // The holder's own sequencer passes; a closed session's fails.
+    let op = fenced(&tree, b"2", seq_b.clone());
+    assert!(matches!(apply(&mut tree, op), CoordReply::Batch(_)));
+    close(&mut tree, b);
+    let op = fenced(&tree, b"3", seq_b);
+    assert!(matches!(apply(&mut tree, op), CoordReply::Fenced(_)));
+    assert_eq!(tree.get_data("/d", &[]).unwrap().0.unwrap(), b"2");
+}

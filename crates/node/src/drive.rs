@@ -139,6 +139,10 @@ impl ServiceNode {
     /// (`locks::cache`) first; any other input goes to the engine.
     pub(crate) fn offer(&mut self, input: Input, out: &mut Vec<NodeOutput>) {
         self.sync_cache(out);
+        if self.locks.cache.term() == 0 {
+            // Not leading: nothing to gate (and nothing to decode).
+            return self.step_engine(input, out);
+        }
         let (client, seq, targets, bytes) = match &input {
             Input::Command(c) | Input::Propose(c) => {
                 (c.client, c.seq, cache::targets(&c.op), c.encoded_bytes())

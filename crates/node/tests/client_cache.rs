@@ -6,29 +6,11 @@
 
 mod harness;
 
-use harness::{create, set_data, Cluster};
+use harness::{create, lock_call as call, set_data, Cluster};
 use synod_front::{ConnId, Outgoing};
-use synod_node::{LockAnswer, LockRequest, NodeInput, NodeOutput};
+use synod_node::{LockAnswer, LockRequest};
 use synod_paxos::{EngineConfig, NodeId};
 use synod_zkproto as wire;
-
-fn call(c: &mut Cluster, id: NodeId, call_id: u64, request: LockRequest) -> Vec<(u64, LockAnswer)> {
-    let mut outputs: Vec<NodeOutput> = c.step(
-        id,
-        NodeInput::Lock {
-            id: call_id,
-            request,
-        },
-    );
-    outputs.extend(c.run().into_iter().map(|(_, o)| o));
-    outputs
-        .into_iter()
-        .filter_map(|o| match o {
-            NodeOutput::LockReply { id, answer } => Some((id, answer)),
-            _ => None,
-        })
-        .collect()
-}
 
 fn follower_of(leader: NodeId) -> NodeId {
     if leader == 1 {
@@ -221,8 +203,19 @@ fn a_create_of_a_path_cached_absent_waits_and_ephemerals_are_never_cacheable() {
         flags: wire::create_mode::EPHEMERAL,
     };
     c.zk_request(leader, conn, wire::op::CREATE, eph);
+    // A container's Stat says ephemeral_owner 0, as in ZooKeeper: the
+    // door looks at what the znode is, not at what its Stat says.
+    let container = wire::Request::Create {
+        kind: wire::CreateKind::Container,
+        path: "/k".into(),
+        data: Some(b"k".to_vec()),
+        acl: harness::open_acl(),
+        flags: wire::create_mode::CONTAINER,
+    };
+    c.zk_request(leader, conn, wire::op::CREATE_CONTAINER, container);
     c.run();
     assert_eq!(fill(&mut c, leader, a, "/e"), (Some(b"e".to_vec()), 0));
+    assert_eq!(fill(&mut c, leader, a, "/k"), (Some(b"k".to_vec()), 0));
     assert_eq!(fill(&mut c, leader, a, "/zookeeper/config").1, 0);
 }
 

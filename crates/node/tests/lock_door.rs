@@ -9,37 +9,10 @@ use harness::Cluster;
 use synod_coord::lock::Invalid;
 use synod_coord::{LockError, LockMode, Sequencer};
 use synod_node::locks::mask;
-use synod_node::{LockAnswer, LockEvent, LockRequest, NodeInput, NodeOutput};
+use synod_node::{LockAnswer, LockEvent, LockRequest, NodeOutput};
 use synod_paxos::{EngineConfig, NodeId, Outcome};
 
-/// Steps a lock call on `id`, runs the cluster, and returns the answers
-/// of every node's lock door in order.
-fn call(c: &mut Cluster, id: NodeId, call_id: u64, request: LockRequest) -> Vec<(u64, LockAnswer)> {
-    let mut outputs: Vec<NodeOutput> = c.step(
-        id,
-        NodeInput::Lock {
-            id: call_id,
-            request,
-        },
-    );
-    outputs.extend(
-        c.run()
-            .into_iter()
-            .filter(|(n, _)| *n == id)
-            .map(|(_, o)| o),
-    );
-    answers(outputs)
-}
-
-fn answers(outputs: impl IntoIterator<Item = NodeOutput>) -> Vec<(u64, LockAnswer)> {
-    outputs
-        .into_iter()
-        .filter_map(|o| match o {
-            NodeOutput::LockReply { id, answer } => Some((id, answer)),
-            _ => None,
-        })
-        .collect()
-}
+use harness::{lock_answers as answers, lock_call as call};
 
 /// The `Alive` answers (with the 10 s timeout) among `answers`: their
 /// events.

@@ -9,7 +9,8 @@
 //! often it arrives, and answers nobody for it; anyone else drops it. The
 //! follower answers when it applies the command itself (or when a snapshot
 //! it installs covers it), never when the leader applied it. A follower
-//! that becomes leader proposes what it held.
+//! that becomes leader proposes what it held, or, with
+//! `return_held_on_takeover`, answers it `NotLeader` naming itself.
 //!
 //! Every test asserts the exact actions of the step under test.
 
@@ -390,6 +391,49 @@ fn follower_that_becomes_leader_proposes_what_it_held() {
     c.settle();
     assert_eq!(c.node(2).state_machine(), &AppendLog::of(&["x"]));
     assert_actions(&replies_of(&c, 2), &[reply(7, 1, ok("1"))]);
+}
+
+/// With `return_held_on_takeover` (the service node's setting), the same
+/// takeover proposes nothing it held: each held command is answered
+/// `NotLeader` naming the node itself, for its host to propose again.
+#[test]
+fn follower_that_becomes_leader_returns_what_it_held_when_told_to() {
+    let told = EngineConfig {
+        return_held_on_takeover: true,
+        ..cfg()
+    };
+    let mut c = Cluster::new(&[1, 2, 3], told.clone());
+    c.elect(1);
+    let x = command(7, 1, "x");
+    c.step(2, Input::Propose(x.clone()));
+    c.drop_messages();
+
+    c.nodes.remove(&1);
+    c.now += 2 * told.election_timeout_us;
+    c.tick(2);
+    while let Some((_, to, _)) = c.deliver_next() {
+        if to == 2 && c.node(2).is_active_leader() {
+            break;
+        }
+        let ids: Vec<NodeId> = c.pending.keys().copied().collect();
+        for id in ids {
+            c.complete_writes(id);
+        }
+    }
+    assert!(c.node(2).is_active_leader(), "node 2 leads");
+    assert_eq!(c.node(2).forwarded_len(), 0);
+    assert!(!c.node(2).in_flight(7, 1), "x was not taken in");
+    assert_actions(
+        &replies_of(&c, 2),
+        &[reply(7, 1, Outcome::NotLeader { leader: Some(2) })],
+    );
+    c.settle();
+    assert_eq!(c.node(2).state_machine(), &AppendLog::of(&[]));
+    // Proposed again, it is a command like any other.
+    c.step(2, Input::Propose(x.clone()));
+    assert!(c.node(2).in_flight(7, 1));
+    c.settle();
+    assert_eq!(c.node(2).state_machine(), &AppendLog::of(&["x"]));
 }
 
 #[test]

@@ -499,6 +499,17 @@ impl Lock for LockService {
                 crate::grpc::VALUE_BYTES_MAX
             )));
         }
+        let sequencer = if r.sequencer.is_empty() {
+            None
+        } else if r.sequencer.len() > SEQUENCER_BYTES_MAX {
+            return Err(Status::invalid_argument(format!(
+                "a sequencer of {} bytes exceeds the limit of {SEQUENCER_BYTES_MAX}",
+                r.sequencer.len()
+            )));
+        } else {
+            let parsed = r.sequencer.parse::<Sequencer>();
+            Some(parsed.map_err(|e| Status::invalid_argument(format!("the sequencer: {e}")))?)
+        };
         let answer = self
             .ask(LockRequest::SetContents {
                 client: r.client_id,
@@ -508,10 +519,18 @@ impl Lock for LockService {
                 path: r.path,
                 data: r.data,
                 version: r.version.unwrap_or(-1),
+                sequencer,
             })
             .await?;
         let result = match answer {
             LockAnswer::ContentsSet(Ok(s)) => R::Stat(stat(s)),
+            LockAnswer::Fenced(why) => R::Failed(pb::LockFailed {
+                code: "fenced".into(),
+                message: format!(
+                    "the call's sequencer is no longer valid ({}): {why}",
+                    invalid_code(why)
+                ),
+            }),
             LockAnswer::ContentsSet(Err(code)) => R::Failed(zk_failed(code)),
             other => R::Refusal(self.refusal(&other)?),
         };

@@ -87,6 +87,10 @@ pub fn run(args: LockArgs) -> anyhow::Result<()> {
                     client: options,
                     session_timeout: Duration::from_millis(session_timeout_ms),
                     grace: Duration::from_millis(grace_ms),
+                    // It reads nothing: no cache for a new leader to wait
+                    // for.
+                    cache: false,
+                    ..LockOptions::default()
                 };
                 let mode = if shared {
                     Mode::Shared

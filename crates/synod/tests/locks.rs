@@ -277,6 +277,7 @@ fn holder_process() {
             client: common::client_options(Duration::from_secs(20)),
             session_timeout: Duration::from_millis(SESSION_TIMEOUT_MS),
             grace: Duration::from_secs(10),
+            ..LockOptions::default()
         };
         let session = LockSession::open(endpoints, options).await.unwrap();
         let mut handle = session.open_lock("/fenced/resource").await.unwrap();
@@ -439,6 +440,7 @@ fn a_session_in_jeopardy_is_safe_again_after_a_failover_and_expired_past_its_gra
             client: common::client_options(Duration::from_secs(5)),
             session_timeout: Duration::from_millis(SESSION_TIMEOUT_MS),
             grace: Duration::from_secs(4),
+            ..LockOptions::default()
         };
         let session = LockSession::open(cluster.endpoints(&all), options)
             .await
@@ -520,6 +522,7 @@ fn a_subscribed_session_hears_lock_and_child_events_in_order() {
             client: common::client_options(Duration::from_secs(10)),
             session_timeout: Duration::from_millis(SESSION_TIMEOUT_MS),
             grace: Duration::from_secs(10),
+            ..LockOptions::default()
         };
         let watcher = LockSession::open(cluster.endpoints(&all), options())
             .await
@@ -589,5 +592,117 @@ fn a_subscribed_session_hears_lock_and_child_events_in_order() {
             ]
         );
         drop(child);
+    })
+}
+
+/// Chubby's consistent cache on real processes: a caching session reads a
+/// znode another session keeps writing. Every read after a write returned
+/// sees that write (the write waited for the reader's invalidation ack),
+/// the reads between writes come from the cache, and after the leader is
+/// killed the new leader's first write waits for the reader to flush, so
+/// the reader's next read sees it too.
+#[test]
+fn cached_reads_see_every_write_that_completed_before_them() {
+    common::run(async {
+        let mut cluster = Cluster::start_all(Layout::three());
+        let all = cluster.ids();
+        cluster.wait_leader(&all, SETTLE).await;
+        let options = |cache: bool| LockOptions {
+            client: common::client_options(Duration::from_secs(20)),
+            session_timeout: Duration::from_millis(SESSION_TIMEOUT_MS),
+            grace: Duration::from_secs(20),
+            cache,
+            ..LockOptions::default()
+        };
+        let reader = LockSession::open(cluster.endpoints(&all), options(true))
+            .await
+            .unwrap();
+        let writer = LockSession::open(cluster.endpoints(&all), options(false))
+            .await
+            .unwrap();
+        let mut r = reader.open_lock("/cache/x").await.unwrap();
+        let mut w = writer.open_lock("/cache/x").await.unwrap();
+        const WRITES: usize = 30;
+        const READS_PER_WRITE: usize = 20;
+        for i in 0..WRITES {
+            let value = format!("v{i}");
+            let stat = w.set_contents(value.as_bytes(), None).await.unwrap();
+            for _ in 0..READS_PER_WRITE {
+                let (data, seen) = r.get_contents_and_stat().await.unwrap();
+                assert_eq!(
+                    data.as_deref(),
+                    Some(value.as_bytes()),
+                    "read after write {i}"
+                );
+                assert_eq!(seen.version, stat.version);
+                assert_eq!(
+                    seen.num_children, -1,
+                    "no child fields from a caching session"
+                );
+            }
+        }
+        let stats = reader.cache_stats();
+        println!("cache: {stats:?}");
+        assert!(
+            stats.hits >= (WRITES * (READS_PER_WRITE - 2)) as u64,
+            "the reads between writes come from the cache: {stats:?}"
+        );
+        let leader = cluster.wait_leader(&all, SETTLE).await.node_id;
+        cluster.kill9(leader);
+        let rest: Vec<u64> = all.iter().copied().filter(|id| *id != leader).collect();
+        cluster.wait_leader(&rest, SETTLE).await;
+        let stat = w.set_contents(b"after", None).await.unwrap();
+        let (data, seen) = r.get_contents_and_stat().await.unwrap();
+        assert_eq!(
+            data.as_deref(),
+            Some(&b"after"[..]),
+            "read after the failover"
+        );
+        assert_eq!(seen.version, stat.version);
+        assert_eq!(reader.state(), lock::SessionState::Safe);
+    })
+}
+
+/// Chubby's SetSequencer on real processes: a handle with a holder's
+/// sequencer attached writes while the lock is the holder's, and its
+/// writes fail `fenced`, changing nothing, once the lock changed hands.
+#[test]
+fn writes_with_a_sequencer_attached_fail_once_the_lock_changed_hands() {
+    common::run(async {
+        let cluster = Cluster::start_all(Layout::three());
+        let all = cluster.ids();
+        cluster.wait_leader(&all, SETTLE).await;
+        let options = || LockOptions {
+            client: common::client_options(Duration::from_secs(10)),
+            session_timeout: Duration::from_millis(SESSION_TIMEOUT_MS),
+            cache: false,
+            ..LockOptions::default()
+        };
+        let a = LockSession::open(cluster.endpoints(&all), options())
+            .await
+            .unwrap();
+        let b = LockSession::open(cluster.endpoints(&all), options())
+            .await
+            .unwrap();
+        let mut lock_a = a.open_lock("/fence/lock").await.unwrap();
+        let mut lock_b = b.open_lock("/fence/lock").await.unwrap();
+        let mut data = a.open_lock("/fence/data").await.unwrap();
+        let seq_a = lock_a
+            .acquire(Mode::Exclusive, Duration::ZERO)
+            .await
+            .unwrap();
+        data.set_sequencer(Some(seq_a));
+        data.set_contents(b"from a", None).await.unwrap();
+        lock_a.release().await.unwrap();
+        lock_b
+            .acquire(Mode::Exclusive, Duration::ZERO)
+            .await
+            .unwrap();
+        let refused = data.set_contents(b"late", None).await.unwrap_err();
+        assert_eq!(refused.code(), Some("fenced"), "{refused}");
+        let (contents, _) = data.get_contents_and_stat().await.unwrap();
+        assert_eq!(contents.as_deref(), Some(&b"from a"[..]));
+        data.set_sequencer(None);
+        data.set_contents(b"unfenced", None).await.unwrap();
     })
 }

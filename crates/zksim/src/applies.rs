@@ -203,5 +203,6 @@ fn op_name(op: &CoordOp) -> &'static str {
         CoordOp::Acquire { .. } => "a lock acquire",
         CoordOp::Release { .. } => "a lock release",
         CoordOp::CacheSession { .. } => "a caching session",
+        CoordOp::Fenced { .. } => "a fenced batch",
     }
 }

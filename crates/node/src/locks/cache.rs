@@ -115,11 +115,13 @@ fn parent(path: &str) -> &str {
     }
 }
 
-/// Whether a fill of `path` that found it absent, or found it with this
-/// `ephemeral_owner`, may be cached.
-pub fn cacheable_kind(path: &str, ephemeral_owner: Option<i64>) -> bool {
+/// Whether a fill of `path` from `tree` may be cached: the znode is
+/// absent or plainly persistent (`Tree::changes_only_by_writes`: the
+/// Stat's `ephemeral_owner` does not tell, it reads 0 for TTL and
+/// container znodes as in ZooKeeper), and not under `/zookeeper`.
+pub fn cacheable_kind(tree: &Tree, path: &str) -> bool {
     let system = path == "/zookeeper" || path.starts_with("/zookeeper/");
-    !system && ephemeral_owner.is_none_or(|owner| owner == 0)
+    !system && tree.changes_only_by_writes(path)
 }
 
 /// One session's side of the cache.
@@ -513,6 +515,7 @@ impl CacheGate {
             }
         }
         self.failover.remove(&session);
+        self.flushed.remove(&session);
     }
 
     fn fly(&mut self, targets: &[Target], client: ClientId, seq: u64) {

@@ -25,7 +25,8 @@
 //!     once (no lock-delay), its waits withdrawn.
 //!   - `Create`: a `RuledBatch` creating the lock's znode and any missing
 //!     ancestor as persistent znodes with the open ACL (Chubby's open with
-//!     create); a znode that exists already is not an error.
+//!     create); a znode that exists already is not an error, and one the
+//!     leader's applied tree holds is answered `Created` with no write.
 //!   - `SetContents`: a `RuledBatch` of one `SetData`, quota-checked as
 //!     the front door checks it.
 //!   - `Acquire`, `Release`: `CoordOp::Acquire`/`Release`. An acquire that
@@ -157,7 +158,8 @@ pub enum LockRequest {
         session: i64,
     },
     /// Chubby's SetContents: the znode's data, if its version (Chubby's
-    /// content generation) is `version` (-1: any).
+    /// content generation) is `version` (-1: any), and, with `sequencer`
+    /// (Chubby's SetSequencer), only while that sequencer is valid.
     SetContents {
         client: u64,
         seq: u64,
@@ -166,6 +168,7 @@ pub enum LockRequest {
         path: String,
         data: Vec<u8>,
         version: i32,
+        sequencer: Option<Sequencer>,
     },
 }
 
@@ -213,6 +216,8 @@ pub enum LockAnswer {
     },
     /// SetContents' new Stat, or the ZooKeeper error (BadVersion, ...).
     ContentsSet(Result<synod_coord::Stat, synod_coord::ErrorCode>),
+    /// The call's sequencer was no longer valid: nothing changed.
+    Fenced(synod_coord::lock::Invalid),
     /// The engine did not run it: not the leader, busy, stale, rejected.
     Refused(Outcome),
 }
@@ -306,7 +311,7 @@ impl LockDoor {
                 cache_term,
                 acked,
             } => {
-                if let Some(info) = tree.session(session) {
+                if let Some(info) = tree.session(session).filter(|_| tree.is_caching(session)) {
                     let (timeout, now) = (info.timeout_ms, self.now_us);
                     self.cache
                         .on_keepalive(session, cache_term, acked, timeout, now);
@@ -351,6 +356,12 @@ impl LockDoor {
                 auth,
                 path,
             } => {
+                if path != "/" && tree.exists(&path).is_some() {
+                    // Chubby's open of an existing node writes nothing (a
+                    // write would invalidate every cache holding it).
+                    self.answers.push((id, LockAnswer::Created));
+                    return;
+                }
                 let op = create_op(tree, session, auth, &path, wall_ms);
                 let mut growth = synod_front::quota::Growth::default();
                 let over = op.batch_writes().unwrap_or_default().iter().find_map(|w| {
@@ -430,6 +441,7 @@ impl LockDoor {
                 path,
                 data,
                 version,
+                sequencer,
             } => {
                 let write = Write::SetData {
                     path,
@@ -450,13 +462,19 @@ impl LockDoor {
                     self.answers.push((id, LockAnswer::ContentsSet(Err(code))));
                     return;
                 }
-                let op = CoordOp::RuledBatch {
+                let mut op = CoordOp::RuledBatch {
                     rules: synod_coord::acl::Rules::CURRENT.number(),
                     session,
                     auth,
                     time_ms: wall_ms,
                     writes: vec![write],
                 };
+                if let Some(sequencer) = sequencer {
+                    op = CoordOp::Fenced {
+                        sequencer,
+                        op: Box::new(op),
+                    };
+                }
                 (client, seq, op, Pending::SetContents)
             }
         };
@@ -625,6 +643,7 @@ impl LockDoor {
                     ))),
                 }
             }
+            (_, CoordReply::Fenced(invalid)) => LockAnswer::Fenced(invalid),
             (Pending::Release, CoordReply::Lock(result)) => match result {
                 Ok(_) => LockAnswer::Released,
                 Err(e) => LockAnswer::Failed(e),
@@ -702,8 +721,9 @@ impl LockDoor {
                 LockQueryReply::Status(r) => LockAnswer::Status(r),
                 LockQueryReply::Contents(result) => {
                     let kind_ok = |path: &str| match &result {
-                        Ok((_, stat)) => cache::cacheable_kind(path, Some(stat.ephemeral_owner)),
-                        Err(synod_coord::ErrorCode::NoNode) => cache::cacheable_kind(path, None),
+                        Ok(_) | Err(synod_coord::ErrorCode::NoNode) => {
+                            cache::cacheable_kind(tree, path)
+                        }
                         Err(_) => false,
                     };
                     let cached = match fill {

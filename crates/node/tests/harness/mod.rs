@@ -283,6 +283,43 @@ pub fn get_data(path: &str, watch: bool) -> wire::Request {
     }
 }
 
+/// Steps a lock call on `id`, runs the cluster, and returns the answers
+/// of `id`'s lock door in order.
+pub fn lock_call(
+    c: &mut Cluster,
+    id: NodeId,
+    call_id: u64,
+    request: synod_node::LockRequest,
+) -> Vec<(u64, synod_node::LockAnswer)> {
+    let mut outputs: Vec<NodeOutput> = c.step(
+        id,
+        NodeInput::Lock {
+            id: call_id,
+            request,
+        },
+    );
+    outputs.extend(
+        c.run()
+            .into_iter()
+            .filter(|(n, _)| *n == id)
+            .map(|(_, o)| o),
+    );
+    lock_answers(outputs)
+}
+
+/// The lock door's answers among `outputs`, in order.
+pub fn lock_answers(
+    outputs: impl IntoIterator<Item = NodeOutput>,
+) -> Vec<(u64, synod_node::LockAnswer)> {
+    outputs
+        .into_iter()
+        .filter_map(|o| match o {
+            NodeOutput::LockReply { id, answer } => Some((id, answer)),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The ZooKeeper items of `outputs` for one node's connection, in order.
 pub fn zk_items(outputs: &[NodeOutput], conn: ConnId) -> Vec<&Outgoing> {
     outputs
