@@ -234,6 +234,7 @@ impl World {
                     path,
                     data: format!("cache{}.{}", c.n, c.writes).into_bytes(),
                     version: -1,
+                    sequencer: None,
                 }
             } else if let Some(entry) = c.cached(&path, now) {
                 let read = CacheRead {
