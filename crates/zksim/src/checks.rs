@@ -14,6 +14,14 @@ const QUIET_SLACK_US: u64 = 1_500_000;
 /// the later of its client stopping and the faults healing (an election,
 /// a full timeout granted by the new leader's first tick, tick interval).
 const EXPIRY_SLACK_US: u64 = 4_000_000;
+/// And this more while caching clients run (`cacheclients.rs`): the
+/// leader's cache gate may hold a session's writes, and what the session
+/// sends behind them (its closeSession), for as long as a cut-off caching
+/// session's lease there or a new leader's wait for it lasts: one caching
+/// session timeout. A client whose closeSession waits that long gives up
+/// and hangs up, and its session then ends by expiry (seeds 27 and 1924
+/// of `all`).
+const CACHE_WAIT_US: u64 = crate::lockclient::SESSION_TIMEOUT_MS as u64 * 1000;
 
 impl World {
     pub(crate) fn final_checks(&mut self) {
@@ -110,9 +118,15 @@ impl World {
             let Some(stopped) = fate.stopped_at else {
                 continue;
             };
+            let cache_wait = if self.cache_clients.is_empty() {
+                0
+            } else {
+                CACHE_WAIT_US
+            };
             let deadline = stopped.max(self.cluster.healed_at())
                 + fate.timeout_ms as u64 * 1000
-                + EXPIRY_SLACK_US;
+                + EXPIRY_SLACK_US
+                + cache_wait;
             if deadline > end {
                 continue;
             }
