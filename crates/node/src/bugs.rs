@@ -55,6 +55,10 @@ pub enum NodeBug {
     /// The tree's apply takes every acquire with a lock-delay of 0: a
     /// lock whose holder's session expired is granted again at once.
     NoLockDelay,
+    /// The lock door drops every third event it queues for a session
+    /// (`MasterFailover` and `EventsLost` aside), and says nothing: a live
+    /// session silently misses changes it subscribed to.
+    DropEvents,
 }
 
 /// When `LogTimeJumps` starts, in the node's local time since it started.
@@ -68,7 +72,7 @@ pub const STALE_REFRESH_US: Micros = 1_000_000;
 pub const DIVERGENT_NODE: NodeId = 3;
 
 impl NodeBug {
-    pub const ALL: [NodeBug; 11] = [
+    pub const ALL: [NodeBug; 12] = [
         NodeBug::DropTicks,
         NodeBug::LogTimeJumps,
         NodeBug::StaleReads,
@@ -80,6 +84,7 @@ impl NodeBug {
         NodeBug::GrantQueued,
         NodeBug::StaleChecks,
         NodeBug::NoLockDelay,
+        NodeBug::DropEvents,
     ];
 
     pub fn name(self) -> &'static str {
@@ -95,6 +100,7 @@ impl NodeBug {
             NodeBug::GrantQueued => "grant-queued",
             NodeBug::StaleChecks => "stale-checks",
             NodeBug::NoLockDelay => "no-lock-delay",
+            NodeBug::DropEvents => "drop-events",
         }
     }
 
@@ -393,6 +399,7 @@ impl crate::node::ServiceNode {
             .collect();
         self.engine.state_machine_mut().hooks = StateHooks { bugs: in_apply };
         self.locks.grant_queued = bugs.has(NodeBug::GrantQueued);
+        self.locks.set_drop_events(bugs.has(NodeBug::DropEvents));
         self.hooks.bugs = bugs;
     }
 }

@@ -20,6 +20,7 @@ impl World {
         self.check_watches();
         self.check_expiry();
         self.finish_lock_clients();
+        self.check_events();
     }
 
     fn check_watches(&mut self) {

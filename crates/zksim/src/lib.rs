@@ -49,7 +49,12 @@
 //!    expired, in log time, on every replica (`lockdelay.rs`, from the
 //!    apply tap);
 //! 9. CheckSequencer is linearizable: never valid after the release of
-//!    its sequencer, or a later grant, completed (`lockcheck.rs`).
+//!    its sequencer, or a later grant, completed (`lockcheck.rs`);
+//! 10. Chubby's events reach a live session in apply order, none lost
+//!     between two answers of one leader that announced no failover or
+//!     overflow, none before its change was applied on the leader that
+//!     sent it (`eventcheck.rs`, judging the event clients of
+//!     `eventclients.rs` by every node's apply tap).
 //!
 //! The simulator owns time and randomness: a seed replays exactly.
 
@@ -60,6 +65,8 @@ mod checks;
 pub mod client;
 mod clients;
 mod data;
+mod eventcheck;
+pub mod eventclients;
 mod lockcheck;
 mod lockclient;
 mod lockclients;

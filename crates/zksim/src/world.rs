@@ -138,6 +138,19 @@ pub(crate) enum Ev {
         seq: synod_coord::Sequencer,
         stale: bool,
     },
+    /// An event client has something due (`eventclients.rs`).
+    EventWake {
+        client: u64,
+    },
+    /// A node's answer to event call `id` reaches its client, stamped
+    /// with the node's output order and apply position when it emitted it.
+    EventAnswer {
+        id: u64,
+        node: NodeId,
+        emit_seq: u64,
+        emit_pos: u64,
+        answer: synod_node::LockAnswer,
+    },
 }
 
 /// Both ends of one client connection.
@@ -210,6 +223,9 @@ pub struct World {
     pub(crate) resource: Resource,
     /// Each running replica's lock-delay model, from its apply tap.
     pub(crate) delay_models: BTreeMap<NodeId, DelayModel>,
+    /// The Chubby event clients and their oracle's logs
+    /// (`eventclients.rs`, `eventcheck.rs`).
+    pub(crate) event_clients: crate::eventclients::EventClients,
 }
 
 impl World {
@@ -257,6 +273,7 @@ impl World {
             lock_history: LockHistory::default(),
             resource: Resource::new(cfg.bugs.has_lock(LockBug::UnfencedResource)),
             delay_models: BTreeMap::new(),
+            event_clients: Default::default(),
             cfg,
         };
         if world.cfg.profile.lossy() {
@@ -269,6 +286,7 @@ impl World {
             world.cluster.schedule(at, Ev::ClientWake { client: c });
         }
         world.start_lock_clients();
+        world.start_event_clients();
         world.cluster.start_faults();
         world
     }
@@ -313,6 +331,13 @@ impl World {
             match ev {
                 Ev::ToClient { serial, item } => self.on_to_client(serial, item),
                 Ev::LockAnswer { id, answer } => self.on_lock_answer(id, answer),
+                Ev::EventAnswer {
+                    id,
+                    node,
+                    emit_seq,
+                    emit_pos,
+                    answer,
+                } => self.on_event_answer(id, node, (emit_seq, emit_pos), answer),
                 _ => {}
             }
         }
@@ -341,6 +366,14 @@ impl World {
             Ev::LockWake { client } => self.on_lock_wake(client),
             Ev::LockAnswer { id, answer } => self.on_lock_answer(id, answer),
             Ev::ResourceWrite { seq, stale } => self.on_resource_write(seq, stale),
+            Ev::EventWake { client } => self.on_event_wake(client),
+            Ev::EventAnswer {
+                id,
+                node,
+                emit_seq,
+                emit_pos,
+                answer,
+            } => self.on_event_answer(id, node, (emit_seq, emit_pos), answer),
         }
     }
 

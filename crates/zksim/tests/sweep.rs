@@ -66,6 +66,10 @@ fn sweep_seeds(name: &str, n: u64) {
         s.lock_delays_judged,
         s.lock_checks_judged
     );
+    println!(
+        "{profile}: events: {} event sessions, {} answers, {} events received, {} judged",
+        s.event_sessions, s.event_answers, s.events_received, s.events_judged
+    );
     for r in failed {
         println!("{r}");
     }

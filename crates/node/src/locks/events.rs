@@ -104,6 +104,13 @@ pub(crate) struct Events {
     known: HashSet<i64>,
     /// Keepalives held, by session.
     pub held: HashMap<i64, Held>,
+    /// `NodeBug::DropEvents` (`bugs.rs`): every third event per session
+    /// is dropped.
+    #[cfg(feature = "broken")]
+    pub(crate) drop_events: bool,
+    /// Events queued per session while `drop_events`, to pick every third.
+    #[cfg(feature = "broken")]
+    dropped_count: HashMap<i64, u64>,
 }
 
 fn parent(path: &str) -> Option<&str> {
@@ -150,6 +157,14 @@ impl Events {
     }
 
     fn push(&mut self, session: i64, event: LockEvent) {
+        #[cfg(feature = "broken")]
+        if self.drop_events && !matches!(event, LockEvent::MasterFailover | LockEvent::EventsLost) {
+            let n = self.dropped_count.entry(session).or_default();
+            *n += 1;
+            if *n % 3 == 0 {
+                return;
+            }
+        }
         let q = self.queues.entry(session).or_default();
         if q.len() >= QUEUED_MAX {
             q.clear();

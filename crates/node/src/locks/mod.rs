@@ -834,6 +834,12 @@ impl LockDoor {
     pub fn parked(&self) -> usize {
         self.parked_count
     }
+
+    /// `NodeBug::DropEvents` (`bugs.rs`).
+    #[cfg(feature = "broken")]
+    pub(crate) fn set_drop_events(&mut self, on: bool) {
+        self.events.drop_events = on;
+    }
 }
 
 /// The batch that creates `path` and its missing ancestors, persistent,
