@@ -161,7 +161,7 @@ impl Events {
         if self.drop_events && !matches!(event, LockEvent::MasterFailover | LockEvent::EventsLost) {
             let n = self.dropped_count.entry(session).or_default();
             *n += 1;
-            if *n % 3 == 0 {
+            if n.is_multiple_of(3) {
                 return;
             }
         }
