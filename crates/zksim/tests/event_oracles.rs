@@ -51,3 +51,30 @@ mod node_bugs {
         );
     }
 }
+
+/// Found by the events oracle, not fixed: the lock door queues an
+/// immediate grant's `LockAcquired` when the `Acquire`'s reply reaches
+/// it, not when the grant is applied. An acquire retried with the same
+/// seq (to another node, after the first leader lost its place) is
+/// answered from the engine's client table, and that node's door
+/// announces the old grant again, after events of later changes: its
+/// subscribers hear it late, out of apply order (or twice, from one
+/// door). In one sweep, seed 23 of `all`: the acquire of /locks/b
+/// (generation 5) was sent to n1 at 7.12 s and again to n3 at 8.12 s, and
+/// n3 announced it at 8.12 s. Some 3 in 60 seeds of `all` and
+/// `partitions` show it; run with `--ignored` to see it fail.
+#[test]
+#[ignore = "a known bug of the lock door: a retried acquire announces its grant again"]
+fn a_retried_acquire_does_not_announce_its_grant_again() {
+    let seeds: Vec<u64> = (1..=60)
+        .filter(|seed| {
+            let mut cfg = SimConfig::new(*seed, profile::named("all").expect("all"));
+            cfg.grant_events_order = true;
+            run(cfg).has("grant-events-order")
+        })
+        .collect();
+    assert!(
+        seeds.is_empty(),
+        "late or repeated LockAcquired in seeds {seeds:?} of all"
+    );
+}

@@ -772,13 +772,15 @@ impl LockDoor {
         if !leading {
             self.events.step_down();
         }
-        let due: Vec<i64> = self
+        let mut due: Vec<i64> = self
             .events
             .held
             .iter()
             .filter(|(s, h)| !leading || h.until_us <= now_us || tree.session(**s).is_none())
             .map(|(s, _)| *s)
             .collect();
+        // In session order, not the map's (see `Events::ready`).
+        due.sort_unstable();
         for session in due {
             let h = self.events.held.remove(&session).expect("listed above");
             let answer = if tree.session(session).is_some() {
