@@ -219,6 +219,14 @@ const GRANT_EVENTS: Names = Names {
     early: "events-early",
 };
 
+/// One node's stream of events owed to one session, and how to report.
+struct Ctx<'a> {
+    who: &'a str,
+    log: &'a NodeLog,
+    stream: &'a [(u64, LockEvent)],
+    names: &'a Names,
+}
+
 /// Where a run stands on one node's stream.
 struct Run {
     /// Index in the stream of the last event matched; `None` before the
@@ -278,7 +286,13 @@ pub(crate) fn judge(
             (owed_grants(log, subs), GRANT_EVENTS),
         ];
         for (stream, names) in &streams {
-            judge_node(&who, log, stream, names, &list, &mut verdict);
+            let ctx = Ctx {
+                who: &who,
+                log,
+                stream,
+                names,
+            };
+            judge_node(&ctx, &list, &mut verdict);
         }
     }
     if !grant_order {
@@ -288,15 +302,8 @@ pub(crate) fn judge(
     verdict
 }
 
-fn judge_node(
-    who: &str,
-    log: &NodeLog,
-    stream: &[(u64, LockEvent)],
-    names: &Names,
-    answers: &[&Answer],
-    verdict: &mut Verdict,
-) {
-    let grants = names.grants;
+fn judge_node(ctx: &Ctx, answers: &[&Answer], verdict: &mut Verdict) {
+    let (stream, grants) = (ctx.stream, ctx.names.grants);
     let first = answers[0];
     let mut run = Run {
         at: None,
@@ -310,7 +317,7 @@ fn judge_node(
         for event in &a.events {
             match event {
                 LockEvent::MasterFailover => {
-                    judge_run(who, log, stream, names, &pending, &mut run, verdict);
+                    judge_run(ctx, &pending, &mut run, verdict);
                     pending.clear();
                     run = Run {
                         at: None,
@@ -320,7 +327,7 @@ fn judge_node(
                     };
                 }
                 LockEvent::EventsLost => {
-                    judge_run(who, log, stream, names, &pending, &mut run, verdict);
+                    judge_run(ctx, &pending, &mut run, verdict);
                     pending.clear();
                     let floor = run.at.map_or(run.floor, |i| stream[i].0);
                     run = Run {
@@ -338,19 +345,12 @@ fn judge_node(
             }
         }
     }
-    judge_run(who, log, stream, names, &pending, &mut run, verdict);
+    judge_run(ctx, &pending, &mut run, verdict);
 }
 
 /// Judges the node events of one run, in order.
-fn judge_run(
-    who: &str,
-    log: &NodeLog,
-    stream: &[(u64, LockEvent)],
-    names: &Names,
-    events: &[(&Answer, &LockEvent)],
-    run: &mut Run,
-    verdict: &mut Verdict,
-) {
+fn judge_run(ctx: &Ctx, events: &[(&Answer, &LockEvent)], run: &mut Run, verdict: &mut Verdict) {
+    let stream = ctx.stream;
     if events.is_empty() {
         return;
     }
@@ -378,21 +378,18 @@ fn judge_run(
     run.opens_at = best.map(|(_, k)| k);
     for (a, event) in events {
         verdict.judged += 1;
-        match_one(who, log, stream, names, a, event, run, verdict);
+        match_one(ctx, a, event, run, verdict);
     }
 }
 
 /// Matches one node event of answer `a` against the stream.
-fn match_one(
-    who: &str,
-    log: &NodeLog,
-    stream: &[(u64, LockEvent)],
-    names: &Names,
-    a: &Answer,
-    event: &LockEvent,
-    run: &mut Run,
-    verdict: &mut Verdict,
-) {
+fn match_one(ctx: &Ctx, a: &Answer, event: &LockEvent, run: &mut Run, verdict: &mut Verdict) {
+    let Ctx {
+        who,
+        log,
+        stream,
+        names,
+    } = ctx;
     let from = match run.at {
         Some(i) => i + 1,
         None => stream.partition_point(|(pos, _)| *pos <= run.floor),
