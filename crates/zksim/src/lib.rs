@@ -20,7 +20,9 @@
 //! node's lock door (`NodeInput::Lock`) as crates/client's `LockSession`
 //! does: sessions with keepalives and a local lease, exactly-once
 //! retries, acquires, writes to a fenced resource, releases, and pauses
-//! while holding (`lockclient.rs`, `lockclients.rs`). Nothing of the node
+//! while holding (`lockclient.rs`, `lockclients.rs`); and Chubby event
+//! clients, lock sessions that subscribe to znodes the others change and
+//! keep one held keepalive outstanding (`eventclients.rs`). Nothing of the node
 //! is re-created here: this crate holds the clients, the connections'
 //! bookkeeping and the oracles.
 //!
