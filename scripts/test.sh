@@ -101,7 +101,7 @@ cargo test -p synod-explore --features broken --test broken
 stage "the service node's deliberate bugs"
 cargo test -p synod-node --features broken --test bugs
 stage "the coordination simulator's oracles against broken service nodes"
-cargo test -p synod-zksim --features broken --test oracles --test snapshot_close --test lock_oracles --test cache_oracles
+cargo test -p synod-zksim --features broken --test oracles --test snapshot_close --test lock_oracles --test cache_oracles --test event_oracles
 stage "release build (synod, synod-faults)"
 target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 if [ "${SYNOD_PRUNE_DEBUG:-0}" = 1 ]; then

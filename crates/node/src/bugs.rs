@@ -65,6 +65,10 @@ pub enum NodeBug {
     /// (or for a session timeout): it admits writes at once, while clients
     /// still read what the old leader let them cache.
     NoFailoverWait,
+    /// The lock door drops every third event it queues for a session
+    /// (`MasterFailover` and `EventsLost` aside), and says nothing: a live
+    /// session silently misses changes it subscribed to.
+    DropEvents,
 }
 
 /// When `LogTimeJumps` starts, in the node's local time since it started.
@@ -78,7 +82,7 @@ pub const STALE_REFRESH_US: Micros = 1_000_000;
 pub const DIVERGENT_NODE: NodeId = 3;
 
 impl NodeBug {
-    pub const ALL: [NodeBug; 13] = [
+    pub const ALL: [NodeBug; 14] = [
         NodeBug::DropTicks,
         NodeBug::LogTimeJumps,
         NodeBug::StaleReads,
@@ -92,6 +96,7 @@ impl NodeBug {
         NodeBug::NoLockDelay,
         NodeBug::NoCacheGate,
         NodeBug::NoFailoverWait,
+        NodeBug::DropEvents,
     ];
 
     pub fn name(self) -> &'static str {
@@ -109,6 +114,7 @@ impl NodeBug {
             NodeBug::NoLockDelay => "no-lock-delay",
             NodeBug::NoCacheGate => "no-cache-gate",
             NodeBug::NoFailoverWait => "no-failover-wait",
+            NodeBug::DropEvents => "drop-events",
         }
     }
 
@@ -419,6 +425,7 @@ impl crate::node::ServiceNode {
         self.engine.state_machine_mut().hooks = StateHooks { bugs: in_apply };
         self.locks.grant_queued = bugs.has(NodeBug::GrantQueued);
         self.locks.cache.no_failover_wait = bugs.has(NodeBug::NoFailoverWait);
+        self.locks.set_drop_events(bugs.has(NodeBug::DropEvents));
         self.hooks.bugs = bugs;
     }
 }

@@ -29,6 +29,7 @@ impl World {
         self.check_expiry();
         self.finish_lock_clients();
         self.finish_cache_clients();
+        self.check_events();
     }
 
     fn check_watches(&mut self) {

@@ -23,6 +23,9 @@
 //! while holding (`lockclient.rs`, `lockclients.rs`); and caching clients
 //! that keep znodes the ZooKeeper clients write, invalidated by the
 //! leader's cache gate (`cacheclient.rs`, `cacheclients.rs`). Nothing of the node
+//! while holding (`lockclient.rs`, `lockclients.rs`); and Chubby event
+//! clients, lock sessions that subscribe to znodes the others change and
+//! keep one held keepalive outstanding (`eventclients.rs`). Nothing of the node
 //! is re-created here: this crate holds the clients, the connections'
 //! bookkeeping and the oracles.
 //!
@@ -57,6 +60,11 @@
 //!     write known committed before the read started had replaced
 //!     (`cachecheck.rs`, over the reads of the caching clients of
 //!     `cacheclient.rs` and `cacheclients.rs`).
+//! 10. Chubby's events reach a live session in apply order, none lost
+//!     between two answers of one leader that announced no failover or
+//!     overflow, none before its change was applied on the leader that
+//!     sent it (`eventcheck.rs`, judging the event clients of
+//!     `eventclients.rs` by every node's apply tap).
 //!
 //! The simulator owns time and randomness: a seed replays exactly.
 
@@ -70,6 +78,8 @@ mod checks;
 pub mod client;
 mod clients;
 mod data;
+mod eventcheck;
+pub mod eventclients;
 mod lockcheck;
 mod lockclient;
 mod lockclients;

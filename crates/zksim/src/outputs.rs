@@ -47,6 +47,11 @@ impl World {
                     Out::Event { node, event } => self.on_event(node, event),
                     Out::Undelivered { input, .. } => match input {
                         ClientInput::ZkOpen { token, .. } => self.refuse(token),
+                        ClientInput::Node(NodeInput::Lock { id, .. })
+                            if self.event_clients.owns(id) =>
+                        {
+                            self.event_undelivered(id)
+                        }
                         ClientInput::Node(NodeInput::Lock { id, .. }) => self.lock_undelivered(id),
                         ClientInput::Node(_) => {}
                     },
@@ -88,7 +93,13 @@ impl World {
 
     fn on_node_output(&mut self, node: NodeId, output: NodeOutput) {
         match output {
-            NodeOutput::Applied(applied) => self.on_applied(node, *applied),
+            NodeOutput::Applied(applied) => {
+                self.event_clients.logs.on_applied(node, &applied);
+                self.on_applied(node, *applied)
+            }
+            NodeOutput::LockReply { id, answer } if self.event_clients.owns(id) => {
+                self.event_reply_out(node, id, answer)
+            }
             NodeOutput::LockReply { id, answer } => self.lock_reply_out(id, answer),
             _ => {}
         }

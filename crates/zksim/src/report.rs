@@ -8,6 +8,8 @@ use std::fmt;
 /// "read-your-writes", "replica-changes", "client", "lock-exclusive",
 /// "fence", "lock-delay", "check-linearizable", "cache-linearizable",
 /// "panic") or the
+/// "fence", "lock-delay", "check-linearizable", "events-lost",
+/// "events-order", "events-early", "panic") or the
 /// cluster's (agreement, replica-state, durability, lease, recovery,
 /// invariant, frame-limit).
 pub use synod_simcluster::Violation;
@@ -83,6 +85,13 @@ pub struct Stats {
     pub cache_fills_judged: u64,
     /// Reads it found stale (each one a violation).
     pub cache_stale_reads: u64,
+    /// Sessions the event clients opened.
+    pub event_sessions: u64,
+    /// `Alive` answers they received, and the events in them.
+    pub event_answers: u64,
+    pub events_received: u64,
+    /// Events the events oracle judged (node events and grants).
+    pub events_judged: u64,
 }
 
 impl Stats {
@@ -114,6 +123,10 @@ impl Stats {
         self.fenced_writes += o.fenced_writes;
         self.stale_writes_refused += o.stale_writes_refused;
         self.lock_delays_judged += o.lock_delays_judged;
+        self.event_sessions += o.event_sessions;
+        self.event_answers += o.event_answers;
+        self.events_received += o.events_received;
+        self.events_judged += o.events_judged;
         self.lock_checks_judged += o.lock_checks_judged;
         self.cache_sessions += o.cache_sessions;
         self.cache_reads += o.cache_reads;

@@ -56,6 +56,10 @@ pub struct SimConfig {
     /// node bug `KeepConnectionsOnSnapshot`.
     pub bugs: Bugs,
     pub trace: bool,
+    /// The events oracle judges `LockAcquired` events for order and loss
+    /// too (`eventcheck.rs`); off by default while the lock door
+    /// announces a retried acquire's grant again.
+    pub grant_events_order: bool,
 }
 
 impl SimConfig {
@@ -90,6 +94,7 @@ impl SimConfig {
             net: NetLimits::transport(),
             bugs: Bugs::none(),
             trace: false,
+            grant_events_order: false,
         }
     }
 }
@@ -143,6 +148,19 @@ pub(crate) enum Ev {
     ResourceWrite {
         seq: synod_coord::Sequencer,
         stale: bool,
+    },
+    /// An event client has something due (`eventclients.rs`).
+    EventWake {
+        client: u64,
+    },
+    /// A node's answer to event call `id` reaches its client, stamped
+    /// with the node's output order and apply position when it emitted it.
+    EventAnswer {
+        id: u64,
+        node: NodeId,
+        emit_seq: u64,
+        emit_pos: u64,
+        answer: synod_node::LockAnswer,
     },
 }
 
@@ -225,6 +243,9 @@ pub struct World {
     /// The highest zxid a reply that reached a client carried: committed
     /// (`cachecheck.rs`).
     pub(crate) zxid_known: i64,
+    /// The Chubby event clients and their oracle's logs
+    /// (`eventclients.rs`, `eventcheck.rs`).
+    pub(crate) event_clients: crate::eventclients::EventClients,
 }
 
 impl World {
@@ -276,6 +297,7 @@ impl World {
             cache_calls: BTreeMap::new(),
             cache_history: CacheHistory::default(),
             zxid_known: 0,
+            event_clients: Default::default(),
             cfg,
         };
         if world.cfg.profile.lossy() {
@@ -289,6 +311,7 @@ impl World {
         }
         world.start_lock_clients();
         world.start_cache_clients();
+        world.start_event_clients();
         world.cluster.start_faults();
         world
     }
@@ -333,6 +356,13 @@ impl World {
             match ev {
                 Ev::ToClient { serial, item } => self.on_to_client(serial, item),
                 Ev::LockAnswer { id, answer } => self.on_lock_answer(id, answer),
+                Ev::EventAnswer {
+                    id,
+                    node,
+                    emit_seq,
+                    emit_pos,
+                    answer,
+                } => self.on_event_answer(id, node, (emit_seq, emit_pos), answer),
                 _ => {}
             }
         }
@@ -362,6 +392,14 @@ impl World {
             Ev::CacheWake { client } => self.on_cache_wake(client),
             Ev::LockAnswer { id, answer } => self.on_lock_answer(id, answer),
             Ev::ResourceWrite { seq, stale } => self.on_resource_write(seq, stale),
+            Ev::EventWake { client } => self.on_event_wake(client),
+            Ev::EventAnswer {
+                id,
+                node,
+                emit_seq,
+                emit_pos,
+                answer,
+            } => self.on_event_answer(id, node, (emit_seq, emit_pos), answer),
         }
     }
 

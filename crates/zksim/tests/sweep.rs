@@ -90,6 +90,10 @@ fn sweep_seeds(name: &str, n: u64) {
         s.cache_fills_judged,
         s.cache_stale_reads
     );
+    println!(
+        "{profile}: events: {} event sessions, {} answers, {} events received, {} judged",
+        s.event_sessions, s.event_answers, s.events_received, s.events_judged
+    );
     for r in failed {
         println!("{r}");
     }

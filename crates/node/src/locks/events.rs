@@ -104,6 +104,13 @@ pub(crate) struct Events {
     known: HashSet<i64>,
     /// Keepalives held, by session.
     pub held: HashMap<i64, Held>,
+    /// `NodeBug::DropEvents` (`bugs.rs`): every third event per session
+    /// is dropped.
+    #[cfg(feature = "broken")]
+    pub(crate) drop_events: bool,
+    /// Events queued per session while `drop_events`, to pick every third.
+    #[cfg(feature = "broken")]
+    dropped_count: HashMap<i64, u64>,
 }
 
 fn parent(path: &str) -> Option<&str> {
@@ -150,6 +157,14 @@ impl Events {
     }
 
     fn push(&mut self, session: i64, event: LockEvent) {
+        #[cfg(feature = "broken")]
+        if self.drop_events && !matches!(event, LockEvent::MasterFailover | LockEvent::EventsLost) {
+            let n = self.dropped_count.entry(session).or_default();
+            *n += 1;
+            if n.is_multiple_of(3) {
+                return;
+            }
+        }
         let q = self.queues.entry(session).or_default();
         if q.len() >= QUEUED_MAX {
             q.clear();
@@ -261,13 +276,18 @@ impl Events {
         self.queues.get(&session).is_some_and(|q| !q.is_empty())
     }
 
-    /// Sessions with events waiting and a keepalive held.
+    /// Sessions with events waiting and a keepalive held, in session
+    /// order (not the map's: the node's outputs must not depend on its
+    /// hasher, or a simulated seed does not replay).
     pub fn ready(&self) -> Vec<i64> {
-        self.held
+        let mut out: Vec<i64> = self
+            .held
             .keys()
             .copied()
             .filter(|s| self.pending(*s))
-            .collect()
+            .collect();
+        out.sort_unstable();
+        out
     }
 
     /// A session ended: everything of it goes.
@@ -365,6 +385,26 @@ mod tests {
         e.on_triggers(&[node("/a", EventKind::DataChanged)]);
         assert!(e.take(1).is_empty());
         assert!(!e.any_subscribed());
+    }
+
+    /// Held keepalives are answered in session order, whatever the
+    /// map's hasher: a simulated seed must replay the same run.
+    #[test]
+    fn ready_sessions_come_in_session_order() {
+        let mut e = Events::default();
+        for s in (1..=64).rev() {
+            e.on_opened(s);
+            e.on_keepalive(s, vec![("/a".into(), mask::ALL)]);
+            let held = Held {
+                id: s as u64,
+                until_us: 1,
+                timeout_ms: 1,
+            };
+            e.held.insert(s, held);
+        }
+        e.on_triggers(&[node("/a", EventKind::DataChanged)]);
+        let ready = e.ready();
+        assert_eq!(ready, (1..=64).collect::<Vec<i64>>());
     }
 
     #[test]

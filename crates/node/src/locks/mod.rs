@@ -773,13 +773,15 @@ impl LockDoor {
         if !leading {
             self.events.step_down();
         }
-        let due: Vec<i64> = self
+        let mut due: Vec<i64> = self
             .events
             .held
             .iter()
             .filter(|(s, h)| !leading || h.until_us <= now_us || tree.session(**s).is_none())
             .map(|(s, _)| *s)
             .collect();
+        // In session order, not the map's (see `Events::ready`).
+        due.sort_unstable();
         for session in due {
             let h = self.events.held.remove(&session).expect("listed above");
             let answer = if tree.session(session).is_some() {
@@ -834,6 +836,12 @@ impl LockDoor {
     /// Acquires parked now.
     pub fn parked(&self) -> usize {
         self.parked_count
+    }
+
+    /// `NodeBug::DropEvents` (`bugs.rs`).
+    #[cfg(feature = "broken")]
+    pub(crate) fn set_drop_events(&mut self, on: bool) {
+        self.events.drop_events = on;
     }
 }
 
