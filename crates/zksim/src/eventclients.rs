@@ -38,7 +38,7 @@ const RETRY_AFTER_HOLD_US: Time = 700_000;
 const OPEN_RETRY_US: Time = 1_000_000;
 /// The engine client ids of event client `n` are this plus `2n` and
 /// `2n+1` (keepalives, then the open).
-const CLIENT_ID_BASE: ClientId = 0x10c6_0000_0000_0000;
+const CLIENT_ID_BASE: ClientId = 0x10c7_0000_0000_0000;
 /// Event clients' call ids start here, apart from the lock clients'.
 const CALL_ID_BASE: u64 = 1 << 48;
 

