@@ -257,7 +257,12 @@ impl Run {
             }
         }
         let now = self.tree.now_ms();
-        for g in self.tree.take_lock_grants() {
+        for g in self
+            .tree
+            .take_lock_grants()
+            .into_iter()
+            .filter(|g| g.waited)
+        {
             let delay = self
                 .delays
                 .remove(&(g.sequencer.path.clone(), g.sequencer.session))

@@ -69,6 +69,11 @@ pub enum NodeBug {
     /// (`MasterFailover` and `EventsLost` aside), and says nothing: a live
     /// session silently misses changes it subscribed to.
     DropEvents,
+    /// The lock door announces an immediate grant's `LockAcquired` when
+    /// the `Acquire`'s reply reaches it, not from the tree's grant (as
+    /// synod once did): an acquire retried and answered from the engine's
+    /// client table announces its grant again, late and out of order.
+    GrantEventsFromReplies,
 }
 
 /// When `LogTimeJumps` starts, in the node's local time since it started.
@@ -82,7 +87,7 @@ pub const STALE_REFRESH_US: Micros = 1_000_000;
 pub const DIVERGENT_NODE: NodeId = 3;
 
 impl NodeBug {
-    pub const ALL: [NodeBug; 14] = [
+    pub const ALL: [NodeBug; 15] = [
         NodeBug::DropTicks,
         NodeBug::LogTimeJumps,
         NodeBug::StaleReads,
@@ -97,6 +102,7 @@ impl NodeBug {
         NodeBug::NoCacheGate,
         NodeBug::NoFailoverWait,
         NodeBug::DropEvents,
+        NodeBug::GrantEventsFromReplies,
     ];
 
     pub fn name(self) -> &'static str {
@@ -115,6 +121,7 @@ impl NodeBug {
             NodeBug::NoCacheGate => "no-cache-gate",
             NodeBug::NoFailoverWait => "no-failover-wait",
             NodeBug::DropEvents => "drop-events",
+            NodeBug::GrantEventsFromReplies => "grant-events-from-replies",
         }
     }
 
@@ -426,6 +433,7 @@ impl crate::node::ServiceNode {
         self.locks.grant_queued = bugs.has(NodeBug::GrantQueued);
         self.locks.cache.no_failover_wait = bugs.has(NodeBug::NoFailoverWait);
         self.locks.set_drop_events(bugs.has(NodeBug::DropEvents));
+        self.locks.grant_events_from_replies = bugs.has(NodeBug::GrantEventsFromReplies);
         self.hooks.bugs = bugs;
     }
 }

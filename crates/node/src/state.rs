@@ -6,7 +6,7 @@
 use crate::bugs::StateHooks;
 use crate::tap::{Applied, Mark};
 use std::io::{Read as _, Write as _};
-use synod_coord::{CoordOp, CoordReply, Tree};
+use synod_coord::{CoordOp, Tree};
 use synod_kv::KvStore;
 
 use synod_paxos::{ConfigChange, RestoreError, SnapshotData, SnapshotWriter, StateMachine};
@@ -55,7 +55,7 @@ impl ServiceState {
             (true, Some(records)) => Some(records),
             (true, None) => {
                 let now = Mark::of(&self.tree);
-                Some(vec![Applied::new(None, None, &self.tree, now)])
+                Some(vec![Applied::new(None, &self.tree, now)])
             }
         };
     }
@@ -78,23 +78,16 @@ impl ServiceState {
         };
         let before = Mark::of(&self.tree);
         let reply = match self.hooks.on_apply(&mut self.tree, &mut op) {
-            Some(reply) => return self.record(op, None, before, reply),
+            Some(reply) => return self.record(op, before, reply),
             None => self.tree.apply_op(&op),
         };
-        let bytes = reply.encode();
-        self.record(op, Some(&reply), before, bytes)
+        self.record(op, before, reply.encode())
     }
 
     /// Hands `op`'s apply to the tap, if on; returns its encoded reply.
-    fn record(
-        &mut self,
-        op: CoordOp,
-        reply: Option<&CoordReply>,
-        before: Mark,
-        bytes: Vec<u8>,
-    ) -> Vec<u8> {
+    fn record(&mut self, op: CoordOp, before: Mark, bytes: Vec<u8>) -> Vec<u8> {
         if let Some(tap) = &mut self.tap {
-            tap.push(Applied::new(Some(op), reply, &self.tree, before));
+            tap.push(Applied::new(Some(op), &self.tree, before));
         }
         bytes
     }
@@ -157,7 +150,7 @@ impl StateMachine for ServiceState {
         self.tree = new_tree;
         self.restored = true;
         if let Some(tap) = &mut self.tap {
-            tap.push(Applied::new(None, None, &self.tree, Mark::default()));
+            tap.push(Applied::new(None, &self.tree, Mark::default()));
         }
         Ok(())
     }

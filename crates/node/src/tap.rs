@@ -19,7 +19,7 @@
 //! behaviour, so it is in every build, release included.
 
 use std::collections::BTreeMap;
-use synod_coord::{CoordOp, CoordReply, LockOutcome, Sequencer, Tree, Trigger};
+use synod_coord::{CoordOp, Sequencer, Tree, Trigger};
 
 /// One apply of the coordination tree, or a state that replaced it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,7 +36,7 @@ pub struct Applied {
     /// The sessions this apply ended.
     pub ends: Vec<SessionEnd>,
     /// The lock holdings this apply made, in order: an `Acquire` granted
-    /// at once, then waiters served (copied: the drive loop still takes
+    /// at once, or waiters served (copied: the drive loop still takes
     /// them for the lock door).
     pub grants: Vec<Sequencer>,
     /// The session table after the apply: every live session, with its
@@ -74,23 +74,14 @@ impl Mark {
 }
 
 impl Applied {
-    /// The record of `op` applied to `tree` with `reply` (`None` for a
-    /// state that replaced the tree), of what came after `before`.
-    pub(crate) fn new(
-        op: Option<CoordOp>,
-        reply: Option<&CoordReply>,
-        tree: &Tree,
-        before: Mark,
-    ) -> Self {
+    /// The record of `op` applied to `tree` (`None` for a state that
+    /// replaced the tree), of what came after `before`.
+    pub(crate) fn new(op: Option<CoordOp>, tree: &Tree, before: Mark) -> Self {
         let triggers = tree.pending_triggers()[before.triggers..].to_vec();
-        let at_once = match reply {
-            Some(CoordReply::Lock(Ok(LockOutcome::Acquired(seq)))) => Some(seq.clone()),
-            _ => None,
-        };
-        let served = tree.pending_lock_grants()[before.grants..]
+        let grants = tree.pending_lock_grants()[before.grants..]
             .iter()
-            .map(|g| g.sequencer.clone());
-        let grants = at_once.into_iter().chain(served).collect();
+            .map(|g| g.sequencer.clone())
+            .collect();
         let expired = matches!(op, Some(CoordOp::Tick { .. }));
         let ends = triggers
             .iter()

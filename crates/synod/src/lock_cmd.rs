@@ -225,3 +225,33 @@ async fn acquire(
     session.close().await?;
     Ok(0)
 }
+
+#[cfg(test)]
+mod tests {
+    /// The client library's event bits are the lock door's: the server
+    /// passes a subscription's `mask` through untouched, so the two lists
+    /// (kept apart so the pure node needs no gRPC crate) must agree.
+    #[test]
+    fn the_clients_event_bits_are_the_doors() {
+        use synod_client::lock::event;
+        use synod_node::locks::mask;
+        assert_eq!(
+            [
+                event::CONTENTS,
+                event::CHILDREN,
+                event::LOCK_ACQUIRED,
+                event::CONFLICT,
+                event::INVALID,
+                event::ALL
+            ],
+            [
+                mask::CONTENTS,
+                mask::CHILDREN,
+                mask::LOCK_ACQUIRED,
+                mask::CONFLICT,
+                mask::INVALID,
+                mask::ALL
+            ]
+        );
+    }
+}

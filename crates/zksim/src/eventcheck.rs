@@ -50,15 +50,15 @@
 //!
 //! `LockAcquired` events are a stream of their own (the grants `L`
 //! applied on a path subscribed with LOCK_ACQUIRED), judged by the same
-//! rule, but for order and loss only with `SimConfig::grant_events_order`
-//! (checks "grant-events-order", "grant-events-lost"): the door queues an
-//! immediate grant's event when the `Acquire`'s reply reaches it, so an
-//! acquire retried with the same seq and answered from the engine's
-//! client table announces its grant again, late and out of order (found
-//! by this oracle; `tests/event_oracles.rs` shows it, unfixed). Without
-//! it a `LockAcquired` is judged for (c) only. Their order among node
-//! events is never judged: the door queues them after the node triggers
-//! of their engine step. `ConflictingLockRequest` is counted, not judged.
+//! rule (checks "grant-events-order", "grant-events-lost", and
+//! "events-early" as for node events). The door queues them from the tree's grants, in
+//! apply order; it once queued an immediate grant's event when the
+//! `Acquire`'s reply reached it, so an acquire retried with the same seq
+//! and answered from the engine's client table announced its grant again,
+//! late and out of order (found by this oracle; `tests/event_oracles.rs`
+//! keeps the seeds that showed it). Their order among node events is
+//! never judged: the door queues them after the node triggers of their
+//! engine step. `ConflictingLockRequest` is counted, not judged.
 
 use std::collections::{BTreeMap, BTreeSet};
 use synod_coord::{EventKind, Trigger};
@@ -262,14 +262,12 @@ fn owed_grants(log: &NodeLog, subs: &[(String, u32)]) -> Vec<(u64, LockEvent)> {
         .collect()
 }
 
-/// Judges the answers `session` (subscribed with `subs`) received;
-/// `LockAcquired` events for order and loss too with `grant_order`.
+/// Judges the answers `session` (subscribed with `subs`) received.
 pub(crate) fn judge(
     session: i64,
     subs: &[(String, u32)],
     answers: &[Answer],
     logs: &EventLogs,
-    grant_order: bool,
 ) -> Verdict {
     let mut verdict = Verdict::default();
     let mut by_node: BTreeMap<NodeId, Vec<&Answer>> = BTreeMap::new();
@@ -294,10 +292,6 @@ pub(crate) fn judge(
             };
             judge_node(&ctx, &list, &mut verdict);
         }
-    }
-    if !grant_order {
-        let judged = |c: &str| c != GRANT_EVENTS.lost && c != GRANT_EVENTS.order;
-        verdict.problems.retain(|(c, _)| judged(c));
     }
     verdict
 }
@@ -491,7 +485,7 @@ mod tests {
     fn verdict(log: NodeLog, answers: &[Answer]) -> Verdict {
         let mut logs = EventLogs::default();
         logs.nodes.insert(1, log);
-        judge(7, &[("/a".into(), mask::ALL)], answers, &logs, true)
+        judge(7, &[("/a".into(), mask::ALL)], answers, &logs)
     }
 
     #[test]

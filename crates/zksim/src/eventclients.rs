@@ -357,8 +357,7 @@ impl World {
         let mut problems = Vec::new();
         let mut judged = 0;
         for (session, log) in &ec.sessions {
-            let grant_order = self.cfg.grant_events_order;
-            let v = judge(*session, &log.subs, &log.answers, &ec.logs, grant_order);
+            let v = judge(*session, &log.subs, &log.answers, &ec.logs);
             judged += v.judged;
             problems.extend(v.problems.into_iter().map(|(c, d)| {
                 let d = format!("event client {}: {d}", log.client);

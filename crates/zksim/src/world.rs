@@ -56,10 +56,6 @@ pub struct SimConfig {
     /// node bug `KeepConnectionsOnSnapshot`.
     pub bugs: Bugs,
     pub trace: bool,
-    /// The events oracle judges `LockAcquired` events for order and loss
-    /// too (`eventcheck.rs`); off by default while the lock door
-    /// announces a retried acquire's grant again.
-    pub grant_events_order: bool,
 }
 
 impl SimConfig {
@@ -94,7 +90,6 @@ impl SimConfig {
             net: NetLimits::transport(),
             bugs: Bugs::none(),
             trace: false,
-            grant_events_order: false,
         }
     }
 }

@@ -73,14 +73,15 @@ impl Tree {
         self.state.locks.check_sequencer(seq)
     }
 
-    /// The grants made to waiters since the last call, in apply order.
+    /// The grants made since the last call (at once and to waiters), in
+    /// apply order.
     /// Whoever proposes lock commands must take them after every step
     /// (as the drive loop takes watch triggers), or they pile up.
     pub fn take_lock_grants(&mut self) -> Vec<LockGrant> {
         self.state.locks.take_grants()
     }
 
-    /// The grants made to waiters and not yet taken, in apply order (what
+    /// The grants made and not yet taken, in apply order (what
     /// `take_lock_grants` would return), for an observer of single applies.
     pub fn pending_lock_grants(&self) -> &[LockGrant] {
         self.state.locks.pending_grants()

@@ -34,9 +34,11 @@
 //!   Whenever the holders change (release, session end, lock-delay over)
 //!   the queue is served from its head while the head can be granted: one
 //!   exclusive waiter, or the run of shared waiters at the head. Every
-//!   session woken holds the lock: no herd, no retry. Grants made to
-//!   waiters are left as `LockGrant`s for the front door
-//!   (`Tree::take_lock_grants`), like watch triggers.
+//!   session woken holds the lock: no herd, no retry. Every grant, at
+//!   once or to a waiter, is left as a `LockGrant` for the front door
+//!   (`Tree::take_lock_grants`), like watch triggers: the door announces
+//!   `LockAcquired` from these, in apply order, never from a reply (a
+//!   retried acquire answered from the client table applies nothing).
 //! - **Release.** By the holder: the lock is free at once. By a waiter: its
 //!   request is withdrawn. A session's locks are released when the session
 //!   ends: at once on a close (the client said it is done), and with
@@ -202,12 +204,14 @@ pub enum LockError {
     Unimplemented,
 }
 
-/// A waiter that came to hold its lock during an apply (immediate grants
-/// are in the `Acquire`'s reply instead). Not state: drained by
-/// `Tree::take_lock_grants`.
+/// A session that came to hold a lock during an apply: at once (its
+/// `Acquire`'s reply holds the same sequencer) or as a waiter served.
+/// Not state: drained by `Tree::take_lock_grants`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LockGrant {
     pub sequencer: Sequencer,
+    /// It waited in the queue (its `Acquire` was answered `Queued`).
+    pub waited: bool,
 }
 
 /// A lock as `synod lock status` shows it.

@@ -70,9 +70,9 @@ fn record_bytes(path: &str, lock: &Lock) -> u64 {
 pub(crate) struct LockTable {
     locks: Locks,
     index: LockIndex,
-    /// Grants to waiters not yet taken: at most one per waiter served
-    /// since the last `take_grants`, so the drive loop that takes them
-    /// after every step bounds them by the waiters.
+    /// Grants not yet taken: at most one per acquire applied since the
+    /// last `take_grants`, so the drive loop that takes them after every
+    /// step bounds them by the step's commands and waiters.
     grants: Vec<LockGrant>,
     /// Locks left by sessions expiring in the Tick being applied, to be
     /// served at its end (`on_tick`); empty between applies.
@@ -184,10 +184,12 @@ impl LockTable {
                 mode,
                 lock_delay_ms,
             );
-            let generation = lock.generation;
-            return Ok(LockOutcome::Acquired(Sequencer::new(
-                path, mode, generation, session,
-            )));
+            let sequencer = Sequencer::new(path, mode, lock.generation, session);
+            self.grants.push(LockGrant {
+                sequencer: sequencer.clone(),
+                waited: false,
+            });
+            return Ok(LockOutcome::Acquired(sequencer));
         }
         let ahead = u32::try_from(lock.waiters.len()).expect("waiters are bounded");
         lock.waiters.push_back(Waiter {
@@ -305,7 +307,10 @@ impl LockTable {
                     w.lock_delay_ms,
                 );
                 let sequencer = Sequencer::new(path, w.mode, lock.generation, w.session);
-                self.grants.push(LockGrant { sequencer });
+                self.grants.push(LockGrant {
+                    sequencer,
+                    waited: true,
+                });
             }
         }
         self.locks.last_generation = last_generation;
@@ -488,6 +493,9 @@ mod tests {
         for s in 0..HOLDERS_PER_LOCK_MAX as i64 {
             assert!(granted(t.acquire(0, "/l", s, Shared, 0, false)));
         }
+        let at_once = t.take_grants();
+        assert_eq!(at_once.len(), HOLDERS_PER_LOCK_MAX);
+        assert!(at_once.iter().all(|g| !g.waited), "{at_once:?}");
         let late = HOLDERS_PER_LOCK_MAX as i64;
         assert_eq!(
             t.acquire(0, "/l", late, Shared, 0, true),
@@ -501,6 +509,7 @@ mod tests {
         let grants = t.take_grants();
         assert_eq!(grants.len(), 1);
         assert_eq!(grants[0].sequencer.session, late);
+        assert!(grants[0].waited);
         t.check().expect("invariants");
     }
 

@@ -249,6 +249,7 @@ pub fn release(tree: &mut Tree, session: i64, path: &str) -> Result<LockOutcome,
 pub fn granted(tree: &mut Tree) -> Vec<Sequencer> {
     tree.take_lock_grants()
         .into_iter()
+        .filter(|g| g.waited)
         .map(|g| g.sequencer)
         .collect()
 }

@@ -192,6 +192,9 @@ pub struct CacheGate {
     held: VecDeque<Held>,
     held_bytes: usize,
     held_clients: HashMap<ClientId, usize>,
+    /// (client, seq) of every held command: a follower's retry of a
+    /// forward held here is known without a walk of `held`.
+    held_ids: HashSet<(ClientId, u64)>,
     /// The number of the last invalidation queued, in this term (so a
     /// client's `acked` never covers a later one).
     invalidations: u64,
@@ -380,7 +383,7 @@ impl CacheGate {
         if self.term == 0 {
             return Admit::Go(input);
         }
-        if self.held.iter().any(|h| h.client == client && h.seq == seq) {
+        if self.held_ids.contains(&(client, seq)) {
             // A follower's retry of a forward held here.
             return Admit::Held;
         }
@@ -399,6 +402,7 @@ impl CacheGate {
         }
         self.held_bytes += bytes;
         *self.held_clients.entry(client).or_default() += 1;
+        self.held_ids.insert((client, seq));
         self.held.push_back(Held {
             input,
             client,
@@ -425,6 +429,7 @@ impl CacheGate {
                 continue;
             }
             self.held_bytes -= h.bytes;
+            self.held_ids.remove(&(h.client, h.seq));
             if let Some(n) = self.held_clients.get_mut(&h.client) {
                 *n -= 1;
                 if *n == 0 {

@@ -270,6 +270,9 @@ pub struct LockDoor {
     /// `broken` feature.
     #[cfg(feature = "broken")]
     pub(crate) grant_queued: bool,
+    /// `NodeBug::GrantEventsFromReplies` (`bugs.rs`).
+    #[cfg(feature = "broken")]
+    pub(crate) grant_events_from_replies: bool,
 }
 
 impl LockDoor {
@@ -600,8 +603,14 @@ impl LockDoor {
                 }
             }
             (Pending::Acquire { session, path }, CoordReply::Lock(result)) => match result {
+                // Its `LockAcquired` was queued from the tree's grant
+                // (`on_grants`), in apply order; a retry answered from
+                // the client table applied nothing and announces nothing.
                 Ok(LockOutcome::Acquired(seq)) => {
-                    self.events.on_acquired(&path, session, seq.generation);
+                    #[cfg(feature = "broken")]
+                    if self.grant_events_from_replies {
+                        self.events.on_acquired(&path, session, seq.generation);
+                    }
                     LockAnswer::Acquired(seq)
                 }
                 Err(LockError::Conflict) => {
@@ -749,11 +758,14 @@ impl LockDoor {
         self.answers.push((id, answer));
     }
 
-    /// Grants the tree made to waiters: their parked acquires are answered.
+    /// Grants the tree made, in apply order: subscribers hear
+    /// `LockAcquired`, and waiters' parked acquires are answered.
     pub fn on_grants(&mut self, grants: Vec<LockGrant>) {
         for grant in grants {
             let s = &grant.sequencer;
-            self.events.on_acquired(&s.path, s.session, s.generation);
+            if self.announces(&grant) {
+                self.events.on_acquired(&s.path, s.session, s.generation);
+            }
             let key = (grant.sequencer.session, grant.sequencer.path.clone());
             if let Some(ids) = self.parked.remove(&key) {
                 self.parked_count -= ids.len();
@@ -831,6 +843,17 @@ impl LockDoor {
     /// answer, `bugs.rs`).
     pub(crate) fn answer_now(&mut self, id: u64, answer: LockAnswer) {
         self.answers.push((id, answer));
+    }
+
+    /// Whether the tree's `grant` is announced from it: always, short of
+    /// `NodeBug::GrantEventsFromReplies` (immediate grants from replies).
+    fn announces(&self, grant: &LockGrant) -> bool {
+        #[cfg(feature = "broken")]
+        if self.grant_events_from_replies {
+            return grant.waited;
+        }
+        let _ = grant;
+        true
     }
 
     /// Acquires parked now.
