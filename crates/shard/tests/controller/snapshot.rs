@@ -136,3 +136,86 @@ fn restore_of_random_bytes_never_panics() {
     }
     assert_eq!(c, controller());
 }
+
+/// A snapshot of `configs` under `settings`, framed and hashed correctly.
+fn framed(settings: &Settings, configs: &[synod_shard::Config]) -> SnapshotData {
+    let body = bincode_body(settings, configs);
+    let mut bytes = vec![synod_shard::SNAPSHOT_VERSION];
+    bytes.extend_from_slice(&body);
+    bytes.extend_from_slice(&fnv(&body).to_le_bytes());
+    chunked(&bytes)
+}
+
+#[test]
+fn restore_refuses_gaps_limits_and_bad_settings_even_when_well_hashed() {
+    let c = busy_controller();
+    let settings = *c.settings();
+    let configs: Vec<synod_shard::Config> = c.history().cloned().collect();
+    let mut gap = configs.clone();
+    gap.remove(2);
+    let mut too_many = configs.clone();
+    while too_many.len() <= settings.history_configs_max as usize {
+        let mut next = too_many.last().unwrap().clone();
+        next.num += 1;
+        too_many.push(next);
+    }
+    let mut wrong_count = configs.clone();
+    wrong_count.last_mut().unwrap().shards.push(1);
+    let mut bad_group = configs.clone();
+    bad_group.last_mut().unwrap().groups.insert(5, Vec::new());
+    let bad_settings = Settings {
+        op_bytes_max: 0,
+        ..settings
+    };
+    let cases = [
+        ("gap", framed(&settings, &gap), "follows"),
+        ("too many", framed(&settings, &too_many), "over its limits"),
+        (
+            "shard count",
+            framed(&settings, &wrong_count),
+            "shards, not",
+        ),
+        ("bad group", framed(&settings, &bad_group), "no servers"),
+        ("empty", framed(&settings, &[]), "empty"),
+        (
+            "settings",
+            framed(&bad_settings, &configs),
+            "must be positive",
+        ),
+    ];
+    let mut target = controller();
+    for (name, snapshot, expected) in cases {
+        let error = target.restore(&snapshot).unwrap_err().to_string();
+        assert!(error.contains(expected), "{name}: {error}");
+        assert_eq!(target, controller(), "{name}");
+    }
+    target.restore(&framed(&settings, &configs)).unwrap();
+    assert_eq!(target, c);
+}
+
+#[test]
+fn the_largest_configuration_fits_the_bound_the_settings_promise() {
+    let settings = Settings {
+        op_bytes_max: 1 << 20,
+        history_configs_max: 1,
+        ..crate::small_settings()
+    };
+    let mut c = ShardController::new(settings).unwrap();
+    // The largest ids take the most bytes in varint.
+    let groups = (0..u64::from(settings.groups_max))
+        .map(|i| {
+            let servers = (0..settings.servers_per_group_max)
+                .map(|s| format!("{s:x>16}"))
+                .collect();
+            (u64::MAX - i, servers)
+        })
+        .collect();
+    let op = ShardOp::Join { groups };
+    assert!(matches!(
+        run(&mut c, &op),
+        synod_shard::ShardReply::Reconfigured { .. }
+    ));
+    assert!(c.history_bytes() <= settings.config_bytes_max());
+    // Short lengths take one byte, not the bound's nine: within 2x.
+    assert!(c.history_bytes() * 2 > settings.config_bytes_max());
+}
