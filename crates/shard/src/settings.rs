@@ -73,6 +73,10 @@ impl Settings {
     /// size (a few KiB). A group that lags further than the history reaches
     /// gets `Compacted` and must resynchronize from the newest
     /// configuration: the shard-migration layer has to handle that.
+    ///
+    /// The largest reply, a `Query` answering the largest configuration
+    /// (`config_bytes_max`, ~1.1 MiB), fits the server's 2 MiB gRPC
+    /// message and the engine's 2 MiB command.
     pub const DEFAULT: Settings = Settings {
         shard_count: SHARDS_DEFAULT,
         groups_max: SHARDS_DEFAULT,
@@ -149,7 +153,9 @@ mod tests {
         let settings = Settings::DEFAULT;
         assert_eq!(settings.validate(), Ok(()));
         assert!(settings.history_bytes_max / settings.config_bytes_max() >= 30);
-        assert!(settings.op_bytes_max < 2 << 20);
+        assert!(u64::from(settings.op_bytes_max) < 2 << 20);
+        // The largest Query reply: a few bytes of framing and one config.
+        assert!(settings.config_bytes_max() + 64 < 2 << 20);
     }
 
     #[test]

@@ -62,17 +62,18 @@ fn random_groups(
 
 fn random_op(rng: &mut Rng, config: &Config) -> ShardOp {
     match rng.range(0, 10) {
-        0..=2 => ShardOp::Join {
-            groups: (0..rng.range(1, 4))
-                .collect::<Vec<_>>()
-                .into_iter()
+        0..=2 => {
+            let count = rng.range(1, 4);
+            let groups = (0..count)
                 .map(|_| {
+                    // Now and then the reserved group 0.
                     let lowest = u64::from(!rng.chance(0.02));
                     let group = rng.range(lowest, GROUP_IDS + 1);
                     (group, random_servers(rng, group))
                 })
-                .collect(),
-        },
+                .collect();
+            ShardOp::Join { groups }
+        }
         3..=4 => {
             let count = rng.range(1, 3);
             ShardOp::Leave {
