@@ -10,7 +10,15 @@
 //! histories are checked on their own: linearizability with
 //! `synod_check` (the key-value and znode registers) and the session rules
 //! of [`sessions`]. A phase also has to serve again after its heal.
-
+//!
+//! Alongside them runs the Chubby lock workload of [`chubby`]: lock
+//! holders as separate processes, each inside one node's namespace (so a
+//! partition cuts it off as it cuts off its node), writing with their
+//! sequencers to a fenced resource of the harness that compares
+//! generations and calls CheckSequencer. Its checker ([`chubby::check`])
+//! finds any write accepted from a stale holder and any generation granted
+//! twice; the report counts the stale attempts the fence refused.
+pub mod chubby;
 pub mod history;
 pub mod kv;
 pub mod lab;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Parser;
+use synod_faults::chubby::holder;
 use synod_faults::nemesis::{self, Fault};
 use synod_faults::run::{print_report, run, RunOptions};
 
@@ -52,9 +53,27 @@ struct Args {
     /// Workers contending for the fenced lock.
     #[arg(long, default_value_t = 4)]
     lock_workers: u64,
+    /// Chubby lock holders (separate processes, spread over the nodes'
+    /// namespaces); 0 leaves the Chubby workload out.
+    #[arg(long, default_value_t = 5)]
+    chubby_holders: u64,
 }
 
 fn main() {
+    // A holder process of the Chubby workload: this binary run again.
+    let argv: Vec<String> = std::env::args().collect();
+    if argv.get(1).map(String::as_str) == Some(holder::HOLDER_ARG) {
+        match holder::HolderArgs::parse(&argv[2..]) {
+            Some(args) => holder::main(args),
+            None => {
+                eprintln!(
+                    "usage: synod-faults {} <id> <fence addr> <endpoint>...",
+                    holder::HOLDER_ARG
+                );
+                std::process::exit(2);
+            }
+        }
+    }
     let args = Args::parse();
     let faults: Vec<Fault> = if args.faults.is_empty() {
         nemesis::ALL.to_vec()
@@ -91,6 +110,7 @@ fn main() {
         python: args.python,
         lock_script: args.lock_script,
         lock_workers: args.lock_workers,
+        chubby_holders: args.chubby_holders,
     };
     if options.python.is_none() {
         println!("synod-faults: no --python given: the kazoo fenced-lock workload is left out");

@@ -15,7 +15,7 @@ use crate::lab::{self, Lab};
 use crate::nemesis::{self, Fault};
 use crate::procs::{Nodes, CLIENT_PORT, ELECTION_TIMEOUT_MS, ZK_PORT};
 use crate::sessions::{self, End};
-use crate::{kv, zk};
+use crate::{chubby, kv, zk};
 
 /// What a run does.
 #[derive(Clone, Debug)]
@@ -37,6 +37,8 @@ pub struct RunOptions {
     pub python: Option<PathBuf>,
     pub lock_script: PathBuf,
     pub lock_workers: u64,
+    /// Chubby lock holders (processes); 0 leaves the workload out.
+    pub chubby_holders: u64,
 }
 
 /// The fenced-lock workload's figures in one phase.
@@ -78,6 +80,7 @@ pub struct PhaseReport {
     pub expired: usize,
     pub observations: usize,
     pub lock: Option<LockFigures>,
+    pub chubby: Option<chubby::check::Figures>,
     pub anomalies: Vec<String>,
 }
 
@@ -171,6 +174,12 @@ async fn drive(
         )?),
         None => None,
     };
+    let mut chubby_run = match options.chubby_holders {
+        0 => None,
+        holders => {
+            Some(chubby::ChubbyRun::start(lab, ids, &grpc, holders, &ctx, nodes.dir()).await?)
+        }
+    };
     let kv_history: kv::KvHistory = Arc::default();
     let zk_history: zk::ZkHistory = Arc::default();
     let record: sessions::Shared = Arc::default();
@@ -215,6 +224,9 @@ async fn drive(
         ctx.set_phase(index);
         if let Some(lock) = &lock_run {
             lock.set_phase(index)?;
+        }
+        if let Some(run) = &mut chubby_run {
+            run.set_phase(index).await?;
         }
         let start = ctx.now();
         if let Some(l) = wait_leader(&mut admin, &grpc, ids, Duration::from_secs(5)).await {
@@ -272,6 +284,14 @@ async fn drive(
     // on keys no phase reads.
     ctx.set_phase(plan.len());
     ctx.stop();
+    let chubby_outcome = match chubby_run.take() {
+        Some(run) => Some(run.finish().await),
+        None => None,
+    };
+    let chubby_anomalies = chubby_outcome
+        .as_ref()
+        .map(|o| chubby::check::anomalies(&o.acquisitions, &o.writes))
+        .unwrap_or_default();
     let lock_outcome = match lock_run.take() {
         Some(run) => Some(run.finish().await?),
         None => None,
@@ -346,6 +366,27 @@ async fn drive(
             }
             figures
         });
+        let chubby = chubby_outcome.as_ref().map(|o| {
+            // Figures by time; anomalies by the phase whose lock they hit.
+            let figures =
+                chubby::check::figures(&o.acquisitions, &o.writes, phase.start, phase.heal, phase.end);
+            anomalies.extend(
+                chubby_anomalies
+                    .iter()
+                    .filter(|(lock, _)| chubby::phase_of(lock) == Some(index))
+                    .map(|(lock, a)| format!("chubby lock {lock}: {a}")),
+            );
+            if figures.acquisitions_after_heal == 0 {
+                anomalies.push(format!(
+                    "chubby lock: nobody acquired a lock after the heal ({} acquisitions before it)",
+                    figures.acquisitions
+                ));
+            }
+            if index == 0 {
+                anomalies.extend(o.notes.iter().map(|n| format!("chubby lock (the run): {n}")));
+            }
+            figures
+        });
         let mut description = phase.description.clone();
         if !phase.restarted.is_empty() {
             description.push_str(&format!("; restarted {:?}", phase.restarted));
@@ -354,7 +395,6 @@ async fn drive(
         if let Some(d) = phase.leader_after_heal.filter(|d| d.as_millis() >= 100) {
             description.push_str(&format!("; leader {:.1} s after the heal", d.as_secs_f64()));
         }
-        let _ = (phase.start, phase.end);
         reports.push(PhaseReport {
             fault: phase.fault,
             description,
@@ -364,6 +404,7 @@ async fn drive(
             expired,
             observations: phase_obs.len(),
             lock,
+            chubby,
             anomalies,
         });
     }
@@ -465,27 +506,41 @@ fn verdict<M: Model>(
 /// Prints the per-fault table and every anomaly; returns how many there are.
 pub fn print_report(reports: &[PhaseReport]) -> usize {
     println!(
-        "\n{:<17} {:>14} {:>14} {:>24} {:>18}  {:<9} what was done",
+        "\n{:<17} {:>14} {:>14} {:>24} {:>18} {:>26}  {:<9} what was done",
         "fault",
         "kv ok/unknown",
         "zk ok/unknown",
         "sessions/expired",
         "lock holds/fenced",
+        "chubby acq/ok/refused",
         "anomalies"
     );
     let mut total = 0;
     let (mut kv_ok, mut zk_ok, mut lives, mut holds) = (0, 0, 0, 0);
+    let mut chubby_total = chubby::check::Figures::default();
     for r in reports {
         let lock = r.lock.map_or("-".to_string(), |l| {
             format!("{}/{} ({} clean)", l.holds, l.fenced_out, l.clean)
         });
+        let chubby = r.chubby.map_or("-".to_string(), |c| {
+            format!(
+                "{}/{}/{} (o{} i{} u{})",
+                c.acquisitions,
+                c.accepted,
+                c.refused(),
+                c.refused_older,
+                c.refused_invalid,
+                c.refused_unanswered
+            )
+        });
         println!(
-            "{:<17} {:>14} {:>14} {:>24} {:>18}  {:<9} {}",
+            "{:<17} {:>14} {:>14} {:>24} {:>18} {:>26}  {:<9} {}",
             r.fault.name(),
             format!("{}/{}", r.kv.ok, r.kv.unknown),
             format!("{}/{}", r.zk.ok, r.zk.unknown),
             format!("{}/{} ({} reads)", r.lives, r.expired, r.observations),
             lock,
+            chubby,
             r.anomalies.len(),
             r.description
         );
@@ -494,15 +549,31 @@ pub fn print_report(reports: &[PhaseReport]) -> usize {
         zk_ok += r.zk.ok;
         lives += r.lives;
         holds += r.lock.map_or(0, |l| l.holds);
+        if let Some(c) = r.chubby {
+            chubby_total.acquisitions += c.acquisitions;
+            chubby_total.accepted += c.accepted;
+            chubby_total.refused_older += c.refused_older;
+            chubby_total.refused_invalid += c.refused_invalid;
+            chubby_total.refused_unanswered += c.refused_unanswered;
+        }
     }
     for r in reports {
         for a in &r.anomalies {
             println!("ANOMALY in {}: {a}", r.fault.name());
         }
     }
+    let c = chubby_total;
     println!(
-        "faults: {} phases, {kv_ok} key-value and {zk_ok} znode operations with an answer, {lives} sessions, {holds} lock holds, {total} anomalies",
-        reports.len()
+        "faults: {} phases, {kv_ok} key-value and {zk_ok} znode operations with an answer, {lives} sessions, {holds} lock holds, \
+         {} chubby acquisitions, {} fenced writes accepted, {} refused ({} older generation, {} CheckSequencer invalid, \
+         {} check unanswered), {total} anomalies",
+        reports.len(),
+        c.acquisitions,
+        c.accepted,
+        c.refused(),
+        c.refused_older,
+        c.refused_invalid,
+        c.refused_unanswered
     );
     total
 }
