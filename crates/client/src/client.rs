@@ -140,6 +140,14 @@ impl Client {
         self.seq_next
     }
 
+    /// Takes `addr` (one of this client's endpoints, or a new one the set
+    /// has room for) as the leader to try first.
+    pub(crate) fn prefer_leader(&mut self, addr: &str) {
+        if let Some(index) = self.endpoints.find_or_add(addr) {
+            self.leader = Some(index);
+        }
+    }
+
     /// The address of the node that last answered as leader, if any.
     pub fn leader(&self) -> Option<&str> {
         self.leader

@@ -191,6 +191,10 @@ struct Shared {
     events: broadcast::Sender<Event>,
     /// The consistent cache (see the module docs).
     cache: std::sync::Mutex<Cache>,
+    /// The term of the leader that last answered a keepalive, and the
+    /// address it answered at: a waiting acquire asks again there when it
+    /// changes (`LockHandle::acquire`).
+    leader: watch::Sender<(u64, Option<String>)>,
 }
 
 /// What `get_contents_and_stat` answers: data (`None`: null) and Stat, or
@@ -391,6 +395,7 @@ impl LockSession {
             subscriptions: std::sync::Mutex::new(BTreeMap::new()),
             events,
             cache: std::sync::Mutex::new(cache),
+            leader: watch::channel((0, None)).0,
         });
         let keeper = Client::connect(endpoints, options.client.clone()).await?;
         let keepalive = tokio::spawn(keep_alive(shared.clone(), keeper, lease));
@@ -715,32 +720,42 @@ async fn keep_alive(shared: Arc<Shared>, mut client: Client, mut lease: Instant)
         };
         let give_up = lease + grace;
         let timeout = client.options().request_timeout + hold;
-        let call = client.call_within(true, timeout, give_up, move |stub| {
-            let request = request.clone();
-            async move {
-                use pb::keep_alive_response::Result as R;
-                let mut stub = LockClient::new(stub);
-                Ok(match stub.keep_alive(request).await?.into_inner().result {
-                    Some(R::Alive(a)) => Answer::Done(Some(a)),
-                    Some(R::Expired(_)) => Answer::Done(None),
-                    Some(R::Refusal(r)) => refused(r),
-                    None => Answer::Malformed("KeepAliveResponse without a result"),
-                })
-            }
-        });
-        tokio::pin!(call);
-        // Jeopardy as soon as the lease runs out, whatever the call does.
-        let answer = tokio::select! {
-            answer = &mut call => answer,
-            () = tokio::time::sleep_until(lease) => {
-                set(SessionState::Jeopardy);
-                shared.cache().flush();
-                call.await
+        let answer = {
+            let call = client.call_within(true, timeout, give_up, move |stub| {
+                let request = request.clone();
+                async move {
+                    use pb::keep_alive_response::Result as R;
+                    let mut stub = LockClient::new(stub);
+                    Ok(match stub.keep_alive(request).await?.into_inner().result {
+                        Some(R::Alive(a)) => Answer::Done(Some(a)),
+                        Some(R::Expired(_)) => Answer::Done(None),
+                        Some(R::Refusal(r)) => refused(r),
+                        None => Answer::Malformed("KeepAliveResponse without a result"),
+                    })
+                }
+            });
+            tokio::pin!(call);
+            // Jeopardy as soon as the lease runs out, whatever the call does.
+            tokio::select! {
+                answer = &mut call => answer,
+                () = tokio::time::sleep_until(lease) => {
+                    set(SessionState::Jeopardy);
+                    shared.cache().flush();
+                    call.await
+                }
             }
         };
         match answer {
             Ok(Some(alive)) => {
                 lease = lease_end(this_sent, alive.timeout_ms);
+                let at = client.leader().map(str::to_owned);
+                shared.leader.send_if_modified(|now| {
+                    let changed = now.0 != alive.term;
+                    if changed {
+                        *now = (alive.term, at);
+                    }
+                    changed
+                });
                 // Before the next keepalive acknowledges them.
                 shared
                     .cache()
@@ -833,34 +848,51 @@ impl LockHandle {
             (o.request_timeout, Instant::now() + o.deadline)
         } else {
             // Asked again (same seq: the cluster answers from where it
-            // parked it) every WAIT_REASK, so a wait parked on a node that
-            // lost its leadership moves to the new leader.
+            // parked it) at once when a new leader answers the session's
+            // keepalive, and every WAIT_REASK in any case, so a wait parked
+            // on a node that lost its leadership moves to the new leader.
             let far = Duration::from_secs(365 * 24 * 3600);
             (WAIT_REASK, Instant::now() + far)
         };
         let mut state = self.shared.state.subscribe();
-        let call = self
-            .client
-            .call_within(true, timeout, deadline, move |stub| {
-                let request = request.clone();
-                async move {
-                    use pb::acquire_response::Result as R;
-                    let mut stub = LockClient::new(stub);
-                    Ok(match stub.acquire(request).await?.into_inner().result {
-                        Some(R::Acquired(a)) => Answer::Done(Ok(a)),
-                        Some(R::Failed(f)) => Answer::Done(Err(f)),
-                        Some(R::Refusal(r)) => refused(r),
-                        None => Answer::Malformed("AcquireResponse without a result"),
-                    })
-                }
-            });
-        let answer = tokio::select! {
-            answer = call => answer?,
-            _ = state.wait_for(|s| *s == SessionState::Expired) => {
-                return Err(LockError::Failed {
-                    code: "session-expired".into(),
-                    message: "the session expired while waiting for the lock".into(),
+        let mut leader = self.shared.leader.subscribe();
+        leader.mark_unchanged();
+        let answer = loop {
+            let request = request.clone();
+            let call = self
+                .client
+                .call_within(true, timeout, deadline, move |stub| {
+                    let request = request.clone();
+                    async move {
+                        use pb::acquire_response::Result as R;
+                        let mut stub = LockClient::new(stub);
+                        Ok(match stub.acquire(request).await?.into_inner().result {
+                            Some(R::Acquired(a)) => Answer::Done(Ok(a)),
+                            Some(R::Failed(f)) => Answer::Done(Err(f)),
+                            Some(R::Refusal(r)) => refused(r),
+                            None => Answer::Malformed("AcquireResponse without a result"),
+                        })
+                    }
                 });
+            tokio::select! {
+                answer = call => break answer?,
+                _ = state.wait_for(|s| *s == SessionState::Expired) => {
+                    return Err(LockError::Failed {
+                        code: "session-expired".into(),
+                        message: "the session expired while waiting for the lock".into(),
+                    });
+                }
+                // A new leader answered the session's keepalive: a wait
+                // parked on the old one may never be answered (a partition
+                // cut it off), so it is asked again, same seq, where the
+                // keepalive was answered (the new leader parks it, or
+                // answers from its client table).
+                Ok(()) = leader.changed(), if !try_acquire => {
+                    let at = leader.borrow_and_update().1.clone();
+                    if let Some(addr) = at {
+                        self.client.prefer_leader(&addr);
+                    }
+                }
             }
         };
         match answer {

@@ -507,6 +507,63 @@ fn a_session_in_jeopardy_is_safe_again_after_a_failover_and_expired_past_its_gra
     })
 }
 
+/// A waiting acquire parked on a leader that then stops (a pause, or a
+/// partition that cuts it off) moves to the new leader as soon as the
+/// session's keepalive is answered there, not after `WAIT_REASK`: its
+/// first call to the stopped leader could only end by that timeout, so a
+/// grant before it shows the acquire was asked again elsewhere.
+#[test]
+fn a_waiting_acquire_moves_to_the_new_leader() {
+    common::run(async {
+        let cluster = Cluster::start_all(Layout::three());
+        let all = cluster.ids();
+        let leader = cluster.wait_leader(&all, SETTLE).await.node_id;
+        let options = || LockOptions {
+            client: common::client_options(Duration::from_secs(5)),
+            session_timeout: Duration::from_millis(SESSION_TIMEOUT_MS),
+            cache: false,
+            ..LockOptions::default()
+        };
+        let path = "/moving/lock";
+        let holder = LockSession::open(cluster.endpoints(&all), options())
+            .await
+            .unwrap();
+        let mut held = holder.open_lock(path).await.unwrap();
+        held.acquire(Mode::Exclusive, Duration::ZERO).await.unwrap();
+        let waiter = LockSession::open(cluster.endpoints(&all), options())
+            .await
+            .unwrap();
+        let mut waiting = waiter.open_lock(path).await.unwrap();
+        let asked = Instant::now();
+        let wait = tokio::spawn(async move {
+            let got = waiting.acquire(Mode::Exclusive, Duration::ZERO).await;
+            (got, waiting)
+        });
+        // Queued in the replicated table: parked at the leader.
+        let queued = Deadline::new("the waiter queued", SETTLE);
+        while holder.status(path).await.unwrap().waiters.is_empty() {
+            queued.tick().await;
+        }
+        cluster.signal(leader, "STOP");
+        let others: Vec<u64> = all.iter().copied().filter(|&i| i != leader).collect();
+        let new = cluster.wait_leader(&others, SETTLE).await.node_id;
+        held.release().await.unwrap();
+        println!(
+            "n{leader} stopped, n{new} leads; released after {:?}",
+            asked.elapsed()
+        );
+        let left = lock::WAIT_REASK.saturating_sub(asked.elapsed());
+        let (got, _waiting) = tokio::time::timeout(left, wait)
+            .await
+            .expect("the waiting acquire was asked again at the new leader before WAIT_REASK")
+            .unwrap();
+        let seq = got.unwrap();
+        println!("granted {seq} after {:?}", asked.elapsed());
+        cluster.signal(leader, "CONT");
+        drop(waiter);
+    })
+}
+
 /// Chubby's events (section 2.5) and contents through the client library:
 /// a session subscribed to a lock hears, in order, that someone acquired
 /// it, that a child was added and that its data changed; contents are

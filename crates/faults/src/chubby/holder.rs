@@ -157,10 +157,12 @@ async fn hold_once(
     let mut handle = session.open_lock(path).await?;
     let seq = tokio::select! {
         seq = handle.acquire(Mode::Exclusive, LOCK_DELAY) => seq?,
-        // A wait parked on a leader that a partition then cut off would
-        // stay there until the client asks again (`WAIT_REASK`, 30 s) or
-        // the partition heals: given up sooner, it is asked anew at
-        // whichever leader the holder reaches now.
+        // A wait parked on a leader that a partition then cut off moves
+        // by itself once a new leader answers the session's keepalive
+        // (the client library asks again there); one whose own node is
+        // cut off cannot move. Given up after WAIT_MAX, it is asked anew
+        // on whichever of the phase's locks comes next, so holds keep
+        // coming on the majority side.
         _ = tokio::time::sleep(WAIT_MAX) => return withdraw(&mut handle).await,
         _ = phase.changed() => return withdraw(&mut handle).await,
     };
