@@ -122,7 +122,7 @@ stage "real-network faults: 5 nodes in network namespaces, every fault, historie
 tests/faults/setup.sh
 "$target_dir/release/synod-faults" --synod "$target_dir/release/synod" \
     --python "$(tests/compat/setup.sh --print-python | tail -1)" \
-    --fault-secs "${SYNOD_FAULTS_SECS:-4}" --heal-secs 4 --rounds "${SYNOD_FAULTS_ROUNDS:-1}"
+    --fault-secs "${SYNOD_FAULTS_SECS:-8}" --heal-secs 4 --rounds "${SYNOD_FAULTS_ROUNDS:-1}"
 stage "the image (deploy/image.sh, FROM scratch) and the compose cluster under kazoo (tests/deploy; skipped without a Docker engine)"
 SYNOD_BIN="$target_dir/release/synod" "$(tests/compat/setup.sh --print-python | tail -1)" tests/deploy/compose_test.py
 stage "the Kubernetes manifests: checked, and their pods run in Docker as a kubelet would (tests/deploy/k8s_test.py)"
