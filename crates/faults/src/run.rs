@@ -549,12 +549,8 @@ pub fn print_report(reports: &[PhaseReport]) -> usize {
         zk_ok += r.zk.ok;
         lives += r.lives;
         holds += r.lock.map_or(0, |l| l.holds);
-        if let Some(c) = r.chubby {
-            chubby_total.acquisitions += c.acquisitions;
-            chubby_total.accepted += c.accepted;
-            chubby_total.refused_older += c.refused_older;
-            chubby_total.refused_invalid += c.refused_invalid;
-            chubby_total.refused_unanswered += c.refused_unanswered;
+        if let Some(c) = &r.chubby {
+            chubby_total.add(c);
         }
     }
     for r in reports {

@@ -72,6 +72,16 @@ pub struct Figures {
 }
 
 impl Figures {
+    /// Adds `other`'s counts to these (the run's totals of its phases).
+    pub fn add(&mut self, other: &Figures) {
+        self.acquisitions += other.acquisitions;
+        self.acquisitions_after_heal += other.acquisitions_after_heal;
+        self.accepted += other.accepted;
+        self.refused_older += other.refused_older;
+        self.refused_invalid += other.refused_invalid;
+        self.refused_unanswered += other.refused_unanswered;
+    }
+
     /// Every refused write.
     pub fn refused(&self) -> u64 {
         self.refused_older + self.refused_invalid + self.refused_unanswered
