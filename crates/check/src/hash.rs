@@ -92,3 +92,7 @@ pub(crate) fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }
+
+/// HashMaps keyed by anything, hashed with [`FxHasher`]: the same layout
+/// (and so the same work) on every run. Never iterate one into output.
+pub(crate) type BuildFxHasher = BuildHasherDefault<FxHasher>;

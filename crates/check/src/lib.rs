@@ -18,6 +18,10 @@
 //!
 //! It is a pure library: no I/O, no clock, no threads, no randomness.
 //! [`KvModel`] is the model of `synod-kv`'s key-value store.
+//!
+//! [`check_txns`] is a second, separate checker: strict serializability of
+//! multi-key transaction histories (Elle's dependency-graph cycle check),
+//! for the sharded store's transactions; see the `txn` module.
 
 mod bitset;
 mod check;
@@ -26,8 +30,14 @@ mod explain;
 mod hash;
 mod kv_model;
 mod model;
+mod txn;
 
 pub use check::{check, Budget, CheckResult, MalformedHistory};
 pub use explain::{Explanation, OpView, StuckOp};
 pub use kv_model::KvModel;
 pub use model::{Model, Operation};
+pub use txn::{
+    check_txns, CycleClass, CycleStep, Dependency, EdgeKind, InternalViolation,
+    MalformedTxnHistory, RevConflict, TxnAnomaly, TxnCycle, TxnOutcome, TxnRead, TxnRecord,
+    TxnVerdict, TxnWrite,
+};

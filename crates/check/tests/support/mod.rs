@@ -1,6 +1,8 @@
 //! Helpers shared by the checker's integration tests.
 #![allow(dead_code)]
 
+pub mod txn;
+
 use synod_check::Operation;
 use synod_kv::{KvOp, KvReply, KvStore};
 
