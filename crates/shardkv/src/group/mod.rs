@@ -1,0 +1,288 @@
+//! A replica group's replicated state: which shards it serves in which
+//! configuration, their data, the locks and votes of transactions it
+//! takes part in, and the decisions of those it coordinates.
+
+mod coord;
+mod migrate;
+pub use migrate::Piece;
+mod participant;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+use synod_paxos::ClientId;
+use synod_shard::{Config, GroupId, ShardId};
+
+use crate::bugs::ShardBugs;
+use crate::limits::Limits;
+use crate::op::{GroupOp, GroupReply};
+use crate::shard::ShardData;
+use crate::txn::{AbortReason, ReadResult, Txn, TxnId, TxnOutcome, WriteResult};
+
+/// Where one shard stands in this group.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Slot {
+    /// Ours in the current configuration, with all its data.
+    Serving(ShardData),
+    /// Ours in the current configuration, arriving from `from`: the
+    /// entries so far (up to `after`). Not served until whole.
+    Waiting {
+        from: GroupId,
+        staged: ShardData,
+        #[serde(with = "serde_bytes")]
+        after: Option<Vec<u8>>,
+    },
+    /// Leaving for `to` in configuration `num`, but prepared transactions
+    /// still hold locks on it: it waits for their decisions, serves no
+    /// new request, then becomes `Sending`.
+    Draining {
+        to: GroupId,
+        num: u64,
+        data: ShardData,
+    },
+    /// Handed to `to` in configuration `num`; kept until `to` confirms it
+    /// has it all (`Release`). `to` is `UNASSIGNED` when the new
+    /// configuration has no group: the data stays here, served by none.
+    Sending {
+        to: GroupId,
+        num: u64,
+        data: ShardData,
+    },
+}
+
+/// A transaction this group voted yes on and has not yet finished.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Prepared {
+    pub txn: Txn,
+    pub coordinator: GroupId,
+    pub shards: BTreeSet<ShardId>,
+    pub reads: Vec<ReadResult>,
+    pub writes: Vec<WriteResult>,
+}
+
+/// Who holds a key's lock: one writer, or readers.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Lock {
+    Exclusive(TxnId),
+    Shared(BTreeSet<TxnId>),
+}
+
+/// A participant's record of a client's latest transaction it voted no
+/// on or finished, so a late or repeated prepare is answered the same.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Memo {
+    pub seq: u64,
+    /// `Some` if the vote was no (the reason), `None` once finished.
+    pub refused: Option<AbortReason>,
+}
+
+/// A decision this group recorded as coordinator, kept until every
+/// participant has finished it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Decision {
+    pub commit: bool,
+    pub pending: BTreeSet<GroupId>,
+    pub outcome: TxnOutcome,
+}
+
+/// A replica group's state machine (see the crate docs).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ShardGroup {
+    gid: GroupId,
+    limits: Limits,
+    config: Config,
+    slots: BTreeMap<ShardId, Slot>,
+    locks: BTreeMap<Vec<u8>, Lock>,
+    prepared: BTreeMap<TxnId, Prepared>,
+    memo: BTreeMap<ClientId, Memo>,
+    decisions: BTreeMap<TxnId, Decision>,
+    /// Each client's latest transaction this group coordinated.
+    /// (seq, commit, outcome).
+    coordinated: BTreeMap<ClientId, (u64, bool, TxnOutcome)>,
+    /// Deliberate bugs (the `broken` feature); never replicated.
+    #[serde(skip)]
+    bugs: ShardBugs,
+}
+
+impl ShardGroup {
+    /// Group `gid` before its first configuration (config 0: no shards).
+    pub fn new(gid: GroupId, shard_count: u32, limits: Limits) -> ShardGroup {
+        ShardGroup {
+            gid,
+            limits,
+            config: Config::initial(shard_count),
+            slots: BTreeMap::new(),
+            locks: BTreeMap::new(),
+            prepared: BTreeMap::new(),
+            memo: BTreeMap::new(),
+            decisions: BTreeMap::new(),
+            coordinated: BTreeMap::new(),
+            bugs: ShardBugs::default(),
+        }
+    }
+
+    /// Turns on deliberate bugs (the `broken` feature).
+    pub fn set_bugs(&mut self, bugs: ShardBugs) {
+        self.bugs = bugs;
+    }
+
+    pub fn gid(&self) -> GroupId {
+        self.gid
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    pub fn slots(&self) -> &BTreeMap<ShardId, Slot> {
+        &self.slots
+    }
+
+    pub fn prepared(&self) -> &BTreeMap<TxnId, Prepared> {
+        &self.prepared
+    }
+
+    pub fn decisions(&self) -> &BTreeMap<TxnId, Decision> {
+        &self.decisions
+    }
+
+    /// The shards this group serves now.
+    pub fn serving(&self) -> impl Iterator<Item = (ShardId, &ShardData)> {
+        self.slots.iter().filter_map(|(&shard, slot)| match slot {
+            Slot::Serving(data) => Some((shard, data)),
+            _ => None,
+        })
+    }
+
+    /// Applies one op of the group's log.
+    pub fn apply(&mut self, op: GroupOp) -> GroupReply {
+        match op {
+            GroupOp::Config(config) => self.on_config(config),
+            GroupOp::Client { id, txn } => self.on_client(id, txn),
+            GroupOp::Prepare {
+                id,
+                txn,
+                coordinator,
+            } => self.on_prepare(id, txn, coordinator),
+            GroupOp::Finish {
+                id,
+                coordinator,
+                commit,
+                outcome,
+            } => self.on_finish(id, coordinator, commit, outcome),
+            GroupOp::Install {
+                num,
+                shard,
+                after,
+                entries,
+                tail,
+            } => self.on_install(num, shard, after, entries, tail),
+            GroupOp::Release { num, shard } => self.on_release(num, shard),
+            GroupOp::Decide {
+                id,
+                commit,
+                participants,
+                outcome,
+            } => self.on_decide(id, commit, participants, outcome),
+            GroupOp::Forget { id, group } => self.on_forget(id, group),
+        }
+    }
+
+    /// The shards of `txn`'s keys, if this group serves every one now.
+    fn served_shards(&self, txn: &Txn) -> Option<BTreeSet<ShardId>> {
+        let shards = txn.shards(self.config.shard_count());
+        let all = shards
+            .iter()
+            .all(|s| matches!(self.slots.get(s), Some(Slot::Serving(_))));
+        all.then_some(shards)
+    }
+
+    /// The data of a shard this group holds and may write: serving, or
+    /// draining (a prepared transaction finishing).
+    fn data_mut(&mut self, shard: ShardId) -> &mut ShardData {
+        match self.slots.get_mut(&shard) {
+            Some(Slot::Serving(data)) | Some(Slot::Draining { data, .. }) => data,
+            other => panic!("shard {shard} is not writable here: {other:?}"),
+        }
+    }
+
+    fn data(&self, shard: ShardId) -> &ShardData {
+        match self.slots.get(&shard) {
+            Some(Slot::Serving(data)) | Some(Slot::Draining { data, .. }) => data,
+            other => panic!("shard {shard} is not readable here: {other:?}"),
+        }
+    }
+
+    fn shard_of(&self, key: &[u8]) -> ShardId {
+        self.config.shard_of(key)
+    }
+
+    /// `ForgetVotesOnRestart`: a restart that loses the prepared
+    /// transactions and their locks, as if votes lived in memory only.
+    #[cfg(feature = "broken")]
+    pub fn forget_votes(&mut self) {
+        self.prepared.clear();
+        self.locks.clear();
+        let draining: Vec<ShardId> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| matches!(s, Slot::Draining { .. }))
+            .map(|(&s, _)| s)
+            .collect();
+        self.drain(&draining.into_iter().collect());
+    }
+
+    /// Checks what must hold after every op; the simulators call it.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        for (id, prepared) in &self.prepared {
+            for key in prepared.txn.keys() {
+                let held = match self.locks.get(key) {
+                    Some(Lock::Exclusive(holder)) => holder == id,
+                    Some(Lock::Shared(holders)) => holders.contains(id),
+                    None => false,
+                };
+                if !held {
+                    return Err(format!("{id:?} prepared without its lock on {key:?}"));
+                }
+            }
+            for shard in &prepared.shards {
+                let ok = matches!(
+                    self.slots.get(shard),
+                    Some(Slot::Serving(_)) | Some(Slot::Draining { .. })
+                );
+                if !ok {
+                    return Err(format!("{id:?} prepared on shard {shard} not held here"));
+                }
+            }
+        }
+        for (&shard, slot) in &self.slots {
+            let owner = self.config.shards[shard as usize];
+            let ours = owner == self.gid;
+            let consistent = match slot {
+                Slot::Serving(_) | Slot::Waiting { .. } => ours,
+                Slot::Draining { to, num, .. } | Slot::Sending { to, num, .. } => {
+                    *num <= self.config.num && (*num < self.config.num || owner == *to)
+                }
+            };
+            if !consistent {
+                return Err(format!(
+                    "shard {shard} is {slot:?} but config {} gives it to {owner}",
+                    self.config.num
+                ));
+            }
+        }
+        for (shard, group) in self.config.shards.iter().enumerate() {
+            if *group == self.gid && !self.slots.contains_key(&(shard as ShardId)) {
+                return Err(format!(
+                    "shard {shard} is ours in config {} but not held",
+                    self.config.num
+                ));
+            }
+        }
+        Ok(())
+    }
+}

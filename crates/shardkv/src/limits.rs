@@ -1,0 +1,27 @@
+//! A replica group's limits, fixed when the group is created and carried
+//! in its snapshot so every replica judges by the same numbers.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Limits {
+    /// Keys (conditions, reads and writes together) in one transaction;
+    /// more is refused before it runs (`AbortReason::TooLarge`).
+    pub txn_keys_max: u32,
+    /// Bytes of keys, values and conditions in one transaction; more is
+    /// refused the same way.
+    pub txn_bytes_max: u64,
+    /// Bytes of entries in one piece of a shard's hand-over; a larger
+    /// shard is sent in several pieces, each its own log entry.
+    pub install_bytes_max: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            txn_keys_max: 128,
+            txn_bytes_max: 1 << 20,
+            install_bytes_max: 1 << 20,
+        }
+    }
+}

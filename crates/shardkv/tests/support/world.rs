@@ -1,0 +1,710 @@
+//! The model world: groups, controller, network, clients, faults, checks.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use synod_check::{check_txns, TxnOutcome as Seen, TxnRead, TxnRecord, TxnWrite};
+use synod_paxos::{Rng, StateMachine};
+use synod_shard::{Config, GroupId, Settings, ShardController, ShardOp, ShardReply};
+use synod_shardkv::{
+    ClientReply, Driver, DriverConfig, GroupMsg, Limits, Out, ShardBugs, ShardGroup, Slot, Txn,
+    TxnId, TxnOutcome,
+};
+
+use super::bank::{self, BankClient, InFlight, Plan};
+
+pub const SHARDS: u32 = 16;
+pub const ACCOUNTS: usize = 8;
+const GROUPS: u64 = 4;
+const CLIENTS: u64 = 4;
+const STEP_US: u64 = 1_000;
+const FAULTS_US: u64 = 20_000_000;
+const CLIENTS_STOP_US: u64 = FAULTS_US + 5_000_000;
+const DEADLINE_US: u64 = FAULTS_US + 40_000_000;
+const RESEND_US: u64 = 200_000;
+const GIVE_UP_US: u64 = 8_000_000;
+
+/// What goes wrong, and how often (per millisecond, per group).
+#[derive(Clone, Debug)]
+pub struct Profile {
+    pub name: &'static str,
+    pub drop_p: f64,
+    pub dup_p: f64,
+    pub delay_max_us: u64,
+    pub crash_p: f64,
+    pub snapshot_p: f64,
+    pub isolate_p: f64,
+    pub reconfig_every_us: Option<u64>,
+}
+
+pub fn profiles() -> Vec<Profile> {
+    let calm = Profile {
+        name: "calm",
+        drop_p: 0.0,
+        dup_p: 0.0,
+        delay_max_us: 3_000,
+        crash_p: 0.0,
+        snapshot_p: 0.0,
+        isolate_p: 0.0,
+        reconfig_every_us: None,
+    };
+    vec![
+        calm.clone(),
+        Profile {
+            name: "moves",
+            reconfig_every_us: Some(700_000),
+            ..calm.clone()
+        },
+        Profile {
+            name: "lossy",
+            drop_p: 0.1,
+            dup_p: 0.05,
+            delay_max_us: 30_000,
+            reconfig_every_us: Some(1_500_000),
+            ..calm.clone()
+        },
+        Profile {
+            name: "crashes",
+            crash_p: 0.0005,
+            snapshot_p: 0.0005,
+            reconfig_every_us: Some(1_000_000),
+            ..calm.clone()
+        },
+        Profile {
+            name: "partitions",
+            isolate_p: 0.0003,
+            reconfig_every_us: Some(1_000_000),
+            ..calm.clone()
+        },
+        Profile {
+            name: "churn",
+            drop_p: 0.2,
+            dup_p: 0.1,
+            delay_max_us: 10_000,
+            reconfig_every_us: Some(150_000),
+            ..calm.clone()
+        },
+        Profile {
+            name: "all",
+            drop_p: 0.05,
+            dup_p: 0.03,
+            delay_max_us: 20_000,
+            crash_p: 0.0004,
+            snapshot_p: 0.0004,
+            isolate_p: 0.0002,
+            reconfig_every_us: Some(600_000),
+        },
+    ]
+}
+
+/// What a run did.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub committed: u64,
+    pub aborted: u64,
+    pub unknown: u64,
+    pub cross_group_commits: u64,
+    pub configs: u64,
+    pub crashes: u64,
+    pub settled_after_us: u64,
+}
+
+struct Replica {
+    state: ShardGroup,
+    log: VecDeque<synod_shardkv::GroupOp>,
+    driver: Driver,
+    isolated_until_us: u64,
+}
+
+#[derive(Clone)]
+enum Dest {
+    Group(GroupId),
+    Client(u64),
+}
+
+#[derive(Clone)]
+enum Msg {
+    Group { from: GroupId, msg: GroupMsg },
+    Config(Config),
+    Reply { id: TxnId, reply: ClientReply },
+}
+
+struct Flight {
+    at_us: u64,
+    to: Dest,
+    msg: Msg,
+}
+
+pub struct World {
+    rng: Rng,
+    now_us: u64,
+    profile: Profile,
+    bugs: ShardBugs,
+    controller: ShardController,
+    groups: BTreeMap<GroupId, Replica>,
+    flights: Vec<Flight>,
+    clients: Vec<BankClient>,
+    history: Vec<TxnRecord>,
+    next_tag: u64,
+    next_reconfig_us: u64,
+    report: Report,
+    /// `SYNOD_SHARDKV_TRACE=<record>`: print that transaction's life.
+    trace: Option<usize>,
+}
+
+impl World {
+    pub fn new(seed: u64, profile: Profile, bugs: ShardBugs) -> World {
+        let settings = Settings {
+            shard_count: SHARDS,
+            ..Settings::DEFAULT
+        };
+        let mut controller = ShardController::new(settings).expect("valid settings");
+        let joined = (1..GROUPS)
+            .map(|g| (g, vec![format!("group-{g}:1")]))
+            .collect();
+        controller.execute(&ShardOp::Join { groups: joined });
+        let groups = (1..=GROUPS)
+            .map(|gid| {
+                let mut state = ShardGroup::new(gid, SHARDS, Limits::default());
+                state.set_bugs(bugs.clone());
+                let replica = Replica {
+                    state,
+                    log: VecDeque::new(),
+                    driver: Driver::with_bugs(gid, DriverConfig::default(), bugs.clone()),
+                    isolated_until_us: 0,
+                };
+                (gid, replica)
+            })
+            .collect();
+        let clients = (0..CLIENTS)
+            .map(|c| BankClient::new(1_000 + c, controller.newest().clone()))
+            .collect();
+        World {
+            rng: Rng::new(seed),
+            now_us: 0,
+            next_reconfig_us: profile.reconfig_every_us.unwrap_or(u64::MAX),
+            profile,
+            bugs,
+            controller,
+            groups,
+            flights: Vec::new(),
+            clients,
+            history: Vec::new(),
+            next_tag: 1,
+            report: Report::default(),
+            trace: std::env::var("SYNOD_SHARDKV_TRACE")
+                .ok()
+                .and_then(|t| t.parse().ok()),
+        }
+    }
+
+    fn faulty(&self) -> bool {
+        self.now_us < FAULTS_US
+    }
+
+    /// Runs to the end and checks everything.
+    pub fn run(mut self) -> Result<Report, String> {
+        while self.now_us < DEADLINE_US {
+            self.step()?;
+            if self.now_us > CLIENTS_STOP_US && self.quiescent() {
+                self.report.settled_after_us = self.now_us - FAULTS_US;
+                return self.final_checks();
+            }
+        }
+        Err(format!(
+            "not settled {} s after faults stopped: {}",
+            (DEADLINE_US - FAULTS_US) / 1_000_000,
+            self.unsettled()
+        ))
+    }
+
+    fn step(&mut self) -> Result<(), String> {
+        self.now_us += STEP_US;
+        self.deliver();
+        let gids: Vec<GroupId> = self.groups.keys().copied().collect();
+        for &gid in &gids {
+            self.apply_some(gid)?;
+            let replica = self.groups.get_mut(&gid).expect("listed");
+            let out = replica.driver.on_tick(self.now_us, &replica.state);
+            self.route(gid, out);
+        }
+        self.check_one_server_per_shard()?;
+        if self.faulty() {
+            self.inject_faults(&gids);
+        }
+        self.step_clients();
+        Ok(())
+    }
+
+    fn apply_some(&mut self, gid: GroupId) -> Result<(), String> {
+        let now_us = self.now_us;
+        let count = self.rng.range(0, 3);
+        for _ in 0..count {
+            let replica = self.groups.get_mut(&gid).expect("group");
+            if replica.isolated_until_us > now_us {
+                return Ok(());
+            }
+            let Some(op) = replica.log.pop_front() else {
+                return Ok(());
+            };
+            let reply = replica.state.apply(op.clone());
+            replica
+                .state
+                .check_invariants()
+                .map_err(|e| format!("group {gid}: {e}"))?;
+            if let (
+                synod_shardkv::GroupOp::Config(c),
+                synod_shardkv::GroupReply::ConfigApplied { .. },
+            ) = (&op, &reply)
+            {
+                self.report.configs = self.report.configs.max(c.num);
+            }
+            let out = replica.driver.on_applied(&replica.state, &op, &reply);
+            self.route(gid, out);
+        }
+        Ok(())
+    }
+
+    fn route(&mut self, gid: GroupId, outs: Vec<Out>) {
+        for out in outs {
+            match out {
+                Out::Propose(op) => self.groups.get_mut(&gid).expect("group").log.push_back(op),
+                Out::Send { to, msg } => {
+                    self.send(gid, Dest::Group(to), Msg::Group { from: gid, msg })
+                }
+                Out::Reply { id, reply } => {
+                    self.send(gid, Dest::Client(id.client), Msg::Reply { id, reply })
+                }
+                Out::QueryConfig { num } => {
+                    if let ShardReply::Config(config) =
+                        self.controller.read(&ShardOp::Query { num: num as i64 })
+                    {
+                        if config.num == num {
+                            self.send(gid, Dest::Group(gid), Msg::Config(config));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn cut_off(&self, gid: GroupId) -> bool {
+        self.groups
+            .get(&gid)
+            .is_some_and(|r| r.isolated_until_us > self.now_us)
+    }
+
+    fn send(&mut self, from: GroupId, to: Dest, msg: Msg) {
+        let faulty = self.faulty();
+        if faulty && self.rng.chance(self.profile.drop_p) {
+            return;
+        }
+        if self.cut_off(from) || matches!(to, Dest::Group(g) if self.cut_off(g)) {
+            return;
+        }
+        if faulty && self.rng.chance(self.profile.dup_p) {
+            let at_us = self.delivery_time();
+            let copy = Flight {
+                at_us,
+                to: to.clone(),
+                msg: msg.clone(),
+            };
+            self.flights.push(copy);
+        }
+        let at_us = self.delivery_time();
+        self.flights.push(Flight { at_us, to, msg });
+    }
+
+    fn delivery_time(&mut self) -> u64 {
+        self.now_us + self.rng.range(500, self.profile.delay_max_us.max(501))
+    }
+
+    fn deliver(&mut self) {
+        let now = self.now_us;
+        let mut due = Vec::new();
+        let mut i = 0;
+        while i < self.flights.len() {
+            if self.flights[i].at_us <= now {
+                due.push(self.flights.swap_remove(i));
+            } else {
+                i += 1;
+            }
+        }
+        // Random order among those due.
+        for k in (1..due.len()).rev() {
+            let j = self.rng.range(0, k as u64 + 1) as usize;
+            due.swap(k, j);
+        }
+        for flight in due {
+            match flight.to {
+                Dest::Group(gid) => {
+                    if self.cut_off(gid) {
+                        continue;
+                    }
+                    let replica = self.groups.get_mut(&gid).expect("group");
+                    let out = match flight.msg {
+                        Msg::Group { from, msg } => {
+                            replica.driver.on_message(now, &replica.state, from, msg)
+                        }
+                        Msg::Config(config) => replica.driver.on_config(&replica.state, config),
+                        Msg::Reply { .. } => Vec::new(),
+                    };
+                    self.route(gid, out);
+                }
+                Dest::Client(client) => {
+                    if let Msg::Reply { id, reply } = flight.msg {
+                        self.on_client_reply(client, id, reply);
+                    }
+                }
+            }
+        }
+    }
+
+    fn inject_faults(&mut self, gids: &[GroupId]) {
+        for &gid in gids {
+            if self.rng.chance(self.profile.crash_p) {
+                self.crash_leader(gid);
+            }
+            if self.rng.chance(self.profile.snapshot_p) {
+                let replica = self.groups.get_mut(&gid).expect("group");
+                let snapshot = replica.state.snapshot_data();
+                let mut restored = ShardGroup::new(gid, SHARDS, Limits::default());
+                restored.restore(&snapshot).expect("own snapshot restores");
+                restored.set_bugs(self.bugs.clone());
+                assert_eq!(restored, replica.state, "snapshot round trip");
+                replica.state = restored;
+            }
+            if self.rng.chance(self.profile.isolate_p) {
+                let until = self.now_us + self.rng.range(500_000, 3_000_000);
+                self.groups.get_mut(&gid).expect("group").isolated_until_us = until.min(FAULTS_US);
+            }
+        }
+        if self.now_us >= self.next_reconfig_us {
+            self.next_reconfig_us = self.now_us + self.profile.reconfig_every_us.expect("set");
+            self.reconfigure();
+        }
+    }
+
+    fn crash_leader(&mut self, gid: GroupId) {
+        self.report.crashes += 1;
+        let replica = self.groups.get_mut(&gid).expect("group");
+        replica.driver = Driver::with_bugs(gid, DriverConfig::default(), self.bugs.clone());
+        // Proposals not yet chosen may be lost; the chosen ones stay.
+        let kept: VecDeque<_> = std::mem::take(&mut replica.log)
+            .into_iter()
+            .filter(|_| !self.rng.chance(0.5))
+            .collect();
+        replica.log = kept;
+        #[cfg(feature = "broken")]
+        if self.bugs.has(synod_shardkv::ShardBug::ForgetVotesOnRestart) {
+            replica.state.forget_votes();
+        }
+    }
+
+    fn reconfigure(&mut self) {
+        let newest = self.controller.newest().clone();
+        let joined: Vec<GroupId> = newest.groups.keys().copied().collect();
+        let roll = self.rng.range(0, 10);
+        let op = if roll < 6 || joined.len() == 1 && roll < 8 {
+            let shard = self.rng.range(0, u64::from(SHARDS)) as u32;
+            let group = joined[self.rng.range(0, joined.len() as u64) as usize];
+            ShardOp::Move { shard, group }
+        } else if roll < 8 {
+            let group = joined[self.rng.range(0, joined.len() as u64) as usize];
+            ShardOp::Leave {
+                groups: vec![group],
+            }
+        } else {
+            let group = self.rng.range(1, GROUPS + 1);
+            ShardOp::Join {
+                groups: BTreeMap::from([(group, vec![format!("group-{group}:1")])]),
+            }
+        };
+        self.controller.execute(&op);
+    }
+
+    fn check_one_server_per_shard(&self) -> Result<(), String> {
+        let mut server = BTreeMap::new();
+        for (gid, replica) in &self.groups {
+            for (shard, slot) in replica.state.slots() {
+                if matches!(slot, Slot::Serving(_)) {
+                    if let Some(other) = server.insert(*shard, *gid) {
+                        return Err(format!(
+                            "shard {shard} served by groups {other} and {gid} at once (t={} ms)",
+                            self.now_us / 1000
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    // ---- clients ----
+
+    fn step_clients(&mut self) {
+        for c in 0..self.clients.len() {
+            let busy = self.clients[c].flight.is_some();
+            if busy {
+                self.client_resend(c);
+            } else if self.now_us < CLIENTS_STOP_US && self.now_us >= self.clients[c].idle_until_us
+            {
+                self.client_start(c);
+            }
+        }
+    }
+
+    fn client_start(&mut self, c: usize) {
+        let plan = self.clients[c].choose(&mut self.rng, ACCOUNTS);
+        let txn = match &plan {
+            Plan::ReadPair { from, to } => {
+                bank::read_txn(&[bank::account(*from), bank::account(*to)])
+            }
+            Plan::Transfer { txn, .. } => txn.clone(),
+            Plan::Audit => bank::read_txn(&(0..ACCOUNTS).map(bank::account).collect::<Vec<_>>()),
+        };
+        let client = &mut self.clients[c];
+        client.seq += 1;
+        let id = TxnId {
+            client: client.client,
+            seq: client.seq,
+        };
+        let record = self.history.len();
+        let writes = txn
+            .writes
+            .iter()
+            .map(|w| TxnWrite {
+                key: w.key.clone(),
+                rev: None,
+                tag: bank::decode_value(w.value.as_deref()).1,
+            })
+            .collect();
+        self.history.push(TxnRecord {
+            id: record as u64,
+            call: self.now_us,
+            ret: None,
+            outcome: Seen::Unknown,
+            reads: Vec::new(),
+            writes,
+        });
+        let coordinator = coordinator_for(&client.config, &txn).unwrap_or(1);
+        client.flight = Some(InFlight {
+            id,
+            txn,
+            plan,
+            coordinator,
+            record,
+            next_send_us: self.now_us,
+            give_up_us: self.now_us + GIVE_UP_US,
+        });
+        self.client_resend(c);
+    }
+
+    fn client_resend(&mut self, c: usize) {
+        let now = self.now_us;
+        let client = &mut self.clients[c];
+        let flight = client.flight.as_mut().expect("in flight");
+        if now >= flight.give_up_us {
+            client.flight = None; // Unknown: the record stays so.
+            self.report.unknown += 1;
+            return;
+        }
+        if now < flight.next_send_us {
+            return;
+        }
+        flight.next_send_us = now + RESEND_US;
+        if self.trace == Some(flight.record) {
+            println!(
+                "t={} ms {:?} sent to {}: {:?}",
+                now / 1000,
+                flight.id,
+                flight.coordinator,
+                flight.txn
+            );
+        }
+        let msg = GroupMsg::ClientTxn {
+            id: flight.id,
+            txn: flight.txn.clone(),
+            config: client.config.num,
+        };
+        let to = Dest::Group(flight.coordinator);
+        self.send(0, to, Msg::Group { from: 0, msg });
+    }
+
+    fn on_client_reply(&mut self, client_id: u64, id: TxnId, reply: ClientReply) {
+        let c = (client_id - 1_000) as usize;
+        let newest = self.controller.newest().clone();
+        let now = self.now_us;
+        let client = &mut self.clients[c];
+        let Some(flight) = client.flight.as_mut().filter(|f| f.id == id) else {
+            return;
+        };
+        if self.trace == Some(flight.record) {
+            println!(
+                "t={} ms {id:?} from coordinator {}: {reply:?}",
+                now / 1000,
+                flight.coordinator
+            );
+        }
+        match reply {
+            ClientReply::Busy => flight.next_send_us = now + 20_000,
+            ClientReply::WrongGroup { .. } => {
+                client.config = newest;
+                if let Some(g) = coordinator_for(&client.config, &flight.txn) {
+                    flight.coordinator = g;
+                }
+                flight.next_send_us = now + 10_000;
+            }
+            ClientReply::Outcome(outcome) => {
+                let flight = client.flight.take().expect("matched");
+                self.finish(c, flight, outcome);
+            }
+        }
+    }
+
+    fn finish(&mut self, c: usize, flight: InFlight, outcome: TxnOutcome) {
+        let record = &mut self.history[flight.record];
+        record.ret = Some(self.now_us);
+        match &outcome {
+            TxnOutcome::Aborted(_) => {
+                record.outcome = Seen::Aborted;
+                self.report.aborted += 1;
+            }
+            TxnOutcome::Committed { reads, writes } => {
+                record.outcome = Seen::Committed;
+                self.report.committed += 1;
+                record.reads = reads
+                    .iter()
+                    .map(|r| TxnRead {
+                        key: r.key.clone(),
+                        rev: r.rev,
+                        tag: bank::decode_value(r.value.as_deref()).1,
+                    })
+                    .collect();
+                for (w, result) in record.writes.iter_mut().zip(writes) {
+                    assert_eq!(w.key, result.key, "writes answered in order");
+                    w.rev = Some(result.rev);
+                }
+                let groups = flight
+                    .txn
+                    .shards(SHARDS)
+                    .iter()
+                    .filter_map(|&s| self.clients[c].config.group_of(s))
+                    .collect::<std::collections::BTreeSet<_>>();
+                if groups.len() > 1 && !writes.is_empty() {
+                    self.report.cross_group_commits += 1;
+                }
+                self.plan_after(c, &flight.plan, reads);
+            }
+        }
+        let client = &mut self.clients[c];
+        client.idle_until_us = self.now_us + self.rng.range(0, 20_000);
+    }
+
+    fn plan_after(&mut self, c: usize, plan: &Plan, reads: &[synod_shardkv::ReadResult]) {
+        match plan {
+            Plan::ReadPair { from, to } => {
+                assert_eq!(
+                    reads.len(),
+                    2,
+                    "a pair read {from}, {to} answered {reads:?}"
+                );
+                let (a, b) = (&reads[0], &reads[1]);
+                let (bal_a, _) = bank::decode_value(a.value.as_deref());
+                let (bal_b, _) = bank::decode_value(b.value.as_deref());
+                if bal_a <= 0 {
+                    return;
+                }
+                let amount = self.rng.range(1, bal_a as u64 + 1) as i64;
+                let tags = (self.next_tag, self.next_tag + 1);
+                self.next_tag += 2;
+                let txn =
+                    bank::transfer_txn(*from, *to, (a.rev, b.rev), (bal_a, bal_b), amount, tags);
+                self.clients[c].next_plan = Some(Plan::Transfer { txn });
+            }
+            Plan::Audit => {
+                let total: i64 = reads
+                    .iter()
+                    .map(|r| bank::decode_value(r.value.as_deref()).0)
+                    .sum();
+                let expected = bank::START_BALANCE * ACCOUNTS as i64;
+                assert_eq!(
+                    total, expected,
+                    "an audit saw the bank hold {total}, not {expected}"
+                );
+            }
+            Plan::Transfer { .. } => {}
+        }
+    }
+
+    // ---- the end ----
+
+    fn quiescent(&self) -> bool {
+        self.unsettled().is_empty()
+    }
+
+    fn unsettled(&self) -> String {
+        let newest = self.controller.newest().num;
+        let mut why = Vec::new();
+        if self.clients.iter().any(|c| c.flight.is_some()) {
+            why.push("clients in flight".to_string());
+        }
+        for (gid, r) in &self.groups {
+            let s = &r.state;
+            if !s.prepared().is_empty() {
+                why.push(format!("group {gid}: {} prepared", s.prepared().len()));
+            }
+            if !s.decisions().is_empty() {
+                why.push(format!(
+                    "group {gid}: {} decisions unconfirmed",
+                    s.decisions().len()
+                ));
+            }
+            if s.config().num != newest {
+                why.push(format!(
+                    "group {gid} at config {} of {newest}",
+                    s.config().num
+                ));
+            }
+            if !s.settled() || !s.sending().is_empty() {
+                why.push(format!("group {gid} still moving shards"));
+            }
+        }
+        why.join("; ")
+    }
+
+    fn final_checks(self) -> Result<Report, String> {
+        let mut total = 0;
+        for i in 0..ACCOUNTS {
+            let key = bank::account(i);
+            let shard = synod_shard::shard_of(&key, SHARDS);
+            let owner = self
+                .controller
+                .newest()
+                .group_of(shard)
+                .ok_or("an account's shard has no group")?;
+            let Some(Slot::Serving(data)) = self.groups[&owner].state.slots().get(&shard) else {
+                return Err(format!("shard {shard} not served by its owner {owner}"));
+            };
+            total += bank::decode_value(data.read(&key).value.as_deref()).0;
+        }
+        let expected = bank::START_BALANCE * ACCOUNTS as i64;
+        if total != expected {
+            return Err(format!(
+                "the bank holds {total} after the run, not {expected}"
+            ));
+        }
+        let verdict = check_txns(&self.history).map_err(|e| format!("malformed history: {e}"))?;
+        if !verdict.is_strictly_serializable() {
+            return Err(format!("history not strictly serializable: {verdict}"));
+        }
+        Ok(self.report)
+    }
+}
+
+/// The group a client sends a transaction to: the owner of its lowest
+/// shard.
+pub fn coordinator_for(config: &Config, txn: &Txn) -> Option<GroupId> {
+    txn.shards(config.shard_count())
+        .into_iter()
+        .find_map(|s| config.group_of(s))
+}
