@@ -30,3 +30,45 @@ pub fn digest<T: std::hash::Hash + ?Sized>(value: &T) -> u64 {
     value.hash(&mut h);
     h.finish()
 }
+
+/// Hashes (FNV-1a 64) what passes through it on its way to or from
+/// `inner`: a snapshot's trailer, written and checked without holding the
+/// snapshot in one buffer.
+pub struct FnvIo<T> {
+    inner: T,
+    hasher: Fnv64,
+}
+
+impl<T> FnvIo<T> {
+    pub fn new(inner: T) -> Self {
+        FnvIo {
+            inner,
+            hasher: Fnv64::default(),
+        }
+    }
+
+    /// The hash of every byte that passed so far.
+    pub fn hash(&self) -> u64 {
+        self.hasher.finish()
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for FnvIo<W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(bytes)?;
+        self.hasher.write(&bytes[..written]);
+        Ok(written)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for FnvIo<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(out)?;
+        self.hasher.write(&out[..read]);
+        Ok(read)
+    }
+}

@@ -42,7 +42,7 @@ pub use bugs::{Bug, Bugs};
 pub use bytes::Bytes;
 pub use config::{EngineConfig, ROUND_MAX, SLOT_MAX};
 pub use durable::{ClientRecord, DurableState, Record, Snapshot};
-pub use hash::{digest, Fnv64};
+pub use hash::{digest, Fnv64, FnvIo};
 pub use invariants::InvariantViolation;
 pub use message::{Message, ReconfigRefusal, SnapshotHead};
 pub use node::Node;

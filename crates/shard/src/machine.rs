@@ -9,12 +9,11 @@
 //! at most `history_bytes_max` plus the settings and a few bytes of
 //! framing.
 
-use std::hash::Hasher as _;
-use std::io::{self, Read, Write};
+use std::io::{Read, Write};
 
 use bincode::Options as _;
 use serde::{Deserialize, Serialize};
-use synod_paxos::{Fnv64, RestoreError, SnapshotData, SnapshotWriter, StateMachine};
+use synod_paxos::{FnvIo, RestoreError, SnapshotData, SnapshotWriter, StateMachine};
 
 use crate::config::Config;
 use crate::controller::ShardController;
@@ -36,32 +35,6 @@ struct SnapshotIn {
     configs: Vec<Config>,
 }
 
-/// Hashes what passes through on its way to or from `inner`.
-struct Hashing<T> {
-    inner: T,
-    hasher: Fnv64,
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        let written = self.inner.write(bytes)?;
-        self.hasher.write(&bytes[..written]);
-        Ok(written)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        let read = self.inner.read(out)?;
-        self.hasher.write(&out[..read]);
-        Ok(read)
-    }
-}
-
 impl ShardController {
     /// Decodes an operation within `op_bytes_max` (refused before any
     /// decoding work when longer).
@@ -78,10 +51,7 @@ impl ShardController {
     fn encode_snapshot(&self, out: &mut SnapshotWriter) {
         out.write_all(&[SNAPSHOT_VERSION])
             .expect("writing to memory");
-        let mut body = Hashing {
-            inner: &mut *out,
-            hasher: Fnv64::default(),
-        };
+        let mut body = FnvIo::new(&mut *out);
         let snapshot = SnapshotOut {
             settings: &self.settings,
             configs: self.history().collect(),
@@ -89,7 +59,7 @@ impl ShardController {
         bincode::DefaultOptions::new()
             .serialize_into(&mut body, &snapshot)
             .expect("writing to memory");
-        let hash = body.hasher.finish();
+        let hash = body.hash();
         out.write_all(&hash.to_le_bytes())
             .expect("writing to memory");
     }
@@ -107,17 +77,14 @@ impl ShardController {
                 version[0]
             )));
         }
-        let mut body = Hashing {
-            inner: &mut reader,
-            hasher: Fnv64::default(),
-        };
+        let mut body = FnvIo::new(&mut reader);
         // Limited to the snapshot's length: a corrupt length reads, and so
         // allocates, no more than the snapshot holds.
         let decoded: SnapshotIn = bincode::DefaultOptions::new()
             .with_limit(snapshot.len())
             .deserialize_from(&mut body)
             .map_err(|e| corrupt(e.to_string()))?;
-        let hash = body.hasher.finish();
+        let hash = body.hash();
         let mut trailer = [0u8; 8];
         reader
             .read_exact(&mut trailer)
