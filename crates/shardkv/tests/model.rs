@@ -65,3 +65,40 @@ fn one_seed() {
     let result = World::new(seed.parse().expect("seed"), profile, ShardBugs::default()).run();
     println!("{result:?}");
 }
+
+/// The commit latency of the protocol in message delays, measured with
+/// every message taking one delay and every log entry two (accept, then
+/// accepted). One group: client to coordinator, its log, the answer (4).
+/// Two groups: client, prepare, the participants' logs, votes, the
+/// coordinator's log of the decision, the answer (8). Published counts
+/// from the request to commit (Gray and Lamport, "Consensus on
+/// Transaction Commit"): Two-Phase Commit 4 with one stable-storage write
+/// delay per phase, Paxos Commit 5; docs/BENCHMARKS.md compares them.
+#[test]
+fn commit_latency_in_message_delays() {
+    let report = World::new(1, support::world::unit_delays(), ShardBugs::default())
+        .run()
+        .expect("a calm run");
+    let mut by_groups: std::collections::BTreeMap<usize, Vec<u64>> = Default::default();
+    for (groups, delays) in &report.latencies {
+        by_groups.entry(*groups).or_default().push(*delays);
+    }
+    for (groups, delays) in &by_groups {
+        let min = delays.iter().min().unwrap();
+        let max = delays.iter().max().unwrap();
+        println!(
+            "{groups} group(s): {} commits, {min}..={max} message delays",
+            delays.len()
+        );
+    }
+    assert!(
+        by_groups[&1].iter().all(|&d| d == 4),
+        "one group: {:?}",
+        by_groups[&1]
+    );
+    assert!(
+        by_groups[&2].iter().all(|&d| d == 8),
+        "two groups: {:?}",
+        by_groups[&2]
+    );
+}

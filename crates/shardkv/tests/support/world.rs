@@ -30,6 +30,10 @@ pub struct Profile {
     pub drop_p: f64,
     pub dup_p: f64,
     pub delay_max_us: u64,
+    /// When set: every message takes exactly this long, a log entry is
+    /// chosen exactly two of these after it is proposed (accept, then
+    /// accepted), and one client runs, so latencies count message delays.
+    pub unit_us: Option<u64>,
     pub crash_p: f64,
     pub snapshot_p: f64,
     pub isolate_p: f64,
@@ -42,6 +46,7 @@ pub fn profiles() -> Vec<Profile> {
         drop_p: 0.0,
         dup_p: 0.0,
         delay_max_us: 3_000,
+        unit_us: None,
         crash_p: 0.0,
         snapshot_p: 0.0,
         isolate_p: 0.0,
@@ -92,8 +97,18 @@ pub fn profiles() -> Vec<Profile> {
             snapshot_p: 0.0004,
             isolate_p: 0.0002,
             reconfig_every_us: Some(600_000),
+            unit_us: None,
         },
     ]
+}
+
+/// No faults, and latencies in message delays of 10 ms (see `unit_us`).
+pub fn unit_delays() -> Profile {
+    Profile {
+        name: "unit-delays",
+        unit_us: Some(10_000),
+        ..profiles().remove(0)
+    }
 }
 
 /// What a run did.
@@ -106,11 +121,15 @@ pub struct Report {
     pub configs: u64,
     pub crashes: u64,
     pub settled_after_us: u64,
+    /// Under `unit_us`: (groups the transaction touched, its latency in
+    /// message delays) of each commit.
+    pub latencies: Vec<(usize, u64)>,
 }
 
 struct Replica {
     state: ShardGroup,
-    log: VecDeque<synod_shardkv::GroupOp>,
+    /// Proposed ops and when each is chosen, in log order.
+    log: VecDeque<(u64, synod_shardkv::GroupOp)>,
     driver: Driver,
     isolated_until_us: u64,
 }
@@ -175,7 +194,12 @@ impl World {
                 (gid, replica)
             })
             .collect();
-        let clients = (0..CLIENTS)
+        let client_count = if profile.unit_us.is_some() {
+            1
+        } else {
+            CLIENTS
+        };
+        let clients = (0..client_count)
             .map(|c| BankClient::new(1_000 + c, controller.newest().clone()))
             .collect();
         World {
@@ -237,15 +261,19 @@ impl World {
 
     fn apply_some(&mut self, gid: GroupId) -> Result<(), String> {
         let now_us = self.now_us;
-        let count = self.rng.range(0, 3);
-        for _ in 0..count {
+        loop {
             let replica = self.groups.get_mut(&gid).expect("group");
             if replica.isolated_until_us > now_us {
                 return Ok(());
             }
-            let Some(op) = replica.log.pop_front() else {
+            if replica
+                .log
+                .front()
+                .is_none_or(|(chosen_us, _)| *chosen_us > now_us)
+            {
                 return Ok(());
-            };
+            }
+            let (_, op) = replica.log.pop_front().expect("looked");
             let reply = replica.state.apply(op.clone());
             replica
                 .state
@@ -267,7 +295,15 @@ impl World {
     fn route(&mut self, gid: GroupId, outs: Vec<Out>) {
         for out in outs {
             match out {
-                Out::Propose(op) => self.groups.get_mut(&gid).expect("group").log.push_back(op),
+                Out::Propose(op) => {
+                    let delay = match self.profile.unit_us {
+                        Some(unit) => 2 * unit,
+                        None => self.rng.range(0, 3_000),
+                    };
+                    let log = &mut self.groups.get_mut(&gid).expect("group").log;
+                    let after_last = log.back().map_or(0, |(chosen_us, _)| *chosen_us);
+                    log.push_back((after_last.max(self.now_us + delay), op));
+                }
                 Out::Send { to, msg } => {
                     self.send(gid, Dest::Group(to), Msg::Group { from: gid, msg })
                 }
@@ -315,7 +351,10 @@ impl World {
     }
 
     fn delivery_time(&mut self) -> u64 {
-        self.now_us + self.rng.range(500, self.profile.delay_max_us.max(501))
+        match self.profile.unit_us {
+            Some(unit) => self.now_us + unit,
+            None => self.now_us + self.rng.range(500, self.profile.delay_max_us.max(501)),
+        }
     }
 
     fn deliver(&mut self) {
@@ -592,6 +631,10 @@ impl World {
                     .collect::<std::collections::BTreeSet<_>>();
                 if groups.len() > 1 && !writes.is_empty() {
                     self.report.cross_group_commits += 1;
+                }
+                if let Some(unit) = self.profile.unit_us {
+                    let latency = self.now_us - self.history[flight.record].call;
+                    self.report.latencies.push((groups.len(), latency / unit));
                 }
                 self.plan_after(c, &flight.plan, reads);
             }
