@@ -21,7 +21,7 @@
 # failed (each failure prints its replay command).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seeds="${SYNOD_SWEEP_SEEDS:-4000}"
+seeds="${SYNOD_SWEEP_SEEDS:-2500}"
 start="${SYNOD_SWEEP_START:-1}"
 bin="${SYNOD_BIN:-}"
 if [ -z "$bin" ]; then

@@ -22,6 +22,8 @@
 #   SYNOD_SWEEP_SEEDS=157300  the release sweep: a million seeds (see README)
 #   SYNOD_SWEEP_START=N       its first seed (default: a new range every day)
 #   SYNOD_ZKSIM_SEEDS=1000    seeds per coordination-simulator profile
+#   SYNOD_SHARDKV_SEEDS=2000  seeds per profile of the sharded tier's model
+#   SYNOD_SHARDKV_START=N     its first seed (default: a new range every day)
 #   SYNOD_FAULTS_SECS=20 SYNOD_FAULTS_ROUNDS=5
 #                             the real-network fault run: longer faults, more
 #                             rounds (default 4 s each, one round)
@@ -95,11 +97,16 @@ tests/admin/setup.sh
 # /metrics answer; with this set, a missing promtool fails it.
 export SYNOD_REQUIRE_PROMTOOL=1
 stage "cargo test"
-cargo test --workspace
+# The sharded tier's model world explores a new seed range every day too
+# (SYNOD_SHARDKV_SEEDS per profile, 20 by default).
+SYNOD_SHARDKV_START="${SYNOD_SHARDKV_START:-$(( $(date -u +%s) / 86400 * 1000 + 1 ))}" \
+    cargo test --workspace
 stage "exhaustive search against broken engines"
 cargo test -p synod-explore --features broken --test broken
 stage "the service node's deliberate bugs"
 cargo test -p synod-node --features broken --test bugs
+stage "the sharded tier's model against broken groups (crates/shardkv)"
+cargo test -p synod-shardkv --features broken --test broken
 stage "the coordination simulator's oracles against broken service nodes"
 cargo test -p synod-zksim --features broken --test oracles --test snapshot_close --test lock_oracles --test cache_oracles --test event_oracles
 stage "release build (synod, synod-faults)"
