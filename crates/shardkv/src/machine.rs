@@ -67,7 +67,7 @@ impl StateMachine for ShardGroup {
             return Err(corrupt(format!("{} trailing bytes", reader.remaining())));
         }
         group.check_invariants().map_err(corrupt)?;
-        *self = group;
+        self.replace_state(group);
         Ok(())
     }
 

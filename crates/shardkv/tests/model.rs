@@ -6,7 +6,7 @@
 
 mod support;
 
-use support::world::{profiles, World};
+use support::world::{engine_profiles, profiles, Profile, World};
 use synod_shardkv::ShardBugs;
 
 fn seeds() -> std::ops::Range<u64> {
@@ -21,12 +21,11 @@ fn seeds() -> std::ops::Range<u64> {
     start..start + count
 }
 
-#[test]
-fn every_profile_keeps_the_bank_whole_and_the_history_strictly_serializable() {
+fn sweep(profiles: Vec<Profile>, seeds: std::ops::Range<u64>) {
     let mut failures = Vec::new();
-    for profile in profiles() {
+    for profile in profiles {
         let mut totals = support::world::Report::default();
-        for seed in seeds() {
+        for seed in seeds.clone() {
             match World::new(seed, profile.clone(), ShardBugs::default()).run() {
                 Ok(r) => {
                     totals.committed += r.committed;
@@ -40,7 +39,12 @@ fn every_profile_keeps_the_bank_whole_and_the_history_strictly_serializable() {
                 Err(e) => failures.push(format!("{} seed {seed}: {e}", profile.name)),
             }
         }
-        println!("{}: {totals:?}", profile.name);
+        println!(
+            "{} ({} seeds from {}): {totals:?}",
+            profile.name,
+            seeds.end - seeds.start,
+            seeds.start
+        );
     }
     assert!(
         failures.is_empty(),
@@ -48,6 +52,20 @@ fn every_profile_keeps_the_bank_whole_and_the_history_strictly_serializable() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn every_profile_keeps_the_bank_whole_and_the_history_strictly_serializable() {
+    sweep(profiles(), seeds());
+}
+
+/// The same over three replicas of the real Paxos engine per group, a
+/// tenth of the seeds (each is some ten times the work).
+#[test]
+fn on_the_real_engine_too() {
+    let seeds = seeds();
+    let count = (seeds.end - seeds.start).div_ceil(10);
+    sweep(engine_profiles(), seeds.start..seeds.start + count);
 }
 
 /// `SYNOD_SHARDKV_ONE=<profile>:<seed>` runs one seed and prints its

@@ -121,6 +121,13 @@ impl ShardGroup {
         }
     }
 
+    /// Takes `other`'s replicated state, keeping this replica's bugs.
+    pub(crate) fn replace_state(&mut self, other: ShardGroup) {
+        let bugs = std::mem::take(&mut self.bugs);
+        *self = other;
+        self.bugs = bugs;
+    }
+
     /// Turns on deliberate bugs (the `broken` feature).
     pub fn set_bugs(&mut self, bugs: ShardBugs) {
         self.bugs = bugs;

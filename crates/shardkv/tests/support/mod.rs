@@ -7,4 +7,5 @@
 //! transaction history, and that everything settles once faults stop.
 
 pub mod bank;
+pub mod logs;
 pub mod world;

@@ -1,16 +1,17 @@
 //! The model world: groups, controller, network, clients, faults, checks.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
 use synod_check::{check_txns, TxnOutcome as Seen, TxnRead, TxnRecord, TxnWrite};
-use synod_paxos::{Rng, StateMachine};
+use synod_paxos::Rng;
 use synod_shard::{Config, GroupId, Settings, ShardController, ShardOp, ShardReply};
 use synod_shardkv::{
-    ClientReply, Driver, DriverConfig, GroupMsg, Limits, Out, ShardBugs, ShardGroup, Slot, Txn,
+    ClientReply, Driver, DriverConfig, GroupMsg, GroupOp, GroupReply, Out, ShardBugs, Slot, Txn,
     TxnId, TxnOutcome,
 };
 
 use super::bank::{self, BankClient, InFlight, Plan};
+use super::logs::GroupLog;
 
 pub const SHARDS: u32 = 16;
 pub const ACCOUNTS: usize = 8;
@@ -38,6 +39,9 @@ pub struct Profile {
     pub snapshot_p: f64,
     pub isolate_p: f64,
     pub reconfig_every_us: Option<u64>,
+    /// Each group three replicas of the real engine (`support::logs`),
+    /// instead of a queue.
+    pub engines: bool,
 }
 
 pub fn profiles() -> Vec<Profile> {
@@ -47,6 +51,7 @@ pub fn profiles() -> Vec<Profile> {
         dup_p: 0.0,
         delay_max_us: 3_000,
         unit_us: None,
+        engines: false,
         crash_p: 0.0,
         snapshot_p: 0.0,
         isolate_p: 0.0,
@@ -98,8 +103,30 @@ pub fn profiles() -> Vec<Profile> {
             isolate_p: 0.0002,
             reconfig_every_us: Some(600_000),
             unit_us: None,
+            engines: false,
         },
     ]
+}
+
+/// The profiles again with every group three replicas of the real engine:
+/// fewer seeds, since each is some ten times the work.
+pub fn engine_profiles() -> Vec<Profile> {
+    let names = [
+        ("calm", "engines-calm"),
+        ("crashes", "engines-crashes"),
+        ("all", "engines-all"),
+    ];
+    names
+        .into_iter()
+        .map(|(base, name)| Profile {
+            name,
+            engines: true,
+            ..profiles()
+                .into_iter()
+                .find(|p| p.name == base)
+                .expect("profile")
+        })
+        .collect()
 }
 
 /// No faults, and latencies in message delays of 10 ms (see `unit_us`).
@@ -127,9 +154,7 @@ pub struct Report {
 }
 
 struct Replica {
-    state: ShardGroup,
-    /// Proposed ops and when each is chosen, in log order.
-    log: VecDeque<(u64, synod_shardkv::GroupOp)>,
+    log: GroupLog,
     driver: Driver,
     isolated_until_us: u64,
 }
@@ -183,11 +208,8 @@ impl World {
         controller.execute(&ShardOp::Join { groups: joined });
         let groups = (1..=GROUPS)
             .map(|gid| {
-                let mut state = ShardGroup::new(gid, SHARDS, Limits::default());
-                state.set_bugs(bugs.clone());
                 let replica = Replica {
-                    state,
-                    log: VecDeque::new(),
+                    log: GroupLog::new(gid, SHARDS, profile.engines, &bugs, seed),
                     driver: Driver::with_bugs(gid, DriverConfig::default(), bugs.clone()),
                     isolated_until_us: 0,
                 };
@@ -248,8 +270,10 @@ impl World {
         for &gid in &gids {
             self.apply_some(gid)?;
             let replica = self.groups.get_mut(&gid).expect("listed");
-            let out = replica.driver.on_tick(self.now_us, &replica.state);
-            self.route(gid, out);
+            if replica.log.has_leader() && replica.isolated_until_us <= self.now_us {
+                let out = replica.driver.on_tick(self.now_us, replica.log.state());
+                self.route(gid, out);
+            }
         }
         self.check_one_server_per_shard()?;
         if self.faulty() {
@@ -261,32 +285,20 @@ impl World {
 
     fn apply_some(&mut self, gid: GroupId) -> Result<(), String> {
         let now_us = self.now_us;
-        loop {
-            let replica = self.groups.get_mut(&gid).expect("group");
-            if replica.isolated_until_us > now_us {
-                return Ok(());
-            }
-            if replica
-                .log
-                .front()
-                .is_none_or(|(chosen_us, _)| *chosen_us > now_us)
-            {
-                return Ok(());
-            }
-            let (_, op) = replica.log.pop_front().expect("looked");
-            let reply = replica.state.apply(op.clone());
-            replica
-                .state
-                .check_invariants()
-                .map_err(|e| format!("group {gid}: {e}"))?;
-            if let (
-                synod_shardkv::GroupOp::Config(c),
-                synod_shardkv::GroupReply::ConfigApplied { .. },
-            ) = (&op, &reply)
-            {
+        let replica = self.groups.get_mut(&gid).expect("group");
+        if replica.isolated_until_us > now_us {
+            return Ok(());
+        }
+        let stepped = replica.log.step(now_us, &mut self.rng)?;
+        if stepped.new_leader {
+            replica.driver = Driver::with_bugs(gid, DriverConfig::default(), self.bugs.clone());
+        }
+        for (op, reply) in stepped.applied {
+            if let (GroupOp::Config(c), GroupReply::ConfigApplied { .. }) = (&op, &reply) {
                 self.report.configs = self.report.configs.max(c.num);
             }
-            let out = replica.driver.on_applied(&replica.state, &op, &reply);
+            let replica = self.groups.get_mut(&gid).expect("group");
+            let out = replica.driver.on_applied(replica.log.state(), &op, &reply);
             self.route(gid, out);
         }
         Ok(())
@@ -300,9 +312,9 @@ impl World {
                         Some(unit) => 2 * unit,
                         None => self.rng.range(0, 3_000),
                     };
+                    let now_us = self.now_us;
                     let log = &mut self.groups.get_mut(&gid).expect("group").log;
-                    let after_last = log.back().map_or(0, |(chosen_us, _)| *chosen_us);
-                    log.push_back((after_last.max(self.now_us + delay), op));
+                    log.propose(now_us, delay, op);
                 }
                 Out::Send { to, msg } => {
                     self.send(gid, Dest::Group(to), Msg::Group { from: gid, msg })
@@ -380,11 +392,18 @@ impl World {
                         continue;
                     }
                     let replica = self.groups.get_mut(&gid).expect("group");
+                    if !replica.log.has_leader() {
+                        continue; // no leader to hear it: lost
+                    }
                     let out = match flight.msg {
                         Msg::Group { from, msg } => {
-                            replica.driver.on_message(now, &replica.state, from, msg)
+                            replica
+                                .driver
+                                .on_message(now, replica.log.state(), from, msg)
                         }
-                        Msg::Config(config) => replica.driver.on_config(&replica.state, config),
+                        Msg::Config(config) => {
+                            replica.driver.on_config(replica.log.state(), config)
+                        }
                         Msg::Reply { .. } => Vec::new(),
                     };
                     self.route(gid, out);
@@ -404,13 +423,12 @@ impl World {
                 self.crash_leader(gid);
             }
             if self.rng.chance(self.profile.snapshot_p) {
-                let replica = self.groups.get_mut(&gid).expect("group");
-                let snapshot = replica.state.snapshot_data();
-                let mut restored = ShardGroup::new(gid, SHARDS, Limits::default());
-                restored.restore(&snapshot).expect("own snapshot restores");
-                restored.set_bugs(self.bugs.clone());
-                assert_eq!(restored, replica.state, "snapshot round trip");
-                replica.state = restored;
+                let bugs = self.bugs.clone();
+                self.groups
+                    .get_mut(&gid)
+                    .expect("group")
+                    .log
+                    .snapshot_round_trip(&bugs);
             }
             if self.rng.chance(self.profile.isolate_p) {
                 let until = self.now_us + self.rng.range(500_000, 3_000_000);
@@ -425,18 +443,9 @@ impl World {
 
     fn crash_leader(&mut self, gid: GroupId) {
         self.report.crashes += 1;
+        let now_us = self.now_us;
         let replica = self.groups.get_mut(&gid).expect("group");
-        replica.driver = Driver::with_bugs(gid, DriverConfig::default(), self.bugs.clone());
-        // Proposals not yet chosen may be lost; the chosen ones stay.
-        let kept: VecDeque<_> = std::mem::take(&mut replica.log)
-            .into_iter()
-            .filter(|_| !self.rng.chance(0.5))
-            .collect();
-        replica.log = kept;
-        #[cfg(feature = "broken")]
-        if self.bugs.has(synod_shardkv::ShardBug::ForgetVotesOnRestart) {
-            replica.state.forget_votes();
-        }
+        replica.log.crash_leader(now_us, &mut self.rng, &self.bugs);
     }
 
     fn reconfigure(&mut self) {
@@ -464,7 +473,7 @@ impl World {
     fn check_one_server_per_shard(&self) -> Result<(), String> {
         let mut server = BTreeMap::new();
         for (gid, replica) in &self.groups {
-            for (shard, slot) in replica.state.slots() {
+            for (shard, slot) in replica.log.decided_state().slots() {
                 if matches!(slot, Slot::Serving(_)) {
                     if let Some(other) = server.insert(*shard, *gid) {
                         return Err(format!(
@@ -692,7 +701,7 @@ impl World {
             why.push("clients in flight".to_string());
         }
         for (gid, r) in &self.groups {
-            let s = &r.state;
+            let s = r.log.decided_state();
             if !s.prepared().is_empty() {
                 why.push(format!("group {gid}: {} prepared", s.prepared().len()));
             }
@@ -725,7 +734,8 @@ impl World {
                 .newest()
                 .group_of(shard)
                 .ok_or("an account's shard has no group")?;
-            let Some(Slot::Serving(data)) = self.groups[&owner].state.slots().get(&shard) else {
+            let Some(Slot::Serving(data)) = self.groups[&owner].log.decided_state().slots().get(&shard)
+            else {
                 return Err(format!("shard {shard} not served by its owner {owner}"));
             };
             total += bank::decode_value(data.read(&key).value.as_deref()).0;
