@@ -24,7 +24,7 @@ pub struct Stepped {
 }
 
 pub enum GroupLog {
-    Queue(QueueLog),
+    Queue(Box<QueueLog>),
     Engines(Box<EngineGroup>),
 }
 
@@ -35,12 +35,12 @@ impl GroupLog {
         if engines {
             GroupLog::Engines(Box::new(EngineGroup::new(gid, state, seed)))
         } else {
-            GroupLog::Queue(QueueLog {
+            GroupLog::Queue(Box::new(QueueLog {
                 state,
                 entries: VecDeque::new(),
                 epoch: 0,
                 new_leader: false,
-            })
+            }))
         }
     }
 
