@@ -71,6 +71,7 @@
 mod bugs;
 mod driver;
 mod group;
+mod host;
 mod limits;
 mod machine;
 mod op;
@@ -80,6 +81,7 @@ mod txn;
 pub use bugs::{ShardBug, ShardBugs};
 pub use driver::{Driver, DriverConfig, Out};
 pub use group::{Decision, Lock, Memo, Piece, Prepared, ShardGroup, Slot};
+pub use host::{GroupHost, HostInput, HostOutput};
 pub use limits::Limits;
 pub use machine::SNAPSHOT_VERSION;
 pub use op::{

@@ -1,27 +1,20 @@
-//! A replica group's log, two ways: a queue that chooses each proposal
-//! after a delay (fast; the Paxos engine is tested on its own), or three
-//! replicas of the real engine, `synod_paxos::Node<ShardGroup>`, with
-//! in-memory disks, a network inside the group, and crashes that restart a
-//! replica from what its disk holds (the engine and the state machine
-//! together, as a server will host them).
+//! A replica group, two ways: a queue that chooses what its leader's
+//! driver proposes after a delay (fast; the Paxos engine is tested on its
+//! own), or three `GroupHost`s, the engine over the group's state machine
+//! with the driver on the leader, exactly as a server hosts a group, with
+//! in-memory disks, a network inside the group, and power losses that
+//! restart a replica from what its disk holds.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use synod_paxos::{
-    Action, Command, Config as Members, DurableState, EngineConfig, Input, Message, Node, NodeId,
-    Outcome, Rng, StateMachine,
+    Config as Members, DurableState, EngineConfig, Message, NodeId, Record, Rng, StateMachine,
 };
-use synod_shard::GroupId;
-use synod_shardkv::{decode, encode, GroupOp, GroupReply, Limits, ShardBugs, ShardGroup};
-
-/// What a group's log did in one step, for its leader's driver.
-#[derive(Default)]
-pub struct Stepped {
-    /// The leader changed: its driver starts afresh.
-    pub new_leader: bool,
-    /// The current leader's own proposals, applied, with their replies.
-    pub applied: Vec<(GroupOp, GroupReply)>,
-}
+use synod_shard::{Config, GroupId};
+use synod_shardkv::{
+    Driver, DriverConfig, GroupHost, GroupMsg, GroupOp, HostInput, HostOutput, Limits, Out,
+    ShardBugs, ShardGroup,
+};
 
 pub enum GroupLog {
     Queue(Box<QueueLog>),
@@ -29,27 +22,29 @@ pub enum GroupLog {
 }
 
 impl GroupLog {
-    pub fn new(gid: GroupId, shards: u32, engines: bool, bugs: &ShardBugs, seed: u64) -> GroupLog {
+    /// `unit_us`: a queue chooses each entry exactly two units after it is
+    /// proposed (else 0 to 3 ms).
+    pub fn new(
+        gid: GroupId,
+        shards: u32,
+        engines: bool,
+        unit_us: Option<u64>,
+        bugs: &ShardBugs,
+        seed: u64,
+    ) -> GroupLog {
         let mut state = ShardGroup::new(gid, shards, Limits::default());
         state.set_bugs(bugs.clone());
         if engines {
-            GroupLog::Engines(Box::new(EngineGroup::new(gid, state, seed)))
+            GroupLog::Engines(Box::new(EngineGroup::new(gid, state, bugs, seed)))
         } else {
             GroupLog::Queue(Box::new(QueueLog {
+                driver: Driver::with_bugs(gid, DriverConfig::default(), bugs.clone()),
+                bugs: bugs.clone(),
                 state,
                 entries: VecDeque::new(),
                 epoch: 0,
-                new_leader: false,
+                unit_us,
             }))
-        }
-    }
-
-    /// The state the leader's driver reads: the leader's, or the most
-    /// advanced replica's when there is none.
-    pub fn state(&self) -> &ShardGroup {
-        match self {
-            GroupLog::Queue(q) => &q.state,
-            GroupLog::Engines(e) => e.state(),
         }
     }
 
@@ -60,60 +55,57 @@ impl GroupLog {
     pub fn decided_state(&self) -> &ShardGroup {
         match self {
             GroupLog::Queue(q) => &q.state,
-            GroupLog::Engines(e) => e.most_applied().node.state_machine(),
+            GroupLog::Engines(e) => e.most_applied().host.state(),
         }
     }
 
-    pub fn has_leader(&self) -> bool {
-        match self {
-            GroupLog::Queue(_) => true,
-            GroupLog::Engines(e) => e.leader.is_some(),
-        }
-    }
-
-    pub fn propose(&mut self, now_us: u64, delay_us: u64, op: GroupOp) {
+    /// A message for the group's leader (lost if none leads).
+    pub fn on_message(
+        &mut self,
+        now_us: u64,
+        rng: &mut Rng,
+        from: GroupId,
+        msg: GroupMsg,
+    ) -> Vec<Out> {
         match self {
             GroupLog::Queue(q) => {
-                let after_last = q.entries.back().map_or(0, |(chosen_us, _, _)| *chosen_us);
-                q.entries
-                    .push_back((after_last.max(now_us + delay_us), op, q.epoch));
+                let out = q.driver.on_message(now_us, &q.state, from, msg);
+                q.act(now_us, rng, out)
             }
-            GroupLog::Engines(e) => e.propose(now_us, op),
+            GroupLog::Engines(e) => e.feed_leader(now_us, HostInput::Group { from, msg }),
         }
     }
 
-    pub fn step(&mut self, now_us: u64, rng: &mut Rng) -> Result<Stepped, String> {
+    pub fn on_config(&mut self, now_us: u64, rng: &mut Rng, config: Config) -> Vec<Out> {
         match self {
-            GroupLog::Queue(q) => q.step(now_us),
-            GroupLog::Engines(e) => e.step(now_us, rng),
+            GroupLog::Queue(q) => {
+                let out = q.driver.on_config(&q.state, config);
+                q.act(now_us, rng, out)
+            }
+            GroupLog::Engines(e) => e.feed_leader(now_us, HostInput::Config(config)),
+        }
+    }
+
+    /// Time passed: entries chosen, timers, the leader's driver.
+    pub fn step(&mut self, now_us: u64, rng: &mut Rng) -> Result<Vec<Out>, String> {
+        match self {
+            GroupLog::Queue(q) => q.step(now_us, rng),
+            GroupLog::Engines(e) => e.step(now_us),
         }
     }
 
     /// The leader crashes: its driver's memory goes, and so do proposals
     /// not yet chosen (some of them, for the queue).
-    pub fn crash_leader(&mut self, now_us: u64, rng: &mut Rng, bugs: &ShardBugs) {
+    pub fn crash_leader(&mut self, now_us: u64, rng: &mut Rng) {
         match self {
-            GroupLog::Queue(q) => {
-                q.epoch += 1;
-                q.new_leader = true;
-                let kept = std::mem::take(&mut q.entries)
-                    .into_iter()
-                    .filter(|_| !rng.chance(0.5))
-                    .collect();
-                q.entries = kept;
-                #[cfg(feature = "broken")]
-                if bugs.has(synod_shardkv::ShardBug::ForgetVotesOnRestart) {
-                    q.state.forget_votes();
-                }
-            }
+            GroupLog::Queue(q) => q.crash_leader(rng),
             GroupLog::Engines(e) => e.crash_leader(now_us, rng),
         }
-        let _ = bugs;
     }
 
     /// Replaces the state by a restore of its snapshot (the queue only: the
     /// engines snapshot and restore themselves).
-    pub fn snapshot_round_trip(&mut self, bugs: &ShardBugs) {
+    pub fn snapshot_round_trip(&mut self) {
         if let GroupLog::Queue(q) = self {
             let snapshot = q.state.snapshot_data();
             let mut restored = ShardGroup::new(
@@ -121,28 +113,50 @@ impl GroupLog {
                 q.state.config().shard_count(),
                 Limits::default(),
             );
+            restored.set_bugs(q.bugs.clone());
             restored.restore(&snapshot).expect("own snapshot restores");
-            restored.set_bugs(bugs.clone());
             assert_eq!(restored, q.state, "snapshot round trip");
             q.state = restored;
         }
     }
 }
 
+/// A log that chooses what its one leader proposes, after a delay.
 pub struct QueueLog {
+    driver: Driver,
+    bugs: ShardBugs,
     state: ShardGroup,
     /// (when chosen, op, the leader epoch that proposed it).
     entries: VecDeque<(u64, GroupOp, u64)>,
     epoch: u64,
-    new_leader: bool,
+    unit_us: Option<u64>,
 }
 
 impl QueueLog {
-    fn step(&mut self, now_us: u64) -> Result<Stepped, String> {
-        let mut stepped = Stepped {
-            new_leader: std::mem::take(&mut self.new_leader),
-            applied: Vec::new(),
-        };
+    fn act(&mut self, now_us: u64, rng: &mut Rng, outs: Vec<Out>) -> Vec<Out> {
+        let mut rest = Vec::new();
+        for out in outs {
+            match out {
+                Out::Propose(op) => {
+                    let delay = match self.unit_us {
+                        Some(unit) => 2 * unit,
+                        None => rng.range(0, 3_000),
+                    };
+                    let after_last = self
+                        .entries
+                        .back()
+                        .map_or(0, |(chosen_us, _, _)| *chosen_us);
+                    self.entries
+                        .push_back((after_last.max(now_us + delay), op, self.epoch));
+                }
+                other => rest.push(other),
+            }
+        }
+        rest
+    }
+
+    fn step(&mut self, now_us: u64, rng: &mut Rng) -> Result<Vec<Out>, String> {
+        let mut outs = Vec::new();
         while self
             .entries
             .front()
@@ -155,10 +169,28 @@ impl QueueLog {
                 .map_err(|e| format!("group {}: {e}", self.state.gid()))?;
             // Only the leader that proposed an op hears its reply.
             if epoch == self.epoch {
-                stepped.applied.push((op, reply));
+                let out = self.driver.on_applied(&self.state, &op, &reply);
+                outs.extend(self.act(now_us, rng, out));
             }
         }
-        Ok(stepped)
+        let out = self.driver.on_tick(now_us, &self.state);
+        outs.extend(self.act(now_us, rng, out));
+        Ok(outs)
+    }
+
+    fn crash_leader(&mut self, rng: &mut Rng) {
+        self.epoch += 1;
+        self.driver =
+            Driver::with_bugs(self.state.gid(), DriverConfig::default(), self.bugs.clone());
+        let kept = std::mem::take(&mut self.entries)
+            .into_iter()
+            .filter(|_| !rng.chance(0.5))
+            .collect();
+        self.entries = kept;
+        #[cfg(feature = "broken")]
+        if self.bugs.has(synod_shardkv::ShardBug::ForgetVotesOnRestart) {
+            self.state.forget_votes();
+        }
     }
 }
 
@@ -166,27 +198,23 @@ const REPLICAS: u64 = 3;
 const FSYNC_US: u64 = 1_000;
 
 struct Replica {
-    node: Node<ShardGroup>,
+    host: GroupHost,
     durable: DurableState,
     /// Persists written but not yet synced: (id, records, done at).
-    writing: Vec<(u64, Vec<synod_paxos::Record>, u64)>,
+    writing: Vec<(u64, Vec<Record>, u64)>,
     down_until_us: u64,
 }
 
+/// Three hosted replicas of one group (`synod_shardkv::GroupHost`: the
+/// engine and, on the leader, the driver), as a server runs each.
 pub struct EngineGroup {
-    gid: GroupId,
     template: ShardGroup,
+    bugs: ShardBugs,
     members: Members,
     replicas: BTreeMap<NodeId, Replica>,
     /// Messages inside the group: (deliver at, from, to, message).
     net: Vec<(u64, NodeId, NodeId, Message)>,
-    leader: Option<NodeId>,
-    /// The driver's client id at the current leader, and its next seq.
-    client: u64,
-    next_seq: u64,
-    proposed: BTreeMap<u64, GroupOp>,
     seed: u64,
-    incarnation: u64,
 }
 
 fn engine_config() -> EngineConfig {
@@ -198,119 +226,120 @@ fn engine_config() -> EngineConfig {
 }
 
 impl EngineGroup {
-    fn new(gid: GroupId, template: ShardGroup, seed: u64) -> EngineGroup {
+    fn new(gid: GroupId, template: ShardGroup, bugs: &ShardBugs, seed: u64) -> EngineGroup {
         let ids: Vec<NodeId> = (1..=REPLICAS).map(|i| gid * 10 + i).collect();
         let members = Members::new(ids.clone());
-        let replicas = ids
-            .iter()
-            .map(|&id| {
-                let node = Node::new(
-                    id,
-                    engine_config(),
-                    members.clone(),
-                    template.clone(),
-                    seed,
-                    0,
-                );
-                let replica = Replica {
-                    node,
-                    durable: DurableState::default(),
-                    writing: Vec::new(),
-                    down_until_us: 0,
-                };
-                (id, replica)
-            })
-            .collect();
-        EngineGroup {
-            gid,
+        let mut group = EngineGroup {
             template,
+            bugs: bugs.clone(),
             members,
-            replicas,
+            replicas: BTreeMap::new(),
             net: Vec::new(),
-            leader: None,
-            client: 0,
-            next_seq: 0,
-            proposed: BTreeMap::new(),
             seed,
-            incarnation: 0,
+        };
+        for id in ids {
+            let replica = Replica {
+                host: group.boot(id, DurableState::default(), 0),
+                durable: DurableState::default(),
+                writing: Vec::new(),
+                down_until_us: 0,
+            };
+            group.replicas.insert(id, replica);
         }
+        group
     }
 
-    fn state(&self) -> &ShardGroup {
-        let replica = match self.leader {
-            Some(id) => &self.replicas[&id],
-            None => self.most_applied(),
-        };
-        replica.node.state_machine()
+    fn boot(&self, id: NodeId, durable: DurableState, now_us: u64) -> GroupHost {
+        let mut host = GroupHost::recover(
+            id,
+            engine_config(),
+            self.members.clone(),
+            durable,
+            self.template.clone(),
+            DriverConfig::default(),
+            self.seed ^ now_us,
+            now_us,
+        );
+        host.set_bugs(self.bugs.clone());
+        host
     }
 
     fn most_applied(&self) -> &Replica {
         self.replicas
             .values()
-            .max_by_key(|r| r.node.applied())
+            .max_by_key(|r| r.host.node().applied())
             .expect("replicas")
     }
 
-    fn propose(&mut self, now_us: u64, op: GroupOp) {
-        let Some(leader) = self.leader else {
-            return; // no leader: the proposal is lost, as a crashed one's
-        };
-        self.next_seq += 1;
-        let seq = self.next_seq;
-        let command = Command {
-            client: self.client,
-            seq,
-            op: encode(&op),
-        };
-        self.proposed.insert(seq, op);
-        let actions = self
-            .replicas
-            .get_mut(&leader)
-            .expect("leader")
-            .node
-            .step(now_us, Input::Command(command));
-        let mut applied = Vec::new();
-        self.execute(now_us, leader, actions, &mut applied);
-        // A reply in the same step would be lost here; the engine answers a
-        // command only once it is chosen, never within `Command` itself.
-        assert!(applied.is_empty(), "a command answered as it was proposed");
+    fn up(&self, id: NodeId, now_us: u64) -> bool {
+        self.replicas[&id].down_until_us <= now_us
     }
 
-    fn step(&mut self, now_us: u64, rng: &mut Rng) -> Result<Stepped, String> {
-        let mut applied = Vec::new();
+    fn feed_leader(&mut self, now_us: u64, input: HostInput) -> Vec<Out> {
+        let leader = self
+            .replicas
+            .iter()
+            .find(|(_, r)| r.down_until_us <= now_us && r.host.leads())
+            .map(|(&id, _)| id);
+        match leader {
+            Some(id) => self.feed(now_us, id, input),
+            None => Vec::new(),
+        }
+    }
+
+    /// Steps replica `id` and executes what stays inside the group.
+    fn feed(&mut self, now_us: u64, id: NodeId, input: HostInput) -> Vec<Out> {
+        let outputs = self
+            .replicas
+            .get_mut(&id)
+            .expect("member")
+            .host
+            .step(now_us, input);
+        let mut outs = Vec::new();
+        for output in outputs {
+            match output {
+                HostOutput::Persist { id: pid, records } => {
+                    let replica = self.replicas.get_mut(&id).expect("member");
+                    replica.writing.push((pid, records, now_us + FSYNC_US));
+                }
+                HostOutput::Peer { to, msg } => {
+                    let delay = 300 + (synod_paxos::digest(&(now_us, id, to)) % 1_500);
+                    self.net.push((now_us + delay, id, to, msg));
+                }
+                HostOutput::Group { to, msg } => outs.push(Out::Send { to, msg }),
+                HostOutput::Reply { id, reply } => outs.push(Out::Reply { id, reply }),
+                HostOutput::QueryConfig { num } => outs.push(Out::QueryConfig { num }),
+            }
+        }
+        outs
+    }
+
+    fn step(&mut self, now_us: u64) -> Result<Vec<Out>, String> {
+        let mut outs = Vec::new();
         let ids: Vec<NodeId> = self.replicas.keys().copied().collect();
-        // Restarts, syncs, ticks.
         for &id in &ids {
             self.restart_if_due(now_us, id);
-            if self.replicas[&id].down_until_us > now_us {
+            if !self.up(id, now_us) {
                 continue;
             }
             let replica = self.replicas.get_mut(&id).expect("listed");
-            let synced: Vec<_> = replica
+            let synced = replica
                 .writing
                 .iter()
                 .filter(|(_, _, at)| *at <= now_us)
                 .map(|(pid, _, _)| *pid)
-                .collect();
-            if let Some(&last) = synced.last() {
+                .max();
+            if let Some(last) = synced {
                 for (_, records, _) in replica.writing.iter().filter(|(pid, _, _)| *pid <= last) {
                     for record in records {
                         replica.durable.apply(record);
                     }
                 }
                 replica.writing.retain(|(pid, _, _)| *pid > last);
-                let actions = replica.node.step(now_us, Input::Persisted { id: last });
-                self.execute(now_us, id, actions, &mut applied);
+                outs.extend(self.feed(now_us, id, HostInput::Persisted { id: last }));
             }
-            let actions = self
-                .replicas
-                .get_mut(&id)
-                .expect("listed")
-                .node
-                .step(now_us, Input::Tick);
-            self.execute(now_us, id, actions, &mut applied);
+            outs.extend(self.feed(now_us, id, HostInput::Tick));
         }
-        // Messages inside the group.
         let mut due = Vec::new();
         let mut i = 0;
         while i < self.net.len() {
@@ -322,83 +351,17 @@ impl EngineGroup {
         }
         due.sort_by_key(|(at, from, to, _)| (*at, *from, *to));
         for (_, from, to, msg) in due {
-            if self.replicas[&to].down_until_us > now_us {
-                continue;
+            if self.up(to, now_us) {
+                outs.extend(self.feed(now_us, to, HostInput::Peer { from, msg }));
             }
-            let actions = self
-                .replicas
-                .get_mut(&to)
-                .expect("member")
-                .node
-                .step(now_us, Input::Message { from, msg });
-            self.execute(now_us, to, actions, &mut applied);
         }
-        let _ = rng;
-        for replica in self.replicas.values() {
-            replica
-                .node
-                .state_machine()
+        for (id, replica) in &self.replicas {
+            let state = replica.host.state();
+            state
                 .check_invariants()
-                .map_err(|e| format!("group {}: {e}", self.gid))?;
+                .map_err(|e| format!("group {} replica {id}: {e}", state.gid()))?;
         }
-        // Who leads now: the active leader that is up.
-        let leader = self
-            .replicas
-            .iter()
-            .find(|(_, r)| r.down_until_us <= now_us && r.node.is_active_leader())
-            .map(|(&id, _)| id);
-        let new_leader = leader != self.leader;
-        if new_leader {
-            self.leader = leader;
-            self.incarnation += 1;
-            self.client = (self.gid << 48) | (self.incarnation << 16) | leader.unwrap_or(0);
-            self.next_seq = 0;
-            self.proposed.clear();
-            applied.clear();
-        }
-        Ok(Stepped {
-            new_leader,
-            applied,
-        })
-    }
-
-    fn execute(
-        &mut self,
-        now_us: u64,
-        id: NodeId,
-        actions: Vec<Action>,
-        applied: &mut Vec<(GroupOp, GroupReply)>,
-    ) {
-        for action in actions {
-            match action {
-                Action::Persist { id: pid, records } => {
-                    let replica = self.replicas.get_mut(&id).expect("member");
-                    replica.writing.push((pid, records, now_us + FSYNC_US));
-                }
-                Action::Send { to, msg } => {
-                    let delay = 300 + (synod_paxos::digest(&(now_us, id, to)) % 1_500);
-                    self.net.push((now_us + delay, id, to, msg));
-                }
-                Action::Reply {
-                    client,
-                    seq,
-                    outcome,
-                } => {
-                    if client != self.client || Some(id) != self.leader {
-                        continue;
-                    }
-                    let Some(op) = self.proposed.remove(&seq) else {
-                        continue;
-                    };
-                    if let Outcome::Ok(bytes) = outcome {
-                        let reply: GroupReply =
-                            decode(&bytes).expect("the group's own reply decodes");
-                        applied.push((op, reply));
-                    }
-                }
-                Action::ReadReply { .. } | Action::ReconfigReply { .. } | Action::Event(_) => {}
-            }
-        }
+        Ok(outs)
     }
 
     /// The leader (or a random replica, when none leads) loses power: what
@@ -406,13 +369,15 @@ impl EngineGroup {
     /// later.
     fn crash_leader(&mut self, now_us: u64, rng: &mut Rng) {
         let ids: Vec<NodeId> = self.replicas.keys().copied().collect();
-        let victim = self
-            .leader
-            .unwrap_or(ids[rng.range(0, ids.len() as u64) as usize]);
-        let replica = self.replicas.get_mut(&victim).expect("member");
-        if replica.down_until_us > now_us {
+        let leader = ids
+            .iter()
+            .copied()
+            .find(|&id| self.up(id, now_us) && self.replicas[&id].host.leads());
+        let victim = leader.unwrap_or(ids[rng.range(0, ids.len() as u64) as usize]);
+        if !self.up(victim, now_us) {
             return;
         }
+        let replica = self.replicas.get_mut(&victim).expect("member");
         replica.writing.clear();
         replica.down_until_us = now_us + rng.range(50_000, 1_000_000);
         self.net
@@ -420,19 +385,13 @@ impl EngineGroup {
     }
 
     fn restart_if_due(&mut self, now_us: u64, id: NodeId) {
-        let replica = self.replicas.get_mut(&id).expect("member");
+        let replica = &self.replicas[&id];
         if replica.down_until_us == 0 || replica.down_until_us > now_us {
             return;
         }
+        let host = self.boot(id, replica.durable.clone(), now_us);
+        let replica = self.replicas.get_mut(&id).expect("member");
+        replica.host = host;
         replica.down_until_us = 0;
-        replica.node = Node::recover(
-            id,
-            engine_config(),
-            self.members.clone(),
-            replica.durable.clone(),
-            self.template.clone(),
-            self.seed ^ now_us,
-            now_us,
-        );
     }
 }

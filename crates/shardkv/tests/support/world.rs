@@ -5,10 +5,7 @@ use std::collections::BTreeMap;
 use synod_check::{check_txns, TxnOutcome as Seen, TxnRead, TxnRecord, TxnWrite};
 use synod_paxos::Rng;
 use synod_shard::{Config, GroupId, Settings, ShardController, ShardOp, ShardReply};
-use synod_shardkv::{
-    ClientReply, Driver, DriverConfig, GroupMsg, GroupOp, GroupReply, Out, ShardBugs, Slot, Txn,
-    TxnId, TxnOutcome,
-};
+use synod_shardkv::{ClientReply, GroupMsg, Out, ShardBugs, Slot, Txn, TxnId, TxnOutcome};
 
 use super::bank::{self, BankClient, InFlight, Plan};
 use super::logs::GroupLog;
@@ -155,7 +152,6 @@ pub struct Report {
 
 struct Replica {
     log: GroupLog,
-    driver: Driver,
     isolated_until_us: u64,
 }
 
@@ -209,8 +205,7 @@ impl World {
         let groups = (1..=GROUPS)
             .map(|gid| {
                 let replica = Replica {
-                    log: GroupLog::new(gid, SHARDS, profile.engines, &bugs, seed),
-                    driver: Driver::with_bugs(gid, DriverConfig::default(), bugs.clone()),
+                    log: GroupLog::new(gid, SHARDS, profile.engines, profile.unit_us, &bugs, seed),
                     isolated_until_us: 0,
                 };
                 (gid, replica)
@@ -268,12 +263,7 @@ impl World {
         self.deliver();
         let gids: Vec<GroupId> = self.groups.keys().copied().collect();
         for &gid in &gids {
-            self.apply_some(gid)?;
-            let replica = self.groups.get_mut(&gid).expect("listed");
-            if replica.log.has_leader() && replica.isolated_until_us <= self.now_us {
-                let out = replica.driver.on_tick(self.now_us, replica.log.state());
-                self.route(gid, out);
-            }
+            self.step_group(gid)?;
         }
         self.check_one_server_per_shard()?;
         if self.faulty() {
@@ -283,39 +273,26 @@ impl World {
         Ok(())
     }
 
-    fn apply_some(&mut self, gid: GroupId) -> Result<(), String> {
+    /// A group's step: entries chosen and applied, timers, its leader's
+    /// driver. A group cut off by a partition is paused whole (its
+    /// majority is unreachable too).
+    fn step_group(&mut self, gid: GroupId) -> Result<(), String> {
         let now_us = self.now_us;
         let replica = self.groups.get_mut(&gid).expect("group");
         if replica.isolated_until_us > now_us {
             return Ok(());
         }
-        let stepped = replica.log.step(now_us, &mut self.rng)?;
-        if stepped.new_leader {
-            replica.driver = Driver::with_bugs(gid, DriverConfig::default(), self.bugs.clone());
-        }
-        for (op, reply) in stepped.applied {
-            if let (GroupOp::Config(c), GroupReply::ConfigApplied { .. }) = (&op, &reply) {
-                self.report.configs = self.report.configs.max(c.num);
-            }
-            let replica = self.groups.get_mut(&gid).expect("group");
-            let out = replica.driver.on_applied(replica.log.state(), &op, &reply);
-            self.route(gid, out);
-        }
+        let outs = replica.log.step(now_us, &mut self.rng)?;
+        let num = replica.log.decided_state().config().num;
+        self.report.configs = self.report.configs.max(num);
+        self.route(gid, outs);
         Ok(())
     }
 
     fn route(&mut self, gid: GroupId, outs: Vec<Out>) {
         for out in outs {
             match out {
-                Out::Propose(op) => {
-                    let delay = match self.profile.unit_us {
-                        Some(unit) => 2 * unit,
-                        None => self.rng.range(0, 3_000),
-                    };
-                    let now_us = self.now_us;
-                    let log = &mut self.groups.get_mut(&gid).expect("group").log;
-                    log.propose(now_us, delay, op);
-                }
+                Out::Propose(_) => unreachable!("the group log takes its proposals"),
                 Out::Send { to, msg } => {
                     self.send(gid, Dest::Group(to), Msg::Group { from: gid, msg })
                 }
@@ -391,19 +368,10 @@ impl World {
                     if self.cut_off(gid) {
                         continue;
                     }
-                    let replica = self.groups.get_mut(&gid).expect("group");
-                    if !replica.log.has_leader() {
-                        continue; // no leader to hear it: lost
-                    }
+                    let log = &mut self.groups.get_mut(&gid).expect("group").log;
                     let out = match flight.msg {
-                        Msg::Group { from, msg } => {
-                            replica
-                                .driver
-                                .on_message(now, replica.log.state(), from, msg)
-                        }
-                        Msg::Config(config) => {
-                            replica.driver.on_config(replica.log.state(), config)
-                        }
+                        Msg::Group { from, msg } => log.on_message(now, &mut self.rng, from, msg),
+                        Msg::Config(config) => log.on_config(now, &mut self.rng, config),
                         Msg::Reply { .. } => Vec::new(),
                     };
                     self.route(gid, out);
@@ -423,12 +391,11 @@ impl World {
                 self.crash_leader(gid);
             }
             if self.rng.chance(self.profile.snapshot_p) {
-                let bugs = self.bugs.clone();
                 self.groups
                     .get_mut(&gid)
                     .expect("group")
                     .log
-                    .snapshot_round_trip(&bugs);
+                    .snapshot_round_trip();
             }
             if self.rng.chance(self.profile.isolate_p) {
                 let until = self.now_us + self.rng.range(500_000, 3_000_000);
@@ -445,7 +412,7 @@ impl World {
         self.report.crashes += 1;
         let now_us = self.now_us;
         let replica = self.groups.get_mut(&gid).expect("group");
-        replica.log.crash_leader(now_us, &mut self.rng, &self.bugs);
+        replica.log.crash_leader(now_us, &mut self.rng);
     }
 
     fn reconfigure(&mut self) {
@@ -734,7 +701,8 @@ impl World {
                 .newest()
                 .group_of(shard)
                 .ok_or("an account's shard has no group")?;
-            let Some(Slot::Serving(data)) = self.groups[&owner].log.decided_state().slots().get(&shard)
+            let Some(Slot::Serving(data)) =
+                self.groups[&owner].log.decided_state().slots().get(&shard)
             else {
                 return Err(format!("shard {shard} not served by its owner {owner}"));
             };
