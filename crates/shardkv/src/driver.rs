@@ -13,7 +13,7 @@ use synod_shard::{Config, GroupId, ShardId};
 use crate::bugs::{ShardBug, ShardBugs};
 use crate::group::{Piece, ShardGroup};
 use crate::op::{ClientReply, GroupMsg, GroupOp, GroupReply, Vote};
-use crate::txn::{AbortReason, Txn, TxnId, TxnOutcome};
+use crate::txn::{AbortReason, ReadResult, Txn, TxnId, TxnOutcome};
 
 /// The driver's timers, in microseconds.
 #[derive(Clone, Debug)]
@@ -58,7 +58,9 @@ struct Voting {
     parts: BTreeMap<GroupId, Txn>,
     votes: BTreeMap<GroupId, Vote>,
     started_us: u64,
-    deciding: bool,
+    /// The decision proposed, proposed again if it is not applied in
+    /// `vote_timeout_us` (the engine may have refused it).
+    decision: Option<(GroupOp, u64)>,
 }
 
 /// One group leader's driver.
@@ -132,7 +134,7 @@ impl Driver {
                 id,
                 group: voter,
                 vote,
-            } => self.on_vote(group, id, voter, vote),
+            } => self.on_vote(now_us, group, id, voter, vote),
             GroupMsg::Decision {
                 id,
                 commit,
@@ -217,7 +219,7 @@ impl Driver {
             parts,
             votes: BTreeMap::new(),
             started_us: now_us,
-            deciding: false,
+            decision: None,
         };
         let out = self.prepares(id, &voting);
         self.voting.insert(id, voting);
@@ -276,30 +278,38 @@ impl Driver {
         }
     }
 
-    fn on_vote(&mut self, group: &ShardGroup, id: TxnId, voter: GroupId, vote: Vote) -> Vec<Out> {
+    fn on_vote(
+        &mut self,
+        now_us: u64,
+        group: &ShardGroup,
+        id: TxnId,
+        voter: GroupId,
+        vote: Vote,
+    ) -> Vec<Out> {
         let Some(voting) = self.voting.get_mut(&id) else {
             return Vec::new(); // decided already, or a leader before us asked
         };
-        if voting.deciding || !voting.parts.contains_key(&voter) {
+        if voting.decision.is_some() || !voting.parts.contains_key(&voter) {
             return Vec::new();
         }
         voting.votes.insert(voter, vote);
+        let reads_bytes_max = group.limits().reads_bytes_max;
         let decision = if self.bugs.has(ShardBug::DecideBeforeAllVotes) {
-            decide_early(voting)
+            decide_early(voting, reads_bytes_max)
         } else {
-            decide(voting)
+            decide(voting, reads_bytes_max)
         };
         match decision {
             Some((commit, outcome)) => {
-                voting.deciding = true;
                 let participants = voting.parts.keys().copied().collect();
-                let _ = group;
-                vec![Out::Propose(GroupOp::Decide {
+                let op = GroupOp::Decide {
                     id,
                     commit,
                     participants,
                     outcome,
-                })]
+                };
+                voting.decision = Some((op.clone(), now_us));
+                vec![Out::Propose(op)]
             }
             None => Vec::new(),
         }
@@ -361,7 +371,13 @@ impl Driver {
     }
 
     /// An op this leader's log applied, with its reply.
-    pub fn on_applied(&mut self, group: &ShardGroup, op: &GroupOp, reply: &GroupReply) -> Vec<Out> {
+    pub fn on_applied(
+        &mut self,
+        now_us: u64,
+        group: &ShardGroup,
+        op: &GroupOp,
+        reply: &GroupReply,
+    ) -> Vec<Out> {
         match (op, reply) {
             (GroupOp::Client { id, .. }, GroupReply::Txn(outcome)) => {
                 vec![Out::Reply {
@@ -388,7 +404,7 @@ impl Driver {
                 GroupReply::Vote(vote),
             ) => {
                 if *coordinator == self.gid {
-                    self.on_vote(group, *id, self.gid, vote.clone())
+                    self.on_vote(now_us, group, *id, self.gid, vote.clone())
                 } else {
                     let msg = GroupMsg::Vote {
                         id: *id,
@@ -524,22 +540,27 @@ impl Driver {
         let mut out = Vec::new();
         let ids: Vec<TxnId> = self.voting.keys().copied().collect();
         for id in ids {
-            let voting = &self.voting[&id];
-            if voting.deciding {
+            let voting = self.voting.get_mut(&id).expect("listed");
+            if let Some((op, proposed_us)) = &mut voting.decision {
+                if now_us >= *proposed_us + self.config.vote_timeout_us {
+                    *proposed_us = now_us;
+                    out.push(Out::Propose(op.clone()));
+                }
                 continue;
             }
             if now_us >= voting.started_us + self.config.vote_timeout_us {
-                let voting = self.voting.get_mut(&id).expect("listed");
-                voting.deciding = true;
                 let participants = voting.parts.keys().copied().collect();
                 let outcome = TxnOutcome::Aborted(AbortReason::CoordinatorLost);
-                out.push(Out::Propose(GroupOp::Decide {
+                let op = GroupOp::Decide {
                     id,
                     commit: false,
                     participants,
                     outcome,
-                }));
+                };
+                voting.decision = Some((op.clone(), now_us));
+                out.push(Out::Propose(op));
             } else {
+                let voting = &self.voting[&id];
                 out.extend(self.prepares(id, voting));
             }
         }
@@ -574,7 +595,7 @@ impl Driver {
 }
 
 /// `DecideBeforeAllVotes`: every vote so far yes counts as all of them.
-fn decide_early(voting: &Voting) -> Option<(bool, TxnOutcome)> {
+fn decide_early(voting: &Voting, reads_bytes_max: u64) -> Option<(bool, TxnOutcome)> {
     let mut all_in = voting.clone();
     for group in voting.parts.keys() {
         all_in.votes.entry(*group).or_insert(Vote::Yes {
@@ -582,12 +603,12 @@ fn decide_early(voting: &Voting) -> Option<(bool, TxnOutcome)> {
             writes: Vec::new(),
         });
     }
-    decide(&all_in)
+    decide(&all_in, reads_bytes_max)
 }
 
 /// The coordinator's decision once the votes allow one: `(commit,
 /// outcome)`.
-fn decide(voting: &Voting) -> Option<(bool, TxnOutcome)> {
+fn decide(voting: &Voting, reads_bytes_max: u64) -> Option<(bool, TxnOutcome)> {
     for vote in voting.votes.values() {
         match vote {
             Vote::No(reason) => return Some((false, TxnOutcome::Aborted(reason.clone()))),
@@ -606,6 +627,11 @@ fn decide(voting: &Voting) -> Option<(bool, TxnOutcome)> {
         };
         all_reads.extend(reads.iter().map(|r| (r.key.clone(), r.clone())));
         all_writes.extend(writes.iter().map(|w| (w.key.clone(), w.clone())));
+    }
+    let read_bytes: u64 = all_reads.values().map(ReadResult::bytes).sum();
+    if read_bytes > reads_bytes_max {
+        let why = format!("reads of {read_bytes} bytes, reads_bytes_max {reads_bytes_max}");
+        return Some((false, TxnOutcome::Aborted(AbortReason::TooLarge(why))));
     }
     // In the order the client wrote them.
     let reads = voting

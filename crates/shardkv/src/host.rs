@@ -238,7 +238,7 @@ impl GroupHost {
         let reply: GroupReply = decode(&bytes).expect("the group's own reply decodes");
         let driven = leading
             .driver
-            .on_applied(self.node.state_machine(), &op, &reply);
+            .on_applied(now_us, self.node.state_machine(), &op, &reply);
         self.act(now_us, driven, out);
     }
 }

@@ -11,6 +11,10 @@ pub struct Limits {
     /// Bytes of keys, values and conditions in one transaction; more is
     /// refused the same way.
     pub txn_bytes_max: u64,
+    /// Bytes of keys and values one transaction reads (all its groups
+    /// together); more aborts it `TooLarge` (a participant whose own part
+    /// reads more votes no). It bounds the outcome the coordinator logs.
+    pub reads_bytes_max: u64,
     /// Bytes of entries in one piece of a shard's hand-over; a larger
     /// shard is sent in several pieces, each its own log entry.
     pub install_bytes_max: u64,
@@ -21,6 +25,7 @@ impl Default for Limits {
         Limits {
             txn_keys_max: 128,
             txn_bytes_max: 1 << 20,
+            reads_bytes_max: 1 << 20,
             install_bytes_max: 1 << 20,
         }
     }

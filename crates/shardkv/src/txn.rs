@@ -139,6 +139,13 @@ pub struct ReadResult {
     pub rev: u64,
 }
 
+impl ReadResult {
+    /// Bytes of key and value: what `reads_bytes_max` counts.
+    pub fn bytes(&self) -> u64 {
+        (self.key.len() + self.value.as_ref().map_or(0, |v| v.len())) as u64
+    }
+}
+
 /// The revision a committed write made.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct WriteResult {

@@ -566,3 +566,119 @@ fn a_snapshot_restores_equal_and_a_damaged_one_is_refused_leaving_the_state() {
 }
 
 use std::io::Read as _;
+
+#[test]
+fn reads_over_the_limit_abort_before_anything_is_written() {
+    let limits = Limits {
+        reads_bytes_max: 100,
+        ..Limits::default()
+    };
+    let mut group = ShardGroup::new(1, SHARDS, limits);
+    group.apply(GroupOp::Config(config(1, [1, 1, 1, 1])));
+    let (k0, k1) = (key_in(0, 0), key_in(1, 0));
+    let big = "x".repeat(80);
+    committed(group.apply(GroupOp::Client {
+        id: id(1, 1),
+        txn: put(&k0, &big),
+    }));
+    committed(group.apply(GroupOp::Client {
+        id: id(1, 2),
+        txn: put(&k1, &big),
+    }));
+    let mut txn = Txn {
+        reads: vec![k0.clone(), k1.clone()],
+        ..Txn::default()
+    };
+    txn.writes.push(put(&k0, "new").writes.remove(0));
+    let reply = group.apply(GroupOp::Client {
+        id: id(2, 1),
+        txn: txn.clone(),
+    });
+    assert!(
+        matches!(
+            reply,
+            GroupReply::Txn(TxnOutcome::Aborted(AbortReason::TooLarge(_)))
+        ),
+        "{reply:?}"
+    );
+    let vote = group.apply(GroupOp::Prepare {
+        id: id(3, 1),
+        txn,
+        coordinator: 2,
+    });
+    assert!(
+        matches!(vote, GroupReply::Vote(Vote::No(AbortReason::TooLarge(_)))),
+        "{vote:?}"
+    );
+    let (reads, _) = committed(group.apply(GroupOp::Client {
+        id: id(4, 1),
+        txn: get(&k0),
+    }));
+    assert_eq!(
+        reads[0].value.as_deref(),
+        Some(big.as_bytes()),
+        "nothing written"
+    );
+}
+
+#[test]
+fn a_coordinator_aborts_when_the_parts_read_more_than_the_limit_together() {
+    use synod_shardkv::{Driver, DriverConfig, GroupMsg, Out, ReadResult};
+    let limits = Limits {
+        reads_bytes_max: 100,
+        ..Limits::default()
+    };
+    let mut group = ShardGroup::new(1, SHARDS, limits);
+    group.apply(GroupOp::Config(config(1, [1, 1, 2, 2])));
+    let (k0, k2) = (key_in(0, 0), key_in(2, 0));
+    let txn = Txn {
+        reads: vec![k0.clone(), k2.clone()],
+        ..Txn::default()
+    };
+    let mut driver = Driver::new(1, DriverConfig::default());
+    let out = driver.on_message(
+        0,
+        &group,
+        0,
+        GroupMsg::ClientTxn {
+            id: id(5, 1),
+            txn,
+            config: 1,
+        },
+    );
+    assert_eq!(out.len(), 2, "a prepare to each group: {out:?}");
+    let read = |key: &[u8]| ReadResult {
+        key: key.to_vec(),
+        value: Some(vec![b'x'; 60]),
+        rev: 1,
+    };
+    for (group_id, key) in [(1, &k0), (2, &k2)] {
+        let vote = Vote::Yes {
+            reads: vec![read(key)],
+            writes: vec![],
+        };
+        let out = driver.on_message(
+            1,
+            &group,
+            group_id,
+            GroupMsg::Vote {
+                id: id(5, 1),
+                group: group_id,
+                vote,
+            },
+        );
+        if group_id == 2 {
+            let [Out::Propose(GroupOp::Decide {
+                commit, outcome, ..
+            })] = out.as_slice()
+            else {
+                panic!("expected a decision: {out:?}")
+            };
+            assert!(!commit);
+            assert!(
+                matches!(outcome, TxnOutcome::Aborted(AbortReason::TooLarge(_))),
+                "{outcome:?}"
+            );
+        }
+    }
+}

@@ -60,13 +60,13 @@ impl ShardGroup {
         if self.prepared.contains_key(&id) {
             return GroupReply::Busy;
         }
-        let outcome = match self
+        let refused = self
             .lock_conflict(id, &txn)
-            .or_else(|| self.failed_cond(&txn))
-        {
-            Some(reason) => TxnOutcome::Aborted(reason),
-            None => {
-                let (reads, writes) = self.read_and_reserve(&txn);
+            .or_else(|| self.failed_cond(&txn));
+        let outcome = match refused.map_or_else(|| self.read_within_limit(&txn), Err) {
+            Err(reason) => TxnOutcome::Aborted(reason),
+            Ok(reads) => {
+                let writes = self.reserve(&txn);
                 self.write(&txn, &writes);
                 TxnOutcome::Committed { reads, writes }
             }
@@ -146,8 +146,13 @@ impl ShardGroup {
         {
             return Vote::No(reason);
         }
-        let (reads, writes) = self.read_and_reserve(txn);
-        Vote::Yes { reads, writes }
+        match self.read_within_limit(txn) {
+            Ok(reads) => Vote::Yes {
+                reads,
+                writes: self.reserve(txn),
+            },
+            Err(reason) => Vote::No(reason),
+        }
     }
 
     /// What the exactly-once tables of `shards` say of `id`: its outcome
@@ -256,22 +261,31 @@ impl ShardGroup {
         })
     }
 
-    /// Reads the transaction's reads and gives each write its revision.
-    fn read_and_reserve(&mut self, txn: &Txn) -> (Vec<ReadResult>, Vec<WriteResult>) {
-        let reads = txn
+    /// Reads the transaction's reads, if they fit in `reads_bytes_max`.
+    fn read_within_limit(&self, txn: &Txn) -> Result<Vec<ReadResult>, AbortReason> {
+        let reads: Vec<ReadResult> = txn
             .reads
             .iter()
             .map(|key| self.data(self.shard_of(key)).read(key))
             .collect();
-        let writes = txn
-            .writes
+        let bytes: u64 = reads.iter().map(ReadResult::bytes).sum();
+        let max = self.limits.reads_bytes_max;
+        if bytes > max {
+            let why = format!("reads of {bytes} bytes, reads_bytes_max {max}");
+            return Err(AbortReason::TooLarge(why));
+        }
+        Ok(reads)
+    }
+
+    /// Gives each write its revision.
+    fn reserve(&mut self, txn: &Txn) -> Vec<WriteResult> {
+        txn.writes
             .iter()
             .map(|w| WriteResult {
                 key: w.key.clone(),
                 rev: self.data_mut(self.shard_of(&w.key)).reserve_rev(),
             })
-            .collect();
-        (reads, writes)
+            .collect()
     }
 
     fn write(&mut self, txn: &Txn, revs: &[WriteResult]) {

@@ -169,7 +169,7 @@ impl QueueLog {
                 .map_err(|e| format!("group {}: {e}", self.state.gid()))?;
             // Only the leader that proposed an op hears its reply.
             if epoch == self.epoch {
-                let out = self.driver.on_applied(&self.state, &op, &reply);
+                let out = self.driver.on_applied(now_us, &self.state, &op, &reply);
                 outs.extend(self.act(now_us, rng, out));
             }
         }
