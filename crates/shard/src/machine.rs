@@ -9,11 +9,10 @@
 //! at most `history_bytes_max` plus the settings and a few bytes of
 //! framing.
 
-use std::io::{Read, Write};
-
-use bincode::Options as _;
 use serde::{Deserialize, Serialize};
-use synod_paxos::{FnvIo, RestoreError, SnapshotData, SnapshotWriter, StateMachine};
+use synod_paxos::{
+    read_framed, write_framed, RestoreError, SnapshotData, SnapshotWriter, StateMachine,
+};
 
 use crate::config::Config;
 use crate::controller::ShardController;
@@ -49,55 +48,17 @@ impl ShardController {
     }
 
     fn encode_snapshot(&self, out: &mut SnapshotWriter) {
-        out.write_all(&[SNAPSHOT_VERSION])
-            .expect("writing to memory");
-        let mut body = FnvIo::new(&mut *out);
         let snapshot = SnapshotOut {
             settings: &self.settings,
             configs: self.history().collect(),
         };
-        bincode::DefaultOptions::new()
-            .serialize_into(&mut body, &snapshot)
-            .expect("writing to memory");
-        let hash = body.hash();
-        out.write_all(&hash.to_le_bytes())
-            .expect("writing to memory");
+        write_framed(out, SNAPSHOT_VERSION, &snapshot);
     }
 
     fn decode_snapshot(snapshot: &SnapshotData) -> Result<ShardController, RestoreError> {
         let corrupt = |what: String| RestoreError(format!("shard controller snapshot: {what}"));
-        let mut reader = snapshot.reader();
-        let mut version = [0u8];
-        reader
-            .read_exact(&mut version)
-            .map_err(|_| corrupt("empty".into()))?;
-        if version[0] != SNAPSHOT_VERSION {
-            return Err(corrupt(format!(
-                "unknown version {} (expected {SNAPSHOT_VERSION})",
-                version[0]
-            )));
-        }
-        let mut body = FnvIo::new(&mut reader);
-        // Limited to the snapshot's length: a corrupt length reads, and so
-        // allocates, no more than the snapshot holds.
-        let decoded: SnapshotIn = bincode::DefaultOptions::new()
-            .with_limit(snapshot.len())
-            .deserialize_from(&mut body)
-            .map_err(|e| corrupt(e.to_string()))?;
-        let hash = body.hash();
-        let mut trailer = [0u8; 8];
-        reader
-            .read_exact(&mut trailer)
-            .map_err(|_| corrupt("no hash after the body".into()))?;
-        if reader.remaining() != 0 {
-            return Err(corrupt(format!("{} trailing bytes", reader.remaining())));
-        }
-        if u64::from_le_bytes(trailer) != hash {
-            return Err(corrupt(format!(
-                "hash mismatch: snapshot says {:#018x}, body hashes to {hash:#018x}",
-                u64::from_le_bytes(trailer)
-            )));
-        }
+        let decoded: SnapshotIn =
+            read_framed(snapshot, SNAPSHOT_VERSION).map_err(|e| corrupt(e.to_string()))?;
         ShardController::from_history(decoded.settings, decoded.configs)
             .map_err(|e| corrupt(e.to_string()))
     }
