@@ -26,6 +26,9 @@ pub struct DriverConfig {
     pub resolve_after_us: u64,
     /// A coordinator that has not heard every vote this long aborts.
     pub vote_timeout_us: u64,
+    /// Cross-group transactions one leader collects votes for at once;
+    /// beyond them a client is answered `Busy` and asks again.
+    pub voting_max: usize,
 }
 
 impl Default for DriverConfig {
@@ -34,6 +37,7 @@ impl Default for DriverConfig {
             resend_us: 100_000,
             resolve_after_us: 1_000_000,
             vote_timeout_us: 2_000_000,
+            voting_max: 10_000,
         }
     }
 }
@@ -196,6 +200,10 @@ impl Driver {
         }
         if self.voting.contains_key(&id) {
             return Vec::new();
+        }
+        if self.voting.len() >= self.config.voting_max {
+            let reply = ClientReply::Busy;
+            return vec![Out::Reply { id, reply }];
         }
         let config = group.config();
         let mut parts: BTreeMap<GroupId, BTreeSet<ShardId>> = BTreeMap::new();

@@ -57,7 +57,14 @@
 //! | --- | --- | --- |
 //! | `txn_keys_max` | 128 | the transaction aborts `TooLarge`, nothing locked |
 //! | `txn_bytes_max` | 1 MiB | as `txn_keys_max` |
+//! | `reads_bytes_max` | 1 MiB | a participant votes no, the coordinator aborts `TooLarge` |
 //! | `install_bytes_max` | 1 MiB | the hand-over takes more pieces |
+//! | `shard_clients_max`, `shard_clients_bytes_max` | 10,000, 512 KiB | a shard's exactly-once table forgets its least recently active client |
+//! | `clients_max`, `clients_bytes_max` | 100,000, 64 MiB | the coordinator's outcomes and the participant's votes, the same way |
+//! | `DriverConfig::voting_max` | 10,000 | a client is answered `Busy` |
+//!
+//! A forgotten client that retries an old transaction could see it run
+//! twice, as with the engine's own exactly-once table.
 //!
 //! A shard whose last group leaves (a configuration with no group) stays
 //! parked with that group, served by none; if a later configuration gives
@@ -75,12 +82,13 @@ mod host;
 mod limits;
 mod machine;
 mod op;
+mod recent;
 mod shard;
 mod txn;
 
 pub use bugs::{ShardBug, ShardBugs};
 pub use driver::{Driver, DriverConfig, Out};
-pub use group::{Decision, Lock, Memo, Piece, Prepared, ShardGroup, Slot};
+pub use group::{Coordinated, Decision, Lock, Memo, Piece, Prepared, ShardGroup, Slot};
 pub use host::{GroupHost, HostInput, HostOutput};
 pub use limits::Limits;
 pub use machine::SNAPSHOT_VERSION;
@@ -88,5 +96,6 @@ pub use op::{
     decode, encode, ClientReply, DecodeError, GroupMsg, GroupOp, GroupReply, ShardTail, Vote,
     WIRE_VERSION,
 };
+pub use recent::{Recent, Weigh};
 pub use shard::{ClientEntry, ClientTable, Entry, ShardData};
 pub use txn::{AbortReason, Cond, ReadResult, Txn, TxnId, TxnOutcome, Write, WriteResult};

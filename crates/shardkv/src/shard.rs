@@ -4,8 +4,9 @@
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
-use synod_paxos::ClientId;
 
+use crate::limits::Limits;
+use crate::recent::{Recent, Weigh};
 use crate::txn::{AbortReason, Cond, ReadResult, TxnId, TxnOutcome};
 
 /// A key's value and the revision of the write that made it. A delete
@@ -32,7 +33,16 @@ pub struct ClientEntry {
     pub outcome: TxnOutcome,
 }
 
-pub type ClientTable = BTreeMap<ClientId, ClientEntry>;
+impl Weigh for ClientEntry {
+    fn weight(&self) -> u64 {
+        8 + self.outcome.weight()
+    }
+}
+
+/// A shard's exactly-once table: bounded by `Limits::shard_clients_max`
+/// and `shard_clients_bytes_max`, so that it fits in the last piece of a
+/// hand-over.
+pub type ClientTable = Recent<ClientEntry>;
 
 /// What the exactly-once table says of a transaction.
 pub enum Seen<'a> {
@@ -109,23 +119,22 @@ impl ShardData {
     }
 
     pub fn seen(&self, id: TxnId) -> Seen<'_> {
-        match self.clients.get(&id.client) {
+        match self.clients.get(id.client) {
             Some(entry) if entry.seq == id.seq => Seen::Done(&entry.outcome),
             Some(entry) if entry.seq > id.seq => Seen::Stale,
             _ => Seen::New,
         }
     }
 
-    pub fn remember(&mut self, id: TxnId, outcome: &TxnOutcome) {
-        let newer = self.clients.get(&id.client).is_none_or(|e| e.seq < id.seq);
+    pub fn remember(&mut self, id: TxnId, outcome: &TxnOutcome, limits: &Limits) {
+        let newer = self.clients.get(id.client).is_none_or(|e| e.seq < id.seq);
         if newer {
-            self.clients.insert(
-                id.client,
-                ClientEntry {
-                    seq: id.seq,
-                    outcome: outcome.clone(),
-                },
-            );
+            let entry = ClientEntry {
+                seq: id.seq,
+                outcome: outcome.clone(),
+            };
+            let (count_max, bytes_max) = (limits.shard_clients_max, limits.shard_clients_bytes_max);
+            self.clients.insert(id.client, entry, count_max, bytes_max);
         }
     }
 }

@@ -139,6 +139,20 @@ pub struct ReadResult {
     pub rev: u64,
 }
 
+impl crate::recent::Weigh for TxnOutcome {
+    /// Bytes of what a retry would be answered with.
+    fn weight(&self) -> u64 {
+        match self {
+            TxnOutcome::Committed { reads, writes } => {
+                let reads: u64 = reads.iter().map(|r| r.bytes() + 8).sum();
+                let writes: u64 = writes.iter().map(|w| w.key.len() as u64 + 8).sum();
+                reads + writes
+            }
+            TxnOutcome::Aborted(reason) => 16 + reason.to_string().len() as u64,
+        }
+    }
+}
+
 impl ReadResult {
     /// Bytes of key and value: what `reads_bytes_max` counts.
     pub fn bytes(&self) -> u64 {

@@ -682,3 +682,61 @@ fn a_coordinator_aborts_when_the_parts_read_more_than_the_limit_together() {
         }
     }
 }
+
+#[test]
+fn the_exactly_once_tables_keep_the_latest_clients_within_their_bounds() {
+    let limits = Limits {
+        clients_max: 5,
+        shard_clients_max: 3,
+        shard_clients_bytes_max: 1 << 20,
+        ..Limits::default()
+    };
+    let mut group = ShardGroup::new(1, SHARDS, limits);
+    group.apply(GroupOp::Config(config(1, [1, 1, 1, 1])));
+    let k0 = key_in(0, 0);
+    for client in 1..=10 {
+        committed(group.apply(GroupOp::Client {
+            id: id(client, 1),
+            txn: put(&k0, "v"),
+        }));
+    }
+    group.check_invariants().unwrap();
+    let shard = group.serving().find(|(s, _)| *s == 0).unwrap().1;
+    assert_eq!(
+        shard.clients.len(),
+        3,
+        "the shard's table holds the 3 latest"
+    );
+    assert!(shard.clients.get(10).is_some() && shard.clients.get(7).is_none());
+    // The newest client's retry is still answered, not run again.
+    let (_, first) = committed(group.apply(GroupOp::Client {
+        id: id(10, 1),
+        txn: put(&k0, "v"),
+    }));
+    let (_, again) = committed(group.apply(GroupOp::Client {
+        id: id(10, 1),
+        txn: put(&k0, "v"),
+    }));
+    assert_eq!(first, again);
+    // A heavy outcome past the byte bound is not kept by the shard.
+    let limits = Limits {
+        shard_clients_bytes_max: 64,
+        ..Limits::default()
+    };
+    let mut group = ShardGroup::new(1, SHARDS, limits);
+    group.apply(GroupOp::Config(config(1, [1, 1, 1, 1])));
+    committed(group.apply(GroupOp::Client {
+        id: id(1, 1),
+        txn: put(&k0, &"x".repeat(200)),
+    }));
+    committed(group.apply(GroupOp::Client {
+        id: id(2, 1),
+        txn: get(&k0),
+    }));
+    let shard = group.serving().find(|(s, _)| *s == 0).unwrap().1;
+    assert!(
+        shard.clients.get(2).is_none(),
+        "a 200-byte read outcome is over 64 bytes"
+    );
+    assert!(shard.clients.bytes() <= 64);
+}

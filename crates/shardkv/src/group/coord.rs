@@ -7,7 +7,7 @@
 
 use synod_shard::GroupId;
 
-use super::{Decision, ShardGroup};
+use super::{Coordinated, Decision, ShardGroup};
 use crate::op::GroupReply;
 use crate::txn::{TxnId, TxnOutcome};
 
@@ -20,8 +20,8 @@ impl ShardGroup {
         if let Some(decision) = self.decisions.get(&id) {
             return Some((decision.commit, &decision.outcome));
         }
-        match self.coordinated.get(&id.client) {
-            Some((seq, commit, outcome)) if *seq == id.seq => Some((*commit, outcome)),
+        match self.coordinated.get(id.client) {
+            Some(c) if c.seq == id.seq => Some((c.commit, &c.outcome)),
             _ => None,
         }
     }
@@ -59,11 +59,17 @@ impl ShardGroup {
     pub(super) fn record_decision(&mut self, id: TxnId, commit: bool, outcome: &TxnOutcome) {
         let newer = self
             .coordinated
-            .get(&id.client)
-            .is_none_or(|(seq, _, _)| *seq < id.seq);
+            .get(id.client)
+            .is_none_or(|c| c.seq < id.seq);
         if newer {
+            let entry = Coordinated {
+                seq: id.seq,
+                commit,
+                outcome: outcome.clone(),
+            };
+            let (count_max, bytes_max) = (self.limits.clients_max, self.limits.clients_bytes_max);
             self.coordinated
-                .insert(id.client, (id.seq, commit, outcome.clone()));
+                .insert(id.client, entry, count_max, bytes_max);
         }
     }
 

@@ -10,12 +10,12 @@ mod participant;
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
-use synod_paxos::ClientId;
 use synod_shard::{Config, GroupId, ShardId};
 
 use crate::bugs::ShardBugs;
 use crate::limits::Limits;
 use crate::op::{GroupOp, GroupReply};
+use crate::recent::{Recent, Weigh};
 use crate::shard::ShardData;
 use crate::txn::{AbortReason, ReadResult, Txn, TxnId, TxnOutcome, WriteResult};
 
@@ -76,6 +76,31 @@ pub struct Memo {
     pub refused: Option<AbortReason>,
 }
 
+impl Weigh for Memo {
+    fn weight(&self) -> u64 {
+        8 + self
+            .refused
+            .as_ref()
+            .map_or(0, |r| r.to_string().len() as u64)
+    }
+}
+
+/// A client's latest transaction this group coordinated, and its outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Coordinated {
+    pub seq: u64,
+    /// Whether participants write (a transaction found already done
+    /// reports its earlier outcome and writes nothing).
+    pub commit: bool,
+    pub outcome: TxnOutcome,
+}
+
+impl Weigh for Coordinated {
+    fn weight(&self) -> u64 {
+        9 + self.outcome.weight()
+    }
+}
+
 /// A decision this group recorded as coordinator, kept until every
 /// participant has finished it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -94,11 +119,10 @@ pub struct ShardGroup {
     slots: BTreeMap<ShardId, Slot>,
     locks: BTreeMap<Vec<u8>, Lock>,
     prepared: BTreeMap<TxnId, Prepared>,
-    memo: BTreeMap<ClientId, Memo>,
+    memo: Recent<Memo>,
     decisions: BTreeMap<TxnId, Decision>,
     /// Each client's latest transaction this group coordinated.
-    /// (seq, commit, outcome).
-    coordinated: BTreeMap<ClientId, (u64, bool, TxnOutcome)>,
+    coordinated: Recent<Coordinated>,
     /// Deliberate bugs (the `broken` feature); never replicated.
     #[serde(skip)]
     bugs: ShardBugs,
@@ -114,9 +138,9 @@ impl ShardGroup {
             slots: BTreeMap::new(),
             locks: BTreeMap::new(),
             prepared: BTreeMap::new(),
-            memo: BTreeMap::new(),
+            memo: Recent::default(),
             decisions: BTreeMap::new(),
-            coordinated: BTreeMap::new(),
+            coordinated: Recent::default(),
             bugs: ShardBugs::default(),
         }
     }
@@ -245,6 +269,15 @@ impl ShardGroup {
 
     /// Checks what must hold after every op; the simulators call it.
     pub fn check_invariants(&self) -> Result<(), String> {
+        self.memo.check()?;
+        self.coordinated.check()?;
+        for slot in self.slots.values() {
+            if let Slot::Serving(data) | Slot::Draining { data, .. } | Slot::Sending { data, .. } =
+                slot
+            {
+                data.clients.check()?;
+            }
+        }
         for (id, prepared) in &self.prepared {
             for key in prepared.txn.keys() {
                 let held = match self.locks.get(key) {

@@ -72,7 +72,8 @@ impl ShardGroup {
             }
         };
         for &shard in &shards {
-            self.data_mut(shard).remember(id, &outcome);
+            let limits = self.limits.clone();
+            self.data_mut(shard).remember(id, &outcome, &limits);
         }
         GroupReply::Txn(outcome)
     }
@@ -102,7 +103,7 @@ impl ShardGroup {
                 None => {}
             }
         }
-        if let Some(memo) = self.memo.get(&id.client) {
+        if let Some(memo) = self.memo.get(id.client) {
             if memo.seq > id.seq || (memo.seq == id.seq && memo.refused.is_none()) {
                 return GroupReply::Vote(Vote::No(AbortReason::Stale));
             }
@@ -187,7 +188,8 @@ impl ShardGroup {
                 if commit {
                     self.write(&prepared.txn, &prepared.writes);
                     for &shard in &prepared.shards {
-                        self.data_mut(shard).remember(id, &outcome);
+                        let limits = self.limits.clone();
+                        self.data_mut(shard).remember(id, &outcome, &limits);
                     }
                 }
                 self.unlock(id, &prepared.txn);
@@ -199,7 +201,7 @@ impl ShardGroup {
                 // still on its way): remember the end so that a prepare
                 // arriving late votes no instead of locking forever.
                 assert!(
-                    !commit || self.memo.get(&id.client).is_some_and(|m| m.seq >= id.seq),
+                    !commit || self.memo.get(id.client).is_some_and(|m| m.seq >= id.seq),
                     "{id:?} committed without this group's yes vote"
                 );
                 self.memoize(id, None);
@@ -209,15 +211,14 @@ impl ShardGroup {
     }
 
     fn memoize(&mut self, id: TxnId, refused: Option<AbortReason>) {
-        let newer = self.memo.get(&id.client).is_none_or(|m| m.seq < id.seq);
+        let newer = self.memo.get(id.client).is_none_or(|m| m.seq < id.seq);
         if newer {
-            self.memo.insert(
-                id.client,
-                Memo {
-                    seq: id.seq,
-                    refused,
-                },
-            );
+            let memo = Memo {
+                seq: id.seq,
+                refused,
+            };
+            let (count_max, bytes_max) = (self.limits.clients_max, self.limits.clients_bytes_max);
+            self.memo.insert(id.client, memo, count_max, bytes_max);
         }
     }
 
