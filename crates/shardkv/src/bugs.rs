@@ -15,6 +15,9 @@ pub enum ShardBug {
     /// A transaction the coordinator runs whole in its own group leaves
     /// no decision behind: a retry after its shards moved runs it again.
     ForgetOneGroupDecisions,
+    /// A participant never asks the coordinator about a transaction it
+    /// has held prepared for long (2PC's blocking).
+    NeverResolve,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]

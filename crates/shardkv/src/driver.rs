@@ -576,6 +576,9 @@ impl Driver {
     }
 
     fn resolve_prepared(&mut self, now_us: u64, group: &ShardGroup) -> Vec<Out> {
+        if self.bugs.has(ShardBug::NeverResolve) {
+            return Vec::new();
+        }
         let prepared = group.prepared();
         self.prepared_since
             .retain(|id, _| prepared.contains_key(id));

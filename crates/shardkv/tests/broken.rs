@@ -60,3 +60,9 @@ fn a_coordinator_that_forgets_one_group_decisions_is_caught() {
     let (n, _) = caught(ShardBug::ForgetOneGroupDecisions, "churn", 1..11);
     assert!(n >= 3, "caught on {n} of 10 seeds");
 }
+
+#[test]
+fn a_participant_that_never_asks_about_a_prepared_transaction_is_caught() {
+    let (n, _) = caught(ShardBug::NeverResolve, "all", 1..11);
+    assert!(n >= 3, "caught on {n} of 10 seeds");
+}

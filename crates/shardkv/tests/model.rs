@@ -35,6 +35,8 @@ fn sweep(profiles: Vec<Profile>, seeds: std::ops::Range<u64>) {
                     totals.configs += r.configs;
                     totals.crashes += r.crashes;
                     totals.settled_after_us = totals.settled_after_us.max(r.settled_after_us);
+                    totals.in_doubt_after_heal_us =
+                        totals.in_doubt_after_heal_us.max(r.in_doubt_after_heal_us);
                 }
                 Err(e) => failures.push(format!("{} seed {seed}: {e}", profile.name)),
             }

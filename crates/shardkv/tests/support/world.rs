@@ -20,6 +20,9 @@ const CLIENTS_STOP_US: u64 = FAULTS_US + 5_000_000;
 const DEADLINE_US: u64 = FAULTS_US + 40_000_000;
 const RESEND_US: u64 = 200_000;
 const GIVE_UP_US: u64 = 8_000_000;
+/// See `check_no_transaction_stays_in_doubt`: resolve (1 s) + vote
+/// timeout (2 s) + elections and resends, with room to spare.
+const IN_DOUBT_BOUND_US: u64 = 6_000_000;
 
 /// What goes wrong, and how often (per millisecond, per group).
 #[derive(Clone, Debug)]
@@ -145,6 +148,9 @@ pub struct Report {
     pub configs: u64,
     pub crashes: u64,
     pub settled_after_us: u64,
+    /// The longest any transaction prepared when faults stopped stayed
+    /// undecided after that.
+    pub in_doubt_after_heal_us: u64,
     /// Under `unit_us`: (groups the transaction touched, its latency in
     /// message delays) of each commit.
     pub latencies: Vec<(usize, u64)>,
@@ -187,6 +193,8 @@ pub struct World {
     next_tag: u64,
     next_reconfig_us: u64,
     report: Report,
+    /// Transactions prepared somewhere when faults stopped, still so.
+    in_doubt: Option<std::collections::BTreeSet<(GroupId, TxnId)>>,
     /// `SYNOD_SHARDKV_TRACE=<record>`: print that transaction's life.
     trace: Option<usize>,
 }
@@ -232,6 +240,7 @@ impl World {
             history: Vec::new(),
             next_tag: 1,
             report: Report::default(),
+            in_doubt: None,
             trace: std::env::var("SYNOD_SHARDKV_TRACE")
                 .ok()
                 .and_then(|t| t.parse().ok()),
@@ -269,6 +278,7 @@ impl World {
         if self.faulty() {
             self.inject_faults(&gids);
         }
+        self.check_no_transaction_stays_in_doubt()?;
         self.step_clients();
         Ok(())
     }
@@ -435,6 +445,50 @@ impl World {
             }
         };
         self.controller.execute(&op);
+    }
+
+    /// Once faults stop, every transaction then prepared is decided (and
+    /// finished) within `IN_DOUBT_BOUND_US`: a participant asks after
+    /// `resolve_after_us`, a coordinator gives up on votes after
+    /// `vote_timeout_us`, and a group without a leader elects one within
+    /// a couple of election timeouts.
+    fn check_no_transaction_stays_in_doubt(&mut self) -> Result<(), String> {
+        if self.faulty() {
+            return Ok(());
+        }
+        let prepared_now = |world: &World| -> std::collections::BTreeSet<(GroupId, TxnId)> {
+            world
+                .groups
+                .iter()
+                .flat_map(|(&g, r)| {
+                    r.log
+                        .decided_state()
+                        .prepared()
+                        .keys()
+                        .map(move |&id| (g, id))
+                })
+                .collect()
+        };
+        let still = match &self.in_doubt {
+            None => prepared_now(self),
+            Some(before) => {
+                let now = prepared_now(self);
+                before.intersection(&now).copied().collect()
+            }
+        };
+        let after_us = self.now_us - FAULTS_US;
+        if !still.is_empty() {
+            self.report.in_doubt_after_heal_us = after_us;
+            if after_us > IN_DOUBT_BOUND_US {
+                let (g, id) = still.first().expect("not empty");
+                return Err(format!(
+                    "{id:?} still prepared at group {g} {} ms after faults stopped",
+                    after_us / 1000
+                ));
+            }
+        }
+        self.in_doubt = Some(still);
+        Ok(())
     }
 
     fn check_one_server_per_shard(&self) -> Result<(), String> {
