@@ -76,6 +76,7 @@
 //! No I/O, no clock, no randomness, no hash-map iteration.
 
 mod bugs;
+mod call;
 mod driver;
 mod group;
 mod host;
@@ -87,6 +88,7 @@ mod shard;
 mod txn;
 
 pub use bugs::{ShardBug, ShardBugs};
+pub use call::{coordinator_for, CallStep, CallTimers, TxnCall};
 pub use driver::{Driver, DriverConfig, Out};
 pub use group::{Coordinated, Decision, Lock, Memo, Piece, Prepared, ShardGroup, Slot};
 pub use host::{GroupHost, HostInput, HostOutput};

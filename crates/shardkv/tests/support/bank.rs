@@ -2,8 +2,8 @@
 //! audits that read every account in one transaction.
 
 use synod_paxos::Rng;
-use synod_shard::{Config, GroupId};
-use synod_shardkv::{Cond, Txn, TxnId, Write};
+use synod_shard::Config;
+use synod_shardkv::{Cond, Txn, TxnCall, Write};
 
 pub const START_BALANCE: i64 = 100;
 
@@ -46,13 +46,9 @@ pub enum Plan {
 /// One client's transaction in flight.
 #[derive(Clone, Debug)]
 pub struct InFlight {
-    pub id: TxnId,
-    pub txn: Txn,
+    pub call: TxnCall,
     pub plan: Plan,
-    pub coordinator: GroupId,
     pub record: usize,
-    pub next_send_us: u64,
-    pub give_up_us: u64,
 }
 
 pub struct BankClient {

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 use synod_check::{check_txns, TxnOutcome as Seen, TxnRead, TxnRecord, TxnWrite};
 use synod_paxos::Rng;
 use synod_shard::{Config, GroupId, Settings, ShardController, ShardOp, ShardReply};
-use synod_shardkv::{ClientReply, GroupMsg, Out, ShardBugs, Slot, Txn, TxnId, TxnOutcome};
+use synod_shardkv::{
+    CallStep, CallTimers, ClientReply, GroupMsg, Out, ShardBugs, Slot, TxnCall, TxnId, TxnOutcome,
+};
 
 use super::bank::{self, BankClient, InFlight, Plan};
 use super::logs::GroupLog;
@@ -555,79 +557,73 @@ impl World {
             reads: Vec::new(),
             writes,
         });
-        let coordinator = coordinator_for(&client.config, &txn).unwrap_or(1);
-        client.flight = Some(InFlight {
-            id,
-            txn,
-            plan,
-            coordinator,
-            record,
-            next_send_us: self.now_us,
-            give_up_us: self.now_us + GIVE_UP_US,
-        });
+        let call = TxnCall::new(id, txn, &client.config, CallTimers::default(), self.now_us);
+        client.flight = Some(InFlight { call, plan, record });
         self.client_resend(c);
     }
 
+    /// Whatever the client's call says is due now.
     fn client_resend(&mut self, c: usize) {
         let now = self.now_us;
-        let client = &mut self.clients[c];
-        let flight = client.flight.as_mut().expect("in flight");
-        if now >= flight.give_up_us {
-            client.flight = None; // Unknown: the record stays so.
-            self.report.unknown += 1;
-            return;
+        let step = self.clients[c]
+            .flight
+            .as_mut()
+            .expect("in flight")
+            .call
+            .poll(now);
+        self.client_act(c, step);
+    }
+
+    fn client_act(&mut self, c: usize, step: Option<CallStep>) {
+        let now = self.now_us;
+        match step {
+            None => {}
+            Some(CallStep::Send { to, msg }) => {
+                let flight = self.clients[c].flight.as_ref().expect("in flight");
+                if self.trace == Some(flight.record) {
+                    println!("t={} ms {:?} sent to {to}", now / 1000, flight.call.id());
+                }
+                self.send(0, Dest::Group(to), Msg::Group { from: 0, msg });
+            }
+            Some(CallStep::NeedConfig { .. }) => {
+                let client = &mut self.clients[c];
+                client.config = self.controller.newest().clone();
+                client.seq += 1;
+                let new_id = TxnId {
+                    client: client.client,
+                    seq: client.seq,
+                };
+                let flight = client.flight.as_mut().expect("in flight");
+                flight.call.on_config(now, &client.config, new_id);
+                let step = flight.call.poll(now);
+                self.client_act(c, step);
+            }
+            Some(CallStep::GaveUp) => {
+                self.clients[c].flight = None; // Unknown: the record stays so.
+                self.report.unknown += 1;
+            }
+            Some(CallStep::Done(outcome)) => {
+                let flight = self.clients[c].flight.take().expect("in flight");
+                self.finish(c, flight, outcome);
+            }
         }
-        if now < flight.next_send_us {
-            return;
-        }
-        flight.next_send_us = now + RESEND_US;
-        if self.trace == Some(flight.record) {
-            println!(
-                "t={} ms {:?} sent to {}: {:?}",
-                now / 1000,
-                flight.id,
-                flight.coordinator,
-                flight.txn
-            );
-        }
-        let msg = GroupMsg::ClientTxn {
-            id: flight.id,
-            txn: flight.txn.clone(),
-            config: client.config.num,
-        };
-        let to = Dest::Group(flight.coordinator);
-        self.send(0, to, Msg::Group { from: 0, msg });
     }
 
     fn on_client_reply(&mut self, client_id: u64, id: TxnId, reply: ClientReply) {
         let c = (client_id - 1_000) as usize;
-        let newest = self.controller.newest().clone();
         let now = self.now_us;
-        let client = &mut self.clients[c];
-        let Some(flight) = client.flight.as_mut().filter(|f| f.id == id) else {
+        let Some(flight) = self.clients[c]
+            .flight
+            .as_mut()
+            .filter(|f| f.call.id() == id)
+        else {
             return;
         };
         if self.trace == Some(flight.record) {
-            println!(
-                "t={} ms {id:?} from coordinator {}: {reply:?}",
-                now / 1000,
-                flight.coordinator
-            );
+            println!("t={} ms {id:?}: {reply:?}", now / 1000);
         }
-        match reply {
-            ClientReply::Busy => flight.next_send_us = now + 20_000,
-            ClientReply::WrongGroup { .. } => {
-                client.config = newest;
-                if let Some(g) = coordinator_for(&client.config, &flight.txn) {
-                    flight.coordinator = g;
-                }
-                flight.next_send_us = now + 10_000;
-            }
-            ClientReply::Outcome(outcome) => {
-                let flight = client.flight.take().expect("matched");
-                self.finish(c, flight, outcome);
-            }
-        }
+        let step = flight.call.on_reply(now, reply);
+        self.client_act(c, step);
     }
 
     fn finish(&mut self, c: usize, flight: InFlight, outcome: TxnOutcome) {
@@ -654,7 +650,8 @@ impl World {
                     w.rev = Some(result.rev);
                 }
                 let groups = flight
-                    .txn
+                    .call
+                    .txn()
                     .shards(SHARDS)
                     .iter()
                     .filter_map(|&s| self.clients[c].config.group_of(s))
@@ -662,8 +659,11 @@ impl World {
                 if groups.len() > 1 && !writes.is_empty() {
                     self.report.cross_group_commits += 1;
                 }
-                if let Some(unit) = self.profile.unit_us {
-                    let latency = self.now_us - self.history[flight.record].call;
+                // Past the first second: the groups have learned the first
+                // configuration by then.
+                let call_us = self.history[flight.record].call;
+                if let (Some(unit), true) = (self.profile.unit_us, call_us >= 1_000_000) {
+                    let latency = self.now_us - call_us;
                     self.report.latencies.push((groups.len(), latency / unit));
                 }
                 self.plan_after(c, &flight.plan, reads);
@@ -774,12 +774,4 @@ impl World {
         }
         Ok(self.report)
     }
-}
-
-/// The group a client sends a transaction to: the owner of its lowest
-/// shard.
-pub fn coordinator_for(config: &Config, txn: &Txn) -> Option<GroupId> {
-    txn.shards(config.shard_count())
-        .into_iter()
-        .find_map(|s| config.group_of(s))
 }
