@@ -195,7 +195,13 @@ impl Driver {
 
     fn on_client_txn(&mut self, now_us: u64, group: &ShardGroup, id: TxnId, txn: Txn) -> Vec<Out> {
         if let Some((_, outcome)) = group.decision(id) {
-            let reply = ClientReply::Outcome(outcome.clone());
+            // A refusal logged earlier is answered as the refusal it was.
+            let reply = match outcome {
+                TxnOutcome::Aborted(AbortReason::WrongGroup) => ClientReply::WrongGroup {
+                    num: group.config().num,
+                },
+                outcome => ClientReply::Outcome(outcome.clone()),
+            };
             return vec![Out::Reply { id, reply }];
         }
         if self.voting.contains_key(&id) {
