@@ -137,8 +137,9 @@ impl Driver {
             GroupMsg::Vote {
                 id,
                 group: voter,
+                part,
                 vote,
-            } => self.on_vote(now_us, group, id, voter, vote),
+            } => self.on_vote(now_us, group, id, voter, part, vote),
             GroupMsg::Decision {
                 id,
                 commit,
@@ -298,13 +299,20 @@ impl Driver {
         group: &ShardGroup,
         id: TxnId,
         voter: GroupId,
+        part: u64,
         vote: Vote,
     ) -> Vec<Out> {
         let Some(voting) = self.voting.get_mut(&id) else {
             return Vec::new(); // decided already, or a leader before us asked
         };
-        if voting.decision.is_some() || !voting.parts.contains_key(&voter) {
+        if voting.decision.is_some() {
             return Vec::new();
+        }
+        // A vote on another part (a leader before us split the transaction
+        // by another configuration) says nothing of this part's keys.
+        match voting.parts.get(&voter) {
+            Some(ours) if synod_paxos::digest(ours) == part => {}
+            _ => return Vec::new(),
         }
         voting.votes.insert(voter, vote);
         let reads_bytes_max = group.limits().reads_bytes_max;
@@ -413,16 +421,20 @@ impl Driver {
             }
             (
                 GroupOp::Prepare {
-                    id, coordinator, ..
+                    id,
+                    coordinator,
+                    txn,
                 },
                 GroupReply::Vote(vote),
             ) => {
+                let part = synod_paxos::digest(txn);
                 if *coordinator == self.gid {
-                    self.on_vote(now_us, group, *id, self.gid, vote.clone())
+                    self.on_vote(now_us, group, *id, self.gid, part, vote.clone())
                 } else {
                     let msg = GroupMsg::Vote {
                         id: *id,
                         group: self.gid,
+                        part,
                         vote: vote.clone(),
                     };
                     vec![Out::Send {
@@ -649,6 +661,22 @@ fn decide(voting: &Voting, reads_bytes_max: u64) -> Option<(bool, TxnOutcome)> {
     if read_bytes > reads_bytes_max {
         let why = format!("reads of {read_bytes} bytes, reads_bytes_max {reads_bytes_max}");
         return Some((false, TxnOutcome::Aborted(AbortReason::TooLarge(why))));
+    }
+    // Every key's read and write answered by the part that holds it: a
+    // commit that missed one would leave it unlocked.
+    let answered = voting
+        .txn
+        .reads
+        .iter()
+        .all(|k| all_reads.contains_key(k.as_slice()))
+        && voting
+            .txn
+            .writes
+            .iter()
+            .all(|w| all_writes.contains_key(&w.key));
+    if !answered {
+        debug_assert!(false, "yes votes that do not cover the transaction");
+        return Some((false, TxnOutcome::Aborted(AbortReason::CoordinatorLost)));
     }
     // In the order the client wrote them.
     let reads = voting

@@ -146,9 +146,13 @@ pub enum GroupMsg {
         txn: Txn,
         coordinator: GroupId,
     },
+    /// A participant's vote on its part of `id`; `part` is the digest
+    /// (`synod_paxos::digest`) of the part it voted on, so a coordinator
+    /// that split the transaction otherwise ignores it.
     Vote {
         id: TxnId,
         group: GroupId,
+        part: u64,
         vote: Vote,
     },
     Decision {

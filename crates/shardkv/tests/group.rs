@@ -653,6 +653,10 @@ fn a_coordinator_aborts_when_the_parts_read_more_than_the_limit_together() {
         rev: 1,
     };
     for (group_id, key) in [(1, &k0), (2, &k2)] {
+        let part = synod_paxos::digest(&Txn {
+            reads: vec![key.clone()],
+            ..Txn::default()
+        });
         let vote = Vote::Yes {
             reads: vec![read(key)],
             writes: vec![],
@@ -664,6 +668,7 @@ fn a_coordinator_aborts_when_the_parts_read_more_than_the_limit_together() {
             GroupMsg::Vote {
                 id: id(5, 1),
                 group: group_id,
+                part,
                 vote,
             },
         );
@@ -739,4 +744,68 @@ fn the_exactly_once_tables_keep_the_latest_clients_within_their_bounds() {
         "a 200-byte read outcome is over 64 bytes"
     );
     assert!(shard.clients.bytes() <= 64);
+}
+
+#[test]
+fn a_vote_on_a_part_split_otherwise_is_ignored() {
+    use synod_shardkv::{Driver, DriverConfig, GroupMsg, ReadResult};
+    // A leader before this one split the transaction by another
+    // configuration; a participant's yes on that part must not count.
+    let mut group = ShardGroup::new(1, SHARDS, Limits::default());
+    group.apply(GroupOp::Config(config(1, [1, 2, 2, 2])));
+    let (k0, k1, k2) = (key_in(0, 0), key_in(1, 0), key_in(2, 0));
+    let txn = Txn {
+        reads: vec![k0.clone(), k1.clone(), k2.clone()],
+        ..Txn::default()
+    };
+    let mut driver = Driver::new(1, DriverConfig::default());
+    driver.on_message(
+        0,
+        &group,
+        0,
+        GroupMsg::ClientTxn {
+            id: id(6, 1),
+            txn,
+            config: 1,
+        },
+    );
+    let read = |key: &[u8]| ReadResult {
+        key: key.to_vec(),
+        value: None,
+        rev: 0,
+    };
+    let old_part = Txn {
+        reads: vec![k2.clone()],
+        ..Txn::default()
+    };
+    let stale = GroupMsg::Vote {
+        id: id(6, 1),
+        group: 2,
+        part: synod_paxos::digest(&old_part),
+        vote: Vote::Yes {
+            reads: vec![read(&k2)],
+            writes: vec![],
+        },
+    };
+    let ours = Txn {
+        reads: vec![k0.clone()],
+        ..Txn::default()
+    };
+    let own = GroupMsg::Vote {
+        id: id(6, 1),
+        group: 1,
+        part: synod_paxos::digest(&ours),
+        vote: Vote::Yes {
+            reads: vec![read(&k0)],
+            writes: vec![],
+        },
+    };
+    assert!(
+        driver.on_message(1, &group, 2, stale).is_empty(),
+        "the stale vote decides nothing"
+    );
+    assert!(
+        driver.on_message(1, &group, 1, own).is_empty(),
+        "group 2's vote on its part is still owed"
+    );
 }

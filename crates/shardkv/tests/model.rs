@@ -26,7 +26,16 @@ fn sweep(profiles: Vec<Profile>, seeds: std::ops::Range<u64>) {
     for profile in profiles {
         let mut totals = support::world::Report::default();
         for seed in seeds.clone() {
-            match World::new(seed, profile.clone(), ShardBugs::default()).run() {
+            let world = World::new(seed, profile.clone(), ShardBugs::default());
+            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| world.run()));
+            let run = run.unwrap_or_else(|panic| {
+                let message = panic
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
+                Err(format!("panicked: {}", message.unwrap_or_default()))
+            });
+            match run {
                 Ok(r) => {
                     totals.committed += r.committed;
                     totals.aborted += r.aborted;

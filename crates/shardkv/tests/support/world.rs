@@ -700,9 +700,20 @@ impl World {
                     .map(|r| bank::decode_value(r.value.as_deref()).0)
                     .sum();
                 let expected = bank::START_BALANCE * ACCOUNTS as i64;
+                let seen: Vec<String> = reads
+                    .iter()
+                    .map(|r| {
+                        let (balance, tag) = bank::decode_value(r.value.as_deref());
+                        let key = String::from_utf8_lossy(&r.key);
+                        format!("{key}={balance} (rev {}, tag {tag:?})", r.rev)
+                    })
+                    .collect();
                 assert_eq!(
-                    total, expected,
-                    "an audit saw the bank hold {total}, not {expected}"
+                    total,
+                    expected,
+                    "an audit at t={} ms saw the bank hold {total}, not {expected}: {}",
+                    self.now_us / 1000,
+                    seen.join(", ")
                 );
             }
             Plan::Transfer { .. } => {}
