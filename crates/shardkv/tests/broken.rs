@@ -18,18 +18,8 @@ fn caught(bug: ShardBug, profile: &str, seeds: std::ops::Range<u64>) -> (usize, 
     let total = seeds.end - seeds.start;
     for seed in seeds {
         let world = World::new(seed, profile.clone(), ShardBugs::with(bug));
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| world.run()));
-        match result {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => errors.push(format!("seed {seed}: {e}")),
-            Err(panic) => {
-                let message = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-                    .unwrap_or_default();
-                errors.push(format!("seed {seed}: panicked: {message}"));
-            }
+        if let Err(e) = world.run_caught() {
+            errors.push(format!("seed {seed}: {e}"));
         }
     }
     println!(

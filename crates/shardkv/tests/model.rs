@@ -26,27 +26,8 @@ fn sweep(profiles: Vec<Profile>, seeds: std::ops::Range<u64>) {
     for profile in profiles {
         let mut totals = support::world::Report::default();
         for seed in seeds.clone() {
-            let world = World::new(seed, profile.clone(), ShardBugs::default());
-            let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| world.run()));
-            let run = run.unwrap_or_else(|panic| {
-                let message = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
-                Err(format!("panicked: {}", message.unwrap_or_default()))
-            });
-            match run {
-                Ok(r) => {
-                    totals.committed += r.committed;
-                    totals.aborted += r.aborted;
-                    totals.unknown += r.unknown;
-                    totals.cross_group_commits += r.cross_group_commits;
-                    totals.configs += r.configs;
-                    totals.crashes += r.crashes;
-                    totals.settled_after_us = totals.settled_after_us.max(r.settled_after_us);
-                    totals.in_doubt_after_heal_us =
-                        totals.in_doubt_after_heal_us.max(r.in_doubt_after_heal_us);
-                }
+            match World::new(seed, profile.clone(), ShardBugs::default()).run_caught() {
+                Ok(r) => totals.add(&r),
                 Err(e) => failures.push(format!("{} seed {seed}: {e}", profile.name)),
             }
         }

@@ -158,6 +158,22 @@ pub struct Report {
     pub latencies: Vec<(usize, u64)>,
 }
 
+impl Report {
+    /// Adds another run's counts (the worst of its times).
+    pub fn add(&mut self, other: &Report) {
+        self.committed += other.committed;
+        self.aborted += other.aborted;
+        self.unknown += other.unknown;
+        self.cross_group_commits += other.cross_group_commits;
+        self.configs += other.configs;
+        self.crashes += other.crashes;
+        self.settled_after_us = self.settled_after_us.max(other.settled_after_us);
+        self.in_doubt_after_heal_us = self
+            .in_doubt_after_heal_us
+            .max(other.in_doubt_after_heal_us);
+    }
+}
+
 struct Replica {
     log: GroupLog,
     isolated_until_us: u64,
@@ -251,6 +267,19 @@ impl World {
 
     fn faulty(&self) -> bool {
         self.now_us < FAULTS_US
+    }
+
+    /// `run`, with a panic (a broken assertion in the state machine or a
+    /// client's audit) turned into the error it names.
+    pub fn run_caught(self) -> Result<Report, String> {
+        let run = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.run()));
+        run.unwrap_or_else(|panic| {
+            let message = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()));
+            Err(format!("panicked: {}", message.unwrap_or_default()))
+        })
     }
 
     /// Runs to the end and checks everything.
