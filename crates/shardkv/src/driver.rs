@@ -75,8 +75,6 @@ pub struct Driver {
     voting: BTreeMap<TxnId, Voting>,
     /// When this leader first saw each prepared transaction.
     prepared_since: BTreeMap<TxnId, u64>,
-    /// Who sent each decision, to confirm to once it is applied.
-    finishing: BTreeMap<TxnId, GroupId>,
     /// Who sends each hand-over this group receives.
     installing: BTreeMap<(u64, ShardId), GroupId>,
     /// How far each receiver has confirmed our hand-overs.
@@ -92,7 +90,6 @@ impl Driver {
             config,
             voting: BTreeMap::new(),
             prepared_since: BTreeMap::new(),
-            finishing: BTreeMap::new(),
             installing: BTreeMap::new(),
             sent_after: BTreeMap::new(),
             last_resend_us: None,
@@ -106,11 +103,6 @@ impl Driver {
             bugs,
             ..Driver::new(gid, config)
         }
-    }
-
-    /// Transactions this leader is collecting votes for.
-    pub fn voting(&self) -> usize {
-        self.voting.len()
     }
 
     /// A message from a client or another group's leader.
@@ -145,7 +137,6 @@ impl Driver {
                 commit,
                 outcome,
             } => {
-                self.finishing.insert(id, from);
                 let coordinator = from;
                 vec![Out::Propose(GroupOp::Finish {
                     id,
@@ -449,7 +440,6 @@ impl Driver {
                 },
                 GroupReply::Finished,
             ) => {
-                self.finishing.remove(id);
                 vec![self.to_group(
                     *coordinator,
                     GroupMsg::Finished {
