@@ -96,6 +96,17 @@ pub enum ClientError {
         /// What was wrong with the answer.
         message: String,
     },
+
+    /// A transaction of the sharded tier got no outcome before the
+    /// client's deadline: it may or may not have committed (it may still
+    /// commit). Read its keys to find out.
+    #[error(
+        "transaction {id} got no outcome in time: it may or may not have committed;          read its keys to find out"
+    )]
+    TxnUnknown {
+        /// The transaction's sequence number at this client.
+        id: u64,
+    },
 }
 
 /// A request that got no answer within its per-request timeout.

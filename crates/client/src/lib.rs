@@ -33,10 +33,12 @@ mod endpoints;
 mod error;
 pub mod lock;
 mod options;
+pub mod shards;
 mod status;
 
 pub use client::{CasOutcome, Client, Reconfigure};
 pub use error::{ClientError, TimedOut};
 pub use lock::{LockHandle, LockOptions, LockSession, Mode, SessionState};
 pub use options::{ClientOptions, ClientTls};
+pub use shards::ShardClient;
 pub use status::{Ballot, PeerStatus, Role, StatusReply};

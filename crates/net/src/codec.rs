@@ -21,10 +21,11 @@
 //! frame within a small constant factor of its wire size: every element of
 //! every sequence costs at least eight bytes on the wire.
 
+use crate::parcel::Parcel;
 use serde::de::{self, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
-use synod_paxos::{Message, NodeId};
+use synod_paxos::NodeId;
 use thiserror::Error;
 
 use bincode::Options;
@@ -55,7 +56,10 @@ pub const FRAME_VERSION: u8 = 1;
 /// `CoordOp::Acquire` and `CoordOp::Release` (Chubby's locks) and the
 /// coordination snapshot version 4 (with the lock table), which a build of
 /// version 7 can neither decode nor restore.
-pub const PROTOCOL_VERSION: u32 = 8;
+/// 9: a batch carries `Parcel`s (a group id with each Paxos message, and
+/// messages between groups of the sharded tier) where version 8 carried
+/// bare messages.
+pub const PROTOCOL_VERSION: u32 = 9;
 
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX_BYTES: usize = 4;
@@ -92,10 +96,10 @@ pub struct Hello {
     pub incarnation: u64,
 }
 
-/// Messages written together in one frame, in the order they were sent.
-/// Its decoder refuses more than [`BATCH_MESSAGES_MAX`] messages.
+/// Parcels written together in one frame, in the order they were sent.
+/// Its decoder refuses more than [`BATCH_MESSAGES_MAX`] of them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Batch(pub Vec<Message>);
+pub struct Batch(pub Vec<Parcel>);
 
 /// Everything that can travel on a peer connection.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,10 +142,10 @@ pub fn batch_frame_len(messages_body_bytes: u64) -> u64 {
     1 + 4 + 8 + messages_body_bytes
 }
 
-/// The encoded size of one message inside a batch body.
-pub fn message_body_bytes(message: &Message) -> Result<u64, CodecError> {
+/// The encoded size of one parcel inside a batch body.
+pub fn parcel_body_bytes(parcel: &Parcel) -> Result<u64, CodecError> {
     body_options(u64::MAX)
-        .serialized_size(message)
+        .serialized_size(parcel)
         .map_err(|e| CodecError::Encode(e.to_string()))
 }
 
@@ -342,7 +346,7 @@ impl<'de> Visitor<'de> for BatchVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use synod_paxos::{Ballot, Command, Value};
+    use synod_paxos::{Ballot, Command, Message, Value};
 
     const MAX: usize = 64 * 1024;
 
@@ -356,7 +360,11 @@ mod tests {
         })
     }
 
-    fn accept(slot: u64, op_bytes: usize) -> Message {
+    fn accept(slot: u64, op_bytes: usize) -> Parcel {
+        accept_message(slot, op_bytes).into()
+    }
+
+    fn accept_message(slot: u64, op_bytes: usize) -> Message {
         Message::Accept {
             ballot: Ballot::new(3, 1),
             entries: vec![(
@@ -430,12 +438,15 @@ mod tests {
                 },
             ],
         };
-        let frame = Frame::Messages(Batch(vec![forward, accept(1, 3)]));
+        let frame = Frame::Messages(Batch(vec![forward.into(), accept(1, 3)]));
         let wire = encode(&frame);
         // Prefix, version, frame tag (Messages) and batch length come
-        // first; then the message's tag. `Forward` was added last, so the
-        // tags of the older messages did not move.
-        assert_eq!(&wire[17..21], &11u32.to_le_bytes());
+        // first; then the parcel's tag (Paxos) and group; then the
+        // message's tag. `Forward` was added last, so the tags of the older
+        // messages did not move.
+        assert_eq!(&wire[17..21], &0u32.to_le_bytes());
+        assert_eq!(&wire[21..29], &0u64.to_le_bytes());
+        assert_eq!(&wire[29..33], &11u32.to_le_bytes());
         let mut decoder = FrameDecoder::new(MAX);
         decoder.extend(&wire);
         assert_eq!(decoder.next_frame().unwrap(), Some(frame));
@@ -456,9 +467,9 @@ mod tests {
             last_slot: 40,
             offset: 3000,
         };
-        let frame = Frame::Messages(Batch(vec![chunk.clone(), request]));
+        let frame = Frame::Messages(Batch(vec![chunk.clone().into(), request.into()]));
         let wire = encode(&frame);
-        assert_eq!(&wire[17..21], &12u32.to_le_bytes(), "after Forward");
+        assert_eq!(&wire[29..33], &12u32.to_le_bytes(), "after Forward");
         // The data is its length and the bytes themselves: the frame is
         // about as long as the chunk.
         let at = wire
@@ -466,10 +477,11 @@ mod tests {
             .position(|w| w == &data[..])
             .expect("the data, contiguous");
         assert_eq!(&wire[at - 8..at], &1000u64.to_le_bytes());
-        assert!(wire.len() < data.len() + 100, "{} bytes", wire.len());
+        assert!(wire.len() < data.len() + 120, "{} bytes", wire.len());
         assert_eq!(
-            message_body_bytes(&chunk).unwrap(),
-            4 + 8 * 4 + 8 + 1000 + 8
+            parcel_body_bytes(&chunk.into()).unwrap(),
+            // The parcel's tag and group, then the message.
+            4 + 8 + 4 + 8 * 4 + 8 + 1000 + 8
         );
         let mut decoder = FrameDecoder::new(MAX);
         decoder.extend(&wire);
@@ -487,7 +499,7 @@ mod tests {
             data: vec![0; chunk_bytes].into(),
             commit: 1,
         };
-        let frame_len = batch_frame_len(message_body_bytes(&chunk).unwrap());
+        let frame_len = batch_frame_len(parcel_body_bytes(&chunk.into()).unwrap());
         assert!(frame_len * 4 <= crate::config::FRAME_BYTES_MAX_DEFAULT as u64);
     }
 
@@ -513,9 +525,10 @@ mod tests {
             entries,
             commit: u64::MAX,
         };
-        let encoded = message_body_bytes(&accept).unwrap() as usize;
-        assert!(encoded <= accept.encoded_bytes_max(), "{encoded}");
         assert!(accept.encoded_bytes_max() <= cfg.message_encoded_bytes_max());
+        let parcel = Parcel::from(accept);
+        let encoded = parcel_body_bytes(&parcel).unwrap() as usize;
+        assert!(encoded <= parcel.encoded_bytes_max(), "{encoded}");
         let frame_len = batch_frame_len(encoded as u64) as usize;
         assert!(frame_len <= crate::config::FRAME_BYTES_MAX_DEFAULT);
     }
@@ -536,12 +549,14 @@ mod tests {
         let messages = vec![
             accept(1, 5),
             accept(2, 100),
-            Message::CatchupRequest { from_slot: 3 },
+            Message::CatchupRequest { from_slot: 3 }.into(),
+            Parcel::Group {
+                from: 1,
+                to: 2,
+                bytes: vec![1, 2, 3],
+            },
         ];
-        let body: u64 = messages
-            .iter()
-            .map(|m| message_body_bytes(m).unwrap())
-            .sum();
+        let body: u64 = messages.iter().map(|m| parcel_body_bytes(m).unwrap()).sum();
         let wire = encode(&Frame::Messages(Batch(messages)));
         assert_eq!(
             batch_frame_len(body) + LENGTH_PREFIX_BYTES as u64,
@@ -708,7 +723,7 @@ mod tests {
         let mut rng = SplitMix(0xbad_f00d);
         for round in 0..2000 {
             let mut wire = Vec::new();
-            let messages: Vec<Message> = (0..rng.below(5))
+            let messages: Vec<Parcel> = (0..rng.below(5))
                 .map(|i| accept(i as u64, rng.below(40)))
                 .collect();
             encode_frame(&hello(), &mut wire, MAX).unwrap();

@@ -18,6 +18,7 @@ use crate::codec::{
     Frame, FrameDecoder, Hello, HANDSHAKE_FRAME_BYTES_MAX, PROTOCOL_VERSION, READ_CHUNK_BYTES,
 };
 use crate::error::{ConnError, Refusal};
+use crate::parcel::Parcel;
 use crate::stats::{Counters, PeerCounters};
 use crate::tls::PeerStream;
 use crate::transport::{stopped, Shared};
@@ -25,7 +26,7 @@ use rustls_pki_types::CertificateDer;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use synod_paxos::{Message, NodeId};
+use synod_paxos::NodeId;
 use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
@@ -37,7 +38,7 @@ use tokio::time::{sleep, timeout_at, Instant};
 /// until the server takes it.
 #[derive(Clone, Debug)]
 pub(crate) struct Inbound {
-    pub(crate) tx: mpsc::Sender<(NodeId, Message, OwnedSemaphorePermit)>,
+    pub(crate) tx: mpsc::Sender<(NodeId, Parcel, OwnedSemaphorePermit)>,
     pub(crate) bytes: Arc<Semaphore>,
     pub(crate) bytes_max: usize,
 }
@@ -329,7 +330,7 @@ impl Connection {
 
     /// Hands a batch to the server, in order, awaiting room in the inbound
     /// channel. Returns false when the server is gone or shutting down.
-    async fn on_batch(&mut self, from: NodeId, messages: Vec<Message>) -> bool {
+    async fn on_batch(&mut self, from: NodeId, messages: Vec<Parcel>) -> bool {
         for message in messages {
             // Its share of the byte budget first (a message larger than the
             // whole budget takes all of it): until the server takes

@@ -9,9 +9,10 @@
 use crate::addr::HostPort;
 use crate::backoff::Backoff;
 use crate::codec::{
-    batch_frame_len, encode_frame, message_body_bytes, Batch, Frame, Hello, PROTOCOL_VERSION,
+    batch_frame_len, encode_frame, parcel_body_bytes, Batch, Frame, Hello, PROTOCOL_VERSION,
 };
 use crate::error::ConnError;
+use crate::parcel::Parcel;
 use crate::queue::PeerQueue;
 use crate::stats::{Counters, PeerCounters};
 use crate::tls::{PeerStream, PeerTls};
@@ -19,7 +20,7 @@ use crate::transport::{stopped, Shared};
 use std::io;
 use std::sync::Arc;
 use std::time::Duration;
-use synod_paxos::{Message, NodeId};
+use synod_paxos::NodeId;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -51,7 +52,7 @@ enum Ended {
 
 /// A message taken from the queue that did not fit in the last batch; it
 /// opens the next one. Kept with its encoded size.
-type Carry = Option<(Message, u64)>;
+type Carry = Option<(Parcel, u64)>;
 
 impl Outbound {
     pub(crate) async fn run(mut self) {
@@ -262,7 +263,7 @@ impl Outbound {
     /// would exceed `batch_bytes_max` or `batch_messages_max`. The first
     /// message always goes, however large, up to `frame_bytes_max`; a
     /// message above that can never be sent and is dropped.
-    fn take_batch(&self, carry: &mut Carry) -> Vec<Message> {
+    fn take_batch(&self, carry: &mut Carry) -> Vec<Parcel> {
         let config = &self.shared.config;
         let mut batch = Vec::new();
         let mut body_bytes = 0u64;
@@ -270,7 +271,7 @@ impl Outbound {
             let (message, size) = match carry.take() {
                 Some(entry) => entry,
                 None => match self.queue.pop() {
-                    Some(message) => match message_body_bytes(&message) {
+                    Some(message) => match parcel_body_bytes(&message) {
                         Ok(size) => (message, size),
                         Err(error) => {
                             self.drop_oversized(&message, &error.to_string());
@@ -296,7 +297,7 @@ impl Outbound {
         batch
     }
 
-    fn drop_oversized(&self, message: &Message, reason: &str) {
+    fn drop_oversized(&self, message: &Parcel, reason: &str) {
         Counters::add(&self.shared.stats.messages_dropped_oversized, 1);
         tracing::warn!(
             peer = self.peer,

@@ -6,10 +6,10 @@
 //! while old heartbeats, accepts and promises are the likeliest to be stale
 //! by the time a slow or absent peer could read them.
 
+use crate::parcel::Parcel;
 use crate::stats::Counters;
 use std::collections::VecDeque;
 use std::sync::{Mutex, MutexGuard};
-use synod_paxos::Message;
 use tokio::sync::Notify;
 
 #[derive(Debug)]
@@ -21,10 +21,10 @@ pub(crate) struct PeerQueue {
     bytes_max: usize,
 }
 
-/// The queued messages and what they take, by `Message::encoded_bytes_max`.
+/// The queued parcels and what they take, by `Parcel::encoded_bytes_max`.
 #[derive(Debug, Default)]
 struct Queued {
-    messages: VecDeque<(usize, Message)>,
+    messages: VecDeque<(usize, Parcel)>,
     bytes: usize,
 }
 
@@ -42,7 +42,7 @@ impl PeerQueue {
     /// hold more than `messages_max` messages or `bytes_max` bytes (a
     /// message larger than `bytes_max` alone is still queued, alone).
     /// Returns how many messages were dropped.
-    pub(crate) fn push(&self, message: Message, stats: &Counters) -> usize {
+    pub(crate) fn push(&self, message: Parcel, stats: &Counters) -> usize {
         let bytes = message.encoded_bytes_max();
         let dropped = {
             let mut q = self.lock();
@@ -66,7 +66,7 @@ impl PeerQueue {
         dropped
     }
 
-    pub(crate) fn pop(&self) -> Option<Message> {
+    pub(crate) fn pop(&self) -> Option<Parcel> {
         let mut q = self.lock();
         let (bytes, message) = q.messages.pop_front()?;
         q.bytes -= bytes;
@@ -88,12 +88,13 @@ impl PeerQueue {
 mod tests {
     use super::*;
 
-    fn heartbeat(seq: u64) -> Message {
-        Message::Heartbeat {
+    fn heartbeat(seq: u64) -> Parcel {
+        synod_paxos::Message::Heartbeat {
             ballot: synod_paxos::Ballot::new(1, 1),
             commit: 0,
             seq,
         }
+        .into()
     }
 
     #[test]
@@ -109,14 +110,15 @@ mod tests {
         assert_eq!(left, vec![heartbeat(2), heartbeat(3), heartbeat(4)]);
     }
 
-    fn forward(bytes: usize) -> Message {
-        Message::Forward {
+    fn forward(bytes: usize) -> Parcel {
+        synod_paxos::Message::Forward {
             commands: vec![synod_paxos::Command {
                 client: 1,
                 seq: 1,
                 op: vec![0; bytes],
             }],
         }
+        .into()
     }
 
     #[test]

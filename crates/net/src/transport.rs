@@ -6,12 +6,13 @@ use crate::config::{validate_peers, NetConfig};
 use crate::error::{NetError, SendError};
 use crate::inbound;
 use crate::outbound::Outbound;
+use crate::parcel::Parcel;
 use crate::queue::PeerQueue;
 use crate::stats::{Counters, PeerBytes, PeerCounterMap, StatsSnapshot};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use synod_paxos::{Message, NodeId};
+use synod_paxos::NodeId;
 use tokio::net::TcpListener;
 use tokio::runtime::Handle;
 use tokio::sync::{mpsc, watch};
@@ -61,22 +62,22 @@ pub struct PeerTransport {
 /// Messages from peers, in order per connection, tagged with the sender's
 /// node id (as its hello proved it to be in our peer set). Holds at most
 /// `inbound_messages_max` messages and `inbound_bytes_max` bytes (by
-/// `Message::encoded_bytes_max`); a message's bytes are freed when it is
+/// `Parcel::encoded_bytes_max`); a message's bytes are freed when it is
 /// taken.
 #[derive(Debug)]
 pub struct InboundReceiver {
-    rx: mpsc::Receiver<(NodeId, Message, tokio::sync::OwnedSemaphorePermit)>,
+    rx: mpsc::Receiver<(NodeId, Parcel, tokio::sync::OwnedSemaphorePermit)>,
 }
 
 impl InboundReceiver {
     /// The next message, or `None` once the transport shut down.
-    pub async fn recv(&mut self) -> Option<(NodeId, Message)> {
+    pub async fn recv(&mut self) -> Option<(NodeId, Parcel)> {
         let (from, message, _bytes) = self.rx.recv().await?;
         Some((from, message))
     }
 
     /// A message if one is waiting, without waiting.
-    pub fn try_recv(&mut self) -> Result<(NodeId, Message), mpsc::error::TryRecvError> {
+    pub fn try_recv(&mut self) -> Result<(NodeId, Parcel), mpsc::error::TryRecvError> {
         let (from, message, _bytes) = self.rx.try_recv()?;
         Ok((from, message))
     }
@@ -158,7 +159,7 @@ impl PeerTransport {
     /// not guaranteed, as on any network Paxos runs over: messages are lost
     /// when a connection fails or a queue overflows, never reordered on one
     /// connection, never duplicated.
-    pub fn send(&self, to: NodeId, message: Message) -> Result<(), SendError> {
+    pub fn send(&self, to: NodeId, message: impl Into<Parcel>) -> Result<(), SendError> {
         if *self.shared.shutdown.borrow() {
             return Err(SendError::ShutDown);
         }
@@ -169,7 +170,7 @@ impl PeerTransport {
                 return Err(SendError::UnknownPeer(to));
             }
         };
-        queue.push(message, &self.shared.stats);
+        queue.push(message.into(), &self.shared.stats);
         Ok(())
     }
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 use synod_net::certs::{ClusterCa, Issued};
 use synod_net::codec::{encode_frame, Batch, Frame, Hello, PROTOCOL_VERSION};
 use synod_net::tls::crypto_provider;
-use synod_net::{node_name, InboundReceiver, NetConfig, PeerTls, PeerTransport};
+use synod_net::{node_name, InboundReceiver, NetConfig, Parcel, PeerTls, PeerTransport};
 use synod_paxos::{Ballot, Message, NodeId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -42,12 +42,13 @@ fn config(me: NodeId, peers: &[(NodeId, SocketAddr)], tls: PeerTls) -> NetConfig
     config
 }
 
-fn heartbeat(seq: u64) -> Message {
+fn heartbeat(seq: u64) -> Parcel {
     Message::Heartbeat {
         ballot: Ballot::new(1, 1),
         commit: 0,
         seq,
     }
+    .into()
 }
 
 async fn start(config: NetConfig) -> (PeerTransport, InboundReceiver) {

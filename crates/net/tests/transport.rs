@@ -7,7 +7,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 use synod_net::codec::{encode_frame, Batch, Frame, Hello, PROTOCOL_VERSION};
-use synod_net::{HostPort, InboundReceiver, NetConfig, PeerTransport, SendError, StatsSnapshot};
+use synod_net::{
+    HostPort, InboundReceiver, NetConfig, Parcel, PeerTransport, SendError, StatsSnapshot,
+};
 use synod_paxos::{Ballot, Message, NodeId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -34,17 +36,21 @@ fn config(cluster_id: u64, me: NodeId, peers: &[(NodeId, SocketAddr)]) -> NetCon
     config
 }
 
-fn heartbeat(seq: u64) -> Message {
+fn heartbeat(seq: u64) -> Parcel {
     Message::Heartbeat {
         ballot: Ballot::new(1, 1),
         commit: 0,
         seq,
     }
+    .into()
 }
 
-fn seq_of(message: &Message) -> u64 {
+fn seq_of(message: &Parcel) -> u64 {
     match message {
-        Message::Heartbeat { seq, .. } => *seq,
+        Parcel::Paxos {
+            group: 0,
+            msg: Message::Heartbeat { seq, .. },
+        } => *seq,
         other => panic!("expected a heartbeat, got {other}"),
     }
 }
@@ -69,10 +75,10 @@ impl Node {
     }
 
     /// The next message that is not a probe.
-    async fn recv(&mut self) -> (NodeId, Message) {
+    async fn recv(&mut self) -> (NodeId, Parcel) {
         loop {
             let got = self.inbound.recv().await.expect("inbound channel open");
-            if got.1 != PROBE {
+            if got.1 != PROBE.into() {
                 return got;
             }
         }

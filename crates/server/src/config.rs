@@ -196,6 +196,31 @@ pub struct ServerConfig {
     /// engine). 0, the default: one per core.
     #[serde(default)]
     pub worker_threads: usize,
+    /// The sharded tier (`[shards]`): with `groups` above 0 this server
+    /// hosts the shard controller and that many replica groups instead of
+    /// the single group of the plain cluster.
+    #[serde(default)]
+    pub shards: ShardsKnobs,
+}
+
+/// `[shards]`: the sharded tier's shape, the same on every server.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ShardsKnobs {
+    /// Replica groups hosted (ids 1 to `groups`), each replicated on every
+    /// member, beside the controller (group 0). 0: the plain cluster.
+    pub groups: u32,
+    /// Shards of the key space, fixed for the cluster's life.
+    pub shard_count: u32,
+}
+
+impl Default for ShardsKnobs {
+    fn default() -> Self {
+        ShardsKnobs {
+            groups: 0,
+            shard_count: 16,
+        }
+    }
 }
 
 /// `[peer_tls]`: where this node's peer TLS files are.

@@ -24,6 +24,7 @@ pub mod metrics;
 pub mod observe;
 pub mod runtime;
 mod serve;
+pub mod shards;
 pub mod tls;
 pub mod zk;
 

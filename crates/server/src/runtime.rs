@@ -468,10 +468,17 @@ impl Driver {
                     }
                     None => break Err(anyhow::anyhow!("the disk thread stopped")),
                 },
-                Some((from, msg)) = inbound.recv() => {
-                    tracing::trace!(from, %msg, "received");
-                    self.step(NodeInput::Peer { from, msg }).await
-                }
+                Some((from, parcel)) = inbound.recv() => match parcel {
+                    // This server runs one group, group 0.
+                    synod_net::Parcel::Paxos { group: 0, msg } => {
+                        tracing::trace!(from, %msg, "received");
+                        self.step(NodeInput::Peer { from, msg }).await
+                    }
+                    other => {
+                        debug!(from, parcel = %other, "dropped: for a group this server does not run");
+                        Ok(())
+                    }
+                },
                 Some(request) = requests.recv() => self.on_request(request).await,
                 _ = ticker.tick() => {
                     let engine = self.node.engine();

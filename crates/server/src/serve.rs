@@ -20,6 +20,9 @@ pub async fn serve(
     cfg: ServerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    if cfg.shards.groups > 0 {
+        return crate::shards::serve(cfg, shutdown).await;
+    }
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut node_stop = stop_rx.clone();
     // Before anything opens a file: how many ZooKeeper sockets fit.

@@ -59,6 +59,7 @@ pub fn node_config(
         restore: None,
         access: None,
         worker_threads: 0,
+        shards: Default::default(),
     }
 }
 
