@@ -90,6 +90,24 @@ impl ShardClient {
         }
     }
 
+    /// What the server at `endpoint` knows of each group it hosts.
+    pub async fn status(
+        &self,
+        endpoint: &str,
+    ) -> Result<synod_api::pb::ShardStatusResponse, ClientError> {
+        let node = self.endpoints.lookup_or_open(endpoint)?;
+        let mut stub = ShardsClient::new(node.channel);
+        let mut request = tonic::Request::new(pb::ShardStatusRequest {});
+        request.set_timeout(self.options.request_timeout);
+        match stub.status(request).await {
+            Ok(response) => Ok(response.into_inner()),
+            Err(status) => Err(ClientError::Transport {
+                endpoint: node.addr,
+                source: Box::new(status),
+            }),
+        }
+    }
+
     /// This client's id: every transaction is named (id, seq).
     pub fn client_id(&self) -> u64 {
         self.client_id
@@ -216,17 +234,41 @@ impl ShardClient {
     }
 
     /// Runs `txn` to its outcome: committed (with what it read and the
-    /// revisions it wrote) or aborted (with why). An error means no answer
-    /// came within the call's time: the transaction may or may not have
-    /// committed ([`ClientError::TxnUnknown`]).
+    /// revisions it wrote) or aborted (with why). An abort that running
+    /// again may cure ([`synod_shardkv::AbortReason::is_retryable`]: a lock conflict, a
+    /// shard moving) is run again, as a new transaction, after a short
+    /// randomized pause, until the client's deadline; the aborted attempts
+    /// took no effect. An error means no answer came in time: the
+    /// transaction may or may not have committed
+    /// ([`ClientError::TxnUnknown`]).
     pub async fn txn(&mut self, txn: Txn) -> Result<TxnOutcome, ClientError> {
+        let deadline = Instant::now() + self.options.deadline;
+        let mut pause = self.options.backoff_initial;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let outcome = self.txn_once(txn.clone(), left).await?;
+            match &outcome {
+                TxnOutcome::Aborted(reason)
+                    if reason.is_retryable() && Instant::now() + pause < deadline =>
+                {
+                    let jitter = crate::client::random_u64() % (pause.as_micros() as u64 + 1);
+                    tokio::time::sleep(pause / 2 + Duration::from_micros(jitter / 2)).await;
+                    pause = (pause * 2).min(self.options.backoff_max);
+                }
+                _ => return Ok(outcome),
+            }
+        }
+    }
+
+    /// One attempt of `txn`, given up after `within` (see [`Self::txn`]).
+    async fn txn_once(&mut self, txn: Txn, within: Duration) -> Result<TxnOutcome, ClientError> {
         let config = match self.config.clone() {
             Some(config) => config,
             None => self.config().await?,
         };
         let id = self.next_id();
         let timers = CallTimers {
-            give_up_us: self.options.deadline.as_micros() as u64,
+            give_up_us: within.as_micros() as u64,
             ..CallTimers::default()
         };
         let mut call = TxnCall::new(id, txn, &config, timers, self.now_us());

@@ -142,6 +142,19 @@ pub fn batch_frame_len(messages_body_bytes: u64) -> u64 {
     1 + 4 + 8 + messages_body_bytes
 }
 
+/// What a `Parcel::Paxos` adds to its message in a batch body: the
+/// parcel's enum tag (u32) and the group id (u64), fixint.
+pub const PAXOS_PARCEL_HEADER_BYTES: u64 = 4 + 8;
+
+/// The encoded size of `message` inside a batch body, as a group's
+/// `Parcel::Paxos`, without copying it into one.
+pub fn message_body_bytes(message: &synod_paxos::Message) -> Result<u64, CodecError> {
+    body_options(u64::MAX)
+        .serialized_size(message)
+        .map(|bytes| PAXOS_PARCEL_HEADER_BYTES + bytes)
+        .map_err(|e| CodecError::Encode(e.to_string()))
+}
+
 /// The encoded size of one parcel inside a batch body.
 pub fn parcel_body_bytes(parcel: &Parcel) -> Result<u64, CodecError> {
     body_options(u64::MAX)
@@ -542,6 +555,23 @@ mod tests {
         // Enum tag 0 (Hello) as a little-endian u32, then cluster id 7.
         assert_eq!(&wire[5..9], &[0, 0, 0, 0]);
         assert_eq!(&wire[9..17], &7u64.to_le_bytes());
+    }
+
+    #[test]
+    fn a_message_sizes_as_the_parcel_that_carries_it() {
+        for message in [
+            accept_message(1, 100),
+            Message::CatchupRequest { from_slot: 3 },
+        ] {
+            assert_eq!(
+                message_body_bytes(&message).unwrap(),
+                parcel_body_bytes(&Parcel::Paxos {
+                    group: u64::MAX,
+                    msg: message.clone()
+                })
+                .unwrap()
+            );
+        }
     }
 
     #[test]

@@ -47,6 +47,10 @@ use synod_storage::{SNAPSHOT_DIR, WAL_DIR};
 pub const LOCK_FILE: &str = "LOCK";
 /// Who the directory belongs to, written once at initialization.
 pub const IDENTITY_FILE: &str = "IDENTITY";
+/// Written at the first start of a sharded server (`[shards] groups`
+/// above 0): the tier's shape, which no later start may change, and the
+/// mark that tells a plain server this directory is not its own.
+pub const SHARDS_FILE: &str = "SHARDS";
 /// Entries an empty directory may hold anyway (a mounted file system's
 /// root has `lost+found`).
 const IGNORED_ENTRIES: &[&str] = &[LOCK_FILE, "lost+found"];

@@ -252,6 +252,14 @@ pub async fn start(
             }
         };
         let mut claim = datadir::claim(&dir, cluster_id, node_id, intent)?;
+        if dir.join(datadir::SHARDS_FILE).exists() {
+            anyhow::bail!(
+                "{} holds a sharded tier's data (it has a {} file): start it with its \
+                 [shards] section",
+                dir.display(),
+                datadir::SHARDS_FILE
+            );
+        }
         let (mut storage, mut durable, report) = disk::open(&dir)?;
         if let Some((file, restored)) = restored {
             let slot = restored.snapshot.last_slot;

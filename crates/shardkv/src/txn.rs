@@ -196,3 +196,19 @@ pub enum AbortReason {
     #[error("an earlier attempt through another coordinator holds its locks (retry)")]
     EarlierAttempt,
 }
+
+impl AbortReason {
+    /// True when the same transaction may commit if run again (as a new
+    /// transaction): a lock conflict, a shard move, a lost coordinator, an
+    /// earlier attempt still holding locks. A failed condition, a limit or
+    /// a stale sequence would abort again.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            AbortReason::Conflict { .. }
+                | AbortReason::WrongGroup
+                | AbortReason::CoordinatorLost
+                | AbortReason::EarlierAttempt
+        )
+    }
+}

@@ -119,7 +119,7 @@ mod tests {
             let m = random_message(&mut rng);
             let mut wire = Vec::new();
             encode_frame(
-                &Frame::Messages(Batch(vec![m.clone()])),
+                &Frame::Messages(Batch(vec![m.clone().into()])),
                 &mut wire,
                 usize::MAX,
             )

@@ -44,6 +44,16 @@ pub struct DevArgs {
     /// secureClientPort); nodes use this and the next two.
     #[arg(long, default_value_t = 2281)]
     secure_zk_port: u16,
+    /// The sharded tier: the shard controller and this many replica groups
+    /// over the three processes (each process a replica of every group),
+    /// served on the gRPC ports (`synod shards`, `synod kv ...`). 0, the
+    /// default: the plain cluster (ZooKeeper, locks, key-value).
+    #[arg(long, default_value_t = 0)]
+    groups: u32,
+    /// Shards of the key space under --groups (fixed for the cluster's
+    /// life).
+    #[arg(long, default_value_t = 16)]
+    shards: u32,
 }
 
 /// The dev cluster's CA and its nodes' certificates in `<dir>/tls`, made
@@ -92,6 +102,14 @@ fn write_configs(args: &DevArgs) -> anyhow::Result<Vec<PathBuf>> {
     let mut paths = Vec::new();
     for i in 0..3u16 {
         let id = i + 1;
+        let shards = if args.groups > 0 {
+            format!(
+                "\n[shards]\ngroups = {}\nshard_count = {}\n",
+                args.groups, args.shards
+            )
+        } else {
+            String::new()
+        };
         let zk = if args.secure {
             format!(
                 "secure_zk_listen = \"127.0.0.1:{}\"",
@@ -102,12 +120,20 @@ fn write_configs(args: &DevArgs) -> anyhow::Result<Vec<PathBuf>> {
         };
         let node = |ext: &str| tls.join(format!("node-{id}.{ext}")).display().to_string();
         let ca = tls.join("ca.crt").display().to_string();
+        // The sharded tier serves gRPC only.
+        let plain_ports = if args.groups > 0 {
+            String::new()
+        } else {
+            format!(
+                "{zk}\nadmin_listen = \"127.0.0.1:{}\"\n",
+                args.admin_port + i
+            )
+        };
         let mut text = format!(
-            "# Written by `synod dev`.\nnode_id = {id}\ncluster_id = 1\ndata_dir = \"{}\"\npeer_listen = \"127.0.0.1:{}\"\nclient_listen = \"127.0.0.1:{}\"\n{zk}\nadmin_listen = \"127.0.0.1:{}\"\n\n[peer_tls]\nca = \"{ca}\"\ncert = \"{}\"\nkey = \"{}\"\n\n{members}",
+            "# Written by `synod dev`.\nnode_id = {id}\ncluster_id = 1\ndata_dir = \"{}\"\npeer_listen = \"127.0.0.1:{}\"\nclient_listen = \"127.0.0.1:{}\"\n{plain_ports}\n[peer_tls]\nca = \"{ca}\"\ncert = \"{}\"\nkey = \"{}\"\n\n{members}{shards}",
             dir.join(format!("n{id}")).display(),
             args.peer_port + i,
             args.client_port + i,
-            args.admin_port + i,
             node("crt"),
             node("key"),
         );
@@ -166,6 +192,27 @@ fn print_plain(args: &DevArgs, endpoints: &[String]) {
         args.admin_port
     );
     println!("(through cargo: cargo run --release -- kv get greeting)");
+}
+
+fn print_sharded(args: &DevArgs, endpoints: &[String]) {
+    println!(
+        "  the shard controller and {} replica groups over {} shards; each node a replica of every group",
+        args.groups, args.shards
+    );
+    for (i, e) in endpoints.iter().enumerate() {
+        println!(
+            "  node {}: gRPC {e}, peers 127.0.0.1:{}",
+            i + 1,
+            args.peer_port + i as u16
+        );
+    }
+    println!();
+    println!("Try, in another terminal:");
+    println!("  synod shards");
+    println!("  synod kv put greeting hello && synod kv get greeting");
+    println!("  synod kv txn --put a=1 --put b=2 --get greeting");
+    println!("  synod kv txn --if a=1 --put a=2 --del b");
+    println!("  synod shards move 3 2");
 }
 
 /// The commands that connect to a `--secure` dev cluster, with the paths
@@ -269,6 +316,9 @@ fn spawn(exe: &Path, config: &Path, log: &Path, start: &Start) -> anyhow::Result
 }
 
 pub fn run(args: DevArgs) -> anyhow::Result<()> {
+    if args.groups > 0 && (args.secure || args.restore.is_some()) {
+        bail!("--groups runs the sharded tier, which does not take --secure or --restore yet");
+    }
     let exe = std::env::current_exe().context("finding the synod executable")?;
     let configs = write_configs(&args)?;
     let new = is_new(&std::fs::canonicalize(&args.dir)?);
@@ -298,7 +348,9 @@ pub fn run(args: DevArgs) -> anyhow::Result<()> {
         args.dir.display(),
         args.dir.join("tls").display()
     );
-    if args.secure {
+    if args.groups > 0 {
+        print_sharded(&args, &endpoints);
+    } else if args.secure {
         print_secure(&args)?;
     } else {
         print_plain(&args, &endpoints);

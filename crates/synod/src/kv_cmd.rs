@@ -75,6 +75,11 @@ pub enum KvCommand {
         absent: bool,
         new: String,
     },
+    /// A transaction over keys on any shards (a sharded cluster only):
+    /// every condition holds, then every write is made and every read
+    /// taken, atomically. Prints `committed` and what it read, or
+    /// `aborted: REASON` (exit 3).
+    Txn(crate::shards_cmd::TxnArgs),
 }
 
 #[derive(clap::Args)]
@@ -93,8 +98,16 @@ pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 }
 
 pub fn kv(args: KvArgs) -> anyhow::Result<()> {
+    if let KvCommand::Txn(txn) = args.command {
+        return crate::shards_cmd::txn(args.endpoints, txn);
+    }
     runtime()?.block_on(async {
         let options = args.endpoints.options()?;
+        if crate::shards_cmd::is_sharded(&args.endpoints.endpoints).await {
+            let mut client =
+                synod_client::ShardClient::connect(args.endpoints.endpoints, options).await?;
+            return crate::shards_cmd::kv(&mut client, args.command).await;
+        }
         let mut client = Client::connect(args.endpoints.endpoints, options).await?;
         match args.command {
             KvCommand::Get { key, serializable } => {
@@ -143,6 +156,7 @@ pub fn kv(args: KvArgs) -> anyhow::Result<()> {
                     }
                 }
             }
+            KvCommand::Txn(_) => unreachable!("handled above"),
         }
         Ok(())
     })

@@ -9,6 +9,7 @@ mod explore_cmd;
 mod kv_cmd;
 mod lock_cmd;
 mod server_cmd;
+mod shards_cmd;
 mod sim_cmd;
 mod snapshot_cmd;
 
@@ -53,6 +54,9 @@ enum Command {
     Status(kv_cmd::StatusArgs),
     /// Change membership one node at a time.
     Reconfig(kv_cmd::ReconfigArgs),
+    /// The sharded tier's configuration (shard -> group -> servers), and
+    /// changing it: join, leave, move.
+    Shards(shards_cmd::ShardsArgs),
     /// Chubby's locks: acquire (and hold), check a sequencer, status.
     Lock(lock_cmd::LockArgs),
     /// Load generator: ZooKeeper protocol, native API or etcd.
@@ -74,6 +78,7 @@ fn main() -> anyhow::Result<()> {
         Command::Status(args) => kv_cmd::status(args),
         Command::Reconfig(args) => kv_cmd::reconfig(args),
         Command::Lock(args) => lock_cmd::run(args),
+        Command::Shards(args) => sim_cmd::quiet_broken_pipe(shards_cmd::shards(args)),
         Command::Bench(args) => synod_bench::run(args),
         Command::Snapshot(args) => snapshot_cmd::run(args),
     }

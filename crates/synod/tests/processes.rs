@@ -294,6 +294,7 @@ fn a_wiped_node_is_replaced_by_a_new_member_that_catches_up_by_snapshot() {
         let mut cluster = Cluster::start_all(Layout {
             members: 4,
             initial_voters: Some(vec![1, 2, 3]),
+            shards: None,
         });
         let voters = [1, 2, 3];
         cluster.wait_leader(&voters, SETTLE).await;
@@ -432,6 +433,7 @@ fn the_new_majority_elects_a_leader_when_the_leader_dies_right_after_a_promote()
         let mut cluster = Cluster::new(Layout {
             members: 3,
             initial_voters: Some(vec![1, 2]),
+            shards: None,
         });
         cluster.start(1);
         cluster.start(2);

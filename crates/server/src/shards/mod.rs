@@ -85,6 +85,34 @@ fn check_config(cfg: &ServerConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The tier's shape is written at the first start and must match at every
+/// later one: another group count or shard count would give the same logs
+/// another meaning.
+fn check_shape(dir: &std::path::Path, shape: &str, init: bool) -> anyhow::Result<()> {
+    let path = dir.join(datadir::SHARDS_FILE);
+    if init {
+        std::fs::write(&path, shape)
+            .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", path.display()))?;
+        return Ok(());
+    }
+    match std::fs::read_to_string(&path) {
+        Ok(found) if found == shape => Ok(()),
+        Ok(found) => anyhow::bail!(
+            "{} says this directory holds a sharded tier of {}, not of {}: \
+             [shards] must stay as it was at the first start",
+            path.display(),
+            found.trim().replace('\n', ", "),
+            shape.trim().replace('\n', ", ")
+        ),
+        Err(_) => anyhow::bail!(
+            "{} holds a plain cluster's data (no {} file): a sharded server \
+             ([shards] groups above 0) does not start on it",
+            dir.display(),
+            datadir::SHARDS_FILE
+        ),
+    }
+}
+
 /// Opens every group's log, binds the peer port and starts the task.
 pub async fn start(
     cfg: ServerConfig,
@@ -118,8 +146,13 @@ pub async fn start(
     };
     let groups: Vec<GroupId> = (0..=u64::from(cfg.shards.groups)).collect();
     let (cluster_id, node_id) = (cfg.cluster_id, cfg.node_id);
+    let shape = format!(
+        "groups = {}\nshard_count = {}\n",
+        cfg.shards.groups, cfg.shards.shard_count
+    );
     let (claim, storages, durable) = tokio::task::spawn_blocking(move || {
         let mut claim = datadir::claim(&dir, cluster_id, node_id, intent)?;
+        check_shape(&dir, &shape, intent.init)?;
         let mut storages = BTreeMap::new();
         let mut durable = BTreeMap::new();
         for gid in groups {
@@ -223,6 +256,7 @@ pub async fn serve(
     let service = service::ShardService::new(
         running.handle.clone(),
         crate::grpc::Redirects::new(clients, grpc_tls.is_some()),
+        cfg.node_id,
     );
     let service = synod_api::pb::shards_server::ShardsServer::new(service)
         .max_decoding_message_size(crate::GRPC_MESSAGE_BYTES_MAX);

@@ -21,11 +21,16 @@ pub const TXN_WAIT: Duration = Duration::from_secs(1);
 pub struct ShardService {
     handle: ShardHandle,
     redirects: Redirects,
+    node_id: u64,
 }
 
 impl ShardService {
-    pub fn new(handle: ShardHandle, redirects: Redirects) -> ShardService {
-        ShardService { handle, redirects }
+    pub fn new(handle: ShardHandle, redirects: Redirects, node_id: u64) -> ShardService {
+        ShardService {
+            handle,
+            redirects,
+            node_id,
+        }
     }
 
     fn refusal<T>(&self, answer: &Answer<T>) -> pb::Refusal {
@@ -88,6 +93,26 @@ impl Shards for ShardService {
         };
         Ok(Response::new(pb::ShardTxnResponse {
             result: Some(result),
+        }))
+    }
+
+    async fn status(
+        &self,
+        _request: Request<pb::ShardStatusRequest>,
+    ) -> Result<Response<pb::ShardStatusResponse>, Status> {
+        let groups = self.handle.status().await.map_err(stopped)?;
+        Ok(Response::new(pb::ShardStatusResponse {
+            node_id: self.node_id,
+            groups: groups
+                .into_iter()
+                .map(|g| pb::GroupReplicaStatus {
+                    group: g.group,
+                    leader_id: g.leader,
+                    leads: g.leads,
+                    config: g.config,
+                    applied_slot: g.applied,
+                })
+                .collect(),
         }))
     }
 }

@@ -131,6 +131,9 @@ pub struct Layout {
     pub members: u64,
     /// `initial_voters`; `None` leaves it out (every member votes).
     pub initial_voters: Option<Vec<u64>>,
+    /// `[shards] groups` and `shard_count`: the sharded tier (no admin
+    /// listener then).
+    pub shards: Option<(u32, u32)>,
 }
 
 impl Layout {
@@ -138,6 +141,16 @@ impl Layout {
         Layout {
             members: 3,
             initial_voters: None,
+            shards: None,
+        }
+    }
+
+    /// Three servers hosting the controller and `groups` replica groups
+    /// over `shards` shards.
+    pub fn sharded(groups: u32, shards: u32) -> Layout {
+        Layout {
+            shards: Some((groups, shards)),
+            ..Layout::three()
         }
     }
 }
@@ -331,13 +344,15 @@ impl Cluster {
     pub fn write_config(&self, id: u64, join: bool) {
         let node = &self.nodes[&id];
         let mut text = format!(
-            "node_id = {id}\ncluster_id = {}\ndata_dir = \"{}\"\npeer_listen = \"{}\"\nclient_listen = \"{}\"\nadmin_listen = \"{}\"\njoin = {join}\n",
+            "node_id = {id}\ncluster_id = {}\ndata_dir = \"{}\"\npeer_listen = \"{}\"\nclient_listen = \"{}\"\njoin = {join}\n",
             self.cluster_id,
             node.data_dir.display(),
             node.peer,
             node.client,
-            node.admin,
         );
+        if self.layout.shards.is_none() {
+            text.push_str(&format!("admin_listen = \"{}\"\n", node.admin));
+        }
         if let Some(voters) = &self.layout.initial_voters {
             let list: Vec<String> = voters.iter().map(u64::to_string).collect();
             text.push_str(&format!("initial_voters = [{}]\n", list.join(", ")));
@@ -369,6 +384,11 @@ impl Cluster {
                 "\n[access]\nadmins = [\"harness\", \"ops\"]\nwriters = [\"app\"]\nreaders = [\"dash\"]\n[access.tokens]\nops = \"{}\"\ndash = \"{}\"\n",
                 synod_server::access::token_hash_text(ADMIN_TOKEN),
                 synod_server::access::token_hash_text(READER_TOKEN),
+            ));
+        }
+        if let Some((groups, shards)) = self.layout.shards {
+            text.push_str(&format!(
+                "\n[shards]\ngroups = {groups}\nshard_count = {shards}\n"
             ));
         }
         text.push_str(&format!(
@@ -569,24 +589,7 @@ impl Cluster {
 
     /// Runs the `synod` command with `args`, killed if it outlives `limit`.
     pub async fn cli(&self, args: &[&str], limit: Duration) -> CliOutput {
-        let run = tokio::process::Command::new(synod_exe())
-            .args(args)
-            .stdin(Stdio::null())
-            .kill_on_drop(true)
-            .output();
-        match tokio::time::timeout(limit, run).await {
-            Ok(Ok(out)) => CliOutput {
-                success: out.status.success(),
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            },
-            Ok(Err(e)) => panic!("cannot run synod {args:?}: {e}"),
-            Err(_) => CliOutput {
-                success: false,
-                stdout: String::new(),
-                stderr: format!("synod {args:?} did not finish within {limit:?}"),
-            },
-        }
+        cli(args, limit).await
     }
 }
 
@@ -629,8 +632,34 @@ impl Drop for Cluster {
 #[derive(Debug)]
 pub struct CliOutput {
     pub success: bool,
+    /// The exit status; `None` if it was killed or did not finish.
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
+}
+
+/// Runs the `synod` command with `args`, killed if it outlives `limit`.
+pub async fn cli(args: &[&str], limit: Duration) -> CliOutput {
+    let run = tokio::process::Command::new(synod_exe())
+        .args(args)
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .output();
+    match tokio::time::timeout(limit, run).await {
+        Ok(Ok(out)) => CliOutput {
+            success: out.status.success(),
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        },
+        Ok(Err(e)) => panic!("cannot run synod {args:?}: {e}"),
+        Err(_) => CliOutput {
+            success: false,
+            code: None,
+            stdout: String::new(),
+            stderr: format!("synod {args:?} did not finish within {limit:?}"),
+        },
+    }
 }
 
 /// Writes `count` keys `{prefix}{i}` = `{prefix}v{i}` through `client`;

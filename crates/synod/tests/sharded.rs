@@ -1,108 +1,29 @@
-//! The sharded tier on real servers: three in-process servers, each
+//! The sharded tier in real processes: three `synod server`s, each
 //! hosting the shard controller and three replica groups over one peer
 //! transport, one disk thread and one gRPC port. Bank clients transfer
 //! money between accounts on different shards with transactions through
-//! `ShardClient`, while the server leading a coordinator group is stopped
-//! and started again, and while a shard moves. Checked: the total is
-//! conserved in every audit and at the end, every transaction is decided,
-//! and the whole history is strictly serializable (`check_txns`).
+//! `ShardClient`, while the process leading a coordinator group is killed
+//! (SIGKILL) mid-commit and started again from its disk, and while a shard
+//! moves. Checked: the total is conserved in every audit and at the end,
+//! every transaction is decided, and the whole history is strictly
+//! serializable (`check_txns`). Then the commands a user types, against
+//! `synod dev --groups 3`.
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use common::{Cluster, Layout};
 use synod_check::{check_txns, TxnOutcome as Seen, TxnRead, TxnRecord, TxnWrite};
 use synod_client::{ClientOptions, ShardClient};
-use synod_server::shards::{self, ShardHandle, CONTROLLER};
-use synod_server::{Member, ServerConfig};
 use synod_shard::{shard_of, GroupId, ShardReply};
 use synod_shardkv::{Cond, Txn, TxnOutcome, Write};
-use tokio::sync::oneshot;
 
 const GROUPS: u32 = 3;
 const SHARDS: u32 = 8;
 const ACCOUNTS: u64 = 6;
 const START_BALANCE: i64 = 100;
-
-struct Server {
-    cfg: ServerConfig,
-    handle: ShardHandle,
-    stop: oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-async fn start(cfg: ServerConfig) -> Server {
-    let (stop, stopped) = oneshot::channel();
-    let running = shards::start(cfg.clone(), async move {
-        let _ = stopped.await;
-    })
-    .await
-    .expect("the server starts");
-    // The gRPC front door, as `synod server` runs it.
-    let handle = running.handle.clone();
-    let clients: BTreeMap<_, _> = cfg
-        .members()
-        .unwrap()
-        .into_iter()
-        .map(|(id, m)| (id, m.client))
-        .collect();
-    let service = shards::service::ShardService::new(
-        handle.clone(),
-        synod_server::grpc::Redirects::new(clients, false),
-    );
-    let listener = tokio::net::TcpListener::bind(cfg.client_listen)
-        .await
-        .unwrap();
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
-    let grpc = tonic::transport::Server::builder()
-        .add_service(synod_api::pb::shards_server::ShardsServer::new(service))
-        .serve_with_incoming(incoming);
-    let node = running.task;
-    let task = tokio::spawn(async move {
-        tokio::select! {
-            result = node => result?,
-            _ = grpc => Ok(()),
-        }
-    });
-    Server {
-        cfg,
-        handle,
-        stop,
-        task,
-    }
-}
-
-impl Server {
-    async fn stop(self) -> ServerConfig {
-        let _ = self.stop.send(());
-        let _ = self.task.await;
-        self.cfg
-    }
-}
-
-fn configs(dir: &std::path::Path) -> Vec<ServerConfig> {
-    let members: BTreeMap<String, Member> = (1..=3u64)
-        .map(|id| {
-            (
-                id.to_string(),
-                Member {
-                    peer: common::free_addr().into(),
-                    client: common::free_addr().into(),
-                },
-            )
-        })
-        .collect();
-    (1..=3)
-        .map(|id| {
-            let mut cfg = common::node_config(id, 77, dir, &members);
-            cfg.shards.groups = GROUPS;
-            cfg.shards.shard_count = SHARDS;
-            cfg
-        })
-        .collect()
-}
 
 fn account(i: u64) -> Vec<u8> {
     format!("acct-{i}").into_bytes()
@@ -298,46 +219,42 @@ fn options() -> ClientOptions {
     }
 }
 
-async fn leader_of(servers: &[Server], group: GroupId) -> Option<usize> {
-    for (i, s) in servers.iter().enumerate() {
-        let status = s.handle.status().await.ok()?;
-        if status.iter().any(|g| g.group == group && g.leads) {
-            return Some(i);
+/// The member whose replica of `group` leads, if one says so.
+async fn leader_of(client: &ShardClient, cluster: &Cluster, group: GroupId) -> Option<u64> {
+    for id in cluster.running() {
+        let Ok(status) = client.status(&cluster.endpoint(id)).await else {
+            continue;
+        };
+        if status.groups.iter().any(|g| g.group == group && g.leads) {
+            return Some(id);
         }
     }
     None
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_bank_over_three_groups_keeps_its_total_while_a_coordinator_leader_dies_and_a_shard_moves(
-) {
-    let dir = tempfile::tempdir().unwrap();
-    let cfgs = configs(dir.path());
-    let endpoints: Vec<String> = cfgs
-        .iter()
-        .map(|c| format!("http://{}", c.client_listen))
-        .collect();
-    let mut servers = Vec::new();
-    for cfg in cfgs {
-        servers.push(start(cfg).await);
-    }
-    let history = Arc::new(Mutex::new(History::default()));
-    tokio::time::timeout(Duration::from_secs(60), async {
+#[test]
+fn a_bank_over_three_groups_keeps_its_total_while_a_coordinator_leader_is_killed_and_a_shard_moves()
+{
+    common::run(async {
+        let mut cluster = Cluster::start_all(Layout::sharded(GROUPS, SHARDS));
+        let endpoints = cluster.endpoints(&cluster.ids());
+        let history = Arc::new(Mutex::new(History::default()));
         let mut admin = ShardClient::connect(endpoints.clone(), options())
             .await
             .unwrap();
         // The controller's leader joins the configured groups by itself.
+        let deadline = common::Deadline::new("the groups joined", Duration::from_secs(30));
         let config = loop {
-            let config = admin.config().await.unwrap();
-            if config.num >= 1 {
-                break config;
+            if let Ok(config) = admin.config().await {
+                if config.num >= 1 {
+                    break config;
+                }
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            deadline.tick().await;
         };
         let groups: std::collections::BTreeSet<_> =
             (0..SHARDS).filter_map(|s| config.group_of(s)).collect();
         assert_eq!(groups.len(), GROUPS as usize, "{config:?}");
-        // Accounts on several shards of several groups.
         let owners: std::collections::BTreeSet<_> = (0..ACCOUNTS)
             .filter_map(|i| config.group_of(shard_of(&account(i), SHARDS)))
             .collect();
@@ -357,7 +274,7 @@ async fn a_bank_over_three_groups_keeps_its_total_while_a_coordinator_leader_die
             "{outcome:?}"
         );
 
-        let until = Instant::now() + Duration::from_secs(8);
+        let until = Instant::now() + Duration::from_secs(10);
         let clients: Vec<_> = (0..3)
             .map(|i| {
                 tokio::spawn(bank_client(
@@ -369,21 +286,24 @@ async fn a_bank_over_three_groups_keeps_its_total_while_a_coordinator_leader_die
             })
             .collect();
 
-        // Mid-run: the server leading the coordinator of account 0's
-        // transactions stops, and starts again from its disk.
+        // Mid-run: the process leading the coordinator of account 0's
+        // transactions is killed, and starts again from its disk.
         tokio::time::sleep(Duration::from_secs(2)).await;
         let coordinator = config
             .group_of(shard_of(&account(0), SHARDS))
             .expect("assigned");
+        let deadline =
+            common::Deadline::new("a leader of the coordinator", Duration::from_secs(10));
         let victim = loop {
-            if let Some(i) = leader_of(&servers, coordinator).await {
-                break i;
+            if let Some(id) = leader_of(&admin, &cluster, coordinator).await {
+                break id;
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            deadline.tick().await;
         };
-        let cfg = servers.remove(victim).stop().await;
+        cluster.kill9(victim);
+        println!("killed node {victim}, leader of group {coordinator}");
         tokio::time::sleep(Duration::from_secs(1)).await;
-        servers.push(start(ServerConfig { init: false, ..cfg }).await);
+        cluster.start(victim);
 
         // And a shard moves to another group while transfers run.
         let shard = shard_of(&account(1), SHARDS);
@@ -407,39 +327,183 @@ async fn a_bank_over_three_groups_keeps_its_total_while_a_coordinator_leader_die
             .await
             .expect("the final audit is decided");
         assert_eq!(total(&outcome), START_BALANCE * ACCOUNTS as i64);
-        let status = servers[0].handle.status().await.unwrap();
-        let newest = status
-            .iter()
-            .find(|g| g.group == CONTROLLER)
-            .unwrap()
-            .config;
-        assert!(newest >= 2, "the move made a configuration: {status:?}");
-    })
-    .await
-    .expect("the bank run finishes in time");
+        assert!(
+            admin.config().await.unwrap().num >= 2,
+            "the move made a configuration"
+        );
 
-    let history = std::mem::take(&mut *history.lock().unwrap());
-    let unknown = history
-        .records
-        .iter()
-        .filter(|r| r.outcome == Seen::Unknown)
-        .count();
-    let verdict = check_txns(&history.records).expect("a well-formed history");
-    let committed = history
-        .records
-        .iter()
-        .filter(|r| r.outcome == Seen::Committed)
-        .count();
-    eprintln!(
-        "{} transactions: {committed} committed, {unknown} unknown; {verdict:?}",
-        history.records.len()
-    );
-    assert!(
-        verdict.is_strictly_serializable(),
-        "not strictly serializable: {verdict:?} ({} transactions, {unknown} unknown)",
-        history.records.len()
-    );
-    for server in servers {
-        server.stop().await;
-    }
+        let history = std::mem::take(&mut *history.lock().unwrap());
+        let count = |seen: Seen| history.records.iter().filter(|r| r.outcome == seen).count();
+        let verdict = check_txns(&history.records).expect("a well-formed history");
+        println!(
+            "{} transactions: {} committed ({committed} transfers), {} aborted, {} unknown; {verdict:?}",
+            history.records.len(),
+            count(Seen::Committed),
+            count(Seen::Aborted),
+            count(Seen::Unknown),
+        );
+        assert!(verdict.is_strictly_serializable(), "{verdict:?}");
+        assert_eq!(count(Seen::Unknown), 0, "every transaction is decided");
+    })
+}
+
+/// `count` consecutive loopback ports that are free now, from `from` up.
+fn consecutive_free_ports(count: u16, from: u16) -> u16 {
+    (from..u16::MAX - count)
+        .step_by(usize::from(count))
+        .find(|base| {
+            (*base..base + count)
+                .all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok())
+        })
+        .expect("free ports")
+}
+
+/// The commands the issue names, as a user types them, against
+/// `synod dev --groups 3`.
+#[test]
+fn the_commands_work_against_synod_dev_with_three_groups() {
+    common::run(async {
+        let dir = tempfile::tempdir().unwrap();
+        let peer = consecutive_free_ports(3, 23_000);
+        let client = consecutive_free_ports(3, peer + 3);
+        let mut dev = tokio::process::Command::new(common::synod_exe())
+            .args(["dev", "--groups", "3", "--dir"])
+            .arg(dir.path().join("dev"))
+            .args(["--peer-port", &peer.to_string()])
+            .args(["--client-port", &client.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("synod dev starts");
+        let endpoints = format!(
+            "127.0.0.1:{},127.0.0.1:{},127.0.0.1:{}",
+            client,
+            client + 1,
+            client + 2
+        );
+        let limit = Duration::from_secs(30);
+        let synod = |args: &[&str]| {
+            let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            all.extend(["--endpoints".to_string(), endpoints.clone()]);
+            async move {
+                let args: Vec<&str> = all.iter().map(String::as_str).collect();
+                common::cli(&args, limit).await
+            }
+        };
+
+        let deadline = common::Deadline::new("synod dev's groups to join", limit);
+        loop {
+            let shards = synod(&["shards"]).await;
+            if shards.success && !shards.stdout.starts_with("configuration 0") {
+                assert!(shards.stdout.contains("(16 shards)"), "{}", shards.stdout);
+                break;
+            }
+            deadline.tick().await;
+        }
+        let out = synod(&["kv", "put", "greeting", "hello"]).await;
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (Some(0), "OK\n"),
+            "{out:?}"
+        );
+        let out = synod(&["kv", "get", "greeting"]).await;
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (Some(0), "hello\n"),
+            "{out:?}"
+        );
+
+        let out = synod(&[
+            "kv", "txn", "--put", "a=1", "--put", "b=2", "--get", "greeting",
+        ])
+        .await;
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (Some(0), "committed\ngreeting=hello\n"),
+            "{out:?}"
+        );
+        // Reads see the state the conditions were judged on.
+        let out = synod(&[
+            "kv", "txn", "--if", "a=1", "--put", "a=2", "--del", "b", "--get", "a", "--get", "b",
+        ])
+        .await;
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (Some(0), "committed\na=1\nb=2\n"),
+            "{out:?}"
+        );
+        let out = synod(&["kv", "txn", "--if", "a=1", "--put", "a=3"]).await;
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (Some(3), "aborted: condition on a failed\n"),
+            "{out:?}"
+        );
+        let out = synod(&[
+            "kv",
+            "txn",
+            "--if-absent",
+            "b",
+            "--put",
+            "b=5",
+            "--get",
+            "b",
+        ])
+        .await;
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (Some(0), "committed\nb (absent)\n"),
+            "{out:?}"
+        );
+
+        // Shards move, and the data with them.
+        let a_shard = shard_of(b"a", 16).to_string();
+        let owner_of_a = |table: &str| -> String {
+            let row = table
+                .lines()
+                .find(|l| l.split_whitespace().next() == Some(a_shard.as_str()))
+                .expect("a row per shard");
+            row.split_whitespace().nth(1).unwrap().to_string()
+        };
+        let before = owner_of_a(&synod(&["shards"]).await.stdout);
+        let target = if before == "1" { "2" } else { "1" };
+        let out = synod(&["shards", "move", &a_shard, target]).await;
+        assert!(
+            out.success && out.stdout.starts_with("configuration"),
+            "{out:?}"
+        );
+        assert_eq!(owner_of_a(&synod(&["shards"]).await.stdout), target);
+        let out = synod(&["shards", "leave", target]).await;
+        assert!(out.success, "{out:?}");
+        let out = synod(&["kv", "cas", "a", "--expected", "2", "7"]).await;
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (Some(0), "OK\n"),
+            "{out:?}"
+        );
+        let out = synod(&["kv", "cas", "a", "--expected", "2", "8"]).await;
+        assert_eq!(out.code, Some(1), "{out:?}");
+        let out = synod(&["kv", "txn", "--get", "a", "--get", "b", "--get", "greeting"]).await;
+        assert_eq!(
+            out.stdout, "committed\na=7\nb=5\ngreeting=hello\n",
+            "{out:?}"
+        );
+        let out = synod(&["kv", "del", "greeting"]).await;
+        assert!(out.success, "{out:?}");
+        let out = synod(&["kv", "get", "greeting"]).await;
+        assert_eq!(out.code, Some(1), "{out:?}");
+
+        // Ctrl-C stops the three processes cleanly.
+        let pid = dev.id().expect("running").to_string();
+        let sent = std::process::Command::new("kill")
+            .args(["-INT", &pid])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let status = tokio::time::timeout(limit, dev.wait())
+            .await
+            .expect("synod dev stops")
+            .unwrap();
+        assert!(status.success(), "{status:?}");
+    })
 }
