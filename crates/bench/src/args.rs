@@ -12,6 +12,9 @@ pub enum Target {
     SynodNative,
     /// etcd's v3 gRPC KV API.
     Etcd,
+    /// synod's sharded tier (`[shards] groups`) through
+    /// `synod_client::ShardClient`: every op a transaction routed by shard.
+    SynodShards,
 }
 
 impl Target {
@@ -20,6 +23,7 @@ impl Target {
             Target::Zk => "zk",
             Target::SynodNative => "synod-native",
             Target::Etcd => "etcd",
+            Target::SynodShards => "synod-shards",
         }
     }
 }
@@ -57,6 +61,11 @@ pub enum Workload {
     /// Tries one read of a populated key until it succeeds or `--duration`
     /// passes; reports the time to the first success (restart time).
     Probe,
+    /// One transaction reads two distinct random keys and writes both,
+    /// atomically (etcd: one `Txn` of two Ranges then two Puts; synod
+    /// sharded: one transaction, across groups when the keys' shards are
+    /// on different groups).
+    Txn,
 }
 
 impl Workload {
@@ -71,6 +80,7 @@ impl Workload {
             Workload::CachedRead => "cached-read",
             Workload::Populate => "populate",
             Workload::Probe => "probe",
+            Workload::Txn => "txn",
         }
     }
 }
@@ -142,7 +152,7 @@ impl BenchArgs {
         }
         let ports: &[u16] = match self.target {
             Target::Zk => &[2181, 2182, 2183],
-            Target::SynodNative => &[8001, 8002, 8003],
+            Target::SynodNative | Target::SynodShards => &[8001, 8002, 8003],
             Target::Etcd => &[2379],
         };
         ports.iter().map(|p| format!("127.0.0.1:{p}")).collect()
@@ -153,6 +163,23 @@ impl BenchArgs {
         anyhow::ensure!(self.connections >= 1, "--connections must be at least 1");
         anyhow::ensure!(self.in_flight >= 1, "--in-flight must be at least 1");
         anyhow::ensure!(self.keys >= 1, "--keys must be at least 1");
+        anyhow::ensure!(
+            self.workload != Workload::Txn || self.keys >= 2,
+            "the txn workload writes two distinct keys: --keys must be at least 2"
+        );
+        anyhow::ensure!(
+            self.workload != Workload::Txn
+                || matches!(self.target, Target::Etcd | Target::SynodShards),
+            "the txn workload runs against --target etcd or synod-shards"
+        );
+        anyhow::ensure!(
+            self.target != Target::SynodShards
+                || matches!(
+                    self.workload,
+                    Workload::Write | Workload::Read | Workload::Mixed | Workload::Txn
+                ),
+            "--target synod-shards runs the write, read, mixed and txn workloads"
+        );
         anyhow::ensure!(
             self.duration > 0.0 && self.warmup >= 0.0,
             "--duration must be positive and --warmup not negative"

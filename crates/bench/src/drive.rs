@@ -29,6 +29,8 @@ pub enum Op {
     Delete(u64),
     /// Creates populate node `i`; existing counts as success.
     Populate(u64),
+    /// Reads keys `a` and `b` (distinct) and writes both, atomically.
+    Txn(u64, u64),
 }
 
 /// Sends requests of one protocol over the connection(s) it owns.
@@ -69,6 +71,10 @@ impl OpSource {
         let key = self.rng.next_u64() % self.keys;
         match self.workload {
             Workload::Read => Op::Read(key),
+            Workload::Txn if self.keys > 1 => {
+                let other = (key + 1 + self.rng.next_u64() % (self.keys - 1)) % self.keys;
+                Op::Txn(key, other)
+            }
             Workload::Mixed if self.rng.chance(self.read_ratio) => Op::Read(key),
             Workload::CreateDelete => match self.churn_pending.take() {
                 Some(id) => Op::Delete(id),

@@ -91,6 +91,30 @@ impl EtcdWorker {
         self.client().delete_range(request).await.map(|_| ())
     }
 
+    /// Reads `a` and `b`, then writes both, in one Txn.
+    async fn txn(&self, a: Vec<u8>, b: Vec<u8>) -> Result<(), tonic::Status> {
+        use pb::request_op::Request;
+        let range = |key: &Vec<u8>| pb::RequestOp {
+            request: Some(Request::RequestRange(pb::RangeRequest {
+                key: key.clone(),
+                ..Default::default()
+            })),
+        };
+        let put = |key: Vec<u8>| pb::RequestOp {
+            request: Some(Request::RequestPut(pb::PutRequest {
+                key,
+                value: self.value.clone(),
+                ..Default::default()
+            })),
+        };
+        let request = pb::TxnRequest {
+            compare: Vec::new(),
+            success: vec![range(&a), range(&b), put(a), put(b)],
+            failure: Vec::new(),
+        };
+        self.client().txn(request).await.map(|_| ())
+    }
+
     async fn get(&self, key: Vec<u8>) -> Result<(), tonic::Status> {
         let request = pb::RangeRequest {
             key,
@@ -109,6 +133,7 @@ impl Worker for EtcdWorker {
             Op::Create(id) => self.put(churn_key(id)).await,
             Op::Delete(id) => self.delete(churn_key(id)).await,
             Op::Populate(i) => self.put(pop_key(i)).await,
+            Op::Txn(a, b) => self.txn(key(a), key(b)).await,
         };
         result.map_err(|status| {
             self.endpoint_shift += 1;

@@ -15,6 +15,7 @@ pub mod drive;
 pub mod etcd;
 pub mod native;
 pub mod report;
+pub mod shards;
 pub mod stats;
 pub mod zk;
 
@@ -64,6 +65,9 @@ async fn run_async(args: &BenchArgs) -> anyhow::Result<report::Report> {
                 Target::Zk => zk::run_probe(args).await,
                 Target::SynodNative => native::run_probe(args).await,
                 Target::Etcd => etcd::run_probe(args).await,
+                Target::SynodShards => Err(anyhow::anyhow!(
+                    "--target synod-shards runs write, read, mixed and txn"
+                )),
             };
             ready.map(|ready| {
                 extra.insert("ready_ms".into(), (ready.as_secs_f64() * 1e3).into());
@@ -93,6 +97,7 @@ async fn run_async(args: &BenchArgs) -> anyhow::Result<report::Report> {
         (_, Target::Zk) => zk::run_kv(args, stats.clone()).await,
         (_, Target::SynodNative) => native::run_kv(args, stats.clone()).await,
         (_, Target::Etcd) => etcd::run_kv(args, stats.clone()).await,
+        (_, Target::SynodShards) => shards::run_kv(args, stats.clone()).await,
     };
     stats.stop();
     if let Some(p) = progress {

@@ -61,6 +61,9 @@ impl Worker for NativeWorker {
             Op::Create(id) => self.client.put(&churn_key(id), &self.value).await,
             Op::Delete(id) => self.client.delete(&churn_key(id)).await,
             Op::Populate(i) => self.client.put(&pop_key(i), &self.value).await,
+            Op::Txn(..) => {
+                return Err("the txn workload needs --target synod-shards or etcd".into())
+            }
         };
         result.map_err(|e| e.to_string())
     }
