@@ -13,7 +13,10 @@
 #
 # Options:
 #   --quick             short runs, fewer points, 100k znodes for memory
-#   --systems "L"       subset of "zookeeper etcd synod" (default: all)
+#   --systems "L"       subset of "zookeeper etcd synod shards" (default: all;
+#                       shards: synod's sharded tier with 1 and then 3
+#                       groups, single-key writes and reads and the txn
+#                       workload, against etcd's rows of the same run)
 #   --znodes N          nodes for the memory/restart rows (full: 1000000)
 #   --skip-memory       leave out the memory and restart rows
 #   --skip-observers    leave out the observer rows (3 voters + 2 observers)
@@ -45,7 +48,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 QUICK=0
-SYSTEMS="zookeeper etcd synod"
+SYSTEMS="zookeeper etcd synod shards"
 ZNODES=""
 SKIP_MEMORY=0
 SKIP_OBSERVERS=0
@@ -521,6 +524,7 @@ bench_etcd() {
   wait_serving etcd "$ETCD_EP" 60 >/dev/null
   note_load "etcd start"
   workloads etcd etcd "$ETCD_EP"
+  run txn etcd txn --target etcd --endpoints "$ETCD_EP" --skip-setup
   failovers etcd etcd "$ETCD_EP" etcd_leader etcd etcd_restart_node
   etcd_stop
   [ "$SKIP_MEMORY" = 1 ] && return
@@ -556,6 +560,66 @@ bench_synod() {
   for i in 1 2 3; do synod_start_node "$i"; done
   restart_row synod zk "$SYNOD_ZK" synod
   synod_stop
+}
+
+# ---------------------------------------------------------------- sharded tier
+# Three servers with [shards] groups = $1 (each a replica of the controller
+# and of every group), on synod's ports.
+shards_write_configs() {
+  local dir=$WORK/shards members="" i
+  rm -rf "$dir"; mkdir -p "$dir"
+  for i in 1 2 3; do
+    members+="[members.$i]
+peer = \"127.0.0.1:$((27000 + i))\"
+client = \"127.0.0.1:$((28000 + i))\"
+"
+  done
+  for i in 1 2 3; do
+    cat > "$dir/n$i.toml" <<EOF
+node_id = $i
+cluster_id = 1
+data_dir = "$dir/n$i"
+peer_listen = "127.0.0.1:$((27000 + i))"
+client_listen = "127.0.0.1:$((28000 + i))"
+worker_threads = $SYNOD_WORKERS
+
+$members
+[shards]
+groups = $1
+shard_count = 16
+EOF
+  done
+}
+
+# Waits until the controller's configuration names the groups.
+shards_wait() {
+  local i
+  for i in $(seq 1 120); do
+    if "$SYNOD" shards --endpoints "$SYNOD_GRPC" 2>/dev/null | head -1 | grep -q '^configuration [1-9]'; then
+      return 0
+    fi
+    sleep 0.5
+  done
+  log "the sharded tier did not come up (see $LOGS/shards-*.log)"
+  return 1
+}
+
+bench_shards() {
+  local g i
+  for g in 1 3; do
+    log "synod sharded tier: 3 servers, $g groups"
+    shards_write_configs "$g"
+    for i in 1 2 3; do
+      start_proc "$LOGS/shards-g$g-n$i.log" "synod$i" "$SYNOD" server --config "$WORK/shards/n$i.toml" --init
+    done
+    shards_wait
+    note_load "shards $g groups start"
+    local common=(--target synod-shards --endpoints "$SYNOD_GRPC")
+    run write "shards-g$g" write "${common[@]}"
+    run read "shards-g$g" read "${common[@]}" --skip-setup
+    run txn "shards-g$g" txn "${common[@]}" --skip-setup
+    synod_stop
+  done
 }
 
 populate() {
@@ -596,6 +660,7 @@ for s in $SYSTEMS; do
     zookeeper) bench_zookeeper ;;
     etcd) bench_etcd ;;
     synod) bench_synod ;;
+    shards) bench_shards ;;
     *) echo "compare.sh: unknown system $s" >&2; exit 2 ;;
   esac
   stop_all

@@ -131,6 +131,34 @@ def chubby_table(results):
     return "\n".join(lines)
 
 
+SHARD_WORKLOADS = [
+    ("write", "single-key write (put; a one-key transaction)"),
+    ("read", "single-key read (linearizable get; a one-key transaction)"),
+    ("txn", "two keys read and written atomically (etcd Txn; synod transaction)"),
+]
+
+
+def shards_table(results):
+    """synod's sharded tier with 1 and 3 groups against etcd."""
+    if not any(load(results, s, "write") for s in ("shards-g1", "shards-g3")):
+        return "Not measured in this run (`--systems` without `shards`)."
+    lines = [
+        "| workload | etcd ops/s | p50 / p99 ms | synod 1 group ops/s | p50 / p99 ms "
+        "| synod 3 groups ops/s | p50 / p99 ms | 3 groups / 1 | synod 3 groups / etcd |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run, title in SHARD_WORKLOADS:
+        cells = [title]
+        rows = [load(results, s, run) for s in ("etcd", "shards-g1", "shards-g3")]
+        for r in rows:
+            cells.append(fmt_ops(ops(r)))
+            cells.append(f"{fmt_ms(lat_ms(r, 'p50'))} / {fmt_ms(lat_ms(r, 'p99'))}")
+        cells.append(fmt_ratio(ratio(ops(rows[2]), ops(rows[1]))))
+        cells.append(fmt_ratio(ratio(ops(rows[2]), ops(rows[0]))))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 OBSERVER_WORKLOADS = [
     ("write", "write (setData)"),
     ("read", "read (getData)"),
@@ -488,6 +516,19 @@ only where the machine has cores to spare; what the rows can show here is
 that observers do not slow writes.
 
 {observers_table(a.results)}
+
+## The sharded tier against etcd (issue 13)
+
+synod's sharded tier: three servers, each a replica of the controller and
+of every group, 16 shards, first with one replica group and then with
+three (`[shards] groups`), through `synod bench --target synod-shards`:
+every op is a transaction, one key routed to its shard's group (one round
+through that group's log), and the txn workload's two keys on two groups
+whenever their shards are (two-phase commit between the groups' logs; two
+thirds of the time with three groups). etcd runs the txn workload as one
+`Txn` of two Ranges and two Puts.
+
+{shards_table(a.results)}
 
 {notes}## Errors counted by the load generator
 
