@@ -548,6 +548,25 @@ impl ServerConfig {
             .collect()
     }
 
+    /// The peer TLS identity of `[peer_tls]` (`None` without it), after
+    /// [`Self::check_peer_security`]: what a server loads before it
+    /// touches its data directory.
+    pub fn peer_tls_checked(&self) -> anyhow::Result<Option<synod_net::PeerTls>> {
+        self.check_peer_security()?;
+        let Some(files) = &self.peer_tls else {
+            return Ok(None);
+        };
+        let tls = synod_net::PeerTls::load(
+            self.node_id,
+            &files.ca,
+            &files.cert,
+            &files.key,
+            files.crl.as_deref(),
+        )
+        .map_err(|e| anyhow::anyhow!("[peer_tls]: {e}"))?;
+        Ok(Some(tls))
+    }
+
     /// Plaintext peers are allowed only on loopback, or with `--insecure`:
     /// without TLS, anyone who reaches a peer port can claim to be a
     /// member.

@@ -28,6 +28,17 @@ pub struct Disk {
     pub thread: std::thread::JoinHandle<()>,
 }
 
+/// Everything waiting, in order, after blocking for the first request;
+/// `None` once every sender is gone and nothing is left. One group commit
+/// covers all of it.
+pub(crate) fn next_batch<T>(rx: &mut mpsc::Receiver<T>) -> Option<Vec<T>> {
+    let mut batch = vec![rx.blocking_recv()?];
+    while let Ok(more) = rx.try_recv() {
+        batch.push(more);
+    }
+    Some(batch)
+}
+
 /// Opens the data directory (blocking) and recovers the durable state.
 pub fn open(dir: &Path) -> Result<(NodeStorage, DurableState, OpenReport), StorageError> {
     NodeStorage::open(dir, StorageOptions::default())
@@ -47,11 +58,7 @@ pub fn start(
         .name("synod-disk".into())
         .spawn(move || {
             let _claim = claim;
-            while let Some(first) = rx.blocking_recv() {
-                let mut batch = vec![first];
-                while let Ok(more) = rx.try_recv() {
-                    batch.push(more);
-                }
+            while let Some(batch) = next_batch(&mut rx) {
                 let last = batch.last().map(|(id, _)| *id).expect("non-empty");
                 let slices: Vec<&[Record]> = batch.iter().map(|(_, r)| r.as_slice()).collect();
                 let saved_before = storage.snapshots_saved();

@@ -360,6 +360,18 @@ enum ClientSocket {
     Tls(Box<tokio_rustls::server::TlsStream<tokio::net::TcpStream>>),
 }
 
+/// The gRPC port's gate: `sockets_max` sockets in all (what the file
+/// descriptor budget leaves), `[grpc] connections_per_ip_max` per address.
+pub fn gate(cfg: &crate::config::ServerConfig, sockets_max: usize) -> SocketGate {
+    SocketGate::new(crate::gate::GateLimits {
+        port: "gRPC",
+        sockets_max,
+        sockets_knob: "[grpc] connections_max",
+        per_ip_max: cfg.grpc.connections_per_ip_max,
+        per_ip_knob: "[grpc] connections_per_ip_max",
+    })
+}
+
 /// A TLS handshake that takes longer is abandoned.
 const TLS_HANDSHAKE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 

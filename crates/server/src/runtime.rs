@@ -214,20 +214,7 @@ pub async fn start(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<RunningNode> {
     // Refused before the data directory is touched.
-    cfg.check_peer_security()?;
-    let peer_tls = match &cfg.peer_tls {
-        None => None,
-        Some(files) => Some(
-            PeerTls::load(
-                cfg.node_id,
-                &files.ca,
-                &files.cert,
-                &files.key,
-                files.crl.as_deref(),
-            )
-            .map_err(|e| anyhow::anyhow!("[peer_tls]: {e}"))?,
-        ),
-    };
+    let peer_tls = cfg.peer_tls_checked()?;
     let dir = cfg.data_dir.clone();
     let intent = StartIntent {
         init: cfg.init || cfg.restore.is_some(),

@@ -2,7 +2,6 @@
 //! its ZooKeeper and admin listeners when configured, stopped together.
 
 use crate::config::ServerConfig;
-use crate::gate::{GateLimits, SocketGate};
 use crate::grpc::KvService;
 use crate::tls::{ClientTls, PeerTlsReload, TlsSet};
 use std::collections::BTreeMap;
@@ -108,13 +107,7 @@ pub async fn serve(
         clients = %cfg.client_listen,
         "synod node serving"
     );
-    let gate = SocketGate::new(GateLimits {
-        port: "gRPC",
-        sockets_max: sockets.grpc,
-        sockets_knob: "[grpc] connections_max",
-        per_ip_max: cfg.grpc.connections_per_ip_max,
-        per_ip_knob: "[grpc] connections_per_ip_max",
-    });
+    let gate = crate::grpc::gate(&cfg, sockets.grpc);
     let mut accept_stop = stop_rx.clone();
     let incoming = crate::grpc::incoming(listener, gate, grpc_tls, async move {
         let _ = accept_stop.wait_for(|s| *s).await;

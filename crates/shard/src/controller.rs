@@ -230,6 +230,9 @@ impl ShardController {
         let leaving: BTreeSet<GroupId> = leaving.iter().copied().collect();
         let mut groups = newest.groups.clone();
         groups.retain(|group, _| !leaving.contains(group));
+        if groups.is_empty() {
+            return ShardReply::Error(ShardError::LastGroup);
+        }
         let shards = rebalance(&newest.shards, &groups.keys().copied().collect());
         self.make(shards, groups)
     }

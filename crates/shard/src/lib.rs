@@ -19,7 +19,8 @@
 //!   a server without an operator's Leave and Join, which would move its
 //!   shards away and back.
 //! - `Leave { groups }` removes joined groups and rebalances their shards
-//!   over the rest; when none is left every shard is unassigned.
+//!   over the rest; a Leave that would leave no group is refused
+//!   (`LastGroup`): the shards would have nowhere to go.
 //! - `Move { shard, group }` hands one shard to one joined group without
 //!   rebalancing (the next Join or Leave rebalances).
 //! - `Query { num }` reads a configuration; `-1` or any number past the

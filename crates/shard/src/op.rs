@@ -27,8 +27,9 @@ pub enum ShardOp {
     Join {
         groups: BTreeMap<GroupId, Vec<String>>,
     },
-    /// Removes the groups and rebalances their shards over the rest (every
-    /// shard unassigned when none is left). Replies `Reconfigured`.
+    /// Removes the groups and rebalances their shards over the rest.
+    /// Replies `Reconfigured`; refused (`LastGroup`) if no group would be
+    /// left.
     Leave { groups: Vec<GroupId> },
     /// Assigns one shard to one joined group, without rebalancing. Replies
     /// `Reconfigured`, or `Unchanged` if the group already serves it.
@@ -100,6 +101,10 @@ pub enum ShardError {
     TooManyGroups { count: u64, max: u32 },
     #[error("only Query can be answered as a read")]
     NotARead,
+    /// A `Leave` of every joined group: the shards would have no group to
+    /// go to, and their data would stay with the last one, served by none.
+    #[error("a Leave must leave at least one group joined (the shards need a group to go to): join another group first")]
+    LastGroup,
 }
 
 /// An encoded operation or reply that could not be decoded.

@@ -66,10 +66,10 @@
 //! A forgotten client that retries an old transaction could see it run
 //! twice, as with the engine's own exactly-once table.
 //!
-//! A shard whose last group leaves (a configuration with no group) stays
-//! parked with that group, served by none; if a later configuration gives
-//! it to another group, that group starts it empty. The controller should
-//! therefore never be asked to remove the last group.
+//! A shard whose last group leaves (a configuration with no group) would
+//! stay parked with that group, served by none, and a group a later
+//! configuration gave it to would start it empty; the controller therefore
+//! refuses to remove the last group (`ShardError::LastGroup`).
 //!
 //! # What it never does
 //!

@@ -47,11 +47,7 @@ pub(crate) fn start(
         .name("synod-shards-disk".into())
         .spawn(move || {
             let _claim = claim;
-            while let Some(first) = rx.blocking_recv() {
-                let mut batch = vec![first];
-                while let Ok(more) = rx.try_recv() {
-                    batch.push(more);
-                }
+            while let Some(batch) = crate::disk::next_batch(&mut rx) {
                 let mut by_group: BTreeMap<GroupId, (u64, Vec<&[Record]>)> = BTreeMap::new();
                 for (gid, id, records) in &batch {
                     let entry = by_group.entry(*gid).or_default();

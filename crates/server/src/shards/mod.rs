@@ -30,7 +30,7 @@ pub mod service;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use synod_net::{NetConfig, PeerTls, PeerTransport};
+use synod_net::{NetConfig, PeerTransport};
 use synod_shard::{GroupId, Settings, ShardController};
 use synod_storage::{NodeStorage, StorageOptions};
 use tokio::sync::{mpsc, watch};
@@ -119,20 +119,7 @@ pub async fn start(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<RunningShards> {
     check_config(&cfg)?;
-    cfg.check_peer_security()?;
-    let peer_tls = match &cfg.peer_tls {
-        None => None,
-        Some(files) => Some(
-            PeerTls::load(
-                cfg.node_id,
-                &files.ca,
-                &files.cert,
-                &files.key,
-                files.crl.as_deref(),
-            )
-            .map_err(|e| anyhow::anyhow!("[peer_tls]: {e}"))?,
-        ),
-    };
+    let peer_tls = cfg.peer_tls_checked()?;
     let settings = Settings {
         shard_count: cfg.shards.shard_count,
         ..Settings::default()
@@ -271,13 +258,7 @@ pub async fn serve(
         shards = cfg.shards.shard_count,
         "synod sharded server serving"
     );
-    let gate = crate::gate::SocketGate::new(crate::gate::GateLimits {
-        port: "gRPC",
-        sockets_max: sockets.grpc,
-        sockets_knob: "[grpc] connections_max",
-        per_ip_max: cfg.grpc.connections_per_ip_max,
-        per_ip_knob: "[grpc] connections_per_ip_max",
-    });
+    let gate = crate::grpc::gate(&cfg, sockets.grpc);
     let mut accept_stop = stop_rx.clone();
     let incoming = crate::grpc::incoming(listener, gate, grpc_tls, async move {
         let _ = accept_stop.wait_for(|s| *s).await;

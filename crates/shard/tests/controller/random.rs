@@ -29,7 +29,7 @@ struct Reached {
     unchanged: u64,
     refused: u64,
     compacted: u64,
-    every_group_left: u64,
+    last_group_refused: u64,
     more_groups_than_shards: u64,
     restores: u64,
 }
@@ -115,7 +115,7 @@ fn random_sequences_keep_every_rule_and_replicas_agree() {
         "{reached:?}"
     );
     assert!(
-        reached.compacted > 100 && reached.every_group_left > 100,
+        reached.compacted > 100 && reached.last_group_refused > 100,
         "{reached:?}"
     );
     assert!(reached.more_groups_than_shards > 100, "{reached:?}");
@@ -161,7 +161,8 @@ fn run_seed(seed: u64, reached: &mut Reached) {
             }
         }
         check_queries(&a, &made, &mut rng, reached, &context);
-        reached.every_group_left += u64::from(next.groups.is_empty() && next.num > 0);
+        reached.last_group_refused +=
+            u64::from(matches!(reply, ShardReply::Error(ShardError::LastGroup)));
         reached.more_groups_than_shards +=
             u64::from(next.groups.len() > next.shard_count() as usize);
         if step % 50 == 25 {
@@ -196,6 +197,7 @@ fn reply_kind(reply: &ShardReply) -> Kind {
         ShardReply::Error(ShardError::BadShard { .. }) => Kind::Refused("bad shard"),
         ShardReply::Error(ShardError::TooManyGroups { .. }) => Kind::Refused("too many"),
         ShardReply::Error(ShardError::BadConfigNum { .. }) => Kind::Refused("bad num"),
+        ShardReply::Error(ShardError::LastGroup) => Kind::Refused("last group"),
         ShardReply::Error(_) => Kind::Refused("other"),
     }
 }
@@ -218,10 +220,15 @@ fn expected_kind(op: &ShardOp, prev: &Config, settings: &Settings) -> Kind {
                 Kind::Reconfigured
             }
         }
-        ShardOp::Leave { groups } => match groups.iter().all(|g| prev.groups.contains_key(g)) {
-            true => Kind::Reconfigured,
-            false => Kind::Refused("unknown group"),
-        },
+        ShardOp::Leave { groups } => {
+            if !groups.iter().all(|g| prev.groups.contains_key(g)) {
+                Kind::Refused("unknown group")
+            } else if prev.groups.keys().all(|g| groups.contains(g)) {
+                Kind::Refused("last group")
+            } else {
+                Kind::Reconfigured
+            }
+        }
         ShardOp::Move { shard, group } => {
             if *shard >= prev.shard_count() {
                 Kind::Refused("bad shard")
