@@ -584,6 +584,7 @@ mod tests {
                 from: 1,
                 to: 2,
                 bytes: vec![1, 2, 3],
+                relayed: false,
             },
         ];
         let body: u64 = messages.iter().map(|m| parcel_body_bytes(m).unwrap()).sum();

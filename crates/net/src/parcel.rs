@@ -19,14 +19,17 @@ const ENVELOPE_BYTES: usize = 32;
 pub enum Parcel {
     /// To the replica of `group` on the receiving server.
     Paxos { group: GroupTag, msg: Message },
-    /// From the leader of group `from` (or a server acting for a client)
-    /// to the leader of group `to`: an encoded `synod_shardkv::GroupMsg`,
-    /// which this crate never interprets.
+    /// From the leader of group `from` to the leader of group `to` (an
+    /// encoded `synod_shardkv::GroupMsg`), or between a group and the
+    /// controller (group 0), which this crate never interprets. `relayed`:
+    /// a server that got it for a leader elsewhere passed it on (at most
+    /// once).
     Group {
         from: GroupTag,
         to: GroupTag,
         #[serde(with = "serde_bytes")]
         bytes: Vec<u8>,
+        relayed: bool,
     },
 }
 
@@ -45,9 +48,9 @@ impl Parcel {
     pub fn describe(&self) -> String {
         match self {
             Parcel::Paxos { group, msg } => format!("group {group}: {}", msg.describe()),
-            Parcel::Group { from, to, bytes } => {
-                format!("group {from} to group {to}: {} bytes", bytes.len())
-            }
+            Parcel::Group {
+                from, to, bytes, ..
+            } => format!("group {from} to group {to}: {} bytes", bytes.len()),
         }
     }
 
@@ -71,9 +74,9 @@ impl std::fmt::Display for Parcel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Parcel::Paxos { group, msg } => write!(f, "[g{group}] {msg}"),
-            Parcel::Group { from, to, bytes } => {
-                write!(f, "[g{from}->g{to}] {} bytes", bytes.len())
-            }
+            Parcel::Group {
+                from, to, bytes, ..
+            } => write!(f, "[g{from}->g{to}] {} bytes", bytes.len()),
         }
     }
 }
@@ -93,6 +96,7 @@ mod tests {
                 from: 1,
                 to: u64::MAX,
                 bytes: vec![9; 1000],
+                relayed: true,
             },
         ];
         for parcel in parcels {

@@ -207,11 +207,17 @@ pub struct ServerConfig {
 #[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
 #[serde(default, deny_unknown_fields)]
 pub struct ShardsKnobs {
-    /// Replica groups hosted (ids 1 to `groups`), each replicated on every
-    /// member, beside the controller (group 0). 0: the plain cluster.
+    /// Replica groups 1 to `groups`, each replicated on every member,
+    /// beside the controller (group 0). 0 (and no `placement`): the plain
+    /// cluster.
     pub groups: u32,
     /// Shards of the key space, fixed for the cluster's life.
     pub shard_count: u32,
+    /// Which members replicate which group, instead of `groups`: group id
+    /// (as a string key; "0" is the controller, which must be listed) to
+    /// node ids, e.g. `placement = { 0 = [1, 2, 3], 1 = [1, 2, 3], 2 = [3,
+    /// 4, 5] }`. A server hosts the groups that list it.
+    pub placement: BTreeMap<String, Vec<NodeId>>,
 }
 
 impl Default for ShardsKnobs {
@@ -219,7 +225,69 @@ impl Default for ShardsKnobs {
         ShardsKnobs {
             groups: 0,
             shard_count: 16,
+            placement: BTreeMap::new(),
         }
+    }
+}
+
+impl ShardsKnobs {
+    /// True when this config runs the sharded tier.
+    pub fn is_sharded(&self) -> bool {
+        self.groups > 0 || !self.placement.is_empty()
+    }
+
+    /// Every group (the controller, 0, first) and the members that
+    /// replicate it: `placement` checked against `members`, or groups
+    /// 0..=`groups` on every member.
+    pub fn resolve(
+        &self,
+        members: &BTreeMap<NodeId, Member>,
+    ) -> Result<BTreeMap<u64, Vec<NodeId>>, ConfigError> {
+        let invalid = |why: String| Err(ConfigError::Invalid(format!("[shards] {why}")));
+        if self.placement.is_empty() {
+            let all: Vec<NodeId> = members.keys().copied().collect();
+            return Ok((0..=u64::from(self.groups))
+                .map(|g| (g, all.clone()))
+                .collect());
+        }
+        if self.groups > 0 {
+            return invalid("give `groups` or `placement`, not both".into());
+        }
+        let mut groups = BTreeMap::new();
+        for (key, nodes) in &self.placement {
+            let Ok(group) = key.parse::<u64>() else {
+                return invalid(format!("placement: {key:?} is not a group id"));
+            };
+            if nodes.is_empty() {
+                return invalid(format!("placement: group {group} lists no member"));
+            }
+            if let Some(n) = nodes.iter().find(|n| !members.contains_key(n)) {
+                return invalid(format!(
+                    "placement: group {group} lists node {n}, which is not under [members]"
+                ));
+            }
+            let mut sorted = nodes.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            if sorted.len() != nodes.len() {
+                return invalid(format!("placement: group {group} lists a node twice"));
+            }
+            groups.insert(group, sorted);
+        }
+        if !groups.contains_key(&0) {
+            return invalid("placement must place the controller, group 0".into());
+        }
+        if groups.len() < 2 {
+            return invalid("placement must place at least one replica group".into());
+        }
+        // A group beyond the shard count would serve nothing.
+        if groups.len() as u64 > u64::from(synod_shard::SHARDS_MAX) + 1 {
+            return invalid(format!(
+                "placement places more than {} groups",
+                synod_shard::SHARDS_MAX
+            ));
+        }
+        Ok(groups)
     }
 }
 

@@ -19,7 +19,7 @@ pub async fn serve(
     cfg: ServerConfig,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    if cfg.shards.groups > 0 {
+    if cfg.shards.is_sharded() {
         return crate::shards::serve(cfg, shutdown).await;
     }
     let (stop_tx, stop_rx) = watch::channel(false);

@@ -237,114 +237,141 @@ fn a_bank_over_three_groups_keeps_its_total_while_a_coordinator_leader_is_killed
 {
     common::run(async {
         let mut cluster = Cluster::start_all(Layout::sharded(GROUPS, SHARDS));
-        let endpoints = cluster.endpoints(&cluster.ids());
-        let history = Arc::new(Mutex::new(History::default()));
-        let mut admin = ShardClient::connect(endpoints.clone(), options())
-            .await
-            .unwrap();
-        // The controller's leader joins the configured groups by itself.
-        let deadline = common::Deadline::new("the groups joined", Duration::from_secs(30));
-        let config = loop {
-            if let Ok(config) = admin.config().await {
-                if config.num >= 1 {
-                    break config;
-                }
-            }
-            deadline.tick().await;
-        };
-        let groups: std::collections::BTreeSet<_> =
-            (0..SHARDS).filter_map(|s| config.group_of(s)).collect();
-        assert_eq!(groups.len(), GROUPS as usize, "{config:?}");
-        let owners: std::collections::BTreeSet<_> = (0..ACCOUNTS)
-            .filter_map(|i| config.group_of(shard_of(&account(i), SHARDS)))
-            .collect();
-        assert!(owners.len() >= 2, "the accounts span groups: {owners:?}");
-        let setup = Txn {
-            writes: (0..ACCOUNTS)
-                .map(|i| Write {
-                    key: account(i),
-                    value: Some(value(START_BALANCE, tag(&history))),
-                })
-                .collect(),
-            ..Txn::default()
-        };
-        let outcome = run(&mut admin, &history, setup).await;
-        assert!(
-            matches!(outcome, Some(TxnOutcome::Committed { .. })),
-            "{outcome:?}"
-        );
-
-        let until = Instant::now() + Duration::from_secs(10);
-        let clients: Vec<_> = (0..3)
-            .map(|i| {
-                tokio::spawn(bank_client(
-                    endpoints.clone(),
-                    history.clone(),
-                    0x9e37_79b9 + i,
-                    until,
-                ))
-            })
-            .collect();
-
-        // Mid-run: the process leading the coordinator of account 0's
-        // transactions is killed, and starts again from its disk.
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        let coordinator = config
-            .group_of(shard_of(&account(0), SHARDS))
-            .expect("assigned");
-        let deadline =
-            common::Deadline::new("a leader of the coordinator", Duration::from_secs(10));
-        let victim = loop {
-            if let Some(id) = leader_of(&admin, &cluster, coordinator).await {
-                break id;
-            }
-            deadline.tick().await;
-        };
-        cluster.kill9(victim);
-        println!("killed node {victim}, leader of group {coordinator}");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        cluster.start(victim);
-
-        // And a shard moves to another group while transfers run.
-        let shard = shard_of(&account(1), SHARDS);
-        let owner = config.group_of(shard).expect("assigned");
-        let target = (1..=GROUPS as u64).find(|g| *g != owner).unwrap();
-        let moved = admin.move_shard(shard, target).await.unwrap();
-        assert!(
-            matches!(moved, ShardReply::Reconfigured { .. }),
-            "{moved:?}"
-        );
-
-        let mut committed = 0;
-        for client in clients {
-            let (c, _audits) = client.await.unwrap();
-            committed += c;
-        }
-        assert!(committed > 0, "no transfer committed");
-
-        // Every account's final balance adds up, read in one transaction.
-        let outcome = run(&mut admin, &history, read_all())
-            .await
-            .expect("the final audit is decided");
-        assert_eq!(total(&outcome), START_BALANCE * ACCOUNTS as i64);
-        assert!(
-            admin.config().await.unwrap().num >= 2,
-            "the move made a configuration"
-        );
-
-        let history = std::mem::take(&mut *history.lock().unwrap());
-        let count = |seen: Seen| history.records.iter().filter(|r| r.outcome == seen).count();
-        let verdict = check_txns(&history.records).expect("a well-formed history");
-        println!(
-            "{} transactions: {} committed ({committed} transfers), {} aborted, {} unknown; {verdict:?}",
-            history.records.len(),
-            count(Seen::Committed),
-            count(Seen::Aborted),
-            count(Seen::Unknown),
-        );
-        assert!(verdict.is_strictly_serializable(), "{verdict:?}");
-        assert_eq!(count(Seen::Unknown), 0, "every transaction is decided");
+        bank_run(&mut cluster, GROUPS as usize).await;
     })
+}
+
+/// Five servers, each group on three of them: the controller and group 1
+/// on 1-3, group 2 on 3-5, group 3 on 1, 4 and 5. Servers 4 and 5 host no
+/// controller (they ask a member for configurations), and no server hosts
+/// every group (messages for a group not hosted go to a member, which
+/// relays them to the leader).
+#[test]
+fn a_bank_over_groups_placed_on_subsets_of_five_servers_keeps_its_total() {
+    common::run(async {
+        let layout = Layout {
+            members: 5,
+            initial_voters: None,
+            shards: Some(format!(
+                "shard_count = {SHARDS}\nplacement = {{ 0 = [1, 2, 3], 1 = [1, 2, 3], 2 = [3, 4, 5], 3 = [1, 4, 5] }}\n"
+            )),
+        };
+        let mut cluster = Cluster::start_all(layout);
+        bank_run(&mut cluster, 3).await;
+    })
+}
+
+/// Bank clients for 10 s over `cluster` (a sharded tier with `groups`
+/// replica groups); 2 s in, the process leading the coordinator of
+/// account 0's transactions is killed and started again; then a shard
+/// moves. Checks the totals, that everything is decided, and the history.
+async fn bank_run(cluster: &mut Cluster, groups: usize) {
+    let endpoints = cluster.endpoints(&cluster.ids());
+    let history = Arc::new(Mutex::new(History::default()));
+    let mut admin = ShardClient::connect(endpoints.clone(), options())
+        .await
+        .unwrap();
+    // The controller's leader joins the configured groups by itself.
+    let deadline = common::Deadline::new("the groups joined", Duration::from_secs(30));
+    let config = loop {
+        if let Ok(config) = admin.config().await {
+            if config.num >= 1 {
+                break config;
+            }
+        }
+        deadline.tick().await;
+    };
+    let placed: std::collections::BTreeSet<_> =
+        (0..SHARDS).filter_map(|s| config.group_of(s)).collect();
+    assert_eq!(placed.len(), groups, "{config:?}");
+    let owners: std::collections::BTreeSet<_> = (0..ACCOUNTS)
+        .filter_map(|i| config.group_of(shard_of(&account(i), SHARDS)))
+        .collect();
+    assert!(owners.len() >= 2, "the accounts span groups: {owners:?}");
+    let setup = Txn {
+        writes: (0..ACCOUNTS)
+            .map(|i| Write {
+                key: account(i),
+                value: Some(value(START_BALANCE, tag(&history))),
+            })
+            .collect(),
+        ..Txn::default()
+    };
+    let outcome = run(&mut admin, &history, setup).await;
+    assert!(
+        matches!(outcome, Some(TxnOutcome::Committed { .. })),
+        "{outcome:?}"
+    );
+
+    let until = Instant::now() + Duration::from_secs(10);
+    let clients: Vec<_> = (0..3)
+        .map(|i| {
+            tokio::spawn(bank_client(
+                endpoints.clone(),
+                history.clone(),
+                0x9e37_79b9 + i,
+                until,
+            ))
+        })
+        .collect();
+
+    // Mid-run: the process leading the coordinator of account 0's
+    // transactions is killed, and starts again from its disk.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let coordinator = config
+        .group_of(shard_of(&account(0), SHARDS))
+        .expect("assigned");
+    let deadline = common::Deadline::new("a leader of the coordinator", Duration::from_secs(10));
+    let victim = loop {
+        if let Some(id) = leader_of(&admin, &cluster, coordinator).await {
+            break id;
+        }
+        deadline.tick().await;
+    };
+    cluster.kill9(victim);
+    println!("killed node {victim}, leader of group {coordinator}");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    cluster.start(victim);
+
+    // And a shard moves to another group while transfers run.
+    let shard = shard_of(&account(1), SHARDS);
+    let owner = config.group_of(shard).expect("assigned");
+    let target = (1..=groups as u64).find(|g| *g != owner).unwrap();
+    let moved = admin.move_shard(shard, target).await.unwrap();
+    assert!(
+        matches!(moved, ShardReply::Reconfigured { .. }),
+        "{moved:?}"
+    );
+
+    let mut committed = 0;
+    for client in clients {
+        let (c, _audits) = client.await.unwrap();
+        committed += c;
+    }
+    assert!(committed > 0, "no transfer committed");
+
+    // Every account's final balance adds up, read in one transaction.
+    let outcome = run(&mut admin, &history, read_all())
+        .await
+        .expect("the final audit is decided");
+    assert_eq!(total(&outcome), START_BALANCE * ACCOUNTS as i64);
+    assert!(
+        admin.config().await.unwrap().num >= 2,
+        "the move made a configuration"
+    );
+
+    let history = std::mem::take(&mut *history.lock().unwrap());
+    let count = |seen: Seen| history.records.iter().filter(|r| r.outcome == seen).count();
+    let verdict = check_txns(&history.records).expect("a well-formed history");
+    println!(
+        "{} transactions: {} committed ({committed} transfers), {} aborted, {} unknown; {verdict:?}",
+        history.records.len(),
+        count(Seen::Committed),
+        count(Seen::Aborted),
+        count(Seen::Unknown),
+    );
+    assert!(verdict.is_strictly_serializable(), "{verdict:?}");
+    assert_eq!(count(Seen::Unknown), 0, "every transaction is decided");
 }
 
 /// `count` consecutive loopback ports that are free now, from `from` up.

@@ -172,7 +172,9 @@ impl Worker for ZkWorker {
                 create(pop_path(i), value(), wire::create_mode::PERSISTENT),
                 "create",
             ),
-            Op::Txn(..) => return Err("the txn workload needs --target synod-shards or etcd".into()),
+            Op::Txn(..) => {
+                return Err("the txn workload needs --target synod-shards or etcd".into())
+            }
         };
         let reply = self.slot.call(request).await?;
         if matches!(op, Op::Populate(_)) && reply.0.err == wire::err::NODE_EXISTS {

@@ -2,20 +2,26 @@
 //! the server hosts a replica of the shard controller (group 0) and of
 //! replica groups 1..=N, each its own Paxos engine and log, over one peer
 //! transport (every message tagged with its group), one disk thread and
-//! one gRPC port (the `Shards` service).
+//! one gRPC port (the `Shards` service). With `[shards] placement` it
+//! hosts the groups that list it, and only those.
 //!
 //! # On disk
 //!
-//! The data directory is claimed as a plain server's is. The controller's
-//! log and snapshots are where a plain server keeps its own (`wal/`,
-//! `snapshot/`); group `g`'s are under `groups/<g>/`.
+//! The data directory is claimed as a plain server's is. The log and
+//! snapshots of the lowest group this server hosts (the controller, when
+//! it hosts it) are where a plain server keeps its own (`wal/`,
+//! `snapshot/`); every other hosted group `g`'s are under `groups/<g>/`.
+//! The placement is fixed at the first start (the `SHARDS` file), so the
+//! mapping never changes.
 //!
 //! # Placement
 //!
-//! Every group is replicated on every member: the dev cluster's shape,
-//! three servers and N groups. The controller's configurations name each
-//! group's servers by their client addresses, which is how clients find
-//! them. Placing groups on subsets of servers is not built yet.
+//! `groups = N` replicates the controller and every group on every member
+//! (the dev cluster's shape). `placement` says which members replicate
+//! which group; each group is its own Paxos group over those members. The
+//! controller's configurations name each group's servers by their client
+//! addresses, which is how clients find them. The peer transport connects
+//! every pair of members, whatever they host.
 //!
 //! # What it does not serve
 //!
@@ -40,9 +46,10 @@ use crate::config::ServerConfig;
 use crate::datadir::{self, StartIntent};
 pub use runtime::{Answer, GroupStatus, ShardHandle, CONTROLLER};
 
-/// Where group `gid`'s log lives under the data directory.
-pub fn group_dir(data_dir: &std::path::Path, gid: GroupId) -> std::path::PathBuf {
-    if gid == CONTROLLER {
+/// Where group `gid`'s log lives under the data directory, on a server
+/// whose lowest hosted group is `first`.
+pub fn group_dir(data_dir: &std::path::Path, gid: GroupId, first: GroupId) -> std::path::PathBuf {
+    if gid == first {
         data_dir.to_path_buf()
     } else {
         data_dir.join("groups").join(gid.to_string())
@@ -80,6 +87,13 @@ fn check_config(cfg: &ServerConfig) -> anyhow::Result<()> {
             "[shards] groups = {} is more than the {} a server can host",
             cfg.shards.groups,
             synod_shard::SHARDS_MAX
+        );
+    }
+    let placement = cfg.shards.resolve(&cfg.members()?)?;
+    if !placement.values().any(|nodes| nodes.contains(&cfg.node_id)) {
+        anyhow::bail!(
+            "[shards] placement gives node {} no group to host",
+            cfg.node_id
         );
     }
     Ok(())
@@ -131,20 +145,27 @@ pub async fn start(
         init: cfg.init,
         join: false,
     };
-    let groups: Vec<GroupId> = (0..=u64::from(cfg.shards.groups)).collect();
+    let members = cfg.members()?;
+    let placement = cfg.shards.resolve(&members)?;
+    let hosted: Vec<GroupId> = placement
+        .iter()
+        .filter(|(_, nodes)| nodes.contains(&cfg.node_id))
+        .map(|(gid, _)| *gid)
+        .collect();
+    let first = hosted[0];
     let (cluster_id, node_id) = (cfg.cluster_id, cfg.node_id);
-    let shape = format!(
-        "groups = {}\nshard_count = {}\n",
-        cfg.shards.groups, cfg.shards.shard_count
-    );
+    let mut shape = format!("shard_count = {}\n", cfg.shards.shard_count);
+    for (gid, nodes) in &placement {
+        shape.push_str(&format!("group {gid} = {nodes:?}\n"));
+    }
     let (claim, storages, durable) = tokio::task::spawn_blocking(move || {
         let mut claim = datadir::claim(&dir, cluster_id, node_id, intent)?;
         check_shape(&dir, &shape, intent.init)?;
         let mut storages = BTreeMap::new();
         let mut durable = BTreeMap::new();
-        for gid in groups {
+        for gid in hosted {
             let (storage, state, report) =
-                NodeStorage::open(group_dir(&dir, gid), StorageOptions::default())?;
+                NodeStorage::open(group_dir(&dir, gid, first), StorageOptions::default())?;
             info!(node = node_id, group = gid, "recovered from disk: {report}");
             storages.insert(gid, storage);
             durable.insert(gid, state);
@@ -161,7 +182,6 @@ pub async fn start(
         )
     })?;
 
-    let members = cfg.members()?;
     let peers: BTreeMap<_, _> = members
         .iter()
         .filter(|(id, _)| **id != cfg.node_id)
@@ -179,12 +199,16 @@ pub async fn start(
     } else {
         "http"
     };
-    let servers: Vec<String> = members
-        .values()
-        .map(|m| format!("{scheme}://{}", m.client))
-        .collect();
-    let join = (1..=u64::from(cfg.shards.groups))
-        .map(|gid| (gid, servers.clone()))
+    let join = placement
+        .iter()
+        .filter(|(gid, _)| **gid != CONTROLLER)
+        .map(|(gid, nodes)| {
+            let servers = nodes
+                .iter()
+                .map(|n| format!("{scheme}://{}", members[n].client))
+                .collect();
+            (*gid, servers)
+        })
         .collect();
     let (disk_events_tx, disk_events) = mpsc::channel(disk::DISK_QUEUE_MAX);
     let disk = disk::start(storages, claim, disk_events_tx);
@@ -192,7 +216,7 @@ pub async fn start(
     let task = runtime::ShardTask::new(runtime::Setup {
         me: cfg.node_id,
         engine: cfg.engine_config(),
-        members: cfg.initial_config()?,
+        placement,
         durable,
         controller,
         shard_count: cfg.shards.shard_count,

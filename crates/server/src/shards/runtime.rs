@@ -5,13 +5,17 @@
 //! - Paxos messages between replicas of one group go over the one peer
 //!   transport, each tagged with its group (`Parcel::Paxos`);
 //! - messages between groups' leaders (prepares, votes, decisions,
-//!   hand-overs) go over it too (`Parcel::Group`), to the server the
-//!   sending server's own replica of the target group names as leader;
+//!   hand-overs) go over it too (`Parcel::Group`): to the server this
+//!   server's own replica of the target group names as leader, or, for a
+//!   group not hosted here, to the server last seen sending for it (else
+//!   its members in turn); a server that gets one for a leader elsewhere
+//!   relays it there once;
 //! - every group's writes go to one disk thread (`super::disk`);
-//! - a group's question for configuration `n` is answered from this
-//!   server's replica of the controller: a numbered configuration never
-//!   changes, so a replica that has it has the right one, and one that
-//!   does not yet stays silent (the driver asks again).
+//! - a group's question for configuration `n` is answered by a replica of
+//!   the controller, this server's or (as a `Parcel::Group` to group 0) a
+//!   member's: a numbered configuration never changes, so a replica that
+//!   has it has the right one, and one that does not yet stays silent (the
+//!   driver asks again).
 //!
 //! Clients reach a group's leader through `ShardHandle` (the gRPC service
 //! in `super::service`); a replica that does not lead answers `NotLeader`
@@ -141,8 +145,9 @@ impl ShardHandle {
 pub(crate) struct Setup {
     pub me: NodeId,
     pub engine: EngineConfig,
-    pub members: Members,
-    /// Each group's durable state, group 0 (the controller) included.
+    /// Every group (the controller, 0, too) and the members replicating it.
+    pub placement: BTreeMap<GroupId, Vec<NodeId>>,
+    /// The durable state of each group this server hosts.
     pub durable: BTreeMap<GroupId, DurableState>,
     pub controller: ShardController,
     pub shard_count: u32,
@@ -162,8 +167,15 @@ enum ControlWaiter {
 pub(crate) struct ShardTask {
     me: NodeId,
     started: Instant,
-    controller: Node<ShardController>,
+    /// This server's replica of the controller, if it hosts one.
+    controller: Option<Node<ShardController>>,
     hosts: BTreeMap<GroupId, GroupHost>,
+    placement: BTreeMap<GroupId, Vec<NodeId>>,
+    /// For groups not hosted here: the server last seen sending for the
+    /// group's leader.
+    leader_hints: BTreeMap<GroupId, NodeId>,
+    /// Turns through a group's members when no leader is known.
+    rotation: u64,
     transport: PeerTransport,
     disk: mpsc::Sender<DiskRequest>,
     /// This server's client id at the controller (random per start, so the
@@ -186,22 +198,25 @@ impl ShardTask {
         getrandom::fill(&mut seed).expect("the operating system's randomness");
         let seed = u64::from_le_bytes(seed);
         let mut durable = setup.durable;
-        let controller = Node::recover(
-            setup.me,
-            setup.engine.clone(),
-            setup.members.clone(),
-            durable.remove(&CONTROLLER).unwrap_or_default(),
-            setup.controller,
-            seed,
-            0,
-        );
+        let members_of = |gid: GroupId| Members::new(setup.placement[&gid].iter().copied());
+        let controller = durable.remove(&CONTROLLER).map(|state| {
+            Node::recover(
+                setup.me,
+                setup.engine.clone(),
+                members_of(CONTROLLER),
+                state,
+                setup.controller,
+                seed,
+                0,
+            )
+        });
         let hosts = durable
             .into_iter()
             .map(|(gid, state)| {
                 let host = GroupHost::recover(
                     setup.me,
                     setup.engine.clone(),
-                    setup.members.clone(),
+                    members_of(gid),
                     state,
                     ShardGroup::new(gid, setup.shard_count, Default::default()),
                     DriverConfig::default(),
@@ -216,6 +231,9 @@ impl ShardTask {
             started,
             controller,
             hosts,
+            placement: setup.placement,
+            leader_hints: BTreeMap::new(),
+            rotation: 0,
             transport: setup.transport,
             disk: setup.disk,
             control_client: (seed >> 1) | 1,
@@ -294,22 +312,121 @@ impl ShardTask {
                 self.step_host(group, HostInput::Peer { from, msg }).await
             }
             Parcel::Group {
-                from: sender,
+                from: group,
+                to: CONTROLLER,
+                bytes,
+                ..
+            } => self.on_config_query(from, group, &bytes),
+            Parcel::Group {
+                from: CONTROLLER,
                 to,
                 bytes,
-            } => match decode::<GroupMsg>(&bytes) {
-                Ok(msg) => {
-                    self.step_host(to, HostInput::Group { from: sender, msg })
-                        .await
-                }
-                Err(e) => warn!(from, "dropped a message between groups: {e}"),
+                ..
+            } => match decode::<synod_shard::Config>(&bytes) {
+                Ok(config) => self.step_host(to, HostInput::Config(config)).await,
+                Err(e) => warn!(from, "dropped a configuration: {e}"),
             },
+            Parcel::Group {
+                from: group,
+                to,
+                bytes,
+                relayed,
+            } => {
+                if !relayed && !self.hosts.contains_key(&group) {
+                    // Only a group's leader sends for it.
+                    self.leader_hints.insert(group, from);
+                }
+                self.on_group_message(group, to, bytes, relayed).await;
+            }
         }
         self.check()
     }
 
+    /// A message for the leader of group `to`: stepped here if this
+    /// server's replica leads, else relayed once to the leader this server
+    /// knows of.
+    async fn on_group_message(
+        &mut self,
+        from: GroupId,
+        to: GroupId,
+        bytes: Vec<u8>,
+        relayed: bool,
+    ) {
+        let leader = match self.hosts.get(&to) {
+            Some(host) if host.leads() => {
+                match decode::<GroupMsg>(&bytes) {
+                    Ok(msg) => self.step_host(to, HostInput::Group { from, msg }).await,
+                    Err(e) => warn!(from, to, "dropped a message between groups: {e}"),
+                }
+                return;
+            }
+            Some(host) => host.node().leader().filter(|l| *l != self.me),
+            None => Some(self.member_for(to)).flatten(),
+        };
+        match leader {
+            Some(leader) if !relayed => self.send(
+                leader,
+                Parcel::Group {
+                    from,
+                    to,
+                    bytes,
+                    relayed: true,
+                },
+            ),
+            _ => debug!(from, to, "dropped: the group's leader is not here"),
+        }
+    }
+
+    /// A group's leader on another server asks for configuration `num`:
+    /// answered if this server's controller replica has it.
+    fn on_config_query(&mut self, from: NodeId, group: GroupId, bytes: &[u8]) {
+        let Ok(num) = decode::<u64>(bytes) else {
+            warn!(from, "dropped an undecodable configuration query");
+            return;
+        };
+        let Some(config) = self
+            .controller
+            .as_ref()
+            .and_then(|c| c.state_machine().config(num))
+        else {
+            return;
+        };
+        let bytes = encode(config);
+        self.send(
+            from,
+            Parcel::Group {
+                from: CONTROLLER,
+                to: group,
+                bytes,
+                relayed: false,
+            },
+        );
+    }
+
+    /// A server to send group `gid`'s leader messages to, when this server
+    /// hosts no replica of it: the one last seen sending for it, else its
+    /// members in turn.
+    fn member_for(&mut self, gid: GroupId) -> Option<NodeId> {
+        if let Some(hint) = self.leader_hints.get(&gid) {
+            return Some(*hint);
+        }
+        let members = self.placement.get(&gid)?;
+        self.rotation += 1;
+        members
+            .iter()
+            .copied()
+            .filter(|m| *m != self.me)
+            .nth((self.rotation % members.len() as u64) as usize)
+            .or_else(|| members.iter().copied().find(|m| *m != self.me))
+    }
+
     async fn on_tick(&mut self) -> Result<(), String> {
         self.ticks += 1;
+        if self.ticks.is_multiple_of(500) {
+            // A hint goes stale when leadership moves; the next message
+            // from the group's new leader sets it again.
+            self.leader_hints.clear();
+        }
         self.step_controller(Input::Tick).await;
         let groups: Vec<GroupId> = self.hosts.keys().copied().collect();
         for gid in groups {
@@ -331,9 +448,12 @@ impl ShardTask {
     /// operator's later `leave` is never undone: only configuration 0 is
     /// filled this way.
     async fn join_groups(&mut self) {
+        let Some(controller) = &self.controller else {
+            return;
+        };
         if self.join.is_empty()
-            || !self.controller.is_active_leader()
-            || self.controller.state_machine().newest().num != 0
+            || !controller.is_active_leader()
+            || controller.state_machine().newest().num != 0
         {
             return;
         }
@@ -358,6 +478,11 @@ impl ShardTask {
     async fn on_request(&mut self, request: ShardRequest) -> Result<(), String> {
         match request {
             ShardRequest::Control { op, reply } => {
+                if self.controller.is_none() {
+                    // Not a controller member: the client tries another.
+                    let _ = reply.send(Answer::NotLeader(None));
+                    return Ok(());
+                }
                 self.control_seq += 1;
                 let seq = self.control_seq;
                 if op.is_read() {
@@ -403,13 +528,17 @@ impl ShardTask {
                     .await;
             }
             ShardRequest::Status { reply } => {
-                let mut all = vec![GroupStatus {
-                    group: CONTROLLER,
-                    leader: self.controller.leader(),
-                    leads: self.controller.is_active_leader(),
-                    config: self.controller.state_machine().newest().num,
-                    applied: self.controller.applied(),
-                }];
+                let mut all: Vec<GroupStatus> = self
+                    .controller
+                    .iter()
+                    .map(|c| GroupStatus {
+                        group: CONTROLLER,
+                        leader: c.leader(),
+                        leads: c.is_active_leader(),
+                        config: c.state_machine().newest().num,
+                        applied: c.applied(),
+                    })
+                    .collect();
                 all.extend(self.hosts.iter().map(|(gid, host)| GroupStatus {
                     group: *gid,
                     leader: host.node().leader(),
@@ -426,10 +555,12 @@ impl ShardTask {
     /// Every replica's invariants: a replica in a state it should never
     /// reach must not go on answering or voting.
     fn check(&self) -> Result<(), String> {
-        self.controller
-            .state_machine()
-            .check_invariants()
-            .map_err(|e| format!("controller: {e}"))?;
+        if let Some(controller) = &self.controller {
+            controller
+                .state_machine()
+                .check_invariants()
+                .map_err(|e| format!("controller: {e}"))?;
+        }
         for (gid, host) in &self.hosts {
             host.state()
                 .check_invariants()
@@ -440,7 +571,10 @@ impl ShardTask {
 
     async fn step_controller(&mut self, input: Input) {
         let now = self.now_us();
-        let actions = self.controller.step(now, input);
+        let Some(controller) = &mut self.controller else {
+            return;
+        };
+        let actions = controller.step(now, input);
         for action in actions {
             match action {
                 Action::Persist { id, records } => self.persist(CONTROLLER, id, records).await,
@@ -526,12 +660,28 @@ impl ShardTask {
                     let _ = waiter.send(Answer::Reply(reply.clone()));
                 }
             }
-            HostOutput::QueryConfig { num } => {
-                if let Some(config) = self.controller.state_machine().config(num) {
-                    self.local
-                        .push_back((gid, HostInput::Config(config.clone())));
+            HostOutput::QueryConfig { num } => match &self.controller {
+                Some(controller) => {
+                    if let Some(config) = controller.state_machine().config(num) {
+                        self.local
+                            .push_back((gid, HostInput::Config(config.clone())));
+                    }
                 }
-            }
+                None => {
+                    if let Some(member) = self.member_for(CONTROLLER) {
+                        let bytes = encode(&num);
+                        self.send(
+                            member,
+                            Parcel::Group {
+                                from: gid,
+                                to: CONTROLLER,
+                                bytes,
+                                relayed: false,
+                            },
+                        );
+                    }
+                }
+            },
         }
     }
 
@@ -539,14 +689,11 @@ impl ShardTask {
     /// replica of `to` names as leader (here, if it leads here). Without a
     /// known leader it is dropped; the sender's driver sends again.
     fn route_to_group(&mut self, from: GroupId, to: GroupId, msg: GroupMsg) {
-        let Some(host) = self.hosts.get(&to) else {
-            debug!(
-                from,
-                to, "dropped: no replica of the group here to find its leader"
-            );
-            return;
+        let leader = match self.hosts.get(&to) {
+            Some(host) => host.node().leader(),
+            None => self.member_for(to),
         };
-        match host.node().leader() {
+        match leader {
             Some(leader) if leader == self.me => {
                 self.local.push_back((to, HostInput::Group { from, msg }));
             }
@@ -556,6 +703,7 @@ impl ShardTask {
                     from,
                     to,
                     bytes: encode(&msg),
+                    relayed: false,
                 },
             ),
             None => debug!(from, to, "dropped: the group's leader is not known here"),

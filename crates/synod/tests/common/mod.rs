@@ -131,9 +131,9 @@ pub struct Layout {
     pub members: u64,
     /// `initial_voters`; `None` leaves it out (every member votes).
     pub initial_voters: Option<Vec<u64>>,
-    /// `[shards] groups` and `shard_count`: the sharded tier (no admin
+    /// The body of a `[shards]` section: the sharded tier (no admin
     /// listener then).
-    pub shards: Option<(u32, u32)>,
+    pub shards: Option<String>,
 }
 
 impl Layout {
@@ -149,7 +149,7 @@ impl Layout {
     /// over `shards` shards.
     pub fn sharded(groups: u32, shards: u32) -> Layout {
         Layout {
-            shards: Some((groups, shards)),
+            shards: Some(format!("groups = {groups}\nshard_count = {shards}\n")),
             ..Layout::three()
         }
     }
@@ -386,10 +386,8 @@ impl Cluster {
                 synod_server::access::token_hash_text(READER_TOKEN),
             ));
         }
-        if let Some((groups, shards)) = self.layout.shards {
-            text.push_str(&format!(
-                "\n[shards]\ngroups = {groups}\nshard_count = {shards}\n"
-            ));
+        if let Some(shards) = &self.layout.shards {
+            text.push_str(&format!("\n[shards]\n{shards}"));
         }
         text.push_str(&format!(
             "\n[engine]\nelection_timeout_ms = {ELECTION_TIMEOUT_MS}\nlease_ms = {LEASE_MS}\nheartbeat_interval_ms = {HEARTBEAT_MS}\nsnapshot_interval_slots = {SNAPSHOT_INTERVAL_SLOTS}\n"
