@@ -323,7 +323,7 @@ async fn bank_run(cluster: &mut Cluster, groups: usize) {
         .expect("assigned");
     let deadline = common::Deadline::new("a leader of the coordinator", Duration::from_secs(10));
     let victim = loop {
-        if let Some(id) = leader_of(&admin, &cluster, coordinator).await {
+        if let Some(id) = leader_of(&admin, cluster, coordinator).await {
             break id;
         }
         deadline.tick().await;
