@@ -3,9 +3,7 @@
 use std::collections::BTreeMap;
 
 use synod_paxos::StateMachine;
-use synod_shard::{
-    check_rebalance, encode_op, moved, Config, ShardError, ShardOp, ShardReply, UNASSIGNED,
-};
+use synod_shard::{check_rebalance, encode_op, moved, Config, ShardError, ShardOp, ShardReply};
 
 use crate::{controller, counts, join, leave, newest, query, run, servers, small_settings};
 
