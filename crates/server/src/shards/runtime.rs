@@ -367,7 +367,7 @@ impl ShardTask {
                 return;
             }
             Some(host) => host.node().leader().filter(|l| *l != self.me),
-            None => Some(self.member_for(to)).flatten(),
+            None => self.member_for(to),
         };
         match leader {
             Some(leader) if !relayed => self.send(
