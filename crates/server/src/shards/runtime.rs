@@ -445,6 +445,9 @@ impl ShardTask {
                 waiters.retain(|w| !w.is_closed());
                 !waiters.is_empty()
             });
+            self.control_waiters.retain(|_, waiter| match waiter {
+                ControlWaiter::Write(w) | ControlWaiter::Read(w) => !w.is_closed(),
+            });
         }
         self.check()
     }
