@@ -94,21 +94,8 @@ impl Client {
         endpoints: Vec<String>,
         options: ClientOptions,
     ) -> Result<Client, ClientError> {
-        let tls = options.tls.as_ref().map(|tls| {
-            let mut config = tonic::transport::ClientTlsConfig::new()
-                .ca_certificate(tonic::transport::Certificate::from_pem(tls.ca_pem.clone()));
-            if let Some((cert, key)) = &tls.identity {
-                config = config.identity(tonic::transport::Identity::from_pem(cert, key));
-            }
-            config
-        });
         let auth = Auth::new(options.token.as_deref())?;
-        let endpoints = Endpoints::new(
-            endpoints,
-            options.connect_timeout,
-            options.endpoints_max,
-            tls,
-        )?;
+        let endpoints = Endpoints::for_options(endpoints, &options)?;
         let client_id = match options.client_id {
             Some(id) => id,
             None => random_u64(),
@@ -538,7 +525,7 @@ type Kv = KvClient<Stub>;
 pub(crate) struct Auth(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
 
 impl Auth {
-    fn new(token: Option<&str>) -> Result<Auth, ClientError> {
+    pub(crate) fn new(token: Option<&str>) -> Result<Auth, ClientError> {
         let Some(token) = token else {
             return Ok(Auth(None));
         };

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use tonic::transport::{Channel, ClientTlsConfig, Endpoint};
 
-use crate::ClientError;
+use crate::{ClientError, ClientOptions};
 
 /// One node's client address and the channel to it.
 #[derive(Clone, Debug)]
@@ -52,6 +52,24 @@ impl Endpoints {
             }
         }
         Ok(set)
+    }
+
+    /// The set for a client made with `options`: its connect timeout, its
+    /// bound, and TLS to every node when `options.tls` is set. The one
+    /// place both clients (plain and sharded) turn options into channels.
+    pub(crate) fn for_options(
+        addrs: Vec<String>,
+        options: &ClientOptions,
+    ) -> Result<Endpoints, ClientError> {
+        let tls = options.tls.as_ref().map(|tls| {
+            let mut config = ClientTlsConfig::new()
+                .ca_certificate(tonic::transport::Certificate::from_pem(tls.ca_pem.clone()));
+            if let Some((cert, key)) = &tls.identity {
+                config = config.identity(tonic::transport::Identity::from_pem(cert, key));
+            }
+            config
+        });
+        Endpoints::new(addrs, options.connect_timeout, options.endpoints_max, tls)
     }
 
     pub(crate) fn len(&self) -> usize {

@@ -18,11 +18,15 @@ use synod_shardkv::{
     decode, encode, CallStep, CallTimers, ClientReply, Txn, TxnCall, TxnId, TxnOutcome,
 };
 
-use crate::endpoints::Endpoints;
+use crate::client::{Auth, Stub};
+use crate::endpoints::{Endpoints, Node};
 use crate::{ClientError, ClientOptions};
 
-/// A client of the sharded tier.
+/// A client of the sharded tier. It speaks TLS and sends the bearer token
+/// as [`Client`](crate::Client) does, from the same [`ClientOptions`].
 pub struct ShardClient {
+    /// The bearer token every request carries, if any.
+    auth: Auth,
     endpoints: Endpoints,
     options: ClientOptions,
     client_id: u64,
@@ -50,14 +54,11 @@ impl ShardClient {
         endpoints: Vec<String>,
         options: ClientOptions,
     ) -> Result<ShardClient, ClientError> {
-        let endpoints = Endpoints::new(
-            endpoints,
-            options.connect_timeout,
-            options.endpoints_max,
-            None,
-        )?;
+        let auth = Auth::new(options.token.as_deref())?;
+        let endpoints = Endpoints::for_options(endpoints, &options)?;
         let client_id = options.client_id.unwrap_or_else(crate::client::random_u64);
         Ok(ShardClient {
+            auth,
             endpoints,
             options,
             client_id,
@@ -70,12 +71,22 @@ impl ShardClient {
     }
 
     /// True if the server at `endpoint` serves the sharded tier (a plain
-    /// server answers UNIMPLEMENTED). Connection errors are errors.
-    pub async fn is_sharded(endpoint: &str, timeout: Duration) -> Result<bool, ClientError> {
-        let addr = crate::endpoints::normalize(endpoint, "http");
-        let endpoints = Endpoints::new(vec![addr.clone()], timeout, 1, None)?;
+    /// server answers UNIMPLEMENTED), asked with `options`' TLS and token
+    /// within `timeout`. Connection errors are errors.
+    pub async fn is_sharded(
+        endpoint: &str,
+        options: &ClientOptions,
+        timeout: Duration,
+    ) -> Result<bool, ClientError> {
+        let options = ClientOptions {
+            connect_timeout: timeout,
+            ..options.clone()
+        };
+        let auth = Auth::new(options.token.as_deref())?;
+        let endpoints = Endpoints::for_options(vec![endpoint.to_string()], &options)?;
         let node = endpoints.get(0).clone();
-        let mut stub = ShardsClient::new(node.channel);
+        let addr = node.addr.clone();
+        let mut stub = stub(node, &auth);
         let mut request = tonic::Request::new(pb::ShardControlRequest {
             op: encode_op(&ShardOp::Query { num: -1 }),
         });
@@ -96,13 +107,14 @@ impl ShardClient {
         endpoint: &str,
     ) -> Result<synod_api::pb::ShardStatusResponse, ClientError> {
         let node = self.endpoints.lookup_or_open(endpoint)?;
-        let mut stub = ShardsClient::new(node.channel);
+        let addr = node.addr.clone();
+        let mut stub = stub(node, &self.auth);
         let mut request = tonic::Request::new(pb::ShardStatusRequest {});
         request.set_timeout(self.options.request_timeout);
         match stub.status(request).await {
             Ok(response) => Ok(response.into_inner()),
             Err(status) => Err(ClientError::Transport {
-                endpoint: node.addr,
+                endpoint: addr,
                 source: Box::new(status),
             }),
         }
@@ -135,7 +147,7 @@ impl ShardClient {
             if !tried.contains(&node.addr) {
                 tried.push(node.addr.clone());
             }
-            let mut stub = ShardsClient::new(node.channel.clone());
+            let mut stub = stub(node.clone(), &self.auth);
             let mut request = tonic::Request::new(pb::ShardControlRequest { op: encode_op(&op) });
             request.set_timeout(self.options.request_timeout);
             use pb::shard_control_response::Result as R;
@@ -168,6 +180,13 @@ impl ShardClient {
                 },
                 Err(status) if status.code() == tonic::Code::InvalidArgument => {
                     return Err(ClientError::Rejected(status.message().to_string()))
+                }
+                Err(status) if status.code() == tonic::Code::PermissionDenied => {
+                    return Err(ClientError::PermissionDenied(format!(
+                        "{}: {}",
+                        node.addr,
+                        status.message()
+                    )))
                 }
                 Err(status) => {
                     last_error = format!("{}: {status}", node.addr);
@@ -321,7 +340,7 @@ impl ShardClient {
             let Ok(node) = self.endpoints.lookup_or_open(&addr) else {
                 return Sent::Nothing;
             };
-            let mut stub = ShardsClient::new(node.channel);
+            let mut stub = stub(node, &self.auth);
             let mut request = tonic::Request::new(pb::ShardTxnRequest {
                 group: to,
                 msg: msg.clone(),
@@ -365,6 +384,11 @@ impl ShardClient {
             None => self.leaders.remove(&to),
         };
     }
+}
+
+/// A `Shards` stub to `node` that sends `auth`'s token.
+fn stub(node: Node, auth: &Auth) -> ShardsClient<Stub> {
+    ShardsClient::with_interceptor(node.channel, auth.clone())
 }
 
 /// The leader a refusal names, if it names one.

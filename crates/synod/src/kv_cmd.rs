@@ -103,7 +103,7 @@ pub fn kv(args: KvArgs) -> anyhow::Result<()> {
     }
     runtime()?.block_on(async {
         let options = args.endpoints.options()?;
-        if crate::shards_cmd::is_sharded(&args.endpoints.endpoints).await {
+        if crate::shards_cmd::is_sharded(&args.endpoints.endpoints, &options).await {
             let mut client =
                 synod_client::ShardClient::connect(args.endpoints.endpoints, options).await?;
             return crate::shards_cmd::kv(&mut client, args.command).await;

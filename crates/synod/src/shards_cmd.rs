@@ -200,12 +200,14 @@ fn aborted(reason: &AbortReason) -> anyhow::Result<()> {
     std::process::exit(EXIT_ABORTED);
 }
 
-/// True if the cluster at `endpoints` is sharded: the first endpoint that
-/// answers decides. None answering: not sharded (the plain client then
+/// True if the cluster at `endpoints` is sharded, asked with the command's
+/// TLS and token: the first endpoint that answers decides. None answering: not sharded (the plain client then
 /// reports the failure in its own words).
-pub async fn is_sharded(endpoints: &[String]) -> bool {
+pub async fn is_sharded(endpoints: &[String], options: &synod_client::ClientOptions) -> bool {
     for endpoint in endpoints {
-        if let Ok(sharded) = ShardClient::is_sharded(endpoint, Duration::from_secs(2)).await {
+        if let Ok(sharded) =
+            ShardClient::is_sharded(endpoint, options, Duration::from_secs(2)).await
+        {
             return sharded;
         }
     }

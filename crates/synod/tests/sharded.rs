@@ -534,3 +534,102 @@ fn the_commands_work_against_synod_dev_with_three_groups() {
         assert!(status.success(), "{status:?}");
     })
 }
+
+/// A sharded tier with TLS on its gRPC port serves a `ShardClient` made
+/// with TLS options (a transaction across both groups commits) and the CLI
+/// given `--ca --cert --key` (its probe for a sharded cluster speaks TLS
+/// too); a client without TLS gets no answer.
+#[test]
+fn a_sharded_tier_on_tls_serves_the_tls_client_and_the_commands() {
+    common::run(async {
+        let cluster = Cluster::new_with_client_tls(Layout::sharded(2, 4));
+        let mut cluster = cluster;
+        for id in cluster.ids() {
+            cluster.start(id);
+        }
+        let endpoints = cluster.endpoints(&cluster.ids());
+        let mut client = ShardClient::connect(endpoints, cluster.options(Duration::from_secs(20)))
+            .await
+            .unwrap();
+        let deadline = common::Deadline::new("the groups joined", Duration::from_secs(30));
+        let config = loop {
+            if let Ok(config) = client.config().await {
+                if config.num >= 1 {
+                    break config;
+                }
+            }
+            deadline.tick().await;
+        };
+        let key_of = |group: GroupId| {
+            (0..64)
+                .map(|i| format!("k{i}"))
+                .find(|k| config.group_of(shard_of(k.as_bytes(), 4)) == Some(group))
+                .expect("a key of each group")
+        };
+        let (a, b) = (key_of(1), key_of(2));
+        let txn = Txn {
+            writes: vec![
+                Write {
+                    key: a.clone().into_bytes(),
+                    value: Some(b"1".to_vec()),
+                },
+                Write {
+                    key: b.clone().into_bytes(),
+                    value: Some(b"2".to_vec()),
+                },
+            ],
+            ..Txn::default()
+        };
+        let outcome = client.txn(txn).await.expect("the transaction is decided");
+        assert!(
+            matches!(outcome, TxnOutcome::Committed { .. }),
+            "{outcome:?}"
+        );
+
+        let mut tls_args = cluster.tls_args("harness");
+        tls_args.extend([
+            "--endpoints".to_string(),
+            cluster.endpoints_arg(&cluster.ids()),
+        ]);
+        let synod = |args: &[&str]| {
+            let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            all.extend(tls_args.iter().cloned());
+            async move {
+                let args: Vec<&str> = all.iter().map(String::as_str).collect();
+                common::cli(&args, Duration::from_secs(30)).await
+            }
+        };
+        let out = synod(&["kv", "get", &a]).await;
+        assert_eq!((out.code, out.stdout.as_str()), (Some(0), "1\n"), "{out:?}");
+        let out = synod(&["kv", "put", &a, "3"]).await;
+        assert_eq!(
+            (out.code, out.stdout.as_str()),
+            (Some(0), "OK\n"),
+            "{out:?}"
+        );
+        let out = synod(&["kv", "txn", "--if", &format!("{a}=3"), "--get", &b]).await;
+        assert_eq!(
+            (out.code, out.stdout.clone()),
+            (Some(0), format!("committed\n{b}=2\n")),
+            "{out:?}"
+        );
+        let out = synod(&["shards"]).await;
+        assert!(out.success && out.stdout.contains("(4 shards)"), "{out:?}");
+
+        let plain = ClientOptions {
+            deadline: Duration::from_secs(2),
+            request_timeout: Duration::from_millis(500),
+            ..ClientOptions::default()
+        };
+        let addrs: Vec<String> = cluster
+            .ids()
+            .iter()
+            .map(|id| cluster.node(*id).client.to_string())
+            .collect();
+        let mut plain = ShardClient::connect(addrs, plain).await.unwrap();
+        assert!(
+            plain.config().await.is_err(),
+            "a plaintext client is answered"
+        );
+    })
+}

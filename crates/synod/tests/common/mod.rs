@@ -190,9 +190,11 @@ pub struct Cluster {
     cluster_id: u64,
     /// Peers use mutual TLS with certificates in `<dir>/tls`.
     peer_tls: bool,
-    /// The gRPC ports speak TLS (client certificates wanted) and
+    /// The gRPC ports speak TLS, client certificates wanted (and the
+    /// harness presents `harness`).
+    client_tls: bool,
     /// `[access]` holds: see [`Cluster::new_secure`].
-    secure: bool,
+    access: bool,
 }
 
 pub fn synod_exe() -> &'static str {
@@ -230,7 +232,8 @@ impl Cluster {
             layout,
             cluster_id: 42,
             peer_tls: false,
-            secure: false,
+            client_tls: false,
+            access: false,
         };
         for id in 1..=cluster.layout.members {
             cluster.write_config(id, false);
@@ -258,7 +261,21 @@ impl Cluster {
         let mut cluster = Cluster::new(layout);
         cluster.make_certs(&["harness", "app"]);
         cluster.peer_tls = true;
-        cluster.secure = true;
+        cluster.client_tls = true;
+        cluster.access = true;
+        for id in cluster.ids() {
+            cluster.write_config(id, false);
+        }
+        cluster
+    }
+
+    /// As [`Cluster::new_secure`] without `[access]` (which a sharded
+    /// server does not serve yet): TLS between peers and on the gRPC ports.
+    pub fn new_with_client_tls(layout: Layout) -> Cluster {
+        let mut cluster = Cluster::new(layout);
+        cluster.make_certs(&["harness"]);
+        cluster.peer_tls = true;
+        cluster.client_tls = true;
         for id in cluster.ids() {
             cluster.write_config(id, false);
         }
@@ -372,7 +389,7 @@ impl Cluster {
                 tls.join(format!("node-{id}.key")).display(),
             ));
         }
-        if self.secure {
+        if self.client_tls {
             let tls = self.tls_dir();
             text.push_str(&format!(
                 "\n[client_tls]\ncert = \"{}\"\nkey = \"{}\"\nca = \"{}\"\nclient_auth = \"want\"\ngrpc = true\n",
@@ -380,6 +397,8 @@ impl Cluster {
                 tls.join(format!("node-{id}.key")).display(),
                 tls.join("ca.crt").display(),
             ));
+        }
+        if self.access {
             text.push_str(&format!(
                 "\n[access]\nadmins = [\"harness\", \"ops\"]\nwriters = [\"app\"]\nreaders = [\"dash\"]\n[access.tokens]\nops = \"{}\"\ndash = \"{}\"\n",
                 synod_server::access::token_hash_text(ADMIN_TOKEN),
@@ -493,14 +512,14 @@ impl Cluster {
 
     /// Node `id`'s gRPC address with its scheme.
     pub fn endpoint(&self, id: u64) -> String {
-        let scheme = if self.secure { "https" } else { "http" };
+        let scheme = if self.client_tls { "https" } else { "http" };
         format!("{scheme}://{}", self.nodes[&id].client)
     }
 
     /// The harness's client options: under TLS, as client `harness`.
     pub fn options(&self, deadline: Duration) -> ClientOptions {
         let mut options = client_options(deadline);
-        if self.secure {
+        if self.client_tls {
             let tls = self.tls_dir();
             let read = |name: &str| std::fs::read(tls.join(name)).expect("reading a TLS file");
             options.tls = Some(synod_client::ClientTls {
