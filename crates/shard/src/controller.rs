@@ -395,6 +395,25 @@ impl ShardController {
         Ok(())
     }
 
+    /// The rules whose check costs no walk of the history: the settings
+    /// hold, the history is not empty and within its limits, and the
+    /// newest configuration follows the assignment rule. Costs
+    /// O(shards + groups); a server runs it after every step.
+    pub fn check_cheap_invariants(&self) -> Result<(), InvariantError> {
+        self.settings.validate()?;
+        let Some(newest) = self.history.back() else {
+            return Err(InvariantError::EmptyHistory);
+        };
+        self.check_config(&newest.config)?;
+        if self.over_limits() {
+            return Err(InvariantError::HistoryOverLimit {
+                configs: self.history.len(),
+                bytes: self.history_bytes,
+            });
+        }
+        Ok(())
+    }
+
     fn check_config(&self, config: &Config) -> Result<(), InvariantError> {
         let num = config.num;
         if config.shards.len() != self.settings.shard_count as usize {
@@ -421,5 +440,35 @@ impl ShardController {
                 .map_err(|error| InvariantError::Group { num, error })?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cheap_check_catches_a_newest_configuration_off_the_rule() {
+        let settings = Settings {
+            shard_count: 4,
+            groups_max: 4,
+            ..Settings::DEFAULT
+        };
+        let mut controller = ShardController::new(settings).unwrap();
+        let join = ShardOp::Join {
+            groups: BTreeMap::from([(1, vec!["a:1".to_string()])]),
+        };
+        assert!(matches!(
+            controller.execute(&join),
+            ShardReply::Reconfigured { num: 1 }
+        ));
+        controller.check_cheap_invariants().unwrap();
+        // Configuration 1 gives a shard to a group that never joined.
+        controller.history.back_mut().unwrap().config.shards[0] = 9;
+        assert!(matches!(
+            controller.check_cheap_invariants(),
+            Err(InvariantError::Assignment { num: 1, .. })
+        ));
+        assert!(controller.check_invariants().is_err());
     }
 }
