@@ -219,6 +219,20 @@ fn options() -> ClientOptions {
     }
 }
 
+/// The first configuration with groups in it: the controller's leader
+/// joins the configured groups by itself at the first start.
+async fn joined(client: &mut ShardClient) -> synod_shard::Config {
+    let deadline = common::Deadline::new("the groups joined", Duration::from_secs(30));
+    loop {
+        if let Ok(config) = client.config().await {
+            if config.num >= 1 {
+                return config;
+            }
+        }
+        deadline.tick().await;
+    }
+}
+
 /// The member whose replica of `group` leads, if one says so.
 async fn leader_of(client: &ShardClient, cluster: &Cluster, group: GroupId) -> Option<u64> {
     for id in cluster.running() {
@@ -271,16 +285,7 @@ async fn bank_run(cluster: &mut Cluster, groups: usize) {
     let mut admin = ShardClient::connect(endpoints.clone(), options())
         .await
         .unwrap();
-    // The controller's leader joins the configured groups by itself.
-    let deadline = common::Deadline::new("the groups joined", Duration::from_secs(30));
-    let config = loop {
-        if let Ok(config) = admin.config().await {
-            if config.num >= 1 {
-                break config;
-            }
-        }
-        deadline.tick().await;
-    };
+    let config = joined(&mut admin).await;
     let placed: std::collections::BTreeSet<_> =
         (0..SHARDS).filter_map(|s| config.group_of(s)).collect();
     assert_eq!(placed.len(), groups, "{config:?}");
@@ -551,15 +556,7 @@ fn a_sharded_tier_on_tls_serves_the_tls_client_and_the_commands() {
         let mut client = ShardClient::connect(endpoints, cluster.options(Duration::from_secs(20)))
             .await
             .unwrap();
-        let deadline = common::Deadline::new("the groups joined", Duration::from_secs(30));
-        let config = loop {
-            if let Ok(config) = client.config().await {
-                if config.num >= 1 {
-                    break config;
-                }
-            }
-            deadline.tick().await;
-        };
+        let config = joined(&mut client).await;
         let key_of = |group: GroupId| {
             (0..64)
                 .map(|i| format!("k{i}"))

@@ -567,14 +567,14 @@ impl ShardTask {
     }
 
     /// Every replica's invariants: a replica in a state it should never
-    /// reach must not go on answering or voting. The cheap ones (O(shards
-    /// + groups)) of each replica stepped since the last check, after
-    /// every event; the full ones of every replica, which walk the
-    /// controller's history, every client table and every prepared key,
-    /// once per `INVARIANTS_EVERY_US`. After every step the full walk took
-    /// most of the task's time (threefold to thirtyfold less throughput),
-    /// so a table broken in a way only the walk sees stops the server
-    /// within a second.
+    /// reach must not go on answering or voting. After every event, the
+    /// cheap ones of each replica stepped since the last check (linear in
+    /// shards and groups). Once per `INVARIANTS_EVERY_US`, the full ones
+    /// of every replica, which walk the controller's history, every
+    /// client table and every prepared key: after every step that walk
+    /// took most of the task's time (threefold to thirtyfold less
+    /// throughput), so a table broken in a way only the walk sees stops
+    /// the server within a second.
     fn check(&mut self) -> Result<(), String> {
         let now = self.now_us();
         if now >= self.checked_us + INVARIANTS_EVERY_US {
