@@ -196,7 +196,9 @@ impl Driver {
             };
             return vec![Out::Reply { id, reply }];
         }
-        if self.voting.contains_key(&id) {
+        if self.voting.contains_key(&id) || group.is_stale(id) {
+            // Under way; or a late copy of a transaction its client has
+            // moved on from, which must not start (`is_stale`).
             return Vec::new();
         }
         if self.voting.len() >= self.config.voting_max {

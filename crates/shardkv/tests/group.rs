@@ -339,6 +339,65 @@ fn a_refusal_to_run_here_fences_a_decision_an_earlier_leader_left_in_flight() {
     );
 }
 
+/// Found by the model sweep (profile `all`, seed 30118): a refusal was
+/// recorded only as the client's newest decision, so once the client's
+/// next transaction was decided here, a late copy of the refused one ran
+/// and committed, though the client had been told `WrongGroup` (never
+/// commits) and had sent it again under a new id.
+#[test]
+fn a_late_copy_of_a_refused_transaction_never_runs_after_the_clients_next() {
+    let mut group = ShardGroup::new(1, SHARDS, Limits::default());
+    group.apply(GroupOp::Config(config(1, [0, 0, 0, 0])));
+    let k0 = key_in(0, 0);
+    assert_eq!(
+        group.apply(GroupOp::Client {
+            id: id(7, 1),
+            txn: put(&k0, "late"),
+        }),
+        GroupReply::WrongGroup { num: 1 }
+    );
+    assert_eq!(
+        group.apply(GroupOp::Config(config(2, [1, 1, 1, 1]))),
+        GroupReply::ConfigApplied { num: 2 }
+    );
+    let (reads, _) = committed(group.apply(GroupOp::Client {
+        id: id(7, 2),
+        txn: get(&k0),
+    }));
+    assert_eq!(reads[0].value, None);
+    assert!(group.is_stale(id(7, 1)) && !group.is_stale(id(7, 3)));
+    assert_eq!(
+        group.apply(GroupOp::Client {
+            id: id(7, 1),
+            txn: put(&k0, "late"),
+        }),
+        GroupReply::Txn(TxnOutcome::Aborted(AbortReason::Stale)),
+        "a late one-group copy"
+    );
+    let commit = TxnOutcome::Committed {
+        reads: vec![],
+        writes: vec![],
+    };
+    assert_eq!(
+        group.apply(GroupOp::Decide {
+            id: id(7, 1),
+            commit: true,
+            participants: vec![2],
+            outcome: commit,
+        }),
+        GroupReply::Decided {
+            commit: false,
+            outcome: TxnOutcome::Aborted(AbortReason::Stale)
+        },
+        "a late cross-group copy that got its votes"
+    );
+    let (reads, _) = committed(group.apply(GroupOp::Client {
+        id: id(7, 3),
+        txn: get(&k0),
+    }));
+    assert_eq!(reads[0].value, None, "nothing of the late copy was written");
+}
+
 #[test]
 fn a_group_takes_configurations_in_order_and_only_when_settled() {
     let mut group = serving_all();

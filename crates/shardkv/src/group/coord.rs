@@ -9,7 +9,7 @@ use synod_shard::GroupId;
 
 use super::{Coordinated, Decision, ShardGroup};
 use crate::op::GroupReply;
-use crate::txn::{TxnId, TxnOutcome};
+use crate::txn::{AbortReason, TxnId, TxnOutcome};
 
 impl ShardGroup {
     /// The recorded decision for `id`, if this group coordinated it and
@@ -24,6 +24,22 @@ impl ShardGroup {
             Some(c) if c.seq == id.seq => Some((c.commit, &c.outcome)),
             _ => None,
         }
+    }
+
+    /// True if `id` has no decision here but its client has a newer
+    /// transaction decided here. A client runs one transaction at a time
+    /// and takes a new id only once the last one was answered (an outcome,
+    /// or `WrongGroup`) or given up, so a message for `id` now is a late
+    /// copy (a duplicate, a relay, a retry that crossed the answer). It
+    /// must not run: the answer the client took for `id` may have been
+    /// `WrongGroup`, the promise that `id` never commits, and the table
+    /// that recorded it keeps each client's newest transaction only.
+    pub fn is_stale(&self, id: TxnId) -> bool {
+        self.decision(id).is_none()
+            && self
+                .coordinated
+                .get(id.client)
+                .is_some_and(|c| c.seq > id.seq)
     }
 
     pub(super) fn on_decide(
@@ -43,6 +59,13 @@ impl ShardGroup {
                 outcome: outcome.clone(),
             };
         }
+        // A late copy that went as far as its votes: its participants
+        // prepared, so they are told to abort (see `is_stale`).
+        let (commit, outcome) = if commit && self.is_stale(id) {
+            (false, TxnOutcome::Aborted(AbortReason::Stale))
+        } else {
+            (commit, outcome)
+        };
         self.record_decision(id, commit, &outcome);
         let decision = Decision {
             commit,

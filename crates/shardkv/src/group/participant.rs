@@ -57,6 +57,12 @@ impl ShardGroup {
         if let Some(outcome) = self.seen_in(&shards, id) {
             return GroupReply::Txn(outcome);
         }
+        if self.is_stale(id) {
+            // A late copy of a transaction its client has moved on from:
+            // not run (`is_stale`), and not recorded, as it is older than
+            // the client's newest.
+            return GroupReply::Txn(TxnOutcome::Aborted(AbortReason::Stale));
+        }
         if self.prepared.contains_key(&id) {
             return GroupReply::Busy;
         }
