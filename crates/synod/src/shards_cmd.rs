@@ -201,8 +201,9 @@ fn aborted(reason: &AbortReason) -> anyhow::Result<()> {
 }
 
 /// True if the cluster at `endpoints` is sharded, asked with the command's
-/// TLS and token: the first endpoint that answers decides. None answering: not sharded (the plain client then
-/// reports the failure in its own words).
+/// TLS and token: the first endpoint that answers decides. None answering:
+/// not sharded (the plain client then reports the failure in its own
+/// words).
 pub async fn is_sharded(endpoints: &[String], options: &synod_client::ClientOptions) -> bool {
     for endpoint in endpoints {
         if let Ok(sharded) =
